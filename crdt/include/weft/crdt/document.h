@@ -1,0 +1,291 @@
+// A document: a tree of CRDT objects under a root map, changed in transactions, exchanged as
+// changes.
+//
+// Objects are named by the dot of the operation that created them (the root map is ObjectId{}).
+// A map key holds a multi-value slot of values, each a scalar or a reference to a nested object,
+// so concurrent writes of one key are siblings. Nested objects are registers, LWW registers,
+// counters, add-wins sets and maps (lists and text join them with the sequence CRDT).
+//
+// Update versus delete of the same key (chosen semantics): a delete removes exactly the values it
+// observed. A write of the key concurrent with the delete survives it (update wins). A nested
+// object that the delete observed is removed with everything inside it, including edits made
+// inside it concurrently with the delete (as in Automerge): to keep such an object, write the key
+// again. Removed objects leave no metadata behind.
+//
+// A local Transaction applies its operations at once (reads inside it see them) and, on Commit,
+// becomes one Change: the author's next contiguous run of seqs (one per operation), the document's
+// version vector as its dependencies, a Lamport time and a hybrid logical time. A Rollback leaves
+// the document exactly as before. Remote changes are applied whole or not at all, only after their
+// dependencies (ApplyChange refuses with kMissingDependency; Receive holds them until ready), and a
+// change applied twice is a no-op.
+//
+// Thread safety: a Document is a value-like object with no internal locking; callers serialise
+// access (the SDK does).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "weft/crdt/causality.h"
+#include "weft/crdt/counter.h"
+#include "weft/crdt/orset.h"
+#include "weft/crdt/register.h"
+#include "weft/crdt/value.h"
+#include "weft/status.h"
+
+namespace weft::crdt {
+
+// The dot of the operation that created the object; {} is the root map.
+using ObjectId = Dot;
+inline constexpr ObjectId kRoot{};
+
+enum class ObjectKind : uint8_t {
+  kMap = 1,
+  kRegister = 2,     // multi-value register of scalars
+  kLwwRegister = 3,  // last-writer-wins register of scalars
+  kCounter = 4,
+  kSet = 5,          // add-wins set of scalars
+};
+const char* ObjectKindName(ObjectKind k);
+
+struct ObjectRef {
+  ObjectId id;
+  ObjectKind kind = ObjectKind::kMap;
+  friend bool operator==(const ObjectRef&, const ObjectRef&) = default;
+};
+
+// What a map key holds: a scalar or a nested object.
+class Value {
+ public:
+  Value() = default;
+  Value(Scalar s) : v_(std::move(s)) {}  // NOLINT
+  Value(ObjectRef r) : v_(r) {}          // NOLINT
+  bool is_object() const { return std::holds_alternative<ObjectRef>(v_); }
+  const Scalar& scalar() const { return std::get<Scalar>(v_); }
+  const ObjectRef& object() const { return std::get<ObjectRef>(v_); }
+  std::string ToString() const;
+  friend bool operator==(const Value&, const Value&) = default;
+
+ private:
+  std::variant<Scalar, ObjectRef> v_;
+};
+
+// One operation of a change. Every operation consumes one seq of its author; its dot is the
+// change's start seq plus its position in the change.
+struct Op {
+  enum class Type : uint8_t {
+    kMapSet = 1,       // key := scalar, or := a new object of `kind` (whose id is this op's dot)
+    kMapDelete = 2,    // remove the key's values named by `context`
+    kRegisterSet = 3,  // register or LWW register := scalar
+    kCounterAdd = 4,
+    kSetAdd = 5,
+    kSetRemove = 6,
+  };
+  Type type = Type::kMapSet;
+  ObjectId object;
+  std::string key;             // kMapSet, kMapDelete
+  VersionVector context;       // what the op replaces (map, register, set ops)
+  Scalar scalar;               // kMapSet (unless new object), kRegisterSet, kSetAdd, kSetRemove
+  std::optional<ObjectKind> new_object;  // kMapSet creating a nested object
+  int64_t delta = 0;           // kCounterAdd
+
+  friend bool operator==(const Op&, const Op&) = default;
+};
+
+// The unit of storage, sync and atomicity.
+struct Change {
+  NodeId author;
+  uint64_t start_seq = 0;  // the first op's seq; ops take start_seq .. start_seq + ops.size() - 1
+  VersionVector deps;      // the author's version vector when it committed (own entry excluded)
+  uint64_t lamport = 0;
+  HlcTimestamp time;
+  std::vector<Op> ops;
+  // Reserved for the author's signature (a later step); carried and encoded, not yet checked.
+  std::string signature;
+
+  uint64_t end_seq() const { return start_seq + ops.size() - 1; }  // last seq, inclusive
+  Dot id() const { return {author, start_seq}; }
+  friend bool operator==(const Change&, const Change&) = default;
+};
+
+// Versioned binary encoding of a change; DecodeChange validates structure (not causality, which
+// needs a document: see Document::ApplyChange) and never crashes on hostile input.
+std::string EncodeChange(const Change& change);
+Result<Change> DecodeChange(std::string_view bytes);
+
+// A read of one map key: every value with its causal context, and the context to hand back to a
+// write that should replace exactly what was read.
+struct KeyRead {
+  struct Entry {
+    Value value;
+    DottedVersionVector clock;
+  };
+  std::vector<Entry> values;  // sorted by dot; empty when the key is absent
+  VersionVector context;
+  bool conflict() const { return values.size() > 1; }
+};
+
+// A read of an LWW register: the winner and the concurrent values it overwrote.
+struct LwwRead {
+  std::optional<Scalar> value;
+  HlcTimestamp time;
+  std::vector<std::pair<Scalar, HlcTimestamp>> overwritten;
+};
+
+struct DocumentOptions {
+  uint64_t max_drift_ms = HybridClock::kDefaultMaxDriftMs;
+  // Keep every change in memory, so ChangesSince can answer any peer (a relay or the SDK may
+  // keep its log elsewhere and turn this off).
+  bool keep_history = true;
+};
+
+struct ApplyOptions {
+  // Local physical time; when set, a change whose hybrid time is more than max_drift_ms ahead is
+  // refused with kClockDrift.
+  std::optional<uint64_t> now_ms;
+};
+
+class Document;
+
+// A local transaction: build it with Document::Begin, change the document through it, then
+// Commit or Rollback (destroying an open one rolls it back). One at a time per document; no
+// remote change may be applied while one is open. Methods fail, changing nothing, on a missing
+// object or an object of another kind.
+class Transaction {
+ public:
+  Transaction(Transaction&&) noexcept;
+  Transaction& operator=(Transaction&&) = delete;
+  ~Transaction();
+
+  Status Put(ObjectId map, std::string_view key, Scalar value);
+  // Replaces only the values a prior read returned (KeyRead::context); later concurrent ones stay.
+  Status PutAfterRead(ObjectId map, std::string_view key, Scalar value,
+                      const VersionVector& read_context);
+  // Creates a nested object of `kind` at `key`, replacing the key's visible values.
+  Result<ObjectId> PutObject(ObjectId map, std::string_view key, ObjectKind kind);
+  Status Delete(ObjectId map, std::string_view key);
+
+  Status SetRegister(ObjectId reg, Scalar value);
+  Status SetRegisterAfterRead(ObjectId reg, Scalar value, const VersionVector& read_context);
+  Status Increment(ObjectId counter, int64_t delta);
+  Status SetAdd(ObjectId set, Scalar element);
+  Status SetRemove(ObjectId set, Scalar element);
+
+  size_t size() const { return ops_.size(); }
+  // Ends the transaction; the change (empty ops: nothing to commit, returns nullopt) is applied
+  // and logged. Cannot fail.
+  std::optional<Change> Commit();
+  void Rollback();
+
+ private:
+  friend class Document;
+  explicit Transaction(Document* doc, uint64_t now_ms);
+  Status Add(Op op);
+
+  Document* doc_;
+  uint64_t now_ms_;
+  std::vector<Op> ops_;
+  struct Undo;
+  std::vector<std::unique_ptr<Undo>> undo_;
+  bool open_ = true;
+};
+
+class Document {
+ public:
+  explicit Document(NodeId self, DocumentOptions options = {});
+  Document(Document&&) noexcept;
+  Document& operator=(Document&&) noexcept;
+  ~Document();
+
+  NodeId self() const { return self_; }
+  // The changes this document holds, as node -> last seq.
+  const VersionVector& version() const { return version_; }
+  uint64_t lamport() const { return lamport_; }
+
+  // Starts a local transaction at physical time `now_ms` (milliseconds since the epoch).
+  Transaction Begin(uint64_t now_ms);
+
+  // Applies a remote change whole, after checking its dependencies and every op. OK for a
+  // duplicate (nothing changes). kMissingDependency when a dependency is absent; kCorruption or
+  // kTypeMismatch for an invalid change; kClockDrift as in ApplyOptions. Nothing changes on error.
+  Status ApplyChange(const Change& change, const ApplyOptions& options = {});
+  // Like ApplyChange, but a change whose dependencies are missing is held and applied as soon as
+  // they arrive. Returns the error of an invalid change (which is dropped).
+  Status Receive(Change change, const ApplyOptions& options = {});
+  size_t pending() const { return pending_.size(); }
+  bool HasChange(const Dot& id) const { return version_.Contains(id); }
+
+  // The changes a peer with `peer_version` lacks, in causal order. kHistoryTruncated when they
+  // reach back before the history kept here.
+  Result<std::vector<const Change*>> ChangesSince(const VersionVector& peer_version) const;
+  // Every change kept, in the order applied (a causal order).
+  const std::vector<Change>& history() const { return history_; }
+
+  // Reads. Object reads fail with kNotFound or kTypeMismatch.
+  bool Exists(ObjectId id) const;
+  Result<ObjectKind> KindOf(ObjectId id) const;
+  Result<std::vector<std::string>> Keys(ObjectId map) const;
+  Result<KeyRead> Get(ObjectId map, std::string_view key) const;
+  Result<MVRegister<Scalar>> ReadRegister(ObjectId reg) const;
+  Result<LwwRead> ReadLww(ObjectId reg) const;
+  Result<int64_t> ReadCounter(ObjectId counter) const;
+  Result<std::vector<Scalar>> ReadSet(ObjectId set) const;
+  // A deterministic pick among a key's values (the one with the greatest dot), for callers that
+  // want one value; Get shows them all.
+  Result<std::optional<Value>> GetOne(ObjectId map, std::string_view key) const;
+
+  // A human-readable JSON rendering of the whole document (conflicts as {"conflict": [...]}).
+  std::string ToJson() const;
+
+  // The canonical encoding of the state: equal on two replicas exactly when their states (and
+  // version vectors) are equal. Excludes history, clocks and held changes.
+  std::string CanonicalState() const;
+  // A compact, versioned snapshot: the state, clocks and, when `with_history`, every change kept.
+  std::string EncodeSnapshot(bool with_history = false) const;
+  // Decodes and validates a snapshot into a document owned by `self`.
+  static Result<Document> DecodeSnapshot(std::string_view bytes, NodeId self,
+                                         DocumentOptions options = {});
+
+  // Internals, shared with Transaction and the encoder.
+  struct MapObject {
+    std::map<std::string, MVSlot<Value>, std::less<>> entries;
+    VersionVector seen;
+    friend bool operator==(const MapObject&, const MapObject&) = default;
+  };
+  using Object = std::variant<MapObject, MVRegister<Scalar>, LWWRegister<Scalar>, Counter,
+                              ORSet<Scalar>>;
+
+ private:
+  friend class Transaction;
+  struct Snapshotter;
+
+  Status ValidateOp(const Op& op, const Dot& dot, std::map<ObjectId, ObjectKind>& created) const;
+  // Applies a validated op; `removed` collects objects it removed (for undo), when given.
+  void ApplyOp(const Op& op, const Dot& dot, const HlcTimestamp& time,
+               std::vector<std::pair<ObjectId, Object>>* removed);
+  void RemoveTree(ObjectId id, std::vector<std::pair<ObjectId, Object>>* removed);
+  Status CheckChange(const Change& change, const ApplyOptions& options) const;
+  void ApplyChecked(Change change);
+  void DrainPending(const ApplyOptions& options);
+  Object* Find(ObjectId id);
+  const Object* Find(ObjectId id) const;
+
+  NodeId self_;
+  DocumentOptions options_;
+  VersionVector version_;
+  uint64_t lamport_ = 0;
+  HybridClock clock_;
+  std::map<ObjectId, Object> objects_;
+  std::vector<Change> history_;
+  VersionVector history_base_;  // the version before the first change in history_
+  std::vector<Change> pending_;
+  bool in_transaction_ = false;
+};
+
+}  // namespace weft::crdt

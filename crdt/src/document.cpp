@@ -1,0 +1,691 @@
+#include "weft/crdt/document.h"
+
+#include <algorithm>
+#include <functional>
+#include <set>
+
+#include "weft/crdt/encoding.h"
+
+namespace weft::crdt {
+
+const char* ObjectKindName(ObjectKind k) {
+  switch (k) {
+    case ObjectKind::kMap: return "map";
+    case ObjectKind::kRegister: return "register";
+    case ObjectKind::kLwwRegister: return "lww-register";
+    case ObjectKind::kCounter: return "counter";
+    case ObjectKind::kSet: return "set";
+  }
+  return "?";
+}
+
+namespace {
+
+bool ValidKind(uint8_t k) { return k >= 1 && k <= 5; }
+
+ObjectKind KindOfObject(const Document::Object& o) {
+  switch (o.index()) {
+    case 0: return ObjectKind::kMap;
+    case 1: return ObjectKind::kRegister;
+    case 2: return ObjectKind::kLwwRegister;
+    case 3: return ObjectKind::kCounter;
+    default: return ObjectKind::kSet;
+  }
+}
+
+Document::Object MakeObject(ObjectKind k) {
+  switch (k) {
+    case ObjectKind::kMap: return Document::MapObject{};
+    case ObjectKind::kRegister: return MVRegister<Scalar>{};
+    case ObjectKind::kLwwRegister: return LWWRegister<Scalar>{};
+    case ObjectKind::kCounter: return Counter{};
+    case ObjectKind::kSet: return ORSet<Scalar>{};
+  }
+  return Document::MapObject{};
+}
+
+std::string KindError(ObjectId id, ObjectKind want, ObjectKind have) {
+  return "object " + id.ToString() + " is a " + ObjectKindName(have) + ", not a " +
+         ObjectKindName(want);
+}
+
+}  // namespace
+
+std::string Value::ToString() const {
+  if (is_object()) return std::string("<") + ObjectKindName(object().kind) + " " +
+                          object().id.ToString() + ">";
+  return scalar().ToString();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Change encoding
+
+namespace {
+
+constexpr uint8_t kChangeFormat = 1;
+constexpr size_t kMaxKeyBytes = 1 << 16;
+
+void EncodeOp(Writer& w, const Op& op) {
+  w.U8(static_cast<uint8_t>(op.type));
+  w.DotValue(op.object);
+  switch (op.type) {
+    case Op::Type::kMapSet:
+      w.Bytes(op.key);
+      w.Vector(op.context);
+      if (op.new_object) {
+        w.U8(1);
+        w.U8(static_cast<uint8_t>(*op.new_object));
+      } else {
+        w.U8(0);
+        op.scalar.Encode(w);
+      }
+      break;
+    case Op::Type::kMapDelete:
+      w.Bytes(op.key);
+      w.Vector(op.context);
+      break;
+    case Op::Type::kRegisterSet:
+    case Op::Type::kSetAdd:
+    case Op::Type::kSetRemove:
+      w.Vector(op.context);
+      op.scalar.Encode(w);
+      break;
+    case Op::Type::kCounterAdd:
+      w.Zigzag(op.delta);
+      break;
+  }
+}
+
+Op DecodeOp(Reader& r) {
+  Op op;
+  uint8_t type = r.U8();
+  if (type < 1 || type > 6) {
+    r.Fail("unknown op type " + std::to_string(type));
+    return op;
+  }
+  op.type = static_cast<Op::Type>(type);
+  op.object = r.DotValue();
+  if (r.ok() && (op.object.node.valid() != (op.object.seq != 0))) r.Fail("bad object id");
+  switch (op.type) {
+    case Op::Type::kMapSet: {
+      op.key = std::string(r.Bytes());
+      op.context = r.Vector();
+      uint8_t is_object = r.U8();
+      if (is_object == 1) {
+        uint8_t k = r.U8();
+        if (!ValidKind(k)) r.Fail("unknown object kind");
+        else op.new_object = static_cast<ObjectKind>(k);
+      } else if (is_object == 0) {
+        op.scalar = Scalar::Decode(r);
+      } else {
+        r.Fail("bad value flag");
+      }
+      break;
+    }
+    case Op::Type::kMapDelete:
+      op.key = std::string(r.Bytes());
+      op.context = r.Vector();
+      break;
+    case Op::Type::kRegisterSet:
+    case Op::Type::kSetAdd:
+    case Op::Type::kSetRemove:
+      op.context = r.Vector();
+      op.scalar = Scalar::Decode(r);
+      break;
+    case Op::Type::kCounterAdd:
+      op.delta = r.Zigzag();
+      break;
+  }
+  if (op.key.size() > kMaxKeyBytes) r.Fail("key too long");
+  return op;
+}
+
+}  // namespace
+
+std::string EncodeChange(const Change& c) {
+  Writer w;
+  w.U8(kChangeFormat);
+  w.Node(c.author);
+  w.Varint(c.start_seq);
+  w.Vector(c.deps);
+  w.Varint(c.lamport);
+  w.Varint(c.time.wall_ms);
+  w.Varint(c.time.logical);
+  w.Varint(c.ops.size());
+  for (const Op& op : c.ops) EncodeOp(w, op);
+  w.Bytes(c.signature);
+  return w.Take();
+}
+
+Result<Change> DecodeChange(std::string_view bytes) {
+  Reader r(bytes);
+  uint8_t format = r.U8();
+  if (r.ok() && format != kChangeFormat) {
+    return Status::UnsupportedVersion("change format " + std::to_string(format) +
+                                      " (this build reads " + std::to_string(kChangeFormat) + ")");
+  }
+  Change c;
+  c.author = r.Node();
+  c.start_seq = r.Varint();
+  c.deps = r.Vector();
+  c.lamport = r.Varint();
+  c.time.wall_ms = r.Varint();
+  uint64_t logical = r.Varint();
+  if (logical > UINT32_MAX) r.Fail("logical time out of range");
+  c.time.logical = static_cast<uint32_t>(logical);
+  uint64_t n = r.Count(2);
+  if (r.ok() && n == 0) r.Fail("a change has no ops");
+  c.ops.reserve(n);
+  for (uint64_t i = 0; i < n && r.ok(); ++i) c.ops.push_back(DecodeOp(r));
+  c.signature = std::string(r.Bytes());
+  WEFT_RETURN_IF_ERROR(r.Finish("change"));
+  if (!c.author.valid()) return Status::Corruption("change: author is the null node");
+  if (c.start_seq == 0 || c.start_seq > UINT64_MAX - c.ops.size()) {
+    return Status::Corruption("change: bad start seq");
+  }
+  if (c.deps.Get(c.author) != 0) return Status::Corruption("change: depends on its own author");
+  return c;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Transactions
+
+struct Transaction::Undo {
+  std::function<void(Document&)> fn;
+};
+
+Transaction::Transaction(Document* doc, uint64_t now_ms) : doc_(doc), now_ms_(now_ms) {}
+
+Transaction::Transaction(Transaction&& o) noexcept
+    : doc_(o.doc_),
+      now_ms_(o.now_ms_),
+      ops_(std::move(o.ops_)),
+      undo_(std::move(o.undo_)),
+      open_(o.open_) {
+  o.open_ = false;
+}
+
+Transaction::~Transaction() {
+  if (open_) Rollback();
+}
+
+Status Transaction::Add(Op op) {
+  if (!open_) return Status::InvalidArgument("transaction is closed");
+  Document& d = *doc_;
+  Dot dot{d.self_, d.version_.Get(d.self_) + ops_.size() + 1};
+  std::map<ObjectId, ObjectKind> none;
+  WEFT_RETURN_IF_ERROR(d.ValidateOp(op, dot, none));
+  if (!d.Exists(op.object)) return Status::NotFound("object " + op.object.ToString());
+
+  // Record how to undo the op: the part of the target it touches, as it was.
+  auto undo = std::make_unique<Undo>();
+  Document::Object* target = d.Find(op.object);
+  if (auto* map = std::get_if<Document::MapObject>(target)) {
+    auto it = map->entries.find(op.key);
+    std::optional<MVSlot<Value>> before;
+    if (it != map->entries.end()) before = it->second;
+    VersionVector seen = map->seen;
+    ObjectId obj = op.object;
+    std::string key = op.key;
+    auto removed = std::make_shared<std::vector<std::pair<ObjectId, Document::Object>>>();
+    d.ApplyOp(op, dot, d.clock_.last(), removed.get());
+    bool created = op.type == Op::Type::kMapSet && op.new_object.has_value();
+    undo->fn = [obj, key, before, seen, removed, created, dot](Document& doc) {
+      if (created) doc.objects_.erase(dot);
+      for (auto& [id, o] : *removed) doc.objects_.emplace(id, std::move(o));
+      auto& m = std::get<Document::MapObject>(*doc.Find(obj));
+      if (before) m.entries[key] = *before;
+      else m.entries.erase(key);
+      m.seen = seen;
+    };
+  } else if (auto* set = std::get_if<ORSet<Scalar>>(target)) {
+    auto it = set->entries().find(op.scalar);
+    std::optional<MVSlot<Present>> before;
+    if (it != set->entries().end()) before = it->second;
+    VersionVector seen = set->seen();
+    ObjectId obj = op.object;
+    Scalar elem = op.scalar;
+    d.ApplyOp(op, dot, d.clock_.last(), nullptr);
+    undo->fn = [obj, elem, before, seen](Document& doc) {
+      std::get<ORSet<Scalar>>(*doc.Find(obj)).RestoreEntry(elem, before, seen);
+    };
+  } else {
+    // Registers and counters are small: keep a copy of the whole object.
+    Document::Object before = *target;
+    ObjectId obj = op.object;
+    d.ApplyOp(op, dot, d.clock_.last(), nullptr);
+    undo->fn = [obj, before](Document& doc) { *doc.Find(obj) = before; };
+  }
+  ops_.push_back(std::move(op));
+  undo_.push_back(std::move(undo));
+  return Status::Ok();
+}
+
+Status Transaction::Put(ObjectId map, std::string_view key, Scalar value) {
+  auto read = doc_->Get(map, key);
+  if (!read.ok()) return read.status();
+  return PutAfterRead(map, key, std::move(value), read->context);
+}
+
+Status Transaction::PutAfterRead(ObjectId map, std::string_view key, Scalar value,
+                                 const VersionVector& read_context) {
+  Op op;
+  op.type = Op::Type::kMapSet;
+  op.object = map;
+  op.key = std::string(key);
+  op.context = read_context;
+  op.scalar = std::move(value);
+  return Add(std::move(op));
+}
+
+Result<ObjectId> Transaction::PutObject(ObjectId map, std::string_view key, ObjectKind kind) {
+  auto read = doc_->Get(map, key);
+  if (!read.ok()) return read.status();
+  Op op;
+  op.type = Op::Type::kMapSet;
+  op.object = map;
+  op.key = std::string(key);
+  op.context = read->context;
+  op.new_object = kind;
+  Dot dot{doc_->self_, doc_->version_.Get(doc_->self_) + ops_.size() + 1};
+  WEFT_RETURN_IF_ERROR(Add(std::move(op)));
+  return dot;
+}
+
+Status Transaction::Delete(ObjectId map, std::string_view key) {
+  auto read = doc_->Get(map, key);
+  if (!read.ok()) return read.status();
+  Op op;
+  op.type = Op::Type::kMapDelete;
+  op.object = map;
+  op.key = std::string(key);
+  op.context = read->context;
+  return Add(std::move(op));
+}
+
+Status Transaction::SetRegister(ObjectId reg, Scalar value) {
+  const Document::Object* o = doc_->Find(reg);
+  if (!o) return Status::NotFound("object " + reg.ToString());
+  VersionVector ctx;
+  if (auto* mv = std::get_if<MVRegister<Scalar>>(o)) ctx = mv->Context();
+  else if (auto* lww = std::get_if<LWWRegister<Scalar>>(o)) ctx = lww->mv().Context();
+  return SetRegisterAfterRead(reg, std::move(value), ctx);
+}
+
+Status Transaction::SetRegisterAfterRead(ObjectId reg, Scalar value,
+                                         const VersionVector& read_context) {
+  Op op;
+  op.type = Op::Type::kRegisterSet;
+  op.object = reg;
+  op.context = read_context;
+  op.scalar = std::move(value);
+  return Add(std::move(op));
+}
+
+Status Transaction::Increment(ObjectId counter, int64_t delta) {
+  Op op;
+  op.type = Op::Type::kCounterAdd;
+  op.object = counter;
+  op.delta = delta;
+  return Add(std::move(op));
+}
+
+Status Transaction::SetAdd(ObjectId set, Scalar element) {
+  const Document::Object* o = doc_->Find(set);
+  Op op;
+  op.type = Op::Type::kSetAdd;
+  op.object = set;
+  if (auto* s = o ? std::get_if<ORSet<Scalar>>(o) : nullptr) op.context = s->ContextOf(element);
+  op.scalar = std::move(element);
+  return Add(std::move(op));
+}
+
+Status Transaction::SetRemove(ObjectId set, Scalar element) {
+  const Document::Object* o = doc_->Find(set);
+  Op op;
+  op.type = Op::Type::kSetRemove;
+  op.object = set;
+  if (auto* s = o ? std::get_if<ORSet<Scalar>>(o) : nullptr) op.context = s->ContextOf(element);
+  op.scalar = std::move(element);
+  return Add(std::move(op));
+}
+
+std::optional<Change> Transaction::Commit() {
+  if (!open_) return std::nullopt;
+  open_ = false;
+  Document& d = *doc_;
+  d.in_transaction_ = false;
+  undo_.clear();
+  if (ops_.empty()) return std::nullopt;
+  Change c;
+  c.author = d.self_;
+  c.start_seq = d.version_.Get(d.self_) + 1;
+  c.deps = d.version_;
+  c.deps.Set(d.self_, 0);
+  c.lamport = d.lamport_ + 1;
+  c.time = d.clock_.last();
+  c.ops = std::move(ops_);
+  d.version_.Set(d.self_, c.end_seq());
+  d.lamport_ = c.lamport;
+  if (d.options_.keep_history) d.history_.push_back(c);
+  return c;
+}
+
+void Transaction::Rollback() {
+  if (!open_) return;
+  open_ = false;
+  for (auto it = undo_.rbegin(); it != undo_.rend(); ++it) (*it)->fn(*doc_);
+  undo_.clear();
+  ops_.clear();
+  doc_->in_transaction_ = false;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Document
+
+Document::Document(NodeId self, DocumentOptions options)
+    : self_(self), options_(options), clock_(options.max_drift_ms) {
+  objects_.emplace(kRoot, MapObject{});
+}
+Document::Document(Document&&) noexcept = default;
+Document& Document::operator=(Document&&) noexcept = default;
+Document::~Document() = default;
+
+Transaction Document::Begin(uint64_t now_ms) {
+  // The transaction's hybrid time is fixed at its start: LWW writes in it are stamped with it.
+  clock_.Now(now_ms);
+  in_transaction_ = true;
+  return Transaction(this, now_ms);
+}
+
+Document::Object* Document::Find(ObjectId id) {
+  auto it = objects_.find(id);
+  return it == objects_.end() ? nullptr : &it->second;
+}
+const Document::Object* Document::Find(ObjectId id) const {
+  auto it = objects_.find(id);
+  return it == objects_.end() ? nullptr : &it->second;
+}
+
+bool Document::Exists(ObjectId id) const { return objects_.count(id) != 0; }
+
+Result<ObjectKind> Document::KindOf(ObjectId id) const {
+  const Object* o = Find(id);
+  if (!o) return Status::NotFound("object " + id.ToString());
+  return KindOfObject(*o);
+}
+
+Status Document::ValidateOp(const Op& op, const Dot& dot,
+                            std::map<ObjectId, ObjectKind>& created) const {
+  auto known = [&](const Dot& d) {
+    return version_.Contains(d) || (d.node == dot.node && d.seq < dot.seq);
+  };
+  for (const auto& [node, seq] : op.context.entries()) {
+    if (!known({node, seq})) {
+      return Status::Corruption("op " + dot.ToString() + " names unknown dot " +
+                                Dot{node, seq}.ToString());
+    }
+  }
+  if (op.key.size() > kMaxKeyBytes) return Status::InvalidArgument("key longer than 64 KiB");
+
+  ObjectKind want;
+  switch (op.type) {
+    case Op::Type::kMapSet:
+    case Op::Type::kMapDelete: want = ObjectKind::kMap; break;
+    case Op::Type::kRegisterSet: want = ObjectKind::kRegister; break;
+    case Op::Type::kCounterAdd: want = ObjectKind::kCounter; break;
+    default: want = ObjectKind::kSet; break;
+  }
+  std::optional<ObjectKind> have;
+  if (const Object* o = Find(op.object)) have = KindOfObject(*o);
+  else if (auto it = created.find(op.object); it != created.end()) have = it->second;
+  if (have) {
+    bool register_ok = want == ObjectKind::kRegister &&
+                       (*have == ObjectKind::kRegister || *have == ObjectKind::kLwwRegister);
+    if (*have != want && !register_ok) {
+      return Status::TypeMismatch(KindError(op.object, want, *have));
+    }
+  } else if (!known(op.object)) {
+    // Not here and never seen: the op names an object from a change we do not have.
+    return Status::Corruption("op " + dot.ToString() + " targets unknown object " +
+                              op.object.ToString());
+  }  // else the object existed and was deleted: the op will be dropped.
+  if (op.type == Op::Type::kMapSet && op.new_object) created[dot] = *op.new_object;
+  return Status::Ok();
+}
+
+void Document::RemoveTree(ObjectId id, std::vector<std::pair<ObjectId, Object>>* removed) {
+  auto it = objects_.find(id);
+  if (it == objects_.end()) return;
+  std::vector<ObjectId> children;
+  if (auto* m = std::get_if<MapObject>(&it->second)) {
+    for (const auto& [k, slot] : m->entries) {
+      for (const auto& s : slot.siblings()) {
+        if (s.value.is_object()) children.push_back(s.value.object().id);
+      }
+    }
+  }
+  if (removed) removed->emplace_back(id, std::move(it->second));
+  objects_.erase(it);
+  for (ObjectId c : children) RemoveTree(c, removed);
+}
+
+void Document::ApplyOp(const Op& op, const Dot& dot, const HlcTimestamp& time,
+                       std::vector<std::pair<ObjectId, Object>>* removed) {
+  Object* target = Find(op.object);
+  if (!target) return;  // deleted concurrently: the op has nothing left to change
+  switch (op.type) {
+    case Op::Type::kMapSet:
+    case Op::Type::kMapDelete: {
+      auto& map = std::get<MapObject>(*target);
+      if (map.seen.Get(dot.node) >= dot.seq) return;
+      map.seen.Set(dot.node, dot.seq);
+      auto it = map.entries.find(op.key);
+      if (it == map.entries.end()) {
+        if (op.type == Op::Type::kMapDelete) return;
+        it = map.entries.emplace(op.key, MVSlot<Value>()).first;
+      }
+      std::vector<ObjectId> dropped;
+      for (const auto& s : it->second.siblings()) {
+        if (op.context.Contains(s.clock.dot) && s.value.is_object()) {
+          dropped.push_back(s.value.object().id);
+        }
+      }
+      std::optional<Value> v;
+      if (op.type == Op::Type::kMapSet) {
+        if (op.new_object) v = Value(ObjectRef{dot, *op.new_object});
+        else v = Value(op.scalar);
+      }
+      it->second.Write(dot, op.context, std::move(v));
+      if (it->second.empty()) map.entries.erase(it);
+      // `map` may not survive RemoveTree's erasures of other entries of objects_ (std::map keeps
+      // references stable, so it does), but keep the order: write first, then drop subtrees.
+      for (ObjectId c : dropped) RemoveTree(c, removed);
+      if (op.type == Op::Type::kMapSet && op.new_object) {
+        objects_.emplace(dot, MakeObject(*op.new_object));
+      }
+      return;
+    }
+    case Op::Type::kRegisterSet:
+      if (auto* mv = std::get_if<MVRegister<Scalar>>(target)) {
+        mv->Apply({dot, op.context, op.scalar});
+      } else {
+        std::get<LWWRegister<Scalar>>(*target).Apply({dot, op.context, Stamped<Scalar>{op.scalar, time}});
+      }
+      return;
+    case Op::Type::kCounterAdd:
+      std::get<Counter>(*target).Apply({dot, op.delta});
+      return;
+    case Op::Type::kSetAdd:
+    case Op::Type::kSetRemove:
+      std::get<ORSet<Scalar>>(*target).Apply(
+          {dot, op.scalar, op.context, op.type == Op::Type::kSetAdd});
+      return;
+  }
+}
+
+Status Document::CheckChange(const Change& c, const ApplyOptions& options) const {
+  if (!c.author.valid()) return Status::Corruption("change author is the null node");
+  if (c.ops.empty()) return Status::Corruption("change has no ops");
+  if (c.start_seq == 0 || c.start_seq > UINT64_MAX - c.ops.size()) {
+    return Status::Corruption("change has a bad start seq");
+  }
+  uint64_t have = version_.Get(c.author);
+  if (c.start_seq <= have) {
+    if (c.end_seq() <= have) return Status::Ok();  // duplicate; the caller checks again
+    return Status::Corruption("change " + c.id().ToString() + " overlaps changes already held");
+  }
+  if (c.start_seq > have + 1) {
+    return Status::MissingDependency("change " + c.id().ToString() + " needs " +
+                                     c.author.ToHex() + ":" + std::to_string(have + 1) + " first");
+  }
+  if (c.deps.Get(c.author) != 0) return Status::Corruption("change depends on its own author");
+  if (!version_.Dominates(c.deps)) {
+    return Status::MissingDependency("change " + c.id().ToString() + " depends on " +
+                                     c.deps.ToString() + "; this document has " +
+                                     version_.ToString());
+  }
+  if (options.now_ms) WEFT_RETURN_IF_ERROR(clock_.Check(c.time, *options.now_ms));
+  std::map<ObjectId, ObjectKind> created;
+  for (size_t i = 0; i < c.ops.size(); ++i) {
+    WEFT_RETURN_IF_ERROR(ValidateOp(c.ops[i], Dot{c.author, c.start_seq + i}, created));
+  }
+  return Status::Ok();
+}
+
+void Document::ApplyChecked(Change c) {
+  for (size_t i = 0; i < c.ops.size(); ++i) {
+    ApplyOp(c.ops[i], Dot{c.author, c.start_seq + i}, c.time, nullptr);
+  }
+  version_.Set(c.author, c.end_seq());
+  lamport_ = std::max(lamport_, c.lamport);
+  clock_.Witness(c.time);
+  if (options_.keep_history) history_.push_back(std::move(c));
+}
+
+Status Document::ApplyChange(const Change& change, const ApplyOptions& options) {
+  if (in_transaction_) return Status::InvalidArgument("a local transaction is open");
+  WEFT_RETURN_IF_ERROR(CheckChange(change, options));
+  if (version_.Get(change.author) >= change.end_seq()) return Status::Ok();
+  ApplyChecked(change);
+  return Status::Ok();
+}
+
+Status Document::Receive(Change change, const ApplyOptions& options) {
+  if (in_transaction_) return Status::InvalidArgument("a local transaction is open");
+  Status s = CheckChange(change, options);
+  if (s.code() == StatusCode::kMissingDependency) {
+    bool held = std::any_of(pending_.begin(), pending_.end(),
+                            [&](const Change& p) { return p.id() == change.id(); });
+    if (!held) pending_.push_back(std::move(change));
+    return Status::Ok();
+  }
+  WEFT_RETURN_IF_ERROR(s);
+  if (version_.Get(change.author) < change.end_seq()) ApplyChecked(std::move(change));
+  DrainPending(options);
+  return Status::Ok();
+}
+
+void Document::DrainPending(const ApplyOptions& options) {
+  bool progress = true;
+  while (progress && !pending_.empty()) {
+    progress = false;
+    for (size_t i = 0; i < pending_.size(); ++i) {
+      Status s = CheckChange(pending_[i], options);
+      if (s.code() == StatusCode::kMissingDependency) continue;
+      Change c = std::move(pending_[i]);
+      pending_.erase(pending_.begin() + static_cast<std::ptrdiff_t>(i));
+      if (s.ok() && version_.Get(c.author) < c.end_seq()) ApplyChecked(std::move(c));
+      progress = true;
+      break;
+    }
+  }
+}
+
+Result<std::vector<const Change*>> Document::ChangesSince(const VersionVector& peer) const {
+  if (!options_.keep_history && !peer.Dominates(version_)) {
+    return Status::HistoryTruncated("this document keeps no history");
+  }
+  for (const auto& [node, seq] : history_base_.entries()) {
+    if (peer.Get(node) < seq) {
+      return Status::HistoryTruncated("changes of " + node.ToHex() + " up to " +
+                                      std::to_string(seq) + " are no longer kept");
+    }
+  }
+  std::vector<const Change*> out;
+  for (const Change& c : history_) {
+    if (c.end_seq() > peer.Get(c.author)) out.push_back(&c);
+  }
+  return out;
+}
+
+Result<std::vector<std::string>> Document::Keys(ObjectId id) const {
+  const Object* o = Find(id);
+  if (!o) return Status::NotFound("object " + id.ToString());
+  auto* m = std::get_if<MapObject>(o);
+  if (!m) return Status::TypeMismatch(KindError(id, ObjectKind::kMap, KindOfObject(*o)));
+  std::vector<std::string> keys;
+  keys.reserve(m->entries.size());
+  for (const auto& [k, slot] : m->entries) keys.push_back(k);
+  return keys;
+}
+
+Result<KeyRead> Document::Get(ObjectId id, std::string_view key) const {
+  const Object* o = Find(id);
+  if (!o) return Status::NotFound("object " + id.ToString());
+  auto* m = std::get_if<MapObject>(o);
+  if (!m) return Status::TypeMismatch(KindError(id, ObjectKind::kMap, KindOfObject(*o)));
+  KeyRead read;
+  auto it = m->entries.find(key);
+  if (it == m->entries.end()) return read;
+  for (const auto& s : it->second.siblings()) read.values.push_back({s.value, s.clock});
+  read.context = it->second.Context();
+  return read;
+}
+
+Result<std::optional<Value>> Document::GetOne(ObjectId id, std::string_view key) const {
+  auto read = Get(id, key);
+  if (!read.ok()) return read.status();
+  if (read->values.empty()) return std::optional<Value>();
+  return std::optional<Value>(read->values.back().value);
+}
+
+Result<MVRegister<Scalar>> Document::ReadRegister(ObjectId id) const {
+  const Object* o = Find(id);
+  if (!o) return Status::NotFound("object " + id.ToString());
+  auto* r = std::get_if<MVRegister<Scalar>>(o);
+  if (!r) return Status::TypeMismatch(KindError(id, ObjectKind::kRegister, KindOfObject(*o)));
+  return *r;
+}
+
+Result<LwwRead> Document::ReadLww(ObjectId id) const {
+  const Object* o = Find(id);
+  if (!o) return Status::NotFound("object " + id.ToString());
+  auto* r = std::get_if<LWWRegister<Scalar>>(o);
+  if (!r) return Status::TypeMismatch(KindError(id, ObjectKind::kLwwRegister, KindOfObject(*o)));
+  LwwRead read;
+  if (const auto* w = r->Winner()) {
+    read.value = w->value.value;
+    read.time = w->value.time;
+  }
+  for (const auto* s : r->Overwritten()) read.overwritten.emplace_back(s->value.value, s->value.time);
+  return read;
+}
+
+Result<int64_t> Document::ReadCounter(ObjectId id) const {
+  const Object* o = Find(id);
+  if (!o) return Status::NotFound("object " + id.ToString());
+  auto* c = std::get_if<Counter>(o);
+  if (!c) return Status::TypeMismatch(KindError(id, ObjectKind::kCounter, KindOfObject(*o)));
+  return c->Value();
+}
+
+Result<std::vector<Scalar>> Document::ReadSet(ObjectId id) const {
+  const Object* o = Find(id);
+  if (!o) return Status::NotFound("object " + id.ToString());
+  auto* s = std::get_if<ORSet<Scalar>>(o);
+  if (!s) return Status::TypeMismatch(KindError(id, ObjectKind::kSet, KindOfObject(*o)));
+  return s->Elements();
+}
+
+}  // namespace weft::crdt

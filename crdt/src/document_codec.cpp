@@ -1,0 +1,471 @@
+// Snapshots, the canonical state encoding and the JSON rendering of a Document.
+//
+// Snapshot format (version 1), all integers LEB128 unless noted:
+//   "WEFTDOC" u8(version) u8(flags: 1 = history follows)
+//   state: VV(version) varint(object count) object*
+//     object: dot(id) u8(kind) VV(seen) body
+//       map:      varint(n) { bytes(key) siblings<value> }*      keys strictly increasing
+//       register: siblings<scalar>
+//       lww:      siblings<scalar, varint(wall) varint(logical)>
+//       counter:  varint(n) { fixed64(node) varint(total) }*     nodes strictly increasing
+//       set:      varint(n) { scalar siblings<> }*               elements strictly increasing
+//     siblings<X>: varint(n) { dot VV(context) X }*             dots strictly increasing
+//     value: scalar, or u8(7) u8(kind) for a nested object whose id is the sibling's dot
+//   varint(lamport) varint(wall) varint(logical)
+//   [history: VV(base) varint(n) { bytes(change) }*]
+// The state part alone is the canonical encoding: every collection is written in a fixed order.
+#include <cmath>
+#include <cstdio>
+#include <functional>
+#include <set>
+
+#include "weft/crdt/document.h"
+#include "weft/crdt/encoding.h"
+
+namespace weft::crdt {
+
+namespace {
+constexpr std::string_view kSnapshotMagic = "WEFTDOC";
+constexpr uint8_t kSnapshotVersion = 1;
+constexpr uint8_t kObjectRefTag = 7;
+constexpr int kMaxDepth = 512;
+}  // namespace
+
+struct Document::Snapshotter {
+  template <typename V, typename F>
+  static void Siblings(Writer& w, const MVSlot<V>& slot, F&& value) {
+    w.Varint(slot.siblings().size());
+    for (const auto& s : slot.siblings()) {
+      w.DotValue(s.clock.dot);
+      w.Vector(s.clock.context);
+      value(s.value);
+    }
+  }
+
+  static void State(Writer& w, const Document& d) {
+    w.Vector(d.version_);
+    w.Varint(d.objects_.size());
+    for (const auto& [id, obj] : d.objects_) {
+      w.DotValue(id);
+      w.U8(static_cast<uint8_t>(KindOf(obj)));
+      std::visit(
+          [&](const auto& o) {
+            using T = std::decay_t<decltype(o)>;
+            if constexpr (std::is_same_v<T, MapObject>) {
+              w.Vector(o.seen);
+              w.Varint(o.entries.size());
+              for (const auto& [k, slot] : o.entries) {
+                w.Bytes(k);
+                Siblings(w, slot, [&](const Value& v) {
+                  if (v.is_object()) {
+                    w.U8(kObjectRefTag);
+                    w.U8(static_cast<uint8_t>(v.object().kind));
+                  } else {
+                    v.scalar().Encode(w);
+                  }
+                });
+              }
+            } else if constexpr (std::is_same_v<T, MVRegister<Scalar>>) {
+              w.Vector(o.seen());
+              Siblings(w, o.slot(), [&](const Scalar& v) { v.Encode(w); });
+            } else if constexpr (std::is_same_v<T, LWWRegister<Scalar>>) {
+              w.Vector(o.mv().seen());
+              Siblings(w, o.mv().slot(), [&](const Stamped<Scalar>& v) {
+                v.value.Encode(w);
+                w.Varint(v.time.wall_ms);
+                w.Varint(v.time.logical);
+              });
+            } else if constexpr (std::is_same_v<T, Counter>) {
+              w.Vector(o.seen());
+              w.Varint(o.totals().size());
+              for (const auto& [node, total] : o.totals()) {
+                w.Node(node);
+                w.Varint(total);
+              }
+            } else {
+              w.Vector(o.seen());
+              w.Varint(o.entries().size());
+              for (const auto& [e, slot] : o.entries()) {
+                e.Encode(w);
+                Siblings(w, slot, [](const Present&) {});
+              }
+            }
+          },
+          obj);
+    }
+  }
+
+  static ObjectKind KindOf(const Object& o) {
+    static constexpr ObjectKind kKinds[] = {ObjectKind::kMap, ObjectKind::kRegister,
+                                            ObjectKind::kLwwRegister, ObjectKind::kCounter,
+                                            ObjectKind::kSet};
+    return kKinds[o.index()];
+  }
+
+  // Reads siblings, checking order and that every dot and context is within `version`.
+  template <typename V, typename F>
+  static MVSlot<V> ReadSiblings(Reader& r, const VersionVector& version, F&& value,
+                                bool allow_empty = false) {
+    MVSlot<V> slot;
+    uint64_t n = r.Count(10);
+    if (r.ok() && n == 0 && !allow_empty) r.Fail("empty sibling list");
+    Dot prev{};
+    for (uint64_t i = 0; i < n && r.ok(); ++i) {
+      Dot dot = r.DotValue();
+      VersionVector ctx = r.Vector();
+      V v = value(dot);
+      if (!r.ok()) break;
+      if (!version.Contains(dot) || !(prev < dot)) {
+        r.Fail("sibling dot out of order or unknown");
+        break;
+      }
+      if (!version.Dominates(ctx)) {
+        r.Fail("sibling context beyond the version");
+        break;
+      }
+      prev = dot;
+      slot.mutable_siblings().push_back({std::move(v), DottedVersionVector{dot, std::move(ctx)}});
+    }
+    return slot;
+  }
+
+  static VersionVector ReadSeen(Reader& r, const VersionVector& version) {
+    VersionVector seen = r.Vector();
+    if (r.ok() && !version.Dominates(seen)) r.Fail("object seen-vector beyond the version");
+    return seen;
+  }
+
+  static Status ReadState(Reader& r, Document& d) {
+    d.version_ = r.Vector();
+    d.objects_.clear();
+    uint64_t n = r.Count(11);
+    // Each nested object must be referenced by exactly one value, whose dot is its id.
+    std::map<ObjectId, ObjectKind> refs;
+    Dot prev_id{};
+    for (uint64_t i = 0; i < n && r.ok(); ++i) {
+      ObjectId id = r.DotValue();
+      uint8_t kind = r.U8();
+      if (!r.ok()) break;
+      if (i > 0 && !(prev_id < id)) return Status::Corruption("snapshot: objects out of order");
+      if (i == 0 && id != kRoot) return Status::Corruption("snapshot: the root map is missing");
+      if (id != kRoot && !d.version_.Contains(id)) {
+        return Status::Corruption("snapshot: object " + id.ToString() + " beyond the version");
+      }
+      prev_id = id;
+      VersionVector seen = ReadSeen(r, d.version_);
+      Object obj;
+      switch (kind) {
+        case static_cast<uint8_t>(ObjectKind::kMap): {
+          MapObject m;
+          m.seen = std::move(seen);
+          uint64_t keys = r.Count(11);
+          std::string prev_key;
+          for (uint64_t k = 0; k < keys && r.ok(); ++k) {
+            std::string key(r.Bytes());
+            if (k > 0 && !(prev_key < key)) {
+              r.Fail("map keys out of order");
+              break;
+            }
+            auto slot = ReadSiblings<Value>(r, d.version_, [&](const Dot& dot) -> Value {
+              // Peek the tag: 7 is a nested object, anything else a scalar.
+              Reader probe = r;
+              if (probe.U8() == kObjectRefTag) {
+                r.U8();
+                uint8_t k2 = r.U8();
+                if (k2 < 1 || k2 > 5) {
+                  r.Fail("unknown object kind");
+                  return Value();
+                }
+                if (!refs.emplace(dot, static_cast<ObjectKind>(k2)).second) {
+                  r.Fail("object referenced twice");
+                }
+                return Value(ObjectRef{dot, static_cast<ObjectKind>(k2)});
+              }
+              return Value(Scalar::Decode(r));
+            });
+            prev_key = key;
+            m.entries.emplace(std::move(key), std::move(slot));
+          }
+          obj = std::move(m);
+          break;
+        }
+        case static_cast<uint8_t>(ObjectKind::kRegister): {
+          MVRegister<Scalar> reg;
+          auto slot = ReadSiblings<Scalar>(
+              r, d.version_, [&](const Dot&) { return Scalar::Decode(r); }, true);
+          reg.Restore(std::move(slot), std::move(seen));
+          obj = std::move(reg);
+          break;
+        }
+        case static_cast<uint8_t>(ObjectKind::kLwwRegister): {
+          LWWRegister<Scalar> reg;
+          auto slot = ReadSiblings<Stamped<Scalar>>(r, d.version_, [&](const Dot&) {
+            Stamped<Scalar> s{Scalar::Decode(r), {}};
+            s.time.wall_ms = r.Varint();
+            uint64_t logical = r.Varint();
+            if (logical > UINT32_MAX) r.Fail("logical time out of range");
+            s.time.logical = static_cast<uint32_t>(logical);
+            return s;
+          }, true);
+          reg.mutable_mv().Restore(std::move(slot), std::move(seen));
+          obj = std::move(reg);
+          break;
+        }
+        case static_cast<uint8_t>(ObjectKind::kCounter): {
+          Counter c;
+          uint64_t m = r.Count(9);
+          std::vector<std::pair<NodeId, uint64_t>> totals;
+          for (uint64_t k = 0; k < m && r.ok(); ++k) {
+            NodeId node = r.Node();
+            uint64_t total = r.Varint();
+            if (!node.valid() || (!totals.empty() && !(totals.back().first < node)) ||
+                seen.Get(node) == 0) {
+              r.Fail("counter entries malformed");
+              break;
+            }
+            totals.emplace_back(node, total);
+          }
+          c.Restore(std::move(totals), std::move(seen));
+          obj = std::move(c);
+          break;
+        }
+        case static_cast<uint8_t>(ObjectKind::kSet): {
+          ORSet<Scalar> s;
+          std::map<Scalar, MVSlot<Present>> elements;
+          uint64_t m = r.Count(11);
+          for (uint64_t k = 0; k < m && r.ok(); ++k) {
+            Scalar e = Scalar::Decode(r);
+            auto slot = ReadSiblings<Present>(r, d.version_, [](const Dot&) { return Present{}; });
+            if (!r.ok()) break;
+            if (!elements.empty() && !(elements.rbegin()->first < e)) {
+              r.Fail("set elements out of order");
+              break;
+            }
+            elements.emplace(std::move(e), std::move(slot));
+          }
+          s.Restore(std::move(elements), std::move(seen));
+          obj = std::move(s);
+          break;
+        }
+        default:
+          return Status::Corruption("snapshot: unknown object kind " + std::to_string(kind));
+      }
+      if (!r.ok()) break;
+      if (id == kRoot && obj.index() != 0) return Status::Corruption("snapshot: root is not a map");
+      d.objects_.emplace(id, std::move(obj));
+    }
+    WEFT_RETURN_IF_ERROR(r.status("snapshot"));
+    if (d.objects_.empty()) return Status::Corruption("snapshot: the root map is missing");
+    // The objects must form one tree under the root: every reference names an object of its kind,
+    // and every object but the root is referenced (exactly once, checked above).
+    if (refs.size() + 1 != d.objects_.size()) {
+      return Status::Corruption("snapshot: objects and references do not match");
+    }
+    for (const auto& [id, kind] : refs) {
+      const Object* o = d.Find(id);
+      if (!o || KindOf(*o) != kind) return Status::Corruption("snapshot: dangling reference");
+    }
+    // Walk from the root, so that references cannot form a cycle cut off from it.
+    size_t reached = 0;
+    std::function<bool(ObjectId, int)> walk = [&](ObjectId id, int depth) {
+      if (depth > kMaxDepth) return false;
+      ++reached;
+      if (auto* m = std::get_if<MapObject>(d.Find(id))) {
+        for (const auto& [k, slot] : m->entries) {
+          for (const auto& s : slot.siblings()) {
+            if (s.value.is_object() && !walk(s.value.object().id, depth + 1)) return false;
+          }
+        }
+      }
+      return true;
+    };
+    if (!walk(kRoot, 0) || reached != d.objects_.size()) {
+      return Status::Corruption("snapshot: objects do not form a tree under the root");
+    }
+    return Status::Ok();
+  }
+};
+
+std::string Document::CanonicalState() const {
+  Writer w;
+  Snapshotter::State(w, *this);
+  return w.Take();
+}
+
+std::string Document::EncodeSnapshot(bool with_history) const {
+  Writer w;
+  w.Raw(kSnapshotMagic);
+  w.U8(kSnapshotVersion);
+  bool history = with_history && options_.keep_history;
+  w.U8(history ? 1 : 0);
+  Snapshotter::State(w, *this);
+  w.Varint(lamport_);
+  w.Varint(clock_.last().wall_ms);
+  w.Varint(clock_.last().logical);
+  if (history) {
+    w.Vector(history_base_);
+    w.Varint(history_.size());
+    for (const Change& c : history_) w.Bytes(EncodeChange(c));
+  }
+  return w.Take();
+}
+
+Result<Document> Document::DecodeSnapshot(std::string_view bytes, NodeId self,
+                                          DocumentOptions options) {
+  if (!self.valid()) return Status::InvalidArgument("a document needs a non-null node id");
+  Reader r(bytes);
+  if (r.Raw(kSnapshotMagic.size()) != kSnapshotMagic) {
+    return Status::Corruption("not a Weft document snapshot");
+  }
+  uint8_t version = r.U8();
+  if (r.ok() && version != kSnapshotVersion) {
+    return Status::UnsupportedVersion("snapshot version " + std::to_string(version));
+  }
+  uint8_t flags = r.U8();
+  if (r.ok() && flags > 1) return Status::Corruption("snapshot: unknown flags");
+  Document d(self, options);
+  WEFT_RETURN_IF_ERROR(Snapshotter::ReadState(r, d));
+  d.lamport_ = r.Varint();
+  HlcTimestamp t;
+  t.wall_ms = r.Varint();
+  uint64_t logical = r.Varint();
+  if (logical > UINT32_MAX) r.Fail("logical time out of range");
+  t.logical = static_cast<uint32_t>(logical);
+  d.clock_.Reset(t);
+  if (flags & 1) {
+    VersionVector base = r.Vector();
+    uint64_t n = r.Count(2);
+    VersionVector running = base;
+    std::vector<Change> history;
+    for (uint64_t i = 0; i < n && r.ok(); ++i) {
+      auto c = DecodeChange(r.Bytes());
+      if (!r.ok()) break;
+      if (!c.ok()) return Status::Corruption("snapshot history: " + c.status().message());
+      if (c->start_seq != running.Get(c->author) + 1 || !running.Dominates(c->deps)) {
+        return Status::Corruption("snapshot history is not in causal order");
+      }
+      running.Set(c->author, c->end_seq());
+      history.push_back(std::move(*c));
+    }
+    WEFT_RETURN_IF_ERROR(r.status("snapshot history"));
+    if (running != d.version_) {
+      return Status::Corruption("snapshot history does not add up to the version");
+    }
+    if (options.keep_history) {
+      d.history_ = std::move(history);
+      d.history_base_ = std::move(base);
+    }
+  } else {
+    // Without history, the changes before this snapshot cannot be served to peers.
+    d.history_base_ = d.version_;
+  }
+  WEFT_RETURN_IF_ERROR(r.Finish("snapshot"));
+  return d;
+}
+
+// ---------------------------------------------------------------------------------------------
+// JSON rendering
+
+namespace {
+
+void JsonString(std::string& out, std::string_view s) {
+  out += '"';
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (c < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", c);
+          out += buf;
+        } else {
+          out += static_cast<char>(c);
+        }
+    }
+  }
+  out += '"';
+}
+
+void JsonScalar(std::string& out, const Scalar& s) {
+  if (s.is<std::string>()) return JsonString(out, s.as<std::string>());
+  if (s.is<Bytes>()) {
+    out += "{\"bytes\":";
+    std::string hex = s.ToString();  // b"..."
+    JsonString(out, hex.substr(2, hex.size() - 3));
+    out += "}";
+    return;
+  }
+  if (s.is<double>() && !std::isfinite(s.as<double>())) {
+    out += "null";
+    return;
+  }
+  out += s.ToString();
+}
+
+}  // namespace
+
+std::string Document::ToJson() const {
+  std::string out;
+  std::function<void(ObjectId)> object = [&](ObjectId id) {
+    const Object* o = Find(id);
+    if (!o) {
+      out += "null";
+      return;
+    }
+    auto many = [&](size_t n, auto&& each) {
+      if (n != 1) out += "{\"conflict\":[";
+      for (size_t i = 0; i < n; ++i) {
+        if (i) out += ",";
+        each(i);
+      }
+      if (n != 1) out += "]}";
+    };
+    std::visit(
+        [&](const auto& obj) {
+          using T = std::decay_t<decltype(obj)>;
+          if constexpr (std::is_same_v<T, MapObject>) {
+            out += "{";
+            bool first = true;
+            for (const auto& [k, slot] : obj.entries) {
+              if (!first) out += ",";
+              first = false;
+              JsonString(out, k);
+              out += ":";
+              const auto& sibs = slot.siblings();
+              many(sibs.size(), [&](size_t i) {
+                if (sibs[i].value.is_object()) object(sibs[i].value.object().id);
+                else JsonScalar(out, sibs[i].value.scalar());
+              });
+            }
+            out += "}";
+          } else if constexpr (std::is_same_v<T, MVRegister<Scalar>>) {
+            const auto& sibs = obj.Siblings();
+            if (sibs.empty()) out += "null";
+            else many(sibs.size(), [&](size_t i) { JsonScalar(out, sibs[i].value); });
+          } else if constexpr (std::is_same_v<T, LWWRegister<Scalar>>) {
+            if (const Scalar* v = obj.Value()) JsonScalar(out, *v);
+            else out += "null";
+          } else if constexpr (std::is_same_v<T, Counter>) {
+            out += std::to_string(obj.Value());
+          } else {
+            out += "[";
+            bool first = true;
+            for (const auto& [e, slot] : obj.entries()) {
+              if (!first) out += ",";
+              first = false;
+              JsonScalar(out, e);
+            }
+            out += "]";
+          }
+        },
+        *o);
+  };
+  object(kRoot);
+  return out;
+}
+
+}  // namespace weft::crdt

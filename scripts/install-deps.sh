@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs, idempotently, every Debian 12 package Weft needs to build and test.
+# Does nothing (and needs no network) when everything is already present.
+set -euo pipefail
+
+packages=(
+  build-essential cmake make pkg-config git
+  catch2                # unit tests (Catch2 v2, catch2/catch.hpp)
+  libbenchmark-dev      # bench/
+  zlib1g-dev            # reading gzipped editing traces in bench/ and tests/
+  libsqlite3-dev        # sdk/ storage
+  python3
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]} == 0)); then
+  exit 0
+fi
+
+if [[ $(id -u) -ne 0 ]]; then
+  if command -v sudo >/dev/null; then SUDO=sudo; else
+    echo "install-deps: missing packages (${missing[*]}) and not root; install them or run as root" >&2
+    exit 1
+  fi
+else
+  SUDO=
+fi
+
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
