@@ -213,9 +213,9 @@ Status Transaction::Add(Op op) {
   if (!open_) return Status::InvalidArgument("transaction is closed");
   Document& d = *doc_;
   Dot dot{d.self_, d.version_.Get(d.self_) + ops_.size() + 1};
+  if (!d.Exists(op.object)) return Status::NotFound("object " + op.object.ToString());
   std::map<ObjectId, ObjectKind> none;
   WEFT_RETURN_IF_ERROR(d.ValidateOp(op, dot, none));
-  if (!d.Exists(op.object)) return Status::NotFound("object " + op.object.ToString());
 
   // Record how to undo the op: the part of the target it touches, as it was.
   auto undo = std::make_unique<Undo>();
@@ -387,6 +387,8 @@ Document::Document(NodeId self, DocumentOptions options)
     : self_(self), options_(options), clock_(options.max_drift_ms) {
   objects_.emplace(kRoot, MapObject{});
 }
+Document::Document(const Document&) = default;
+Document& Document::operator=(const Document&) = default;
 Document::Document(Document&&) noexcept = default;
 Document& Document::operator=(Document&&) noexcept = default;
 Document::~Document() = default;

@@ -199,6 +199,8 @@ class Transaction {
 class Document {
  public:
   explicit Document(NodeId self, DocumentOptions options = {});
+  Document(const Document&);
+  Document& operator=(const Document&);
   Document(Document&&) noexcept;
   Document& operator=(Document&&) noexcept;
   ~Document();
