@@ -16,17 +16,23 @@ std::optional<NodeId> NodeId::FromHex(std::string_view hex) {
   uint64_t v = 0;
   for (char c : hex) {
     int d;
-    if (c >= '0' && c <= '9') d = c - '0';
-    else if (c >= 'a' && c <= 'f') d = c - 'a' + 10;
-    else if (c >= 'A' && c <= 'F') d = c - 'A' + 10;
-    else return std::nullopt;
+    if (c >= '0' && c <= '9')
+      d = c - '0';
+    else if (c >= 'a' && c <= 'f')
+      d = c - 'a' + 10;
+    else if (c >= 'A' && c <= 'F')
+      d = c - 'A' + 10;
+    else
+      return std::nullopt;
     v = (v << 4) | static_cast<uint64_t>(d);
   }
   if (v == 0) return std::nullopt;
   return NodeId{v};
 }
 
-std::string Dot::ToString() const { return node.ToHex() + ":" + std::to_string(seq); }
+std::string Dot::ToString() const {
+  return node.ToHex() + ":" + std::to_string(seq);
+}
 
 const char* OrderingName(Ordering o) {
   switch (o) {
@@ -52,8 +58,10 @@ void VersionVector::Set(NodeId node, uint64_t seq) {
   auto it = std::lower_bound(entries_.begin(), entries_.end(), node,
                              [](const Entry& e, NodeId n) { return e.first < n; });
   if (it != entries_.end() && it->first == node) {
-    if (seq == 0) entries_.erase(it);
-    else it->second = seq;
+    if (seq == 0)
+      entries_.erase(it);
+    else
+      it->second = seq;
   } else if (seq != 0) {
     entries_.insert(it, {node, seq});
   }
@@ -149,8 +157,10 @@ HlcTimestamp HybridClock::Now(uint64_t physical_ms) {
   } else {
     // Physical time stood still or went backwards: keep the wall part, count logically. On the
     // (theoretical) overflow of the logical part, move the wall part on by one millisecond.
-    if (last_.logical == UINT32_MAX) last_ = {last_.wall_ms + 1, 0};
-    else ++last_.logical;
+    if (last_.logical == UINT32_MAX)
+      last_ = {last_.wall_ms + 1, 0};
+    else
+      ++last_.logical;
   }
   return last_;
 }

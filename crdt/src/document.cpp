@@ -21,7 +21,9 @@ const char* ObjectKindName(ObjectKind k) {
 
 namespace {
 
-bool ValidKind(uint8_t k) { return k >= 1 && k <= 5; }
+bool ValidKind(uint8_t k) {
+  return k >= 1 && k <= 5;
+}
 
 ObjectKind KindOfObject(const Document::Object& o) {
   switch (o.index()) {
@@ -52,8 +54,8 @@ std::string KindError(ObjectId id, ObjectKind want, ObjectKind have) {
 }  // namespace
 
 std::string Value::ToString() const {
-  if (is_object()) return std::string("<") + ObjectKindName(object().kind) + " " +
-                          object().id.ToString() + ">";
+  if (is_object())
+    return std::string("<") + ObjectKindName(object().kind) + " " + object().id.ToString() + ">";
   return scalar().ToString();
 }
 
@@ -90,9 +92,7 @@ void EncodeOp(Writer& w, const Op& op) {
       w.Vector(op.context);
       op.scalar.Encode(w);
       break;
-    case Op::Type::kCounterAdd:
-      w.Zigzag(op.delta);
-      break;
+    case Op::Type::kCounterAdd: w.Zigzag(op.delta); break;
   }
 }
 
@@ -113,8 +113,10 @@ Op DecodeOp(Reader& r) {
       uint8_t is_object = r.U8();
       if (is_object == 1) {
         uint8_t k = r.U8();
-        if (!ValidKind(k)) r.Fail("unknown object kind");
-        else op.new_object = static_cast<ObjectKind>(k);
+        if (!ValidKind(k))
+          r.Fail("unknown object kind");
+        else
+          op.new_object = static_cast<ObjectKind>(k);
       } else if (is_object == 0) {
         op.scalar = Scalar::Decode(r);
       } else {
@@ -132,9 +134,7 @@ Op DecodeOp(Reader& r) {
       op.context = r.Vector();
       op.scalar = Scalar::Decode(r);
       break;
-    case Op::Type::kCounterAdd:
-      op.delta = r.Zigzag();
-      break;
+    case Op::Type::kCounterAdd: op.delta = r.Zigzag(); break;
   }
   if (op.key.size() > kMaxKeyBytes) r.Fail("key too long");
   return op;
@@ -228,14 +228,16 @@ Status Transaction::Add(Op op) {
     ObjectId obj = op.object;
     std::string key = op.key;
     auto removed = std::make_shared<std::vector<std::pair<ObjectId, Document::Object>>>();
-    d.ApplyOp(op, dot, d.clock_.last(), removed.get());
+    d.ApplyOp(op, dot, d.clock_.last(), removed.get(), &patches_);
     bool created = op.type == Op::Type::kMapSet && op.new_object.has_value();
     undo->fn = [obj, key, before, seen, removed, created, dot](Document& doc) {
       if (created) doc.objects_.erase(dot);
       for (auto& [id, o] : *removed) doc.objects_.emplace(id, std::move(o));
       auto& m = std::get<Document::MapObject>(*doc.Find(obj));
-      if (before) m.entries[key] = *before;
-      else m.entries.erase(key);
+      if (before)
+        m.entries[key] = *before;
+      else
+        m.entries.erase(key);
       m.seen = seen;
     };
   } else if (auto* set = std::get_if<ORSet<Scalar>>(target)) {
@@ -245,7 +247,7 @@ Status Transaction::Add(Op op) {
     VersionVector seen = set->seen();
     ObjectId obj = op.object;
     Scalar elem = op.scalar;
-    d.ApplyOp(op, dot, d.clock_.last(), nullptr);
+    d.ApplyOp(op, dot, d.clock_.last(), nullptr, &patches_);
     undo->fn = [obj, elem, before, seen](Document& doc) {
       std::get<ORSet<Scalar>>(*doc.Find(obj)).RestoreEntry(elem, before, seen);
     };
@@ -253,7 +255,7 @@ Status Transaction::Add(Op op) {
     // Registers and counters are small: keep a copy of the whole object.
     Document::Object before = *target;
     ObjectId obj = op.object;
-    d.ApplyOp(op, dot, d.clock_.last(), nullptr);
+    d.ApplyOp(op, dot, d.clock_.last(), nullptr, &patches_);
     undo->fn = [obj, before](Document& doc) { *doc.Find(obj) = before; };
   }
   ops_.push_back(std::move(op));
@@ -307,8 +309,10 @@ Status Transaction::SetRegister(ObjectId reg, Scalar value) {
   const Document::Object* o = doc_->Find(reg);
   if (!o) return Status::NotFound("object " + reg.ToString());
   VersionVector ctx;
-  if (auto* mv = std::get_if<MVRegister<Scalar>>(o)) ctx = mv->Context();
-  else if (auto* lww = std::get_if<LWWRegister<Scalar>>(o)) ctx = lww->mv().Context();
+  if (auto* mv = std::get_if<MVRegister<Scalar>>(o))
+    ctx = mv->Context();
+  else if (auto* lww = std::get_if<LWWRegister<Scalar>>(o))
+    ctx = lww->mv().Context();
   return SetRegisterAfterRead(reg, std::move(value), ctx);
 }
 
@@ -350,6 +354,26 @@ Status Transaction::SetRemove(ObjectId set, Scalar element) {
   return Add(std::move(op));
 }
 
+namespace {
+Change BuildChange(const Document& d, NodeId self, uint64_t lamport, HlcTimestamp time,
+                   std::vector<Op> ops) {
+  Change c;
+  c.author = self;
+  c.start_seq = d.version().Get(self) + 1;
+  c.deps = d.version();
+  c.deps.Set(self, 0);
+  c.lamport = lamport + 1;
+  c.time = time;
+  c.ops = std::move(ops);
+  return c;
+}
+}  // namespace
+
+std::optional<Change> Transaction::Prepare() const {
+  if (!open_ || ops_.empty()) return std::nullopt;
+  return BuildChange(*doc_, doc_->self_, doc_->lamport_, doc_->clock_.last(), ops_);
+}
+
 std::optional<Change> Transaction::Commit() {
   if (!open_) return std::nullopt;
   open_ = false;
@@ -357,14 +381,8 @@ std::optional<Change> Transaction::Commit() {
   d.in_transaction_ = false;
   undo_.clear();
   if (ops_.empty()) return std::nullopt;
-  Change c;
-  c.author = d.self_;
-  c.start_seq = d.version_.Get(d.self_) + 1;
-  c.deps = d.version_;
-  c.deps.Set(d.self_, 0);
-  c.lamport = d.lamport_ + 1;
-  c.time = d.clock_.last();
-  c.ops = std::move(ops_);
+  Change c = BuildChange(d, d.self_, d.lamport_, d.clock_.last(), std::move(ops_));
+  ops_.clear();
   d.version_.Set(d.self_, c.end_seq());
   d.lamport_ = c.lamport;
   if (d.options_.keep_history) d.history_.push_back(c);
@@ -377,6 +395,7 @@ void Transaction::Rollback() {
   for (auto it = undo_.rbegin(); it != undo_.rend(); ++it) (*it)->fn(*doc_);
   undo_.clear();
   ops_.clear();
+  patches_.clear();
   doc_->in_transaction_ = false;
 }
 
@@ -409,7 +428,9 @@ const Document::Object* Document::Find(ObjectId id) const {
   return it == objects_.end() ? nullptr : &it->second;
 }
 
-bool Document::Exists(ObjectId id) const { return objects_.count(id) != 0; }
+bool Document::Exists(ObjectId id) const {
+  return objects_.count(id) != 0;
+}
 
 Result<ObjectKind> Document::KindOf(ObjectId id) const {
   const Object* o = Find(id);
@@ -439,8 +460,10 @@ Status Document::ValidateOp(const Op& op, const Dot& dot,
     default: want = ObjectKind::kSet; break;
   }
   std::optional<ObjectKind> have;
-  if (const Object* o = Find(op.object)) have = KindOfObject(*o);
-  else if (auto it = created.find(op.object); it != created.end()) have = it->second;
+  if (const Object* o = Find(op.object))
+    have = KindOfObject(*o);
+  else if (auto it = created.find(op.object); it != created.end())
+    have = it->second;
   if (have) {
     bool register_ok = want == ObjectKind::kRegister &&
                        (*have == ObjectKind::kRegister || *have == ObjectKind::kLwwRegister);
@@ -473,7 +496,8 @@ void Document::RemoveTree(ObjectId id, std::vector<std::pair<ObjectId, Object>>*
 }
 
 void Document::ApplyOp(const Op& op, const Dot& dot, const HlcTimestamp& time,
-                       std::vector<std::pair<ObjectId, Object>>* removed) {
+                       std::vector<std::pair<ObjectId, Object>>* removed,
+                       std::vector<Patch>* patches) {
   Object* target = Find(op.object);
   if (!target) return;  // deleted concurrently: the op has nothing left to change
   switch (op.type) {
@@ -495,11 +519,22 @@ void Document::ApplyOp(const Op& op, const Dot& dot, const HlcTimestamp& time,
       }
       std::optional<Value> v;
       if (op.type == Op::Type::kMapSet) {
-        if (op.new_object) v = Value(ObjectRef{dot, *op.new_object});
-        else v = Value(op.scalar);
+        if (op.new_object)
+          v = Value(ObjectRef{dot, *op.new_object});
+        else
+          v = Value(op.scalar);
       }
       it->second.Write(dot, op.context, std::move(v));
+      size_t siblings = it->second.siblings().size();
       if (it->second.empty()) map.entries.erase(it);
+      if (patches) {
+        Patch p;
+        p.type = Patch::Type::kMapKey;
+        p.object = op.object;
+        p.key = op.key;
+        p.siblings = siblings;
+        patches->push_back(std::move(p));
+      }
       // `map` may not survive RemoveTree's erasures of other entries of objects_ (std::map keeps
       // references stable, so it does), but keep the order: write first, then drop subtrees.
       for (ObjectId c : dropped) RemoveTree(c, removed);
@@ -508,21 +543,49 @@ void Document::ApplyOp(const Op& op, const Dot& dot, const HlcTimestamp& time,
       }
       return;
     }
-    case Op::Type::kRegisterSet:
+    case Op::Type::kRegisterSet: {
+      size_t siblings;
       if (auto* mv = std::get_if<MVRegister<Scalar>>(target)) {
-        mv->Apply({dot, op.context, op.scalar});
+        if (!mv->Apply({dot, op.context, op.scalar})) return;
+        siblings = mv->Siblings().size();
       } else {
-        std::get<LWWRegister<Scalar>>(*target).Apply({dot, op.context, Stamped<Scalar>{op.scalar, time}});
+        auto& lww = std::get<LWWRegister<Scalar>>(*target);
+        if (!lww.Apply({dot, op.context, Stamped<Scalar>{op.scalar, time}})) return;
+        siblings = lww.mv().Siblings().size();
+      }
+      if (patches) {
+        Patch p;
+        p.type = Patch::Type::kRegister;
+        p.object = op.object;
+        p.siblings = siblings;
+        patches->push_back(std::move(p));
       }
       return;
+    }
     case Op::Type::kCounterAdd:
-      std::get<Counter>(*target).Apply({dot, op.delta});
+      if (std::get<Counter>(*target).Apply({dot, op.delta}) && patches && op.delta != 0) {
+        Patch p;
+        p.type = Patch::Type::kCounter;
+        p.object = op.object;
+        p.delta = op.delta;
+        patches->push_back(std::move(p));
+      }
       return;
     case Op::Type::kSetAdd:
-    case Op::Type::kSetRemove:
-      std::get<ORSet<Scalar>>(*target).Apply(
-          {dot, op.scalar, op.context, op.type == Op::Type::kSetAdd});
+    case Op::Type::kSetRemove: {
+      auto& set = std::get<ORSet<Scalar>>(*target);
+      bool before = set.Contains(op.scalar);
+      set.Apply({dot, op.scalar, op.context, op.type == Op::Type::kSetAdd});
+      bool after = set.Contains(op.scalar);
+      if (patches && before != after) {
+        Patch p;
+        p.type = after ? Patch::Type::kSetAdd : Patch::Type::kSetRemove;
+        p.object = op.object;
+        p.element = op.scalar;
+        patches->push_back(std::move(p));
+      }
       return;
+    }
   }
 }
 
@@ -538,8 +601,8 @@ Status Document::CheckChange(const Change& c, const ApplyOptions& options) const
     return Status::Corruption("change " + c.id().ToString() + " overlaps changes already held");
   }
   if (c.start_seq > have + 1) {
-    return Status::MissingDependency("change " + c.id().ToString() + " needs " +
-                                     c.author.ToHex() + ":" + std::to_string(have + 1) + " first");
+    return Status::MissingDependency("change " + c.id().ToString() + " needs " + c.author.ToHex() +
+                                     ":" + std::to_string(have + 1) + " first");
   }
   if (c.deps.Get(c.author) != 0) return Status::Corruption("change depends on its own author");
   if (!version_.Dominates(c.deps)) {
@@ -555,9 +618,9 @@ Status Document::CheckChange(const Change& c, const ApplyOptions& options) const
   return Status::Ok();
 }
 
-void Document::ApplyChecked(Change c) {
+void Document::ApplyChecked(Change c, std::vector<Patch>* patches) {
   for (size_t i = 0; i < c.ops.size(); ++i) {
-    ApplyOp(c.ops[i], Dot{c.author, c.start_seq + i}, c.time, nullptr);
+    ApplyOp(c.ops[i], Dot{c.author, c.start_seq + i}, c.time, nullptr, patches);
   }
   version_.Set(c.author, c.end_seq());
   lamport_ = std::max(lamport_, c.lamport);
@@ -569,7 +632,7 @@ Status Document::ApplyChange(const Change& change, const ApplyOptions& options) 
   if (in_transaction_) return Status::InvalidArgument("a local transaction is open");
   WEFT_RETURN_IF_ERROR(CheckChange(change, options));
   if (version_.Get(change.author) >= change.end_seq()) return Status::Ok();
-  ApplyChecked(change);
+  ApplyChecked(change, options.patches);
   return Status::Ok();
 }
 
@@ -583,7 +646,9 @@ Status Document::Receive(Change change, const ApplyOptions& options) {
     return Status::Ok();
   }
   WEFT_RETURN_IF_ERROR(s);
-  if (version_.Get(change.author) < change.end_seq()) ApplyChecked(std::move(change));
+  if (version_.Get(change.author) < change.end_seq()) {
+    ApplyChecked(std::move(change), options.patches);
+  }
   DrainPending(options);
   return Status::Ok();
 }
@@ -597,7 +662,9 @@ void Document::DrainPending(const ApplyOptions& options) {
       if (s.code() == StatusCode::kMissingDependency) continue;
       Change c = std::move(pending_[i]);
       pending_.erase(pending_.begin() + static_cast<std::ptrdiff_t>(i));
-      if (s.ok() && version_.Get(c.author) < c.end_seq()) ApplyChecked(std::move(c));
+      if (s.ok() && version_.Get(c.author) < c.end_seq()) {
+        ApplyChecked(std::move(c), options.patches);
+      }
       progress = true;
       break;
     }
@@ -670,7 +737,8 @@ Result<LwwRead> Document::ReadLww(ObjectId id) const {
     read.value = w->value.value;
     read.time = w->value.time;
   }
-  for (const auto* s : r->Overwritten()) read.overwritten.emplace_back(s->value.value, s->value.time);
+  for (const auto* s : r->Overwritten())
+    read.overwritten.emplace_back(s->value.value, s->value.time);
   return read;
 }
 

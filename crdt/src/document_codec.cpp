@@ -199,14 +199,17 @@ struct Document::Snapshotter {
         }
         case static_cast<uint8_t>(ObjectKind::kLwwRegister): {
           LWWRegister<Scalar> reg;
-          auto slot = ReadSiblings<Stamped<Scalar>>(r, d.version_, [&](const Dot&) {
-            Stamped<Scalar> s{Scalar::Decode(r), {}};
-            s.time.wall_ms = r.Varint();
-            uint64_t logical = r.Varint();
-            if (logical > UINT32_MAX) r.Fail("logical time out of range");
-            s.time.logical = static_cast<uint32_t>(logical);
-            return s;
-          }, true);
+          auto slot = ReadSiblings<Stamped<Scalar>>(
+              r, d.version_,
+              [&](const Dot&) {
+                Stamped<Scalar> s{Scalar::Decode(r), {}};
+                s.time.wall_ms = r.Varint();
+                uint64_t logical = r.Varint();
+                if (logical > UINT32_MAX) r.Fail("logical time out of range");
+                s.time.logical = static_cast<uint32_t>(logical);
+                return s;
+              },
+              true);
           reg.mutable_mv().Restore(std::move(slot), std::move(seen));
           obj = std::move(reg);
           break;
@@ -247,8 +250,7 @@ struct Document::Snapshotter {
           obj = std::move(s);
           break;
         }
-        default:
-          return Status::Corruption("snapshot: unknown object kind " + std::to_string(kind));
+        default: return Status::Corruption("snapshot: unknown object kind " + std::to_string(kind));
       }
       if (!r.ok()) break;
       if (id == kRoot && obj.index() != 0) return Status::Corruption("snapshot: root is not a map");
@@ -437,18 +439,24 @@ std::string Document::ToJson() const {
               out += ":";
               const auto& sibs = slot.siblings();
               many(sibs.size(), [&](size_t i) {
-                if (sibs[i].value.is_object()) object(sibs[i].value.object().id);
-                else JsonScalar(out, sibs[i].value.scalar());
+                if (sibs[i].value.is_object())
+                  object(sibs[i].value.object().id);
+                else
+                  JsonScalar(out, sibs[i].value.scalar());
               });
             }
             out += "}";
           } else if constexpr (std::is_same_v<T, MVRegister<Scalar>>) {
             const auto& sibs = obj.Siblings();
-            if (sibs.empty()) out += "null";
-            else many(sibs.size(), [&](size_t i) { JsonScalar(out, sibs[i].value); });
+            if (sibs.empty())
+              out += "null";
+            else
+              many(sibs.size(), [&](size_t i) { JsonScalar(out, sibs[i].value); });
           } else if constexpr (std::is_same_v<T, LWWRegister<Scalar>>) {
-            if (const Scalar* v = obj.Value()) JsonScalar(out, *v);
-            else out += "null";
+            if (const Scalar* v = obj.Value())
+              JsonScalar(out, *v);
+            else
+              out += "null";
           } else if constexpr (std::is_same_v<T, Counter>) {
             out += std::to_string(obj.Value());
           } else {

@@ -8,7 +8,15 @@
 namespace weft::crdt {
 namespace {
 
-enum Tag : uint8_t { kNull = 0, kFalse = 1, kTrue = 2, kInt = 3, kDouble = 4, kString = 5, kBytes = 6 };
+enum Tag : uint8_t {
+  kNull = 0,
+  kFalse = 1,
+  kTrue = 2,
+  kInt = 3,
+  kDouble = 4,
+  kString = 5,
+  kBytes = 6
+};
 
 // Maps a double's bits to an unsigned key whose order is IEEE 754 totalOrder.
 uint64_t TotalOrderKey(double d) {
@@ -72,10 +80,22 @@ void Scalar::Encode(Writer& w) const {
   switch (v_.index()) {
     case 0: w.U8(kNull); break;
     case 1: w.U8(std::get<bool>(v_) ? kTrue : kFalse); break;
-    case 2: w.U8(kInt); w.Zigzag(std::get<int64_t>(v_)); break;
-    case 3: w.U8(kDouble); w.F64(std::get<double>(v_)); break;
-    case 4: w.U8(kString); w.Bytes(std::get<std::string>(v_)); break;
-    case 5: w.U8(kBytes); w.Bytes(std::get<Bytes>(v_).data); break;
+    case 2:
+      w.U8(kInt);
+      w.Zigzag(std::get<int64_t>(v_));
+      break;
+    case 3:
+      w.U8(kDouble);
+      w.F64(std::get<double>(v_));
+      break;
+    case 4:
+      w.U8(kString);
+      w.Bytes(std::get<std::string>(v_));
+      break;
+    case 5:
+      w.U8(kBytes);
+      w.Bytes(std::get<Bytes>(v_).data);
+      break;
   }
 }
 

@@ -1,6 +1,6 @@
-#include <catch2/catch.hpp>
-
 #include "weft/crdt/causality.h"
+
+#include <catch2/catch.hpp>
 
 using namespace weft::crdt;
 
@@ -58,8 +58,8 @@ TEST_CASE("setting an entry to zero removes it, keeping equality canonical", "[c
 
 TEST_CASE("dotted version vectors tell replaced writes from concurrent ones", "[causality]") {
   DottedVersionVector w1{{A, 1}, {}};
-  DottedVersionVector w2{{B, 1}, {}};                 // concurrent with w1
-  DottedVersionVector w3{{A, 2}, {{A, 1}, {B, 1}}};   // saw both
+  DottedVersionVector w2{{B, 1}, {}};                // concurrent with w1
+  DottedVersionVector w3{{A, 2}, {{A, 1}, {B, 1}}};  // saw both
   CHECK(w1.ConcurrentWith(w2));
   CHECK(w3.Descends(w1));
   CHECK(w3.Descends(w2));
@@ -97,8 +97,7 @@ TEST_CASE("hybrid clock is monotonic when physical time stalls or goes back", "[
   CHECK(t4 == HlcTimestamp{2000, 0});
 }
 
-TEST_CASE("hybrid clock follows remote time and refuses one past the drift bound",
-          "[causality]") {
+TEST_CASE("hybrid clock follows remote time and refuses one past the drift bound", "[causality]") {
   HybridClock c(/*max_drift_ms=*/1000);
   c.Now(5000);
   REQUIRE(c.Observe({5900, 3}, 5000).ok());

@@ -2,9 +2,8 @@
 // and registers, exchanging encoded changes with random delay, duplication and reordering. At the
 // end every replica's canonical state is byte-identical. A failing run names its seed; set
 // WEFT_SEED=N to replay just that one.
-#include <catch2/catch.hpp>
-
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <cstdio>
 #include <cstdlib>
 #include <string>

@@ -2,7 +2,6 @@
 // status (or, for a flip that still spells a valid input, a document that works), never a crash.
 // Run under the sanitizer build by .ci/run.
 #include <catch2/catch.hpp>
-
 #include <string>
 
 #include "doc_sim.h"

@@ -1,10 +1,9 @@
 // Documents: transactions, remote changes, the scenarios from the problem statement, snapshots.
-#include <catch2/catch.hpp>
+#include "weft/crdt/document.h"
 
+#include <catch2/catch.hpp>
 #include <string>
 #include <vector>
-
-#include "weft/crdt/document.h"
 
 using namespace weft::crdt;
 using weft::Status;
@@ -207,7 +206,7 @@ TEST_CASE("an LWW register under a clock a day behind still converges", "[docume
   REQUIRE(ra->value);
   CHECK(*ra->value == *rl->value);
   CHECK(*ra->value == Scalar("a again"));  // the concurrent write with the later hybrid time
-  REQUIRE(ra->overwritten.size() == 1);  // what LWW discarded stays visible
+  REQUIRE(ra->overwritten.size() == 1);    // what LWW discarded stays visible
   CHECK(ra->overwritten[0].first == Scalar("late but later"));
   CHECK(a.CanonicalState() == late.CanonicalState());
 }
@@ -215,7 +214,7 @@ TEST_CASE("an LWW register under a clock a day behind still converges", "[docume
 TEST_CASE("a remote time a day ahead is refused past the drift bound, accepted within it",
           "[document][scenario]") {
   Document ahead(NodeId{1});
-  Document strict(NodeId{2});                        // default bound: one hour
+  Document strict(NodeId{2});                       // default bound: one hour
   Document lenient(NodeId{3}, {2 * kDayMs, true});  // an operator who allows two days
   {
     auto t = ahead.Begin(kNow + kDayMs);
@@ -232,8 +231,7 @@ TEST_CASE("a remote time a day ahead is refused past the drift bound, accepted w
   CHECK(lenient.CanonicalState() == ahead.CanonicalState());
 }
 
-TEST_CASE("a change is applied only after its dependencies, and twice is a no-op",
-          "[document]") {
+TEST_CASE("a change is applied only after its dependencies, and twice is a no-op", "[document]") {
   Document a(NodeId{1}), b(NodeId{2});
   std::vector<Change> changes;
   for (int i = 0; i < 3; ++i) {
@@ -460,4 +458,47 @@ TEST_CASE("snapshots round-trip every object type", "[document][snapshot]") {
     CHECK(copy->version() == a.version());
     CHECK(copy->lamport() == a.lamport());
   }
+}
+
+TEST_CASE("patches report what local and remote changes did", "[document][patches]") {
+  Document a(NodeId{1}), b(NodeId{2});
+  ObjectId counter, set;
+  {
+    auto t = a.Begin(kNow);
+    counter = *t.PutObject(kRoot, "n", ObjectKind::kCounter);
+    set = *t.PutObject(kRoot, "s", ObjectKind::kSet);
+    REQUIRE(t.Increment(counter, 4).ok());
+    REQUIRE(t.SetAdd(set, "x").ok());
+    REQUIRE(t.SetAdd(set, "x").ok());  // already present: no patch
+    CHECK(t.patches().size() == 4);
+    auto prepared = t.Prepare();
+    Change c = Commit(t);
+    REQUIRE(prepared.has_value());
+    CHECK(*prepared == c);
+  }
+  std::vector<Patch> patches;
+  ApplyOptions opts;
+  opts.patches = &patches;
+  REQUIRE(b.ApplyChange(a.history()[0], opts).ok());
+  REQUIRE(patches.size() == 4);
+  CHECK(patches[0].type == Patch::Type::kMapKey);
+  CHECK(patches[0].key == "n");
+  CHECK(patches[2].type == Patch::Type::kCounter);
+  CHECK(patches[2].delta == 4);
+  CHECK(patches[3].type == Patch::Type::kSetAdd);
+  CHECK(patches[3].element == Scalar("x"));
+  // Concurrent writes: the patch tells the key now has two siblings.
+  for (auto* d : {&a, &b}) {
+    auto t = d->Begin(kNow);
+    REQUIRE(t.Put(kRoot, "k", d == &a ? 1 : 2).ok());
+    Commit(t);
+  }
+  patches.clear();
+  REQUIRE(b.ApplyChange(a.history().back(), opts).ok());
+  REQUIRE(patches.size() == 1);
+  CHECK(patches[0].siblings == 2);
+  // A duplicate produces nothing.
+  patches.clear();
+  REQUIRE(b.ApplyChange(a.history().back(), opts).ok());
+  CHECK(patches.empty());
 }

@@ -1,7 +1,6 @@
 // Algebraic laws of each CRDT type: every causal order of a set of concurrent and sequential ops
 // gives the same state, and delivering an op twice changes nothing.
 #include <catch2/catch.hpp>
-
 #include <functional>
 #include <string>
 #include <vector>
@@ -122,9 +121,7 @@ TEST_CASE("LWW register: every causal order of up to 7 ops converges", "[types][
 
 TEST_CASE("counter: every causal order of up to 7 ops converges", "[types][laws]") {
   LawChecker<Counter, Counter::Op> check;
-  check.local = [](Counter& c, const Dot& dot, Rng& rng) {
-    return c.Add(dot, rng.Range(-5, 5));
-  };
+  check.local = [](Counter& c, const Dot& dot, Rng& rng) { return c.Add(dot, rng.Range(-5, 5)); };
   for (uint64_t seed = 1; seed <= 200; ++seed) check.Run(seed, 3, 1 + static_cast<int>(seed % 7));
 }
 
@@ -138,9 +135,10 @@ TEST_CASE("OR-set: every causal order of up to 7 ops converges", "[types][laws]"
   for (uint64_t seed = 1; seed <= 300; ++seed) check.Run(seed, 3, 1 + static_cast<int>(seed % 7));
 }
 
-TEST_CASE("MV register keeps concurrent writes as siblings, a write after reading them "
-          "replaces exactly those",
-          "[types]") {
+TEST_CASE(
+    "MV register keeps concurrent writes as siblings, a write after reading them "
+    "replaces exactly those",
+    "[types]") {
   const NodeId A{1}, B{2}, C{3};
   MVRegister<std::string> a, b, c;
   auto w1 = a.Set({A, 1}, "from A");
@@ -193,7 +191,8 @@ TEST_CASE("counter sums increments and decrements from 5 replicas exactly", "[ty
     for (int i = 1; i <= 100; ++i) {
       int64_t d = (i % 3 == 0) ? -i : i;
       expected += d;
-      ops.push_back(replicas[r].Add({NodeId{static_cast<uint64_t>(r + 1)}, static_cast<uint64_t>(i)}, d));
+      ops.push_back(
+          replicas[r].Add({NodeId{static_cast<uint64_t>(r + 1)}, static_cast<uint64_t>(i)}, d));
     }
   }
   for (auto& c : replicas) {
@@ -207,8 +206,8 @@ TEST_CASE("OR-set: concurrent add and remove of an element keeps it (add wins)",
   ORSet<std::string> a, b;
   auto add1 = a.Add({A, 1}, "x");
   b.Apply(add1);
-  auto rm = b.Remove({B, 1}, "x");   // B removes what it saw
-  auto add2 = a.Add({A, 2}, "x");    // A re-adds concurrently
+  auto rm = b.Remove({B, 1}, "x");  // B removes what it saw
+  auto add2 = a.Add({A, 2}, "x");   // A re-adds concurrently
   a.Apply(rm);
   b.Apply(add2);
   CHECK(a.Contains("x"));

@@ -55,10 +55,8 @@ Status RandomEdit(Document& doc, Transaction& txn, Rng& rng) {
       return txn.Delete(o.id, key);
     }
     case ObjectKind::kRegister:
-    case ObjectKind::kLwwRegister:
-      return txn.SetRegister(o.id, RandomScalar(rng));
-    case ObjectKind::kCounter:
-      return txn.Increment(o.id, rng.Range(-10, 10));
+    case ObjectKind::kLwwRegister: return txn.SetRegister(o.id, RandomScalar(rng));
+    case ObjectKind::kCounter: return txn.Increment(o.id, rng.Range(-10, 10));
     case ObjectKind::kSet: {
       Scalar e(static_cast<int64_t>(rng.Below(4)));
       return rng.Chance(60) ? txn.SetAdd(o.id, e) : txn.SetRemove(o.id, e);

@@ -18,7 +18,7 @@ enum class StatusCode : int {
   kOk = 0,
   kNotFound = 1,
   kInvalidArgument = 2,
-  kCorruption = 3,           // bytes that do not decode or do not validate
+  kCorruption = 3,  // bytes that do not decode or do not validate
   kIOError = 4,
   kDisconnected = 5,
   kPermissionDenied = 6,
@@ -30,7 +30,7 @@ enum class StatusCode : int {
   kHistoryTruncated = 12,    // changes a peer asked for are no longer kept
   kTimeout = 13,
   kBusy = 14,
-  kAborted = 15,             // a transaction rolled back on purpose
+  kAborted = 15,  // a transaction rolled back on purpose
   kInternal = 16,
 };
 
@@ -79,7 +79,7 @@ class [[nodiscard]] Status {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(T value) : v_(std::move(value)) {}        // NOLINT(google-explicit-constructor)
   Result(Status status) : v_(std::move(status)) {  // NOLINT(google-explicit-constructor)
     if (std::get<Status>(v_).ok()) v_ = Status(StatusCode::kInternal, "Result built from OK");
   }
@@ -104,8 +104,8 @@ class [[nodiscard]] Result {
 }  // namespace weft
 
 // Returns early from the enclosing function when `expr` yields a non-OK Status.
-#define WEFT_RETURN_IF_ERROR(expr)             \
-  do {                                         \
-    ::weft::Status weft_status_ = (expr);      \
+#define WEFT_RETURN_IF_ERROR(expr)               \
+  do {                                           \
+    ::weft::Status weft_status_ = (expr);        \
     if (!weft_status_.ok()) return weft_status_; \
   } while (0)

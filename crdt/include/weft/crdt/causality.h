@@ -84,7 +84,7 @@ class VersionVector {
   const std::vector<Entry>& entries() const { return entries_; }
   bool empty() const { return entries_.empty(); }
   size_t size() const { return entries_.size(); }
-  uint64_t TotalOps() const;  // the number of dots named
+  uint64_t TotalOps() const;     // the number of dots named
   std::string ToString() const;  // "{00..01:3, 00..07:1}"
 
   friend bool operator==(const VersionVector&, const VersionVector&) = default;

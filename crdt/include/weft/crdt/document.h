@@ -50,7 +50,7 @@ enum class ObjectKind : uint8_t {
   kRegister = 2,     // multi-value register of scalars
   kLwwRegister = 3,  // last-writer-wins register of scalars
   kCounter = 4,
-  kSet = 5,          // add-wins set of scalars
+  kSet = 5,  // add-wins set of scalars
 };
 const char* ObjectKindName(ObjectKind k);
 
@@ -89,11 +89,11 @@ struct Op {
   };
   Type type = Type::kMapSet;
   ObjectId object;
-  std::string key;             // kMapSet, kMapDelete
-  VersionVector context;       // what the op replaces (map, register, set ops)
-  Scalar scalar;               // kMapSet (unless new object), kRegisterSet, kSetAdd, kSetRemove
+  std::string key;        // kMapSet, kMapDelete
+  VersionVector context;  // what the op replaces (map, register, set ops)
+  Scalar scalar;          // kMapSet (unless new object), kRegisterSet, kSetAdd, kSetRemove
   std::optional<ObjectKind> new_object;  // kMapSet creating a nested object
-  int64_t delta = 0;           // kCounterAdd
+  int64_t delta = 0;                     // kCounterAdd
 
   friend bool operator==(const Op&, const Op&) = default;
 };
@@ -138,6 +138,26 @@ struct LwwRead {
   std::vector<std::pair<Scalar, HlcTimestamp>> overwritten;
 };
 
+// What one applied op changed, for change feeds: enough to update a view without re-reading the
+// whole document. Ops that change nothing visible (duplicates, ops on removed objects, a set add
+// of an element already present) produce no patch.
+struct Patch {
+  enum class Type : uint8_t {
+    kMapKey = 1,     // `key` of map `object` now has `siblings` values (0: the key is gone)
+    kRegister = 2,   // register `object` now has `siblings` values
+    kCounter = 3,    // counter `object` changed by `delta`
+    kSetAdd = 4,     // `element` joined set `object`
+    kSetRemove = 5,  // `element` left set `object`
+  };
+  Type type = Type::kMapKey;
+  ObjectId object;
+  std::string key;
+  size_t siblings = 0;
+  int64_t delta = 0;
+  Scalar element;
+  friend bool operator==(const Patch&, const Patch&) = default;
+};
+
 struct DocumentOptions {
   uint64_t max_drift_ms = HybridClock::kDefaultMaxDriftMs;
   // Keep every change in memory, so ChangesSince can answer any peer (a relay or the SDK may
@@ -149,6 +169,8 @@ struct ApplyOptions {
   // Local physical time; when set, a change whose hybrid time is more than max_drift_ms ahead is
   // refused with kClockDrift.
   std::optional<uint64_t> now_ms;
+  // When set, receives a patch for each visible effect of the changes applied, in order.
+  std::vector<Patch>* patches = nullptr;
 };
 
 class Document;
@@ -178,6 +200,10 @@ class Transaction {
   Status SetRemove(ObjectId set, Scalar element);
 
   size_t size() const { return ops_.size(); }
+  // The visible effects of the ops so far, in order.
+  const std::vector<Patch>& patches() const { return patches_; }
+  // The change Commit would produce now (nullopt when there are no ops), without ending it.
+  std::optional<Change> Prepare() const;
   // Ends the transaction; the change (empty ops: nothing to commit, returns nullopt) is applied
   // and logged. Cannot fail.
   std::optional<Change> Commit();
@@ -191,6 +217,7 @@ class Transaction {
   Document* doc_;
   uint64_t now_ms_;
   std::vector<Op> ops_;
+  std::vector<Patch> patches_;
   struct Undo;
   std::vector<std::unique_ptr<Undo>> undo_;
   bool open_ = true;
@@ -260,8 +287,8 @@ class Document {
     VersionVector seen;
     friend bool operator==(const MapObject&, const MapObject&) = default;
   };
-  using Object = std::variant<MapObject, MVRegister<Scalar>, LWWRegister<Scalar>, Counter,
-                              ORSet<Scalar>>;
+  using Object =
+      std::variant<MapObject, MVRegister<Scalar>, LWWRegister<Scalar>, Counter, ORSet<Scalar>>;
 
  private:
   friend class Transaction;
@@ -270,10 +297,10 @@ class Document {
   Status ValidateOp(const Op& op, const Dot& dot, std::map<ObjectId, ObjectKind>& created) const;
   // Applies a validated op; `removed` collects objects it removed (for undo), when given.
   void ApplyOp(const Op& op, const Dot& dot, const HlcTimestamp& time,
-               std::vector<std::pair<ObjectId, Object>>* removed);
+               std::vector<std::pair<ObjectId, Object>>* removed, std::vector<Patch>* patches);
   void RemoveTree(ObjectId id, std::vector<std::pair<ObjectId, Object>>* removed);
   Status CheckChange(const Change& change, const ApplyOptions& options) const;
-  void ApplyChecked(Change change);
+  void ApplyChecked(Change change, std::vector<Patch>* patches);
   void DrainPending(const ApplyOptions& options);
   Object* Find(ObjectId id);
   const Object* Find(ObjectId id) const;

@@ -73,8 +73,10 @@ class ORSet {
   const VersionVector& seen() const { return seen_; }
   // Puts one element's slot (nullopt: absent) and the seen vector back as they were (undo).
   void RestoreEntry(const T& element, std::optional<MVSlot<Present>> slot, VersionVector seen) {
-    if (slot) elements_[element] = std::move(*slot);
-    else elements_.erase(element);
+    if (slot)
+      elements_[element] = std::move(*slot);
+    else
+      elements_.erase(element);
     seen_ = std::move(seen);
   }
   void Restore(std::map<T, MVSlot<Present>> elements, VersionVector seen) {

@@ -44,9 +44,8 @@ class MVSlot {
     std::erase_if(siblings_, [&](const Sibling& s) { return context.Contains(s.clock.dot); });
     if (value) {
       Sibling s{std::move(*value), DottedVersionVector{dot, context}};
-      auto at = std::lower_bound(
-          siblings_.begin(), siblings_.end(), dot,
-          [](const Sibling& x, const Dot& d) { return x.clock.dot < d; });
+      auto at = std::lower_bound(siblings_.begin(), siblings_.end(), dot,
+                                 [](const Sibling& x, const Dot& d) { return x.clock.dot < d; });
       siblings_.insert(at, std::move(s));
     }
   }

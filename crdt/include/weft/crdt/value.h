@@ -28,21 +28,25 @@ class Scalar {
  public:
   using Variant = std::variant<Null, bool, int64_t, double, std::string, Bytes>;
 
-  Scalar() = default;  // null
-  Scalar(Null) {}                                              // NOLINT
-  Scalar(bool b) : v_(b) {}                                    // NOLINT
-  Scalar(int v) : v_(static_cast<int64_t>(v)) {}               // NOLINT
-  Scalar(int64_t v) : v_(v) {}                                 // NOLINT
-  Scalar(double d);                                            // NOLINT
-  Scalar(std::string s) : v_(std::move(s)) {}                  // NOLINT
-  Scalar(const char* s) : v_(std::string(s)) {}                // NOLINT
-  Scalar(Bytes b) : v_(std::move(b)) {}                        // NOLINT
+  Scalar() = default;                             // null
+  Scalar(Null) {}                                 // NOLINT
+  Scalar(bool b) : v_(b) {}                       // NOLINT
+  Scalar(int v) : v_(static_cast<int64_t>(v)) {}  // NOLINT
+  Scalar(int64_t v) : v_(v) {}                    // NOLINT
+  Scalar(double d);                               // NOLINT
+  Scalar(std::string s) : v_(std::move(s)) {}     // NOLINT
+  Scalar(const char* s) : v_(std::string(s)) {}   // NOLINT
+  Scalar(Bytes b) : v_(std::move(b)) {}           // NOLINT
 
   bool is_null() const { return std::holds_alternative<Null>(v_); }
   template <typename T>
-  bool is() const { return std::holds_alternative<T>(v_); }
+  bool is() const {
+    return std::holds_alternative<T>(v_);
+  }
   template <typename T>
-  const T& as() const { return std::get<T>(v_); }
+  const T& as() const {
+    return std::get<T>(v_);
+  }
   const Variant& variant() const { return v_; }
 
   // A short human-readable form: null, true, 42, 1.5, "text", b"6869".
