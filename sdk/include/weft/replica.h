@@ -1,0 +1,157 @@
+// The Weft SDK: a replica backed by one SQLite database file.
+//
+// A Replica accepts every write locally, at once, online or offline. Each transaction commits as
+// one CRDT change and one SQLite transaction: the change joins the op log (the source of truth),
+// and snapshots (caches rebuilt from the log) are made by a policy. Sync (issue 5) carries the op
+// log between replicas through ChangesSince / ApplyRemoteChanges.
+//
+// Thread safety: a Replica may be used from any number of threads. Reads (Read, Version,
+// ChangesSince, ...) run concurrently with each other; a writer (Transact, ApplyRemoteChanges)
+// excludes other writers, and excludes readers only while it applies its change in memory and
+// commits it to SQLite. Change-feed callbacks and resolvers run on the thread that committed,
+// after the commit, with no lock held: they may read the replica and may start transactions.
+//
+// Nothing throws across this API: every call that can fail returns a Status or a Result.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "weft/crdt/causality.h"
+#include "weft/crdt/document.h"
+#include "weft/status.h"
+#include "weft/values.h"
+
+namespace weft {
+
+using crdt::NodeId;
+using crdt::VersionVector;
+
+enum class Durability {
+  kNormal,  // SQLite synchronous=NORMAL in WAL mode: survives an app crash
+  kFull,    // synchronous=FULL: also survives power loss
+};
+
+struct ReplicaOptions {
+  Durability durability = Durability::kNormal;
+  // Snapshot policy: write a document's snapshot after this many changes since its last one
+  // (0: never). Opening a document loads its latest snapshot and replays the log after it.
+  uint32_t snapshot_every = 1000;
+  // Create the database when the file does not exist.
+  bool create_if_missing = true;
+  // Milliseconds since the epoch; defaults to the system clock. Tests hand in their own.
+  std::function<uint64_t()> clock;
+  // The name of a registered SQLite VFS to use (a test seam for fault injection); empty: default.
+  std::string vfs;
+  // Remote changes more than this far ahead of `clock` are refused (kClockDrift).
+  uint64_t max_drift_ms = crdt::HybridClock::kDefaultMaxDriftMs;
+  // Whether to check remote drift at all: a relay with a trusted clock does; a device whose clock
+  // may be wrong should not (see docs/crdt.md).
+  bool check_drift = false;
+};
+
+// What a commit produced.
+struct CommitInfo {
+  bool changed = false;   // false: the transaction made no ops, nothing was written
+  crdt::Dot change;       // the change's id (author, first seq)
+  VersionVector version;  // the document's version after the commit
+};
+
+// One commit, local or remote, as the change feed reports it.
+struct ChangeEvent {
+  std::string doc;
+  bool local = false;
+  crdt::Dot change;
+  std::vector<crdt::Patch> patches;
+};
+using ChangeCallback = std::function<void(const ChangeEvent&)>;
+
+// Called when a remote change leaves a map key with siblings (resolve on write). Returning a
+// value writes it as a local change that replaces exactly the siblings it was shown; nullopt
+// leaves the siblings for the app to resolve on read.
+struct ConflictInfo {
+  std::string doc;
+  crdt::ObjectId object;
+  std::string key;
+  std::vector<crdt::Value> siblings;
+};
+using ConflictResolver = std::function<std::optional<crdt::Scalar>(const ConflictInfo&)>;
+
+// The result of applying a batch of remote changes.
+struct ApplyReport {
+  size_t applied = 0;     // new changes applied
+  size_t duplicates = 0;  // changes already held
+  VersionVector version;  // the document's version after the batch
+};
+
+// A remote change as it travels: the encoded bytes of crdt::EncodeChange.
+using ChangeBlob = std::string;
+
+class Replica {
+ public:
+  // Opens (or creates, per options) the replica at `path`. Fails with kCorruption for a file
+  // that is not a Weft database (or not SQLite), kUnsupportedVersion for one written by a newer
+  // Weft, kIOError when the file cannot be opened; nothing is changed on failure.
+  static Result<std::unique_ptr<Replica>> Open(const std::string& path,
+                                               ReplicaOptions options = {});
+  virtual ~Replica() = default;
+
+  // The replica's stable node ID, chosen at random on first open.
+  virtual NodeId node_id() const = 0;
+  virtual const std::string& path() const = 0;
+
+  // Documents, by string ID (1 to 1024 bytes of UTF-8).
+  virtual Result<std::vector<std::string>> ListDocuments() = 0;
+  virtual Status CreateDocument(std::string_view doc) = 0;  // OK if it exists
+  virtual bool HasDocument(std::string_view doc) = 0;
+  // Removes the document, its log and snapshots. kNotFound when absent.
+  virtual Status DeleteDocument(std::string_view doc) = 0;
+
+  // Runs `body` in one transaction on `doc` (created if new). When `body` returns OK, its ops
+  // commit as one change and one SQLite transaction; when it returns an error (or throws), or
+  // the commit fails, nothing is left behind and that error is returned.
+  virtual Result<CommitInfo> Transact(std::string_view doc,
+                                      const std::function<Status(Txn&)>& body) = 0;
+  // Runs `body` with a consistent read-only view of `doc`. kNotFound when the document is absent.
+  virtual Status Read(std::string_view doc, const std::function<void(const View&)>& body) = 0;
+
+  // The document's version vector. kNotFound when absent.
+  virtual Result<VersionVector> Version(std::string_view doc) = 0;
+  // The changes a peer lacks given its version vector, in causal order, encoded.
+  virtual Result<std::vector<ChangeBlob>> ChangesSince(std::string_view doc,
+                                                       const VersionVector& peer) = 0;
+  // Validates and applies a batch of remote changes (any order within the batch; each is applied
+  // once its dependencies are present, duplicates are skipped) in one SQLite transaction. Fails,
+  // changing nothing, when a change is malformed or its dependencies are neither held nor in the
+  // batch.
+  virtual Result<ApplyReport> ApplyRemoteChanges(std::string_view doc,
+                                                 const std::vector<ChangeBlob>& changes) = 0;
+
+  // Causal tokens: the document's current version as a short string. A token from another
+  // replica names what a user has seen there; Satisfies tells whether this replica has all of
+  // it (cross-device read-after-write) and WaitFor blocks until it does or the timeout passes.
+  virtual Result<std::string> CausalToken(std::string_view doc) = 0;
+  virtual Result<bool> Satisfies(std::string_view token) = 0;
+  virtual Status WaitFor(std::string_view token, std::chrono::milliseconds timeout) = 0;
+
+  // The change feed. `doc` empty: every document. Returns an ID for Unsubscribe.
+  virtual uint64_t Subscribe(std::string_view doc, ChangeCallback callback) = 0;
+  virtual void Unsubscribe(uint64_t id) = 0;
+  // Resolve-on-write for `doc` (empty: every document); replaces any earlier resolver.
+  virtual void SetConflictResolver(std::string_view doc, ConflictResolver resolver) = 0;
+
+  // Writes a snapshot of `doc` now (also done by the policy).
+  virtual Status Snapshot(std::string_view doc) = 0;
+};
+
+// Encodes and decodes causal tokens: "<doc>@<node hex>.<seq>,<node hex>.<seq>...", URL-safe.
+std::string EncodeCausalToken(std::string_view doc, const VersionVector& version);
+Result<std::pair<std::string, VersionVector>> DecodeCausalToken(std::string_view token);
+
+}  // namespace weft

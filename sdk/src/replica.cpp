@@ -1,0 +1,732 @@
+// Replica: the SQLite-backed local leader. See weft/replica.h for the contract and
+// docs/storage.md for the schema.
+#include "weft/replica.h"
+
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <random>
+#include <shared_mutex>
+#include <unordered_map>
+
+#include "sqlite.h"
+
+namespace weft {
+namespace {
+
+constexpr int kSchemaVersion = 1;
+constexpr size_t kMaxDocIdBytes = 1024;
+
+// Schema migrations: kMigrations[i] takes a database from version i to i + 1.
+const char* const kMigrations[] = {
+    R"sql(
+CREATE TABLE meta(key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
+CREATE TABLE documents(id TEXT PRIMARY KEY, created_ms INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE changes(
+  seq INTEGER PRIMARY KEY,          -- the local log order (a causal order)
+  doc TEXT NOT NULL,
+  author INTEGER NOT NULL,          -- node id, as a signed 64-bit integer
+  start_seq INTEGER NOT NULL,
+  end_seq INTEGER NOT NULL,
+  data BLOB NOT NULL                -- crdt::EncodeChange
+);
+CREATE UNIQUE INDEX changes_by_id ON changes(doc, author, start_seq);
+CREATE INDEX changes_by_doc ON changes(doc, seq);
+CREATE TABLE snapshots(
+  doc TEXT PRIMARY KEY,
+  upto INTEGER NOT NULL,            -- the last changes.seq the snapshot includes
+  data BLOB NOT NULL                -- crdt::Document::EncodeSnapshot(false)
+) WITHOUT ROWID;
+)sql",
+};
+
+uint64_t SystemClockMs() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
+
+Status CheckDocId(std::string_view doc) {
+  if (doc.empty() || doc.size() > kMaxDocIdBytes) {
+    return Status::InvalidArgument("a document ID is 1 to 1024 bytes");
+  }
+  return Status::Ok();
+}
+
+struct DocState {
+  crdt::Document doc;
+  uint64_t since_snapshot = 0;  // changes logged since the last snapshot
+};
+
+class ReplicaImpl final : public Replica {
+ public:
+  ReplicaImpl(std::string path, ReplicaOptions options)
+      : path_(std::move(path)), options_(std::move(options)) {
+    if (!options_.clock) options_.clock = SystemClockMs;
+  }
+  ~ReplicaImpl() override {
+    docs_.clear();
+    insert_change_.reset();
+    insert_doc_.reset();
+    sqlite3_close_v2(reader_);
+    sqlite3_close_v2(db_);
+  }
+
+  Status Init();
+
+  NodeId node_id() const override { return node_; }
+  const std::string& path() const override { return path_; }
+
+  Result<std::vector<std::string>> ListDocuments() override;
+  Status CreateDocument(std::string_view doc) override;
+  bool HasDocument(std::string_view doc) override;
+  Status DeleteDocument(std::string_view doc) override;
+  Result<CommitInfo> Transact(std::string_view doc,
+                              const std::function<Status(Txn&)>& body) override;
+  Status Read(std::string_view doc, const std::function<void(const View&)>& body) override;
+  Result<VersionVector> Version(std::string_view doc) override;
+  Result<std::vector<ChangeBlob>> ChangesSince(std::string_view doc,
+                                               const VersionVector& peer) override;
+  Result<ApplyReport> ApplyRemoteChanges(std::string_view doc,
+                                         const std::vector<ChangeBlob>& changes) override;
+  Result<std::string> CausalToken(std::string_view doc) override;
+  Result<bool> Satisfies(std::string_view token) override;
+  Status WaitFor(std::string_view token, std::chrono::milliseconds timeout) override;
+  uint64_t Subscribe(std::string_view doc, ChangeCallback callback) override;
+  void Unsubscribe(uint64_t id) override;
+  void SetConflictResolver(std::string_view doc, ConflictResolver resolver) override;
+  Status Snapshot(std::string_view doc) override;
+
+ private:
+  // Loads `doc` into the cache (caller holds write_mu_). kNotFound when absent and !create.
+  Result<DocState*> Load(std::string_view doc, bool create);
+  // The cached state of `doc` for a reader (caller holds state_mu_ shared); loads it when needed.
+  Result<const DocState*> ForRead(std::string_view doc);
+  Status WriteSnapshot(const std::string& doc, const DocState& st);
+  Status MaybeSnapshot(const std::string& doc);
+  Status AppendChanges(std::string_view doc, const std::vector<const crdt::Change*>& cs,
+                       const std::vector<std::string>& blobs);
+  void Dispatch();
+  void Resolve(const std::string& doc, const std::vector<crdt::Patch>& patches);
+
+  std::string path_;
+  ReplicaOptions options_;
+  sqlite3* db_ = nullptr;      // the writer's connection
+  sqlite3* reader_ = nullptr;  // readers' connection (WAL: sees only committed data)
+  NodeId node_;
+  std::unique_ptr<sql::Stmt> insert_change_, insert_doc_;  // cached; used under write_mu_
+
+  std::mutex write_mu_;         // one writer at a time
+  std::shared_mutex state_mu_;  // guards docs_ contents
+  std::mutex reader_mu_;        // guards reader_
+  std::map<std::string, std::unique_ptr<DocState>, std::less<>> docs_;
+
+  std::mutex feed_mu_;
+  std::condition_variable version_cv_;
+  uint64_t next_sub_ = 1;
+  struct Sub {
+    std::string doc;
+    ChangeCallback fn;
+  };
+  std::map<uint64_t, Sub> subs_;
+  std::map<std::string, ConflictResolver, std::less<>> resolvers_;
+  std::deque<ChangeEvent> queue_;
+  bool dispatching_ = false;
+};
+
+Status ReplicaImpl::Init() {
+  int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
+  if (options_.create_if_missing) flags |= SQLITE_OPEN_CREATE;
+  const char* vfs = options_.vfs.empty() ? nullptr : options_.vfs.c_str();
+  int rc = sqlite3_open_v2(path_.c_str(), &db_, flags, vfs);
+  if (rc != SQLITE_OK) {
+    Status s = sql::FromCode(rc, db_, "open " + path_);
+    if (rc == SQLITE_CANTOPEN) s = Status::IOError("cannot open " + path_);
+    return s;
+  }
+  sqlite3_extended_result_codes(db_, 1);
+  sqlite3_busy_timeout(db_, 5000);
+
+  // Look before touching anything: is this SQLite at all, and a Weft database of a known version?
+  auto tables = sql::Stmt::Prepare(db_, "SELECT name FROM sqlite_master WHERE type='table'");
+  if (!tables.ok()) {
+    return tables.status().code() == StatusCode::kCorruption
+               ? Status::Corruption(path_ + " is not a Weft database (not SQLite, or damaged)")
+               : tables.status();
+  }
+  Status s;
+  std::vector<std::string> names;
+  while (tables->Step(&s)) names.push_back(tables->Text(0));
+  if (!s.ok()) {
+    return s.code() == StatusCode::kCorruption
+               ? Status::Corruption(path_ + " is not a Weft database (not SQLite, or damaged)")
+               : s;
+  }
+  int version = 0;
+  if (!names.empty()) {
+    if (std::find(names.begin(), names.end(), "meta") == names.end()) {
+      return Status::Corruption(path_ + " is a SQLite database, but not a Weft one");
+    }
+    auto q = sql::Stmt::Prepare(db_, "SELECT key, value FROM meta");
+    if (!q.ok()) return q.status();
+    std::string format;
+    while (q->Step(&s)) {
+      std::string k = q->Text(0);
+      if (k == "format") format = q->Text(1);
+      if (k == "schema_version") version = static_cast<int>(q->Int(1));
+      if (k == "node_id") {
+        auto n = NodeId::FromHex(q->Text(1));
+        if (n) node_ = *n;
+      }
+    }
+    WEFT_RETURN_IF_ERROR(s);
+    if (format != "weft") return Status::Corruption(path_ + " is not a Weft database");
+    if (version > kSchemaVersion) {
+      return Status::UnsupportedVersion(path_ + " has schema version " + std::to_string(version) +
+                                        "; this Weft reads up to " +
+                                        std::to_string(kSchemaVersion));
+    }
+    if (version < 1 || !node_.valid()) return Status::Corruption(path_ + ": bad Weft metadata");
+  }
+
+  WEFT_RETURN_IF_ERROR(sql::Exec(db_, "PRAGMA journal_mode=WAL"));
+  WEFT_RETURN_IF_ERROR(sql::Exec(db_, options_.durability == Durability::kFull
+                                          ? "PRAGMA synchronous=FULL"
+                                          : "PRAGMA synchronous=NORMAL"));
+  if (version < kSchemaVersion) {
+    WEFT_RETURN_IF_ERROR(sql::Exec(db_, "BEGIN IMMEDIATE"));
+    Status m;
+    for (int v = version; v < kSchemaVersion && m.ok(); ++v) m = sql::Exec(db_, kMigrations[v]);
+    if (m.ok() && version == 0) {
+      std::random_device rd;
+      uint64_t id = 0;
+      while (id == 0) id = (static_cast<uint64_t>(rd()) << 32) ^ rd();
+      node_ = NodeId{id};
+      auto ins = sql::Stmt::Prepare(db_, "INSERT INTO meta(key, value) VALUES(?, ?)");
+      if (!ins.ok()) m = ins.status();
+      if (m.ok()) m = ins->Bind(1, "format").Bind(2, "weft").Run();
+      if (m.ok()) m = ins->Bind(1, "node_id").Bind(2, node_.ToHex()).Run();
+    }
+    if (m.ok()) {
+      auto up = sql::Stmt::Prepare(db_, "INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)");
+      m = up.ok() ? up->Bind(1, "schema_version").Bind(2, int64_t{kSchemaVersion}).Run()
+                  : up.status();
+    }
+    if (m.ok()) m = sql::Exec(db_, "COMMIT");
+    if (!m.ok()) {
+      (void)sql::Exec(db_, "ROLLBACK");
+      return m;
+    }
+  }
+
+  rc = sqlite3_open_v2(path_.c_str(), &reader_, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, vfs);
+  if (rc != SQLITE_OK) return sql::FromCode(rc, reader_, "open reader");
+  sqlite3_busy_timeout(reader_, 5000);
+  return Status::Ok();
+}
+
+Result<DocState*> ReplicaImpl::Load(std::string_view doc, bool create) {
+  WEFT_RETURN_IF_ERROR(CheckDocId(doc));
+  if (auto it = docs_.find(doc); it != docs_.end()) return it->second.get();
+  auto exists = sql::Stmt::Prepare(db_, "SELECT 1 FROM documents WHERE id = ?");
+  if (!exists.ok()) return exists.status();
+  exists->Bind(1, doc);
+  Status s;
+  bool found = exists->Step(&s);
+  WEFT_RETURN_IF_ERROR(s);
+  crdt::DocumentOptions dopts{options_.max_drift_ms, /*keep_history=*/false};
+  auto st = std::make_unique<DocState>(DocState{crdt::Document(node_, dopts)});
+  if (!found) {
+    // A new document is recorded with its first change (or by CreateDocument).
+    if (!create) return Status::NotFound("no document \"" + std::string(doc) + "\"");
+  } else {
+    int64_t upto = 0;
+    auto snap = sql::Stmt::Prepare(db_, "SELECT upto, data FROM snapshots WHERE doc = ?");
+    if (!snap.ok()) return snap.status();
+    snap->Bind(1, doc);
+    if (snap->Step(&s)) {
+      auto d = crdt::Document::DecodeSnapshot(snap->Blob(1), node_, dopts);
+      if (!d.ok())
+        return Status::Corruption("snapshot of \"" + std::string(doc) +
+                                  "\": " + d.status().message());
+      st->doc = std::move(*d);
+      upto = snap->Int(0);
+    }
+    WEFT_RETURN_IF_ERROR(s);
+    auto log =
+        sql::Stmt::Prepare(db_, "SELECT data FROM changes WHERE doc = ? AND seq > ? ORDER BY seq");
+    if (!log.ok()) return log.status();
+    log->Bind(1, doc).Bind(2, upto);
+    while (log->Step(&s)) {
+      auto c = crdt::DecodeChange(log->Blob(0));
+      if (!c.ok())
+        return Status::Corruption("op log of \"" + std::string(doc) +
+                                  "\": " + c.status().message());
+      Status a = st->doc.ApplyChange(*c);
+      if (!a.ok())
+        return Status::Corruption("op log of \"" + std::string(doc) + "\": " + a.message());
+      ++st->since_snapshot;
+    }
+    WEFT_RETURN_IF_ERROR(s);
+  }
+  DocState* raw = st.get();
+  std::unique_lock lock(state_mu_);
+  docs_.emplace(std::string(doc), std::move(st));
+  return raw;
+}
+
+Result<const DocState*> ReplicaImpl::ForRead(std::string_view doc) {
+  if (auto it = docs_.find(doc); it != docs_.end()) return it->second.get();
+  return Status::NotFound("");  // the caller loads it under the writer lock
+}
+
+Result<std::vector<std::string>> ReplicaImpl::ListDocuments() {
+  std::lock_guard lock(reader_mu_);
+  auto q = sql::Stmt::Prepare(reader_, "SELECT id FROM documents ORDER BY id");
+  if (!q.ok()) return q.status();
+  std::vector<std::string> out;
+  Status s;
+  while (q->Step(&s)) out.push_back(q->Text(0));
+  WEFT_RETURN_IF_ERROR(s);
+  return out;
+}
+
+Status ReplicaImpl::CreateDocument(std::string_view doc) {
+  std::lock_guard w(write_mu_);
+  auto st = Load(doc, true);
+  if (!st.ok()) return st.status();
+  auto ins =
+      sql::Stmt::Prepare(db_, "INSERT OR IGNORE INTO documents(id, created_ms) VALUES(?, ?)");
+  if (!ins.ok()) return ins.status();
+  return ins->Bind(1, doc).Bind(2, static_cast<int64_t>(options_.clock())).Run();
+}
+
+bool ReplicaImpl::HasDocument(std::string_view doc) {
+  if (!CheckDocId(doc).ok()) return false;
+  std::lock_guard lock(reader_mu_);
+  auto q = sql::Stmt::Prepare(reader_, "SELECT 1 FROM documents WHERE id = ?");
+  if (!q.ok()) return false;
+  q->Bind(1, doc);
+  Status s;
+  return q->Step(&s);
+}
+
+Status ReplicaImpl::DeleteDocument(std::string_view doc) {
+  WEFT_RETURN_IF_ERROR(CheckDocId(doc));
+  std::lock_guard w(write_mu_);
+  if (!HasDocument(doc)) return Status::NotFound("no document \"" + std::string(doc) + "\"");
+  WEFT_RETURN_IF_ERROR(sql::Exec(db_, "BEGIN IMMEDIATE"));
+  Status s;
+  for (const char* q : {"DELETE FROM changes WHERE doc = ?", "DELETE FROM snapshots WHERE doc = ?",
+                        "DELETE FROM documents WHERE id = ?"}) {
+    auto st = sql::Stmt::Prepare(db_, q);
+    s = st.ok() ? st->Bind(1, doc).Run() : st.status();
+    if (!s.ok()) break;
+  }
+  if (s.ok()) s = sql::Exec(db_, "COMMIT");
+  if (!s.ok()) {
+    (void)sql::Exec(db_, "ROLLBACK");
+    return s;
+  }
+  std::unique_lock lock(state_mu_);
+  if (auto it = docs_.find(doc); it != docs_.end()) docs_.erase(it);
+  return Status::Ok();
+}
+
+// Appends changes to the log, and records the document if new, in one SQLite transaction.
+Status ReplicaImpl::AppendChanges(std::string_view doc, const std::vector<const crdt::Change*>& cs,
+                                  const std::vector<std::string>& blobs) {
+  if (!insert_change_) {
+    auto a = sql::Stmt::Prepare(
+        db_, "INSERT INTO changes(doc, author, start_seq, end_seq, data) VALUES(?, ?, ?, ?, ?)");
+    if (!a.ok()) return a.status();
+    auto b =
+        sql::Stmt::Prepare(db_, "INSERT OR IGNORE INTO documents(id, created_ms) VALUES(?, ?)");
+    if (!b.ok()) return b.status();
+    insert_change_ = std::make_unique<sql::Stmt>(std::move(*a));
+    insert_doc_ = std::make_unique<sql::Stmt>(std::move(*b));
+  }
+  WEFT_RETURN_IF_ERROR(sql::Exec(db_, "BEGIN IMMEDIATE"));
+  Status s = insert_doc_->Bind(1, doc).Bind(2, static_cast<int64_t>(options_.clock())).Run();
+  for (size_t i = 0; s.ok() && i < cs.size(); ++i) {
+    s = insert_change_->Bind(1, doc)
+            .Bind(2, static_cast<int64_t>(cs[i]->author.value))
+            .Bind(3, static_cast<int64_t>(cs[i]->start_seq))
+            .Bind(4, static_cast<int64_t>(cs[i]->end_seq()))
+            .BindBlob(5, blobs[i])
+            .Run();
+  }
+  if (s.ok()) s = sql::Exec(db_, "COMMIT");
+  if (!s.ok()) (void)sql::Exec(db_, "ROLLBACK");
+  return s;
+}
+
+Result<CommitInfo> ReplicaImpl::Transact(std::string_view doc,
+                                         const std::function<Status(Txn&)>& body) {
+  std::unique_lock w(write_mu_);
+  auto loaded = Load(doc, true);
+  if (!loaded.ok()) return loaded.status();
+  DocState* st = *loaded;
+
+  // Run the body on the live document, take the change it makes, and undo it: the document
+  // changes only once the change is durable, so readers never see a commit that could vanish.
+  std::optional<crdt::Change> change;
+  {
+    std::unique_lock lock(state_mu_);
+    auto txn = st->doc.Begin(options_.clock());
+    Txn handle(st->doc, txn);
+    Status s;
+    try {
+      s = body(handle);
+    } catch (const std::exception& e) {
+      s = Status::Aborted(std::string("transaction body threw: ") + e.what());
+    } catch (...) {
+      s = Status::Aborted("transaction body threw");
+    }
+    if (!s.ok()) return s;  // txn rolls back as it goes out of scope
+    change = txn.Prepare();
+    txn.Rollback();
+  }
+  CommitInfo info;
+  if (!change) {
+    std::shared_lock lock(state_mu_);
+    info.version = st->doc.version();
+    return info;
+  }
+  std::string blob = crdt::EncodeChange(*change);
+  WEFT_RETURN_IF_ERROR(AppendChanges(doc, {&*change}, {blob}));
+  std::vector<crdt::Patch> patches;
+  {
+    std::unique_lock lock(state_mu_);
+    crdt::ApplyOptions opts;
+    opts.patches = &patches;
+    Status s = st->doc.ApplyChange(*change, opts);
+    if (!s.ok()) {
+      // Cannot happen for a change this document just made; reload from the log to be safe.
+      docs_.erase(std::string(doc));
+      return Status(StatusCode::kInternal, "own change refused: " + s.ToString());
+    }
+    ++st->since_snapshot;
+    info.changed = true;
+    info.change = change->id();
+    info.version = st->doc.version();
+  }
+  (void)MaybeSnapshot(std::string(doc));
+  ChangeEvent ev{std::string(doc), true, change->id(), std::move(patches)};
+  {
+    std::lock_guard f(feed_mu_);
+    queue_.push_back(std::move(ev));
+  }
+  version_cv_.notify_all();
+  w.unlock();
+  Dispatch();
+  return info;
+}
+
+Status ReplicaImpl::Read(std::string_view doc, const std::function<void(const View&)>& body) {
+  WEFT_RETURN_IF_ERROR(CheckDocId(doc));
+  {
+    std::shared_lock lock(state_mu_);
+    auto st = ForRead(doc);
+    if (st.ok()) {
+      body(View((*st)->doc));
+      return Status::Ok();
+    }
+  }
+  {
+    std::lock_guard w(write_mu_);
+    auto st = Load(doc, false);
+    if (!st.ok()) return st.status();
+  }
+  std::shared_lock lock(state_mu_);
+  auto st = ForRead(doc);
+  if (!st.ok()) return Status::NotFound("no document \"" + std::string(doc) + "\"");
+  body(View((*st)->doc));
+  return Status::Ok();
+}
+
+Result<VersionVector> ReplicaImpl::Version(std::string_view doc) {
+  VersionVector v;
+  WEFT_RETURN_IF_ERROR(Read(doc, [&](const View& view) { v = view.version(); }));
+  return v;
+}
+
+Result<std::vector<ChangeBlob>> ReplicaImpl::ChangesSince(std::string_view doc,
+                                                          const VersionVector& peer) {
+  WEFT_RETURN_IF_ERROR(CheckDocId(doc));
+  if (!HasDocument(doc)) return Status::NotFound("no document \"" + std::string(doc) + "\"");
+  std::lock_guard lock(reader_mu_);
+  auto q = sql::Stmt::Prepare(
+      reader_, "SELECT author, end_seq, data FROM changes WHERE doc = ? ORDER BY seq");
+  if (!q.ok()) return q.status();
+  q->Bind(1, doc);
+  std::vector<ChangeBlob> out;
+  Status s;
+  while (q->Step(&s)) {
+    NodeId author{static_cast<uint64_t>(q->Int(0))};
+    if (static_cast<uint64_t>(q->Int(1)) > peer.Get(author)) out.emplace_back(q->Blob(2));
+  }
+  WEFT_RETURN_IF_ERROR(s);
+  return out;
+}
+
+Result<ApplyReport> ReplicaImpl::ApplyRemoteChanges(std::string_view doc,
+                                                    const std::vector<ChangeBlob>& blobs) {
+  // Decode everything first: a malformed blob changes nothing.
+  std::vector<crdt::Change> changes;
+  changes.reserve(blobs.size());
+  for (size_t i = 0; i < blobs.size(); ++i) {
+    auto c = crdt::DecodeChange(blobs[i]);
+    if (!c.ok()) {
+      return Status(c.status().code(),
+                    "change " + std::to_string(i) + " of the batch: " + c.status().message());
+    }
+    changes.push_back(std::move(*c));
+  }
+  std::unique_lock w(write_mu_);
+  auto loaded = Load(doc, true);
+  if (!loaded.ok()) return loaded.status();
+  DocState* st = *loaded;
+  ApplyReport report;
+  std::vector<crdt::Patch> patches;
+  std::vector<const crdt::Change*> applied;
+  std::vector<std::string> applied_blobs;
+  Status failure;
+  {
+    std::unique_lock lock(state_mu_);
+    crdt::ApplyOptions opts;
+    opts.patches = &patches;
+    if (options_.check_drift) opts.now_ms = options_.clock();
+    // Apply in dependency order: repeat passes over what is left until nothing more applies.
+    std::vector<bool> done(changes.size(), false);
+    size_t remaining = changes.size();
+    bool progress = true;
+    while (remaining > 0 && progress && failure.ok()) {
+      progress = false;
+      for (size_t i = 0; i < changes.size() && failure.ok(); ++i) {
+        if (done[i]) continue;
+        const crdt::Change& c = changes[i];
+        if (st->doc.HasChange({c.author, c.end_seq()})) {
+          done[i] = true, --remaining, ++report.duplicates, progress = true;
+          continue;
+        }
+        Status s = st->doc.ApplyChange(c, opts);
+        if (s.code() == StatusCode::kMissingDependency) continue;
+        if (!s.ok()) {
+          failure = Status(s.code(), "change " + c.id().ToString() + ": " + s.message());
+          break;
+        }
+        done[i] = true, --remaining, ++report.applied, progress = true;
+        applied.push_back(&c);
+        applied_blobs.push_back(blobs[i]);
+      }
+    }
+    if (failure.ok() && remaining > 0) {
+      for (size_t i = 0; i < changes.size(); ++i) {
+        if (!done[i]) {
+          failure = st->doc.ApplyChange(changes[i], opts);
+          break;
+        }
+      }
+    }
+    if (failure.ok() && !applied.empty()) failure = AppendChanges(doc, applied, applied_blobs);
+    if (!failure.ok()) {
+      // Put the document back as the log has it.
+      docs_.erase(std::string(doc));
+      return failure;
+    }
+    st->since_snapshot += applied.size();
+    report.version = st->doc.version();
+  }
+  (void)MaybeSnapshot(std::string(doc));
+  if (!applied.empty()) {
+    std::lock_guard f(feed_mu_);
+    // One event for the batch, naming its first new change.
+    queue_.push_back(ChangeEvent{std::string(doc), false, applied.front()->id(), patches});
+  }
+  version_cv_.notify_all();
+  w.unlock();
+  Dispatch();
+  Resolve(std::string(doc), patches);
+  return report;
+}
+
+Status ReplicaImpl::WriteSnapshot(const std::string& doc, const DocState& st) {
+  std::string data;
+  {
+    std::shared_lock lock(state_mu_);
+    data = st.doc.EncodeSnapshot(false);
+  }
+  auto q = sql::Stmt::Prepare(db_,
+                              "INSERT OR REPLACE INTO snapshots(doc, upto, data) "
+                              "SELECT ?1, COALESCE(MAX(seq), 0), ?2 FROM changes WHERE doc = ?1");
+  if (!q.ok()) return q.status();
+  return q->Bind(1, doc).BindBlob(2, data).Run();
+}
+
+Status ReplicaImpl::MaybeSnapshot(const std::string& doc) {
+  auto it = docs_.find(doc);
+  if (it == docs_.end() || options_.snapshot_every == 0 ||
+      it->second->since_snapshot < options_.snapshot_every) {
+    return Status::Ok();
+  }
+  WEFT_RETURN_IF_ERROR(WriteSnapshot(doc, *it->second));
+  it->second->since_snapshot = 0;
+  return Status::Ok();
+}
+
+Status ReplicaImpl::Snapshot(std::string_view doc) {
+  std::lock_guard w(write_mu_);
+  auto st = Load(doc, false);
+  if (!st.ok()) return st.status();
+  WEFT_RETURN_IF_ERROR(WriteSnapshot(std::string(doc), **st));
+  (*st)->since_snapshot = 0;
+  return Status::Ok();
+}
+
+Result<std::string> ReplicaImpl::CausalToken(std::string_view doc) {
+  auto v = Version(doc);
+  if (!v.ok()) return v.status();
+  return EncodeCausalToken(doc, *v);
+}
+
+Result<bool> ReplicaImpl::Satisfies(std::string_view token) {
+  auto t = DecodeCausalToken(token);
+  if (!t.ok()) return t.status();
+  if (t->second.empty()) return true;
+  auto v = Version(t->first);
+  if (v.status().code() == StatusCode::kNotFound) return false;
+  if (!v.ok()) return v.status();
+  return v->Dominates(t->second);
+}
+
+Status ReplicaImpl::WaitFor(std::string_view token, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    auto ok = Satisfies(token);
+    if (!ok.ok()) return ok.status();
+    if (*ok) return Status::Ok();
+    std::unique_lock f(feed_mu_);
+    if (version_cv_.wait_until(f, deadline) == std::cv_status::timeout) {
+      f.unlock();
+      auto last = Satisfies(token);
+      if (last.ok() && *last) return Status::Ok();
+      return Status(StatusCode::kTimeout, "the replica has not caught up with the token");
+    }
+  }
+}
+
+uint64_t ReplicaImpl::Subscribe(std::string_view doc, ChangeCallback callback) {
+  std::lock_guard f(feed_mu_);
+  uint64_t id = next_sub_++;
+  subs_.emplace(id, Sub{std::string(doc), std::move(callback)});
+  return id;
+}
+
+void ReplicaImpl::Unsubscribe(uint64_t id) {
+  std::lock_guard f(feed_mu_);
+  subs_.erase(id);
+}
+
+void ReplicaImpl::SetConflictResolver(std::string_view doc, ConflictResolver resolver) {
+  std::lock_guard f(feed_mu_);
+  resolvers_[std::string(doc)] = std::move(resolver);
+}
+
+// Delivers queued events in commit order. One thread delivers at a time; a callback that commits
+// queues its own event, which the same loop delivers after the callback returns.
+void ReplicaImpl::Dispatch() {
+  std::unique_lock f(feed_mu_);
+  if (dispatching_) return;
+  dispatching_ = true;
+  while (!queue_.empty()) {
+    ChangeEvent ev = std::move(queue_.front());
+    queue_.pop_front();
+    std::vector<ChangeCallback> targets;
+    for (const auto& [id, sub] : subs_) {
+      if (sub.doc.empty() || sub.doc == ev.doc) targets.push_back(sub.fn);
+    }
+    f.unlock();
+    for (const auto& fn : targets) fn(ev);
+    f.lock();
+  }
+  dispatching_ = false;
+}
+
+void ReplicaImpl::Resolve(const std::string& doc, const std::vector<crdt::Patch>& patches) {
+  ConflictResolver resolver;
+  {
+    std::lock_guard f(feed_mu_);
+    auto it = resolvers_.find(doc);
+    if (it == resolvers_.end()) it = resolvers_.find("");
+    if (it == resolvers_.end()) return;
+    resolver = it->second;
+  }
+  for (const auto& p : patches) {
+    if (p.type != crdt::Patch::Type::kMapKey || p.siblings < 2) continue;
+    ConflictInfo info{doc, p.object, p.key, {}};
+    crdt::VersionVector context;
+    bool still = false;
+    (void)Read(doc, [&](const View& v) {
+      auto read = v.document().Get(p.object, p.key);
+      if (!read.ok() || read->values.size() < 2) return;
+      still = true;
+      context = read->context;
+      for (const auto& e : read->values) info.siblings.push_back(e.value);
+    });
+    if (!still) continue;
+    std::optional<crdt::Scalar> chosen = resolver(info);
+    if (!chosen) continue;
+    (void)Transact(
+        doc, [&](Txn& txn) { return txn.raw().PutAfterRead(p.object, p.key, *chosen, context); });
+  }
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Replica>> Replica::Open(const std::string& path, ReplicaOptions options) {
+  auto r = std::make_unique<ReplicaImpl>(path, std::move(options));
+  WEFT_RETURN_IF_ERROR(r->Init());
+  return std::unique_ptr<Replica>(std::move(r));
+}
+
+std::string EncodeCausalToken(std::string_view doc, const VersionVector& version) {
+  std::string t(doc);
+  t += '@';
+  bool first = true;
+  for (const auto& [node, seq] : version.entries()) {
+    if (!first) t += ',';
+    first = false;
+    t += node.ToHex() + "." + std::to_string(seq);
+  }
+  return t;
+}
+
+Result<std::pair<std::string, VersionVector>> DecodeCausalToken(std::string_view token) {
+  size_t at = token.rfind('@');
+  if (at == std::string_view::npos || at == 0) return Status::InvalidArgument("not a causal token");
+  std::string doc(token.substr(0, at));
+  VersionVector v;
+  std::string_view rest = token.substr(at + 1);
+  while (!rest.empty()) {
+    size_t comma = rest.find(',');
+    std::string_view part = rest.substr(0, comma);
+    size_t dot = part.find('.');
+    if (dot == std::string_view::npos) return Status::InvalidArgument("bad causal token entry");
+    auto node = NodeId::FromHex(part.substr(0, dot));
+    std::string_view num = part.substr(dot + 1);
+    if (!node || num.empty() || num.size() > 19 ||
+        num.find_first_not_of("0123456789") != std::string_view::npos) {
+      return Status::InvalidArgument("bad causal token entry");
+    }
+    v.Advance(*node, std::stoull(std::string(num)));
+    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+  }
+  return std::make_pair(std::move(doc), std::move(v));
+}
+
+}  // namespace weft

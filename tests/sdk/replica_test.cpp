@@ -1,0 +1,335 @@
+// The SDK replica: transactions, reopen, documents, remote changes, change feed, causal tokens,
+// conflict resolution and concurrent readers.
+#include "weft/replica.h"
+
+#include <atomic>
+#include <catch2/catch.hpp>
+#include <thread>
+
+#include "doc_sim.h"
+#include "random.h"
+#include "temp_dir.h"
+
+using namespace weft;
+using weft::testing::TempDir;
+
+namespace {
+
+std::unique_ptr<Replica> OpenAt(const std::string& path, ReplicaOptions opts = {}) {
+  auto r = Replica::Open(path, std::move(opts));
+  INFO(r.status().ToString());
+  REQUIRE(r.ok());
+  return std::move(*r);
+}
+
+std::string Canonical(Replica& r, std::string_view doc) {
+  std::string out;
+  REQUIRE(r.Read(doc, [&](const View& v) { out = v.CanonicalState(); }).ok());
+  return out;
+}
+
+std::string Json(Replica& r, std::string_view doc) {
+  std::string out;
+  REQUIRE(r.Read(doc, [&](const View& v) { out = v.ToJson(); }).ok());
+  return out;
+}
+
+// Sends what `to` lacks of `doc` from `from`.
+size_t Sync(Replica& from, Replica& to, std::string_view doc) {
+  VersionVector have;
+  auto v = to.Version(doc);
+  if (v.ok()) have = *v;
+  auto changes = from.ChangesSince(doc, have);
+  REQUIRE(changes.ok());
+  if (changes->empty()) return 0;
+  auto report = to.ApplyRemoteChanges(doc, *changes);
+  INFO(report.status().ToString());
+  REQUIRE(report.ok());
+  return report->applied;
+}
+
+}  // namespace
+
+TEST_CASE("a replica keeps its node id and its documents across reopen", "[sdk]") {
+  TempDir dir;
+  NodeId id;
+  {
+    auto r = OpenAt(dir.File("a.db"));
+    id = r->node_id();
+    CHECK(id.valid());
+    auto c = r->Transact("todo", [](Txn& t) { return t.root().Put("title", "milk"); });
+    REQUIRE(c.ok());
+    CHECK(c->changed);
+    REQUIRE(r->CreateDocument("empty").ok());
+  }
+  auto r = OpenAt(dir.File("a.db"));
+  CHECK(r->node_id() == id);
+  CHECK(*r->ListDocuments() == std::vector<std::string>{"empty", "todo"});
+  CHECK(Json(*r, "todo") == R"({"title":"milk"})");
+  REQUIRE(r->DeleteDocument("todo").ok());
+  CHECK_FALSE(r->HasDocument("todo"));
+  CHECK(r->Read("todo", [](const View&) {}).code() == StatusCode::kNotFound);
+  CHECK(r->DeleteDocument("todo").code() == StatusCode::kNotFound);
+}
+
+TEST_CASE("reopening after random transactions gives the same canonical state", "[sdk]") {
+  for (uint64_t seed = 1; seed <= 8; ++seed) {
+    INFO("seed " << seed);
+    TempDir dir;
+    weft::testing::Rng rng(seed);
+    std::string before;
+    {
+      ReplicaOptions opts;
+      opts.snapshot_every = 1 + static_cast<uint32_t>(seed % 4) * 7;  // snapshots and log replay
+      auto r = OpenAt(dir.File("r.db"), opts);
+      for (int i = 0; i < 60; ++i) {
+        auto c = r->Transact("doc", [&](Txn& t) {
+          int n = static_cast<int>(rng.Range(1, 3));
+          for (int k = 0; k < n; ++k) {
+            Status s =
+                weft::testing::RandomEdit(const_cast<crdt::Document&>(t.document()), t.raw(), rng);
+            if (!s.ok()) return s;
+          }
+          return Status::Ok();
+        });
+        REQUIRE(c.ok());
+      }
+      before = Canonical(*r, "doc");
+    }
+    auto r = OpenAt(dir.File("r.db"));
+    CHECK(Canonical(*r, "doc") == before);
+  }
+}
+
+TEST_CASE("a failing or throwing transaction leaves nothing behind", "[sdk]") {
+  TempDir dir;
+  auto r = OpenAt(dir.File("a.db"));
+  REQUIRE(r->Transact("d", [](Txn& t) { return t.root().Put("k", 1); }).ok());
+  std::string before = Canonical(*r, "d");
+  auto failed = r->Transact("d", [](Txn& t) {
+    (void)t.root().Put("k", 2);
+    (void)t.root().Put("other", true);
+    return Status::InvalidArgument("changed my mind");
+  });
+  CHECK(failed.status().code() == StatusCode::kInvalidArgument);
+  CHECK(Canonical(*r, "d") == before);
+  auto threw = r->Transact("d", [](Txn& t) -> Status {
+    (void)t.root().Put("k", 3);
+    throw std::runtime_error("boom");
+  });
+  CHECK(threw.status().code() == StatusCode::kAborted);
+  CHECK(Canonical(*r, "d") == before);
+  // A failing transaction on a new document does not create it.
+  CHECK_FALSE(r->Transact("new", [](Txn&) { return Status::Aborted("no"); }).ok());
+  CHECK_FALSE(r->HasDocument("new"));
+  r.reset();
+  auto again = OpenAt(dir.File("a.db"));
+  CHECK(Canonical(*again, "d") == before);
+}
+
+TEST_CASE("typed handles read and write every value type", "[sdk]") {
+  TempDir dir;
+  auto r = OpenAt(dir.File("a.db"));
+  REQUIRE(r->Transact("d", [](Txn& t) {
+             auto root = t.root();
+             WEFT_RETURN_IF_ERROR(root.Put("title", "hello"));
+             auto likes = root.Counter("likes");
+             WEFT_RETURN_IF_ERROR(likes.status());
+             WEFT_RETURN_IF_ERROR(likes->Increment(3));
+             auto tags = root.Set("tags");
+             WEFT_RETURN_IF_ERROR(tags->Add("a"));
+             auto reg = root.Register("reg");
+             WEFT_RETURN_IF_ERROR(reg->Set(1.5));
+             auto lww = root.Lww("lww");
+             WEFT_RETURN_IF_ERROR(lww->Set("x"));
+             auto inner = root.Map("inner");
+             return inner->Put("k", int64_t{7});
+           }).ok());
+  REQUIRE(r->Read("d", [](const View& v) {
+             auto root = v.root();
+             CHECK(*root.Counter("likes")->Value() == 3);
+             CHECK(*root.Set("tags")->Contains("a"));
+             CHECK(root.Register("reg")->Siblings()->at(0).value == crdt::Scalar(1.5));
+             CHECK(*root.Lww("lww")->Read()->value == crdt::Scalar("x"));
+             CHECK(root.Map("inner")->Get("k")->values.at(0).value.scalar() ==
+                   crdt::Scalar(int64_t{7}));
+             // Read-only: no writes, no creation, type errors reported.
+             CHECK(root.Put("x", 1).code() == StatusCode::kInvalidArgument);
+             CHECK(root.Counter("absent").status().code() == StatusCode::kNotFound);
+             CHECK(root.Counter("title").status().code() == StatusCode::kTypeMismatch);
+           }).ok());
+}
+
+TEST_CASE("remote changes: batches in any order, duplicates, missing dependencies", "[sdk]") {
+  TempDir dir;
+  auto a = OpenAt(dir.File("a.db")), b = OpenAt(dir.File("b.db"));
+  for (int i = 0; i < 5; ++i) {
+    REQUIRE(
+        a->Transact("d", [&](Txn& t) { return t.root().Put("k" + std::to_string(i), i); }).ok());
+  }
+  auto all = a->ChangesSince("d", {});
+  REQUIRE(all->size() == 5);
+  // A batch missing its first change is refused whole.
+  std::vector<ChangeBlob> tail(all->begin() + 1, all->end());
+  auto refused = b->ApplyRemoteChanges("d", tail);
+  CHECK(refused.status().code() == StatusCode::kMissingDependency);
+  CHECK(b->Version("d").status().code() == StatusCode::kNotFound);
+  // Reversed order within one batch is fine.
+  std::vector<ChangeBlob> reversed(all->rbegin(), all->rend());
+  auto ok = b->ApplyRemoteChanges("d", reversed);
+  REQUIRE(ok.ok());
+  CHECK(ok->applied == 5);
+  auto dup = b->ApplyRemoteChanges("d", *all);
+  REQUIRE(dup.ok());
+  CHECK(dup->applied == 0);
+  CHECK(dup->duplicates == 5);
+  CHECK(Canonical(*a, "d") == Canonical(*b, "d"));
+  // The receiver's log serves the changes on to a third replica.
+  auto c = OpenAt(dir.File("c.db"));
+  CHECK(Sync(*b, *c, "d") == 5);
+  CHECK(Canonical(*c, "d") == Canonical(*a, "d"));
+}
+
+TEST_CASE("two replicas edit offline and converge, with siblings where due", "[sdk]") {
+  TempDir dir;
+  auto a = OpenAt(dir.File("a.db")), b = OpenAt(dir.File("b.db"));
+  REQUIRE(a->Transact("d", [](Txn& t) {
+             WEFT_RETURN_IF_ERROR(t.root().Counter("n")->Increment(1));
+             return t.root().Set("s").status();
+           }).ok());
+  Sync(*a, *b, "d");
+  REQUIRE(a->Transact("d", [](Txn& t) {
+             WEFT_RETURN_IF_ERROR(t.root().Put("title", "A"));
+             WEFT_RETURN_IF_ERROR(t.root().Counter("n")->Increment(2));
+             return t.root().Set("s")->Add("x");
+           }).ok());
+  REQUIRE(b->Transact("d", [](Txn& t) {
+             WEFT_RETURN_IF_ERROR(t.root().Put("title", "B"));
+             WEFT_RETURN_IF_ERROR(t.root().Counter("n")->Increment(5));
+             return t.root().Set("s")->Add("y");
+           }).ok());
+  Sync(*a, *b, "d");
+  Sync(*b, *a, "d");
+  CHECK(Canonical(*a, "d") == Canonical(*b, "d"));
+  // Siblings are ordered by dot, and node ids are random: accept either order.
+  std::string json = Json(*a, "d");
+  CHECK((json == R"({"n":8,"s":["x","y"],"title":{"conflict":["A","B"]}})" ||
+         json == R"({"n":8,"s":["x","y"],"title":{"conflict":["B","A"]}})"));
+}
+
+TEST_CASE("the change feed reports local and remote commits in order", "[sdk][feed]") {
+  TempDir dir;
+  auto a = OpenAt(dir.File("a.db")), b = OpenAt(dir.File("b.db"));
+  std::vector<ChangeEvent> seen_a, seen_b_doc, seen_b_all;
+  a->Subscribe("", [&](const ChangeEvent& e) { seen_a.push_back(e); });
+  b->Subscribe("d", [&](const ChangeEvent& e) { seen_b_doc.push_back(e); });
+  uint64_t all_id = b->Subscribe("", [&](const ChangeEvent& e) { seen_b_all.push_back(e); });
+  REQUIRE(a->Transact("d", [](Txn& t) { return t.root().Put("k", 1); }).ok());
+  REQUIRE(a->Transact("other", [](Txn& t) { return t.root().Set("s")->Add("e"); }).ok());
+  REQUIRE(seen_a.size() == 2);
+  CHECK(seen_a[0].local);
+  CHECK(seen_a[0].doc == "d");
+  REQUIRE(seen_a[0].patches.size() == 1);
+  CHECK(seen_a[0].patches[0].key == "k");
+  CHECK(seen_a[1].doc == "other");
+  CHECK(seen_a[1].patches.back().type == crdt::Patch::Type::kSetAdd);
+  Sync(*a, *b, "d");
+  Sync(*a, *b, "other");
+  REQUIRE(seen_b_doc.size() == 1);
+  CHECK_FALSE(seen_b_doc[0].local);
+  CHECK(seen_b_doc[0].patches[0].key == "k");
+  CHECK(seen_b_all.size() == 2);
+  b->Unsubscribe(all_id);
+  REQUIRE(b->Transact("d", [](Txn& t) { return t.root().Put("k", 2); }).ok());
+  CHECK(seen_b_all.size() == 2);
+  CHECK(seen_b_doc.size() == 2);
+  // A callback may commit: its event follows, in order.
+  std::vector<std::string> order;
+  a->Subscribe("chain", [&](const ChangeEvent& e) {
+    order.push_back(e.patches.at(0).key);
+    if (e.patches.at(0).key == "first") {
+      REQUIRE(a->Transact("chain", [](Txn& t) { return t.root().Put("second", 1); }).ok());
+    }
+  });
+  REQUIRE(a->Transact("chain", [](Txn& t) { return t.root().Put("first", 1); }).ok());
+  CHECK(order == std::vector<std::string>{"first", "second"});
+}
+
+TEST_CASE("causal tokens give cross-device read-after-write", "[sdk][token]") {
+  TempDir dir;
+  auto phone = OpenAt(dir.File("phone.db")), laptop = OpenAt(dir.File("laptop.db"));
+  REQUIRE(phone->Transact("d", [](Txn& t) { return t.root().Put("k", 1); }).ok());
+  std::string token = *phone->CausalToken("d");
+  CHECK(*phone->Satisfies(token));
+  CHECK_FALSE(*laptop->Satisfies(token));
+  CHECK(laptop->WaitFor(token, std::chrono::milliseconds(20)).code() == StatusCode::kTimeout);
+  std::thread syncer([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(30));
+    Sync(*phone, *laptop, "d");
+  });
+  Status waited = laptop->WaitFor(token, std::chrono::seconds(30));
+  syncer.join();
+  CHECK(waited.ok());
+  CHECK(*laptop->Satisfies(token));
+  auto decoded = DecodeCausalToken(token);
+  REQUIRE(decoded.ok());
+  CHECK(decoded->first == "d");
+  CHECK(decoded->second == *phone->Version("d"));
+  CHECK_FALSE(DecodeCausalToken("no at sign").ok());
+  CHECK_FALSE(DecodeCausalToken("d@zz.1").ok());
+}
+
+TEST_CASE("a resolver settles siblings created by a remote change", "[sdk][conflict]") {
+  TempDir dir;
+  auto a = OpenAt(dir.File("a.db")), b = OpenAt(dir.File("b.db"));
+  std::vector<ConflictInfo> shown;
+  b->SetConflictResolver("d", [&](const ConflictInfo& info) -> std::optional<crdt::Scalar> {
+    shown.push_back(info);
+    std::string merged;
+    for (const auto& v : info.siblings) merged += v.scalar().as<std::string>();
+    return crdt::Scalar(merged);
+  });
+  REQUIRE(a->Transact("d", [](Txn& t) { return t.root().Put("title", "A"); }).ok());
+  REQUIRE(b->Transact("d", [](Txn& t) { return t.root().Put("title", "B"); }).ok());
+  Sync(*a, *b, "d");
+  REQUIRE(shown.size() == 1);
+  CHECK(shown[0].key == "title");
+  CHECK(shown[0].siblings.size() == 2);
+  std::string resolved = Json(*b, "d");
+  CHECK((resolved == R"({"title":"AB"})" || resolved == R"({"title":"BA"})"));
+  Sync(*b, *a, "d");
+  CHECK(Json(*a, "d") == resolved);
+}
+
+TEST_CASE("readers run while a writer commits", "[sdk][threads]") {
+  TempDir dir;
+  auto r = OpenAt(dir.File("a.db"));
+  REQUIRE(r->Transact("d", [](Txn& t) { return t.root().Counter("n").status(); }).ok());
+  std::atomic<bool> stop{false};
+  std::atomic<int64_t> reads{0};
+  std::atomic<bool> monotonic{true};
+  std::vector<std::thread> readers;
+  for (int i = 0; i < 3; ++i) {
+    readers.emplace_back([&] {
+      int64_t last = 0;
+      while (!stop) {
+        (void)r->Read("d", [&](const View& v) {
+          int64_t n = *v.root().Counter("n")->Value();
+          if (n < last) monotonic = false;
+          last = n;
+        });
+        ++reads;
+      }
+    });
+  }
+  for (int i = 0; i < 300; ++i) {
+    REQUIRE(r->Transact("d", [](Txn& t) { return t.root().Counter("n")->Increment(1); }).ok());
+  }
+  stop = true;
+  for (auto& t : readers) t.join();
+  CHECK(monotonic);
+  CHECK(reads > 0);
+  int64_t n = 0;
+  REQUIRE(r->Read("d", [&](const View& v) { n = *v.root().Counter("n")->Value(); }).ok());
+  CHECK(n == 300);
+}
