@@ -476,4 +476,136 @@ std::string Document::ToJson() const {
   return out;
 }
 
+namespace {
+
+// A scalar with its type kept: doubles always show a fraction or exponent, bytes and non-finite
+// doubles are tagged objects, so different scalars never render alike.
+void ExactScalar(std::string& out, const Scalar& s) {
+  if (s.is<double>()) {
+    double d = s.as<double>();
+    if (!std::isfinite(d)) {
+      out += std::isnan(d) ? R"({"f64":"nan"})" : d > 0 ? R"({"f64":"inf"})" : R"({"f64":"-inf"})";
+      return;
+    }
+    std::string t = s.ToString();
+    if (t.find_first_of(".e") == std::string::npos) t += ".0";
+    out += t;
+    return;
+  }
+  JsonScalar(out, s);
+}
+
+void VectorJson(std::string& out, const VersionVector& v) {
+  out += "{";
+  for (size_t i = 0; i < v.entries().size(); ++i) {
+    if (i) out += ",";
+    JsonString(out, v.entries()[i].first.ToHex());
+    out += ":" + std::to_string(v.entries()[i].second);
+  }
+  out += "}";
+}
+
+template <typename V, typename F>
+void SiblingsJson(std::string& out, const MVSlot<V>& slot, F&& value) {
+  out += "[";
+  bool first = true;
+  for (const auto& s : slot.siblings()) {
+    if (!first) out += ",";
+    first = false;
+    out += "{\"dot\":";
+    JsonString(out, s.clock.dot.ToString());
+    out += ",\"context\":";
+    VectorJson(out, s.clock.context);
+    out += ",\"value\":";
+    value(s.value);
+    out += "}";
+  }
+  out += "]";
+}
+
+}  // namespace
+
+std::string Document::CanonicalJson() const {
+  std::string out = "{\"version\":";
+  VectorJson(out, version_);
+  out += ",\"objects\":{";
+  bool first = true;
+  for (const auto& [id, obj] : objects_) {
+    if (!first) out += ",";
+    first = false;
+    JsonString(out, id == kRoot ? std::string("root") : id.ToString());
+    out += ":{\"kind\":";
+    JsonString(out, ObjectKindName(Snapshotter::KindOf(obj)));
+    std::visit(
+        [&](const auto& o) {
+          using T = std::decay_t<decltype(o)>;
+          out += ",\"seen\":";
+          if constexpr (std::is_same_v<T, MapObject>) {
+            VectorJson(out, o.seen);
+            out += ",\"entries\":{";
+            bool f = true;
+            for (const auto& [k, slot] : o.entries) {
+              if (!f) out += ",";
+              f = false;
+              JsonString(out, k);
+              out += ":";
+              SiblingsJson(out, slot, [&](const Value& v) {
+                if (v.is_object()) {
+                  out += "{\"object\":";
+                  JsonString(out, ObjectKindName(v.object().kind));
+                  out += "}";
+                } else {
+                  ExactScalar(out, v.scalar());
+                }
+              });
+            }
+            out += "}";
+          } else if constexpr (std::is_same_v<T, MVRegister<Scalar>>) {
+            VectorJson(out, o.seen());
+            out += ",\"siblings\":";
+            SiblingsJson(out, o.slot(), [&](const Scalar& v) { ExactScalar(out, v); });
+          } else if constexpr (std::is_same_v<T, LWWRegister<Scalar>>) {
+            VectorJson(out, o.mv().seen());
+            out += ",\"siblings\":";
+            SiblingsJson(out, o.mv().slot(), [&](const Stamped<Scalar>& v) {
+              out += "{\"time\":";
+              JsonString(out, v.time.ToString());
+              out += ",\"value\":";
+              ExactScalar(out, v.value);
+              out += "}";
+            });
+          } else if constexpr (std::is_same_v<T, Counter>) {
+            VectorJson(out, o.seen());
+            out += ",\"totals\":{";
+            bool f = true;
+            for (const auto& [node, total] : o.totals()) {
+              if (!f) out += ",";
+              f = false;
+              JsonString(out, node.ToHex());
+              out += ":" + std::to_string(static_cast<int64_t>(total));
+            }
+            out += "},\"value\":" + std::to_string(o.Value());
+          } else {
+            VectorJson(out, o.seen());
+            out += ",\"elements\":[";
+            bool f = true;
+            for (const auto& [e, slot] : o.entries()) {
+              if (!f) out += ",";
+              f = false;
+              out += "{\"element\":";
+              ExactScalar(out, e);
+              out += ",\"dots\":";
+              SiblingsJson(out, slot, [&](const Present&) { out += "true"; });
+              out += "}";
+            }
+            out += "]";
+          }
+        },
+        obj);
+    out += "}";
+  }
+  out += "}}";
+  return out;
+}
+
 }  // namespace weft::crdt

@@ -94,6 +94,7 @@ std::string RunOnce(uint64_t seed, uint64_t* total_ops) {
       return "version vectors differ: " + replicas[o].version().ToString() + " vs " +
              replicas[0].version().ToString();
     }
+    if (replicas[o].CanonicalJson() != replicas[0].CanonicalJson()) return "canonical JSON differs";
     if (replicas[o].CanonicalState() != reference) {
       return "state differs:\n" + replicas[0].ToJson() + "\n" + replicas[o].ToJson();
     }

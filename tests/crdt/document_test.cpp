@@ -502,3 +502,37 @@ TEST_CASE("patches report what local and remote changes did", "[document][patche
   REQUIRE(b.ApplyChange(a.history().back(), opts).ok());
   CHECK(patches.empty());
 }
+
+TEST_CASE("the canonical JSON tells apart states that look alike", "[document][canonical]") {
+  // Same visible value, different histories: different states, different canonical JSON.
+  Document a(NodeId{1}), b(NodeId{1});
+  {
+    auto t = a.Begin(kNow);
+    REQUIRE(t.Put(kRoot, "k", 1).ok());
+    Commit(t);
+  }
+  {
+    auto t = b.Begin(kNow);
+    REQUIRE(t.Put(kRoot, "k", 0).ok());
+    Commit(t);
+    auto t2 = b.Begin(kNow);
+    REQUIRE(t2.Put(kRoot, "k", 1).ok());
+    Commit(t2);
+  }
+  CHECK(a.ToJson() == b.ToJson());
+  CHECK(a.CanonicalState() != b.CanonicalState());
+  CHECK(a.CanonicalJson() != b.CanonicalJson());
+  // An int and a double of the same value are different scalars.
+  Document c(NodeId{1}), d(NodeId{1});
+  {
+    auto t = c.Begin(kNow);
+    REQUIRE(t.Put(kRoot, "k", 1).ok());
+    Commit(t);
+    auto u = d.Begin(kNow);
+    REQUIRE(u.Put(kRoot, "k", 1.0).ok());
+    Commit(u);
+  }
+  CHECK(c.CanonicalJson() != d.CanonicalJson());
+  CHECK(c.CanonicalJson().find("\"value\":1.0") == std::string::npos);
+  CHECK(d.CanonicalJson().find("\"value\":1.0") != std::string::npos);
+}

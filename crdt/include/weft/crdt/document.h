@@ -271,6 +271,9 @@ class Document {
 
   // A human-readable JSON rendering of the whole document (conflicts as {"conflict": [...]}).
   std::string ToJson() const;
+  // The canonical state as JSON, with every object, sibling, dot and context: equal on two
+  // replicas exactly when CanonicalState is (for tools and tests; see `weft dump`).
+  std::string CanonicalJson() const;
 
   // The canonical encoding of the state: equal on two replicas exactly when their states (and
   // version vectors) are equal. Excludes history, clocks and held changes.
