@@ -9,6 +9,9 @@ packages=(
   libbenchmark-dev      # bench/
   zlib1g-dev            # reading gzipped editing traces in bench/ and tests/
   libsqlite3-dev        # sdk/ storage
+  libboost1.81-dev      # Boost.Asio and Boost.Beast: WebSocket sync client and relay
+  capnproto libcapnp-dev  # sync protocol messages (Cap'n Proto 0.9)
+  libsodium-dev         # identities (key pairs)
   python3
 )
 

@@ -410,70 +410,96 @@ void JsonScalar(std::string& out, const Scalar& s) {
 
 }  // namespace
 
+namespace {
+
+void RenderSlot(const Document& d, const MVSlot<Value>& slot, std::string& out);
+
+void RenderObject(const Document& d, const Document::Object* o, std::string& out) {
+  if (!o) {
+    out += "null";
+    return;
+  }
+  auto many = [&](size_t n, auto&& each) {
+    if (n != 1) out += "{\"conflict\":[";
+    for (size_t i = 0; i < n; ++i) {
+      if (i) out += ",";
+      each(i);
+    }
+    if (n != 1) out += "]}";
+  };
+  std::visit(
+      [&](const auto& obj) {
+        using T = std::decay_t<decltype(obj)>;
+        if constexpr (std::is_same_v<T, Document::MapObject>) {
+          out += "{";
+          bool first = true;
+          for (const auto& [k, slot] : obj.entries) {
+            if (!first) out += ",";
+            first = false;
+            JsonString(out, k);
+            out += ":";
+            RenderSlot(d, slot, out);
+          }
+          out += "}";
+        } else if constexpr (std::is_same_v<T, MVRegister<Scalar>>) {
+          const auto& sibs = obj.Siblings();
+          if (sibs.empty())
+            out += "null";
+          else
+            many(sibs.size(), [&](size_t i) { JsonScalar(out, sibs[i].value); });
+        } else if constexpr (std::is_same_v<T, LWWRegister<Scalar>>) {
+          if (const Scalar* v = obj.Value())
+            JsonScalar(out, *v);
+          else
+            out += "null";
+        } else if constexpr (std::is_same_v<T, Counter>) {
+          out += std::to_string(obj.Value());
+        } else {
+          out += "[";
+          bool first = true;
+          for (const auto& [e, slot] : obj.entries()) {
+            if (!first) out += ",";
+            first = false;
+            JsonScalar(out, e);
+          }
+          out += "]";
+        }
+      },
+      *o);
+}
+
+void RenderSlot(const Document& d, const MVSlot<Value>& slot, std::string& out) {
+  const auto& sibs = slot.siblings();
+  if (sibs.size() != 1) out += "{\"conflict\":[";
+  for (size_t i = 0; i < sibs.size(); ++i) {
+    if (i) out += ",";
+    if (sibs[i].value.is_object()) {
+      RenderObject(d, d.FindObject(sibs[i].value.object().id), out);
+    } else {
+      JsonScalar(out, sibs[i].value.scalar());
+    }
+  }
+  if (sibs.size() != 1) out += "]}";
+}
+
+}  // namespace
+
 std::string Document::ToJson() const {
   std::string out;
-  std::function<void(ObjectId)> object = [&](ObjectId id) {
-    const Object* o = Find(id);
-    if (!o) {
-      out += "null";
-      return;
-    }
-    auto many = [&](size_t n, auto&& each) {
-      if (n != 1) out += "{\"conflict\":[";
-      for (size_t i = 0; i < n; ++i) {
-        if (i) out += ",";
-        each(i);
-      }
-      if (n != 1) out += "]}";
-    };
-    std::visit(
-        [&](const auto& obj) {
-          using T = std::decay_t<decltype(obj)>;
-          if constexpr (std::is_same_v<T, MapObject>) {
-            out += "{";
-            bool first = true;
-            for (const auto& [k, slot] : obj.entries) {
-              if (!first) out += ",";
-              first = false;
-              JsonString(out, k);
-              out += ":";
-              const auto& sibs = slot.siblings();
-              many(sibs.size(), [&](size_t i) {
-                if (sibs[i].value.is_object())
-                  object(sibs[i].value.object().id);
-                else
-                  JsonScalar(out, sibs[i].value.scalar());
-              });
-            }
-            out += "}";
-          } else if constexpr (std::is_same_v<T, MVRegister<Scalar>>) {
-            const auto& sibs = obj.Siblings();
-            if (sibs.empty())
-              out += "null";
-            else
-              many(sibs.size(), [&](size_t i) { JsonScalar(out, sibs[i].value); });
-          } else if constexpr (std::is_same_v<T, LWWRegister<Scalar>>) {
-            if (const Scalar* v = obj.Value())
-              JsonScalar(out, *v);
-            else
-              out += "null";
-          } else if constexpr (std::is_same_v<T, Counter>) {
-            out += std::to_string(obj.Value());
-          } else {
-            out += "[";
-            bool first = true;
-            for (const auto& [e, slot] : obj.entries()) {
-              if (!first) out += ",";
-              first = false;
-              JsonScalar(out, e);
-            }
-            out += "]";
-          }
-        },
-        *o);
-  };
-  object(kRoot);
+  RenderObject(*this, Find(kRoot), out);
   return out;
+}
+
+Result<std::optional<std::string>> Document::KeyToJson(ObjectId map, std::string_view key) const {
+  const Object* o = Find(map);
+  if (!o) return Status::NotFound("object " + map.ToString());
+  auto* m = std::get_if<MapObject>(o);
+  if (!m) return Status::TypeMismatch("object " + map.ToString() + " is not a map");
+  auto it = m->entries.find(key);
+  if (it == m->entries.end()) return std::optional<std::string>();
+  std::string out;
+  RenderSlot(*this, it->second, out);
+  return std::optional<std::string>(std::move(out));
 }
 
 namespace {

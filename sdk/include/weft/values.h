@@ -33,6 +33,9 @@ class ValueHandle {
   ValueHandle(const crdt::Document* doc, crdt::Transaction* txn, ObjectId id)
       : doc_(doc), txn_(txn), id_(id) {}
   ObjectId id() const { return id_; }
+  // The document and the transaction (null when read only) behind the handle.
+  const crdt::Document* document() const { return doc_; }
+  crdt::Transaction* raw_txn() const { return txn_; }
 
  protected:
   Status Writable() const;

@@ -271,6 +271,8 @@ class Document {
 
   // A human-readable JSON rendering of the whole document (conflicts as {"conflict": [...]}).
   std::string ToJson() const;
+  // One key of a map rendered as ToJson would (nullopt: the key is absent).
+  Result<std::optional<std::string>> KeyToJson(ObjectId map, std::string_view key) const;
   // The canonical state as JSON, with every object, sibling, dot and context: equal on two
   // replicas exactly when CanonicalState is (for tools and tests; see `weft dump`).
   std::string CanonicalJson() const;
@@ -285,6 +287,7 @@ class Document {
                                          DocumentOptions options = {});
 
   // Internals, shared with Transaction and the encoder.
+  const auto* FindObject(ObjectId id) const { return Find(id); }
   struct MapObject {
     std::map<std::string, MVSlot<Value>, std::less<>> entries;
     VersionVector seen;
