@@ -59,6 +59,16 @@ std::string Value::ToString() const {
   return scalar().ToString();
 }
 
+uint64_t OpSpan(const Op&) {
+  return 1;
+}
+
+uint64_t Change::span() const {
+  uint64_t n = 0;
+  for (const Op& op : ops) n += OpSpan(op);
+  return n;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Change encoding
 
@@ -180,7 +190,7 @@ Result<Change> DecodeChange(std::string_view bytes) {
   c.signature = std::string(r.Bytes());
   WEFT_RETURN_IF_ERROR(r.Finish("change"));
   if (!c.author.valid()) return Status::Corruption("change: author is the null node");
-  if (c.start_seq == 0 || c.start_seq > UINT64_MAX - c.ops.size()) {
+  if (c.start_seq == 0 || c.start_seq > UINT64_MAX - c.span()) {
     return Status::Corruption("change: bad start seq");
   }
   if (c.deps.Get(c.author) != 0) return Status::Corruption("change: depends on its own author");
@@ -190,16 +200,15 @@ Result<Change> DecodeChange(std::string_view bytes) {
 // ---------------------------------------------------------------------------------------------
 // Transactions
 
-struct Transaction::Undo {
-  std::function<void(Document&)> fn;
-};
-
-Transaction::Transaction(Document* doc, uint64_t now_ms) : doc_(doc), now_ms_(now_ms) {}
+Transaction::Transaction(Document* doc, uint64_t now_ms)
+    : doc_(doc), now_ms_(now_ms), next_seq_(doc->version_.Get(doc->self_) + 1) {}
 
 Transaction::Transaction(Transaction&& o) noexcept
     : doc_(o.doc_),
       now_ms_(o.now_ms_),
+      next_seq_(o.next_seq_),
       ops_(std::move(o.ops_)),
+      patches_(std::move(o.patches_)),
       undo_(std::move(o.undo_)),
       open_(o.open_) {
   o.open_ = false;
@@ -212,54 +221,11 @@ Transaction::~Transaction() {
 Status Transaction::Add(Op op) {
   if (!open_) return Status::InvalidArgument("transaction is closed");
   Document& d = *doc_;
-  Dot dot{d.self_, d.version_.Get(d.self_) + ops_.size() + 1};
   if (!d.Exists(op.object)) return Status::NotFound("object " + op.object.ToString());
-  std::map<ObjectId, ObjectKind> none;
-  WEFT_RETURN_IF_ERROR(d.ValidateOp(op, dot, none));
-
-  // Record how to undo the op: the part of the target it touches, as it was.
-  auto undo = std::make_unique<Undo>();
-  Document::Object* target = d.Find(op.object);
-  if (auto* map = std::get_if<Document::MapObject>(target)) {
-    auto it = map->entries.find(op.key);
-    std::optional<MVSlot<Value>> before;
-    if (it != map->entries.end()) before = it->second;
-    VersionVector seen = map->seen;
-    ObjectId obj = op.object;
-    std::string key = op.key;
-    auto removed = std::make_shared<std::vector<std::pair<ObjectId, Document::Object>>>();
-    d.ApplyOp(op, dot, d.clock_.last(), removed.get(), &patches_);
-    bool created = op.type == Op::Type::kMapSet && op.new_object.has_value();
-    undo->fn = [obj, key, before, seen, removed, created, dot](Document& doc) {
-      if (created) doc.objects_.erase(dot);
-      for (auto& [id, o] : *removed) doc.objects_.emplace(id, std::move(o));
-      auto& m = std::get<Document::MapObject>(*doc.Find(obj));
-      if (before)
-        m.entries[key] = *before;
-      else
-        m.entries.erase(key);
-      m.seen = seen;
-    };
-  } else if (auto* set = std::get_if<ORSet<Scalar>>(target)) {
-    auto it = set->entries().find(op.scalar);
-    std::optional<MVSlot<Present>> before;
-    if (it != set->entries().end()) before = it->second;
-    VersionVector seen = set->seen();
-    ObjectId obj = op.object;
-    Scalar elem = op.scalar;
-    d.ApplyOp(op, dot, d.clock_.last(), nullptr, &patches_);
-    undo->fn = [obj, elem, before, seen](Document& doc) {
-      std::get<ORSet<Scalar>>(*doc.Find(obj)).RestoreEntry(elem, before, seen);
-    };
-  } else {
-    // Registers and counters are small: keep a copy of the whole object.
-    Document::Object before = *target;
-    ObjectId obj = op.object;
-    d.ApplyOp(op, dot, d.clock_.last(), nullptr, &patches_);
-    undo->fn = [obj, before](Document& doc) { *doc.Find(obj) = before; };
-  }
+  Dot dot{d.self_, next_seq_};
+  WEFT_RETURN_IF_ERROR(d.ApplyOpChecked(op, dot, d.clock_.last(), &undo_, &patches_));
+  next_seq_ += OpSpan(op);
   ops_.push_back(std::move(op));
-  undo_.push_back(std::move(undo));
   return Status::Ok();
 }
 
@@ -289,7 +255,7 @@ Result<ObjectId> Transaction::PutObject(ObjectId map, std::string_view key, Obje
   op.key = std::string(key);
   op.context = read->context;
   op.new_object = kind;
-  Dot dot{doc_->self_, doc_->version_.Get(doc_->self_) + ops_.size() + 1};
+  Dot dot{doc_->self_, next_seq_};
   WEFT_RETURN_IF_ERROR(Add(std::move(op)));
   return dot;
 }
@@ -392,7 +358,7 @@ std::optional<Change> Transaction::Commit() {
 void Transaction::Rollback() {
   if (!open_) return;
   open_ = false;
-  for (auto it = undo_.rbegin(); it != undo_.rend(); ++it) (*it)->fn(*doc_);
+  for (auto it = undo_.rbegin(); it != undo_.rend(); ++it) (*it)(*doc_);
   undo_.clear();
   ops_.clear();
   patches_.clear();
@@ -438,8 +404,7 @@ Result<ObjectKind> Document::KindOf(ObjectId id) const {
   return KindOfObject(*o);
 }
 
-Status Document::ValidateOp(const Op& op, const Dot& dot,
-                            std::map<ObjectId, ObjectKind>& created) const {
+Status Document::ValidateOp(const Op& op, const Dot& dot) const {
   auto known = [&](const Dot& d) {
     return version_.Contains(d) || (d.node == dot.node && d.seq < dot.seq);
   };
@@ -460,10 +425,7 @@ Status Document::ValidateOp(const Op& op, const Dot& dot,
     default: want = ObjectKind::kSet; break;
   }
   std::optional<ObjectKind> have;
-  if (const Object* o = Find(op.object))
-    have = KindOfObject(*o);
-  else if (auto it = created.find(op.object); it != created.end())
-    have = it->second;
+  if (const Object* o = Find(op.object)) have = KindOfObject(*o);
   if (have) {
     bool register_ok = want == ObjectKind::kRegister &&
                        (*have == ObjectKind::kRegister || *have == ObjectKind::kLwwRegister);
@@ -475,7 +437,56 @@ Status Document::ValidateOp(const Op& op, const Dot& dot,
     return Status::Corruption("op " + dot.ToString() + " targets unknown object " +
                               op.object.ToString());
   }  // else the object existed and was deleted: the op will be dropped.
-  if (op.type == Op::Type::kMapSet && op.new_object) created[dot] = *op.new_object;
+  return Status::Ok();
+}
+
+Status Document::ApplyOpChecked(const Op& op, const Dot& dot, const HlcTimestamp& time,
+                                std::vector<UndoFn>* undo, std::vector<Patch>* patches) {
+  WEFT_RETURN_IF_ERROR(ValidateOp(op, dot));
+  Object* target = Find(op.object);
+  if (!target) return Status::Ok();  // removed concurrently: nothing left to change
+  if (!undo) {
+    ApplyOp(op, dot, time, nullptr, patches);
+    return Status::Ok();
+  }
+  // Record how to undo the op: the part of the target it touches, as it was.
+  ObjectId obj = op.object;
+  if (auto* map = std::get_if<MapObject>(target)) {
+    auto it = map->entries.find(op.key);
+    std::optional<MVSlot<Value>> before;
+    if (it != map->entries.end()) before = it->second;
+    auto removed = std::make_shared<std::vector<std::pair<ObjectId, Object>>>();
+    VersionVector seen = map->seen;
+    ApplyOp(op, dot, time, removed.get(), patches);
+    bool created = op.type == Op::Type::kMapSet && op.new_object.has_value();
+    undo->push_back([obj, key = op.key, before = std::move(before), seen = std::move(seen), removed,
+                     created, dot](Document& doc) {
+      if (created) doc.objects_.erase(dot);
+      for (auto& [id, o] : *removed) doc.objects_.emplace(id, std::move(o));
+      auto& m = std::get<MapObject>(*doc.Find(obj));
+      if (before) {
+        m.entries[key] = *before;
+      } else {
+        m.entries.erase(key);
+      }
+      m.seen = seen;
+    });
+  } else if (auto* set = std::get_if<ORSet<Scalar>>(target)) {
+    auto it = set->entries().find(op.scalar);
+    std::optional<MVSlot<Present>> before;
+    if (it != set->entries().end()) before = it->second;
+    VersionVector seen = set->seen();
+    ApplyOp(op, dot, time, nullptr, patches);
+    undo->push_back(
+        [obj, elem = op.scalar, before = std::move(before), seen = std::move(seen)](Document& doc) {
+          std::get<ORSet<Scalar>>(*doc.Find(obj)).RestoreEntry(elem, before, seen);
+        });
+  } else {
+    // Registers and counters are small: keep a copy of the whole object.
+    Object before = *target;
+    ApplyOp(op, dot, time, nullptr, patches);
+    undo->push_back([obj, before = std::move(before)](Document& doc) { *doc.Find(obj) = before; });
+  }
   return Status::Ok();
 }
 
@@ -592,7 +603,7 @@ void Document::ApplyOp(const Op& op, const Dot& dot, const HlcTimestamp& time,
 Status Document::CheckChange(const Change& c, const ApplyOptions& options) const {
   if (!c.author.valid()) return Status::Corruption("change author is the null node");
   if (c.ops.empty()) return Status::Corruption("change has no ops");
-  if (c.start_seq == 0 || c.start_seq > UINT64_MAX - c.ops.size()) {
+  if (c.start_seq == 0 || c.start_seq > UINT64_MAX - c.span()) {
     return Status::Corruption("change has a bad start seq");
   }
   uint64_t have = version_.Get(c.author);
@@ -611,29 +622,37 @@ Status Document::CheckChange(const Change& c, const ApplyOptions& options) const
                                      version_.ToString());
   }
   if (options.now_ms) WEFT_RETURN_IF_ERROR(clock_.Check(c.time, *options.now_ms));
-  std::map<ObjectId, ObjectKind> created;
-  for (size_t i = 0; i < c.ops.size(); ++i) {
-    WEFT_RETURN_IF_ERROR(ValidateOp(c.ops[i], Dot{c.author, c.start_seq + i}, created));
-  }
   return Status::Ok();
 }
 
-void Document::ApplyChecked(Change c, std::vector<Patch>* patches) {
-  for (size_t i = 0; i < c.ops.size(); ++i) {
-    ApplyOp(c.ops[i], Dot{c.author, c.start_seq + i}, c.time, nullptr, patches);
+Status Document::ApplyChecked(Change c, std::vector<Patch>* patches) {
+  // Ops are validated one by one against the state the earlier ops of the change left (an op may
+  // name an object or an item an earlier op of the same change made); on the first invalid op,
+  // everything the change did is undone.
+  std::vector<UndoFn> undo;
+  size_t patch_count = patches ? patches->size() : 0;
+  uint64_t seq = c.start_seq;
+  for (const Op& op : c.ops) {
+    Status s = ApplyOpChecked(op, Dot{c.author, seq}, c.time, &undo, patches);
+    if (!s.ok()) {
+      for (auto it = undo.rbegin(); it != undo.rend(); ++it) (*it)(*this);
+      if (patches) patches->resize(patch_count);
+      return Status(s.code(), "change " + c.id().ToString() + ": " + s.message());
+    }
+    seq += OpSpan(op);
   }
   version_.Set(c.author, c.end_seq());
   lamport_ = std::max(lamport_, c.lamport);
   clock_.Witness(c.time);
   if (options_.keep_history) history_.push_back(std::move(c));
+  return Status::Ok();
 }
 
 Status Document::ApplyChange(const Change& change, const ApplyOptions& options) {
   if (in_transaction_) return Status::InvalidArgument("a local transaction is open");
   WEFT_RETURN_IF_ERROR(CheckChange(change, options));
   if (version_.Get(change.author) >= change.end_seq()) return Status::Ok();
-  ApplyChecked(change, options.patches);
-  return Status::Ok();
+  return ApplyChecked(change, options.patches);
 }
 
 Status Document::Receive(Change change, const ApplyOptions& options) {
@@ -647,7 +666,7 @@ Status Document::Receive(Change change, const ApplyOptions& options) {
   }
   WEFT_RETURN_IF_ERROR(s);
   if (version_.Get(change.author) < change.end_seq()) {
-    ApplyChecked(std::move(change), options.patches);
+    WEFT_RETURN_IF_ERROR(ApplyChecked(std::move(change), options.patches));
   }
   DrainPending(options);
   return Status::Ok();
@@ -662,8 +681,9 @@ void Document::DrainPending(const ApplyOptions& options) {
       if (s.code() == StatusCode::kMissingDependency) continue;
       Change c = std::move(pending_[i]);
       pending_.erase(pending_.begin() + static_cast<std::ptrdiff_t>(i));
+      // An invalid held change is dropped.
       if (s.ok() && version_.Get(c.author) < c.end_seq()) {
-        ApplyChecked(std::move(c), options.patches);
+        (void)ApplyChecked(std::move(c), options.patches);
       }
       progress = true;
       break;

@@ -24,6 +24,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -98,6 +99,9 @@ struct Op {
   friend bool operator==(const Op&, const Op&) = default;
 };
 
+// How many seqs an op takes.
+uint64_t OpSpan(const Op& op);
+
 // The unit of storage, sync and atomicity.
 struct Change {
   NodeId author;
@@ -109,7 +113,9 @@ struct Change {
   // Reserved for the author's signature (a later step); carried and encoded, not yet checked.
   std::string signature;
 
-  uint64_t end_seq() const { return start_seq + ops.size() - 1; }  // last seq, inclusive
+  // The seqs the ops take (one each; a sequence insert one per element).
+  uint64_t span() const;
+  uint64_t end_seq() const { return start_seq + span() - 1; }  // last seq, inclusive
   Dot id() const { return {author, start_seq}; }
   friend bool operator==(const Change&, const Change&) = default;
 };
@@ -216,10 +222,10 @@ class Transaction {
 
   Document* doc_;
   uint64_t now_ms_;
+  uint64_t next_seq_;
   std::vector<Op> ops_;
   std::vector<Patch> patches_;
-  struct Undo;
-  std::vector<std::unique_ptr<Undo>> undo_;
+  std::vector<std::function<void(Document&)>> undo_;
   bool open_ = true;
 };
 
@@ -300,13 +306,17 @@ class Document {
   friend class Transaction;
   struct Snapshotter;
 
-  Status ValidateOp(const Op& op, const Dot& dot, std::map<ObjectId, ObjectKind>& created) const;
+  using UndoFn = std::function<void(Document&)>;
+  Status ValidateOp(const Op& op, const Dot& dot) const;
+  // Validates `op` against the current state and applies it; appends its undo when `undo` is set.
+  Status ApplyOpChecked(const Op& op, const Dot& dot, const HlcTimestamp& time,
+                        std::vector<UndoFn>* undo, std::vector<Patch>* patches);
   // Applies a validated op; `removed` collects objects it removed (for undo), when given.
   void ApplyOp(const Op& op, const Dot& dot, const HlcTimestamp& time,
                std::vector<std::pair<ObjectId, Object>>* removed, std::vector<Patch>* patches);
   void RemoveTree(ObjectId id, std::vector<std::pair<ObjectId, Object>>* removed);
   Status CheckChange(const Change& change, const ApplyOptions& options) const;
-  void ApplyChecked(Change change, std::vector<Patch>* patches);
+  Status ApplyChecked(Change change, std::vector<Patch>* patches);
   void DrainPending(const ApplyOptions& options);
   Object* Find(ObjectId id);
   const Object* Find(ObjectId id) const;
