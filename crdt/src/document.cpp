@@ -5,6 +5,7 @@
 #include <set>
 
 #include "weft/crdt/encoding.h"
+#include "weft/crdt/utf.h"
 
 namespace weft::crdt {
 
@@ -15,6 +16,8 @@ const char* ObjectKindName(ObjectKind k) {
     case ObjectKind::kLwwRegister: return "lww-register";
     case ObjectKind::kCounter: return "counter";
     case ObjectKind::kSet: return "set";
+    case ObjectKind::kList: return "list";
+    case ObjectKind::kText: return "text";
   }
   return "?";
 }
@@ -22,7 +25,7 @@ const char* ObjectKindName(ObjectKind k) {
 namespace {
 
 bool ValidKind(uint8_t k) {
-  return k >= 1 && k <= 5;
+  return k >= 1 && k <= 7;
 }
 
 ObjectKind KindOfObject(const Document::Object& o) {
@@ -31,7 +34,9 @@ ObjectKind KindOfObject(const Document::Object& o) {
     case 1: return ObjectKind::kRegister;
     case 2: return ObjectKind::kLwwRegister;
     case 3: return ObjectKind::kCounter;
-    default: return ObjectKind::kSet;
+    case 4: return ObjectKind::kSet;
+    case 5: return ObjectKind::kList;
+    default: return ObjectKind::kText;
   }
 }
 
@@ -42,6 +47,8 @@ Document::Object MakeObject(ObjectKind k) {
     case ObjectKind::kLwwRegister: return LWWRegister<Scalar>{};
     case ObjectKind::kCounter: return Counter{};
     case ObjectKind::kSet: return ORSet<Scalar>{};
+    case ObjectKind::kList: return List<Value>{};
+    case ObjectKind::kText: return Text{};
   }
   return Document::MapObject{};
 }
@@ -59,8 +66,12 @@ std::string Value::ToString() const {
   return scalar().ToString();
 }
 
-uint64_t OpSpan(const Op&) {
-  return 1;
+uint64_t OpSpan(const Op& op) {
+  switch (op.type) {
+    case Op::Type::kTextInsert: return CountCodePoints(op.text);
+    case Op::Type::kListInsert: return op.items.size();
+    default: return 1;
+  }
 }
 
 uint64_t Change::span() const {
@@ -103,13 +114,33 @@ void EncodeOp(Writer& w, const Op& op) {
       op.scalar.Encode(w);
       break;
     case Op::Type::kCounterAdd: w.Zigzag(op.delta); break;
+    case Op::Type::kTextInsert:
+      w.DotValue(op.left);
+      w.DotValue(op.right);
+      w.Bytes(op.text);
+      break;
+    case Op::Type::kListInsert:
+      w.DotValue(op.left);
+      w.DotValue(op.right);
+      w.Varint(op.items.size());
+      for (const ListItem& item : op.items) {
+        if (item.new_object) {
+          w.U8(1);
+          w.U8(static_cast<uint8_t>(*item.new_object));
+        } else {
+          w.U8(0);
+          item.scalar.Encode(w);
+        }
+      }
+      break;
+    case Op::Type::kSeqDelete: EncodeDeleteOp(w, DeleteOp{op.ranges}); break;
   }
 }
 
 Op DecodeOp(Reader& r) {
   Op op;
   uint8_t type = r.U8();
-  if (type < 1 || type > 6) {
+  if (type < 1 || type > 9) {
     r.Fail("unknown op type " + std::to_string(type));
     return op;
   }
@@ -145,6 +176,46 @@ Op DecodeOp(Reader& r) {
       op.scalar = Scalar::Decode(r);
       break;
     case Op::Type::kCounterAdd: op.delta = r.Zigzag(); break;
+    case Op::Type::kTextInsert:
+      op.left = r.DotValue();
+      op.right = r.DotValue();
+      op.text = std::string(r.Bytes());
+      if (r.ok() && (op.text.empty() || !ValidateUtf8(op.text).ok())) {
+        r.Fail("text insert is empty or not UTF-8");
+      }
+      break;
+    case Op::Type::kListInsert: {
+      op.left = r.DotValue();
+      op.right = r.DotValue();
+      uint64_t n = r.Count(1);
+      if (r.ok() && (n == 0 || n > kMaxSequenceRunLength)) r.Fail("bad list insert length");
+      op.items.reserve(n);
+      for (uint64_t i = 0; i < n && r.ok(); ++i) {
+        ListItem item;
+        uint8_t is_object = r.U8();
+        if (is_object == 1) {
+          uint8_t k = r.U8();
+          if (!ValidKind(k))
+            r.Fail("unknown object kind");
+          else
+            item.new_object = static_cast<ObjectKind>(k);
+        } else if (is_object == 0) {
+          item.scalar = Scalar::Decode(r);
+        } else {
+          r.Fail("bad value flag");
+        }
+        op.items.push_back(std::move(item));
+      }
+      break;
+    }
+    case Op::Type::kSeqDelete: {
+      auto d = DecodeDeleteOp(r);
+      if (!d.ok())
+        r.Fail(d.status().message());
+      else
+        op.ranges = std::move(d->ranges);
+      break;
+    }
   }
   if (op.key.size() > kMaxKeyBytes) r.Fail("key too long");
   return op;
@@ -422,15 +493,34 @@ Status Document::ValidateOp(const Op& op, const Dot& dot) const {
     case Op::Type::kMapDelete: want = ObjectKind::kMap; break;
     case Op::Type::kRegisterSet: want = ObjectKind::kRegister; break;
     case Op::Type::kCounterAdd: want = ObjectKind::kCounter; break;
+    case Op::Type::kTextInsert: want = ObjectKind::kText; break;
+    case Op::Type::kListInsert: want = ObjectKind::kList; break;
+    case Op::Type::kSeqDelete: want = ObjectKind::kText; break;  // or a list
     default: want = ObjectKind::kSet; break;
   }
   std::optional<ObjectKind> have;
-  if (const Object* o = Find(op.object)) have = KindOfObject(*o);
+  const Object* target = Find(op.object);
+  if (target) have = KindOfObject(*target);
   if (have) {
     bool register_ok = want == ObjectKind::kRegister &&
                        (*have == ObjectKind::kRegister || *have == ObjectKind::kLwwRegister);
-    if (*have != want && !register_ok) {
+    bool delete_ok = op.type == Op::Type::kSeqDelete && *have == ObjectKind::kList;
+    if (*have != want && !register_ok && !delete_ok) {
       return Status::TypeMismatch(KindError(op.object, want, *have));
+    }
+    if (op.type == Op::Type::kTextInsert || op.type == Op::Type::kListInsert ||
+        op.type == Op::Type::kSeqDelete) {
+      const SequenceCore& core = *have == ObjectKind::kText ? std::get<Text>(*target).core()
+                                                            : std::get<List<Value>>(*target).core();
+      Status s;
+      if (op.type == Op::Type::kSeqDelete) {
+        s = core.ValidateDelete(DeleteOp{op.ranges});
+      } else {
+        bool present = false;
+        s = core.ValidateInsert(dot, op.left, op.right, OpSpan(op), &present);
+      }
+      // Every item an op names was made by a change it depends on: one missing is an error.
+      if (!s.ok()) return Status::Corruption("op " + dot.ToString() + ": " + s.message());
     }
   } else if (!known(op.object)) {
     // Not here and never seen: the op names an object from a change we do not have.
@@ -445,6 +535,11 @@ Status Document::ApplyOpChecked(const Op& op, const Dot& dot, const HlcTimestamp
   WEFT_RETURN_IF_ERROR(ValidateOp(op, dot));
   Object* target = Find(op.object);
   if (!target) return Status::Ok();  // removed concurrently: nothing left to change
+  if (op.type == Op::Type::kTextInsert || op.type == Op::Type::kListInsert ||
+      op.type == Op::Type::kSeqDelete) {
+    ApplySequenceOp(op, dot, undo, patches);
+    return Status::Ok();
+  }
   if (!undo) {
     ApplyOp(op, dot, time, nullptr, patches);
     return Status::Ok();
@@ -500,6 +595,10 @@ void Document::RemoveTree(ObjectId id, std::vector<std::pair<ObjectId, Object>>*
         if (s.value.is_object()) children.push_back(s.value.object().id);
       }
     }
+  } else if (auto* l = std::get_if<List<Value>>(&it->second)) {
+    for (const Value& v : l->Values()) {
+      if (v.is_object()) children.push_back(v.object().id);
+    }
   }
   if (removed) removed->emplace_back(id, std::move(it->second));
   objects_.erase(it);
@@ -512,6 +611,9 @@ void Document::ApplyOp(const Op& op, const Dot& dot, const HlcTimestamp& time,
   Object* target = Find(op.object);
   if (!target) return;  // deleted concurrently: the op has nothing left to change
   switch (op.type) {
+    case Op::Type::kTextInsert:
+    case Op::Type::kListInsert:
+    case Op::Type::kSeqDelete: ApplySequenceOp(op, dot, nullptr, patches); return;
     case Op::Type::kMapSet:
     case Op::Type::kMapDelete: {
       auto& map = std::get<MapObject>(*target);
@@ -598,6 +700,355 @@ void Document::ApplyOp(const Op& op, const Dot& dot, const HlcTimestamp& time,
       return;
     }
   }
+}
+
+namespace {
+
+// Patches for deleted ranges: positions in the state after the delete, ascending, so that a view
+// applying them one after the other to its old state ends in the new one.
+void DeletePatches(const SequenceCore& core, ObjectId obj, const std::vector<DotRange>& newly,
+                   std::vector<Patch>* patches) {
+  std::vector<std::pair<size_t, size_t>> runs;  // (index, length)
+  for (const DotRange& r : newly) {
+    size_t first = *core.IndexOf({r.node, r.first});
+    size_t last = *core.IndexOf({r.node, r.last});
+    if (first == last) {
+      runs.emplace_back(first, static_cast<size_t>(r.last - r.first + 1));
+      continue;
+    }
+    // Visible items of others sit between these ids: one run per position.
+    for (uint64_t seq = r.first; seq <= r.last; ++seq) {
+      size_t at = *core.IndexOf({r.node, seq});
+      if (!runs.empty() && runs.back().first == at)
+        ++runs.back().second;
+      else
+        runs.emplace_back(at, 1);
+    }
+  }
+  std::stable_sort(runs.begin(), runs.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  size_t start = patches->size();
+  for (const auto& [at, len] : runs) {
+    if (patches->size() > start && patches->back().index == at) {
+      patches->back().length += len;
+      continue;
+    }
+    Patch p;
+    p.type = Patch::Type::kDelete;
+    p.object = obj;
+    p.index = at;
+    p.length = len;
+    patches->push_back(std::move(p));
+  }
+}
+
+Patch InsertPatch(ObjectId obj, size_t index, size_t length, std::string text) {
+  Patch p;
+  p.type = Patch::Type::kInsert;
+  p.object = obj;
+  p.index = index;
+  p.length = length;
+  p.text = std::move(text);
+  return p;
+}
+
+}  // namespace
+
+void Document::ApplySequenceOp(const Op& op, const Dot& dot, std::vector<UndoFn>* undo,
+                               std::vector<Patch>* patches) {
+  ObjectId obj = op.object;
+  Object* target = Find(obj);
+  if (op.type == Op::Type::kTextInsert) {
+    Text& t = std::get<Text>(*target);
+    if (t.IndexOf(dot).ok()) return;  // already here
+    uint64_t n = OpSpan(op);
+    if (!t.Apply(TextInsertOp{dot, op.left, op.right, op.text}).ok()) return;
+    if (undo) {
+      undo->push_back(
+          [obj, dot, n](Document& d) { std::get<Text>(*d.Find(obj)).UndoInsert(dot, n); });
+    }
+    if (patches) patches->push_back(InsertPatch(obj, *t.IndexOf(dot), n, op.text));
+    return;
+  }
+  if (op.type == Op::Type::kListInsert) {
+    auto& l = std::get<List<Value>>(*target);
+    if (l.IndexOf(dot).ok()) return;
+    ListInsertOp<Value> ins{dot, op.left, op.right, {}};
+    std::vector<ObjectId> created;
+    for (size_t i = 0; i < op.items.size(); ++i) {
+      const ListItem& item = op.items[i];
+      if (item.new_object) {
+        Dot id{dot.node, dot.seq + i};
+        ins.values.push_back(Value(ObjectRef{id, *item.new_object}));
+        created.push_back(id);
+      } else {
+        ins.values.push_back(Value(item.scalar));
+      }
+    }
+    uint64_t n = ins.values.size();
+    if (!l.Apply(ins).ok()) return;
+    for (size_t i = 0; i < created.size(); ++i) {
+      objects_.emplace(created[i], MakeObject(*op.items[created[i].seq - dot.seq].new_object));
+    }
+    if (undo) {
+      undo->push_back([obj, dot, n, created](Document& d) {
+        for (ObjectId c : created) d.objects_.erase(c);
+        std::get<List<Value>>(*d.Find(obj)).UndoInsert(dot, n);
+      });
+    }
+    if (patches) patches->push_back(InsertPatch(obj, *l.IndexOf(dot), n, {}));
+    return;
+  }
+  // A delete from a text or a list.
+  DeleteOp del{op.ranges};
+  std::vector<DotRange> newly;
+  auto removed = std::make_shared<std::vector<std::pair<ObjectId, Object>>>();
+  if (auto* t = std::get_if<Text>(target)) {
+    if (!t->Apply(del, &newly).ok() || newly.empty()) return;
+    if (patches) DeletePatches(t->core(), obj, newly, patches);
+  } else {
+    auto& l = std::get<List<Value>>(*target);
+    // The nested objects held by the items about to go.
+    std::vector<ObjectId> dropped;
+    for (const DotRange& r : op.ranges) {
+      for (uint64_t seq = r.first; seq <= r.last; ++seq) {
+        bool visible = false;
+        auto at = l.core().IndexOf({r.node, seq}, &visible);
+        if (!at.ok() || !visible) continue;
+        auto v = l.At(*at);
+        if (v.ok() && v->is_object()) dropped.push_back(v->object().id);
+      }
+    }
+    if (!l.Apply(del, &newly).ok() || newly.empty()) return;
+    if (patches) DeletePatches(l.core(), obj, newly, patches);
+    for (ObjectId c : dropped) RemoveTree(c, undo ? removed.get() : nullptr);
+  }
+  if (undo) {
+    undo->push_back([obj, newly = DeleteOp{newly}, removed](Document& d) {
+      for (auto& [id, o] : *removed) d.objects_.emplace(id, std::move(o));
+      Object* o = d.Find(obj);
+      if (auto* t = std::get_if<Text>(o))
+        t->UndoDelete(newly);
+      else
+        std::get<List<Value>>(*o).UndoDelete(newly);
+    });
+  }
+}
+
+Status Transaction::AddSequenceInsert(Op op) {
+  // Local inserts go through the sequence's own LocalInsert, which picks the origins.
+  if (!open_) return Status::InvalidArgument("transaction is closed");
+  Document& d = *doc_;
+  Document::Object* target = d.Find(op.object);
+  if (!target) return Status::NotFound("object " + op.object.ToString());
+  Dot dot{d.self_, next_seq_};
+  ObjectId obj = op.object;
+  uint64_t n;
+  size_t pos = op.left.seq;  // the caller passes the index in left.seq
+  if (op.type == Op::Type::kTextInsert) {
+    auto* t = std::get_if<Text>(target);
+    if (!t) return Status::TypeMismatch(KindError(obj, ObjectKind::kText, KindOfObject(*target)));
+    auto ins = t->LocalInsert(pos, op.text, dot);
+    if (!ins.ok()) return ins.status();
+    op.left = ins->left;
+    op.right = ins->right;
+    n = OpSpan(op);
+    undo_.push_back(
+        [obj, dot, n](Document& doc) { std::get<Text>(*doc.Find(obj)).UndoInsert(dot, n); });
+    patches_.push_back(InsertPatch(obj, pos, n, op.text));
+  } else {
+    auto* l = std::get_if<List<Value>>(target);
+    if (!l) return Status::TypeMismatch(KindError(obj, ObjectKind::kList, KindOfObject(*target)));
+    std::vector<Value> values;
+    std::vector<std::pair<ObjectId, ObjectKind>> created;
+    for (size_t i = 0; i < op.items.size(); ++i) {
+      if (op.items[i].new_object) {
+        Dot id{dot.node, dot.seq + i};
+        values.push_back(Value(ObjectRef{id, *op.items[i].new_object}));
+        created.emplace_back(id, *op.items[i].new_object);
+      } else {
+        values.push_back(Value(op.items[i].scalar));
+      }
+    }
+    auto ins = l->LocalInsert(pos, std::move(values), dot);
+    if (!ins.ok()) return ins.status();
+    op.left = ins->left;
+    op.right = ins->right;
+    n = op.items.size();
+    std::vector<ObjectId> ids;
+    for (const auto& [id, kind] : created) {
+      d.objects_.emplace(id, MakeObject(kind));
+      ids.push_back(id);
+    }
+    undo_.push_back([obj, dot, n, ids](Document& doc) {
+      for (ObjectId c : ids) doc.objects_.erase(c);
+      std::get<List<Value>>(*doc.Find(obj)).UndoInsert(dot, n);
+    });
+    patches_.push_back(InsertPatch(obj, pos, n, {}));
+  }
+  next_seq_ += n;
+  ops_.push_back(std::move(op));
+  return Status::Ok();
+}
+
+Status Transaction::TextInsert(ObjectId text, size_t pos, std::string_view utf8) {
+  WEFT_RETURN_IF_ERROR(ValidateUtf8(utf8));
+  if (utf8.empty()) return Status::InvalidArgument("empty text insert");
+  Op op;
+  op.type = Op::Type::kTextInsert;
+  op.object = text;
+  op.left = Dot{NodeId{}, pos};
+  op.text = std::string(utf8);
+  return AddSequenceInsert(std::move(op));
+}
+
+Status Transaction::ListInsert(ObjectId list, size_t pos, std::vector<Scalar> values) {
+  if (values.empty()) return Status::InvalidArgument("empty list insert");
+  Op op;
+  op.type = Op::Type::kListInsert;
+  op.object = list;
+  op.left = Dot{NodeId{}, pos};
+  for (Scalar& v : values) op.items.push_back(ListItem{std::move(v), std::nullopt});
+  return AddSequenceInsert(std::move(op));
+}
+
+Result<ObjectId> Transaction::ListInsertObject(ObjectId list, size_t pos, ObjectKind kind) {
+  Op op;
+  op.type = Op::Type::kListInsert;
+  op.object = list;
+  op.left = Dot{NodeId{}, pos};
+  op.items.push_back(ListItem{Scalar(), kind});
+  Dot id{doc_->self_, next_seq_};
+  WEFT_RETURN_IF_ERROR(AddSequenceInsert(std::move(op)));
+  return id;
+}
+
+namespace {
+Status SequenceDelete(Document& d, Document::Object* target, ObjectId obj, size_t pos, size_t len,
+                      DeleteOp* out, std::vector<ObjectId>* dropped) {
+  if (auto* t = std::get_if<Text>(target)) {
+    auto del = t->LocalDelete(pos, len);
+    if (!del.ok()) return del.status();
+    *out = std::move(*del);
+    return Status::Ok();
+  }
+  auto* l = std::get_if<List<Value>>(target);
+  if (!l) return Status::TypeMismatch(KindError(obj, ObjectKind::kList, KindOfObject(*target)));
+  auto items = l->Slice(pos, len);
+  if (!items.ok()) return items.status();
+  for (const Value& v : *items) {
+    if (v.is_object()) dropped->push_back(v.object().id);
+  }
+  auto del = l->LocalDelete(pos, len);
+  if (!del.ok()) return del.status();
+  *out = std::move(*del);
+  (void)d;
+  return Status::Ok();
+}
+}  // namespace
+
+Status Transaction::TextDelete(ObjectId text, size_t pos, size_t len) {
+  const Document::Object* o = doc_->Find(text);
+  if (!o) return Status::NotFound("object " + text.ToString());
+  if (!std::holds_alternative<Text>(*o)) {
+    return Status::TypeMismatch(KindError(text, ObjectKind::kText, KindOfObject(*o)));
+  }
+  return ListDelete(text, pos, len);
+}
+
+Status Transaction::ListDelete(ObjectId seq, size_t pos, size_t len) {
+  if (!open_) return Status::InvalidArgument("transaction is closed");
+  Document& d = *doc_;
+  Document::Object* target = d.Find(seq);
+  if (!target) return Status::NotFound("object " + seq.ToString());
+  if (len == 0) {
+    size_t size = std::holds_alternative<Text>(*target) ? std::get<Text>(*target).size()
+                  : std::holds_alternative<List<Value>>(*target)
+                      ? std::get<List<Value>>(*target).size()
+                      : 0;
+    if (pos > size) return Status::OutOfRange("position past the end");
+    return Status::Ok();
+  }
+  DeleteOp del;
+  std::vector<ObjectId> dropped;
+  WEFT_RETURN_IF_ERROR(SequenceDelete(d, target, seq, pos, len, &del, &dropped));
+  auto removed = std::make_shared<std::vector<std::pair<ObjectId, Document::Object>>>();
+  for (ObjectId c : dropped) d.RemoveTree(c, removed.get());
+  undo_.push_back([seq, del, removed](Document& doc) {
+    for (auto& [id, o] : *removed) doc.objects_.emplace(id, std::move(o));
+    Document::Object* o = doc.Find(seq);
+    if (auto* t = std::get_if<Text>(o))
+      t->UndoDelete(del);
+    else
+      std::get<List<Value>>(*o).UndoDelete(del);
+  });
+  Patch p;
+  p.type = Patch::Type::kDelete;
+  p.object = seq;
+  p.index = pos;
+  p.length = len;
+  patches_.push_back(std::move(p));
+  Op op;
+  op.type = Op::Type::kSeqDelete;
+  op.object = seq;
+  op.ranges = std::move(del.ranges);
+  next_seq_ += 1;
+  ops_.push_back(std::move(op));
+  return Status::Ok();
+}
+
+Result<std::string> Document::ReadText(ObjectId id) const {
+  auto t = TextObject(id);
+  if (!t.ok()) return t.status();
+  return (*t)->ToString();
+}
+
+Result<const Text*> Document::TextObject(ObjectId id) const {
+  const Object* o = Find(id);
+  if (!o) return Status::NotFound("object " + id.ToString());
+  auto* t = std::get_if<Text>(o);
+  if (!t) return Status::TypeMismatch(KindError(id, ObjectKind::kText, KindOfObject(*o)));
+  return t;
+}
+
+Result<std::vector<Value>> Document::ReadList(ObjectId id) const {
+  const Object* o = Find(id);
+  if (!o) return Status::NotFound("object " + id.ToString());
+  auto* l = std::get_if<List<Value>>(o);
+  if (!l) return Status::TypeMismatch(KindError(id, ObjectKind::kList, KindOfObject(*o)));
+  return l->Values();
+}
+
+namespace {
+const SequenceCore* CoreOf(const Document::Object* o) {
+  if (auto* t = std::get_if<Text>(o)) return &t->core();
+  if (auto* l = std::get_if<List<Value>>(o)) return &l->core();
+  return nullptr;
+}
+}  // namespace
+
+Result<size_t> Document::SequenceSize(ObjectId id) const {
+  const Object* o = Find(id);
+  if (!o) return Status::NotFound("object " + id.ToString());
+  const SequenceCore* core = CoreOf(o);
+  if (!core) return Status::TypeMismatch("object " + id.ToString() + " is not a text or list");
+  return core->size();
+}
+
+Result<Anchor> Document::AnchorAt(ObjectId id, size_t index, Bias bias) const {
+  const Object* o = Find(id);
+  if (!o) return Status::NotFound("object " + id.ToString());
+  const SequenceCore* core = CoreOf(o);
+  if (!core) return Status::TypeMismatch("object " + id.ToString() + " is not a text or list");
+  return core->AnchorAt(index, bias);
+}
+
+Result<size_t> Document::IndexOfAnchor(ObjectId id, const Anchor& anchor) const {
+  const Object* o = Find(id);
+  if (!o) return Status::NotFound("object " + id.ToString());
+  const SequenceCore* core = CoreOf(o);
+  if (!core) return Status::TypeMismatch("object " + id.ToString() + " is not a text or list");
+  return core->IndexOfAnchor(anchor);
 }
 
 Status Document::CheckChange(const Change& c, const ApplyOptions& options) const {

@@ -31,6 +31,33 @@ constexpr uint8_t kObjectRefTag = 7;
 constexpr int kMaxDepth = 512;
 }  // namespace
 
+namespace {
+
+void EncodeListValue(Writer& w, const Value& v) {
+  if (v.is_object()) {
+    w.U8(kObjectRefTag);
+    w.U8(static_cast<uint8_t>(v.object().kind));
+    w.DotValue(v.object().id);
+  } else {
+    v.scalar().Encode(w);
+  }
+}
+
+Value DecodeListValue(Reader& r) {
+  Reader probe = r;
+  if (probe.U8() != kObjectRefTag) return Value(Scalar::Decode(r));
+  r.U8();
+  uint8_t kind = r.U8();
+  Dot id = r.DotValue();
+  if (kind < 1 || kind > 7 || !id.node.valid() || id.seq == 0) {
+    r.Fail("bad object reference in a list");
+    return Value();
+  }
+  return Value(ObjectRef{id, static_cast<ObjectKind>(kind)});
+}
+
+}  // namespace
+
 struct Document::Snapshotter {
   template <typename V, typename F>
   static void Siblings(Writer& w, const MVSlot<V>& slot, F&& value) {
@@ -82,6 +109,12 @@ struct Document::Snapshotter {
                 w.Node(node);
                 w.Varint(total);
               }
+            } else if constexpr (std::is_same_v<T, List<Value>>) {
+              w.Vector(VersionVector());
+              o.EncodeState(w, [](Writer& w2, const Value& v) { EncodeListValue(w2, v); });
+            } else if constexpr (std::is_same_v<T, Text>) {
+              w.Vector(VersionVector());
+              o.EncodeState(w);
             } else {
               w.Vector(o.seen());
               w.Varint(o.entries().size());
@@ -96,9 +129,9 @@ struct Document::Snapshotter {
   }
 
   static ObjectKind KindOf(const Object& o) {
-    static constexpr ObjectKind kKinds[] = {ObjectKind::kMap, ObjectKind::kRegister,
-                                            ObjectKind::kLwwRegister, ObjectKind::kCounter,
-                                            ObjectKind::kSet};
+    static constexpr ObjectKind kKinds[] = {
+        ObjectKind::kMap, ObjectKind::kRegister, ObjectKind::kLwwRegister, ObjectKind::kCounter,
+        ObjectKind::kSet, ObjectKind::kList,     ObjectKind::kText};
     return kKinds[o.index()];
   }
 
@@ -172,7 +205,7 @@ struct Document::Snapshotter {
               if (probe.U8() == kObjectRefTag) {
                 r.U8();
                 uint8_t k2 = r.U8();
-                if (k2 < 1 || k2 > 5) {
+                if (k2 < 1 || k2 > 7) {
                   r.Fail("unknown object kind");
                   return Value();
                 }
@@ -250,6 +283,33 @@ struct Document::Snapshotter {
           obj = std::move(s);
           break;
         }
+        case static_cast<uint8_t>(ObjectKind::kList): {
+          auto l = List<Value>::DecodeState(r, [&](Reader& rr) -> Result<Value> {
+            Value v = DecodeListValue(rr);
+            if (v.is_object() && !refs.emplace(v.object().id, v.object().kind).second) {
+              rr.Fail("object referenced twice");
+            }
+            return v;
+          });
+          if (!l.ok()) return Status::Corruption("snapshot list: " + l.status().message());
+          // A nested object in a list is named by its item's id.
+          for (size_t k = 0; k < l->size(); ++k) {
+            auto v = l->At(k);
+            if (v->is_object() && *l->IdAt(k) != v->object().id) {
+              return Status::Corruption("snapshot: list object id is not its item's id");
+            }
+          }
+          if (!seen.empty()) return Status::Corruption("snapshot: list with a seen vector");
+          obj = std::move(*l);
+          break;
+        }
+        case static_cast<uint8_t>(ObjectKind::kText): {
+          auto t = Text::DecodeState(r);
+          if (!t.ok()) return Status::Corruption("snapshot text: " + t.status().message());
+          if (!seen.empty()) return Status::Corruption("snapshot: text with a seen vector");
+          obj = std::move(*t);
+          break;
+        }
         default: return Status::Corruption("snapshot: unknown object kind " + std::to_string(kind));
       }
       if (!r.ok()) break;
@@ -272,11 +332,16 @@ struct Document::Snapshotter {
     std::function<bool(ObjectId, int)> walk = [&](ObjectId id, int depth) {
       if (depth > kMaxDepth) return false;
       ++reached;
-      if (auto* m = std::get_if<MapObject>(d.Find(id))) {
+      const Object* o = d.Find(id);
+      if (auto* m = std::get_if<MapObject>(o)) {
         for (const auto& [k, slot] : m->entries) {
           for (const auto& s : slot.siblings()) {
             if (s.value.is_object() && !walk(s.value.object().id, depth + 1)) return false;
           }
+        }
+      } else if (auto* l = std::get_if<List<Value>>(o)) {
+        for (const Value& v : l->Values()) {
+          if (v.is_object() && !walk(v.object().id, depth + 1)) return false;
         }
       }
       return true;
@@ -454,6 +519,20 @@ void RenderObject(const Document& d, const Document::Object* o, std::string& out
             out += "null";
         } else if constexpr (std::is_same_v<T, Counter>) {
           out += std::to_string(obj.Value());
+        } else if constexpr (std::is_same_v<T, Text>) {
+          JsonString(out, obj.ToString());
+        } else if constexpr (std::is_same_v<T, List<Value>>) {
+          out += "[";
+          bool first = true;
+          for (const Value& v : obj.Values()) {
+            if (!first) out += ",";
+            first = false;
+            if (v.is_object())
+              RenderObject(d, d.FindObject(v.object().id), out);
+            else
+              JsonScalar(out, v.scalar());
+          }
+          out += "]";
         } else {
           out += "[";
           bool first = true;
@@ -611,6 +690,24 @@ std::string Document::CanonicalJson() const {
               out += ":" + std::to_string(static_cast<int64_t>(total));
             }
             out += "},\"value\":" + std::to_string(o.Value());
+          } else if constexpr (std::is_same_v<T, Text> || std::is_same_v<T, List<Value>>) {
+            // The sequence's structure (ids, origins, tombstones) as hex of its canonical
+            // encoding, then its visible value.
+            VectorJson(out, VersionVector());
+            Writer w;
+            if constexpr (std::is_same_v<T, Text>) {
+              o.EncodeState(w);
+            } else {
+              o.EncodeState(w, [](Writer& w2, const Value& v) { EncodeListValue(w2, v); });
+            }
+            static const char* kHex = "0123456789abcdef";
+            std::string hex;
+            for (unsigned char c : w.data()) {
+              hex += kHex[c >> 4];
+              hex += kHex[c & 15];
+            }
+            out += ",\"state\":\"" + hex + "\",\"value\":";
+            RenderObject(*this, &obj, out);
           } else {
             VectorJson(out, o.seen());
             out += ",\"elements\":[";

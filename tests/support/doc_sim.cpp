@@ -1,5 +1,7 @@
 #include "doc_sim.h"
 
+#include <algorithm>
+
 namespace weft::testing {
 
 using namespace weft::crdt;
@@ -7,6 +9,13 @@ using namespace weft::crdt;
 std::vector<ObjectInfo> CollectObjects(const Document& doc) {
   std::vector<ObjectInfo> out{{kRoot, ObjectKind::kMap, 0}};
   for (size_t i = 0; i < out.size(); ++i) {
+    if (out[i].kind == ObjectKind::kList) {
+      auto values = doc.ReadList(out[i].id);
+      for (const Value& v : *values) {
+        if (v.is_object()) out.push_back({v.object().id, v.object().kind, out[i].depth + 1});
+      }
+      continue;
+    }
     if (out[i].kind != ObjectKind::kMap) continue;
     auto keys = doc.Keys(out[i].id);
     for (const auto& k : *keys) {
@@ -43,7 +52,7 @@ Status RandomEdit(Document& doc, Transaction& txn, Rng& rng) {
       uint64_t what = rng.Below(10);
       if (what < 4) return txn.Put(o.id, key, RandomScalar(rng));
       if (what < 7 && o.depth < 3) {
-        auto kind = static_cast<ObjectKind>(1 + rng.Below(5));
+        auto kind = static_cast<ObjectKind>(1 + rng.Below(7));
         auto r = txn.PutObject(o.id, key, kind);
         return r.status();
       }
@@ -60,6 +69,31 @@ Status RandomEdit(Document& doc, Transaction& txn, Rng& rng) {
     case ObjectKind::kSet: {
       Scalar e(static_cast<int64_t>(rng.Below(4)));
       return rng.Chance(60) ? txn.SetAdd(o.id, e) : txn.SetRemove(o.id, e);
+    }
+    case ObjectKind::kText: {
+      static const char* kRuns[] = {"a", "hello", "\xc3\xa9t\xc3\xa9", "\xf0\x9f\x98\x80!", "xyz "};
+      size_t size = *doc.SequenceSize(o.id);
+      if (size > 0 && rng.Chance(35)) {
+        size_t pos = rng.Below(size);
+        return txn.TextDelete(o.id, pos, 1 + rng.Below(std::min<size_t>(size - pos, 6)));
+      }
+      return txn.TextInsert(o.id, rng.Below(size + 1), kRuns[rng.Below(5)]);
+    }
+    case ObjectKind::kList: {
+      size_t size = *doc.SequenceSize(o.id);
+      if (size > 0 && rng.Chance(30)) {
+        size_t pos = rng.Below(size);
+        return txn.ListDelete(o.id, pos, 1 + rng.Below(std::min<size_t>(size - pos, 3)));
+      }
+      if (o.depth < 3 && rng.Chance(25)) {
+        return txn
+            .ListInsertObject(o.id, rng.Below(size + 1),
+                              rng.Chance(50) ? ObjectKind::kMap : ObjectKind::kCounter)
+            .status();
+      }
+      std::vector<Scalar> values;
+      for (uint64_t k = 0, n = 1 + rng.Below(3); k < n; ++k) values.push_back(RandomScalar(rng));
+      return txn.ListInsert(o.id, rng.Below(size + 1), std::move(values));
     }
   }
   return Status::Ok();

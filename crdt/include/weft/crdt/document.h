@@ -37,6 +37,7 @@
 #include "weft/crdt/counter.h"
 #include "weft/crdt/orset.h"
 #include "weft/crdt/register.h"
+#include "weft/crdt/sequence.h"
 #include "weft/crdt/value.h"
 #include "weft/status.h"
 
@@ -51,7 +52,9 @@ enum class ObjectKind : uint8_t {
   kRegister = 2,     // multi-value register of scalars
   kLwwRegister = 3,  // last-writer-wins register of scalars
   kCounter = 4,
-  kSet = 5,  // add-wins set of scalars
+  kSet = 5,   // add-wins set of scalars
+  kList = 6,  // a list of values (scalars or nested objects)
+  kText = 7,  // collaborative text (code points)
 };
 const char* ObjectKindName(ObjectKind k);
 
@@ -77,8 +80,17 @@ class Value {
   std::variant<Scalar, ObjectRef> v_;
 };
 
-// One operation of a change. Every operation consumes one seq of its author; its dot is the
-// change's start seq plus its position in the change.
+// An element of a list insert: a scalar, or a new nested object of `new_object` kind whose id is
+// the element's dot.
+struct ListItem {
+  Scalar scalar;
+  std::optional<ObjectKind> new_object;
+  friend bool operator==(const ListItem&, const ListItem&) = default;
+};
+
+// One operation of a change. Every operation takes one seq of its author, except sequence
+// inserts, which take one per element; an op's dot is the change's start seq plus the seqs the
+// ops before it took.
 struct Op {
   enum class Type : uint8_t {
     kMapSet = 1,       // key := scalar, or := a new object of `kind` (whose id is this op's dot)
@@ -87,6 +99,9 @@ struct Op {
     kCounterAdd = 4,
     kSetAdd = 5,
     kSetRemove = 6,
+    kTextInsert = 7,  // `text` between items `left` and `right`; its code points get the op's dots
+    kListInsert = 8,  // `items` between `left` and `right`
+    kSeqDelete = 9,   // delete the items `ranges` names from a text or list
   };
   Type type = Type::kMapSet;
   ObjectId object;
@@ -95,6 +110,10 @@ struct Op {
   Scalar scalar;          // kMapSet (unless new object), kRegisterSet, kSetAdd, kSetRemove
   std::optional<ObjectKind> new_object;  // kMapSet creating a nested object
   int64_t delta = 0;                     // kCounterAdd
+  Dot left, right;                       // sequence inserts: origins (node 0: start / end)
+  std::string text;                      // kTextInsert: UTF-8, at least one code point
+  std::vector<ListItem> items;           // kListInsert
+  std::vector<DotRange> ranges;          // kSeqDelete
 
   friend bool operator==(const Op&, const Op&) = default;
 };
@@ -154,6 +173,8 @@ struct Patch {
     kCounter = 3,    // counter `object` changed by `delta`
     kSetAdd = 4,     // `element` joined set `object`
     kSetRemove = 5,  // `element` left set `object`
+    kInsert = 6,     // `length` elements (`text` for a text) inserted at `index` of `object`
+    kDelete = 7,     // `length` elements deleted at `index` of `object`
   };
   Type type = Type::kMapKey;
   ObjectId object;
@@ -161,6 +182,9 @@ struct Patch {
   size_t siblings = 0;
   int64_t delta = 0;
   Scalar element;
+  size_t index = 0;
+  size_t length = 0;
+  std::string text;
   friend bool operator==(const Patch&, const Patch&) = default;
 };
 
@@ -205,6 +229,14 @@ class Transaction {
   Status SetAdd(ObjectId set, Scalar element);
   Status SetRemove(ObjectId set, Scalar element);
 
+  // Text: positions and lengths in code points; `utf8` must be valid, non-empty UTF-8.
+  Status TextInsert(ObjectId text, size_t pos, std::string_view utf8);
+  Status TextDelete(ObjectId text, size_t pos, size_t len);
+  // Lists (ListDelete also deletes from a text).
+  Status ListInsert(ObjectId list, size_t pos, std::vector<Scalar> values);
+  Result<ObjectId> ListInsertObject(ObjectId list, size_t pos, ObjectKind kind);
+  Status ListDelete(ObjectId list, size_t pos, size_t len);
+
   size_t size() const { return ops_.size(); }
   // The visible effects of the ops so far, in order.
   const std::vector<Patch>& patches() const { return patches_; }
@@ -219,6 +251,7 @@ class Transaction {
   friend class Document;
   explicit Transaction(Document* doc, uint64_t now_ms);
   Status Add(Op op);
+  Status AddSequenceInsert(Op op);
 
   Document* doc_;
   uint64_t now_ms_;
@@ -271,6 +304,15 @@ class Document {
   Result<LwwRead> ReadLww(ObjectId reg) const;
   Result<int64_t> ReadCounter(ObjectId counter) const;
   Result<std::vector<Scalar>> ReadSet(ObjectId set) const;
+  Result<std::string> ReadText(ObjectId text) const;
+  Result<std::vector<Value>> ReadList(ObjectId list) const;
+  // Visible length of a text (code points) or a list.
+  Result<size_t> SequenceSize(ObjectId seq) const;
+  // Stable positions in a text or list: an anchor tied to an item, and its current index.
+  Result<Anchor> AnchorAt(ObjectId seq, size_t index, Bias bias) const;
+  Result<size_t> IndexOfAnchor(ObjectId seq, const Anchor& anchor) const;
+  // The text object (for UTF-16 conversions and item ids); kNotFound / kTypeMismatch otherwise.
+  Result<const Text*> TextObject(ObjectId text) const;
   // A deterministic pick among a key's values (the one with the greatest dot), for callers that
   // want one value; Get shows them all.
   Result<std::optional<Value>> GetOne(ObjectId map, std::string_view key) const;
@@ -299,8 +341,8 @@ class Document {
     VersionVector seen;
     friend bool operator==(const MapObject&, const MapObject&) = default;
   };
-  using Object =
-      std::variant<MapObject, MVRegister<Scalar>, LWWRegister<Scalar>, Counter, ORSet<Scalar>>;
+  using Object = std::variant<MapObject, MVRegister<Scalar>, LWWRegister<Scalar>, Counter,
+                              ORSet<Scalar>, List<Value>, Text>;
 
  private:
   friend class Transaction;
@@ -315,6 +357,9 @@ class Document {
   void ApplyOp(const Op& op, const Dot& dot, const HlcTimestamp& time,
                std::vector<std::pair<ObjectId, Object>>* removed, std::vector<Patch>* patches);
   void RemoveTree(ObjectId id, std::vector<std::pair<ObjectId, Object>>* removed);
+  // Applies a sequence op (validated); records undo and patches.
+  void ApplySequenceOp(const Op& op, const Dot& dot, std::vector<UndoFn>* undo,
+                       std::vector<Patch>* patches);
   Status CheckChange(const Change& change, const ApplyOptions& options) const;
   Status ApplyChecked(Change change, std::vector<Patch>* patches);
   void DrainPending(const ApplyOptions& options);

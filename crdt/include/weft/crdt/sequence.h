@@ -14,8 +14,9 @@
 //
 // SequenceCore is the engine: it stores, for each run, an offset into a content arena that its
 // owner keeps (Text keeps code points, List<V> keeps values). Text and List<V> are the value
-// types to use. All three are plain values (deep copies); none is thread-safe for concurrent use,
-// but distinct instances may be used from distinct threads.
+// types to use. All three are plain values (deep copies). Not thread-safe: an instance must not
+// be used from two threads at once, not even for reads (lookups cache their last position);
+// distinct instances may be used from distinct threads.
 #pragma once
 
 #include <cstddef>
@@ -56,6 +57,7 @@ struct Anchor {
 // Limits on untrusted input.
 inline constexpr uint64_t kMaxSequenceRunLength = 1ull << 31;  // items in one insert op
 inline constexpr uint64_t kMaxSequenceItems = 1ull << 32;      // items in one decoded state
+inline constexpr uint64_t kMaxSequenceRuns = 1ull << 22;       // runs in one decoded state
 
 class SequenceCore {
  public:
@@ -77,8 +79,7 @@ class SequenceCore {
   // Inserts `len` items with ids first_id.. at visible position `pos` (0..size()); their
   // content is at offsets content..content+len-1 of the owner's arena. Sets *left / *right to
   // the origins chosen (node 0: start / end). kOutOfRange when pos > size(); kInvalidArgument
-  // on a bad id or len; kAlreadyExists-like kInvalidArgument when an id is taken. Nothing
-  // changes on error.
+  // on a bad id or len, or when one of the ids is already taken. Nothing changes on error.
   Status LocalInsert(size_t pos, Dot first_id, uint64_t len, uint32_t content, Dot* left,
                      Dot* right);
   // Deletes `len` visible items from `pos`; the op names exactly the items it deleted (all newly
@@ -87,7 +88,7 @@ class SequenceCore {
 
   // Checks a remote insert. Sets *already_present when every id is already here (applying it is
   // a no-op). Errors: kInvalidArgument (bad id, zero or huge length, some but not all ids
-  // present), kMissingDependency (an origin is unknown).
+  // present, right origin not after the left one), kMissingDependency (an origin is unknown).
   Status ValidateInsert(Dot first_id, Dot left, Dot right, uint64_t len,
                         bool* already_present) const;
   // Validates, then integrates. Returns true when inserted, false when already present (no-op).
@@ -152,7 +153,7 @@ using TextOp = std::variant<TextInsertOp, DeleteOp>;
 class Text {
  public:
   size_t size() const { return core_.size(); }  // code points
-  std::string ToString() const;                  // UTF-8
+  std::string ToString() const;                 // UTF-8
   // UTF-8 of code points [pos, pos+len); kOutOfRange past the end.
   Result<std::string> Slice(size_t pos, size_t len) const;
   Result<char32_t> At(size_t index) const;

@@ -1,0 +1,1421 @@
+// SequenceCore: run-length encoded items in a B-tree, plus an id -> leaf index.
+//
+// Tree: leaves hold up to kLeafCap runs and are linked in document order; inner nodes hold up to
+// kNodeCap children with, per child, the number of visible and of all items below it. Leaves may
+// become empty (after UndoInsert); every walk skips them.
+//
+// Index: per node, a std::map from the first seq of a range to (last seq, leaf). The ranges cover
+// exactly the items present, so it also answers "is this id here?".
+//
+// Integration of a remote insert follows the YjsMod rule (Gentle's fix of YATA, which produces the
+// FugueMax order): scan right from the left origin up to the right origin, comparing the origins
+// of the items met with those of the new item.
+#include "weft/crdt/sequence.h"
+
+#include <algorithm>
+#include <cassert>
+#include <cstring>
+#include <map>
+
+#include "sequence_huffman.h"
+
+namespace weft::crdt {
+namespace {
+
+constexpr int kLeafCap = 16;
+constexpr int kNodeCap = 32;
+constexpr int kBulkLeafFill = 12;
+constexpr int kBulkNodeFill = 24;
+constexpr uint32_t kNoContent = SequenceCore::kNoContent;
+constexpr uint64_t kStateVersion = 1;
+
+struct Run {
+  uint64_t node = 0;
+  uint64_t seq = 0;    // id of the first item
+  uint64_t lnode = 0;  // left origin of the first item (lnode 0: the start)
+  uint64_t lseq = 0;
+  uint64_t rnode = 0;  // right origin of every item (rnode 0: the end)
+  uint64_t rseq = 0;
+  uint32_t len = 0;
+  uint32_t content = 0;
+  bool deleted = false;
+
+  uint64_t vis() const { return deleted ? 0 : len; }
+  uint64_t last() const { return seq + len - 1; }
+};
+
+// Same shape (ids, origins, flag); content not compared.
+bool CanMergeShape(const Run& a, const Run& b) {
+  return a.node == b.node && a.seq + a.len == b.seq && b.lnode == a.node && b.lseq == a.last() &&
+         a.rnode == b.rnode && a.rseq == b.rseq && a.deleted == b.deleted &&
+         static_cast<uint64_t>(a.len) + b.len <= kMaxSequenceRunLength;
+}
+
+bool CanMerge(const Run& a, const Run& b) {
+  if (!CanMergeShape(a, b)) return false;
+  if (a.content == kNoContent || b.content == kNoContent) {
+    return a.content == kNoContent && b.content == kNoContent;
+  }
+  return a.content + a.len == b.content;
+}
+
+// Splits `r` at `off` (0 < off < len): r keeps [0, off), returns [off, len).
+Run SplitRun(Run& r, uint32_t off) {
+  Run t = r;
+  t.seq = r.seq + off;
+  t.lnode = r.node;
+  t.lseq = r.seq + off - 1;
+  t.len = r.len - off;
+  if (r.content != kNoContent) t.content = r.content + off;
+  r.len = off;
+  return t;
+}
+
+struct Inner;
+struct NodeBase {
+  Inner* parent = nullptr;
+  int slot = 0;  // index in parent->child
+  bool is_leaf = true;
+};
+struct Leaf : NodeBase {
+  int n = 0;
+  Leaf* prev = nullptr;
+  Leaf* next = nullptr;
+  Run runs[kLeafCap];
+};
+struct Inner : NodeBase {
+  int n = 0;
+  NodeBase* child[kNodeCap];
+  uint64_t vis[kNodeCap];
+  uint64_t tot[kNodeCap];
+};
+
+struct Cursor {
+  Leaf* leaf = nullptr;
+  int idx = 0;
+  uint32_t off = 0;
+};
+
+void LeafSums(const Leaf* l, uint64_t* v, uint64_t* t) {
+  uint64_t vv = 0, tt = 0;
+  for (int i = 0; i < l->n; ++i) {
+    tt += l->runs[i].len;
+    vv += l->runs[i].vis();
+  }
+  *v = vv;
+  *t = tt;
+}
+
+void NodeSums(const NodeBase* n, uint64_t* v, uint64_t* t) {
+  if (n->is_leaf) return LeafSums(static_cast<const Leaf*>(n), v, t);
+  const Inner* in = static_cast<const Inner*>(n);
+  uint64_t vv = 0, tt = 0;
+  for (int i = 0; i < in->n; ++i) {
+    vv += in->vis[i];
+    tt += in->tot[i];
+  }
+  *v = vv;
+  *t = tt;
+}
+
+int ChildIndex(const Inner* p, const NodeBase* c) {
+  assert(p->child[c->slot] == c);
+  (void)p;
+  return c->slot;
+}
+
+void FreeTree(NodeBase* n) {
+  if (!n) return;
+  if (n->is_leaf) {
+    delete static_cast<Leaf*>(n);
+    return;
+  }
+  Inner* in = static_cast<Inner*>(n);
+  for (int i = 0; i < in->n; ++i) FreeTree(in->child[i]);
+  delete in;
+}
+
+}  // namespace
+
+struct SequenceCore::Impl {
+  struct Entry {
+    uint64_t last;
+    Leaf* leaf;
+  };
+  using NodeMap = std::map<uint64_t, Entry>;
+
+  NodeBase* root = nullptr;
+  Leaf* first = nullptr;
+  Leaf* last = nullptr;
+  std::vector<std::pair<uint64_t, NodeMap>> index;  // sorted by node
+  mutable size_t index_hint = 0;
+  mutable Leaf* find_hint = nullptr;  // a leaf of this tree (leaves are freed only in Build)
+  // FindVisible's last leaf and the number of visible items before it; null when unknown.
+  mutable Leaf* vis_leaf = nullptr;
+  mutable uint64_t vis_start = 0;
+
+  Impl() {
+    Leaf* l = new Leaf;
+    root = first = last = l;
+  }
+  ~Impl() { FreeTree(root); }
+
+  // ---- sums ----
+  void FixUp(NodeBase* n) {
+    vis_leaf = nullptr;
+    while (n->parent) {
+      Inner* p = n->parent;
+      int i = ChildIndex(p, n);
+      NodeSums(n, &p->vis[i], &p->tot[i]);
+      n = p;
+    }
+  }
+  void AddDelta(NodeBase* n, int64_t dv, int64_t dt) {
+    if (dv != 0 && n != vis_leaf) vis_leaf = nullptr;  // may have moved the cached leaf
+    while (n->parent) {
+      Inner* p = n->parent;
+      int i = ChildIndex(p, n);
+      p->vis[i] += static_cast<uint64_t>(dv);
+      p->tot[i] += static_cast<uint64_t>(dt);
+      n = p;
+    }
+  }
+  uint64_t Visible() const {
+    uint64_t v, t;
+    NodeSums(root, &v, &t);
+    return v;
+  }
+  uint64_t Total() const {
+    uint64_t v, t;
+    NodeSums(root, &v, &t);
+    return t;
+  }
+
+  // ---- index ----
+  NodeMap* MapFor(uint64_t node) const {
+    auto& idx = const_cast<std::vector<std::pair<uint64_t, NodeMap>>&>(index);
+    if (index_hint < idx.size() && idx[index_hint].first == node) return &idx[index_hint].second;
+    auto it = std::lower_bound(idx.begin(), idx.end(), node,
+                               [](const auto& e, uint64_t n) { return e.first < n; });
+    if (it == idx.end() || it->first != node) return nullptr;
+    index_hint = static_cast<size_t>(it - idx.begin());
+    return &it->second;
+  }
+  NodeMap& MapCreate(uint64_t node) {
+    if (NodeMap* m = MapFor(node)) return *m;
+    auto it = std::lower_bound(index.begin(), index.end(), node,
+                               [](const auto& e, uint64_t n) { return e.first < n; });
+    it = index.emplace(it, node, NodeMap{});
+    index_hint = static_cast<size_t>(it - index.begin());
+    return it->second;
+  }
+
+  // Removes [first, last] from the map (keeps the rest of overlapping entries).
+  static void MapErase(NodeMap& m, uint64_t first, uint64_t last) {
+    auto it = m.upper_bound(first);
+    if (it != m.begin()) {
+      auto p = std::prev(it);
+      if (p->second.last >= first) {
+        Entry pe = p->second;
+        if (p->first < first) {
+          p->second.last = first - 1;
+        } else {
+          m.erase(p);
+        }
+        if (pe.last > last) m.emplace(last + 1, Entry{pe.last, pe.leaf});
+      }
+    }
+    it = m.lower_bound(first);
+    while (it != m.end() && it->first <= last) {
+      Entry e = it->second;
+      it = m.erase(it);
+      if (e.last > last) {
+        m.emplace_hint(it, last + 1, Entry{e.last, e.leaf});
+        break;
+      }
+    }
+  }
+
+  void IndexSet(uint64_t node, uint64_t first, uint64_t last_seq, Leaf* leaf) {
+    NodeMap& m = MapCreate(node);
+    if (!m.empty()) {  // appending the newest ids (typing): extend the last entry
+      auto& back = *m.rbegin();
+      if (back.first <= first && back.second.leaf == leaf && back.second.last + 1 >= first) {
+        if (back.second.last < last_seq) back.second.last = last_seq;
+        return;
+      }
+    }
+    auto it = m.upper_bound(first);
+    if (it != m.begin()) {
+      auto p = std::prev(it);
+      if (p->second.leaf == leaf) {
+        // Extending or already covered.
+        if (p->second.last + 1 >= first && (it == m.end() || it->first > last_seq)) {
+          if (p->second.last < last_seq) p->second.last = last_seq;
+          return;
+        }
+      }
+    }
+    MapErase(m, first, last_seq);
+    it = m.lower_bound(first);
+    if (it != m.begin()) {
+      auto p = std::prev(it);
+      if (p->second.last + 1 == first && p->second.leaf == leaf) {
+        p->second.last = last_seq;
+        if (it != m.end() && it->first == last_seq + 1 && it->second.leaf == leaf) {
+          p->second.last = it->second.last;
+          m.erase(it);
+        }
+        return;
+      }
+    }
+    if (it != m.end() && it->first == last_seq + 1 && it->second.leaf == leaf) {
+      Entry e = it->second;
+      m.erase(it);
+      m.emplace(first, Entry{e.last, leaf});
+      return;
+    }
+    m.emplace_hint(it, first, Entry{last_seq, leaf});
+  }
+  void IndexRun(const Run& r, Leaf* leaf) { IndexSet(r.node, r.seq, r.last(), leaf); }
+  void IndexErase(uint64_t node, uint64_t first, uint64_t last_seq) {
+    if (NodeMap* m = MapFor(node)) MapErase(*m, first, last_seq);
+  }
+
+  Leaf* LeafOf(uint64_t node, uint64_t seq) const {
+    const NodeMap* m = MapFor(node);
+    if (!m) return nullptr;
+    auto it = m->upper_bound(seq);
+    if (it == m->begin()) return nullptr;
+    --it;
+    return it->second.last >= seq ? it->second.leaf : nullptr;
+  }
+  // True when every seq in [first, last] is present.
+  bool HasAll(uint64_t node, uint64_t first, uint64_t last_seq) const {
+    const NodeMap* m = MapFor(node);
+    if (!m) return false;
+    auto it = m->upper_bound(first);
+    if (it == m->begin()) return false;
+    --it;
+    uint64_t covered = first - 1;
+    if (it->second.last < first) return false;
+    while (true) {
+      covered = it->second.last;
+      if (covered >= last_seq) return true;
+      ++it;
+      if (it == m->end() || it->first != covered + 1) return false;
+    }
+  }
+  // True when some seq in [first, last] is present.
+  bool HasAny(uint64_t node, uint64_t first, uint64_t last_seq) const {
+    const NodeMap* m = MapFor(node);
+    if (!m || m->empty()) return false;
+    if (m->rbegin()->second.last < first) return false;  // disjoint entries: sorted by last too
+    auto it = m->upper_bound(first);
+    if (it != m->begin() && std::prev(it)->second.last >= first) return true;
+    return it != m->end() && it->first <= last_seq;
+  }
+  // Next present seq after `seq` (exclusive) of `node`, or 0.
+  uint64_t NextPresent(uint64_t node, uint64_t seq) const {
+    const NodeMap* m = MapFor(node);
+    if (!m) return 0;
+    auto it = m->upper_bound(seq);
+    return it == m->end() ? 0 : it->first;
+  }
+
+  static bool FindInLeaf(Leaf* l, uint64_t node, uint64_t seq, Cursor* c) {
+    for (int i = 0; i < l->n; ++i) {
+      const Run& r = l->runs[i];
+      if (r.node == node && r.seq <= seq && seq <= r.last()) {
+        *c = Cursor{l, i, static_cast<uint32_t>(seq - r.seq)};
+        return true;
+      }
+    }
+    return false;
+  }
+  bool Find(uint64_t node, uint64_t seq, Cursor* c) const {
+    // Lookups cluster (an op's origins are usually near the previous op's): try the last leaf.
+    if (find_hint && FindInLeaf(find_hint, node, seq, c)) return true;
+    Leaf* l = LeafOf(node, seq);
+    if (!l) return false;
+    find_hint = l;
+    for (int i = 0; i < l->n; ++i) {
+      const Run& r = l->runs[i];
+      if (r.node == node && r.seq <= seq && seq <= r.last()) {
+        *c = Cursor{l, i, static_cast<uint32_t>(seq - r.seq)};
+        return true;
+      }
+    }
+    assert(false);
+    return false;
+  }
+  bool Has(Dot d) const { return d.node.valid() && LeafOf(d.node.value, d.seq) != nullptr; }
+
+  // ---- cursors ----
+  // Moves a cursor past the end of a leaf to the start of the next non-empty leaf (if any).
+  static void Normalize(Cursor* c) {
+    while (c->idx >= c->leaf->n && c->leaf->next) *c = Cursor{c->leaf->next, 0, 0};
+  }
+  static bool AtEnd(const Cursor& c) { return c.idx >= c.leaf->n; }
+  // The item at a normalized cursor, or the null Dot at the end.
+  static Dot ItemAt(const Cursor& c) {
+    if (AtEnd(c)) return Dot{};
+    const Run& r = c.leaf->runs[c.idx];
+    return Dot{NodeId{r.node}, r.seq + c.off};
+  }
+  // The item just before a cursor, or the null Dot at the start.
+  static Dot ItemBefore(const Cursor& c) {
+    if (c.off > 0) {
+      const Run& r = c.leaf->runs[c.idx];
+      return Dot{NodeId{r.node}, r.seq + c.off - 1};
+    }
+    if (c.idx > 0) {
+      const Run& r = c.leaf->runs[c.idx - 1];
+      return Dot{NodeId{r.node}, r.last()};
+    }
+    for (Leaf* l = c.leaf->prev; l; l = l->prev) {
+      if (l->n > 0) {
+        const Run& r = l->runs[l->n - 1];
+        return Dot{NodeId{r.node}, r.last()};
+      }
+    }
+    return Dot{};
+  }
+
+  // The cursor at the visible item `pos`, or the end when pos == Visible().
+  static bool ScanLeaf(Leaf* l, uint64_t pos, Cursor* c) {
+    for (int i = 0; i < l->n; ++i) {
+      const Run& r = l->runs[i];
+      if (r.deleted) continue;
+      if (pos < r.len) {
+        *c = Cursor{l, i, static_cast<uint32_t>(pos)};
+        return true;
+      }
+      pos -= r.len;
+    }
+    return false;
+  }
+  Cursor FindVisible(uint64_t pos) const {
+    // Edits cluster: try the leaf of the previous lookup first.
+    Cursor c;
+    if (vis_leaf && pos >= vis_start && ScanLeaf(vis_leaf, pos - vis_start, &c)) return c;
+    uint64_t target = pos;
+    NodeBase* n = root;
+    while (!n->is_leaf) {
+      Inner* in = static_cast<Inner*>(n);
+      int i = 0;
+      for (; i < in->n - 1; ++i) {
+        if (pos < in->vis[i]) break;
+        pos -= in->vis[i];
+      }
+      n = in->child[i];
+    }
+    Leaf* l = static_cast<Leaf*>(n);
+    vis_leaf = l;
+    vis_start = target - pos;
+    if (ScanLeaf(l, pos, &c)) return c;
+    c = Cursor{l, l->n, 0};
+    Normalize(&c);
+    return c;
+  }
+
+  // Items (all, visible) before the cursor position.
+  void Before(const Cursor& c, uint64_t* raw, uint64_t* vis) const {
+    uint64_t t = 0, v = 0;
+    for (int j = 0; j < c.idx && j < c.leaf->n; ++j) {
+      t += c.leaf->runs[j].len;
+      v += c.leaf->runs[j].vis();
+    }
+    if (c.idx < c.leaf->n) {
+      t += c.off;
+      if (!c.leaf->runs[c.idx].deleted) v += c.off;
+    }
+    const NodeBase* n = c.leaf;
+    while (n->parent) {
+      const Inner* p = n->parent;
+      int i = ChildIndex(p, n);
+      for (int j = 0; j < i; ++j) {
+        t += p->tot[j];
+        v += p->vis[j];
+      }
+      n = p;
+    }
+    *raw = t;
+    *vis = v;
+  }
+  int64_t RawPos(uint64_t node, uint64_t seq) const {
+    Cursor c;
+    if (!Find(node, seq, &c)) return -1;
+    uint64_t t, v;
+    Before(c, &t, &v);
+    return static_cast<int64_t>(t);
+  }
+
+  // ---- structure changes ----
+  void InsertChildAfter(NodeBase* left, NodeBase* right) {
+    Inner* p = left->parent;
+    if (!p) {
+      p = new Inner;
+      p->is_leaf = false;
+      p->n = 1;
+      p->child[0] = left;
+      left->parent = p;
+      left->slot = 0;
+      NodeSums(left, &p->vis[0], &p->tot[0]);
+      root = p;
+    }
+    if (p->n == kNodeCap) {
+      SplitInner(p);
+      p = left->parent;
+    }
+    int i = left->slot;
+    for (int j = p->n; j > i + 1; --j) {
+      p->child[j] = p->child[j - 1];
+      p->child[j]->slot = j;
+      p->vis[j] = p->vis[j - 1];
+      p->tot[j] = p->tot[j - 1];
+    }
+    p->child[i + 1] = right;
+    right->parent = p;
+    right->slot = i + 1;
+    ++p->n;
+    NodeSums(left, &p->vis[i], &p->tot[i]);
+    NodeSums(right, &p->vis[i + 1], &p->tot[i + 1]);
+    FixUp(p);
+  }
+
+  Inner* SplitInner(Inner* p) {
+    Inner* q = new Inner;
+    q->is_leaf = false;
+    int h = p->n / 2;
+    for (int j = h; j < p->n; ++j) {
+      q->child[j - h] = p->child[j];
+      q->vis[j - h] = p->vis[j];
+      q->tot[j - h] = p->tot[j];
+      p->child[j]->parent = q;
+      p->child[j]->slot = j - h;
+    }
+    q->n = p->n - h;
+    p->n = h;
+    InsertChildAfter(p, q);
+    return q;
+  }
+
+  Leaf* SplitLeaf(Leaf* l) {
+    Leaf* r = new Leaf;
+    int h = l->n / 2;
+    for (int j = h; j < l->n; ++j) r->runs[j - h] = l->runs[j];
+    r->n = l->n - h;
+    l->n = h;
+    r->next = l->next;
+    r->prev = l;
+    if (l->next) l->next->prev = r;
+    l->next = r;
+    if (last == l) last = r;
+    for (int j = 0; j < r->n; ++j) IndexRun(r->runs[j], r);
+    InsertChildAfter(l, r);
+    return r;
+  }
+
+  // Inserts k (<= 2) runs at `idx` of `leaf`, indexes them and fixes the sums. The caller may
+  // already have changed the leaf's other runs by (pre_dv, pre_dt) items without fixing the sums.
+  // Returns the cursor of the first inserted run.
+  // runs[existing..k) are ids already indexed to `leaf` (pieces of a run split in place).
+  Cursor LeafInsert(Leaf* leaf, int idx, const Run* runs, int k, int existing, int64_t pre_dv = 0,
+                    int64_t pre_dt = 0) {
+    Leaf* orig = leaf;
+    if (leaf->n + k > kLeafCap) {
+      Leaf* r = SplitLeaf(leaf);  // recomputes the sums of both halves from their runs
+      pre_dv = pre_dt = 0;
+      if (idx > leaf->n) {
+        idx -= leaf->n;
+        leaf = r;
+      }
+    }
+    std::memmove(static_cast<void*>(&leaf->runs[idx + k]), &leaf->runs[idx],
+                 sizeof(Run) * static_cast<size_t>(leaf->n - idx));
+    int64_t dv = pre_dv, dt = pre_dt;
+    for (int j = 0; j < k; ++j) {
+      leaf->runs[idx + j] = runs[j];
+      dv += static_cast<int64_t>(runs[j].vis());
+      dt += runs[j].len;
+    }
+    leaf->n += k;
+    int reindex = leaf == orig ? existing : k;
+    for (int j = 0; j < reindex; ++j) IndexRun(runs[j], leaf);
+    AddDelta(leaf, dv, dt);
+    return Cursor{leaf, idx, 0};
+  }
+
+  void RemoveRun(Leaf* leaf, int idx) {
+    std::memmove(static_cast<void*>(&leaf->runs[idx]), &leaf->runs[idx + 1],
+                 sizeof(Run) * static_cast<size_t>(leaf->n - idx - 1));
+    --leaf->n;
+  }
+
+  // Inserts run `r` (new ids) before the item at cursor `c`.
+  void InsertAt(Cursor c, const Run& r) {
+    if (c.idx < c.leaf->n && c.off > 0) {
+      Run tail = SplitRun(c.leaf->runs[c.idx], c.off);
+      Run two[2] = {r, tail};
+      LeafInsert(c.leaf, c.idx + 1, two, 2, 1, -static_cast<int64_t>(tail.vis()),
+                 -int64_t{tail.len});
+      return;
+    }
+    if (c.idx > 0 && CanMerge(c.leaf->runs[c.idx - 1], r)) {
+      c.leaf->runs[c.idx - 1].len += r.len;
+      IndexRun(r, c.leaf);
+      AddDelta(c.leaf, static_cast<int64_t>(r.vis()), r.len);
+      return;
+    }
+    if (c.idx == 0) {
+      // Maybe the end of the previous non-empty leaf.
+      Leaf* p = c.leaf->prev;
+      while (p && p->n == 0) p = p->prev;
+      if (p && CanMerge(p->runs[p->n - 1], r)) {
+        p->runs[p->n - 1].len += r.len;
+        IndexRun(r, p);
+        AddDelta(p, static_cast<int64_t>(r.vis()), r.len);
+        return;
+      }
+    }
+    LeafInsert(c.leaf, c.idx, &r, 1, 1);
+  }
+
+  // Merges the run at idx with its neighbours in the same leaf when possible.
+  void TryMerge(Leaf* l, int idx) {
+    if (idx + 1 < l->n && CanMerge(l->runs[idx], l->runs[idx + 1])) {
+      l->runs[idx].len += l->runs[idx + 1].len;
+      RemoveRun(l, idx + 1);
+    }
+    if (idx > 0 && CanMerge(l->runs[idx - 1], l->runs[idx])) {
+      l->runs[idx - 1].len += l->runs[idx].len;
+      RemoveRun(l, idx);
+    }
+  }
+
+  // Sets the deleted flag of k items at cursor c (within one run); the flag must differ.
+  void SetFlag(Cursor c, uint32_t k, bool deleted) {
+    Leaf* l = c.leaf;
+    Run& r = l->runs[c.idx];
+    int64_t dv = deleted ? -int64_t{k} : int64_t{k};
+    if (c.off == 0 && k == r.len) {
+      r.deleted = deleted;
+      TryMerge(l, c.idx);
+      AddDelta(l, dv, 0);
+      return;
+    }
+    Run pieces[3];
+    int np = 0;
+    Run cur = r;
+    if (c.off > 0) {
+      Run rest = SplitRun(cur, c.off);
+      pieces[np++] = cur;
+      cur = rest;
+    }
+    Run tail;
+    bool has_tail = k < cur.len;
+    if (has_tail) tail = SplitRun(cur, k);
+    cur.deleted = deleted;
+    pieces[np++] = cur;
+    if (has_tail) pieces[np++] = tail;
+    // Sums change by: pieces[0] replacing r, then the inserted pieces.
+    int64_t pre_dv = static_cast<int64_t>(pieces[0].vis()) - static_cast<int64_t>(r.vis());
+    int64_t pre_dt = int64_t{pieces[0].len} - int64_t{r.len};
+    l->runs[c.idx] = pieces[0];
+    Cursor at = LeafInsert(l, c.idx + 1, pieces + 1, np - 1, 0, pre_dv, pre_dt);
+    // The flagged piece: first inserted when there was a head, else just before `at`.
+    int mid = c.off > 0 ? at.idx : at.idx - 1;
+    TryMerge(at.leaf, mid);
+  }
+
+  // Sets the flag of every present item of [first, last] of `node`; appends the ranges whose flag
+  // changed to *changed.
+  void MarkRange(uint64_t node, uint64_t first, uint64_t last_seq, bool deleted,
+                 std::vector<DotRange>* changed) {
+    uint64_t seq = first;
+    while (seq <= last_seq) {
+      Cursor c;
+      if (!Find(node, seq, &c)) {
+        uint64_t nx = NextPresent(node, seq);
+        if (nx == 0 || nx > last_seq) return;
+        seq = nx;
+        continue;
+      }
+      const Run& r = c.leaf->runs[c.idx];
+      uint64_t k = std::min<uint64_t>(r.len - c.off, last_seq - seq + 1);
+      bool change = r.deleted != deleted && (deleted || r.content != kNoContent);
+      if (change) {
+        if (changed) {
+          if (!changed->empty() && changed->back().node.value == node &&
+              changed->back().last + 1 == seq) {
+            changed->back().last = seq + k - 1;
+          } else {
+            changed->push_back(DotRange{NodeId{node}, seq, seq + k - 1});
+          }
+        }
+        SetFlag(c, static_cast<uint32_t>(k), deleted);
+      }
+      if (seq + k - 1 == UINT64_MAX) return;
+      seq += k;
+    }
+  }
+
+  // ---- bulk build ----
+  // Builds the tree from runs in document order (replacing the current one). Fails when two runs
+  // share an id.
+  struct Span {
+    uint64_t node, seq, last;
+    Leaf* leaf;
+  };
+  Status Build(std::vector<Run>& runs, std::vector<Span>* sorted_spans = nullptr) {
+    FreeTree(root);
+    find_hint = nullptr;
+    vis_leaf = nullptr;
+    index.clear();
+    index_hint = 0;
+    std::vector<NodeBase*> level;
+    Leaf* prev = nullptr;
+    first = nullptr;
+    size_t i = 0;
+    do {
+      Leaf* l = new Leaf;
+      while (i < runs.size() && l->n < kBulkLeafFill) l->runs[l->n++] = runs[i++];
+      l->prev = prev;
+      if (prev) prev->next = l;
+      if (!first) first = l;
+      prev = l;
+      level.push_back(l);
+    } while (i < runs.size());
+    last = prev;
+    root = nullptr;
+    while (level.size() > 1) {
+      std::vector<NodeBase*> up;
+      for (size_t j = 0; j < level.size();) {
+        Inner* in = new Inner;
+        in->is_leaf = false;
+        size_t remaining = level.size() - j;
+        size_t take = remaining <= static_cast<size_t>(kNodeCap) ? remaining : kBulkNodeFill;
+        for (size_t t = 0; t < take; ++t, ++j) {
+          in->child[in->n] = level[j];
+          level[j]->parent = in;
+          level[j]->slot = in->n;
+          NodeSums(level[j], &in->vis[in->n], &in->tot[in->n]);
+          ++in->n;
+        }
+        up.push_back(in);
+      }
+      level.swap(up);
+    }
+    root = level[0];
+    // Index: the id spans sorted by (node, seq), then each node's map built in order.
+    std::vector<Span> spans;
+    spans.reserve(runs.size());
+    for (Leaf* l = first; l; l = l->next) {
+      for (int j = 0; j < l->n; ++j)
+        spans.push_back(Span{l->runs[j].node, l->runs[j].seq, l->runs[j].last(), l});
+    }
+    std::sort(spans.begin(), spans.end(), [](const Span& a, const Span& b) {
+      return a.node != b.node ? a.node < b.node : a.seq < b.seq;
+    });
+    NodeMap* m = nullptr;
+    for (size_t k = 0; k < spans.size(); ++k) {
+      const Span& sp = spans[k];
+      if (k > 0 && spans[k - 1].node == sp.node && spans[k - 1].last >= sp.seq) {
+        return Status::Corruption("sequence: duplicate id");
+      }
+      if (k == 0 || spans[k - 1].node != sp.node) {
+        index.emplace_back(sp.node, NodeMap{});
+        m = &index.back().second;
+      }
+      if (!m->empty()) {
+        auto& back = *m->rbegin();
+        if (back.second.leaf == sp.leaf && back.second.last + 1 == sp.seq) {
+          back.second.last = sp.last;
+          continue;
+        }
+      }
+      m->emplace_hint(m->end(), sp.seq, Entry{sp.last, sp.leaf});
+    }
+    if (sorted_spans) *sorted_spans = std::move(spans);
+    return Status::Ok();
+  }
+
+  // True when `spans` (sorted as Build leaves them) holds (node, seq).
+  static bool SpansHave(const std::vector<Span>& spans, uint64_t node, uint64_t seq) {
+    auto it = std::upper_bound(spans.begin(), spans.end(), std::make_pair(node, seq),
+                               [](const std::pair<uint64_t, uint64_t>& k, const Span& s) {
+                                 return k.first != s.node ? k.first < s.node : k.second < s.seq;
+                               });
+    if (it == spans.begin()) return false;
+    --it;
+    return it->node == node && it->seq <= seq && seq <= it->last;
+  }
+
+  std::vector<Run> AllRuns() const {
+    std::vector<Run> out;
+    for (Leaf* l = first; l; l = l->next) out.insert(out.end(), l->runs, l->runs + l->n);
+    return out;
+  }
+};
+
+// ---------------------------------------------------------------------------------------------
+
+SequenceCore::SequenceCore() : impl_(std::make_unique<Impl>()) {}
+SequenceCore::~SequenceCore() = default;
+SequenceCore::SequenceCore(const SequenceCore& other) : impl_(std::make_unique<Impl>()) {
+  std::vector<Run> runs = other.impl_->AllRuns();
+  Status s = impl_->Build(runs);
+  (void)s;
+}
+SequenceCore& SequenceCore::operator=(const SequenceCore& other) {
+  if (this != &other) {
+    SequenceCore copy(other);
+    *this = std::move(copy);
+  }
+  return *this;
+}
+SequenceCore::SequenceCore(SequenceCore&& other) noexcept : impl_(std::move(other.impl_)) {
+  other.impl_ = std::make_unique<Impl>();
+}
+SequenceCore& SequenceCore::operator=(SequenceCore&& other) noexcept {
+  std::swap(impl_, other.impl_);
+  return *this;
+}
+
+size_t SequenceCore::size() const {
+  return impl_->Visible();
+}
+size_t SequenceCore::total_items() const {
+  return impl_->Total();
+}
+
+size_t SequenceCore::run_count() const {
+  size_t n = 0;
+  for (Leaf* l = impl_->first; l; l = l->next) n += static_cast<size_t>(l->n);
+  return n;
+}
+
+namespace {
+Status CheckNewIds(Dot id, uint64_t len) {
+  if (!id.node.valid()) return Status::InvalidArgument("sequence insert: node 0");
+  if (id.seq == 0) return Status::InvalidArgument("sequence insert: seq 0");
+  if (len == 0) return Status::InvalidArgument("sequence insert: empty");
+  if (len > kMaxSequenceRunLength) return Status::InvalidArgument("sequence insert: too long");
+  if (id.seq > UINT64_MAX - (len - 1))
+    return Status::InvalidArgument("sequence insert: seq overflow");
+  return Status::Ok();
+}
+}  // namespace
+
+Status SequenceCore::LocalInsert(size_t pos, Dot first_id, uint64_t len, uint32_t content,
+                                 Dot* left, Dot* right) {
+  WEFT_RETURN_IF_ERROR(CheckNewIds(first_id, len));
+  if (content != kNoContent && static_cast<uint64_t>(content) + len >= kNoContent) {
+    return Status::InvalidArgument("sequence insert: content arena full");
+  }
+  Impl& m = *impl_;
+  if (pos > m.Visible()) return Status::OutOfRange("sequence insert position past the end");
+  if (m.HasAny(first_id.node.value, first_id.seq, first_id.seq + len - 1)) {
+    return Status::InvalidArgument("sequence insert: id already used");
+  }
+  Cursor c = m.FindVisible(pos);
+  *left = Impl::ItemBefore(c);
+  *right = Impl::ItemAt(c);
+  Run r;
+  r.node = first_id.node.value;
+  r.seq = first_id.seq;
+  r.lnode = left->node.value;
+  r.lseq = left->seq;
+  r.rnode = right->node.value;
+  r.rseq = right->seq;
+  r.len = static_cast<uint32_t>(len);
+  r.content = content;
+  m.InsertAt(c, r);
+  return Status::Ok();
+}
+
+Result<DeleteOp> SequenceCore::LocalDelete(size_t pos, size_t len) {
+  Impl& m = *impl_;
+  uint64_t size = m.Visible();
+  if (pos > size || len > size - pos) {
+    return Status::OutOfRange("sequence delete range past the end");
+  }
+  DeleteOp op;
+  // The item at visible `pos` moves on each time the previous ones are deleted.
+  uint64_t remaining = len;
+  while (remaining > 0) {
+    Cursor c = m.FindVisible(pos);
+    const Run& r = c.leaf->runs[c.idx];
+    uint64_t k = std::min<uint64_t>(r.len - c.off, remaining);
+    uint64_t s = r.seq + c.off;
+    if (!op.ranges.empty() && op.ranges.back().node.value == r.node &&
+        op.ranges.back().last + 1 == s) {
+      op.ranges.back().last = s + k - 1;
+    } else {
+      op.ranges.push_back(DotRange{NodeId{r.node}, s, s + k - 1});
+    }
+    m.SetFlag(c, static_cast<uint32_t>(k), true);
+    remaining -= k;
+  }
+  return op;
+}
+
+Status SequenceCore::ValidateInsert(Dot first_id, Dot left, Dot right, uint64_t len,
+                                    bool* already_present) const {
+  *already_present = false;
+  WEFT_RETURN_IF_ERROR(CheckNewIds(first_id, len));
+  const Impl& m = *impl_;
+  uint64_t node = first_id.node.value, last_seq = first_id.seq + len - 1;
+  if (m.HasAny(node, first_id.seq, last_seq)) {
+    if (m.HasAll(node, first_id.seq, last_seq)) {
+      *already_present = true;
+      return Status::Ok();
+    }
+    return Status::InvalidArgument("sequence insert: ids partly present");
+  }
+  if (!left.node.valid() && left.seq != 0) return Status::InvalidArgument("bad left origin");
+  if (!right.node.valid() && right.seq != 0) return Status::InvalidArgument("bad right origin");
+  if (left.node.valid() && !m.Has(left)) {
+    return Status::MissingDependency("sequence insert: unknown left origin " + left.ToString());
+  }
+  if (right.node.valid() && !m.Has(right)) {
+    return Status::MissingDependency("sequence insert: unknown right origin " + right.ToString());
+  }
+  if (left.node.valid() && right.node.valid()) {
+    if (m.RawPos(left.node.value, left.seq) >= m.RawPos(right.node.value, right.seq)) {
+      return Status::InvalidArgument("sequence insert: right origin not after left origin");
+    }
+  }
+  return Status::Ok();
+}
+
+Result<bool> SequenceCore::ApplyInsert(Dot first_id, Dot left, Dot right, uint64_t len,
+                                       uint32_t content) {
+  WEFT_RETURN_IF_ERROR(CheckNewIds(first_id, len));
+  if (content != kNoContent && static_cast<uint64_t>(content) + len >= kNoContent) {
+    return Status::InvalidArgument("sequence insert: content arena full");
+  }
+  Impl& m = *impl_;
+  uint64_t node = first_id.node.value, last_seq = first_id.seq + len - 1;
+  if (m.HasAny(node, first_id.seq, last_seq)) {
+    if (m.HasAll(node, first_id.seq, last_seq)) return false;
+    return Status::InvalidArgument("sequence insert: ids partly present");
+  }
+  if (!left.node.valid() && left.seq != 0) return Status::InvalidArgument("bad left origin");
+  if (!right.node.valid() && right.seq != 0) return Status::InvalidArgument("bad right origin");
+  // Cursor just after the left origin.
+  Cursor c;
+  if (left.node.valid()) {
+    if (!m.Find(left.node.value, left.seq, &c)) {
+      return Status::MissingDependency("sequence insert: unknown left origin " + left.ToString());
+    }
+    if (++c.off == c.leaf->runs[c.idx].len) {
+      ++c.idx;
+      c.off = 0;
+    }
+  } else {
+    c = Cursor{m.first, 0, 0};
+  }
+  Impl::Normalize(&c);
+  Cursor right_c;
+  if (right.node.valid() && !m.Find(right.node.value, right.seq, &right_c)) {
+    return Status::MissingDependency("sequence insert: unknown right origin " + right.ToString());
+  }
+  Run r;
+  r.node = node;
+  r.seq = first_id.seq;
+  r.lnode = left.node.value;
+  r.lseq = left.seq;
+  r.rnode = right.node.value;
+  r.rseq = right.seq;
+  r.len = static_cast<uint32_t>(len);
+  r.content = content;
+
+  if (Impl::ItemAt(c) == right) {  // nothing between the origins: no concurrency to resolve
+    m.InsertAt(c, r);
+    return true;
+  }
+  // Concurrent inserts between the origins: the YjsMod / FugueMax scan.
+  int64_t total = static_cast<int64_t>(m.Total());
+  int64_t left_pos = -1;
+  uint64_t raw, vis;
+  if (left.node.valid()) left_pos = m.RawPos(left.node.value, left.seq);
+  int64_t right_pos = total;
+  if (right.node.valid()) {
+    m.Before(right_c, &raw, &vis);
+    right_pos = static_cast<int64_t>(raw);
+  }
+  if (right_pos <= left_pos) {
+    return Status::InvalidArgument("sequence insert: right origin not after left origin");
+  }
+  int64_t i = left_pos + 1;
+  Cursor dest = c;
+  bool scanning = false;
+  while (true) {
+    if (!scanning) dest = c;
+    if (i >= total || i == right_pos) break;
+    const Run& o = c.leaf->runs[c.idx];
+    int64_t oleft;
+    if (c.off > 0) {
+      oleft = i - 1;
+    } else {
+      oleft = o.lnode ? m.RawPos(o.lnode, o.lseq) : -1;
+    }
+    if (oleft < left_pos) break;
+    if (oleft == left_pos) {
+      int64_t oright = o.rnode ? m.RawPos(o.rnode, o.rseq) : total;
+      if (oright < right_pos) {
+        scanning = true;
+      } else if (oright == right_pos) {
+        Dot other{NodeId{o.node}, o.seq + c.off};
+        if (first_id < other) break;
+        scanning = false;
+      } else {
+        scanning = false;
+      }
+    }
+    // The rest of this run has its left origin inside the run (after left_pos): skipped.
+    int64_t run_end = i + static_cast<int64_t>(o.len - c.off);
+    int64_t next = run_end;
+    if (right_pos > i && right_pos < run_end) next = right_pos;
+    c.off += static_cast<uint32_t>(next - i);
+    if (c.off >= o.len) {
+      ++c.idx;
+      c.off = 0;
+      Impl::Normalize(&c);
+    }
+    i = next;
+  }
+  m.InsertAt(dest, r);
+  return true;
+}
+
+Status SequenceCore::ValidateDelete(const DeleteOp& op) const {
+  for (const DotRange& d : op.ranges) {
+    if (!d.node.valid() || d.first == 0 || d.last < d.first) {
+      return Status::InvalidArgument("sequence delete: bad range");
+    }
+    if (!impl_->HasAll(d.node.value, d.first, d.last)) {
+      return Status::MissingDependency("sequence delete: unknown item in range");
+    }
+  }
+  return Status::Ok();
+}
+
+Status SequenceCore::ApplyDelete(const DeleteOp& op, std::vector<DotRange>* newly_deleted) {
+  WEFT_RETURN_IF_ERROR(ValidateDelete(op));
+  for (const DotRange& d : op.ranges) {
+    impl_->MarkRange(d.node.value, d.first, d.last, true, newly_deleted);
+  }
+  return Status::Ok();
+}
+
+void SequenceCore::UndoInsert(Dot first, uint64_t len) {
+  if (!first.node.valid() || len == 0 || first.seq == 0 || first.seq > UINT64_MAX - (len - 1)) {
+    return;
+  }
+  Impl& m = *impl_;
+  uint64_t node = first.node.value, seq = first.seq, last_seq = first.seq + len - 1;
+  while (seq <= last_seq) {
+    Cursor c;
+    if (!m.Find(node, seq, &c)) {
+      uint64_t nx = m.NextPresent(node, seq);
+      if (nx == 0 || nx > last_seq) return;
+      seq = nx;
+      continue;
+    }
+    Leaf* l = c.leaf;
+    Run& r = l->runs[c.idx];
+    uint64_t k = std::min<uint64_t>(r.len - c.off, last_seq - seq + 1);
+    if (c.off == 0 && k == r.len) {
+      m.RemoveRun(l, c.idx);
+      m.FixUp(l);
+    } else if (c.off == 0) {
+      Run rest = SplitRun(r, static_cast<uint32_t>(k));
+      r = rest;
+      m.FixUp(l);
+    } else if (c.off + k == r.len) {
+      r.len = c.off;
+      m.FixUp(l);
+    } else {
+      Run mid = SplitRun(r, c.off);
+      Run tail = SplitRun(mid, static_cast<uint32_t>(k));
+      m.LeafInsert(l, c.idx + 1, &tail, 1, 0);
+    }
+    m.IndexErase(node, seq, seq + k - 1);
+    if (seq + k - 1 == UINT64_MAX) return;
+    seq += k;
+  }
+}
+
+void SequenceCore::UndoDelete(const std::vector<DotRange>& ranges) {
+  for (const DotRange& d : ranges) {
+    if (!d.node.valid() || d.first == 0 || d.last < d.first) continue;
+    impl_->MarkRange(d.node.value, d.first, d.last, false, nullptr);
+  }
+}
+
+Result<Dot> SequenceCore::IdAt(size_t index) const {
+  if (index >= size()) return Status::OutOfRange("sequence index past the end");
+  return Impl::ItemAt(impl_->FindVisible(index));
+}
+
+Result<size_t> SequenceCore::IndexOf(Dot id, bool* visible) const {
+  Cursor c;
+  if (!id.node.valid() || !impl_->Find(id.node.value, id.seq, &c)) {
+    return Status::NotFound("sequence: no item " + id.ToString());
+  }
+  uint64_t raw, vis;
+  impl_->Before(c, &raw, &vis);
+  if (visible) *visible = !c.leaf->runs[c.idx].deleted;
+  return static_cast<size_t>(vis);
+}
+
+Result<Anchor> SequenceCore::AnchorAt(size_t index, Bias bias) const {
+  size_t n = size();
+  if (index > n) return Status::OutOfRange("anchor index past the end");
+  Anchor a;
+  a.bias = bias;
+  if (bias == Bias::kLeft) {
+    if (index > 0) a.item = Impl::ItemAt(impl_->FindVisible(index - 1));
+  } else {
+    if (index < n) a.item = Impl::ItemAt(impl_->FindVisible(index));
+  }
+  return a;
+}
+
+Result<size_t> SequenceCore::IndexOfAnchor(const Anchor& anchor) const {
+  if (!anchor.item.node.valid()) return anchor.bias == Bias::kLeft ? size_t{0} : size();
+  bool visible = false;
+  Result<size_t> at = IndexOf(anchor.item, &visible);
+  if (!at.ok()) return at.status();
+  return *at + (anchor.bias == Bias::kLeft && visible ? 1 : 0);
+}
+
+void SequenceCore::ForEachVisible(size_t pos, size_t len,
+                                  const std::function<void(uint32_t, uint32_t)>& fn) const {
+  if (len == 0) return;
+  Cursor c = impl_->FindVisible(pos);
+  uint64_t remaining = len;
+  while (remaining > 0) {
+    Impl::Normalize(&c);
+    if (Impl::AtEnd(c)) return;
+    const Run& r = c.leaf->runs[c.idx];
+    if (!r.deleted) {
+      uint64_t k = std::min<uint64_t>(r.len - c.off, remaining);
+      fn(r.content + c.off, static_cast<uint32_t>(k));
+      remaining -= k;
+    }
+    c.off = 0;
+    ++c.idx;
+  }
+}
+
+// ---- encoding ----
+//
+// version, node table (sorted node ids), run count, then four columns, each a block
+// (sequence_huffman.h), over the canonical runs (maximal merges of same-shape runs):
+//   headers: varint deleted | left_mode << 1 | right_mode << 2 | node_index << 4
+//   seqs:    zigzag(seq - next expected seq of that node)
+//   lengths: varint len
+//   origins: the explicit origins: varint (node_index + 1, or 0 for the start / end), then
+//            zigzag(origin seq - run seq) when not 0
+// left_mode 1: the origin is the item just before the run (or the start, for the first run).
+// right_mode 1: the item just after the run (or the end, for the last run); 2: the same right
+// origin as the next run; 0: explicit.
+
+namespace {
+constexpr uint64_t kRightExplicit = 0, kRightNext = 1, kRightSameAsNext = 2;
+}  // namespace
+
+void SequenceCore::EncodeStructure(Writer& w) const {
+  std::vector<Run> runs;
+  for (Leaf* l = impl_->first; l; l = l->next) {
+    for (int j = 0; j < l->n; ++j) {
+      const Run& r = l->runs[j];
+      if (!runs.empty() && CanMergeShape(runs.back(), r)) {
+        runs.back().len += r.len;
+      } else {
+        runs.push_back(r);
+      }
+    }
+  }
+  std::vector<uint64_t> nodes;
+  for (const Run& r : runs) {
+    nodes.push_back(r.node);
+    if (r.lnode) nodes.push_back(r.lnode);
+    if (r.rnode) nodes.push_back(r.rnode);
+  }
+  std::sort(nodes.begin(), nodes.end());
+  nodes.erase(std::unique(nodes.begin(), nodes.end()), nodes.end());
+  auto node_index = [&](uint64_t n) -> uint64_t {
+    return static_cast<uint64_t>(std::lower_bound(nodes.begin(), nodes.end(), n) - nodes.begin());
+  };
+  w.Varint(kStateVersion);
+  w.Varint(nodes.size());
+  for (uint64_t n : nodes) w.Fixed64(n);
+  w.Varint(runs.size());
+  Writer headers, seqs, lens, origins;
+  std::vector<uint64_t> expected(nodes.size(), 1);
+  auto origin = [&](uint64_t on, uint64_t os, const Run& r) {
+    if (on == 0) {
+      origins.Varint(0);
+    } else {
+      origins.Varint(node_index(on) + 1);
+      origins.Zigzag(static_cast<int64_t>(os - r.seq));
+    }
+  };
+  for (size_t i = 0; i < runs.size(); ++i) {
+    const Run& r = runs[i];
+    uint64_t pl_node = 0, pl_seq = 0, nr_node = 0, nr_seq = 0;
+    if (i > 0) pl_node = runs[i - 1].node, pl_seq = runs[i - 1].last();
+    if (i + 1 < runs.size()) nr_node = runs[i + 1].node, nr_seq = runs[i + 1].seq;
+    bool left_implicit = r.lnode == pl_node && r.lseq == pl_seq;
+    uint64_t right_mode = kRightExplicit;
+    if (r.rnode == nr_node && r.rseq == nr_seq) {
+      right_mode = kRightNext;
+    } else if (i + 1 < runs.size() && r.rnode == runs[i + 1].rnode && r.rseq == runs[i + 1].rseq) {
+      right_mode = kRightSameAsNext;
+    }
+    uint64_t ni = node_index(r.node);
+    headers.Varint((r.deleted ? 1u : 0u) | (left_implicit ? 2u : 0u) | (right_mode << 2) |
+                   (ni << 4));
+    seqs.Zigzag(static_cast<int64_t>(r.seq - expected[ni]));
+    expected[ni] = r.seq + r.len;
+    lens.Varint(r.len);
+    if (!left_implicit) origin(r.lnode, r.lseq, r);
+    if (right_mode == kRightExplicit) origin(r.rnode, r.rseq, r);
+  }
+  internal::EncodeBlock(w, headers.data());
+  internal::EncodeBlock(w, seqs.data());
+  internal::EncodeBlock(w, lens.data());
+  internal::EncodeBlock(w, origins.data());
+}
+
+Result<SequenceCore> SequenceCore::DecodeStructure(Reader& rd) {
+  auto bad = [](const char* what) {
+    return Status::Corruption(std::string("sequence state: ") + what);
+  };
+  uint64_t version = rd.Varint();
+  if (!rd.ok()) return rd.status("sequence state");
+  if (version != kStateVersion) {
+    return Status::UnsupportedVersion("sequence state version " + std::to_string(version));
+  }
+  uint64_t nn = rd.Count(8);
+  std::vector<uint64_t> nodes;
+  nodes.reserve(nn);
+  for (uint64_t i = 0; i < nn && rd.ok(); ++i) {
+    uint64_t n = rd.Fixed64();
+    if (!rd.ok()) break;
+    if (n == 0 || (!nodes.empty() && n <= nodes.back())) return bad("node table not canonical");
+    nodes.push_back(n);
+  }
+  uint64_t nr = rd.Varint();
+  if (!rd.ok()) return rd.status("sequence state");
+  std::string cols[4];
+  for (std::string& c : cols) {
+    Result<std::string> b = internal::DecodeBlock(rd);
+    if (!b.ok()) return b.status();
+    c = std::move(*b);
+  }
+  Reader headers(cols[0]), seqs(cols[1]), lens(cols[2]), origins(cols[3]);
+  // Each run takes at least one byte in each of the first three columns.
+  if (nr > cols[0].size() || nr > cols[1].size() || nr > cols[2].size()) {
+    return bad("run count exceeds the columns");
+  }
+  if (nr > kMaxSequenceRuns) return bad("too many runs");
+  std::vector<Run> runs;
+  runs.reserve(nr);
+  std::vector<uint8_t> modes;  // bit 0: left implicit; bits 1-2: right mode
+  modes.reserve(nr);
+  std::vector<uint64_t> expected(nodes.size(), 1);
+  uint64_t total = 0;
+  auto read_origin = [&](const Run& r, uint64_t* on, uint64_t* os) -> bool {
+    uint64_t idx = origins.Varint();
+    if (!origins.ok()) return false;
+    if (idx == 0) {
+      *on = 0, *os = 0;
+      return true;
+    }
+    if (idx > nodes.size()) return false;
+    int64_t delta = origins.Zigzag();
+    if (!origins.ok()) return false;
+    uint64_t s = r.seq + static_cast<uint64_t>(delta);
+    if (s == 0) return false;
+    if (delta > 0 && s < r.seq) return false;
+    if (delta < 0 && s > r.seq) return false;
+    *on = nodes[idx - 1], *os = s;
+    return true;
+  };
+  for (uint64_t i = 0; i < nr; ++i) {
+    uint64_t header = headers.Varint();
+    int64_t delta = seqs.Zigzag();
+    uint64_t len = lens.Varint();
+    if (!headers.ok() || !seqs.ok() || !lens.ok()) return bad("truncated column");
+    uint64_t ni = header >> 4;
+    if (ni >= nodes.size()) return bad("node index out of range");
+    if (len == 0 || len > kMaxSequenceRunLength) return bad("run length");
+    Run r;
+    r.node = nodes[ni];
+    r.seq = expected[ni] + static_cast<uint64_t>(delta);
+    if ((delta > 0 && r.seq < expected[ni]) || (delta < 0 && r.seq > expected[ni]) || r.seq == 0) {
+      return bad("seq out of range");
+    }
+    if (r.seq > UINT64_MAX - (len - 1)) return bad("seq overflow");
+    r.len = static_cast<uint32_t>(len);
+    r.deleted = header & 1;
+    expected[ni] = r.seq + len;  // wraps to 0 only after the last possible seq; harmless
+    total += len;
+    if (total > kMaxSequenceItems) return bad("too many items");
+    bool left_implicit = header & 2;
+    uint64_t right_mode = (header >> 2) & 3;
+    if (right_mode > kRightSameAsNext) return bad("right origin mode");
+    if (right_mode == kRightSameAsNext && i + 1 == nr) return bad("right origin mode");
+    if (!left_implicit && !read_origin(r, &r.lnode, &r.lseq)) return bad("left origin");
+    if (right_mode == kRightExplicit && !read_origin(r, &r.rnode, &r.rseq)) {
+      return bad("right origin");
+    }
+    runs.push_back(r);
+    modes.push_back(static_cast<uint8_t>((left_implicit ? 1 : 0) | (right_mode << 1)));
+  }
+  if (!headers.done() || !seqs.done() || !lens.done() || !origins.done()) {
+    return bad("trailing column bytes");
+  }
+  // Implicit origins; right origins "same as the next run" resolve from the end.
+  for (size_t i = runs.size(); i-- > 0;) {
+    Run& r = runs[i];
+    if (modes[i] & 1) {
+      if (i > 0) {
+        r.lnode = runs[i - 1].node, r.lseq = runs[i - 1].last();
+      } else {
+        r.lnode = r.lseq = 0;
+      }
+    }
+    uint64_t right_mode = modes[i] >> 1;
+    if (right_mode == kRightNext) {
+      if (i + 1 < runs.size()) {
+        r.rnode = runs[i + 1].node, r.rseq = runs[i + 1].seq;
+      } else {
+        r.rnode = r.rseq = 0;
+      }
+    } else if (right_mode == kRightSameAsNext) {
+      r.rnode = runs[i + 1].rnode, r.rseq = runs[i + 1].rseq;
+    }
+  }
+  uint64_t content = 0;
+  for (Run& r : runs) {
+    if (r.deleted) {
+      r.content = kNoContent;
+    } else {
+      if (content + r.len >= kNoContent) return bad("too many visible items");
+      r.content = static_cast<uint32_t>(content);
+      content += r.len;
+    }
+  }
+  SequenceCore out;
+  std::vector<Impl::Span> spans;
+  WEFT_RETURN_IF_ERROR(out.impl_->Build(runs, &spans));
+  for (const Run& r : runs) {
+    if (r.lnode && !Impl::SpansHave(spans, r.lnode, r.lseq)) return bad("unknown left origin");
+    if (r.rnode && !Impl::SpansHave(spans, r.rnode, r.rseq)) return bad("unknown right origin");
+  }
+  return out;
+}
+
+// ---- invariants ----
+
+namespace {
+std::string CheckNode(const NodeBase* n, uint64_t* v, uint64_t* t, int depth, int* leaf_depth) {
+  if (n->is_leaf) {
+    if (*leaf_depth < 0) *leaf_depth = depth;
+    if (*leaf_depth != depth) return "leaves at different depths";
+    LeafSums(static_cast<const Leaf*>(n), v, t);
+    const Leaf* l = static_cast<const Leaf*>(n);
+    for (int i = 0; i < l->n; ++i) {
+      if (l->runs[i].len == 0) return "empty run";
+    }
+    return "";
+  }
+  const Inner* in = static_cast<const Inner*>(n);
+  if (in->n == 0) return "empty inner node";
+  uint64_t vv = 0, tt = 0;
+  for (int i = 0; i < in->n; ++i) {
+    if (in->child[i]->parent != in) return "bad parent pointer";
+    if (in->child[i]->slot != i) return "bad slot";
+    uint64_t cv, ct;
+    std::string e = CheckNode(in->child[i], &cv, &ct, depth + 1, leaf_depth);
+    if (!e.empty()) return e;
+    if (cv != in->vis[i] || ct != in->tot[i]) return "bad sums";
+    vv += cv;
+    tt += ct;
+  }
+  *v = vv;
+  *t = tt;
+  return "";
+}
+}  // namespace
+
+std::string SequenceCore::CheckInvariants() const {
+  const Impl& m = *impl_;
+  if (m.root->parent) return "root has a parent";
+  uint64_t v, t;
+  int leaf_depth = -1;
+  std::string e = CheckNode(m.root, &v, &t, 0, &leaf_depth);
+  if (!e.empty()) return e;
+  uint64_t items = 0;
+  const Leaf* prev = nullptr;
+  for (const Leaf* l = m.first; l; l = l->next) {
+    if (l->prev != prev) return "bad leaf links";
+    prev = l;
+    for (int i = 0; i < l->n; ++i) {
+      const Run& r = l->runs[i];
+      items += r.len;
+      for (uint64_t s : {r.seq, r.last()}) {
+        if (m.LeafOf(r.node, s) != l) return "index does not map run to its leaf";
+      }
+    }
+  }
+  if (prev != m.last) return "bad last leaf";
+  if (items != t) return "item count mismatch";
+  uint64_t indexed = 0;
+  for (const auto& [node, map] : m.index) {
+    for (const auto& [first, entry] : map) indexed += entry.last - first + 1;
+  }
+  if (indexed != items)
+    return "index covers " + std::to_string(indexed) + " items, tree has " + std::to_string(items);
+  return "";
+}
+
+// ---- ops ----
+
+void EncodeDeleteOp(Writer& w, const DeleteOp& op) {
+  w.Varint(op.ranges.size());
+  for (const DotRange& d : op.ranges) {
+    w.Node(d.node);
+    w.Varint(d.first);
+    w.Varint(d.last - d.first);
+  }
+}
+
+Result<DeleteOp> DecodeDeleteOp(Reader& r) {
+  DeleteOp op;
+  uint64_t n = r.Count(10);
+  op.ranges.reserve(n);
+  for (uint64_t i = 0; i < n && r.ok(); ++i) {
+    DotRange d;
+    d.node = r.Node();
+    d.first = r.Varint();
+    uint64_t span = r.Varint();
+    if (!r.ok()) break;
+    if (!d.node.valid() || d.first == 0 || d.first > UINT64_MAX - span) {
+      return Status::Corruption("delete op: bad range");
+    }
+    d.last = d.first + span;
+    op.ranges.push_back(d);
+  }
+  if (!r.ok()) return r.status("delete op");
+  return op;
+}
+
+}  // namespace weft::crdt

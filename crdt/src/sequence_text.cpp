@@ -1,0 +1,168 @@
+// Text: SequenceCore over an arena of code points.
+#include "sequence_huffman.h"
+#include "weft/crdt/sequence.h"
+
+namespace weft::crdt {
+namespace {
+
+// Appends the code points of `s` to `out`; on bad UTF-8 restores `out` and fails.
+Status AppendDecoded(std::string_view s, std::u32string* out) {
+  size_t old = out->size();
+  // ASCII fast path (most edits): no decoding state.
+  bool ascii = true;
+  for (char c : s) ascii = ascii && static_cast<unsigned char>(c) < 0x80;
+  if (ascii) {
+    out->append(s.begin(), s.end());
+    return Status::Ok();
+  }
+  Result<std::u32string> cps = DecodeUtf8(s);
+  if (!cps.ok()) {
+    out->resize(old);
+    return cps.status();
+  }
+  out->append(*cps);
+  return Status::Ok();
+}
+
+}  // namespace
+
+std::string Text::ToString() const {
+  std::string out;
+  out.reserve(size());
+  core_.ForEachVisible(0, size(), [&](uint32_t c, uint32_t n) {
+    for (uint32_t i = 0; i < n; ++i) AppendUtf8(out, chars_[c + i]);
+  });
+  return out;
+}
+
+Result<std::string> Text::Slice(size_t pos, size_t len) const {
+  if (pos > size() || len > size() - pos) return Status::OutOfRange("text range past the end");
+  std::string out;
+  core_.ForEachVisible(pos, len, [&](uint32_t c, uint32_t n) {
+    for (uint32_t i = 0; i < n; ++i) AppendUtf8(out, chars_[c + i]);
+  });
+  return out;
+}
+
+Result<char32_t> Text::At(size_t index) const {
+  if (index >= size()) return Status::OutOfRange("text index past the end");
+  char32_t out = 0;
+  core_.ForEachVisible(index, 1, [&](uint32_t c, uint32_t) { out = chars_[c]; });
+  return out;
+}
+
+Result<TextInsertOp> Text::LocalInsert(size_t pos, std::string_view text, Dot first_id) {
+  size_t old = chars_.size();
+  WEFT_RETURN_IF_ERROR(AppendDecoded(text, &chars_));
+  size_t n = chars_.size() - old;
+  if (n == 0) return Status::InvalidArgument("text insert: empty text");
+  if (chars_.size() >= SequenceCore::kNoContent) {
+    chars_.resize(old);
+    return Status::InvalidArgument("text insert: content arena full");
+  }
+  TextInsertOp op;
+  op.id = first_id;
+  Status s = core_.LocalInsert(pos, first_id, n, static_cast<uint32_t>(old), &op.left, &op.right);
+  if (!s.ok()) {
+    chars_.resize(old);
+    return s;
+  }
+  op.text.assign(text);
+  return op;
+}
+
+Result<DeleteOp> Text::LocalDelete(size_t pos, size_t len) {
+  return core_.LocalDelete(pos, len);
+}
+
+Status Text::Validate(const TextInsertOp& op) const {
+  WEFT_RETURN_IF_ERROR(ValidateUtf8(op.text));
+  bool present;
+  return core_.ValidateInsert(op.id, op.left, op.right, CountCodePoints(op.text), &present);
+}
+
+Status Text::Validate(const DeleteOp& op) const {
+  return core_.ValidateDelete(op);
+}
+
+Status Text::Validate(const TextOp& op) const {
+  return std::visit([&](const auto& o) { return Validate(o); }, op);
+}
+
+Status Text::Apply(const TextInsertOp& op) {
+  size_t old = chars_.size();
+  WEFT_RETURN_IF_ERROR(AppendDecoded(op.text, &chars_));
+  size_t n = chars_.size() - old;
+  if (chars_.size() >= SequenceCore::kNoContent) {
+    chars_.resize(old);
+    return Status::InvalidArgument("text insert: content arena full");
+  }
+  Result<bool> r = core_.ApplyInsert(op.id, op.left, op.right, n, static_cast<uint32_t>(old));
+  if (!r.ok() || !*r) chars_.resize(old);
+  return r.status();
+}
+
+Status Text::Apply(const DeleteOp& op, std::vector<DotRange>* newly_deleted) {
+  return core_.ApplyDelete(op, newly_deleted);
+}
+
+Status Text::Apply(const TextOp& op) {
+  return std::visit([&](const auto& o) { return Apply(o); }, op);
+}
+
+void Text::EncodeState(Writer& w) const {
+  core_.EncodeStructure(w);
+  internal::EncodeBlock(w, ToString());
+}
+
+Result<Text> Text::DecodeState(Reader& r) {
+  Result<SequenceCore> core = SequenceCore::DecodeStructure(r);
+  if (!core.ok()) return core.status();
+  Result<std::string> bytes = internal::DecodeBlock(r);
+  if (!bytes.ok()) return bytes.status();
+  Result<std::u32string> cps = DecodeUtf8(*bytes);
+  if (!cps.ok()) return Status::Corruption("text state: " + cps.status().message());
+  if (cps->size() != core->size()) return Status::Corruption("text state: content length mismatch");
+  Text out;
+  out.core_ = std::move(*core);
+  out.chars_ = std::move(*cps);
+  return out;
+}
+
+void Text::EncodeOp(Writer& w, const TextOp& op) {
+  if (const auto* ins = std::get_if<TextInsertOp>(&op)) {
+    w.U8(1);
+    w.DotValue(ins->id);
+    w.DotValue(ins->left);
+    w.DotValue(ins->right);
+    w.Bytes(ins->text);
+  } else {
+    w.U8(2);
+    EncodeDeleteOp(w, std::get<DeleteOp>(op));
+  }
+}
+
+Result<TextOp> Text::DecodeOp(Reader& r) {
+  uint8_t tag = r.U8();
+  if (!r.ok()) return r.status("text op");
+  if (tag == 1) {
+    TextInsertOp ins;
+    ins.id = r.DotValue();
+    ins.left = r.DotValue();
+    ins.right = r.DotValue();
+    ins.text.assign(r.Bytes());
+    if (!r.ok()) return r.status("text insert op");
+    Status s = ValidateUtf8(ins.text);
+    if (!s.ok()) return Status::Corruption("text insert op: " + s.message());
+    if (ins.text.empty()) return Status::Corruption("text insert op: empty text");
+    return TextOp(std::move(ins));
+  }
+  if (tag == 2) {
+    Result<DeleteOp> d = DecodeDeleteOp(r);
+    if (!d.ok()) return d.status();
+    return TextOp(std::move(*d));
+  }
+  return Status::Corruption("text op: unknown tag " + std::to_string(tag));
+}
+
+}  // namespace weft::crdt
