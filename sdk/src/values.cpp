@@ -129,6 +129,63 @@ Result<Ref> Make(MapRef& m, const crdt::Document* doc, crdt::Transaction* txn, s
 }
 }  // namespace
 
+Result<TextRef> MapRef::Text(std::string_view key) {
+  return Make<TextRef>(*this, doc_, txn_, key, ObjectKind::kText);
+}
+Result<ListRef> MapRef::List(std::string_view key) {
+  return Make<ListRef>(*this, doc_, txn_, key, ObjectKind::kList);
+}
+
+Result<std::string> TextRef::Read() const {
+  return doc_->ReadText(id_);
+}
+Result<size_t> TextRef::Size() const {
+  auto t = doc_->TextObject(id_);
+  if (!t.ok()) return t.status();
+  return (*t)->size();
+}
+Status TextRef::Insert(size_t pos, std::string_view utf8) {
+  WEFT_RETURN_IF_ERROR(Writable());
+  return txn_->TextInsert(id_, pos, utf8);
+}
+Status TextRef::Delete(size_t pos, size_t len) {
+  WEFT_RETURN_IF_ERROR(Writable());
+  return txn_->TextDelete(id_, pos, len);
+}
+Result<crdt::Anchor> TextRef::AnchorAt(size_t index, crdt::Bias bias) const {
+  return doc_->AnchorAt(id_, index, bias);
+}
+Result<size_t> TextRef::IndexOf(const crdt::Anchor& anchor) const {
+  return doc_->IndexOfAnchor(id_, anchor);
+}
+
+Result<std::vector<crdt::Value>> ListRef::Values() const {
+  return doc_->ReadList(id_);
+}
+Result<size_t> ListRef::Size() const {
+  auto kind = doc_->KindOf(id_);
+  if (!kind.ok()) return kind.status();
+  if (*kind != ObjectKind::kList) return Status::TypeMismatch("not a list");
+  return doc_->SequenceSize(id_);
+}
+Status ListRef::Insert(size_t pos, std::vector<Scalar> values) {
+  WEFT_RETURN_IF_ERROR(Writable());
+  return txn_->ListInsert(id_, pos, std::move(values));
+}
+Result<MapRef> ListRef::InsertMap(size_t pos) {
+  WEFT_RETURN_IF_ERROR(Writable());
+  auto id = txn_->ListInsertObject(id_, pos, ObjectKind::kMap);
+  if (!id.ok()) return id.status();
+  return MapRef(doc_, txn_, *id);
+}
+Status ListRef::Delete(size_t pos, size_t len) {
+  WEFT_RETURN_IF_ERROR(Writable());
+  auto kind = doc_->KindOf(id_);
+  if (!kind.ok()) return kind.status();
+  if (*kind != ObjectKind::kList) return Status::TypeMismatch("not a list");
+  return txn_->ListDelete(id_, pos, len);
+}
+
 Result<MapRef> MapRef::Map(std::string_view key) {
   return Make<MapRef>(*this, doc_, txn_, key, ObjectKind::kMap);
 }

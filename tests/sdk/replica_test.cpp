@@ -333,3 +333,35 @@ TEST_CASE("readers run while a writer commits", "[sdk][threads]") {
   REQUIRE(r->Read("d", [&](const View& v) { n = *v.root().Counter("n")->Value(); }).ok());
   CHECK(n == 300);
 }
+
+TEST_CASE("text and lists through handles, synced between replicas", "[sdk][text]") {
+  TempDir dir;
+  auto a = OpenAt(dir.File("a.db")), b = OpenAt(dir.File("b.db"));
+  REQUIRE(a->Transact("d", [](Txn& t) {
+             auto text = t.root().Text("body");
+             WEFT_RETURN_IF_ERROR(text.status());
+             WEFT_RETURN_IF_ERROR(text->Insert(0, "héllo"));
+             auto list = t.root().List("todo");
+             WEFT_RETURN_IF_ERROR(list->Insert(0, {"milk", "eggs"}));
+             auto item = list->InsertMap(2);
+             WEFT_RETURN_IF_ERROR(item.status());
+             return item->Put("title", "bread");
+           }).ok());
+  Sync(*a, *b, "d");
+  REQUIRE(b->Transact("d", [](Txn& t) {
+             WEFT_RETURN_IF_ERROR(t.root().Text("body")->Insert(5, " world"));
+             return t.root().List("todo")->Delete(0, 1);
+           }).ok());
+  Sync(*b, *a, "d");
+  CHECK(Json(*a, "d") == R"({"body":"héllo world","todo":["eggs",{"title":"bread"}]})");
+  REQUIRE(a->Read("d", [](const View& v) {
+             auto text = v.root().Text("body");
+             CHECK(*text->Size() == 11);
+             auto anchor = text->AnchorAt(5, crdt::Bias::kRight);
+             CHECK(*text->IndexOf(*anchor) == 5);
+             CHECK(text->Insert(0, "x").code() == StatusCode::kInvalidArgument);
+           }).ok());
+  a.reset();
+  auto again = OpenAt(dir.File("a.db"));
+  CHECK(Canonical(*again, "d") == Canonical(*b, "d"));
+}

@@ -80,6 +80,32 @@ class SetRef : public ValueHandle {
   Status Remove(Scalar element);
 };
 
+// Collaborative text. Positions and lengths count Unicode code points; UTF-8 in and out.
+class TextRef : public ValueHandle {
+ public:
+  using ValueHandle::ValueHandle;
+  Result<std::string> Read() const;
+  Result<size_t> Size() const;
+  Status Insert(size_t pos, std::string_view utf8);
+  Status Delete(size_t pos, size_t len);
+  // A stable position (a cursor or a selection end) and its current index.
+  Result<crdt::Anchor> AnchorAt(size_t index, crdt::Bias bias = crdt::Bias::kLeft) const;
+  Result<size_t> IndexOf(const crdt::Anchor& anchor) const;
+};
+
+class MapRef;
+
+// A list of scalars and nested objects.
+class ListRef : public ValueHandle {
+ public:
+  using ValueHandle::ValueHandle;
+  Result<std::vector<crdt::Value>> Values() const;
+  Result<size_t> Size() const;
+  Status Insert(size_t pos, std::vector<Scalar> values);
+  Result<MapRef> InsertMap(size_t pos);
+  Status Delete(size_t pos, size_t len);
+};
+
 class MapRef : public ValueHandle {
  public:
   using ValueHandle::ValueHandle;
@@ -95,6 +121,8 @@ class MapRef : public ValueHandle {
   Result<LwwRef> Lww(std::string_view key);
   Result<CounterRef> Counter(std::string_view key);
   Result<SetRef> Set(std::string_view key);
+  Result<TextRef> Text(std::string_view key);
+  Result<ListRef> List(std::string_view key);
 
   // The nested object of `kind` at `key`: created in a transaction when the key is absent.
   Result<ObjectId> Nested(std::string_view key, ObjectKind kind);
