@@ -5,7 +5,7 @@
 #include <fstream>
 #include <string>
 
-#include "json.h"
+#include "weft/json.h"
 #include "weft/crdt/sequence.h"
 
 namespace {

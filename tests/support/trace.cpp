@@ -4,7 +4,7 @@
 
 #include <algorithm>
 
-#include "json.h"
+#include "weft/json.h"
 
 namespace weft::testing {
 

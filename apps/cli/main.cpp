@@ -1,0 +1,266 @@
+// `weft`: the command-line tool for users, scripts and tests to drive a replica.
+//
+//   weft --db PATH set DOC KEY JSON       set a root key (objects become maps, arrays lists,
+//                                         strings and other scalars register values)
+//   weft --db PATH get DOC [KEY]          print the document or one key as JSON
+//   weft --db PATH incr DOC KEY N         add N to the counter at KEY (created when absent)
+//   weft --db PATH text-insert DOC KEY POS STRING    insert into the text at KEY (created if
+//   absent) weft --db PATH text-delete DOC KEY POS LEN       delete LEN code points at POS weft
+//   --db PATH delete DOC KEY         delete a root key weft --db PATH dump DOC               the
+//   canonical state as JSON weft --db PATH info                   node ID, documents and their
+//   version vectors weft --db PATH log DOC                the changes, one line each
+//
+// Exit status 0 on success; on bad input a one-line error on stderr, a non-zero status, and the
+// database unchanged (every write is one transaction).
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "weft/json.h"
+#include "weft/replica.h"
+
+using namespace weft;
+
+namespace {
+
+constexpr int kExitError = 1;
+constexpr int kExitUsage = 2;
+
+const char kUsage[] =
+    "usage: weft --db PATH COMMAND ...\n"
+    "  set DOC KEY JSON        set a root key to a JSON value\n"
+    "  get DOC [KEY]           print the document, or one key, as JSON\n"
+    "  incr DOC KEY N          add N to the counter at KEY\n"
+    "  text-insert DOC KEY POS STRING   insert STRING at code point POS of the text at KEY\n"
+    "  text-delete DOC KEY POS LEN      delete LEN code points at POS\n"
+    "  delete DOC KEY          delete a root key\n"
+    "  dump DOC                the canonical state as JSON\n"
+    "  info                    node ID, documents and their version vectors\n"
+    "  log DOC                 the changes, one line each\n";
+
+int Fail(const std::string& message) {
+  std::fprintf(stderr, "weft: %s\n", message.c_str());
+  return kExitError;
+}
+
+int Fail(const Status& s) {
+  return Fail(s.ToString());
+}
+
+Status WriteJson(MapRef map, const std::string& key, const json::Value& v);
+
+crdt::Scalar ScalarOf(const json::Value& v) {
+  switch (v.type()) {
+    case json::Value::Type::kBool: return crdt::Scalar(v.as_bool());
+    case json::Value::Type::kNumber:
+      return v.is_int() ? crdt::Scalar(v.as_int()) : crdt::Scalar(v.as_number());
+    case json::Value::Type::kString: return crdt::Scalar(v.as_string());
+    default: return crdt::Scalar();
+  }
+}
+
+// Fills a new list from a JSON array: scalars, nested maps and nested lists.
+Status FillList(crdt::Transaction& txn, const crdt::Document& doc, ObjectId list,
+                const json::Value::Array& items) {
+  for (size_t i = 0; i < items.size(); ++i) {
+    const json::Value& item = items[i];
+    if (item.is_object()) {
+      auto id = txn.ListInsertObject(list, i, ObjectKind::kMap);
+      if (!id.ok()) return id.status();
+      MapRef inner(&doc, &txn, *id);
+      for (const auto& [k, child] : item.as_object()) {
+        WEFT_RETURN_IF_ERROR(WriteJson(inner, k, child));
+      }
+    } else if (item.is_array()) {
+      auto id = txn.ListInsertObject(list, i, ObjectKind::kList);
+      if (!id.ok()) return id.status();
+      WEFT_RETURN_IF_ERROR(FillList(txn, doc, *id, item.as_array()));
+    } else {
+      WEFT_RETURN_IF_ERROR(txn.ListInsert(list, i, {ScalarOf(item)}));
+    }
+  }
+  return Status::Ok();
+}
+
+// Writes a JSON value at `key` of `map`: objects become maps, arrays lists, other values
+// scalars (in the key's multi-value register).
+Status WriteJson(MapRef map, const std::string& key, const json::Value& v) {
+  crdt::Transaction& txn = *map.raw_txn();
+  if (v.is_object()) {
+    // Replace whatever the key held with a fresh map.
+    auto id = txn.PutObject(map.id(), key, ObjectKind::kMap);
+    if (!id.ok()) return id.status();
+    MapRef inner(map.document(), &txn, *id);
+    for (const auto& [k, child] : v.as_object()) WEFT_RETURN_IF_ERROR(WriteJson(inner, k, child));
+    return Status::Ok();
+  }
+  if (v.is_array()) {
+    auto id = txn.PutObject(map.id(), key, ObjectKind::kList);
+    if (!id.ok()) return id.status();
+    return FillList(txn, *map.document(), *id, v.as_array());
+  }
+  return map.Put(key, ScalarOf(v));
+}
+
+// Parses a non-negative integer argument.
+bool ParseSize(const std::string& s, size_t* out) {
+  if (s.empty() || s.size() > 18 || s.find_first_not_of("0123456789") != std::string::npos) {
+    return false;
+  }
+  *out = static_cast<size_t>(std::stoull(s));
+  return true;
+}
+
+int Run(int argc, char** argv) {
+  std::string db;
+  std::vector<std::string> args;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--db" && i + 1 < argc) {
+      db = argv[++i];
+    } else if (a.rfind("--db=", 0) == 0) {
+      db = a.substr(5);
+    } else if (a == "-h" || a == "--help") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    } else {
+      args.push_back(a);
+    }
+  }
+  if (db.empty() || args.empty()) {
+    std::fputs(kUsage, stderr);
+    return kExitUsage;
+  }
+  const std::string& cmd = args[0];
+  auto need = [&](size_t n) { return args.size() == n + 1; };
+
+  ReplicaOptions opts;
+  // Reading commands never create a database.
+  opts.create_if_missing = cmd == "set" || cmd == "incr" || cmd == "delete" || cmd == "info" ||
+                           cmd == "text-insert" || cmd == "text-delete";
+  auto opened = Replica::Open(db, opts);
+  if (!opened.ok()) return Fail(opened.status());
+  Replica& r = **opened;
+
+  if (cmd == "set" && need(3)) {
+    auto value = json::Parse(args[3]);
+    if (!value.ok()) return Fail("bad JSON: " + value.status().message());
+    auto c = r.Transact(args[1], [&](Txn& t) { return WriteJson(t.root(), args[2], *value); });
+    return c.ok() ? 0 : Fail(c.status());
+  }
+  if (cmd == "incr" && need(3)) {
+    char* end = nullptr;
+    errno = 0;
+    long long n = std::strtoll(args[3].c_str(), &end, 10);
+    if (args[3].empty() || *end != '\0' || errno == ERANGE) {
+      return Fail("N must be an integer: " + args[3]);
+    }
+    auto c = r.Transact(args[1], [&](Txn& t) {
+      auto counter = t.root().Counter(args[2]);
+      if (!counter.ok()) return counter.status();
+      return counter->Increment(n);
+    });
+    return c.ok() ? 0 : Fail(c.status());
+  }
+  if (cmd == "text-insert" && need(4)) {
+    size_t pos;
+    if (!ParseSize(args[3], &pos)) return Fail("POS must be a non-negative integer: " + args[3]);
+    auto c = r.Transact(args[1], [&](Txn& t) {
+      auto text = t.root().Text(args[2]);
+      if (!text.ok()) return text.status();
+      return text->Insert(pos, args[4]);
+    });
+    return c.ok() ? 0 : Fail(c.status());
+  }
+  if (cmd == "text-delete" && need(4)) {
+    size_t pos, len;
+    if (!ParseSize(args[3], &pos)) return Fail("POS must be a non-negative integer: " + args[3]);
+    if (!ParseSize(args[4], &len)) return Fail("LEN must be a non-negative integer: " + args[4]);
+    auto c = r.Transact(args[1], [&](Txn& t) {
+      auto text = t.root().Text(args[2]);
+      if (!text.ok()) return text.status();
+      return text->Delete(pos, len);
+    });
+    return c.ok() ? 0 : Fail(c.status());
+  }
+  if (cmd == "delete" && need(2)) {
+    auto c = r.Transact(args[1], [&](Txn& t) {
+      auto read = t.root().Get(args[2]);
+      if (!read.ok()) return read.status();
+      if (read->values.empty()) return Status::NotFound("no key \"" + args[2] + "\"");
+      return t.root().Delete(args[2]);
+    });
+    return c.ok() ? 0 : Fail(c.status());
+  }
+  if (cmd == "get" && (need(1) || need(2))) {
+    std::string out;
+    Status s;
+    Status read = r.Read(args[1], [&](const View& v) {
+      if (need(1)) {
+        out = v.ToJson();
+        return;
+      }
+      auto key = v.document().KeyToJson(crdt::kRoot, args[2]);
+      if (!key.ok())
+        s = key.status();
+      else if (!*key)
+        s = Status::NotFound("no key \"" + args[2] + "\" in " + args[1]);
+      else
+        out = **key;
+    });
+    if (!read.ok()) return Fail(read);
+    if (!s.ok()) return Fail(s);
+    std::printf("%s\n", out.c_str());
+    return 0;
+  }
+  if (cmd == "dump" && need(1)) {
+    std::string out;
+    Status s = r.Read(args[1], [&](const View& v) { out = v.document().CanonicalJson(); });
+    if (!s.ok()) return Fail(s);
+    std::printf("%s\n", out.c_str());
+    return 0;
+  }
+  if (cmd == "info" && need(0)) {
+    auto docs = r.ListDocuments();
+    if (!docs.ok()) return Fail(docs.status());
+    json::Value info = json::Value::MakeObject();
+    info.Set("node", json::Value::Str(r.node_id().ToHex()));
+    json::Value list = json::Value::MakeObject();
+    for (const auto& d : *docs) {
+      auto v = r.Version(d);
+      if (!v.ok()) return Fail(v.status());
+      json::Value vv = json::Value::MakeObject();
+      for (const auto& [node, seq] : v->entries()) {
+        vv.Set(node.ToHex(), json::Value::Number(static_cast<double>(seq)));
+      }
+      list.Set(d, std::move(vv));
+    }
+    info.Set("documents", std::move(list));
+    std::printf("%s\n", json::Serialize(info).c_str());
+    return 0;
+  }
+  if (cmd == "log" && need(1)) {
+    auto changes = r.ChangesSince(args[1], {});
+    if (!changes.ok()) return Fail(changes.status());
+    for (const auto& blob : *changes) {
+      auto c = crdt::DecodeChange(blob);
+      if (!c.ok()) return Fail(c.status());
+      std::printf("%s..%llu lamport=%llu time=%s ops=%zu deps=%s\n", c->id().ToString().c_str(),
+                  static_cast<unsigned long long>(c->end_seq()),
+                  static_cast<unsigned long long>(c->lamport), c->time.ToString().c_str(),
+                  c->ops.size(), c->deps.ToString().c_str());
+    }
+    return 0;
+  }
+  std::fputs(kUsage, stderr);
+  return kExitUsage;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return Run(argc, argv);
+}
