@@ -5,9 +5,10 @@
 #include <chrono>
 #include <cstdio>
 
-#include "weft/json.h"
+#include "doc_trace.h"
+#include "weft/crdt/document.h"
 #include "weft/crdt/encoding.h"
-#include "weft/crdt/sequence.h"
+#include "weft/json.h"
 
 namespace weft::bench {
 namespace {
@@ -48,40 +49,41 @@ TraceReport RunTraceBenchmark(const std::string& path) {
   }
   rep.ops = trace->patch_count;
 
-  // apply: every edit through the public API (local ops; remote ops for parents' merges).
+  // apply: every edit through documents and transactions, one per txn (each agent its own
+  // replica, receiving its parents' changes before a txn).
   auto t0 = Clock::now();
-  Result<testing::Replay> replay = testing::ReplayTrace(*trace);
+  Result<testing::DocReplay> replay = testing::ReplayTraceIntoDocuments(*trace);
   rep.apply_ms = MsSince(t0);
   if (!replay.ok()) {
     rep.error = replay.status().ToString();
     rep.peak_rss_kb = PeakRssKb();
     return rep;
   }
-  Status merged = testing::MergeAll(*trace, &*replay);
+  Status merged = testing::MergeAllDocuments(&*replay);
   bool ok = merged.ok();
   if (!ok) rep.error = merged.ToString();
-  for (const crdt::Text& t : replay->replicas) ok = ok && t.ToString() == trace->end_content;
+  for (const crdt::Document& d : replay->replicas) {
+    auto text = d.ReadText(replay->text);
+    ok = ok && text.ok() && *text == trace->end_content;
+  }
 
-  // merge: a fresh replica applies every op as remote ops.
+  // merge: a fresh replica applies every change as a remote change.
   t0 = Clock::now();
-  Result<crdt::Text> fresh = testing::MergeIntoFresh(*replay);
+  Result<crdt::Document> fresh = testing::MergeIntoFreshDocument(*replay);
   rep.merge_ms = MsSince(t0);
-  ok = ok && fresh.ok() && fresh->ToString() == trace->end_content;
+  ok = ok && fresh.ok() && *fresh->ReadText(replay->text) == trace->end_content;
 
-  // snapshot and load.
-  crdt::Writer w;
-  replay->replicas[0].EncodeState(w);
-  rep.snapshot_bytes = w.size();
+  // snapshot (the document's state: enough to merge any concurrent change) and load.
+  std::string snapshot = replay->replicas[0].EncodeSnapshot(false);
+  rep.snapshot_bytes = snapshot.size();
   t0 = Clock::now();
-  crdt::Reader r(w.data());
-  Result<crdt::Text> loaded = crdt::Text::DecodeState(r);
+  auto loaded = crdt::Document::DecodeSnapshot(snapshot, crdt::NodeId{0xFFFFFFFDull});
+  std::string loaded_text = loaded.ok() ? *loaded->ReadText(replay->text) : std::string();
   rep.load_ms = MsSince(t0);
-  ok = ok && loaded.ok() && loaded->ToString() == trace->end_content;
-  if (ok && fresh.ok()) {
-    crdt::Writer wf;
-    fresh->EncodeState(wf);
-    ok = wf.data() == w.data();
-    if (!ok) rep.error = "fresh replica encodes differently";
+  ok = ok && loaded.ok() && loaded_text == trace->end_content;
+  if (ok && fresh.ok() && fresh->CanonicalState() != replay->replicas[0].CanonicalState()) {
+    ok = false;
+    rep.error = "fresh replica's state differs";
   }
   if (!ok && rep.error.empty()) rep.error = "final text differs from endContent";
   rep.ok = ok;

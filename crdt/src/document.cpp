@@ -271,6 +271,25 @@ Result<Change> DecodeChange(std::string_view bytes) {
 // ---------------------------------------------------------------------------------------------
 // Transactions
 
+namespace {
+template <typename F>
+UndoEntry Undo(F&& fn) {
+  return UndoEntry{{}, {}, 0, std::forward<F>(fn)};
+}
+}  // namespace
+
+void UndoEntry::operator()(Document& doc) const {
+  if (fn) {
+    fn(doc);
+    return;
+  }
+  Document::Object* o = doc.Find(object);
+  if (auto* t = std::get_if<Text>(o))
+    t->UndoInsert(first, count);
+  else
+    std::get<List<Value>>(*o).UndoInsert(first, count);
+}
+
 Transaction::Transaction(Document* doc, uint64_t now_ms)
     : doc_(doc), now_ms_(now_ms), next_seq_(doc->version_.Get(doc->self_) + 1) {}
 
@@ -508,20 +527,6 @@ Status Document::ValidateOp(const Op& op, const Dot& dot) const {
     if (*have != want && !register_ok && !delete_ok) {
       return Status::TypeMismatch(KindError(op.object, want, *have));
     }
-    if (op.type == Op::Type::kTextInsert || op.type == Op::Type::kListInsert ||
-        op.type == Op::Type::kSeqDelete) {
-      const SequenceCore& core = *have == ObjectKind::kText ? std::get<Text>(*target).core()
-                                                            : std::get<List<Value>>(*target).core();
-      Status s;
-      if (op.type == Op::Type::kSeqDelete) {
-        s = core.ValidateDelete(DeleteOp{op.ranges});
-      } else {
-        bool present = false;
-        s = core.ValidateInsert(dot, op.left, op.right, OpSpan(op), &present);
-      }
-      // Every item an op names was made by a change it depends on: one missing is an error.
-      if (!s.ok()) return Status::Corruption("op " + dot.ToString() + ": " + s.message());
-    }
   } else if (!known(op.object)) {
     // Not here and never seen: the op names an object from a change we do not have.
     return Status::Corruption("op " + dot.ToString() + " targets unknown object " +
@@ -537,8 +542,8 @@ Status Document::ApplyOpChecked(const Op& op, const Dot& dot, const HlcTimestamp
   if (!target) return Status::Ok();  // removed concurrently: nothing left to change
   if (op.type == Op::Type::kTextInsert || op.type == Op::Type::kListInsert ||
       op.type == Op::Type::kSeqDelete) {
-    ApplySequenceOp(op, dot, undo, patches);
-    return Status::Ok();
+    // The sequence validates as it applies and changes nothing on error.
+    return ApplySequenceOp(op, dot, undo, patches);
   }
   if (!undo) {
     ApplyOp(op, dot, time, nullptr, patches);
@@ -554,8 +559,8 @@ Status Document::ApplyOpChecked(const Op& op, const Dot& dot, const HlcTimestamp
     VersionVector seen = map->seen;
     ApplyOp(op, dot, time, removed.get(), patches);
     bool created = op.type == Op::Type::kMapSet && op.new_object.has_value();
-    undo->push_back([obj, key = op.key, before = std::move(before), seen = std::move(seen), removed,
-                     created, dot](Document& doc) {
+    undo->push_back(Undo([obj, key = op.key, before = std::move(before), seen = std::move(seen),
+                          removed, created, dot](Document& doc) {
       if (created) doc.objects_.erase(dot);
       for (auto& [id, o] : *removed) doc.objects_.emplace(id, std::move(o));
       auto& m = std::get<MapObject>(*doc.Find(obj));
@@ -565,22 +570,23 @@ Status Document::ApplyOpChecked(const Op& op, const Dot& dot, const HlcTimestamp
         m.entries.erase(key);
       }
       m.seen = seen;
-    });
+    }));
   } else if (auto* set = std::get_if<ORSet<Scalar>>(target)) {
     auto it = set->entries().find(op.scalar);
     std::optional<MVSlot<Present>> before;
     if (it != set->entries().end()) before = it->second;
     VersionVector seen = set->seen();
     ApplyOp(op, dot, time, nullptr, patches);
-    undo->push_back(
+    undo->push_back(Undo(
         [obj, elem = op.scalar, before = std::move(before), seen = std::move(seen)](Document& doc) {
           std::get<ORSet<Scalar>>(*doc.Find(obj)).RestoreEntry(elem, before, seen);
-        });
+        }));
   } else {
     // Registers and counters are small: keep a copy of the whole object.
     Object before = *target;
     ApplyOp(op, dot, time, nullptr, patches);
-    undo->push_back([obj, before = std::move(before)](Document& doc) { *doc.Find(obj) = before; });
+    undo->push_back(
+        Undo([obj, before = std::move(before)](Document& doc) { *doc.Find(obj) = before; }));
   }
   return Status::Ok();
 }
@@ -613,7 +619,7 @@ void Document::ApplyOp(const Op& op, const Dot& dot, const HlcTimestamp& time,
   switch (op.type) {
     case Op::Type::kTextInsert:
     case Op::Type::kListInsert:
-    case Op::Type::kSeqDelete: ApplySequenceOp(op, dot, nullptr, patches); return;
+    case Op::Type::kSeqDelete: (void)ApplySequenceOp(op, dot, nullptr, patches); return;
     case Op::Type::kMapSet:
     case Op::Type::kMapDelete: {
       auto& map = std::get<MapObject>(*target);
@@ -754,25 +760,29 @@ Patch InsertPatch(ObjectId obj, size_t index, size_t length, std::string text) {
 
 }  // namespace
 
-void Document::ApplySequenceOp(const Op& op, const Dot& dot, std::vector<UndoFn>* undo,
-                               std::vector<Patch>* patches) {
+Status Document::ApplySequenceOp(const Op& op, const Dot& dot, std::vector<UndoFn>* undo,
+                                 std::vector<Patch>* patches) {
   ObjectId obj = op.object;
   Object* target = Find(obj);
+  // Every item an op names was made by a change it depends on: one missing is corruption.
+  auto bad = [&](const Status& s) {
+    return Status::Corruption("op " + dot.ToString() + ": " + s.message());
+  };
   if (op.type == Op::Type::kTextInsert) {
     Text& t = std::get<Text>(*target);
-    if (t.IndexOf(dot).ok()) return;  // already here
-    uint64_t n = OpSpan(op);
-    if (!t.Apply(TextInsertOp{dot, op.left, op.right, op.text}).ok()) return;
+    size_t before = t.size();
+    Status s = t.Apply(TextInsertOp{dot, op.left, op.right, op.text});
+    if (!s.ok()) return bad(s);
+    uint64_t n = t.size() - before;
+    if (n == 0) return Status::Ok();  // already here
     if (undo) {
-      undo->push_back(
-          [obj, dot, n](Document& d) { std::get<Text>(*d.Find(obj)).UndoInsert(dot, n); });
+      undo->push_back(UndoEntry{obj, dot, n, {}});
     }
     if (patches) patches->push_back(InsertPatch(obj, *t.IndexOf(dot), n, op.text));
-    return;
+    return Status::Ok();
   }
   if (op.type == Op::Type::kListInsert) {
     auto& l = std::get<List<Value>>(*target);
-    if (l.IndexOf(dot).ok()) return;
     ListInsertOp<Value> ins{dot, op.left, op.right, {}};
     std::vector<ObjectId> created;
     for (size_t i = 0; i < op.items.size(); ++i) {
@@ -785,26 +795,31 @@ void Document::ApplySequenceOp(const Op& op, const Dot& dot, std::vector<UndoFn>
         ins.values.push_back(Value(item.scalar));
       }
     }
-    uint64_t n = ins.values.size();
-    if (!l.Apply(ins).ok()) return;
+    size_t before = l.size();
+    Status s = l.Apply(ins);
+    if (!s.ok()) return bad(s);
+    uint64_t n = l.size() - before;
+    if (n == 0) return Status::Ok();  // already here
     for (size_t i = 0; i < created.size(); ++i) {
       objects_.emplace(created[i], MakeObject(*op.items[created[i].seq - dot.seq].new_object));
     }
     if (undo) {
-      undo->push_back([obj, dot, n, created](Document& d) {
+      undo->push_back(Undo([obj, dot, n, created](Document& d) {
         for (ObjectId c : created) d.objects_.erase(c);
         std::get<List<Value>>(*d.Find(obj)).UndoInsert(dot, n);
-      });
+      }));
     }
     if (patches) patches->push_back(InsertPatch(obj, *l.IndexOf(dot), n, {}));
-    return;
+    return Status::Ok();
   }
   // A delete from a text or a list.
   DeleteOp del{op.ranges};
   std::vector<DotRange> newly;
   auto removed = std::make_shared<std::vector<std::pair<ObjectId, Object>>>();
   if (auto* t = std::get_if<Text>(target)) {
-    if (!t->Apply(del, &newly).ok() || newly.empty()) return;
+    Status s = t->Apply(del, &newly);
+    if (!s.ok()) return bad(s);
+    if (newly.empty()) return Status::Ok();
     if (patches) DeletePatches(t->core(), obj, newly, patches);
   } else {
     auto& l = std::get<List<Value>>(*target);
@@ -819,20 +834,23 @@ void Document::ApplySequenceOp(const Op& op, const Dot& dot, std::vector<UndoFn>
         if (v.ok() && v->is_object()) dropped.push_back(v->object().id);
       }
     }
-    if (!l.Apply(del, &newly).ok() || newly.empty()) return;
+    Status s = l.Apply(del, &newly);
+    if (!s.ok()) return bad(s);
+    if (newly.empty()) return Status::Ok();
     if (patches) DeletePatches(l.core(), obj, newly, patches);
     for (ObjectId c : dropped) RemoveTree(c, undo ? removed.get() : nullptr);
   }
   if (undo) {
-    undo->push_back([obj, newly = DeleteOp{newly}, removed](Document& d) {
+    undo->push_back(Undo([obj, newly = DeleteOp{newly}, removed](Document& d) {
       for (auto& [id, o] : *removed) d.objects_.emplace(id, std::move(o));
       Object* o = d.Find(obj);
       if (auto* t = std::get_if<Text>(o))
         t->UndoDelete(newly);
       else
         std::get<List<Value>>(*o).UndoDelete(newly);
-    });
+    }));
   }
+  return Status::Ok();
 }
 
 Status Transaction::AddSequenceInsert(Op op) {
@@ -853,8 +871,7 @@ Status Transaction::AddSequenceInsert(Op op) {
     op.left = ins->left;
     op.right = ins->right;
     n = OpSpan(op);
-    undo_.push_back(
-        [obj, dot, n](Document& doc) { std::get<Text>(*doc.Find(obj)).UndoInsert(dot, n); });
+    undo_.push_back(UndoEntry{obj, dot, n, {}});
     patches_.push_back(InsertPatch(obj, pos, n, op.text));
   } else {
     auto* l = std::get_if<List<Value>>(target);
@@ -880,10 +897,10 @@ Status Transaction::AddSequenceInsert(Op op) {
       d.objects_.emplace(id, MakeObject(kind));
       ids.push_back(id);
     }
-    undo_.push_back([obj, dot, n, ids](Document& doc) {
+    undo_.push_back(Undo([obj, dot, n, ids](Document& doc) {
       for (ObjectId c : ids) doc.objects_.erase(c);
       std::get<List<Value>>(*doc.Find(obj)).UndoInsert(dot, n);
-    });
+    }));
     patches_.push_back(InsertPatch(obj, pos, n, {}));
   }
   next_seq_ += n;
@@ -974,14 +991,14 @@ Status Transaction::ListDelete(ObjectId seq, size_t pos, size_t len) {
   WEFT_RETURN_IF_ERROR(SequenceDelete(d, target, seq, pos, len, &del, &dropped));
   auto removed = std::make_shared<std::vector<std::pair<ObjectId, Document::Object>>>();
   for (ObjectId c : dropped) d.RemoveTree(c, removed.get());
-  undo_.push_back([seq, del, removed](Document& doc) {
+  undo_.push_back(Undo([seq, del, removed](Document& doc) {
     for (auto& [id, o] : *removed) doc.objects_.emplace(id, std::move(o));
     Document::Object* o = doc.Find(seq);
     if (auto* t = std::get_if<Text>(o))
       t->UndoDelete(del);
     else
       std::get<List<Value>>(*o).UndoDelete(del);
-  });
+  }));
   Patch p;
   p.type = Patch::Type::kDelete;
   p.object = seq;
@@ -1054,12 +1071,13 @@ Result<size_t> Document::IndexOfAnchor(ObjectId id, const Anchor& anchor) const 
 Status Document::CheckChange(const Change& c, const ApplyOptions& options) const {
   if (!c.author.valid()) return Status::Corruption("change author is the null node");
   if (c.ops.empty()) return Status::Corruption("change has no ops");
-  if (c.start_seq == 0 || c.start_seq > UINT64_MAX - c.span()) {
+  uint64_t span = c.span();
+  if (c.start_seq == 0 || c.start_seq > UINT64_MAX - span) {
     return Status::Corruption("change has a bad start seq");
   }
   uint64_t have = version_.Get(c.author);
   if (c.start_seq <= have) {
-    if (c.end_seq() <= have) return Status::Ok();  // duplicate; the caller checks again
+    if (c.start_seq + span - 1 <= have) return Status::Ok();  // duplicate; the caller checks again
     return Status::Corruption("change " + c.id().ToString() + " overlaps changes already held");
   }
   if (c.start_seq > have + 1) {
@@ -1081,10 +1099,12 @@ Status Document::ApplyChecked(Change c, std::vector<Patch>* patches) {
   // name an object or an item an earlier op of the same change made); on the first invalid op,
   // everything the change did is undone.
   std::vector<UndoFn> undo;
+  // A failing op changes nothing itself, so a change of one op needs no undo log.
+  std::vector<UndoFn>* log = c.ops.size() > 1 ? &undo : nullptr;
   size_t patch_count = patches ? patches->size() : 0;
   uint64_t seq = c.start_seq;
   for (const Op& op : c.ops) {
-    Status s = ApplyOpChecked(op, Dot{c.author, seq}, c.time, &undo, patches);
+    Status s = ApplyOpChecked(op, Dot{c.author, seq}, c.time, log, patches);
     if (!s.ok()) {
       for (auto it = undo.rbegin(); it != undo.rend(); ++it) (*it)(*this);
       if (patches) patches->resize(patch_count);
@@ -1092,7 +1112,7 @@ Status Document::ApplyChecked(Change c, std::vector<Patch>* patches) {
     }
     seq += OpSpan(op);
   }
-  version_.Set(c.author, c.end_seq());
+  version_.Set(c.author, seq - 1);
   lamport_ = std::max(lamport_, c.lamport);
   clock_.Witness(c.time);
   if (options_.keep_history) history_.push_back(std::move(c));

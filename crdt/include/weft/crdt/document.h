@@ -205,6 +205,16 @@ struct ApplyOptions {
 
 class Document;
 
+// How to undo one applied op (inside a transaction, or a change that fails half way). A sequence
+// insert is undone without a closure (no allocation on the hot path); anything else runs `fn`.
+struct UndoEntry {
+  ObjectId object;
+  Dot first;  // the first item a sequence insert made
+  uint64_t count = 0;
+  std::function<void(Document&)> fn;
+  void operator()(Document& doc) const;
+};
+
 // A local transaction: build it with Document::Begin, change the document through it, then
 // Commit or Rollback (destroying an open one rolls it back). One at a time per document; no
 // remote change may be applied while one is open. Methods fail, changing nothing, on a missing
@@ -258,7 +268,7 @@ class Transaction {
   uint64_t next_seq_;
   std::vector<Op> ops_;
   std::vector<Patch> patches_;
-  std::vector<std::function<void(Document&)>> undo_;
+  std::vector<UndoEntry> undo_;
   bool open_ = true;
 };
 
@@ -348,7 +358,8 @@ class Document {
   friend class Transaction;
   struct Snapshotter;
 
-  using UndoFn = std::function<void(Document&)>;
+  using UndoFn = UndoEntry;
+  friend struct UndoEntry;
   Status ValidateOp(const Op& op, const Dot& dot) const;
   // Validates `op` against the current state and applies it; appends its undo when `undo` is set.
   Status ApplyOpChecked(const Op& op, const Dot& dot, const HlcTimestamp& time,
@@ -358,8 +369,8 @@ class Document {
                std::vector<std::pair<ObjectId, Object>>* removed, std::vector<Patch>* patches);
   void RemoveTree(ObjectId id, std::vector<std::pair<ObjectId, Object>>* removed);
   // Applies a sequence op (validated); records undo and patches.
-  void ApplySequenceOp(const Op& op, const Dot& dot, std::vector<UndoFn>* undo,
-                       std::vector<Patch>* patches);
+  Status ApplySequenceOp(const Op& op, const Dot& dot, std::vector<UndoFn>* undo,
+                         std::vector<Patch>* patches);
   Status CheckChange(const Change& change, const ApplyOptions& options) const;
   Status ApplyChecked(Change change, std::vector<Patch>* patches);
   void DrainPending(const ApplyOptions& options);
