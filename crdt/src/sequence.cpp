@@ -238,10 +238,18 @@ struct SequenceCore::Impl {
 
   void IndexSet(uint64_t node, uint64_t first, uint64_t last_seq, Leaf* leaf) {
     NodeMap& m = MapCreate(node);
-    if (!m.empty()) {  // appending the newest ids (typing): extend the last entry
+    if (m.empty()) {
+      m.emplace(first, Entry{last_seq, leaf});
+      return;
+    }
+    {  // The newest ids of a node (local typing): extend or append after the last entry.
       auto& back = *m.rbegin();
       if (back.first <= first && back.second.leaf == leaf && back.second.last + 1 >= first) {
         if (back.second.last < last_seq) back.second.last = last_seq;
+        return;
+      }
+      if (first > back.second.last) {
+        m.emplace_hint(m.end(), first, Entry{last_seq, leaf});
         return;
       }
     }
