@@ -6,7 +6,10 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <cstring>
 #include <deque>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <random>
@@ -18,7 +21,7 @@
 namespace weft {
 namespace {
 
-constexpr int kSchemaVersion = 1;
+constexpr int kSchemaVersion = 2;
 constexpr size_t kMaxDocIdBytes = 1024;
 
 // Schema migrations: kMigrations[i] takes a database from version i to i + 1.
@@ -42,6 +45,16 @@ CREATE TABLE snapshots(
   data BLOB NOT NULL                -- crdt::Document::EncodeSnapshot(false)
 ) WITHOUT ROWID;
 )sql",
+    // 1 -> 2 (issue 5): per peer and document, the version the peer acknowledged storing.
+    R"sql(
+CREATE TABLE peer_versions(
+  peer TEXT NOT NULL,               -- the sync client's name for the peer (its URL)
+  doc TEXT NOT NULL,
+  version TEXT NOT NULL,            -- EncodeCausalToken(doc, version) without the "doc@" prefix
+  updated_ms INTEGER NOT NULL,
+  PRIMARY KEY(peer, doc)
+) WITHOUT ROWID;
+)sql",
 };
 
 uint64_t SystemClockMs() {
@@ -58,8 +71,13 @@ Status CheckDocId(std::string_view doc) {
 }
 
 struct DocState {
+  explicit DocState(crdt::Document d) : doc(std::move(d)) {}
   crdt::Document doc;
-  uint64_t since_snapshot = 0;  // changes logged since the last snapshot
+  uint64_t since_snapshot = 0;      // changes logged since the last snapshot
+  uint64_t ops_since_snapshot = 0;  // and the ops in them
+  // Text and list lookups keep a cursor cache inside the document, so readers of one document
+  // take turns; readers of different documents run in parallel.
+  mutable std::mutex read_mu;
 };
 
 class ReplicaImpl final : public Replica {
@@ -100,6 +118,10 @@ class ReplicaImpl final : public Replica {
   void Unsubscribe(uint64_t id) override;
   void SetConflictResolver(std::string_view doc, ConflictResolver resolver) override;
   Status Snapshot(std::string_view doc) override;
+  Status SetPeerVersion(std::string_view peer, std::string_view doc,
+                        const VersionVector& version) override;
+  Result<std::vector<std::pair<std::string, VersionVector>>> PeerVersions(
+      std::string_view peer) override;
 
  private:
   // Loads `doc` into the cache (caller holds write_mu_). kNotFound when absent and !create.
@@ -138,7 +160,33 @@ class ReplicaImpl final : public Replica {
   bool dispatching_ = false;
 };
 
+// Looks at an existing file before SQLite does, for two kinds of damage SQLite lets through: it
+// takes a 1-byte file for an empty database (and would write a new one over it), and it does not
+// notice a file cut inside its last page. Without a WAL to recover from, a SQLite database is a
+// whole number of pages; with one, the WAL may still complete the file, so SQLite judges.
+Status CheckDatabaseFile(const std::string& path) {
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(path, ec);
+  if (ec || size == 0) return Status::Ok();  // missing or empty: a new database
+  unsigned char header[100] = {};
+  std::ifstream in(path, std::ios::binary);
+  in.read(reinterpret_cast<char*>(header), sizeof header);
+  if (in.gcount() < static_cast<std::streamsize>(sizeof header) ||
+      std::memcmp(header, "SQLite format 3", 16) != 0) {
+    return Status::Corruption(path + " is not a Weft database (not SQLite)");
+  }
+  uint32_t page = (uint32_t{header[16]} << 8) | header[17];
+  if (page == 1) page = 65536;
+  const auto wal = std::filesystem::file_size(path + "-wal", ec);
+  const bool has_wal = !ec && wal > 32;  // more than the WAL header
+  if (!has_wal && (page < 512 || size % page != 0)) {
+    return Status::Corruption(path + " is truncated or damaged (not a whole number of pages)");
+  }
+  return Status::Ok();
+}
+
 Status ReplicaImpl::Init() {
+  WEFT_RETURN_IF_ERROR(CheckDatabaseFile(path_));
   int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
   if (options_.create_if_missing) flags |= SQLITE_OPEN_CREATE;
   const char* vfs = options_.vfs.empty() ? nullptr : options_.vfs.c_str();
@@ -172,6 +220,11 @@ Status ReplicaImpl::Init() {
       return Status::Corruption(path_ + " is a SQLite database, but not a Weft one");
     }
     auto q = sql::Stmt::Prepare(db_, "SELECT key, value FROM meta");
+    if (!q.ok() && q.status().code() != StatusCode::kBusy) {
+      // A table called meta, but not ours (the schema was just read, so this is no I/O error).
+      return Status::Corruption(path_ + " is a SQLite database, but not a Weft one (" +
+                                q.status().message() + ")");
+    }
     if (!q.ok()) return q.status();
     std::string format;
     while (q->Step(&s)) {
@@ -239,7 +292,7 @@ Result<DocState*> ReplicaImpl::Load(std::string_view doc, bool create) {
   bool found = exists->Step(&s);
   WEFT_RETURN_IF_ERROR(s);
   crdt::DocumentOptions dopts{options_.max_drift_ms, /*keep_history=*/false};
-  auto st = std::make_unique<DocState>(DocState{crdt::Document(node_, dopts)});
+  auto st = std::make_unique<DocState>(crdt::Document(node_, dopts));
   if (!found) {
     // A new document is recorded with its first change (or by CreateDocument).
     if (!create) return Status::NotFound("no document \"" + std::string(doc) + "\"");
@@ -270,6 +323,7 @@ Result<DocState*> ReplicaImpl::Load(std::string_view doc, bool create) {
       if (!a.ok())
         return Status::Corruption("op log of \"" + std::string(doc) + "\": " + a.message());
       ++st->since_snapshot;
+      st->ops_since_snapshot += c->span();
     }
     WEFT_RETURN_IF_ERROR(s);
   }
@@ -387,7 +441,13 @@ Result<CommitInfo> ReplicaImpl::Transact(std::string_view doc,
     } catch (...) {
       s = Status::Aborted("transaction body threw");
     }
-    if (!s.ok()) return s;  // txn rolls back as it goes out of scope
+    if (!s.ok()) {
+      txn.Rollback();
+      // A new document exists only in the cache until its first commit: drop it, so that it
+      // stays absent.
+      if (st->doc.version().empty()) docs_.erase(std::string(doc));
+      return s;
+    }
     change = txn.Prepare();
     txn.Rollback();
   }
@@ -398,7 +458,12 @@ Result<CommitInfo> ReplicaImpl::Transact(std::string_view doc,
     return info;
   }
   std::string blob = crdt::EncodeChange(*change);
-  WEFT_RETURN_IF_ERROR(AppendChanges(doc, {&*change}, {blob}));
+  if (Status s = AppendChanges(doc, {&*change}, {blob}); !s.ok()) {
+    // Drop the cached document: the next read loads it as the log has it (a new one stays absent).
+    std::unique_lock lock(state_mu_);
+    docs_.erase(std::string(doc));
+    return s;
+  }
   std::vector<crdt::Patch> patches;
   {
     std::unique_lock lock(state_mu_);
@@ -411,6 +476,7 @@ Result<CommitInfo> ReplicaImpl::Transact(std::string_view doc,
       return Status(StatusCode::kInternal, "own change refused: " + s.ToString());
     }
     ++st->since_snapshot;
+    st->ops_since_snapshot += change->span();
     info.changed = true;
     info.change = change->id();
     info.version = st->doc.version();
@@ -433,6 +499,7 @@ Status ReplicaImpl::Read(std::string_view doc, const std::function<void(const Vi
     std::shared_lock lock(state_mu_);
     auto st = ForRead(doc);
     if (st.ok()) {
+      std::lock_guard turn((*st)->read_mu);
       body(View((*st)->doc));
       return Status::Ok();
     }
@@ -445,6 +512,7 @@ Status ReplicaImpl::Read(std::string_view doc, const std::function<void(const Vi
   std::shared_lock lock(state_mu_);
   auto st = ForRead(doc);
   if (!st.ok()) return Status::NotFound("no document \"" + std::string(doc) + "\"");
+  std::lock_guard turn((*st)->read_mu);
   body(View((*st)->doc));
   return Status::Ok();
 }
@@ -540,6 +608,7 @@ Result<ApplyReport> ReplicaImpl::ApplyRemoteChanges(std::string_view doc,
       return failure;
     }
     st->since_snapshot += applied.size();
+    for (const crdt::Change* c : applied) st->ops_since_snapshot += c->span();
     report.version = st->doc.version();
   }
   (void)MaybeSnapshot(std::string(doc));
@@ -570,12 +639,14 @@ Status ReplicaImpl::WriteSnapshot(const std::string& doc, const DocState& st) {
 
 Status ReplicaImpl::MaybeSnapshot(const std::string& doc) {
   auto it = docs_.find(doc);
-  if (it == docs_.end() || options_.snapshot_every == 0 ||
-      it->second->since_snapshot < options_.snapshot_every) {
-    return Status::Ok();
-  }
-  WEFT_RETURN_IF_ERROR(WriteSnapshot(doc, *it->second));
-  it->second->since_snapshot = 0;
+  if (it == docs_.end()) return Status::Ok();
+  DocState& st = *it->second;
+  bool due = (options_.snapshot_every && st.since_snapshot >= options_.snapshot_every) ||
+             (options_.snapshot_every_ops && st.ops_since_snapshot >= options_.snapshot_every_ops);
+  if (!due) return Status::Ok();
+  WEFT_RETURN_IF_ERROR(WriteSnapshot(doc, st));
+  st.since_snapshot = 0;
+  st.ops_since_snapshot = 0;
   return Status::Ok();
 }
 
@@ -585,7 +656,41 @@ Status ReplicaImpl::Snapshot(std::string_view doc) {
   if (!st.ok()) return st.status();
   WEFT_RETURN_IF_ERROR(WriteSnapshot(std::string(doc), **st));
   (*st)->since_snapshot = 0;
+  (*st)->ops_since_snapshot = 0;
   return Status::Ok();
+}
+
+Status ReplicaImpl::SetPeerVersion(std::string_view peer, std::string_view doc,
+                                   const VersionVector& version) {
+  WEFT_RETURN_IF_ERROR(CheckDocId(doc));
+  std::string token = EncodeCausalToken("", version);  // "@node.seq,..."
+  std::lock_guard w(write_mu_);
+  auto q = sql::Stmt::Prepare(
+      db_, "INSERT OR REPLACE INTO peer_versions(peer, doc, version, updated_ms) VALUES(?,?,?,?)");
+  if (!q.ok()) return q.status();
+  return q->Bind(1, peer)
+      .Bind(2, doc)
+      .Bind(3, std::string_view(token).substr(1))
+      .Bind(4, static_cast<int64_t>(options_.clock()))
+      .Run();
+}
+
+Result<std::vector<std::pair<std::string, VersionVector>>> ReplicaImpl::PeerVersions(
+    std::string_view peer) {
+  std::lock_guard lock(reader_mu_);
+  auto q = sql::Stmt::Prepare(reader_,
+                              "SELECT doc, version FROM peer_versions WHERE peer = ? ORDER BY doc");
+  if (!q.ok()) return q.status();
+  q->Bind(1, peer);
+  std::vector<std::pair<std::string, VersionVector>> out;
+  Status s;
+  while (q->Step(&s)) {
+    auto t = DecodeCausalToken("x@" + q->Text(1));
+    if (!t.ok()) return Status::Corruption("peer_versions: " + t.status().message());
+    out.emplace_back(q->Text(0), std::move(t->second));
+  }
+  WEFT_RETURN_IF_ERROR(s);
+  return out;
 }
 
 Result<std::string> ReplicaImpl::CausalToken(std::string_view doc) {

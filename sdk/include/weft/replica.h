@@ -6,10 +6,12 @@
 // log between replicas through ChangesSince / ApplyRemoteChanges.
 //
 // Thread safety: a Replica may be used from any number of threads. Reads (Read, Version,
-// ChangesSince, ...) run concurrently with each other; a writer (Transact, ApplyRemoteChanges)
-// excludes other writers, and excludes readers only while it applies its change in memory and
-// commits it to SQLite. Change-feed callbacks and resolvers run on the thread that committed,
-// after the commit, with no lock held: they may read the replica and may start transactions.
+// ChangesSince, ...) run concurrently with each other (reads of one document take turns, since
+// text lookups keep a cursor cache) and with a writer's SQLite commit; a writer (Transact,
+// ApplyRemoteChanges) excludes other writers, and excludes readers only while it applies its
+// change in memory (and, for remote batches, while it commits them). Change-feed callbacks and
+// resolvers run on the thread that committed, after the commit, with no lock held: they may read
+// the replica and may start transactions.
 //
 // Nothing throws across this API: every call that can fail returns a Status or a Result.
 #pragma once
@@ -43,6 +45,9 @@ struct ReplicaOptions {
   // Snapshot policy: write a document's snapshot after this many changes since its last one
   // (0: never). Opening a document loads its latest snapshot and replays the log after it.
   uint32_t snapshot_every = 1000;
+  // ... or after this many ops (a map write is one op, a text insert one per character), so
+  // that a reopen replays a bounded amount of work (0: no bound by ops).
+  uint32_t snapshot_every_ops = 20000;
   // Create the database when the file does not exist.
   bool create_if_missing = true;
   // Milliseconds since the epoch; defaults to the system clock. Tests hand in their own.
@@ -148,6 +153,15 @@ class Replica {
 
   // Writes a snapshot of `doc` now (also done by the policy).
   virtual Status Snapshot(std::string_view doc) = 0;
+
+  // Sync state per peer (issue 5): the version of `doc` that `peer` (the sync client's name for
+  // it, its URL) acknowledged storing durably. Kept across restarts, so that the sync client
+  // reports replication lag while offline and resumes from it.
+  virtual Status SetPeerVersion(std::string_view peer, std::string_view doc,
+                                const VersionVector& version) = 0;
+  // Every document's acknowledged version for `peer`, sorted by document (empty when none).
+  virtual Result<std::vector<std::pair<std::string, VersionVector>>> PeerVersions(
+      std::string_view peer) = 0;
 };
 
 // Encodes and decodes causal tokens: "<doc>@<node hex>.<seq>,<node hex>.<seq>...", URL-safe.

@@ -1,0 +1,356 @@
+// Bad input to a replica: corrupt remote changes, and database files that are truncated, zeroed,
+// not Weft, not SQLite or from a newer Weft. Each gives a clear error and changes nothing: not
+// the document, not a byte of the file, and no WAL or journal left behind.
+#include <sqlite3.h>
+
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+#include "random.h"
+#include "temp_dir.h"
+#include "weft/replica.h"
+
+using namespace weft;
+using weft::testing::Rng;
+using weft::testing::TempDir;
+
+namespace {
+
+constexpr uint64_t kNowMs = 1'700'000'000'000;
+constexpr const char* kDoc = "doc";
+
+ReplicaOptions Options() {
+  ReplicaOptions o;
+  o.clock = [] { return kNowMs; };
+  return o;
+}
+
+std::unique_ptr<Replica> OpenAt(const std::string& path, ReplicaOptions opts = Options()) {
+  auto r = Replica::Open(path, std::move(opts));
+  INFO(r.status().ToString());
+  REQUIRE(r.ok());
+  return std::move(*r);
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+void WriteFile(const std::string& path, const std::string& bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  REQUIRE(out.good());
+}
+
+bool Exists(const std::string& path) {
+  return std::filesystem::exists(path);
+}
+
+void RemoveDb(const std::string& path) {
+  for (const char* suffix : {"", "-wal", "-shm", "-journal"})
+    std::filesystem::remove(path + suffix);
+}
+
+// Runs SQL on a database through sqlite3 directly.
+void Sql(const std::string& path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+  char* err = nullptr;
+  int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err);
+  INFO((err ? err : ""));
+  sqlite3_free(err);
+  CHECK(rc == SQLITE_OK);
+  REQUIRE(sqlite3_close(db) == SQLITE_OK);
+}
+
+std::string Canonical(Replica& r) {
+  std::string out;
+  Status s = r.Read(kDoc, [&](const View& v) { out = v.CanonicalState(); });
+  INFO(s.ToString());
+  REQUIRE(s.ok());
+  return out;
+}
+
+// The replica's document and the bytes of its database and WAL.
+struct Observed {
+  std::string canonical;
+  VersionVector version;
+  std::string db, wal;
+  bool operator==(const Observed&) const = default;
+};
+
+Observed Observe(Replica& r, const std::string& path) {
+  auto v = r.Version(kDoc);
+  REQUIRE(v.ok());
+  return {Canonical(r), *v, ReadFile(path), ReadFile(path + "-wal")};
+}
+
+// Opens `path`, which must be refused with `code`; then checks that the file holds `bytes` still
+// and that no WAL, shared-memory or journal file was left behind.
+void ExpectRefused(const std::string& path, StatusCode code, const std::string& bytes,
+                   ReplicaOptions opts = Options()) {
+  {
+    auto r = Replica::Open(path, std::move(opts));
+    INFO("Open: " << r.status().ToString());
+    CHECK(r.status().code() == code);
+    CHECK_FALSE(r.status().message().empty());
+  }
+  const bool unchanged = ReadFile(path) == bytes;
+  CHECK(unchanged);
+  CHECK_FALSE(Exists(path + "-wal"));
+  CHECK_FALSE(Exists(path + "-shm"));
+  CHECK_FALSE(Exists(path + "-journal"));
+}
+
+Status Edit(Replica& r, int i) {
+  return r
+      .Transact(
+          kDoc,
+          [&](Txn& t) {
+            auto root = t.root();
+            WEFT_RETURN_IF_ERROR(root.Put("k" + std::to_string(i), "value " + std::to_string(i)));
+            auto n = root.Counter("n");
+            WEFT_RETURN_IF_ERROR(n.status());
+            WEFT_RETURN_IF_ERROR(n->Increment(i));
+            auto tags = root.Set("tags");
+            WEFT_RETURN_IF_ERROR(tags.status());
+            WEFT_RETURN_IF_ERROR(tags->Add(int64_t{i}));
+            if (i % 3 == 0) WEFT_RETURN_IF_ERROR(root.Delete("k" + std::to_string(i - 1)));
+            return Status::Ok();
+          })
+      .status();
+}
+
+// A Weft database with some history and a snapshot, closed cleanly; returns its bytes.
+std::string MakeWeftDb(const std::string& path, int commits) {
+  {
+    auto r = OpenAt(path);
+    for (int i = 0; i < commits; ++i) REQUIRE(Edit(*r, i).ok());
+    REQUIRE(r->Snapshot(kDoc).ok());
+    REQUIRE(Edit(*r, commits).ok());
+  }
+  REQUIRE_FALSE(Exists(path + "-wal"));
+  return ReadFile(path);
+}
+
+}  // namespace
+
+TEST_CASE("corrupt remote changes are refused and change nothing", "[sdk][bad-input]") {
+  TempDir dir;
+  const std::string path = dir.File("dst.db"), pristine = dir.File("pristine.db");
+  // The remote's changes: the receiver has the first three; the rest are the ones we damage.
+  std::vector<ChangeBlob> blobs;
+  {
+    auto src = OpenAt(dir.File("src.db"));
+    for (int i = 1; i <= 6; ++i) REQUIRE(Edit(*src, i).ok());
+    auto all = src->ChangesSince(kDoc, {});
+    REQUIRE(all.ok());
+    blobs = *all;
+  }
+  REQUIRE(blobs.size() == 6);
+  {
+    auto r = OpenAt(path);
+    REQUIRE(r->ApplyRemoteChanges(kDoc, {blobs[0], blobs[1], blobs[2]}).ok());
+    REQUIRE(Edit(*r, 100).ok());  // and a change of its own
+  }
+  std::filesystem::copy_file(path, pristine);
+  auto r = OpenAt(path);
+  const Observed base = Observe(*r, path);
+
+  // Applies `batch`, which must be refused with nothing changed.
+  auto expect_refused = [&](const std::vector<ChangeBlob>& batch) {
+    auto rep = r->ApplyRemoteChanges(kDoc, batch);
+    INFO("ApplyRemoteChanges: " << rep.status().ToString());
+    REQUIRE_FALSE(rep.ok());
+    CHECK(rep.status().code() != StatusCode::kInternal);
+    CHECK(rep.status().code() != StatusCode::kIOError);
+    CHECK_FALSE(rep.status().message().empty());
+    REQUIRE(Observe(*r, path) == base);
+  };
+
+  SECTION("random bytes") {
+    const uint64_t seed = testing::SeedFromEnv() ? testing::SeedFromEnv() : 20261129;
+    INFO("seed " << seed);
+    Rng rng(seed);
+    for (int i = 0; i < 300; ++i) {
+      std::string junk(rng.Below(200), '\0');
+      for (char& c : junk) c = static_cast<char>(rng.Below(256));
+      // Half of them keep the real format byte, to get past the first check.
+      if (!junk.empty() && i % 2 == 0) junk[0] = blobs[3][0];
+      INFO("junk " << i << " (" << junk.size() << " bytes)");
+      expect_refused({junk});
+      expect_refused({blobs[3], junk, blobs[4]});  // a good change does not get in beside it
+    }
+  }
+
+  SECTION("truncated changes") {
+    for (size_t b = 3; b < blobs.size(); ++b) {
+      for (size_t len = 0; len < blobs[b].size(); ++len) {
+        INFO("change " << b << " cut to " << len << " of " << blobs[b].size() << " bytes");
+        auto cut = blobs[b].substr(0, len);
+        auto rep = r->ApplyRemoteChanges(kDoc, {cut});
+        CHECK(rep.status().code() == StatusCode::kCorruption);
+        expect_refused({cut});
+        std::vector<ChangeBlob> batch(blobs.begin() + 3, blobs.end());
+        batch[b - 3] = cut;
+        expect_refused(batch);
+      }
+    }
+  }
+
+  SECTION("bit flips") {
+    // Without a checksum (the signature comes later), a flip inside a string, a time or the
+    // signature field can give another well-formed change. Such a change may be accepted; then
+    // the replica must hold it consistently: the reopened database equals the open replica.
+    // Every other flip must be refused with nothing changed.
+    size_t refused = 0, accepted = 0;
+    const ChangeBlob& good = blobs[4];
+    for (size_t bit = 0; bit < good.size() * 8; ++bit) {
+      ChangeBlob bad = good;
+      bad[bit / 8] = static_cast<char>(bad[bit / 8] ^ (1 << (bit % 8)));
+      INFO("bit " << bit << " of " << good.size() * 8);
+      std::vector<ChangeBlob> batch = {blobs[3], bad};
+      auto rep = r->ApplyRemoteChanges(kDoc, batch);
+      if (!rep.ok()) {
+        ++refused;
+        INFO(rep.status().ToString());
+        CHECK(rep.status().code() != StatusCode::kInternal);
+        CHECK(rep.status().code() != StatusCode::kIOError);
+        REQUIRE(Observe(*r, path) == base);
+        continue;
+      }
+      ++accepted;
+      CHECK(rep->applied == 2);
+      std::string live = Canonical(*r);
+      r.reset();
+      {
+        auto again = OpenAt(path);
+        CHECK(Canonical(*again) == live);
+      }
+      RemoveDb(path);
+      std::filesystem::copy_file(pristine, path);
+      r = OpenAt(path);
+      REQUIRE(Canonical(*r) == base.canonical);
+    }
+    INFO("refused " << refused << ", accepted " << accepted);
+    CHECK(refused > 0);
+    CHECK(refused + accepted == good.size() * 8);
+  }
+}
+
+TEST_CASE("a truncated or zeroed Weft database is refused and left as it was", "[sdk][bad-input]") {
+  TempDir dir;
+  const std::string full = MakeWeftDb(dir.File("full.db"), 400);
+  const size_t page = 4096;
+  REQUIRE(full.size() % page == 0);
+  REQUIRE(full.size() >= 4 * page);
+  std::vector<size_t> lengths = {1, 15, 16, 50, 99, 100, 101, 512, page - 1, full.size() - 1};
+  for (size_t at = page; at < full.size(); at += page) {
+    lengths.push_back(at);        // whole pages missing
+    lengths.push_back(at + 100);  // a page cut short
+    lengths.push_back(at - 100);
+  }
+  const std::string path = dir.File("cut.db");
+  SECTION("truncated") {
+    for (size_t len : lengths) {
+      INFO("truncated to " << len << " of " << full.size() << " bytes");
+      RemoveDb(path);
+      const std::string bytes = full.substr(0, len);
+      WriteFile(path, bytes);
+      ExpectRefused(path, StatusCode::kCorruption, bytes);
+    }
+  }
+  SECTION("the header zeroed") {
+    std::string bytes = full;
+    std::fill(bytes.begin(), bytes.begin() + 100, '\0');
+    RemoveDb(path);
+    WriteFile(path, bytes);
+    ExpectRefused(path, StatusCode::kCorruption, bytes);
+  }
+  SECTION("the first page zeroed") {
+    std::string bytes = full;
+    std::fill(bytes.begin(), bytes.begin() + page, '\0');
+    RemoveDb(path);
+    WriteFile(path, bytes);
+    ExpectRefused(path, StatusCode::kCorruption, bytes);
+  }
+}
+
+TEST_CASE("a SQLite database that is not Weft's is refused and left as it was",
+          "[sdk][bad-input]") {
+  TempDir dir;
+  const std::string path = dir.File("other.db");
+  SECTION("rollback journal") {
+    Sql(path, "CREATE TABLE t(x); INSERT INTO t VALUES (1), ('two');");
+  }
+  SECTION("WAL mode") {
+    Sql(path, "PRAGMA journal_mode=WAL; CREATE TABLE t(x); INSERT INTO t VALUES (1);");
+  }
+  SECTION("with a table called meta") {
+    Sql(path, "CREATE TABLE meta(a, b); INSERT INTO meta VALUES ('format', 'weft');");
+  }
+  SECTION("with a meta table that is not Weft's") {
+    Sql(path,
+        "CREATE TABLE meta(key TEXT PRIMARY KEY, value BLOB); "
+        "INSERT INTO meta VALUES ('format', 'other');");
+  }
+  REQUIRE_FALSE(Exists(path + "-wal"));
+  const std::string bytes = ReadFile(path);
+  ExpectRefused(path, StatusCode::kCorruption, bytes);
+}
+
+TEST_CASE("a file that is not SQLite is refused and left as it was", "[sdk][bad-input]") {
+  TempDir dir;
+  const std::string path = dir.File("notes.txt");
+  std::string text;
+  for (int i = 0; i < 200; ++i) text += "line " + std::to_string(i) + ": not a database\n";
+  SECTION("text") {
+    WriteFile(path, text);
+  }
+  SECTION("short text") {
+    WriteFile(path, "hello\n");
+  }
+  SECTION("random bytes") {
+    Rng rng(7);
+    std::string junk(3 * 4096, '\0');
+    for (char& c : junk) c = static_cast<char>(rng.Below(256));
+    WriteFile(path, junk);
+  }
+  SECTION("a SQLite header on junk") {
+    std::string junk = "SQLite format 3";
+    junk.push_back('\0');
+    junk += text;
+    WriteFile(path, junk);
+  }
+  const std::string bytes = ReadFile(path);
+  ExpectRefused(path, StatusCode::kCorruption, bytes);
+}
+
+TEST_CASE("a database from a newer Weft is refused and left as it was", "[sdk][bad-input]") {
+  TempDir dir;
+  const std::string path = dir.File("new.db");
+  MakeWeftDb(path, 20);
+  Sql(path, "UPDATE meta SET value = 999 WHERE key = 'schema_version';");
+  REQUIRE_FALSE(Exists(path + "-wal"));
+  const std::string bytes = ReadFile(path);
+  ExpectRefused(path, StatusCode::kUnsupportedVersion, bytes);
+  ReplicaOptions no_create = Options();
+  no_create.create_if_missing = false;
+  ExpectRefused(path, StatusCode::kUnsupportedVersion, bytes, no_create);
+}
+
+TEST_CASE("opening a missing file without create_if_missing creates nothing", "[sdk][bad-input]") {
+  TempDir dir;
+  const std::string path = dir.File("missing.db");
+  ReplicaOptions opts = Options();
+  opts.create_if_missing = false;
+  auto r = Replica::Open(path, opts);
+  CHECK(r.status().code() == StatusCode::kIOError);
+  CHECK_FALSE(Exists(path));
+  CHECK_FALSE(Exists(path + "-wal"));
+}
