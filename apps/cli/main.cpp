@@ -1,14 +1,19 @@
 // `weft`: the command-line tool for users, scripts and tests to drive a replica.
 //
-//   weft --db PATH set DOC KEY JSON       set a root key (objects become maps, arrays lists,
-//                                         strings and other scalars register values)
-//   weft --db PATH get DOC [KEY]          print the document or one key as JSON
-//   weft --db PATH incr DOC KEY N         add N to the counter at KEY (created when absent)
-//   weft --db PATH text-insert DOC KEY POS STRING    insert into the text at KEY (created if
-//   absent) weft --db PATH text-delete DOC KEY POS LEN       delete LEN code points at POS weft
-//   --db PATH delete DOC KEY         delete a root key weft --db PATH dump DOC               the
-//   canonical state as JSON weft --db PATH info                   node ID, documents and their
-//   version vectors weft --db PATH log DOC                the changes, one line each
+// Commands (weft --db PATH COMMAND ...):
+//   set DOC KEY JSON                  set a root key: objects become maps, arrays lists, other
+//                                     values scalars (register values)
+//   get DOC [KEY]                     print the document or one key as JSON
+//   incr DOC KEY N                    add N to the counter at KEY (created when absent)
+//   text-insert DOC KEY POS STRING    insert into the text at KEY (created when absent)
+//   text-delete DOC KEY POS LEN       delete LEN code points at POS
+//   delete DOC KEY                    delete a root key
+//   dump DOC                          the canonical state as JSON
+//   info                              node ID, documents and their version vectors
+//   log DOC                           the changes, one line each
+//   sync URL [--doc DOC]... [--timeout SECONDS]
+//                                     exchange changes with a relay until both sides have each
+//                                     other's (every document when none is named)
 //
 // Exit status 0 on success; on bad input a one-line error on stderr, a non-zero status, and the
 // database unchanged (every write is one transaction).
@@ -21,6 +26,7 @@
 
 #include "weft/json.h"
 #include "weft/replica.h"
+#include "weft/sync.h"
 
 using namespace weft;
 
@@ -39,7 +45,9 @@ const char kUsage[] =
     "  delete DOC KEY          delete a root key\n"
     "  dump DOC                the canonical state as JSON\n"
     "  info                    node ID, documents and their version vectors\n"
-    "  log DOC                 the changes, one line each\n";
+    "  log DOC                 the changes, one line each\n"
+    "  sync URL [--doc DOC]... [--timeout SECONDS]\n"
+    "                          exchange changes with a relay (ws://HOST:PORT)\n";
 
 int Fail(const std::string& message) {
   std::fprintf(stderr, "weft: %s\n", message.c_str());
@@ -140,7 +148,7 @@ int Run(int argc, char** argv) {
   ReplicaOptions opts;
   // Reading commands never create a database.
   opts.create_if_missing = cmd == "set" || cmd == "incr" || cmd == "delete" || cmd == "info" ||
-                           cmd == "text-insert" || cmd == "text-delete";
+                           cmd == "text-insert" || cmd == "text-delete" || cmd == "sync";
   auto opened = Replica::Open(db, opts);
   if (!opened.ok()) return Fail(opened.status());
   Replica& r = **opened;
@@ -240,6 +248,32 @@ int Run(int argc, char** argv) {
     }
     info.Set("documents", std::move(list));
     std::printf("%s\n", json::Serialize(info).c_str());
+    return 0;
+  }
+  if (cmd == "sync" && args.size() >= 2) {
+    std::vector<std::string> docs;
+    double timeout_s = 30;
+    for (size_t i = 2; i < args.size(); ++i) {
+      if (args[i] == "--doc" && i + 1 < args.size()) {
+        docs.push_back(args[++i]);
+      } else if (args[i] == "--timeout" && i + 1 < args.size()) {
+        char* end = nullptr;
+        timeout_s = std::strtod(args[++i].c_str(), &end);
+        if (*end != '\0' || !(timeout_s > 0) || timeout_s > 86400) {
+          return Fail("--timeout must be a number of seconds (0 to 86400): " + args[i]);
+        }
+      } else {
+        std::fputs(kUsage, stderr);
+        return kExitUsage;
+      }
+    }
+    auto summary = SyncOnce(r, args[1], docs,
+                            std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000)));
+    if (!summary.ok()) return Fail(summary.status());
+    std::printf("synced %zu document(s) with %s: %llu change(s) sent, %llu received\n",
+                summary->documents, args[1].c_str(),
+                static_cast<unsigned long long>(summary->changes_sent),
+                static_cast<unsigned long long>(summary->changes_received));
     return 0;
   }
   if (cmd == "log" && need(1)) {

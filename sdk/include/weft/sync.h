@@ -1,0 +1,160 @@
+// Sync: connects a Replica to peers (relays or other replicas) over WebSockets.
+//
+// A SyncClient runs its own network thread. For each peer URL (ws://host:port[/path]) it keeps
+// one connection open, reconnecting with exponential backoff and jitter, and speaks the protocol
+// of docs/protocol.md: per document, both sides say what they hold (a version vector), each
+// sends the other the changes it lacks in causal order and bounded batches, then both stream new
+// changes live; the peer acknowledges what it has stored durably. Changes are read from the
+// replica's op log when there is room to send them, so the log is the offline queue: nothing
+// made offline or before a restart is lost, and a restart resumes from what the peer holds. What
+// each peer acknowledged is kept in the replica (Replica::PeerVersions), so replication lag can
+// be shown even while offline.
+//
+// Thread safety: every method may be called from any thread. Callbacks (presence) run on the
+// client's network thread and must not block; they may call the client.
+// Ownership: the Replica must outlive the SyncClient. Destroying the client closes its
+// connections (waiting briefly for the close handshakes).
+// Nothing throws across this API.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "weft/replica.h"
+#include "weft/status.h"
+
+namespace weft {
+
+struct SyncOptions {
+  // The documents to sync with every peer; empty: every document either side has, including
+  // documents created later on either side.
+  std::vector<std::string> documents;
+  // Reconnection: the n-th consecutive failure waits min(max, initial * 2^n), jittered into
+  // [half, whole] of that.
+  std::chrono::milliseconds initial_backoff{250};
+  std::chrono::milliseconds max_backoff{30000};
+  std::chrono::milliseconds connect_timeout{10000};
+  std::chrono::milliseconds handshake_timeout{10000};
+  std::chrono::milliseconds idle_timeout{60000};  // keep-alive pings keep a quiet link open
+  // Anti-entropy: every interval, each side re-announces its versions and repairs any gap.
+  std::chrono::milliseconds anti_entropy_interval{30000};
+  size_t max_frame_bytes = 16u << 20;
+  size_t max_batch_changes = 512;
+  size_t max_batch_bytes = 1u << 20;
+  size_t max_send_queue_bytes = 64u << 20;
+  // Sent in the handshake (reserved for access control, a later issue).
+  std::string credentials;
+  // Seed of the backoff jitter; 0: random.
+  uint64_t seed = 0;
+};
+
+enum class ConnectionState {
+  kConnecting,  // resolving, connecting, or waiting for the handshake
+  kConnected,   // handshake done: exchanging changes
+  kBackoff,     // the last attempt failed or the connection dropped; waiting to retry
+  kStopped,     // removed or the client is shutting down
+};
+const char* ConnectionStateName(ConnectionState state);
+
+// Replication lag of one document with one peer.
+struct DocumentSyncStatus {
+  std::string doc;
+  bool live = false;  // both sides announced the document on the current connection
+  // What the peer acknowledged storing durably (kept across restarts).
+  VersionVector acknowledged;
+  // Local changes the peer has not acknowledged yet, and the age of the oldest (by its author's
+  // clock; nullopt when none).
+  uint64_t unacknowledged_changes = 0;
+  std::optional<std::chrono::milliseconds> oldest_unacknowledged_age;
+  // Operations the peer is known to hold that this replica lacks (still being received).
+  uint64_t behind_operations = 0;
+  // Catch-up progress: changes the peer said it still had queued for us after its last batch.
+  uint64_t incoming_remaining = 0;
+  // On the current connection.
+  uint64_t changes_sent = 0;
+  uint64_t changes_received = 0;
+};
+
+struct PeerStatus {
+  std::string url;
+  ConnectionState state = ConnectionState::kConnecting;
+  std::optional<NodeId> peer_node;  // once a handshake completed
+  bool peer_is_relay = false;
+  std::string last_error;        // why the last connection ended or attempt failed
+  uint32_t failed_attempts = 0;  // consecutive failures (the backoff exponent)
+  // Since the peer was added, over every connection.
+  uint64_t changes_sent = 0;
+  uint64_t changes_received = 0;
+  uint64_t duplicates_received = 0;
+  std::vector<DocumentSyncStatus> documents;
+};
+
+// What a completed sync exchanged with one peer.
+struct SyncSummary {
+  uint64_t changes_sent = 0;
+  uint64_t changes_received = 0;
+  size_t documents = 0;  // documents exchanged
+};
+
+// Ephemeral presence of a remote node on a document (never stored).
+struct PresenceEvent {
+  std::string doc;
+  NodeId node;
+  std::string payload;
+};
+using PresenceCallback = std::function<void(const PresenceEvent&)>;
+
+class SyncClient {
+ public:
+  // Starts the network thread. Fails with kInvalidArgument for bad options.
+  static Result<std::unique_ptr<SyncClient>> Create(Replica& replica, SyncOptions options = {});
+  virtual ~SyncClient() = default;
+
+  // Starts syncing with the peer at `url` (ws://host:port[/path]); OK when already added.
+  // kInvalidArgument for a URL that is not ws://.
+  virtual Status AddPeer(std::string_view url) = 0;
+  // Closes the connection to `url`. kNotFound when not added.
+  virtual Status RemovePeer(std::string_view url) = 0;
+
+  // Connection state and replication lag per peer and document.
+  virtual std::vector<PeerStatus> Peers() = 0;
+
+  // Blocks until, for every document of the peer (SyncOptions::documents, or all), both sides
+  // hold what the other held when the current connection announced it, and the peer has
+  // acknowledged it; returns what was sent and received since the peer was added. kTimeout when
+  // `timeout` passes first (the message says what is awaited and the last connection error);
+  // the peer's refusal (e.g. kUnsupportedVersion) ends the wait at once. kNotFound for a URL
+  // not added.
+  virtual Result<SyncSummary> WaitUntilSynced(std::string_view url,
+                                              std::chrono::milliseconds timeout) = 0;
+
+  // Semi-synchronous durability: blocks until a peer (`url`, or any peer when empty) has
+  // acknowledged storing every change named by `version` of `doc` (e.g. CommitInfo::version from
+  // Transact), or the timeout passes (kTimeout).
+  virtual Status WaitForAck(std::string_view doc, const VersionVector& version,
+                            std::chrono::milliseconds timeout, std::string_view url = {}) = 0;
+
+  // Presence: sends `payload` (opaque, at most 64 KiB) to every peer that syncs `doc`, which fan
+  // it out to their other subscribers; never stored. kDisconnected when no peer is connected.
+  virtual Status PublishPresence(std::string_view doc, std::string payload) = 0;
+  virtual void SetPresenceCallback(PresenceCallback callback) = 0;
+
+  // Closes every connection (waiting up to `grace` for close handshakes) and stops the thread.
+  // Called by the destructor; later calls do nothing.
+  virtual void Stop(std::chrono::milliseconds grace = std::chrono::milliseconds(1000)) = 0;
+};
+
+// Connects to `url`, syncs `documents` (all when empty) until both sides have each other's
+// changes, then disconnects: for `weft sync`. Fails with kTimeout (and what was awaited), the
+// peer's refusal, or kInvalidArgument for a bad URL.
+Result<SyncSummary> SyncOnce(Replica& replica, std::string_view url,
+                             const std::vector<std::string>& documents,
+                             std::chrono::milliseconds timeout, SyncOptions options = {});
+
+}  // namespace weft

@@ -1,0 +1,322 @@
+// The SDK's sync client (see weft/sync.h): a Hub, an io_context on one thread, a Dialer per peer.
+#include <atomic>
+#include <map>
+#include <thread>
+
+#include "sync/dialer.h"
+#include "sync/hub.h"
+#include "weft/crdt/document.h"
+#include "weft/sync.h"
+
+namespace weft {
+
+const char* ConnectionStateName(ConnectionState state) {
+  switch (state) {
+    case ConnectionState::kConnecting: return "connecting";
+    case ConnectionState::kConnected: return "connected";
+    case ConnectionState::kBackoff: return "backoff";
+    case ConnectionState::kStopped: return "stopped";
+  }
+  return "unknown";
+}
+
+namespace {
+
+using namespace std::chrono_literals;
+namespace net = boost::asio;
+using sync::Dialer;
+using sync::Hub;
+
+uint64_t NowMs() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
+
+uint64_t Ops(const std::vector<crdt::DotRange>& ranges) {
+  uint64_t n = 0;
+  for (const auto& r : ranges) n += r.last - r.first + 1;
+  return n;
+}
+
+class SyncClientImpl final : public SyncClient {
+ public:
+  SyncClientImpl(Replica& replica, SyncOptions options)
+      : replica_(replica), options_(std::move(options)), hub_(replica), work_(ioc_.get_executor()) {
+    thread_ = std::thread([this] { ioc_.run(); });
+    presence_listener_ = hub_.AddListener([this](const sync::HubEvent& e) {
+      if (e.kind != sync::HubEvent::Kind::kPresence) return;
+      net::post(ioc_, [this, e] {
+        PresenceCallback cb;
+        {
+          std::lock_guard lock(mu_);
+          cb = presence_cb_;
+        }
+        if (cb) cb(PresenceEvent{e.doc, e.presence.node, e.presence.payload});
+      });
+    });
+  }
+  ~SyncClientImpl() override { Stop(std::chrono::milliseconds(1000)); }
+
+  Status AddPeer(std::string_view url) override {
+    auto parsed = sync::ParseWsUrl(url);
+    if (!parsed.ok()) return parsed.status();
+    std::lock_guard lock(mu_);
+    if (stopped_) return Status(StatusCode::kAborted, "the sync client is stopped");
+    if (dialers_.count(std::string(url))) return Status::Ok();
+    sync::DialerOptions o;
+    o.link.all_documents = options_.documents.empty();
+    o.link.documents = options_.documents;
+    o.link.credentials = options_.credentials;
+    o.link.ack_key = std::string(url);
+    o.link.max_batch_changes = options_.max_batch_changes;
+    o.link.max_batch_bytes = options_.max_batch_bytes;
+    o.limits.max_frame_bytes = options_.max_frame_bytes;
+    o.limits.max_queue_bytes = options_.max_send_queue_bytes;
+    o.limits.connect_timeout = options_.connect_timeout;
+    o.limits.handshake_timeout = options_.handshake_timeout;
+    o.limits.idle_timeout = options_.idle_timeout;
+    o.limits.anti_entropy_interval = options_.anti_entropy_interval;
+    o.initial_backoff = options_.initial_backoff;
+    o.max_backoff = options_.max_backoff;
+    o.seed = options_.seed ? options_.seed + dialers_.size() : 0;
+    auto d = std::make_shared<Dialer>(hub_, ioc_, std::string(url), std::move(*parsed), o);
+    dialers_.emplace(std::string(url), d);
+    d->Start();
+    return Status::Ok();
+  }
+
+  Status RemovePeer(std::string_view url) override {
+    std::shared_ptr<Dialer> d;
+    {
+      std::lock_guard lock(mu_);
+      auto it = dialers_.find(std::string(url));
+      if (it == dialers_.end()) return Status::NotFound("no peer " + std::string(url));
+      d = it->second;
+      dialers_.erase(it);
+    }
+    d->Stop();
+    return Status::Ok();
+  }
+
+  std::vector<PeerStatus> Peers() override {
+    std::vector<std::shared_ptr<Dialer>> ds = Dialers();
+    std::vector<PeerStatus> out;
+    for (const auto& d : ds) out.push_back(StatusOf(*d));
+    return out;
+  }
+
+  Result<SyncSummary> WaitUntilSynced(std::string_view url,
+                                      std::chrono::milliseconds timeout) override {
+    std::shared_ptr<Dialer> d = Find(url);
+    if (!d) return Status::NotFound("no peer " + std::string(url));
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    std::string waiting = "the connection";
+    while (true) {
+      auto s = d->session();
+      if (s) {
+        if (s->link().Converged(&waiting)) {
+          SyncSummary sum;
+          sum.changes_sent = d->changes_sent();
+          sum.changes_received = d->changes_received();
+          sum.documents = s->link().Documents().size();
+          return sum;
+        }
+        if (s->link().refused()) {
+          return Status(StatusCode::kAborted, url_str(url) + ": " + s->link().last_error());
+        }
+      }
+      if (std::chrono::steady_clock::now() >= deadline) break;
+      std::this_thread::sleep_for(10ms);
+    }
+    std::string last = d->last_error();
+    return Status(StatusCode::kTimeout, "sync with " + url_str(url) + " did not complete in " +
+                                            std::to_string(timeout.count()) + " ms: waiting for " +
+                                            waiting +
+                                            (last.empty() ? "" : "; last error: " + last));
+  }
+
+  Status WaitForAck(std::string_view doc, const VersionVector& version,
+                    std::chrono::milliseconds timeout, std::string_view url) override {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (true) {
+      for (const auto& d : Dialers()) {
+        if (!url.empty() && d->url() != url) continue;
+        auto s = d->session();
+        if (!s) continue;
+        auto docs = s->link().Documents();
+        auto it = docs.find(std::string(doc));
+        if (it != docs.end() && it->second.acked.Dominates(version)) return Status::Ok();
+      }
+      if (std::chrono::steady_clock::now() >= deadline) break;
+      std::this_thread::sleep_for(5ms);
+    }
+    return Status(StatusCode::kTimeout, "no peer acknowledged the change in time");
+  }
+
+  Status PublishPresence(std::string_view doc, std::string payload) override {
+    if (payload.size() > 64 * 1024) return Status::InvalidArgument("presence over 64 KiB");
+    size_t sent = 0;
+    for (const auto& d : Dialers()) {
+      auto s = d->session();
+      if (!s || !s->link().ready()) continue;
+      s->PostToLink([doc = std::string(doc), payload](sync::Link& link) {
+        (void)link.PublishPresence(doc, payload);
+      });
+      ++sent;
+    }
+    return sent ? Status::Ok() : Status(StatusCode::kDisconnected, "no peer is connected");
+  }
+
+  void SetPresenceCallback(PresenceCallback callback) override {
+    std::lock_guard lock(mu_);
+    presence_cb_ = std::move(callback);
+  }
+
+  void Stop(std::chrono::milliseconds grace) override {
+    std::map<std::string, std::shared_ptr<Dialer>> ds;
+    {
+      std::lock_guard lock(mu_);
+      if (stopped_) return;
+      stopped_ = true;
+      ds.swap(dialers_);
+    }
+    hub_.RemoveListener(presence_listener_);
+    for (auto& [url, d] : ds) d->Stop();
+    auto deadline = std::chrono::steady_clock::now() + grace;
+    while (hub_.counters().connections.load() > 0 && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(5ms);
+    }
+    work_.reset();
+    ioc_.stop();
+    if (thread_.joinable()) thread_.join();
+    // Handlers still queued hold sessions; they are destroyed with ioc_, before hub_.
+  }
+
+ private:
+  static std::string url_str(std::string_view url) { return std::string(url); }
+
+  std::vector<std::shared_ptr<Dialer>> Dialers() {
+    std::lock_guard lock(mu_);
+    std::vector<std::shared_ptr<Dialer>> out;
+    for (const auto& [url, d] : dialers_) out.push_back(d);
+    return out;
+  }
+  std::shared_ptr<Dialer> Find(std::string_view url) {
+    std::lock_guard lock(mu_);
+    auto it = dialers_.find(std::string(url));
+    return it == dialers_.end() ? nullptr : it->second;
+  }
+
+  PeerStatus StatusOf(const Dialer& d) {
+    PeerStatus p;
+    p.url = d.url();
+    p.state = d.state();
+    p.last_error = d.last_error();
+    p.failed_attempts = d.failed_attempts();
+    p.changes_sent = d.changes_sent();
+    p.changes_received = d.changes_received();
+    p.duplicates_received = d.duplicates();
+    std::map<std::string, sync::LinkDocState> live;
+    if (auto s = d.session()) {
+      if (s->link().peer().valid()) p.peer_node = s->link().peer();
+      p.peer_is_relay = s->link().peer_is_relay();
+      live = s->link().Documents();
+    }
+    // Documents: those of the live link, those acknowledged before, and the local ones synced.
+    std::map<std::string, VersionVector> acked;
+    if (auto stored = replica_.PeerVersions(d.url()); stored.ok()) {
+      for (auto& [doc, v] : *stored) acked[doc] = std::move(v);
+    }
+    std::vector<std::string> docs = options_.documents;
+    if (docs.empty()) {
+      if (auto local = replica_.ListDocuments(); local.ok()) docs = std::move(*local);
+      for (const auto& [doc, v] : acked) docs.push_back(doc);
+      for (const auto& [doc, st] : live) docs.push_back(doc);
+      std::sort(docs.begin(), docs.end());
+      docs.erase(std::unique(docs.begin(), docs.end()), docs.end());
+    }
+    uint64_t now = NowMs();
+    for (const auto& doc : docs) {
+      DocumentSyncStatus ds;
+      ds.doc = doc;
+      VersionVector known;
+      if (auto it = acked.find(doc); it != acked.end()) ds.acknowledged = it->second;
+      if (auto it = live.find(doc); it != live.end()) {
+        ds.live = it->second.we_sent_have && it->second.peer_sent_have;
+        ds.acknowledged.Merge(it->second.acked);
+        known = it->second.peer_has;
+        ds.changes_sent = it->second.changes_sent;
+        ds.changes_received = it->second.changes_received;
+        ds.incoming_remaining = it->second.peer_remaining;
+      }
+      known.Merge(ds.acknowledged);
+      if (auto pending = replica_.ChangesSince(doc, ds.acknowledged); pending.ok()) {
+        ds.unacknowledged_changes = pending->size();
+        if (!pending->empty()) {
+          if (auto c = crdt::DecodeChange(pending->front()); c.ok() && c->time.wall_ms > 0) {
+            uint64_t t = c->time.wall_ms;
+            ds.oldest_unacknowledged_age = std::chrono::milliseconds(now > t ? now - t : 0);
+          }
+        }
+      }
+      if (auto local = replica_.Version(doc); local.ok()) {
+        ds.behind_operations = Ops(known.Subtract(*local));
+      } else {
+        ds.behind_operations = known.TotalOps();
+      }
+      p.documents.push_back(std::move(ds));
+    }
+    return p;
+  }
+
+  Replica& replica_;
+  SyncOptions options_;
+  Hub hub_;
+  net::io_context ioc_;
+  net::executor_work_guard<net::io_context::executor_type> work_;
+  std::thread thread_;
+  uint64_t presence_listener_ = 0;
+
+  std::mutex mu_;
+  bool stopped_ = false;
+  std::map<std::string, std::shared_ptr<Dialer>> dialers_;
+  PresenceCallback presence_cb_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<SyncClient>> SyncClient::Create(Replica& replica, SyncOptions options) {
+  if (options.max_batch_changes == 0 || options.max_batch_changes > 4096) {
+    return Status::InvalidArgument("max_batch_changes is 1 to 4096");
+  }
+  if (options.max_frame_bytes < 4096) return Status::InvalidArgument("max_frame_bytes too small");
+  if (options.max_batch_bytes == 0 || options.max_batch_bytes >= options.max_frame_bytes) {
+    return Status::InvalidArgument("max_batch_bytes must be below max_frame_bytes");
+  }
+  if (options.initial_backoff.count() <= 0 || options.max_backoff < options.initial_backoff) {
+    return Status::InvalidArgument("backoff: 0 < initial <= max");
+  }
+  for (const auto& d : options.documents) {
+    if (d.empty() || d.size() > 1024) return Status::InvalidArgument("bad document ID");
+  }
+  try {
+    return std::unique_ptr<SyncClient>(new SyncClientImpl(replica, std::move(options)));
+  } catch (const std::exception& e) {
+    return Status(StatusCode::kInternal, std::string("starting the sync client: ") + e.what());
+  }
+}
+
+Result<SyncSummary> SyncOnce(Replica& replica, std::string_view url,
+                             const std::vector<std::string>& documents,
+                             std::chrono::milliseconds timeout, SyncOptions options) {
+  options.documents = documents;
+  auto client = SyncClient::Create(replica, std::move(options));
+  if (!client.ok()) return client.status();
+  WEFT_RETURN_IF_ERROR((*client)->AddPeer(url));
+  auto r = (*client)->WaitUntilSynced(url, timeout);
+  (*client)->Stop();
+  return r;
+}
+
+}  // namespace weft

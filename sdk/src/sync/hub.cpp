@@ -1,0 +1,65 @@
+// The hub shared by a replica's sync connections (see hub.h).
+#include "sync/hub.h"
+
+namespace weft::sync {
+namespace {
+constexpr size_t kMaxPaths = 1 << 16;
+}
+
+Hub::Hub(Replica& replica) : replica_(replica), self_(replica.node_id()) {
+  feed_id_ = replica_.Subscribe("", [this](const ChangeEvent& ev) {
+    HubEvent e;
+    e.kind = HubEvent::Kind::kDocChanged;
+    e.doc = ev.doc;
+    Broadcast(e);
+  });
+}
+
+Hub::~Hub() {
+  replica_.Unsubscribe(feed_id_);
+}
+
+uint64_t Hub::AddListener(std::function<void(const HubEvent&)> fn) {
+  std::lock_guard lock(mu_);
+  uint64_t id = next_id_++;
+  listeners_.emplace(id, std::move(fn));
+  return id;
+}
+
+void Hub::RemoveListener(uint64_t id) {
+  std::lock_guard lock(mu_);
+  listeners_.erase(id);
+}
+
+void Hub::Broadcast(const HubEvent& event) {
+  std::vector<std::function<void(const HubEvent&)>> targets;
+  {
+    std::lock_guard lock(mu_);
+    targets.reserve(listeners_.size());
+    for (const auto& [id, fn] : listeners_) {
+      if (id != event.origin) targets.push_back(fn);
+    }
+  }
+  for (const auto& fn : targets) fn(event);
+}
+
+void Hub::RecordPath(const std::vector<crdt::Dot>& ids, const std::vector<NodeId>& path) {
+  if (path.empty()) return;
+  std::lock_guard lock(mu_);
+  for (const auto& id : ids) {
+    auto [it, inserted] = paths_.insert_or_assign(id, path);
+    if (inserted) path_order_.push_back(id);
+  }
+  while (path_order_.size() > kMaxPaths) {
+    paths_.erase(path_order_.front());
+    path_order_.pop_front();
+  }
+}
+
+std::vector<NodeId> Hub::PathOf(const crdt::Dot& id) const {
+  std::lock_guard lock(mu_);
+  auto it = paths_.find(id);
+  return it == paths_.end() ? std::vector<NodeId>{} : it->second;
+}
+
+}  // namespace weft::sync

@@ -1,0 +1,86 @@
+// The hub: what every sync connection of one replica shares.
+//
+// One Hub per replica and process (the relay has one for its server sessions and its peer
+// dialers; a SyncClient has its own). It turns the replica's change feed into events for every
+// connection, fans presence out between connections, remembers the path of recently received
+// changes (loop prevention: a change is not sent to a node it already passed through) and keeps
+// the process-wide counters that /metrics reports.
+//
+// Thread safety: every method may be called from any thread. Listeners run on the thread that
+// raised the event (often a replica commit): they must only post work elsewhere.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "sync/wire.h"
+#include "weft/replica.h"
+
+namespace weft::sync {
+
+struct HubCounters {
+  std::atomic<uint64_t> connections{0};        // open now
+  std::atomic<uint64_t> connections_total{0};  // accepted or dialled, with a completed Hello
+  std::atomic<uint64_t> changes_in{0};         // new changes received and stored
+  std::atomic<uint64_t> changes_out{0};        // changes sent
+  std::atomic<uint64_t> bytes_in{0};           // frame bytes received
+  std::atomic<uint64_t> bytes_out{0};          // frame bytes queued for sending
+  std::atomic<uint64_t> duplicates_in{0};      // received changes already held
+  std::atomic<uint64_t> loops_dropped{0};      // batches dropped because they named this node
+  std::atomic<uint64_t> presence_in{0};
+  std::atomic<uint64_t> presence_out{0};
+  std::atomic<uint64_t> errors_sent{0};
+  std::atomic<uint64_t> errors_received{0};
+  std::atomic<uint64_t> slow_consumers{0};  // connections closed for a full send queue
+};
+
+struct HubEvent {
+  enum class Kind { kDocChanged, kPresence };
+  Kind kind = Kind::kDocChanged;
+  std::string doc;
+  PresenceMsg presence;  // kPresence
+  uint64_t origin = 0;   // the listener that raised it (not told), 0: none
+};
+
+class Hub {
+ public:
+  explicit Hub(Replica& replica);
+  ~Hub();
+  Hub(const Hub&) = delete;
+  Hub& operator=(const Hub&) = delete;
+
+  Replica& replica() const { return replica_; }
+  NodeId self() const { return self_; }
+  HubCounters& counters() { return counters_; }
+
+  // Registers a listener; returns its ID (never 0), also used as the origin of its events.
+  uint64_t AddListener(std::function<void(const HubEvent&)> fn);
+  void RemoveListener(uint64_t id);
+  // Tells every listener but event.origin.
+  void Broadcast(const HubEvent& event);
+
+  // Remembers that the changes `ids` arrived through `path` (bounded: the oldest are forgotten).
+  void RecordPath(const std::vector<crdt::Dot>& ids, const std::vector<NodeId>& path);
+  // The path a change arrived through; empty when it was made here or is forgotten.
+  std::vector<NodeId> PathOf(const crdt::Dot& id) const;
+
+ private:
+  Replica& replica_;
+  NodeId self_;
+  HubCounters counters_;
+  uint64_t feed_id_ = 0;
+
+  mutable std::mutex mu_;
+  uint64_t next_id_ = 1;
+  std::map<uint64_t, std::function<void(const HubEvent&)>> listeners_;
+  std::map<crdt::Dot, std::vector<NodeId>> paths_;
+  std::deque<crdt::Dot> path_order_;
+};
+
+}  // namespace weft::sync

@@ -1,0 +1,502 @@
+// The sync protocol of one connection (see link.h and docs/protocol.md).
+#include "sync/link.h"
+
+#include <algorithm>
+
+#include "weft/crdt/document.h"
+
+namespace weft::sync {
+namespace {
+
+bool Names(const std::vector<NodeId>& path, NodeId node) {
+  return std::find(path.begin(), path.end(), node) != path.end();
+}
+
+std::string Truncate(std::string s, size_t n) {
+  if (s.size() > n) s.resize(n);
+  return s;
+}
+
+ErrorCode ErrorFor(const Status& s) {
+  switch (s.code()) {
+    case StatusCode::kMissingDependency: return ErrorCode::kMissingDependency;
+    case StatusCode::kCorruption:
+    case StatusCode::kTypeMismatch:
+    case StatusCode::kInvalidArgument:
+    case StatusCode::kOutOfRange:
+    case StatusCode::kClockDrift:
+    case StatusCode::kUnsupportedVersion: return ErrorCode::kInvalidChange;
+    case StatusCode::kPermissionDenied: return ErrorCode::kPermissionDenied;
+    default: return ErrorCode::kStorage;
+  }
+}
+
+}  // namespace
+
+uint16_t CloseCodeFor(ErrorCode code) {
+  switch (code) {
+    case ErrorCode::kMalformed: return 1002;  // protocol error
+    case ErrorCode::kTooLarge: return 1009;   // message too big
+    case ErrorCode::kInternal:
+    case ErrorCode::kStorage: return 1011;  // internal error
+    default: return 1008;                   // policy violation
+  }
+}
+
+Link::Link(Hub& hub, LinkConfig config, LinkTransport transport)
+    : hub_(hub), config_(std::move(config)), transport_(std::move(transport)) {}
+
+void Link::set_listener_id(uint64_t id) {
+  std::lock_guard lock(mu_);
+  listener_id_ = id;
+}
+
+void Link::Send(const Message& m) {
+  std::string frame = Encode(m);
+  hub_.counters().bytes_out += frame.size();
+  transport_.send(std::move(frame));
+}
+
+void Link::Fail(ErrorCode code, std::string message, std::string doc) {
+  if (closed_) return;
+  last_error_ = std::string(ErrorCodeName(code)) + ": " + message;
+  ++hub_.counters().errors_sent;
+  Send(ErrorMsg{code, message, doc, true});
+  closed_ = true;
+  transport_.close(CloseCodeFor(code), Truncate(last_error_, 120));
+}
+
+VersionVector Link::LocalVersion(const std::string& doc) const {
+  auto v = hub_.replica().Version(doc);
+  return v.ok() ? std::move(*v) : VersionVector{};
+}
+
+void Link::Start() {
+  std::lock_guard lock(mu_);
+  if (started_ || closed_) return;
+  started_ = true;
+  if (!config_.dialer) return;  // the accepting side waits for the Hello
+  all_docs_ = config_.all_documents;
+  HelloMsg h;
+  h.node = hub_.self();
+  h.credentials = config_.credentials;
+  h.all_documents = all_docs_;
+  h.agent = config_.relay ? "weft-relay/0.1" : "weft-sdk/0.1";
+  h.relay = config_.relay;
+  Send(h);
+  std::vector<std::string> docs = config_.documents;
+  if (all_docs_) {
+    auto list = hub_.replica().ListDocuments();
+    if (!list.ok()) return Fail(ErrorCode::kStorage, list.status().ToString());
+    docs = std::move(*list);
+  }
+  for (const auto& d : docs) StartDoc(d);
+}
+
+void Link::StartDoc(const std::string& doc) {
+  if (closed_) return;
+  auto it = docs_.find(doc);
+  if (it == docs_.end()) {
+    if (docs_.size() >= config_.max_documents) {
+      return Fail(ErrorCode::kTooLarge,
+                  "more than " + std::to_string(config_.max_documents) + " documents", doc);
+    }
+    it = docs_.emplace(doc, LinkDocState{}).first;
+  }
+  LinkDocState& d = it->second;
+  if (d.we_sent_have) return;
+  d.we_sent_have = true;
+  d.target_local = LocalVersion(doc);
+  Send(HaveMsg{doc, d.target_local});
+}
+
+void Link::OnFrame(std::string_view frame) {
+  std::lock_guard lock(mu_);
+  if (closed_) return;
+  hub_.counters().bytes_in += frame.size();
+  auto m = Decode(frame, config_.limits);
+  if (!m.ok()) {
+    return Fail(
+        m.status().code() == StatusCode::kOutOfRange ? ErrorCode::kTooLarge : ErrorCode::kMalformed,
+        m.status().message());
+  }
+  if (!hello_received_ && !std::holds_alternative<HelloMsg>(*m) &&
+      !std::holds_alternative<ErrorMsg>(*m)) {
+    return Fail(ErrorCode::kUnexpected,
+                std::string("a ") + MessageName(*m) + " message before the Hello");
+  }
+  std::visit(
+      [&](const auto& msg) {
+        using T = std::decay_t<decltype(msg)>;
+        if constexpr (std::is_same_v<T, HelloMsg>) {
+          OnHello(msg);
+        } else if constexpr (std::is_same_v<T, HaveMsg>) {
+          OnHave(msg);
+        } else if constexpr (std::is_same_v<T, ChangesMsg>) {
+          OnChanges(msg);
+        } else if constexpr (std::is_same_v<T, AckMsg>) {
+          OnAck(msg);
+        } else if constexpr (std::is_same_v<T, PresenceMsg>) {
+          OnPresence(msg);
+        } else if constexpr (std::is_same_v<T, ErrorMsg>) {
+          OnError(msg);
+        } else {
+          Fail(ErrorCode::kUnexpected,
+               "snapshot chunks are reserved in protocol version 1 and not accepted yet", msg.doc);
+        }
+      },
+      *m);
+}
+
+void Link::OnHello(const HelloMsg& m) {
+  if (hello_received_) return Fail(ErrorCode::kUnexpected, "a second Hello");
+  if (m.protocol_version != kProtocolVersion) {
+    return Fail(ErrorCode::kUnsupportedVersion, "protocol version " +
+                                                    std::to_string(m.protocol_version) +
+                                                    " is not supported; this peer speaks version " +
+                                                    std::to_string(kProtocolVersion));
+  }
+  if (!m.node.valid()) return Fail(ErrorCode::kMalformed, "a Hello without a node ID");
+  if (m.node == hub_.self()) {
+    return Fail(ErrorCode::kUnexpected, "connected to itself (node " + m.node.ToHex() + ")");
+  }
+  hello_received_ = true;
+  peer_ = m.node;
+  peer_relay_ = m.relay;
+  ++hub_.counters().connections_total;
+  if (config_.dialer) {
+    announces_expected_ = m.announces;
+    return;
+  }
+  all_docs_ = m.all_documents;
+  std::vector<std::string> docs;
+  if (all_docs_) {
+    auto list = hub_.replica().ListDocuments();
+    if (!list.ok()) return Fail(ErrorCode::kStorage, list.status().ToString());
+    docs = std::move(*list);
+  }
+  HelloMsg h;
+  h.node = hub_.self();
+  h.all_documents = all_docs_;
+  h.agent = config_.relay ? "weft-relay/0.1" : "weft-sdk/0.1";
+  h.relay = config_.relay;
+  h.announces = static_cast<uint32_t>(docs.size());
+  Send(h);
+  for (const auto& d : docs) StartDoc(d);
+}
+
+void Link::OnHave(const HaveMsg& m) {
+  if (!docs_.count(m.doc) && docs_.size() >= config_.max_documents) {
+    return Fail(ErrorCode::kTooLarge,
+                "more than " + std::to_string(config_.max_documents) + " documents", m.doc);
+  }
+  LinkDocState& d = docs_[m.doc];
+  if (!d.peer_sent_have) {
+    d.peer_sent_have = true;
+    d.target_remote = m.version;
+    ++haves_received_;
+  }
+  d.peer_has.Merge(m.version);
+  VersionVector before = d.acked;
+  d.acked.Merge(m.version);
+  if (d.acked != before) PersistAck(m.doc, d);
+  StartDoc(m.doc);
+  d.dirty = true;
+  Pump();
+}
+
+void Link::OnChanges(const ChangesMsg& m) {
+  auto it = docs_.find(m.doc);
+  if (it == docs_.end()) {
+    return Fail(ErrorCode::kUnexpected, "changes for a document before its Have", m.doc);
+  }
+  LinkDocState& d = it->second;
+  if (m.encrypted) {
+    return Fail(ErrorCode::kUnexpected, "encrypted payloads are not supported yet", m.doc);
+  }
+  if (Names(m.path, hub_.self())) {
+    // The batch came round a loop: everything in it passed through here already.
+    ++hub_.counters().loops_dropped;
+    return;
+  }
+  std::vector<crdt::Dot> ids;
+  std::vector<std::pair<NodeId, uint64_t>> ends;
+  ids.reserve(m.changes.size());
+  for (size_t i = 0; i < m.changes.size(); ++i) {
+    auto c = crdt::DecodeChange(m.changes[i]);
+    if (!c.ok()) {
+      return Fail(ErrorCode::kInvalidChange,
+                  "change " + std::to_string(i) + " of the batch: " + c.status().message(), m.doc);
+    }
+    ids.push_back(c->id());
+    ends.emplace_back(c->author, c->end_seq());
+  }
+  hub_.RecordPath(ids, m.path);
+  auto r = hub_.replica().ApplyRemoteChanges(m.doc, m.changes);
+  if (!r.ok()) return Fail(ErrorFor(r.status()), r.status().ToString(), m.doc);
+  for (const auto& [node, end] : ends) d.peer_has.Advance(node, end);
+  d.changes_received += r->applied;
+  d.duplicates += r->duplicates;
+  d.peer_remaining = m.remaining;
+  changes_received_ += r->applied;
+  duplicates_ += r->duplicates;
+  hub_.counters().changes_in += r->applied;
+  hub_.counters().duplicates_in += r->duplicates;
+  // The changes are durable (ApplyRemoteChanges committed them): acknowledge.
+  Send(AckMsg{m.doc, r->version});
+}
+
+void Link::OnAck(const AckMsg& m) {
+  auto it = docs_.find(m.doc);
+  if (it == docs_.end()) return Fail(ErrorCode::kUnexpected, "an Ack for an unknown document");
+  LinkDocState& d = it->second;
+  d.peer_has.Merge(m.version);
+  VersionVector before = d.acked;
+  d.acked.Merge(m.version);
+  if (d.acked != before) PersistAck(m.doc, d);
+}
+
+void Link::OnPresence(const PresenceMsg& m) {
+  auto it = docs_.find(m.doc);
+  if (it == docs_.end()) return Fail(ErrorCode::kUnexpected, "presence for an unknown document");
+  if (Names(m.path, hub_.self())) {
+    ++hub_.counters().loops_dropped;
+    return;
+  }
+  ++hub_.counters().presence_in;
+  HubEvent e;
+  e.kind = HubEvent::Kind::kPresence;
+  e.doc = m.doc;
+  e.presence = m;
+  e.origin = listener_id_;
+  hub_.Broadcast(e);
+}
+
+void Link::OnError(const ErrorMsg& m) {
+  ++hub_.counters().errors_received;
+  last_error_ = std::string("the peer refused: ") + ErrorCodeName(m.code) + ": " + m.message;
+  if (m.fatal) {
+    refused_ = true;
+    closed_ = true;
+    transport_.close(1000, "");
+  }
+}
+
+void Link::OnEvent(const HubEvent& e) {
+  std::lock_guard lock(mu_);
+  if (closed_ || !hello_received_) return;
+  auto it = docs_.find(e.doc);
+  if (e.kind == HubEvent::Kind::kDocChanged) {
+    if (it == docs_.end()) {
+      if (all_docs_) StartDoc(e.doc);
+      return;
+    }
+    it->second.dirty = true;
+    Pump();
+    return;
+  }
+  // Presence: ephemeral, dropped rather than queued when the connection is busy.
+  if (it == docs_.end() || !it->second.peer_sent_have) return;
+  if (Names(e.presence.path, peer_) || e.presence.node == peer_) return;
+  if (transport_.queued() >= config_.max_queued_frames * 4) return;
+  PresenceMsg p = e.presence;
+  p.path.push_back(hub_.self());
+  ++hub_.counters().presence_out;
+  Send(p);
+}
+
+Status Link::PublishPresence(std::string_view doc, std::string payload) {
+  std::lock_guard lock(mu_);
+  if (closed_ || !hello_received_) return Status(StatusCode::kDisconnected, "not connected");
+  auto it = docs_.find(std::string(doc));
+  if (it == docs_.end()) return Status::NotFound("the document is not synced with this peer");
+  Send(PresenceMsg{std::string(doc), hub_.self(), std::move(payload), {hub_.self()}});
+  ++hub_.counters().presence_out;
+  return Status::Ok();
+}
+
+void Link::OnWritable() {
+  std::lock_guard lock(mu_);
+  Pump();
+}
+
+void Link::OnTick() {
+  std::lock_guard lock(mu_);
+  if (closed_ || !hello_received_) return;
+  for (auto& [doc, d] : docs_) {
+    if (!d.we_sent_have) continue;
+    Send(HaveMsg{doc, LocalVersion(doc)});
+    d.dirty = true;
+  }
+  Pump();
+}
+
+void Link::OnHelloTimeout() {
+  std::lock_guard lock(mu_);
+  if (!hello_received_) Fail(ErrorCode::kTimeout, "no Hello in time");
+}
+
+void Link::OnClosed(const std::string& reason) {
+  std::lock_guard lock(mu_);
+  closed_ = true;
+  if (last_error_.empty() && !reason.empty()) last_error_ = reason;
+}
+
+void Link::Pump() {
+  if (closed_ || !hello_received_) return;
+  bool progress = true;
+  while (progress && transport_.queued() < config_.max_queued_frames && !closed_) {
+    progress = false;
+    for (auto& [doc, d] : docs_) {
+      if (!d.peer_sent_have) continue;
+      if (d.outbox.empty() && d.dirty) {
+        d.dirty = false;
+        Refill(doc, d);
+      }
+      if (!d.outbox.empty() && SendBatch(doc, d)) progress = true;
+      if (transport_.queued() >= config_.max_queued_frames || closed_) break;
+    }
+  }
+}
+
+void Link::Refill(const std::string& doc, LinkDocState& d) {
+  VersionVector base = d.peer_has;
+  base.Merge(d.sent);
+  auto blobs = hub_.replica().ChangesSince(doc, base);
+  if (!blobs.ok()) {
+    if (blobs.status().code() != StatusCode::kNotFound) {
+      Fail(ErrorCode::kStorage, blobs.status().ToString(), doc);
+    }
+    return;
+  }
+  for (auto& b : *blobs) {
+    auto c = crdt::DecodeChange(b);
+    if (!c.ok()) {
+      return Fail(ErrorCode::kInternal, "the local log holds an undecodable change", doc);
+    }
+    d.outbox.push_back({std::move(b), c->id(), c->end_seq()});
+  }
+}
+
+bool Link::SendBatch(const std::string& doc, LinkDocState& d) {
+  ChangesMsg m;
+  m.doc = doc;
+  std::vector<NodeId> batch_path;
+  size_t bytes = 0;
+  while (!d.outbox.empty() && m.changes.size() < config_.max_batch_changes) {
+    auto& o = d.outbox.front();
+    if (d.peer_has.Contains({o.id.node, o.end}) || d.sent.Contains({o.id.node, o.end})) {
+      d.outbox.pop_front();
+      continue;
+    }
+    std::vector<NodeId> path = hub_.PathOf(o.id);
+    if (Names(path, peer_)) {
+      // It passed through the peer on its way here: the peer has it.
+      d.sent.Advance(o.id.node, o.end);
+      d.outbox.pop_front();
+      continue;
+    }
+    if (!m.changes.empty() &&
+        (path != batch_path || bytes + o.blob.size() > config_.max_batch_bytes)) {
+      break;
+    }
+    batch_path = std::move(path);
+    bytes += o.blob.size();
+    d.sent.Advance(o.id.node, o.end);
+    m.changes.push_back(std::move(o.blob));
+    d.outbox.pop_front();
+  }
+  if (m.changes.empty()) return false;
+  m.path = std::move(batch_path);
+  m.path.push_back(hub_.self());
+  m.remaining = d.outbox.size();
+  d.changes_sent += m.changes.size();
+  changes_sent_ += m.changes.size();
+  hub_.counters().changes_out += m.changes.size();
+  Send(m);
+  return true;
+}
+
+void Link::PersistAck(const std::string& doc, const LinkDocState& d) {
+  if (config_.ack_key.empty()) return;
+  (void)hub_.replica().SetPeerVersion(config_.ack_key, doc, d.acked);
+}
+
+bool Link::ready() const {
+  std::lock_guard lock(mu_);
+  return hello_received_ && !closed_;
+}
+bool Link::closed() const {
+  std::lock_guard lock(mu_);
+  return closed_;
+}
+NodeId Link::peer() const {
+  std::lock_guard lock(mu_);
+  return peer_;
+}
+bool Link::peer_is_relay() const {
+  std::lock_guard lock(mu_);
+  return peer_relay_;
+}
+bool Link::refused() const {
+  std::lock_guard lock(mu_);
+  return refused_;
+}
+std::string Link::last_error() const {
+  std::lock_guard lock(mu_);
+  return last_error_;
+}
+uint64_t Link::changes_sent() const {
+  std::lock_guard lock(mu_);
+  return changes_sent_;
+}
+uint64_t Link::changes_received() const {
+  std::lock_guard lock(mu_);
+  return changes_received_;
+}
+uint64_t Link::duplicates() const {
+  std::lock_guard lock(mu_);
+  return duplicates_;
+}
+
+std::map<std::string, LinkDocState> Link::Documents() const {
+  std::lock_guard lock(mu_);
+  std::map<std::string, LinkDocState> out;
+  for (const auto& [doc, d] : docs_) {
+    LinkDocState copy;
+    copy.we_sent_have = d.we_sent_have;
+    copy.peer_sent_have = d.peer_sent_have;
+    copy.target_local = d.target_local;
+    copy.target_remote = d.target_remote;
+    copy.peer_has = d.peer_has;
+    copy.acked = d.acked;
+    copy.sent = d.sent;
+    copy.changes_sent = d.changes_sent;
+    copy.changes_received = d.changes_received;
+    copy.duplicates = d.duplicates;
+    copy.peer_remaining = d.peer_remaining;
+    out.emplace(doc, std::move(copy));
+  }
+  return out;
+}
+
+bool Link::Converged(std::string* waiting) const {
+  std::lock_guard lock(mu_);
+  auto wait = [&](std::string why) {
+    if (waiting) *waiting = std::move(why);
+    return false;
+  };
+  if (closed_) return wait("the connection is closed");
+  if (!hello_received_) return wait("the handshake");
+  if (all_docs_ && haves_received_ < announces_expected_) return wait("the peer's documents");
+  for (const auto& [doc, d] : docs_) {
+    if (!d.we_sent_have || !d.peer_sent_have) return wait("the Have of \"" + doc + "\"");
+    if (!d.acked.Dominates(d.target_local)) return wait("the peer's Ack of \"" + doc + "\"");
+    if (!LocalVersion(doc).Dominates(d.target_remote)) {
+      return wait("the peer's changes of \"" + doc + "\"");
+    }
+  }
+  return true;
+}
+
+}  // namespace weft::sync

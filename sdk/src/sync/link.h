@@ -1,0 +1,154 @@
+// Link: the sync protocol of one connection, independent of the transport.
+//
+// A Link speaks docs/protocol.md with one peer over any ordered, message-framed transport: the
+// owner hands it each received frame (OnFrame), tells it when the send queue drains (OnWritable)
+// and forwards the hub's events (OnEvent); the Link sends frames and asks for a close through the
+// LinkTransport callbacks. The WebSocket session (ws_session.h) is its one production transport.
+//
+// Sending is pulled from the op log, not pushed: for each document the Link tracks what the peer
+// is known to have (its Have, its Acks, what it sent) and what was sent to it, and when the
+// transport has room it reads the next batch of missing changes from the replica. So catch-up
+// and live streaming are one mechanism, a slow peer simply falls behind (memory stays bounded),
+// and the op log is the offline queue.
+//
+// Thread safety: all methods may be called from any thread (an internal mutex serialises them),
+// but the transport callbacks run with that mutex held and must not call back into the Link.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "sync/hub.h"
+#include "sync/wire.h"
+
+namespace weft::sync {
+
+struct LinkConfig {
+  bool dialer = false;                 // this side opened the connection (sends Hello first)
+  bool relay = false;                  // the role this side announces
+  bool all_documents = false;          // dialer: every document either side has
+  std::vector<std::string> documents;  // dialer: the documents to sync (when not all)
+  std::string credentials;
+  std::string ack_key;  // persist the peer's acks under this name (Replica::SetPeerVersion); "": no
+  size_t max_batch_changes = 512;
+  size_t max_batch_bytes = 1 << 20;
+  size_t max_documents = 100000;  // per connection
+  size_t max_queued_frames = 8;   // the Link reads more changes only below this
+  DecodeLimits limits;
+};
+
+struct LinkTransport {
+  std::function<void(std::string frame)> send;
+  // Close after the frames already queued; `code` is a WebSocket close code.
+  std::function<void(uint16_t code, std::string reason)> close;
+  std::function<size_t()> queued;  // frames queued and not yet written
+};
+
+// What a Link knows of one document.
+struct LinkDocState {
+  bool we_sent_have = false;
+  bool peer_sent_have = false;
+  VersionVector target_local;   // our version when we sent our first Have
+  VersionVector target_remote;  // the peer's first Have
+  VersionVector peer_has;       // what the peer is known to hold
+  VersionVector acked;          // what the peer acknowledged storing durably
+  VersionVector sent;           // what we sent on this connection
+  uint64_t changes_sent = 0;
+  uint64_t changes_received = 0;
+  uint64_t duplicates = 0;
+  uint64_t peer_remaining = 0;  // progress of the peer's catch-up, as it last reported
+
+  struct Outgoing {
+    std::string blob;
+    crdt::Dot id;      // author, first seq
+    uint64_t end = 0;  // last seq
+  };
+  std::deque<Outgoing> outbox;  // read from the log, not yet sent
+  bool dirty = false;           // the log may hold changes the peer lacks beyond the outbox
+};
+
+// WebSocket close code for a protocol error.
+uint16_t CloseCodeFor(ErrorCode code);
+
+class Link {
+ public:
+  Link(Hub& hub, LinkConfig config, LinkTransport transport);
+  Link(const Link&) = delete;
+  Link& operator=(const Link&) = delete;
+
+  // The hub listener ID of this link (the origin of the events it raises).
+  void set_listener_id(uint64_t id);
+
+  // The transport is open: the dialer sends Hello and its Haves.
+  void Start();
+  void OnFrame(std::string_view frame);
+  void OnWritable();
+  void OnEvent(const HubEvent& event);
+  // Periodic anti-entropy: re-announce every document, repair what the live stream missed.
+  void OnTick();
+  // The accepting side got no Hello in time.
+  void OnHelloTimeout();
+  // The transport closed (for any reason); `reason` is kept when no error is known.
+  void OnClosed(const std::string& reason);
+  Status PublishPresence(std::string_view doc, std::string payload);
+
+  // Status, safe from any thread.
+  bool ready() const;  // Hello exchanged and not closed
+  bool closed() const;
+  NodeId peer() const;
+  bool peer_is_relay() const;
+  std::string last_error() const;
+  bool refused() const;  // the peer sent a fatal Error
+  uint64_t changes_sent() const;
+  uint64_t changes_received() const;
+  uint64_t duplicates() const;
+  std::map<std::string, LinkDocState> Documents() const;  // without outboxes
+  // True when, for every document of this link (those named, or all announced), both sides hold
+  // what the other had when they first exchanged Haves, and the peer acknowledged it. Otherwise
+  // false, with what is awaited in `waiting`.
+  bool Converged(std::string* waiting) const;
+
+ private:
+  void Send(const Message& m);
+  void Fail(ErrorCode code, std::string message, std::string doc = {});
+  void StartDoc(const std::string& doc);
+  void Pump();
+  void Refill(const std::string& doc, LinkDocState& d);
+  bool SendBatch(const std::string& doc, LinkDocState& d);
+  void PersistAck(const std::string& doc, const LinkDocState& d);
+  VersionVector LocalVersion(const std::string& doc) const;
+
+  void OnHello(const HelloMsg& m);
+  void OnHave(const HaveMsg& m);
+  void OnChanges(const ChangesMsg& m);
+  void OnAck(const AckMsg& m);
+  void OnPresence(const PresenceMsg& m);
+  void OnError(const ErrorMsg& m);
+
+  Hub& hub_;
+  const LinkConfig config_;
+  const LinkTransport transport_;
+
+  mutable std::mutex mu_;
+  uint64_t listener_id_ = 0;
+  bool started_ = false;
+  bool hello_received_ = false;
+  bool closed_ = false;
+  bool all_docs_ = false;
+  NodeId peer_;
+  bool peer_relay_ = false;
+  uint32_t announces_expected_ = 0;
+  uint32_t haves_received_ = 0;
+  std::string last_error_;
+  bool refused_ = false;
+  std::map<std::string, LinkDocState> docs_;
+  uint64_t changes_sent_ = 0, changes_received_ = 0, duplicates_ = 0;
+};
+
+}  // namespace weft::sync

@@ -1,0 +1,276 @@
+// A Link over a Beast WebSocket (see ws_session.h).
+#include "sync/ws_session.h"
+
+namespace weft::sync {
+
+WsSession::WsSession(Hub& hub, net::io_context& ioc, LinkConfig config, SessionLimits limits)
+    : hub_(hub),
+      limits_(limits),
+      ws_(net::make_strand(ioc)),
+      resolver_(ws_.get_executor()),
+      hello_timer_(ws_.get_executor()),
+      tick_timer_(ws_.get_executor()) {
+  MakeLink(std::move(config));
+}
+
+WsSession::WsSession(Hub& hub, tcp::socket socket, LinkConfig config, SessionLimits limits)
+    : hub_(hub),
+      limits_(limits),
+      ws_(std::move(socket)),
+      resolver_(ws_.get_executor()),
+      hello_timer_(ws_.get_executor()),
+      tick_timer_(ws_.get_executor()) {
+  MakeLink(std::move(config));
+}
+
+// The Link's transport callbacks run on the strand, from inside the Link.
+void WsSession::MakeLink(LinkConfig config) {
+  LinkTransport t;
+  t.send = [this](std::string f) { Send(std::move(f)); };
+  t.close = [this](uint16_t c, std::string r) { RequestClose(c, std::move(r)); };
+  t.queued = [this] { return queue_.size(); };
+  link_ = std::make_unique<Link>(hub_, std::move(config), std::move(t));
+}
+
+WsSession::~WsSession() {
+  if (listener_) hub_.RemoveListener(listener_);
+  if (counted_) --hub_.counters().connections;
+}
+
+void WsSession::SetOptions(bool server) {
+  websocket::stream_base::timeout t{};
+  t.handshake_timeout = limits_.handshake_timeout;
+  t.idle_timeout = limits_.idle_timeout;
+  t.keep_alive_pings = true;
+  ws_.set_option(t);
+  ws_.read_message_max(limits_.max_frame_bytes);
+  ws_.binary(true);
+  if (server) {
+    ws_.set_option(websocket::stream_base::decorator(
+        [](websocket::response_type& res) { res.set(http::field::server, "weft-relay/0.1"); }));
+  } else {
+    ws_.set_option(websocket::stream_base::decorator(
+        [](websocket::request_type& req) { req.set(http::field::user_agent, "weft-sdk/0.1"); }));
+  }
+}
+
+void WsSession::Connect(std::string host, std::string port, std::string target) {
+  host_ = host + ":" + port;
+  auto self = shared_from_this();
+  resolver_.async_resolve(
+      host, port,
+      [self, target = std::move(target)](beast::error_code ec, tcp::resolver::results_type r) {
+        if (ec) return self->Finish("resolve: " + ec.message());
+        if (self->closing_) return self->Finish(self->close_reason_);
+        beast::get_lowest_layer(self->ws_).expires_after(self->limits_.connect_timeout);
+        beast::get_lowest_layer(self->ws_).async_connect(
+            r, [self, target](beast::error_code ec, const tcp::endpoint&) {
+              if (ec) return self->Finish("connect: " + ec.message());
+              beast::get_lowest_layer(self->ws_).expires_never();
+              self->SetOptions(false);
+              self->ws_.async_handshake(self->host_, target, [self](beast::error_code ec) {
+                if (ec) return self->Finish("WebSocket handshake: " + ec.message());
+                self->Begin();
+              });
+            });
+      });
+}
+
+void WsSession::Accept(http::request<http::string_body> request) {
+  beast::get_lowest_layer(ws_).expires_never();
+  SetOptions(true);
+  auto self = shared_from_this();
+  ws_.async_accept(request, [self](beast::error_code ec) {
+    if (ec) return self->Finish("WebSocket accept: " + ec.message());
+    self->Begin();
+    // The dialer speaks first; without a Hello in time, the session is closed.
+    self->hello_timer_.expires_after(self->limits_.handshake_timeout);
+    std::weak_ptr<WsSession> weak = self;
+    self->hello_timer_.async_wait([weak](beast::error_code ec) {
+      if (ec) return;
+      if (auto s = weak.lock()) s->link_->OnHelloTimeout();
+    });
+  });
+}
+
+void WsSession::Begin() {
+  counted_ = true;
+  ++hub_.counters().connections;
+  std::weak_ptr<WsSession> weak = weak_from_this();
+  listener_ = hub_.AddListener([weak](const HubEvent& e) {
+    if (auto s = weak.lock()) {
+      net::post(s->ws_.get_executor(), [s, e] {
+        if (!s->finished_) s->link_->OnEvent(e);
+      });
+    }
+  });
+  link_->set_listener_id(listener_);
+  link_->Start();
+  ScheduleTick();
+  DoRead();
+}
+
+void WsSession::ScheduleTick() {
+  if (limits_.anti_entropy_interval.count() <= 0) return;
+  tick_timer_.expires_after(limits_.anti_entropy_interval);
+  std::weak_ptr<WsSession> weak = weak_from_this();
+  tick_timer_.async_wait([weak](beast::error_code ec) {
+    if (ec) return;
+    if (auto s = weak.lock()) {
+      if (s->finished_) return;
+      s->link_->OnTick();
+      s->ScheduleTick();
+    }
+  });
+}
+
+void WsSession::DoRead() {
+  auto self = shared_from_this();
+  ws_.async_read(buffer_, [self](beast::error_code ec, size_t) {
+    if (ec) {
+      std::string reason;
+      if (ec == websocket::error::closed) {
+        auto r = self->ws_.reason();
+        reason = "closed by the peer (" + std::to_string(r.code) + ")";
+        if (!r.reason.empty()) reason += ": " + std::string(r.reason.c_str());
+      } else if (ec == websocket::error::message_too_big) {
+        reason = "a frame over " + std::to_string(self->limits_.max_frame_bytes) + " bytes";
+      } else {
+        reason = ec.message();
+      }
+      // Read what the peer still sends before closing, so that it gets our close frame rather
+      // than a reset (closing a socket with unread input resets the connection).
+      return self->Finish(reason, /*drain=*/true);
+    }
+    std::string frame = beast::buffers_to_string(self->buffer_.data());
+    self->buffer_.consume(self->buffer_.size());
+    self->link_->OnFrame(frame);
+    if (!self->finished_) self->DoRead();
+  });
+}
+
+void WsSession::Send(std::string frame) {
+  if (finished_ || close_sent_ || dropping_) return;
+  queued_bytes_ += frame.size();
+  queue_.push_back(std::move(frame));
+  if (queued_bytes_ > limits_.max_queue_bytes && !closing_) {
+    ++hub_.counters().slow_consumers;
+    // Drop what has not started to be written: a slow consumer must not grow memory.
+    while (queue_.size() > (writing_ ? 1u : 0u)) {
+      queued_bytes_ -= queue_.back().size();
+      queue_.pop_back();
+    }
+    dropping_ = true;
+    closing_ = true;
+    close_code_ = 1008;
+    close_reason_ =
+        "slow consumer: send queue over " + std::to_string(limits_.max_queue_bytes) + " bytes";
+  }
+  if (!writing_) DoWrite();
+}
+
+void WsSession::RequestClose(uint16_t code, std::string reason) {
+  if (closing_) return;
+  closing_ = true;
+  close_code_ = code;
+  close_reason_ = std::move(reason);
+  if (!writing_) DoWrite();
+}
+
+void WsSession::Close(uint16_t code, std::string reason) {
+  auto self = shared_from_this();
+  net::post(ws_.get_executor(), [self, code, reason = std::move(reason)]() mutable {
+    if (self->finished_) return;
+    if (!self->counted_) {
+      // Not open yet (resolving or connecting): stop it.
+      self->closing_ = true;
+      self->close_reason_ = reason;
+      self->resolver_.cancel();
+      beast::error_code ignored;
+      beast::get_lowest_layer(self->ws_).socket().close(ignored);
+      return;
+    }
+    self->link_->OnClosed(reason);
+    self->RequestClose(code, std::move(reason));
+  });
+}
+
+void WsSession::PostToLink(std::function<void(Link&)> fn) {
+  auto self = shared_from_this();
+  net::post(ws_.get_executor(), [self, fn = std::move(fn)] {
+    if (!self->finished_) fn(*self->link_);
+  });
+}
+
+void WsSession::DoWrite() {
+  if (finished_) return;
+  if (queue_.empty()) {
+    if (closing_) DoClose();
+    return;
+  }
+  writing_ = true;
+  auto self = shared_from_this();
+  ws_.async_write(net::buffer(queue_.front()), [self](beast::error_code ec, size_t) {
+    self->writing_ = false;
+    if (!self->queue_.empty()) {
+      self->queued_bytes_ -= self->queue_.front().size();
+      self->queue_.pop_front();
+    }
+    if (ec) return self->Finish("write: " + ec.message());
+    if (!self->closing_) self->link_->OnWritable();
+    if (!self->writing_) self->DoWrite();
+  });
+}
+
+void WsSession::DoClose() {
+  if (close_sent_ || finished_) return;
+  close_sent_ = true;
+  auto self = shared_from_this();
+  ws_.async_close(
+      websocket::close_reason(static_cast<websocket::close_code>(close_code_), close_reason_),
+      [self](beast::error_code) { self->Finish(self->close_reason_); });
+}
+
+void WsSession::Drain() {
+  auto& s = beast::get_lowest_layer(ws_);
+  s.expires_at(drain_deadline_);
+  auto buf = std::make_shared<std::array<char, 16384>>();
+  auto self = shared_from_this();
+  s.async_read_some(net::buffer(*buf), [self, buf](beast::error_code ec, size_t) {
+    if (!ec) return self->Drain();
+    beast::error_code ignored;
+    beast::get_lowest_layer(self->ws_).socket().close(ignored);
+  });
+}
+
+void WsSession::Finish(const std::string& reason, bool drain) {
+  if (finished_) return;
+  finished_ = true;
+  link_->OnClosed(reason);
+  if (listener_) {
+    hub_.RemoveListener(listener_);
+    listener_ = 0;
+  }
+  if (counted_) {
+    counted_ = false;
+    --hub_.counters().connections;
+  }
+  hello_timer_.cancel();
+  tick_timer_.cancel();
+  beast::error_code ignored;
+  if (drain && beast::get_lowest_layer(ws_).socket().is_open()) {
+    beast::get_lowest_layer(ws_).socket().shutdown(tcp::socket::shutdown_send, ignored);
+    drain_deadline_ = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    Drain();
+  } else {
+    beast::get_lowest_layer(ws_).socket().shutdown(tcp::socket::shutdown_both, ignored);
+    beast::get_lowest_layer(ws_).socket().close(ignored);
+  }
+  if (on_closed_) {
+    ClosedFn fn = std::move(on_closed_);
+    on_closed_ = nullptr;
+    fn(link_->last_error().empty() ? reason : link_->last_error());
+  }
+}
+
+}  // namespace weft::sync

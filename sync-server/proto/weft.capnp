@@ -1,0 +1,110 @@
+# The Weft sync protocol (issue 5): one Message per WebSocket binary frame.
+# docs/protocol.md describes the exchange; this file is the wire format. Fields are only ever added
+# (never renumbered or reused), so a peer of the same protocol version ignores what it does not know.
+@0xe34b3244b82d9e46;
+
+using Cxx = import "/capnp/c++.capnp";
+$Cxx.namespace("weft::proto");
+
+# The version this schema describes. A Hello with another version is answered with an Error
+# (code unsupportedVersion) and a close.
+const protocolVersion :UInt32 = 1;
+
+# One entry of a version vector: node -> highest contiguous seq held.
+struct VersionEntry {
+  node @0 :UInt64;
+  seq @1 :UInt64;
+}
+
+# The first message each side sends. The dialling side sends it first; the accepting side answers
+# with its own Hello, or with an Error and a close.
+struct Hello {
+  protocolVersion @0 :UInt32;
+  nodeId @1 :UInt64;          # the sender's replica node ID (never 0)
+  credentials @2 :Data;       # reserved for access control (a later issue); ignored for now
+  allDocuments @3 :Bool;      # sync every document either side has, including new ones
+  agent @4 :Text;             # "weft-sdk/0.1", "weft-relay/0.1": for logs only
+  role @5 :Role;
+  announces @6 :UInt32;       # how many Have messages follow this Hello at once (allDocuments)
+  enum Role {
+    device @0;
+    relay @1;
+  }
+}
+
+# "This is what I hold durably of `doc`": starts (or, periodically, repairs) the exchange of one
+# document and subscribes the sender to its live changes. The receiver answers with its own Have
+# once per connection and document, then sends the changes the sender lacks.
+struct Have {
+  doc @0 :Text;
+  version @1 :List(VersionEntry);
+}
+
+# A bounded batch of changes of one document, in causal order. Each change is the opaque encoding
+# of crdt::EncodeChange (which carries the author's signature field); `encrypted` is reserved for
+# end-to-end encrypted payloads (a later issue) and must be false for now.
+struct Changes {
+  doc @0 :Text;
+  changes @1 :List(Data);
+  path @2 :List(UInt64);      # node IDs this batch passed through, the sender last
+  remaining @3 :UInt64;       # changes still to come in this catch-up after this batch (progress)
+  encrypted @4 :Bool;
+}
+
+# "I have stored durably everything named by `version` of `doc`" (the receiver's whole version).
+struct Ack {
+  doc @0 :Text;
+  version @1 :List(VersionEntry);
+}
+
+# A chunk of a document snapshot, for bootstrapping a new or far-behind replica (reserved: defined
+# so peers agree on it, not yet sent by this version; a receiver answers it with an Error).
+struct SnapshotChunk {
+  doc @0 :Text;
+  version @1 :List(VersionEntry);  # the version the snapshot holds
+  offset @2 :UInt64;
+  total @3 :UInt64;                # total bytes of the snapshot (progress)
+  data @4 :Data;
+}
+
+# Ephemeral per-document state (who is here, cursors as stable anchors): fanned out to the other
+# subscribers of the document, never stored. `payload` is opaque to relays.
+struct Presence {
+  doc @0 :Text;
+  node @1 :UInt64;            # whose presence this is
+  payload @2 :Data;
+  path @3 :List(UInt64);      # loop prevention, as for Changes
+}
+
+# A refusal. `fatal`: the sender closes the connection after it.
+struct Error {
+  code @0 :Code;
+  message @1 :Text;
+  doc @2 :Text;
+  fatal @3 :Bool;
+  enum Code {
+    internal @0;
+    malformed @1;             # the frame is not a Message of this schema
+    unsupportedVersion @2;
+    unexpected @3;            # a valid message at the wrong time (e.g. before Hello)
+    tooLarge @4;
+    missingDependency @5;
+    invalidChange @6;         # a change that does not decode or validate
+    permissionDenied @7;
+    slowConsumer @8;
+    timeout @9;
+    storage @10;              # the receiver could not store the changes
+  }
+}
+
+struct Message {
+  union {
+    hello @0 :Hello;
+    have @1 :Have;
+    changes @2 :Changes;
+    ack @3 :Ack;
+    snapshotChunk @4 :SnapshotChunk;
+    presence @5 :Presence;
+    error @6 :Error;
+  }
+}

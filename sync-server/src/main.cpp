@@ -1,0 +1,139 @@
+// weft-relay: the Weft sync relay (see relay.h and docs/protocol.md).
+//
+//   weft-relay --listen HOST:PORT --data DIR [--peer ws://HOST:PORT]... [options]
+//
+// Prints "weft-relay listening on HOST:PORT" once it serves (PORT is the bound one when 0 was
+// asked for), and shuts down cleanly on SIGTERM or SIGINT.
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "relay.h"
+
+namespace {
+
+void Usage(FILE* out) {
+  std::fprintf(out,
+               "usage: weft-relay [--listen HOST:PORT] [--data DIR] [--peer ws://HOST:PORT]...\n"
+               "  --listen HOST:PORT   address to serve sync, /metrics and /healthz on\n"
+               "                       (default 127.0.0.1:8787; port 0 picks a free one)\n"
+               "  --data DIR           the embedded store (default ./weft-data)\n"
+               "  --peer URL           another relay to sync with (repeatable)\n"
+               "  --threads N          network threads (default 2)\n"
+               "  --durability full|normal   fsync every commit (default) or survive crashes only\n"
+               "  --max-frame BYTES    largest WebSocket frame accepted (default 16 MiB)\n"
+               "  --max-batch N        changes per batch sent (default 512)\n"
+               "  --max-queue BYTES    per-session send queue before closing a slow consumer\n"
+               "  --handshake-timeout MS, --idle-timeout MS, --anti-entropy MS\n");
+}
+
+bool ParseNumber(const char* s, uint64_t* out) {
+  char* end = nullptr;
+  errno = 0;
+  unsigned long long v = std::strtoull(s, &end, 10);
+  if (errno != 0 || end == s || *end != '\0') return false;
+  *out = v;
+  return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  weft::relay::RelayOptions o;
+  o.data_dir = "./weft-data";
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto value = [&](const char* what) -> const char* {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "weft-relay: %s needs a value\n", what);
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    auto number = [&](const char* what) -> uint64_t {
+      uint64_t v = 0;
+      if (!ParseNumber(value(what), &v)) {
+        std::fprintf(stderr, "weft-relay: %s takes a number\n", what);
+        std::exit(2);
+      }
+      return v;
+    };
+    if (a == "--help" || a == "-h") {
+      Usage(stdout);
+      return 0;
+    } else if (a == "--listen") {
+      std::string l = value("--listen");
+      size_t colon = l.rfind(':');
+      uint64_t port = 0;
+      if (colon == std::string::npos || !ParseNumber(l.c_str() + colon + 1, &port) ||
+          port > 65535) {
+        std::fprintf(stderr, "weft-relay: --listen takes HOST:PORT\n");
+        return 2;
+      }
+      std::string host = l.substr(0, colon);
+      if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+        host = host.substr(1, host.size() - 2);
+      }
+      o.listen_host = host.empty() ? "127.0.0.1" : host;
+      o.listen_port = static_cast<uint16_t>(port);
+    } else if (a == "--data") {
+      o.data_dir = value("--data");
+    } else if (a == "--peer") {
+      o.peers.push_back(value("--peer"));
+    } else if (a == "--threads") {
+      o.threads = static_cast<int>(std::min<uint64_t>(number("--threads"), 64));
+    } else if (a == "--durability") {
+      std::string d = value("--durability");
+      if (d == "full") {
+        o.durability = weft::Durability::kFull;
+      } else if (d == "normal") {
+        o.durability = weft::Durability::kNormal;
+      } else {
+        std::fprintf(stderr, "weft-relay: --durability is full or normal\n");
+        return 2;
+      }
+    } else if (a == "--max-frame") {
+      o.max_frame_bytes = number("--max-frame");
+    } else if (a == "--max-batch") {
+      o.max_batch_changes = std::max<uint64_t>(1, std::min<uint64_t>(number("--max-batch"), 4096));
+    } else if (a == "--max-queue") {
+      o.max_send_queue_bytes = number("--max-queue");
+    } else if (a == "--handshake-timeout") {
+      o.handshake_timeout = std::chrono::milliseconds(number("--handshake-timeout"));
+    } else if (a == "--idle-timeout") {
+      o.idle_timeout = std::chrono::milliseconds(number("--idle-timeout"));
+    } else if (a == "--anti-entropy") {
+      o.anti_entropy_interval = std::chrono::milliseconds(number("--anti-entropy"));
+    } else {
+      std::fprintf(stderr, "weft-relay: unknown argument %s\n", a.c_str());
+      Usage(stderr);
+      return 2;
+    }
+  }
+
+  // Block the signals in every thread; this one waits for them.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  auto relay = weft::relay::Relay::Start(o);
+  if (!relay.ok()) {
+    std::fprintf(stderr, "weft-relay: %s\n", relay.status().ToString().c_str());
+    return 1;
+  }
+  std::printf("weft-relay listening on %s:%u (node %s, data %s)\n", o.listen_host.c_str(),
+              (*relay)->port(), (*relay)->node_id().ToHex().c_str(), o.data_dir.c_str());
+  std::fflush(stdout);
+  int sig = 0;
+  sigwait(&set, &sig);
+  std::fprintf(stderr, "weft-relay: %s, shutting down\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+  (*relay)->Stop();
+  relay->reset();
+  std::fprintf(stderr, "weft-relay: stopped\n");
+  return 0;
+}

@@ -1,0 +1,323 @@
+// The relay server (see relay.h): Beast listener, HTTP endpoints, WebSocket sessions, peers.
+#include "relay.h"
+
+#include <filesystem>
+#include <list>
+#include <mutex>
+#include <sstream>
+#include <thread>
+
+#include "sync/dialer.h"
+#include "sync/hub.h"
+#include "sync/ws_session.h"
+
+namespace weft::relay {
+namespace {
+
+using namespace std::chrono_literals;
+namespace net = sync::net;
+namespace beast = sync::beast;
+namespace http = sync::http;
+namespace websocket = sync::websocket;
+using tcp = sync::tcp;
+
+class RelayImpl;
+
+// One HTTP connection: reads the request, then either upgrades to a sync session or answers
+// /metrics, /healthz (or 404) and closes.
+class HttpSession : public std::enable_shared_from_this<HttpSession> {
+ public:
+  HttpSession(RelayImpl& relay, tcp::socket socket) : relay_(relay), stream_(std::move(socket)) {}
+  void Run();
+
+ private:
+  void OnRead(beast::error_code ec);
+
+  RelayImpl& relay_;
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+};
+
+class RelayImpl final : public Relay {
+ public:
+  explicit RelayImpl(RelayOptions options) : options_(std::move(options)) {}
+  ~RelayImpl() override { Stop(2000ms); }
+
+  Status Init();
+
+  uint16_t port() const override { return port_; }
+  NodeId node_id() const override { return replica_->node_id(); }
+  Replica& replica() override { return *replica_; }
+  std::string Metrics() override;
+  uint64_t Counter(const std::string& name) override;
+  void Stop(std::chrono::milliseconds grace) override;
+
+  // From the HTTP sessions.
+  void Upgrade(tcp::socket socket, http::request<http::string_body> req);
+  bool stopping() const { return stopping_; }
+  std::chrono::milliseconds handshake_timeout() const { return options_.handshake_timeout; }
+
+ private:
+  void DoAccept();
+
+  RelayOptions options_;
+  std::unique_ptr<Replica> replica_;
+  std::unique_ptr<sync::Hub> hub_;
+  net::io_context ioc_;
+  std::optional<tcp::acceptor> acceptor_;
+  uint16_t port_ = 0;
+  std::vector<std::thread> threads_;
+  std::vector<std::shared_ptr<sync::Dialer>> dialers_;
+  sync::LinkConfig link_config_;
+  sync::SessionLimits limits_;
+
+  std::mutex mu_;
+  std::list<std::weak_ptr<sync::WsSession>> sessions_;
+  std::atomic<bool> stopping_{false};
+  bool stopped_ = false;
+};
+
+void HttpSession::Run() {
+  parser_.emplace();
+  parser_->body_limit(8192);
+  parser_->header_limit(16384);
+  stream_.expires_after(relay_.handshake_timeout());
+  http::async_read(stream_, buffer_, *parser_,
+                   [self = shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
+}
+
+void HttpSession::OnRead(beast::error_code ec) {
+  if (ec) return;  // timeout, reset or a malformed request: drop the connection
+  auto req = parser_->release();
+  if (websocket::is_upgrade(req)) {
+    if (relay_.stopping()) return;
+    stream_.expires_never();
+    return relay_.Upgrade(stream_.release_socket(), std::move(req));
+  }
+  auto res = std::make_shared<http::response<http::string_body>>();
+  res->version(req.version());
+  res->set(http::field::server, "weft-relay/0.1");
+  res->keep_alive(false);
+  std::string target(req.target());
+  if (req.method() == http::verb::get && target == "/metrics") {
+    res->result(http::status::ok);
+    res->set(http::field::content_type, "text/plain; version=0.0.4");
+    res->body() = relay_.Metrics();
+  } else if (req.method() == http::verb::get && target == "/healthz") {
+    res->result(http::status::ok);
+    res->set(http::field::content_type, "text/plain");
+    res->body() = "ok\n";
+  } else {
+    res->result(http::status::not_found);
+    res->set(http::field::content_type, "text/plain");
+    res->body() = "not found: GET /metrics, GET /healthz, or a WebSocket upgrade for sync\n";
+  }
+  res->prepare_payload();
+  http::async_write(stream_, *res, [self = shared_from_this(), res](beast::error_code, size_t) {
+    beast::error_code ignored;
+    self->stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  });
+}
+
+Status RelayImpl::Init() {
+  if (options_.data_dir.empty()) return Status::InvalidArgument("--data DIR is required");
+  if (options_.threads < 1) options_.threads = 1;
+  std::error_code fec;
+  std::filesystem::create_directories(options_.data_dir, fec);
+  if (fec) return Status::IOError("cannot create " + options_.data_dir + ": " + fec.message());
+  ReplicaOptions ro;
+  ro.durability = options_.durability;
+  ro.check_drift = true;  // a relay trusts its own clock
+  auto r = Replica::Open(options_.data_dir + "/weft-relay.db", ro);
+  if (!r.ok()) return r.status();
+  replica_ = std::move(*r);
+  hub_ = std::make_unique<sync::Hub>(*replica_);
+
+  link_config_.relay = true;
+  link_config_.max_batch_changes = options_.max_batch_changes;
+  link_config_.limits.max_changes_per_batch = std::max<size_t>(options_.max_batch_changes, 4096);
+  limits_.max_frame_bytes = options_.max_frame_bytes;
+  limits_.max_queue_bytes = options_.max_send_queue_bytes;
+  limits_.handshake_timeout = options_.handshake_timeout;
+  limits_.idle_timeout = options_.idle_timeout;
+  limits_.anti_entropy_interval = options_.anti_entropy_interval;
+  link_config_.max_batch_bytes = std::min<size_t>(1u << 20, options_.max_frame_bytes / 2);
+
+  beast::error_code ec;
+  auto addr = net::ip::make_address(options_.listen_host, ec);
+  if (ec) return Status::InvalidArgument("bad listen address " + options_.listen_host);
+  tcp::endpoint ep(addr, options_.listen_port);
+  acceptor_.emplace(net::make_strand(ioc_));
+  acceptor_->open(ep.protocol(), ec);
+  if (!ec) acceptor_->set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor_->bind(ep, ec);
+  if (!ec) acceptor_->listen(net::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return Status::IOError("cannot listen on " + options_.listen_host + ":" +
+                           std::to_string(options_.listen_port) + ": " + ec.message());
+  }
+  port_ = acceptor_->local_endpoint().port();
+  DoAccept();
+
+  for (const auto& url : options_.peers) {
+    auto parsed = sync::ParseWsUrl(url);
+    if (!parsed.ok()) return parsed.status();
+    sync::DialerOptions o;
+    o.link = link_config_;
+    o.link.all_documents = true;
+    o.link.ack_key = url;
+    o.limits = limits_;
+    o.initial_backoff = options_.initial_backoff;
+    o.max_backoff = options_.max_backoff;
+    auto d = std::make_shared<sync::Dialer>(*hub_, ioc_, url, std::move(*parsed), o);
+    dialers_.push_back(d);
+    d->Start();
+  }
+  for (int i = 0; i < options_.threads; ++i) threads_.emplace_back([this] { ioc_.run(); });
+  return Status::Ok();
+}
+
+void RelayImpl::DoAccept() {
+  acceptor_->async_accept(net::make_strand(ioc_), [this](beast::error_code ec, tcp::socket s) {
+    if (stopping_ || !acceptor_->is_open()) return;
+    if (!ec) {
+      if (hub_->counters().connections.load() >= options_.max_connections) {
+        beast::error_code ignored;
+        s.close(ignored);
+      } else {
+        std::make_shared<HttpSession>(*this, std::move(s))->Run();
+      }
+    }
+    DoAccept();
+  });
+}
+
+void RelayImpl::Upgrade(tcp::socket socket, http::request<http::string_body> req) {
+  auto session = std::make_shared<sync::WsSession>(*hub_, std::move(socket), link_config_, limits_);
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) return;
+    // Forget sessions that have ended.
+    sessions_.remove_if([](const std::weak_ptr<sync::WsSession>& w) { return w.expired(); });
+    sessions_.push_back(session);
+  }
+  session->Accept(std::move(req));
+}
+
+void RelayImpl::Stop(std::chrono::milliseconds grace) {
+  {
+    std::lock_guard lock(mu_);
+    if (stopped_) return;
+    stopped_ = true;
+    stopping_ = true;
+  }
+  if (acceptor_) {
+    net::post(acceptor_->get_executor(), [this] {
+      beast::error_code ignored;
+      acceptor_->close(ignored);
+    });
+  }
+  for (auto& d : dialers_) d->Stop();
+  std::list<std::weak_ptr<sync::WsSession>> sessions;
+  {
+    std::lock_guard lock(mu_);
+    sessions = sessions_;
+  }
+  for (auto& w : sessions) {
+    if (auto s = w.lock()) s->Close(1001, "the relay is shutting down");
+  }
+  auto deadline = std::chrono::steady_clock::now() + grace;
+  while (hub_ && hub_->counters().connections.load() > 0 &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(5ms);
+  }
+  ioc_.stop();
+  for (auto& t : threads_) {
+    if (t.joinable()) t.join();
+  }
+  threads_.clear();
+}
+
+uint64_t RelayImpl::Counter(const std::string& name) {
+  auto& c = hub_->counters();
+  if (name == "connections") return c.connections;
+  if (name == "connections_total") return c.connections_total;
+  if (name == "changes_in_total") return c.changes_in;
+  if (name == "changes_out_total") return c.changes_out;
+  if (name == "bytes_in_total") return c.bytes_in;
+  if (name == "bytes_out_total") return c.bytes_out;
+  if (name == "duplicates_dropped_total") return c.duplicates_in;
+  if (name == "loops_dropped_total") return c.loops_dropped;
+  if (name == "errors_sent_total") return c.errors_sent;
+  if (name == "slow_consumers_total") return c.slow_consumers;
+  return 0;
+}
+
+std::string RelayImpl::Metrics() {
+  std::ostringstream o;
+  auto& c = hub_->counters();
+  auto metric = [&](const char* name, const char* type, const char* help, uint64_t v) {
+    o << "# HELP weft_relay_" << name << " " << help << "\n# TYPE weft_relay_" << name << " "
+      << type << "\nweft_relay_" << name << " " << v << "\n";
+  };
+  metric("connections", "gauge", "Open sync connections (sessions and peer links).", c.connections);
+  metric("connections_total", "counter", "Sync connections that completed a handshake.",
+         c.connections_total);
+  auto docs = replica_->ListDocuments();
+  metric("documents", "gauge", "Documents stored.", docs.ok() ? docs->size() : 0);
+  metric("changes_in_total", "counter", "New changes received and stored.", c.changes_in);
+  metric("changes_out_total", "counter", "Changes sent.", c.changes_out);
+  metric("bytes_in_total", "counter", "Frame bytes received.", c.bytes_in);
+  metric("bytes_out_total", "counter", "Frame bytes sent.", c.bytes_out);
+  metric("duplicates_dropped_total", "counter", "Received changes already held.", c.duplicates_in);
+  metric("loops_dropped_total", "counter", "Batches dropped because their path named this relay.",
+         c.loops_dropped);
+  metric("presence_in_total", "counter", "Presence messages received.", c.presence_in);
+  metric("presence_out_total", "counter", "Presence messages sent.", c.presence_out);
+  metric("errors_sent_total", "counter", "Error messages sent (each closes a connection).",
+         c.errors_sent);
+  metric("slow_consumers_total", "counter", "Connections closed for a full send queue.",
+         c.slow_consumers);
+  o << "# HELP weft_relay_peer_connected Whether the link to a --peer relay is up.\n"
+       "# TYPE weft_relay_peer_connected gauge\n";
+  std::ostringstream unacked, behind;
+  for (const auto& d : dialers_) {
+    auto s = d->session();
+    bool up = s && s->link().ready();
+    o << "weft_relay_peer_connected{peer=\"" << d->url() << "\"} " << (up ? 1 : 0) << "\n";
+    uint64_t u = 0, b = 0;
+    if (s) {
+      for (const auto& [doc, st] : s->link().Documents()) {
+        auto local = replica_->Version(doc);
+        if (!local.ok()) continue;
+        for (const auto& r : local->Subtract(st.acked)) u += r.last - r.first + 1;
+        for (const auto& r : st.peer_has.Subtract(*local)) b += r.last - r.first + 1;
+      }
+    }
+    unacked << "weft_relay_peer_unacknowledged_operations{peer=\"" << d->url() << "\"} " << u
+            << "\n";
+    behind << "weft_relay_peer_behind_operations{peer=\"" << d->url() << "\"} " << b << "\n";
+  }
+  o << "# HELP weft_relay_peer_unacknowledged_operations Operations held here that the peer has "
+       "not acknowledged.\n# TYPE weft_relay_peer_unacknowledged_operations gauge\n"
+    << unacked.str();
+  o << "# HELP weft_relay_peer_behind_operations Operations the peer holds that this relay "
+       "lacks.\n# TYPE weft_relay_peer_behind_operations gauge\n"
+    << behind.str();
+  return o.str();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Relay>> Relay::Start(RelayOptions options) {
+  try {
+    auto r = std::make_unique<RelayImpl>(std::move(options));
+    WEFT_RETURN_IF_ERROR(r->Init());
+    return std::unique_ptr<Relay>(std::move(r));
+  } catch (const std::exception& e) {
+    return Status(StatusCode::kInternal, std::string("starting the relay: ") + e.what());
+  }
+}
+
+}  // namespace weft::relay

@@ -1,0 +1,64 @@
+// The relay: a Weft replica with a server face (issue 5).
+//
+// A Relay owns a Replica on an embedded SQLite store in its data directory, listens for WebSocket
+// sync sessions (and HTTP /metrics and /healthz on the same port), and dials its --peer relays
+// with the SDK's own dialer, so relays form a star, a mesh or a ring. Every session speaks the
+// same Link protocol as the SDK; fan-out happens through the replica's change feed: a change
+// stored from one session (or peer) is read from the log and sent to every other session that
+// syncs its document, with the path of nodes it passed through. A change is acknowledged only
+// after ApplyRemoteChanges has committed it (synchronous=FULL by default).
+//
+// Thread safety: Start, port, Metrics and Stop may be called from any thread; Stop is idempotent
+// and also run by the destructor.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "weft/replica.h"
+#include "weft/status.h"
+
+namespace weft::relay {
+
+struct RelayOptions {
+  std::string listen_host = "127.0.0.1";
+  uint16_t listen_port = 8787;     // 0: any free port (see Relay::port)
+  std::string data_dir;            // created if missing; holds weft-relay.db
+  std::vector<std::string> peers;  // ws:// URLs of relays to dial
+  int threads = 2;
+  Durability durability = Durability::kFull;
+  size_t max_frame_bytes = 16u << 20;
+  size_t max_batch_changes = 512;
+  size_t max_send_queue_bytes = 64u << 20;
+  size_t max_connections = 10000;
+  std::chrono::milliseconds handshake_timeout{10000};
+  std::chrono::milliseconds idle_timeout{60000};
+  std::chrono::milliseconds anti_entropy_interval{30000};
+  std::chrono::milliseconds initial_backoff{250};
+  std::chrono::milliseconds max_backoff{10000};
+};
+
+class Relay {
+ public:
+  // Opens the store, binds the listener and starts serving. kIOError when the address cannot be
+  // bound or the store opened; kInvalidArgument for bad options.
+  static Result<std::unique_ptr<Relay>> Start(RelayOptions options);
+  virtual ~Relay() = default;
+
+  // The bound port (the chosen one when listen_port was 0).
+  virtual uint16_t port() const = 0;
+  virtual NodeId node_id() const = 0;
+  virtual Replica& replica() = 0;
+  // The Prometheus text exposition served at /metrics.
+  virtual std::string Metrics() = 0;
+  // A counter by its metric name without the weft_relay_ prefix ("changes_in_total", ...), for
+  // tests; 0 when unknown.
+  virtual uint64_t Counter(const std::string& name) = 0;
+  // Stops accepting, closes every session and peer link (going away), waits up to `grace`.
+  virtual void Stop(std::chrono::milliseconds grace = std::chrono::milliseconds(2000)) = 0;
+};
+
+}  // namespace weft::relay

@@ -1,0 +1,671 @@
+// Sync over WebSockets on loopback: devices, relays (in-process, and the weft-relay binary for the
+// crash test), meshes and rings, and hostile peers. No timing assertions: waits are bounded by
+// generous deadlines and only decide failure.
+#include "weft/sync.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <boost/asio.hpp>
+#include <boost/beast.hpp>
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <functional>
+#include <map>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "relay.h"
+#include "sync/wire.h"
+#include "temp_dir.h"
+#include "weft/replica.h"
+
+using namespace weft;
+using namespace std::chrono_literals;
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace websocket = beast::websocket;
+using tcp = net::ip::tcp;
+
+namespace {
+
+std::unique_ptr<Replica> OpenReplica(const std::string& path) {
+  auto r = Replica::Open(path);
+  REQUIRE(r.ok());
+  return std::move(*r);
+}
+
+std::unique_ptr<relay::Relay> StartRelay(
+    const std::string& dir, std::vector<std::string> peers = {},
+    const std::function<void(relay::RelayOptions&)>& tweak = nullptr) {
+  relay::RelayOptions o;
+  o.listen_port = 0;
+  o.data_dir = dir;
+  o.peers = std::move(peers);
+  o.durability = Durability::kNormal;
+  o.initial_backoff = 50ms;
+  o.max_backoff = 500ms;
+  if (tweak) tweak(o);
+  auto r = relay::Relay::Start(o);
+  INFO(r.status().ToString());
+  REQUIRE(r.ok());
+  return std::move(*r);
+}
+
+std::string Url(uint16_t port) {
+  return "ws://127.0.0.1:" + std::to_string(port);
+}
+std::string Url(const relay::Relay& r) {
+  return Url(r.port());
+}
+
+SyncOptions FastOptions() {
+  SyncOptions o;
+  o.initial_backoff = 50ms;
+  o.max_backoff = 500ms;
+  return o;
+}
+
+std::string State(Replica& r, const std::string& doc) {
+  std::string s = "<absent>";
+  (void)r.Read(doc, [&](const View& v) { s = v.CanonicalState(); });
+  return s;
+}
+
+// Polls `cond` until it holds or `limit` passes.
+bool Eventually(const std::function<bool()>& cond, std::chrono::milliseconds limit = 20s) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (cond()) return true;
+    std::this_thread::sleep_for(20ms);
+  }
+  return cond();
+}
+
+void Check(const Status& s) {
+  INFO(s.ToString());
+  REQUIRE(s.ok());
+}
+
+// The shared start of the to-do document: its counter and set exist before anyone edits offline
+// (objects created concurrently would be siblings, each with its own count).
+void CreateTodo(Replica& r) {
+  Check(r.Transact("todo", [](Txn& t) {
+           WEFT_RETURN_IF_ERROR(t.root().Counter("likes").status());
+           return t.root().Set("tags").status();
+         }).status());
+}
+
+// Copies every change of `doc` from one replica to another, without a network.
+void Copy(Replica& from, Replica& to, const std::string& doc) {
+  auto blobs = from.ChangesSince(doc, {});
+  REQUIRE(blobs.ok());
+  Check(to.ApplyRemoteChanges(doc, *blobs).status());
+}
+
+// Offline edits of the shared to-do document: a title (concurrent writes become siblings), a
+// counter, a set, and a key of this device's own.
+void EditTodo(Replica& r, const std::string& who, int n) {
+  for (int i = 0; i < n; ++i) {
+    auto c = r.Transact("todo", [&](Txn& t) {
+      WEFT_RETURN_IF_ERROR(t.root().Put("title", Scalar("title by " + who)));
+      auto likes = t.root().Counter("likes");
+      if (!likes.ok()) return likes.status();
+      WEFT_RETURN_IF_ERROR(likes->Increment(1));
+      auto tags = t.root().Set("tags");
+      if (!tags.ok()) return tags.status();
+      WEFT_RETURN_IF_ERROR(tags->Add(Scalar(who + "-" + std::to_string(i))));
+      return t.root().Put("by " + who, Scalar(int64_t{i}));
+    });
+    Check(c.status());
+  }
+}
+
+int64_t Likes(Replica& r) {
+  int64_t v = -1;
+  (void)r.Read("todo", [&](const View& view) {
+    auto root = view.root();
+    auto c = root.Counter("likes");
+    if (c.ok() && c->Value().ok()) v = *c->Value();
+  });
+  return v;
+}
+
+size_t TitleSiblings(Replica& r) {
+  size_t n = 0;
+  (void)r.Read("todo", [&](const View& view) {
+    auto g = view.root().Get("title");
+    if (g.ok()) n = g->values.size();
+  });
+  return n;
+}
+
+// A minimal raw WebSocket peer, to send what an honest client never would.
+class RawPeer {
+ public:
+  explicit RawPeer(uint16_t port) : ws_(ioc_) {
+    tcp::resolver resolver(ioc_);
+    net::connect(ws_.next_layer(), resolver.resolve("127.0.0.1", std::to_string(port)));
+    ws_.handshake("127.0.0.1", "/");
+    ws_.binary(true);
+    ws_.read_message_max(64u << 20);
+  }
+  void SendRaw(const std::string& bytes) {
+    beast::error_code ec;
+    ws_.write(net::buffer(bytes), ec);
+    if (ec) error_ = "write: " + ec.message();
+  }
+  void Send(const sync::Message& m) { SendRaw(sync::Encode(m)); }
+  // The next message, or nullopt when the connection closed (close code in close_code()).
+  std::optional<sync::Message> Read() {
+    beast::flat_buffer b;
+    beast::error_code ec;
+    ws_.read(b, ec);
+    if (ec) {
+      error_ += (error_.empty() ? "" : "; ") + ec.message();
+      close_code_ = ws_.reason().code;
+      return std::nullopt;
+    }
+    auto m = sync::Decode(beast::buffers_to_string(b.data()));
+    REQUIRE(m.ok());
+    return std::move(*m);
+  }
+  // Reads until an Error arrives (returned) or the connection closes.
+  std::optional<sync::ErrorMsg> ReadError() {
+    while (auto m = Read()) {
+      if (auto* e = std::get_if<sync::ErrorMsg>(&*m)) return *e;
+    }
+    return std::nullopt;
+  }
+  const std::string& error() const { return error_; }
+  // Reads until the connection closes; returns the close code.
+  int ReadToClose() {
+    while (Read()) {
+    }
+    return close_code_;
+  }
+  void Hello(uint32_t version = sync::kProtocolVersion) {
+    sync::HelloMsg h;
+    h.protocol_version = version;
+    h.node = crdt::NodeId{0xbad0000 + (++counter_)};
+    Send(h);
+  }
+
+ private:
+  net::io_context ioc_;
+  websocket::stream<tcp::socket> ws_;
+  int close_code_ = 0;
+  std::string error_;
+  static inline uint64_t counter_ = 0;
+};
+
+// A port that was free a moment ago (for the child-process relay, restarted on the same port).
+uint16_t FreePort() {
+  net::io_context ioc;
+  tcp::acceptor a(ioc, tcp::endpoint(net::ip::make_address("127.0.0.1"), 0));
+  return a.local_endpoint().port();
+}
+
+// The weft-relay binary as a child process.
+class RelayProcess {
+ public:
+  RelayProcess(const std::string& data, uint16_t port) {
+    int fds[2];
+    REQUIRE(pipe(fds) == 0);
+    pid_ = fork();
+    REQUIRE(pid_ >= 0);
+    if (pid_ == 0) {
+      dup2(fds[1], 1);
+      close(fds[0]);
+      close(fds[1]);
+      std::string listen = "127.0.0.1:" + std::to_string(port);
+      execl(WEFT_RELAY_BINARY, "weft-relay", "--listen", listen.c_str(), "--data", data.c_str(),
+            "--max-batch", "16", static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    close(fds[1]);
+    // Wait for "weft-relay listening on ...".
+    std::string line;
+    char c;
+    while (read(fds[0], &c, 1) == 1 && c != '\n') line += c;
+    close(fds[0]);
+    INFO(line);
+    REQUIRE(line.find("listening on") != std::string::npos);
+  }
+  ~RelayProcess() { Kill(SIGKILL); }
+  // Sends `sig` and reaps the child; returns its wait status.
+  int Kill(int sig) {
+    if (pid_ <= 0) return 0;
+    kill(pid_, sig);
+    int st = 0;
+    waitpid(pid_, &st, 0);
+    pid_ = -1;
+    return st;
+  }
+
+ private:
+  pid_t pid_ = -1;
+};
+
+}  // namespace
+
+TEST_CASE("two devices edit offline and converge through a relay", "[sync]") {
+  testing::TempDir dir;
+  auto relay = StartRelay(dir.File("relay"));
+  auto a = OpenReplica(dir.File("a.db"));
+  auto b = OpenReplica(dir.File("b.db"));
+  CreateTodo(*a);
+  REQUIRE(SyncOnce(*a, Url(*relay), {}, 20s, FastOptions()).ok());
+  REQUIRE(SyncOnce(*b, Url(*relay), {}, 20s, FastOptions()).ok());
+  REQUIRE(State(*a, "todo") == State(*b, "todo"));
+  // Offline.
+  EditTodo(*a, "a", 5);
+  EditTodo(*b, "b", 7);
+  Check(a->Transact("notes", [](Txn& t) { return t.root().Put("a", Scalar("from a")); }).status());
+
+  auto ra = SyncOnce(*a, Url(*relay), {}, 20s, FastOptions());
+  INFO(ra.status().ToString());
+  REQUIRE(ra.ok());
+  CHECK(ra->changes_sent == 6);
+  CHECK(ra->changes_received == 0);
+  auto rb = SyncOnce(*b, Url(*relay), {}, 20s, FastOptions());
+  REQUIRE(rb.ok());
+  CHECK(rb->changes_sent == 7);
+  CHECK(rb->changes_received == 6);
+  auto ra2 = SyncOnce(*a, Url(*relay), {}, 20s, FastOptions());
+  REQUIRE(ra2.ok());
+  CHECK(ra2->changes_sent == 0);
+  CHECK(ra2->changes_received == 7);
+
+  for (const char* doc : {"todo", "notes"}) {
+    CHECK(State(*a, doc) == State(*b, doc));
+    CHECK(State(*a, doc) == State(relay->replica(), doc));
+  }
+  CHECK(Likes(*a) == 12);
+  CHECK(TitleSiblings(*a) == 2);  // concurrent titles stay siblings
+  CHECK(TitleSiblings(*b) == 2);
+
+  // Named documents only: a third device asks for "notes" alone.
+  auto c = OpenReplica(dir.File("c.db"));
+  auto rc = SyncOnce(*c, Url(*relay), {"notes"}, 20s, FastOptions());
+  REQUIRE(rc.ok());
+  CHECK(rc->changes_received == 1);
+  CHECK(!c->HasDocument("todo"));
+  CHECK(State(*c, "notes") == State(*a, "notes"));
+}
+
+TEST_CASE("a live client streams changes both ways and reports lag", "[sync]") {
+  testing::TempDir dir;
+  auto relay = StartRelay(dir.File("relay"));
+  auto a = OpenReplica(dir.File("a.db"));
+  auto b = OpenReplica(dir.File("b.db"));
+  auto ca = SyncClient::Create(*a, FastOptions());
+  auto cb = SyncClient::Create(*b, FastOptions());
+  REQUIRE(ca.ok());
+  REQUIRE(cb.ok());
+  Check((*ca)->AddPeer(Url(*relay)));
+  Check((*cb)->AddPeer(Url(*relay)));
+  REQUIRE((*ca)->WaitUntilSynced(Url(*relay), 20s).ok());
+  REQUIRE((*cb)->WaitUntilSynced(Url(*relay), 20s).ok());
+
+  std::vector<std::string> presence;
+  std::mutex mu;
+  (*cb)->SetPresenceCallback([&](const PresenceEvent& e) {
+    std::lock_guard lock(mu);
+    presence.push_back(e.payload);
+  });
+  for (int i = 0; i < 20; ++i) {
+    auto info = a->Transact("live", [&](Txn& t) { return t.root().Put("k", Scalar(int64_t{i})); });
+    REQUIRE(info.ok());
+    // Semi-synchronous: wait until the relay stored it.
+    if (i % 5 == 0) Check((*ca)->WaitForAck("live", info->version, 20s));
+  }
+  REQUIRE(Eventually([&] { return State(*a, "live") == State(*b, "live"); }));
+  // Presence reaches b through the relay once both sync the document.
+  REQUIRE(Eventually([&] {
+    (void)(*ca)->PublishPresence("live", "cursor@3");
+    std::lock_guard lock(mu);
+    return !presence.empty();
+  }));
+  CHECK(presence.front() == "cursor@3");
+
+  auto peers = (*ca)->Peers();
+  REQUIRE(peers.size() == 1);
+  CHECK(peers[0].state == ConnectionState::kConnected);
+  REQUIRE(peers[0].peer_node.has_value());
+  CHECK(*peers[0].peer_node == relay->node_id());
+  CHECK(peers[0].peer_is_relay);
+  REQUIRE(Eventually([&] {
+    auto peers = (*ca)->Peers();
+    for (const auto& d : peers[0].documents) {
+      if (d.doc == "live") return d.unacknowledged_changes == 0 && d.live;
+    }
+    return false;
+  }));
+
+  // Offline: the relay goes away; lag becomes visible and nothing is lost.
+  relay->Stop();
+  relay.reset();
+  Check(
+      a->Transact("live", [](Txn& t) { return t.root().Put("offline", Scalar("yes")); }).status());
+  REQUIRE(Eventually([&] {
+    auto p = (*ca)->Peers()[0];
+    for (const auto& d : p.documents) {
+      if (d.doc == "live")
+        return p.state != ConnectionState::kConnected && d.unacknowledged_changes == 1 &&
+               d.oldest_unacknowledged_age.has_value();
+    }
+    return false;
+  }));
+}
+
+TEST_CASE("acknowledged changes survive a relay killed with SIGKILL", "[sync]") {
+  testing::TempDir dir;
+  uint16_t port = FreePort();
+  std::string data = dir.File("relay");
+  auto proc = std::make_unique<RelayProcess>(data, port);
+  auto a = OpenReplica(dir.File("a.db"));
+  for (int i = 0; i < 400; ++i) {
+    Check(a->Transact("big", [&](Txn& t) {
+             return t.root().Put("k" + std::to_string(i % 50), Scalar(int64_t{i}));
+           }).status());
+  }
+  VersionVector acked;
+  {
+    SyncOptions o = FastOptions();
+    o.max_batch_changes = 8;  // many small batches, so the kill lands mid-sync
+    auto client = SyncClient::Create(*a, o);
+    REQUIRE(client.ok());
+    Check((*client)->AddPeer(Url(port)));
+    REQUIRE(Eventually([&] {
+      auto peers = (*client)->Peers();
+      for (const auto& d : peers[0].documents) {
+        if (d.doc == "big" && d.acknowledged.TotalOps() > 0) return true;
+      }
+      return false;
+    }));
+    proc->Kill(SIGKILL);
+    (*client)->Stop();
+  }
+  // What the relay acknowledged is kept in a's database.
+  auto stored = a->PeerVersions(Url(port));
+  REQUIRE(stored.ok());
+  for (const auto& [doc, v] : *stored) {
+    if (doc == "big") acked = v;
+  }
+  REQUIRE(acked.TotalOps() > 0);
+
+  // Restart on the same store and port; a new device, alone, finds every acknowledged change.
+  proc = std::make_unique<RelayProcess>(data, port);
+  auto c = OpenReplica(dir.File("c.db"));
+  auto rc = SyncOnce(*c, Url(port), {"big"}, 20s, FastOptions());
+  INFO(rc.status().ToString());
+  REQUIRE(rc.ok());
+  auto cv = c->Version("big");
+  REQUIRE(cv.ok());
+  CHECK(cv->Dominates(acked));
+
+  // a resumes and everyone converges.
+  auto ra = SyncOnce(*a, Url(port), {}, 20s, FastOptions());
+  REQUIRE(ra.ok());
+  auto rc2 = SyncOnce(*c, Url(port), {}, 20s, FastOptions());
+  REQUIRE(rc2.ok());
+  CHECK(State(*a, "big") == State(*c, "big"));
+  // SIGTERM: a clean shutdown, exit status 0.
+  int st = proc->Kill(SIGTERM);
+  CHECK(WIFEXITED(st));
+  CHECK(WEXITSTATUS(st) == 0);
+}
+
+namespace {
+
+// Four devices spread over three relays, edited offline, then synced live until all converge.
+void RunTopology(const std::vector<std::vector<int>>& dials) {
+  testing::TempDir dir;
+  std::vector<std::unique_ptr<relay::Relay>> relays;
+  // Ports are known once bound: start each relay dialing the earlier ones it names, then restart
+  // (same store, same port) those that also dial later ones, with their full peer list.
+  std::vector<uint16_t> ports;
+  for (size_t i = 0; i < dials.size(); ++i) {
+    std::vector<std::string> peers;
+    for (int j : dials[i]) {
+      if (static_cast<size_t>(j) < i) peers.push_back(Url(ports[j]));
+    }
+    relays.push_back(StartRelay(dir.File("relay" + std::to_string(i)), peers));
+    ports.push_back(relays.back()->port());
+  }
+  for (size_t i = 0; i < dials.size(); ++i) {
+    bool later = false;
+    for (int j : dials[i]) later |= static_cast<size_t>(j) > i;
+    if (!later) continue;
+    std::vector<std::string> peers;
+    for (int j : dials[i]) peers.push_back(Url(ports[j]));
+    relays[i]->Stop();
+    relays[i].reset();
+    relays[i] = StartRelay(dir.File("relay" + std::to_string(i)), peers,
+                           [&](relay::RelayOptions& o) { o.listen_port = ports[i]; });
+  }
+
+  std::vector<std::unique_ptr<Replica>> devices;
+  std::vector<std::unique_ptr<SyncClient>> clients;
+  const int home[4] = {0, 1, 2, 0};
+  for (int d = 0; d < 4; ++d) {
+    devices.push_back(OpenReplica(dir.File("d" + std::to_string(d) + ".db")));
+    if (d == 0) {
+      CreateTodo(*devices[0]);
+    } else {
+      Copy(*devices[0], *devices[d], "todo");
+    }
+  }
+  for (int d = 0; d < 4; ++d) EditTodo(*devices[d], "d" + std::to_string(d), 10);
+  for (int d = 0; d < 4; ++d) {
+    auto c = SyncClient::Create(*devices[d], FastOptions());
+    REQUIRE(c.ok());
+    Check((*c)->AddPeer(Url(*relays[home[d]])));
+    clients.push_back(std::move(*c));
+  }
+  auto converged = [&](int64_t likes) {
+    return Eventually(
+        [&] {
+          std::string s0 = State(*devices[0], "todo");
+          for (auto& d : devices) {
+            if (State(*d, "todo") != s0) return false;
+          }
+          for (auto& r : relays) {
+            if (State(r->replica(), "todo") != s0) return false;
+          }
+          return Likes(*devices[0]) == likes;
+        },
+        30s);
+  };
+  REQUIRE(converged(40));
+  CHECK(TitleSiblings(*devices[0]) == 4);  // the four offline titles are concurrent
+
+  // Live edits while connected (while the others' edits stream in).
+  for (int d = 0; d < 4; ++d) EditTodo(*devices[d], "live" + std::to_string(d), 3);
+  const uint64_t total = 4 * 13;  // edits; plus the shared start, which every device had
+  REQUIRE(converged(static_cast<int64_t>(total)));
+
+  // Each node receives each change at most once more than needed.
+  for (size_t i = 0; i < relays.size(); ++i) {
+    uint64_t in = relays[i]->Counter("changes_in_total");
+    uint64_t dup = relays[i]->Counter("duplicates_dropped_total");
+    INFO("relay " << i << ": " << in << " new, " << dup << " duplicates, "
+                  << relays[i]->Counter("loops_dropped_total") << " loops dropped");
+    CHECK(in == total + 1);
+    CHECK(dup <= in);
+  }
+  for (int d = 0; d < 4; ++d) {
+    auto p = clients[d]->Peers();
+    REQUIRE(p.size() == 1);
+    INFO("device " << d << ": " << p[0].changes_received << " new, " << p[0].duplicates_received
+                   << " duplicates");
+    CHECK(p[0].changes_received == total - 13);
+    CHECK(p[0].duplicates_received <= p[0].changes_received);
+  }
+  for (auto& c : clients) c->Stop();
+  for (auto& r : relays) r->Stop();
+}
+
+}  // namespace
+
+TEST_CASE("three relays all-to-all with four devices converge without loops", "[sync]") {
+  // 1 dials 0; 2 dials 0 and 1: every pair linked once.
+  RunTopology({{}, {0}, {0, 1}});
+}
+
+TEST_CASE("three relays in a ring with four devices converge without loops", "[sync]") {
+  // 0 -> 1 -> 2 -> 0.
+  RunTopology({{1}, {2}, {0}});
+}
+
+TEST_CASE("hostile frames are refused with clear errors and the relay keeps serving", "[sync]") {
+  testing::TempDir dir;
+  auto relay = StartRelay(dir.File("relay"), {}, [](relay::RelayOptions& o) {
+    o.max_frame_bytes = 64 * 1024;
+    o.handshake_timeout = 4000ms;  // also bounds the close handshake; generous for loaded CI
+  });
+  // An honest client connected throughout.
+  auto good = OpenReplica(dir.File("good.db"));
+  auto client = SyncClient::Create(*good, FastOptions());
+  REQUIRE(client.ok());
+  Check((*client)->AddPeer(Url(*relay)));
+  REQUIRE((*client)->WaitUntilSynced(Url(*relay), 20s).ok());
+
+  SECTION("garbage bytes") {
+    RawPeer p(relay->port());
+    p.SendRaw("this is not a Cap'n Proto message");
+    auto e = p.ReadError();
+    REQUIRE(e);
+    CHECK(e->code == sync::ErrorCode::kMalformed);
+    CHECK(p.ReadToClose() == 1002);
+  }
+  SECTION("a well-formed frame of a wrong shape") {
+    RawPeer p(relay->port());
+    p.SendRaw(std::string(64, '\xff'));
+    auto e = p.ReadError();
+    REQUIRE(e);
+    CHECK(e->code == sync::ErrorCode::kMalformed);
+  }
+  SECTION("an unknown protocol version") {
+    RawPeer p(relay->port());
+    p.Hello(99);
+    auto e = p.ReadError();
+    REQUIRE(e);
+    CHECK(e->code == sync::ErrorCode::kUnsupportedVersion);
+    CHECK(e->message.find("protocol version 99 is not supported") != std::string::npos);
+    CHECK(p.ReadToClose() == 1008);
+  }
+  SECTION("no Hello in time") {
+    RawPeer p(relay->port());
+    auto e = p.ReadError();
+    REQUIRE(e);
+    CHECK(e->code == sync::ErrorCode::kTimeout);
+  }
+  SECTION("a message before the Hello") {
+    RawPeer p(relay->port());
+    p.Send(sync::HaveMsg{"doc", {}});
+    auto e = p.ReadError();
+    REQUIRE(e);
+    CHECK(e->code == sync::ErrorCode::kUnexpected);
+  }
+  SECTION("an oversized frame") {
+    RawPeer p(relay->port());
+    p.Hello();
+    p.SendRaw(std::string(100 * 1024, 'x'));
+    int code = p.ReadToClose();
+    INFO(p.error());
+    CHECK(code == 1009);  // message too big
+  }
+  SECTION("a change with missing dependencies") {
+    crdt::Document doc(crdt::NodeId{0x5151});
+    std::vector<std::string> blobs;
+    for (int i = 0; i < 2; ++i) {
+      auto t = doc.Begin(1'700'000'000'000 + i);
+      REQUIRE(t.Put(crdt::kRoot, "k", crdt::Scalar(int64_t{i})).ok());
+      auto c = t.Commit();
+      REQUIRE(c);
+      blobs.push_back(crdt::EncodeChange(*c));
+    }
+    RawPeer p(relay->port());
+    p.Hello();
+    p.Send(sync::HaveMsg{"hostile", {}});
+    sync::ChangesMsg m;
+    m.doc = "hostile";
+    m.changes = {blobs[1]};  // depends on blobs[0], never sent
+    m.path = {crdt::NodeId{0x5151}};
+    p.Send(m);
+    auto e = p.ReadError();
+    REQUIRE(e);
+    CHECK(e->code == sync::ErrorCode::kMissingDependency);
+    CHECK(e->doc == "hostile");
+    p.ReadToClose();
+    auto v = relay->replica().Version("hostile");
+    CHECK((!v.ok() || v->empty()));  // nothing was stored
+  }
+  SECTION("an undecodable change") {
+    RawPeer p(relay->port());
+    p.Hello();
+    p.Send(sync::HaveMsg{"hostile", {}});
+    sync::ChangesMsg m;
+    m.doc = "hostile";
+    m.changes = {"definitely not a change"};
+    p.Send(m);
+    auto e = p.ReadError();
+    REQUIRE(e);
+    CHECK(e->code == sync::ErrorCode::kInvalidChange);
+  }
+
+  // The relay still serves: the honest client's edits reach a new device.
+  Check(good->Transact("after", [](Txn& t) { return t.root().Put("still", Scalar("here")); })
+            .status());
+  auto fresh = OpenReplica(dir.File("fresh.db"));
+  REQUIRE(Eventually([&] {
+    auto r = SyncOnce(*fresh, Url(*relay), {"after"}, 5s, FastOptions());
+    return r.ok() && State(*fresh, "after") == State(*good, "after");
+  }));
+}
+
+TEST_CASE("a bad URL and an unreachable peer fail clearly", "[sync]") {
+  testing::TempDir dir;
+  auto a = OpenReplica(dir.File("a.db"));
+  auto bad = SyncOnce(*a, "http://example", {}, 1s);
+  CHECK(bad.status().code() == StatusCode::kInvalidArgument);
+  auto none = SyncOnce(*a, Url(FreePort()), {}, 500ms, FastOptions());
+  CHECK(none.status().code() == StatusCode::kTimeout);
+  CHECK(none.status().message().find("connect") != std::string::npos);
+}
+
+TEST_CASE("the relay serves /metrics and /healthz on the sync port", "[sync]") {
+  testing::TempDir dir;
+  auto relay = StartRelay(dir.File("relay"));
+  auto a = OpenReplica(dir.File("a.db"));
+  Check(a->Transact("m", [](Txn& t) { return t.root().Put("k", Scalar("v")); }).status());
+  REQUIRE(SyncOnce(*a, Url(*relay), {}, 20s, FastOptions()).ok());
+  auto get = [&](const std::string& target) {
+    net::io_context ioc;
+    beast::tcp_stream s(ioc);
+    tcp::resolver resolver(ioc);
+    s.connect(resolver.resolve("127.0.0.1", std::to_string(relay->port())));
+    beast::http::request<beast::http::empty_body> req(beast::http::verb::get, target, 11);
+    req.set(beast::http::field::host, "127.0.0.1");
+    beast::http::write(s, req);
+    beast::flat_buffer b;
+    beast::http::response<beast::http::string_body> res;
+    beast::error_code ec;
+    beast::http::read(s, b, res, ec);
+    return std::make_pair(res.result_int(), res.body());
+  };
+  auto [hc, hb] = get("/healthz");
+  CHECK(hc == 200);
+  CHECK(hb == "ok\n");
+  auto [mc, mb] = get("/metrics");
+  CHECK(mc == 200);
+  CHECK(mb.find("weft_relay_changes_in_total 1\n") != std::string::npos);
+  CHECK(mb.find("weft_relay_documents 1\n") != std::string::npos);
+  CHECK(mb.find("# TYPE weft_relay_connections gauge") != std::string::npos);
+  CHECK(get("/nope").first == 404);
+}
