@@ -5,6 +5,7 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <cstring>
 #include <deque>
@@ -14,6 +15,7 @@
 #include <mutex>
 #include <random>
 #include <shared_mutex>
+#include <thread>
 #include <unordered_map>
 
 #include "sqlite.h"
@@ -69,6 +71,27 @@ Status CheckDocId(std::string_view doc) {
   }
   return Status::Ok();
 }
+
+// A shared mutex that lets a waiting writer in before new readers: glibc's rwlock prefers
+// readers, so a steady stream of reads could otherwise hold off commits indefinitely.
+class WriterFirstMutex {
+ public:
+  void lock() {
+    waiting_.fetch_add(1, std::memory_order_acq_rel);
+    m_.lock();
+    waiting_.fetch_sub(1, std::memory_order_acq_rel);
+  }
+  void unlock() { m_.unlock(); }
+  void lock_shared() {
+    while (waiting_.load(std::memory_order_acquire) > 0) std::this_thread::yield();
+    m_.lock_shared();
+  }
+  void unlock_shared() { m_.unlock_shared(); }
+
+ private:
+  std::shared_mutex m_;
+  std::atomic<int> waiting_{0};
+};
 
 struct DocState {
   explicit DocState(crdt::Document d) : doc(std::move(d)) {}
@@ -142,9 +165,9 @@ class ReplicaImpl final : public Replica {
   NodeId node_;
   std::unique_ptr<sql::Stmt> insert_change_, insert_doc_;  // cached; used under write_mu_
 
-  std::mutex write_mu_;         // one writer at a time
-  std::shared_mutex state_mu_;  // guards docs_ contents
-  std::mutex reader_mu_;        // guards reader_
+  std::mutex write_mu_;        // one writer at a time
+  WriterFirstMutex state_mu_;  // guards docs_ contents
+  std::mutex reader_mu_;       // guards reader_
   std::map<std::string, std::unique_ptr<DocState>, std::less<>> docs_;
 
   std::mutex feed_mu_;
