@@ -1,7 +1,6 @@
 // Real editing traces replayed through documents and transactions (the public API), as
 // weft-bench does: every replica ends with exactly the trace's endContent.
 #include <catch2/catch.hpp>
-
 #include <fstream>
 #include <string>
 

@@ -5,8 +5,8 @@
 #include <fstream>
 #include <string>
 
-#include "weft/json.h"
 #include "weft/crdt/sequence.h"
+#include "weft/json.h"
 
 namespace {
 
