@@ -578,7 +578,11 @@ TEST_CASE("hostile frames are refused with clear errors and the relay keeps serv
     p.SendRaw(std::string(100 * 1024, 'x'));
     int code = p.ReadToClose();
     INFO(p.error());
-    CHECK(code == 1009);  // message too big
+    // The relay closes with 1009 (message too big) as soon as it has read the frame header. When
+    // it does so while this peer is still writing the frame, the peer's write fails (broken pipe
+    // or reset) before it can read that close frame: either way the frame was refused.
+    bool cut_while_writing = p.error().rfind("write:", 0) == 0;
+    CHECK((code == 1009 || cut_while_writing));
   }
   SECTION("a change with missing dependencies") {
     crdt::Document doc(crdt::NodeId{0x5151});
