@@ -88,6 +88,32 @@ namespace {
 constexpr uint8_t kChangeFormat = 1;
 constexpr size_t kMaxKeyBytes = 1 << 16;
 
+// A value an op writes: u8 0 and a scalar, or u8 1 and the kind of a new nested object.
+void EncodeValueSpec(Writer& w, const Scalar& scalar, const std::optional<ObjectKind>& kind) {
+  if (kind) {
+    w.U8(1);
+    w.U8(static_cast<uint8_t>(*kind));
+  } else {
+    w.U8(0);
+    scalar.Encode(w);
+  }
+}
+
+void DecodeValueSpec(Reader& r, Scalar* scalar, std::optional<ObjectKind>* kind) {
+  uint8_t is_object = r.U8();
+  if (is_object == 1) {
+    uint8_t k = r.U8();
+    if (!ValidKind(k))
+      r.Fail("unknown object kind");
+    else
+      *kind = static_cast<ObjectKind>(k);
+  } else if (is_object == 0) {
+    *scalar = Scalar::Decode(r);
+  } else {
+    r.Fail("bad value flag");
+  }
+}
+
 void EncodeOp(Writer& w, const Op& op) {
   w.U8(static_cast<uint8_t>(op.type));
   w.DotValue(op.object);
@@ -95,13 +121,7 @@ void EncodeOp(Writer& w, const Op& op) {
     case Op::Type::kMapSet:
       w.Bytes(op.key);
       w.Vector(op.context);
-      if (op.new_object) {
-        w.U8(1);
-        w.U8(static_cast<uint8_t>(*op.new_object));
-      } else {
-        w.U8(0);
-        op.scalar.Encode(w);
-      }
+      EncodeValueSpec(w, op.scalar, op.new_object);
       break;
     case Op::Type::kMapDelete:
       w.Bytes(op.key);
@@ -123,15 +143,7 @@ void EncodeOp(Writer& w, const Op& op) {
       w.DotValue(op.left);
       w.DotValue(op.right);
       w.Varint(op.items.size());
-      for (const ListItem& item : op.items) {
-        if (item.new_object) {
-          w.U8(1);
-          w.U8(static_cast<uint8_t>(*item.new_object));
-        } else {
-          w.U8(0);
-          item.scalar.Encode(w);
-        }
-      }
+      for (const ListItem& item : op.items) EncodeValueSpec(w, item.scalar, item.new_object);
       break;
     case Op::Type::kSeqDelete: EncodeDeleteOp(w, DeleteOp{op.ranges}); break;
   }
@@ -151,18 +163,7 @@ Op DecodeOp(Reader& r) {
     case Op::Type::kMapSet: {
       op.key = std::string(r.Bytes());
       op.context = r.Vector();
-      uint8_t is_object = r.U8();
-      if (is_object == 1) {
-        uint8_t k = r.U8();
-        if (!ValidKind(k))
-          r.Fail("unknown object kind");
-        else
-          op.new_object = static_cast<ObjectKind>(k);
-      } else if (is_object == 0) {
-        op.scalar = Scalar::Decode(r);
-      } else {
-        r.Fail("bad value flag");
-      }
+      DecodeValueSpec(r, &op.scalar, &op.new_object);
       break;
     }
     case Op::Type::kMapDelete:
@@ -192,18 +193,7 @@ Op DecodeOp(Reader& r) {
       op.items.reserve(n);
       for (uint64_t i = 0; i < n && r.ok(); ++i) {
         ListItem item;
-        uint8_t is_object = r.U8();
-        if (is_object == 1) {
-          uint8_t k = r.U8();
-          if (!ValidKind(k))
-            r.Fail("unknown object kind");
-          else
-            item.new_object = static_cast<ObjectKind>(k);
-        } else if (is_object == 0) {
-          item.scalar = Scalar::Decode(r);
-        } else {
-          r.Fail("bad value flag");
-        }
+        DecodeValueSpec(r, &item.scalar, &item.new_object);
         op.items.push_back(std::move(item));
       }
       break;
