@@ -64,3 +64,30 @@ soak-crash: build
 # weft-bench beside Yjs, Loro and Automerge (Node.js) on the same traces, with a table of ratios.
 bench-compare: build
 	cmake --build $(BUILD) --target bench-compare
+
+# libFuzzer targets (fuzz/targets/) built with clang-14 under ASan and UBSan, each run for
+# FUZZ_SECONDS (default 600) on a working copy of its seed corpus; new crashes are written to
+# $(FUZZ_BUILD)/artifacts/<target>/ (keep each as fuzz/regressions/<target>/<name>; `make test`
+# replays corpora and regressions). FUZZ_TARGETS picks some; FUZZ_JOBS runs targets in parallel.
+FUZZ_BUILD   ?= build-fuzz
+FUZZ_SECONDS ?= 600
+FUZZ_TARGETS ?= wire_decode change_apply snapshot_decode relay_handshake
+FUZZ_JOBS    ?= 1
+.PHONY: fuzz fuzz-build fuzz-seeds
+fuzz-build:
+	@bash scripts/install-deps.sh fuzz
+	@CC=clang-14 CXX=clang++-14 cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DWEFT_FUZZ=ON -DWEFT_SANITIZE=ON -DWEFT_BUILD_TESTS=OFF -DWEFT_BUILD_BENCH=OFF >/dev/null
+	@cmake --build $(FUZZ_BUILD) -j$(JOBS) $(foreach t,$(FUZZ_TARGETS),--target weft-fuzz-$(t))
+fuzz: fuzz-build
+	@printf '%s\n' $(FUZZ_TARGETS) | xargs -P $(FUZZ_JOBS) -I{} sh -c '\
+	  mkdir -p $(FUZZ_BUILD)/corpus/{} $(FUZZ_BUILD)/artifacts/{} && \
+	  ./$(FUZZ_BUILD)/fuzz/weft-fuzz-{} -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	    -artifact_prefix=$(FUZZ_BUILD)/artifacts/{}/ $(FUZZ_BUILD)/corpus/{} fuzz/corpus/{} \
+	    > $(FUZZ_BUILD)/{}.log 2>&1; status=$$?; \
+	  echo "{}: exit $$status, $$(grep -E "stat::number_of_executed_units" $(FUZZ_BUILD)/{}.log)"; \
+	  exit $$status'
+
+# Regenerates the committed seed corpora (fuzz/corpus/) from fuzz/make_seeds.cpp.
+fuzz-seeds: build
+	./$(BUILD)/fuzz/weft-fuzz-seeds fuzz/corpus

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs, idempotently, every Debian 12 package Weft needs to build and test.
 # Does nothing (and needs no network) when everything is already present.
+# `install-deps.sh fuzz` also installs what `make fuzz` needs (clang 14 and libFuzzer).
 set -euo pipefail
 
 packages=(
@@ -14,6 +15,9 @@ packages=(
   libsodium-dev         # identities (key pairs)
   python3
 )
+if [[ "${1:-}" == "fuzz" ]]; then
+  packages+=(clang-14 libfuzzer-14-dev)
+fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -635,7 +635,9 @@ std::string Document::CanonicalJson() const {
   VectorJson(out, version_);
   out += ",\"objects\":{";
   bool first = true;
-  for (const auto& [id, obj] : objects_) {
+  for (const auto& entry : objects_) {
+    const ObjectId& id = entry.first;  // not a structured binding: lambdas below capture it
+    const auto& obj = entry.second;
     if (!first) out += ",";
     first = false;
     JsonString(out, id == kRoot ? std::string("root") : id.ToString());

@@ -18,13 +18,13 @@
 #include <thread>
 #include <unordered_map>
 
+#include "doc_id.h"
 #include "sqlite.h"
 
 namespace weft {
 namespace {
 
 constexpr int kSchemaVersion = 2;
-constexpr size_t kMaxDocIdBytes = 1024;
 
 // Schema migrations: kMigrations[i] takes a database from version i to i + 1.
 const char* const kMigrations[] = {
@@ -65,12 +65,7 @@ uint64_t SystemClockMs() {
                                    .count());
 }
 
-Status CheckDocId(std::string_view doc) {
-  if (doc.empty() || doc.size() > kMaxDocIdBytes) {
-    return Status::InvalidArgument("a document ID is 1 to 1024 bytes");
-  }
-  return Status::Ok();
-}
+Status CheckDocId(std::string_view doc) { return CheckDocumentId(doc); }
 
 // A shared mutex that lets a waiting writer in before new readers: glibc's rwlock prefers
 // readers, so a steady stream of reads could otherwise hold off commits indefinitely.

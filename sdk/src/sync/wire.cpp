@@ -7,6 +7,7 @@
 
 #include <cstring>
 
+#include "doc_id.h"
 #include "weft/proto/weft.capnp.h"
 
 namespace weft::sync {
@@ -45,6 +46,9 @@ std::string ToString(capnp::Text::Reader t) {
   return std::string(t.cStr(), t.size());
 }
 
+// With its explicit size: converting a std::string through const char* would cut it at a NUL.
+capnp::Text::Reader Text(const std::string& s) { return capnp::Text::Reader(s.data(), s.size()); }
+
 Status Bad(std::string what) {
   return Status::Corruption("malformed message: " + std::move(what));
 }
@@ -76,7 +80,9 @@ Result<std::string> ReadDoc(capnp::Text::Reader t, const DecodeLimits& limits) {
   if (t.size() == 0 || t.size() > limits.max_doc_id_bytes) {
     return Bad("a document ID is 1 to " + std::to_string(limits.max_doc_id_bytes) + " bytes");
   }
-  return ToString(t);
+  std::string doc = ToString(t);
+  if (!CheckDocumentId(doc).ok()) return Bad("a document ID is not UTF-8 without NUL bytes");
+  return doc;
 }
 
 Result<Message> DecodeRoot(proto::Message::Reader m, const DecodeLimits& limits) {
@@ -216,16 +222,16 @@ std::string Encode(const Message& message) {
           h.setNodeId(m.node.value);
           h.setCredentials(Bytes(m.credentials));
           h.setAllDocuments(m.all_documents);
-          h.setAgent(m.agent);
+          h.setAgent(Text(m.agent));
           h.setRole(m.relay ? proto::Hello::Role::RELAY : proto::Hello::Role::DEVICE);
           h.setAnnounces(m.announces);
         } else if constexpr (std::is_same_v<T, HaveMsg>) {
           auto h = root.initHave();
-          h.setDoc(m.doc);
+          h.setDoc(Text(m.doc));
           SetVector([&](unsigned n) { return h.initVersion(n); }, m.version);
         } else if constexpr (std::is_same_v<T, ChangesMsg>) {
           auto c = root.initChanges();
-          c.setDoc(m.doc);
+          c.setDoc(Text(m.doc));
           auto list = c.initChanges(static_cast<unsigned>(m.changes.size()));
           for (unsigned i = 0; i < m.changes.size(); ++i) list.set(i, Bytes(m.changes[i]));
           SetPath([&](unsigned n) { return c.initPath(n); }, m.path);
@@ -233,26 +239,26 @@ std::string Encode(const Message& message) {
           c.setEncrypted(m.encrypted);
         } else if constexpr (std::is_same_v<T, AckMsg>) {
           auto a = root.initAck();
-          a.setDoc(m.doc);
+          a.setDoc(Text(m.doc));
           SetVector([&](unsigned n) { return a.initVersion(n); }, m.version);
         } else if constexpr (std::is_same_v<T, SnapshotChunkMsg>) {
           auto s = root.initSnapshotChunk();
-          s.setDoc(m.doc);
+          s.setDoc(Text(m.doc));
           SetVector([&](unsigned n) { return s.initVersion(n); }, m.version);
           s.setOffset(m.offset);
           s.setTotal(m.total);
           s.setData(Bytes(m.data));
         } else if constexpr (std::is_same_v<T, PresenceMsg>) {
           auto p = root.initPresence();
-          p.setDoc(m.doc);
+          p.setDoc(Text(m.doc));
           p.setNode(m.node.value);
           p.setPayload(Bytes(m.payload));
           SetPath([&](unsigned n) { return p.initPath(n); }, m.path);
         } else if constexpr (std::is_same_v<T, ErrorMsg>) {
           auto e = root.initError();
           e.setCode(static_cast<proto::Error::Code>(m.code));
-          e.setMessage(m.message);
-          e.setDoc(m.doc);
+          e.setMessage(Text(m.message));
+          e.setDoc(Text(m.doc));
           e.setFatal(m.fatal);
         }
       },

@@ -1,0 +1,155 @@
+// Writes the seed corpora of the fuzz targets (fuzz/corpus/<target>/): valid inputs of every kind
+// that the fuzzers mutate. Deterministic; run by `make fuzz-seeds`, and its output is committed.
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "fixtures.h"
+#include "sync/wire.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using namespace weft;
+using crdt::ObjectKind;
+
+void Write(const fs::path& dir, const std::string& name, const std::string& bytes) {
+  fs::create_directories(dir);
+  std::ofstream out(dir / name, std::ios::binary | std::ios::trunc);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  if (!out) {
+    std::fprintf(stderr, "cannot write %s\n", (dir / name).c_str());
+    std::exit(1);
+  }
+}
+
+crdt::ObjectId At(const crdt::Document& d, const char* key) {
+  auto r = d.Get(crdt::kRoot, key);
+  fuzz::Expect(r.ok() && r->values.size() == 1 && r->values[0].value.is_object(), "seed key");
+  return r->values[0].value.object().id;
+}
+
+// Changes by author C on the base document, one kind of op (or a mix) each.
+std::vector<std::pair<std::string, crdt::Change>> SeedChanges() {
+  crdt::Document c(fuzz::kAuthorC);
+  const crdt::Document base = fuzz::BaseDocument();
+  for (const auto& ch : base.history()) fuzz::Expect(c.ApplyChange(ch).ok(), "seed");
+  std::vector<std::pair<std::string, crdt::Change>> out;
+  uint64_t now = fuzz::kBaseTime + 2000;
+  auto make = [&](const std::string& name, auto&& fn) {
+    auto t = c.Begin(now++);
+    fn(t);
+    auto change = t.Commit();
+    fuzz::Expect(change.has_value(), "seed change has ops");
+    out.emplace_back(name, *change);
+  };
+  make("map_put",
+       [&](auto& t) { fuzz::Expect(t.Put(At(c, "map"), "k2", crdt::Scalar("v")).ok(), "put"); });
+  make("map_delete", [&](auto& t) { fuzz::Expect(t.Delete(At(c, "map"), "k").ok(), "delete"); });
+  make("nested_objects", [&](auto& t) {
+    auto m = t.PutObject(At(c, "map"), "inner", ObjectKind::kMap);
+    fuzz::Expect(m.ok(), "nested");
+    auto txt = t.PutObject(*m, "t", ObjectKind::kText);
+    fuzz::Expect(txt.ok() && t.TextInsert(*txt, 0, "ab").ok(), "nested text");
+  });
+  make("register", [&](auto& t) {
+    fuzz::Expect(t.SetRegister(At(c, "reg"), crdt::Scalar(int64_t{-5})).ok(), "reg");
+  });
+  make("lww", [&](auto& t) {
+    fuzz::Expect(t.SetRegister(At(c, "lww"), crdt::Scalar(false)).ok(), "lww");
+  });
+  make("counter",
+       [&](auto& t) { fuzz::Expect(t.Increment(At(c, "counter"), -3).ok(), "counter"); });
+  make("set", [&](auto& t) {
+    fuzz::Expect(t.SetAdd(At(c, "set"), crdt::Scalar("y")).ok(), "set add");
+    fuzz::Expect(t.SetRemove(At(c, "set"), crdt::Scalar("x")).ok(), "set remove");
+  });
+  make("list", [&](auto& t) {
+    fuzz::Expect(t.ListInsert(At(c, "list"), 1, {crdt::Scalar(1.5), crdt::Scalar()}).ok(), "list");
+    fuzz::Expect(t.ListDelete(At(c, "list"), 0, 1).ok(), "list delete");
+    fuzz::Expect(t.ListInsertObject(At(c, "list"), 0, ObjectKind::kCounter).ok(), "list obj");
+  });
+  make("text", [&](auto& t) {
+    fuzz::Expect(t.TextInsert(At(c, "text"), 3, "ß€😀").ok(), "text insert");
+    fuzz::Expect(t.TextDelete(At(c, "text"), 0, 2).ok(), "text delete");
+  });
+  make("root_mix", [&](auto& t) {
+    fuzz::Expect(t.Put(crdt::kRoot, "n", crdt::Scalar(int64_t{1} << 40)).ok(), "root put");
+    fuzz::Expect(t.PutObject(crdt::kRoot, "s2", ObjectKind::kSet).ok(), "root set");
+    fuzz::Expect(t.Delete(crdt::kRoot, "b").ok(), "root delete");
+  });
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 2) {
+    std::fprintf(stderr, "usage: weft-fuzz-seeds CORPUS_DIR\n");
+    return 2;
+  }
+  fs::path root(argv[1]);
+  const crdt::Document base = fuzz::BaseDocument();
+  auto changes = SeedChanges();
+
+  // change_apply: each seed change, and the base document's own changes (duplicates).
+  for (const auto& [name, ch] : changes) Write(root / "change_apply", name, crdt::EncodeChange(ch));
+  int i = 0;
+  for (const auto& ch : base.history()) {
+    Write(root / "change_apply", "base_" + std::to_string(i++), crdt::EncodeChange(ch));
+  }
+
+  // snapshot_decode: the base with and without history, after every seed change, and empty.
+  crdt::Document after = base;
+  for (const auto& [name, ch] : changes) fuzz::Expect(after.ApplyChange(ch).ok(), "seed apply");
+  Write(root / "snapshot_decode", "base", base.EncodeSnapshot(false));
+  Write(root / "snapshot_decode", "base_history", base.EncodeSnapshot(true));
+  Write(root / "snapshot_decode", "after", after.EncodeSnapshot(false));
+  Write(root / "snapshot_decode", "after_history", after.EncodeSnapshot(true));
+  Write(root / "snapshot_decode", "empty", crdt::Document(fuzz::kAuthorA).EncodeSnapshot(true));
+
+  // wire_decode: one frame of every message kind.
+  std::vector<std::string> blobs;
+  for (const auto& [name, ch] : changes) blobs.push_back(crdt::EncodeChange(ch));
+  sync::HelloMsg hello;
+  hello.node = fuzz::kAuthorC;
+  hello.credentials = "token";
+  hello.agent = "weft-sdk/0.1";
+  sync::HelloMsg hello_all = hello;
+  hello_all.all_documents = true;
+  sync::HaveMsg have{"doc", base.version()};
+  sync::HaveMsg have_empty{"doc", {}};
+  sync::ChangesMsg batch{"doc", blobs, {fuzz::kAuthorC}, 0, false};
+  sync::AckMsg ack{"doc", after.version()};
+  std::string snap = base.EncodeSnapshot(false);
+  sync::SnapshotChunkMsg chunk{"doc", base.version(), 0, snap.size(), snap};
+  sync::PresenceMsg presence{"doc", fuzz::kAuthorC, "{\"cursor\":3}", {fuzz::kAuthorC}};
+  sync::ErrorMsg error{sync::ErrorCode::kMalformed, "bad frame", "doc", true};
+  const std::vector<std::pair<std::string, sync::Message>> messages = {
+      {"hello", hello},           {"hello_all", hello_all}, {"have", have},
+      {"have_empty", have_empty}, {"changes", batch},       {"ack", ack},
+      {"snapshot_chunk", chunk},  {"presence", presence},   {"error", error}};
+  for (const auto& [name, m] : messages) Write(root / "wire_decode", name, sync::Encode(m));
+
+  // relay_handshake: frame sequences a device might send.
+  auto frames = [](std::vector<sync::Message> ms) {
+    std::vector<std::string> out;
+    for (const auto& m : ms) out.push_back(sync::Encode(m));
+    return fuzz::JoinFrames(out);
+  };
+  sync::HelloMsg future = hello;
+  future.protocol_version = sync::kProtocolVersion + 1;
+  sync::ChangesMsg one{"doc", {blobs[0]}, {fuzz::kAuthorC}, 0, false};
+  Write(root / "relay_handshake", "hello", frames({hello}));
+  Write(root / "relay_handshake", "hello_all", frames({hello_all}));
+  Write(root / "relay_handshake", "future_version", frames({future}));
+  Write(root / "relay_handshake", "have_before_hello", frames({have}));
+  Write(root / "relay_handshake", "sync_one_doc", frames({hello, have, batch, ack}));
+  Write(root / "relay_handshake", "new_doc", frames({hello, sync::HaveMsg{"new", {}}, one}));
+  Write(root / "relay_handshake", "presence", frames({hello, have_empty, presence}));
+  Write(root / "relay_handshake", "error", frames({hello, error}));
+  std::printf("wrote the seed corpora under %s\n", root.c_str());
+  return 0;
+}
