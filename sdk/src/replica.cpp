@@ -115,6 +115,7 @@ class ReplicaImpl final : public Replica {
   Status Init();
 
   NodeId node_id() const override { return node_; }
+  NodeId actor_id() const override { return actor_; }
   const std::string& path() const override { return path_; }
 
   Result<std::vector<std::string>> ListDocuments() override;
@@ -158,6 +159,11 @@ class ReplicaImpl final : public Replica {
   sqlite3* db_ = nullptr;      // the writer's connection
   sqlite3* reader_ = nullptr;  // readers' connection (WAL: sees only committed data)
   NodeId node_;
+  // The author of this open's local changes. Not node_: a database restored from an old copy
+  // would reuse seqs its node already used for changes that peers hold (and would take the new
+  // ones for duplicates). A fresh author per open, as Yjs gives each session a new client ID,
+  // makes that impossible, at the cost of one version-vector entry per session that writes.
+  NodeId actor_;
   std::unique_ptr<sql::Stmt> insert_change_, insert_doc_;  // cached; used under write_mu_
 
   std::mutex write_mu_;        // one writer at a time
@@ -274,7 +280,7 @@ Status ReplicaImpl::Init() {
     for (int v = version; v < kSchemaVersion && m.ok(); ++v) m = sql::Exec(db_, kMigrations[v]);
     if (m.ok() && version == 0) {
       std::random_device rd;
-      uint64_t id = 0;
+      uint64_t id = options_.new_node_id.value;
       while (id == 0) id = (static_cast<uint64_t>(rd()) << 32) ^ rd();
       node_ = NodeId{id};
       auto ins = sql::Stmt::Prepare(db_, "INSERT INTO meta(key, value) VALUES(?, ?)");
@@ -297,6 +303,13 @@ Status ReplicaImpl::Init() {
   rc = sqlite3_open_v2(path_.c_str(), &reader_, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, vfs);
   if (rc != SQLITE_OK) return sql::FromCode(rc, reader_, "open reader");
   sqlite3_busy_timeout(reader_, 5000);
+  // This open's author ID for local changes: fresh each time (see `actor_`).
+  uint64_t actor = options_.session_actor.value;
+  if (actor == 0) {
+    std::random_device rd;
+    while (actor == 0 || actor == node_.value) actor = (static_cast<uint64_t>(rd()) << 32) ^ rd();
+  }
+  actor_ = NodeId{actor};
   return Status::Ok();
 }
 
@@ -310,7 +323,7 @@ Result<DocState*> ReplicaImpl::Load(std::string_view doc, bool create) {
   bool found = exists->Step(&s);
   WEFT_RETURN_IF_ERROR(s);
   crdt::DocumentOptions dopts{options_.max_drift_ms, /*keep_history=*/false};
-  auto st = std::make_unique<DocState>(crdt::Document(node_, dopts));
+  auto st = std::make_unique<DocState>(crdt::Document(actor_, dopts));
   if (!found) {
     // A new document is recorded with its first change (or by CreateDocument).
     if (!create) return Status::NotFound("no document \"" + std::string(doc) + "\"");
@@ -320,7 +333,7 @@ Result<DocState*> ReplicaImpl::Load(std::string_view doc, bool create) {
     if (!snap.ok()) return snap.status();
     snap->Bind(1, doc);
     if (snap->Step(&s)) {
-      auto d = crdt::Document::DecodeSnapshot(snap->Blob(1), node_, dopts);
+      auto d = crdt::Document::DecodeSnapshot(snap->Blob(1), actor_, dopts);
       if (!d.ok())
         return Status::Corruption("snapshot of \"" + std::string(doc) +
                                   "\": " + d.status().message());

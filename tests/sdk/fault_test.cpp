@@ -35,7 +35,8 @@ constexpr uint64_t kAutoCheckpointFrames = 1000;
 
 ReplicaOptions Options(const std::string& vfs, Durability durability) {
   ReplicaOptions o;
-  o.clock = [] { return kNowMs; };  // every run makes byte-identical changes
+  o.clock = [] { return kNowMs; };   // every run makes byte-identical changes...
+  o.session_actor = NodeId{0xFA17};  // ... under the same author on every open
   o.vfs = vfs;
   o.durability = durability;
   o.snapshot_every = 0;  // snapshots only where a scenario asks for one
@@ -304,7 +305,9 @@ TEST_CASE("failing any write or sync of a remote apply", "[sdk][fault]") {
   TempDir remote_dir;
   std::vector<ChangeBlob> first, batch;
   {
-    auto remote = OpenAt(remote_dir.File("remote.db"), Options("", Durability::kNormal));
+    ReplicaOptions ro = Options("", Durability::kNormal);
+    ro.session_actor = NodeId{0xBEEF};  // another author than the replica under test
+    auto remote = OpenAt(remote_dir.File("remote.db"), ro);
     for (int i = 0; i < 3; ++i) REQUIRE(LocalEdit(*remote, 10 + i).ok());
     auto v = remote->ChangesSince(kDoc, {});
     REQUIRE(v.ok());

@@ -59,6 +59,13 @@ struct ReplicaOptions {
   // Whether to check remote drift at all: a relay with a trusted clock does; a device whose clock
   // may be wrong should not (see docs/crdt.md).
   bool check_drift = false;
+  // The node ID a newly created database takes; 0 (the default): a random one. A seam for
+  // deterministic tests and simulations: two replicas must never share a node ID.
+  NodeId new_node_id;
+  // The author ID of this open's local changes; 0 (the default): a fresh random one. Local
+  // changes are authored by a new ID on every open, never by a reused one, so that a database
+  // restored from an old copy cannot reuse seqs that peers already hold. A test seam as above.
+  NodeId session_actor;
 };
 
 // What a commit produced.
@@ -107,8 +114,11 @@ class Replica {
                                                ReplicaOptions options = {});
   virtual ~Replica() = default;
 
-  // The replica's stable node ID, chosen at random on first open.
+  // The replica's stable node ID, chosen at random on first open: its identity in sync (the
+  // handshake, loop-prevention paths, presence). Its local changes are authored by actor_id().
   virtual NodeId node_id() const = 0;
+  // The author ID of the changes this open of the database makes (fresh on every open).
+  virtual NodeId actor_id() const = 0;
   virtual const std::string& path() const = 0;
 
   // Documents, by string ID (1 to 1024 bytes of UTF-8).

@@ -43,12 +43,15 @@ void Hub::Broadcast(const HubEvent& event) {
   for (const auto& fn : targets) fn(event);
 }
 
-void Hub::RecordPath(const std::vector<crdt::Dot>& ids, const std::vector<NodeId>& path) {
+void Hub::RecordPath(const std::string& doc, const std::vector<crdt::Dot>& ids,
+                     const std::vector<NodeId>& path) {
   if (path.empty()) return;
   std::lock_guard lock(mu_);
+  ++path_clock_;
   for (const auto& id : ids) {
-    auto [it, inserted] = paths_.insert_or_assign(id, path);
-    if (inserted) path_order_.push_back(id);
+    PathKey key(doc, id);
+    auto [it, inserted] = paths_.insert_or_assign(key, PathEntry{path, path_clock_});
+    if (inserted) path_order_.push_back(std::move(key));
   }
   while (path_order_.size() > kMaxPaths) {
     paths_.erase(path_order_.front());
@@ -56,10 +59,18 @@ void Hub::RecordPath(const std::vector<crdt::Dot>& ids, const std::vector<NodeId
   }
 }
 
-std::vector<NodeId> Hub::PathOf(const crdt::Dot& id) const {
+std::vector<NodeId> Hub::PathOf(const std::string& doc, const crdt::Dot& id,
+                                uint64_t* recorded_at) const {
   std::lock_guard lock(mu_);
-  auto it = paths_.find(id);
-  return it == paths_.end() ? std::vector<NodeId>{} : it->second;
+  auto it = paths_.find(PathKey(doc, id));
+  if (it == paths_.end()) return {};
+  if (recorded_at) *recorded_at = it->second.recorded_at;
+  return it->second.path;
+}
+
+uint64_t Hub::PathClock() const {
+  std::lock_guard lock(mu_);
+  return path_clock_;
 }
 
 }  // namespace weft::sync

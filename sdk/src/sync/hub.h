@@ -65,10 +65,18 @@ class Hub {
   // Tells every listener but event.origin.
   void Broadcast(const HubEvent& event);
 
-  // Remembers that the changes `ids` arrived through `path` (bounded: the oldest are forgotten).
-  void RecordPath(const std::vector<crdt::Dot>& ids, const std::vector<NodeId>& path);
-  // The path a change arrived through; empty when it was made here or is forgotten.
-  std::vector<NodeId> PathOf(const crdt::Dot& id) const;
+  // Remembers that the changes `ids` of `doc` arrived through `path` (bounded: the oldest are
+  // forgotten). Keyed by document too: an author's seqs count per document, so one dot names
+  // different changes in different documents.
+  void RecordPath(const std::string& doc, const std::vector<crdt::Dot>& ids,
+                  const std::vector<NodeId>& path);
+  // The path a change of `doc` arrived through; empty when it was made here or is forgotten.
+  // `recorded_at` (optional) receives the PathClock() value at which it was recorded.
+  std::vector<NodeId> PathOf(const std::string& doc, const crdt::Dot& id,
+                             uint64_t* recorded_at = nullptr) const;
+  // Counts RecordPath calls: a link compares when a path was recorded with when it last heard
+  // the peer's Have, so that a Have saying the peer lacks a change outranks the path.
+  uint64_t PathClock() const;
 
  private:
   Replica& replica_;
@@ -79,8 +87,14 @@ class Hub {
   mutable std::mutex mu_;
   uint64_t next_id_ = 1;
   std::map<uint64_t, std::function<void(const HubEvent&)>> listeners_;
-  std::map<crdt::Dot, std::vector<NodeId>> paths_;
-  std::deque<crdt::Dot> path_order_;
+  using PathKey = std::pair<std::string, crdt::Dot>;
+  struct PathEntry {
+    std::vector<NodeId> path;
+    uint64_t recorded_at = 0;
+  };
+  std::map<PathKey, PathEntry> paths_;
+  uint64_t path_clock_ = 0;
+  std::deque<PathKey> path_order_;
 };
 
 }  // namespace weft::sync

@@ -197,6 +197,7 @@ void Link::OnHave(const HaveMsg& m) {
     ++haves_received_;
   }
   d.peer_has.Merge(m.version);
+  d.have_at = hub_.PathClock();
   VersionVector before = d.acked;
   d.acked.Merge(m.version);
   if (d.acked != before) PersistAck(m.doc, d);
@@ -214,11 +215,7 @@ void Link::OnChanges(const ChangesMsg& m) {
   if (m.encrypted) {
     return Fail(ErrorCode::kUnexpected, "encrypted payloads are not supported yet", m.doc);
   }
-  if (Names(m.path, hub_.self())) {
-    // The batch came round a loop: everything in it passed through here already.
-    ++hub_.counters().loops_dropped;
-    return;
-  }
+  const bool looped = Names(m.path, hub_.self());
   std::vector<crdt::Dot> ids;
   std::vector<std::pair<NodeId, uint64_t>> ends;
   ids.reserve(m.changes.size());
@@ -231,7 +228,19 @@ void Link::OnChanges(const ChangesMsg& m) {
     ids.push_back(c->id());
     ends.emplace_back(c->author, c->end_seq());
   }
-  hub_.RecordPath(ids, m.path);
+  if (looped) {
+    // The batch came round a loop: everything in it passed through here already. Unless this
+    // replica lost some of it since (restored from an old copy of its database): then it is
+    // no loop but a repair, and is applied like any other batch.
+    auto held = hub_.replica().Version(m.doc);
+    bool all_held = held.ok();
+    for (const auto& [node, end] : ends) all_held = all_held && held->Get(node) >= end;
+    if (all_held) {
+      ++hub_.counters().loops_dropped;
+      return;
+    }
+  }
+  hub_.RecordPath(m.doc, ids, m.path);
   auto r = hub_.replica().ApplyRemoteChanges(m.doc, m.changes);
   if (!r.ok()) return Fail(ErrorFor(r.status()), r.status().ToString(), m.doc);
   for (const auto& [node, end] : ends) d.peer_has.Advance(node, end);
@@ -389,9 +398,12 @@ bool Link::SendBatch(const std::string& doc, LinkDocState& d) {
       d.outbox.pop_front();
       continue;
     }
-    std::vector<NodeId> path = hub_.PathOf(o.id);
-    if (Names(path, peer_)) {
-      // It passed through the peer on its way here: the peer has it.
+    uint64_t recorded_at = 0;
+    std::vector<NodeId> path = hub_.PathOf(doc, o.id, &recorded_at);
+    if (Names(path, peer_) && recorded_at > d.have_at) {
+      // It passed through the peer on its way here, after the peer's latest Have: the peer has
+      // it. (A Have heard later that lacks it wins: the peer may have lost it since, restored
+      // from an old copy of its database, and anti-entropy must be able to repair that.)
       d.sent.Advance(o.id.node, o.end);
       d.outbox.pop_front();
       continue;

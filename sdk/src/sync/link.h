@@ -63,6 +63,7 @@ struct LinkDocState {
   uint64_t changes_received = 0;
   uint64_t duplicates = 0;
   uint64_t peer_remaining = 0;  // progress of the peer's catch-up, as it last reported
+  uint64_t have_at = 0;         // Hub::PathClock() when the peer's latest Have arrived
 
   struct Outgoing {
     std::string blob;

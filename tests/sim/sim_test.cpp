@@ -1,0 +1,78 @@
+// The deterministic simulation (tests/sim/sim.h): random runs from seeds, and the scenarios that
+// have broken other sync systems, each on its own. WEFT_SEED=N replays one seed of the random runs
+// with a trace of its steps.
+#include "sim.h"
+
+#include <catch2/catch.hpp>
+#include <string>
+
+#include "random.h"
+
+namespace weft::sim {
+namespace {
+
+std::string Describe(const SimReport& r) {
+  std::string s = std::to_string(r.commits) + " commits, " + std::to_string(r.frames) +
+                  " frames, " + std::to_string(r.drops) + " drops, " + std::to_string(r.crashes) +
+                  " crashes";
+  for (size_t i = 0; i < r.problems.size() && i < 10; ++i) s += "\n  " + r.problems[i];
+  return s;
+}
+
+// One seed: `steps` random steps, then heal, settle and check.
+SimReport RunSeed(uint64_t seed, int steps, bool trace = false) {
+  Sim sim(seed);
+  for (int i = 0; i < steps; ++i) {
+    std::string what = sim.Step();
+    if (trace) UNSCOPED_INFO("step " << i << ": " << what);
+  }
+  sim.Heal();
+  sim.Settle();
+  return sim.Check();
+}
+
+void RunSeeds(uint64_t first, uint64_t count) {
+  const int kSteps = 300;
+  if (uint64_t only = testing::SeedFromEnv()) {
+    SimReport r = RunSeed(only, kSteps, /*trace=*/true);
+    INFO("seed " << only << ": " << Describe(r));
+    CHECK(r.problems.empty());
+    return;
+  }
+  uint64_t commits = 0;
+  for (uint64_t seed = first; seed < first + count; ++seed) {
+    SimReport r = RunSeed(seed, kSteps);
+    commits += r.commits;
+    INFO("seed " << seed << " (replay: WEFT_SEED=" << seed << "): " << Describe(r));
+    REQUIRE(r.problems.empty());
+  }
+  CHECK(commits > count * 30);  // the runs did write
+}
+
+}  // namespace
+
+// 500 seeds of 300 steps in five test cases (so that ctest spreads them over the cores).
+TEST_CASE("simulation seeds 1-100 converge and lose nothing", "[sim]") {
+  RunSeeds(1, 100);
+}
+TEST_CASE("simulation seeds 101-200 converge and lose nothing", "[sim]") {
+  RunSeeds(101, 100);
+}
+TEST_CASE("simulation seeds 201-300 converge and lose nothing", "[sim]") {
+  RunSeeds(201, 100);
+}
+TEST_CASE("simulation seeds 301-400 converge and lose nothing", "[sim]") {
+  RunSeeds(301, 100);
+}
+TEST_CASE("simulation seeds 401-500 converge and lose nothing", "[sim]") {
+  RunSeeds(401, 100);
+}
+
+TEST_CASE("the same seed gives the same run", "[sim]") {
+  SimReport a = RunSeed(77, 300), b = RunSeed(77, 300);
+  CHECK(a.commits == b.commits);
+  CHECK(a.frames == b.frames);
+  CHECK(a.drops == b.drops);
+}
+
+}  // namespace weft::sim
