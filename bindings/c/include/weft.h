@@ -412,6 +412,36 @@ WEFT_EXPORT weft_status weft_subscribe(weft_replica* r, const char* doc, size_t 
 WEFT_EXPORT void weft_unsubscribe(weft_subscription* s);
 
 /* ---------------------------------------------------------------------------------------------
+ * Resolve on write
+ * ------------------------------------------------------------------------------------------- */
+
+/* A map key that a remote change left with concurrent siblings. Pointers are valid during the
+ * callback only. */
+typedef struct weft_conflict {
+  const char* doc;
+  size_t doc_len;
+  weft_obj map;
+  const char* key;
+  size_t key_len;
+  const weft_values* siblings; /* the values (scalars or objects) */
+} weft_conflict;
+
+/* Returns 1 after filling *chosen with a scalar to write as a local change that replaces exactly
+ * the siblings shown (its data is copied when fn returns; it may point into `siblings`), or 0 to
+ * leave the siblings for the app to resolve on read. */
+typedef int (*weft_resolver_fn)(const weft_conflict* conflict, weft_value* chosen, void* user);
+
+/* Sets the resolver for `doc` (doc_len 0: every document without its own), replacing any earlier
+ * one; fn NULL removes it. Threads: fn runs on the thread that applied the remote change (a
+ * weft_sync network thread, or the caller of weft_apply_changes), after the change is committed
+ * and reported to the change feed; it may read the replica. When this call returns, a replaced
+ * resolver is no longer running (unless replaced from inside itself). A resolver choice that
+ * fails validation (e.g. bad UTF-8) is ignored and the siblings stay. weft_close removes the
+ * resolvers. */
+WEFT_EXPORT weft_status weft_set_conflict_resolver(weft_replica* r, const char* doc, size_t doc_len,
+                                                   weft_resolver_fn fn, void* user);
+
+/* ---------------------------------------------------------------------------------------------
  * Causal tokens (cross-device read-after-write)
  * ------------------------------------------------------------------------------------------- */
 

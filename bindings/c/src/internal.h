@@ -4,6 +4,7 @@
 
 #include <condition_variable>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <new>
@@ -88,6 +89,8 @@ struct weft_replica {
   std::mutex mu;  // guards syncs and subs
   int syncs = 0;
   std::set<weft_subscription*> subs;
+  // Resolver gates by document (guarded by mu), so that replacing one waits for the old one.
+  std::map<std::string, std::shared_ptr<weft::capi::CallbackGate>> resolvers;
 };
 
 struct weft_view {

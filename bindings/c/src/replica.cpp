@@ -691,6 +691,48 @@ void weft_unsubscribe(weft_subscription* s) {
   delete s;
 }
 
+/* ---------------------------------------------------------------- resolve on write */
+
+weft_status weft_set_conflict_resolver(weft_replica* r, const char* doc, size_t doc_len,
+                                       weft_resolver_fn fn, void* user) {
+  if (!r) return NullArg("weft_set_conflict_resolver");
+  return Guard(&r->err, [&] {
+    std::string_view d;
+    WEFT_CHECK(&r->err, CheckText(doc, doc_len, "document ID", &d));
+    auto gate = std::make_shared<CallbackGate>();
+    std::shared_ptr<CallbackGate> old;
+    {
+      std::lock_guard l(r->mu);
+      auto& slot = r->resolvers[std::string(d)];
+      old = slot;
+      slot = gate;
+    }
+    r->impl->SetConflictResolver(
+        d, [gate, fn, user](const ConflictInfo& info) -> std::optional<Scalar> {
+          if (!fn) return std::nullopt;
+          std::optional<Scalar> chosen;
+          RunGated(*gate, [&] {
+            weft_values sibs;
+            for (const auto& v : info.siblings) sibs.entries.push_back(EntryOf(v));
+            weft_conflict c{};
+            c.doc = info.doc.c_str();
+            c.doc_len = info.doc.size();
+            c.map = FromId(info.object);
+            c.key = info.key.c_str();
+            c.key_len = info.key.size();
+            c.siblings = &sibs;
+            weft_value out = weft_null();
+            if (fn(&c, &out, user) != 1) return;
+            auto s = ToScalar(&out);  // copies before `sibs` goes
+            if (s.ok()) chosen = std::move(s).value();
+          });
+          return chosen;
+        });
+    if (old) old->End();
+    return WEFT_OK;
+  });
+}
+
 /* ---------------------------------------------------------------- causal tokens */
 
 weft_status weft_causal_token(weft_replica* r, const char* doc, size_t doc_len, char** out,

@@ -879,6 +879,90 @@ static void test_conflicts_and_raw_changes(void) {
   OK(weft_close(b));
 }
 
+/* ------------------------------------------------------------------ resolve on write */
+
+struct resolver_ctx {
+  int calls;
+  size_t siblings;
+  char key[16];
+};
+
+/* Picks the greatest string among the siblings. */
+static int pick_greatest(const weft_conflict* c, weft_value* chosen, void* user) {
+  struct resolver_ctx* ctx = user;
+  size_t i, n = weft_values_count(c->siblings);
+  weft_value v, best = weft_null();
+  ctx->calls++;
+  ctx->siblings = n;
+  CHECK(c->doc_len == 1 && c->doc[0] == 'd' && c->map.node == 0 && c->key_len < 16);
+  memcpy(ctx->key, c->key, c->key_len);
+  ctx->key[c->key_len] = '\0';
+  for (i = 0; i < n; i++) {
+    OK(weft_values_get(c->siblings, i, &v));
+    if (v.type == WEFT_STRING && (best.type != WEFT_STRING || strcmp(v.data, best.data) > 0))
+      best = v;
+  }
+  if (best.type != WEFT_STRING) return 0;
+  *chosen = best;
+  return 1;
+}
+
+static weft_status put_k(weft_txn* t, void* user) {
+  weft_value v = weft_string((const char*)user, strlen((const char*)user));
+  OK(weft_txn_map_put(t, kRoot, S("k"), &v));
+  return WEFT_OK;
+}
+
+static void count_k_view(const weft_view* v, void* user) {
+  OK(weft_view_map_get(v, kRoot, S("k"), (weft_values**)user));
+}
+
+/* How many values key "k" of document "d" holds. */
+static size_t count_k(weft_replica* r) {
+  weft_values* vals = NULL;
+  size_t n;
+  OK(weft_read(r, S("d"), count_k_view, &vals));
+  n = weft_values_count(vals);
+  weft_values_free(vals);
+  return n;
+}
+
+static void test_resolver(void) {
+  weft_replica* x = open_replica("res-x.db");
+  weft_replica* y = open_replica("res-y.db");
+  struct resolver_ctx ctx;
+  char *jx, *jy;
+  memset(&ctx, 0, sizeof ctx);
+  OK(weft_set_conflict_resolver(y, S("d"), pick_greatest, &ctx));
+  OK(weft_transact(x, S("d"), put_k, "apple", NULL));
+  OK(weft_transact(y, S("d"), put_k, "banana", NULL));
+  CHECK(exchange(x, y, "d") == 1);
+  /* y's resolver saw both siblings and wrote its choice as a local change. */
+  CHECK(ctx.calls == 1 && ctx.siblings == 2 && strcmp(ctx.key, "k") == 0);
+  CHECK(count_k(y) == 1);
+  CHECK(exchange(y, x, "d") == 2);
+  CHECK(count_k(x) == 1);
+  jx = doc_json(x, "d");
+  jy = doc_json(y, "d");
+  CHECK(strcmp(jx, jy) == 0 && strstr(jx, "banana") != NULL);
+  weft_string_free(jx);
+  weft_string_free(jy);
+
+  /* Removed: the next conflict stays for the app to resolve on read. */
+  OK(weft_set_conflict_resolver(y, S("d"), NULL, NULL));
+  OK(weft_transact(x, S("d"), put_k, "cherry", NULL));
+  OK(weft_transact(y, S("d"), put_k, "date", NULL));
+  CHECK(exchange(x, y, "d") == 1);
+  CHECK(ctx.calls == 1);
+  CHECK(count_k(y) == 2);
+
+  EXPECT(WEFT_INVALID_ARGUMENT, weft_set_conflict_resolver(NULL, S("d"), pick_greatest, &ctx));
+  EXPECT(WEFT_INVALID_ARGUMENT, weft_set_conflict_resolver(y, S(kBadUtf8), pick_greatest, &ctx));
+  OK(weft_set_conflict_resolver(y, NULL, 0, pick_greatest, &ctx)); /* every document */
+  OK(weft_close(x));
+  OK(weft_close(y));
+}
+
 /* ------------------------------------------------------------------ change feed */
 
 struct feed {
@@ -1203,6 +1287,7 @@ int main(void) {
   test_documents();
   test_transactions();
   test_conflicts_and_raw_changes();
+  test_resolver();
   test_change_feed();
   test_sync();
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);

@@ -259,6 +259,33 @@ class ConflictsTest(ReplicaTestCase):
         self.assertEqual(b.get("d", "color"), "purple")
         self.assertEqual(a.get("d"), b.get("d"))
 
+    def test_resolve_on_write(self):
+        x, y = self.open("x.db"), self.open("y.db")
+        calls = []
+
+        def longest(doc, key, siblings):
+            calls.append((doc, key, sorted(siblings)))
+            return max(siblings, key=len)
+
+        y.set_conflict_resolver(longest, doc="d")
+        with x.transaction("d") as t:
+            t["k"] = "apple"
+        with y.transaction("d") as t:
+            t["k"] = "fig"
+        exchange(x, y, "d")
+        self.assertEqual(calls, [("d", "k", ["apple", "fig"])])
+        self.assertEqual(y.get("d", "k"), "apple")
+        exchange(y, x, "d")
+        self.assertEqual(x.get("d"), y.get("d"))
+        y.set_conflict_resolver(None, doc="d")
+        with x.transaction("d") as t:
+            t["k"] = "kiwi"
+        with y.transaction("d") as t:
+            t["k"] = "lime"
+        exchange(x, y, "d")
+        self.assertEqual(len(calls), 1)
+        self.assertIsInstance(y.get("d", "k"), weft.Conflict)
+
     def test_bad_remote_changes_change_nothing(self):
         a, b = self.open("a.db"), self.open("b.db")
         with a.transaction("d") as t:

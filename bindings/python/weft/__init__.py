@@ -719,6 +719,7 @@ class Replica:
         self.path = path
         self._subs = set()
         self._syncs = set()
+        self._resolvers = {}  # keeps the ctypes trampolines alive
 
     @classmethod
     def open(cls, path, *, durability="normal", create=True, snapshot_every=None,
@@ -857,6 +858,44 @@ class Replica:
         sub = Subscription(self, out, cb)
         self._subs.add(sub)
         return sub
+
+    # resolve on write
+    def set_conflict_resolver(self, resolver, doc=None):
+        """resolver(doc, key, siblings) is called when a remote change leaves a map key with
+        siblings; returning a scalar writes it (replacing exactly those siblings), None leaves
+        them. It runs on the thread that applied the change. resolver None removes it."""
+        d = _b(doc) if doc else b""
+        if resolver is None:
+            _check(lib.weft_set_conflict_resolver(self._handle(), d, len(d),
+                                                  _capi.RESOLVER_FN(), None))
+            self._resolvers.pop(d, None)
+            return
+        pending = []
+
+        def trampoline(conflict, chosen, _user):
+            try:
+                c = conflict.contents
+                sibs = []
+                for i in range(lib.weft_values_count(c.siblings)):
+                    v = _capi.Value()
+                    _check(lib.weft_values_get(c.siblings, i, ctypes.byref(v)))
+                    sibs.append(_from_c(v) if v.type < MAP else (_KIND_NAMES[v.type],
+                                                                   (v.object.node, v.object.seq)))
+                value = resolver(ctypes.string_at(c.doc, c.doc_len).decode(),
+                                 ctypes.string_at(c.key, c.key_len).decode(), sibs)
+                if value is None:
+                    return 0
+                holder = _scalar(value)
+                pending[:] = [holder]  # alive until C copies it, after this returns
+                ctypes.memmove(chosen, ctypes.byref(holder[0]), ctypes.sizeof(_capi.Value))
+                return 1
+            except Exception:
+                traceback.print_exc()
+                return 0
+
+        cb = _capi.RESOLVER_FN(trampoline)
+        _check(lib.weft_set_conflict_resolver(self._handle(), d, len(d), cb, None))
+        self._resolvers[d] = cb
 
     # causal tokens
     def causal_token(self, doc):

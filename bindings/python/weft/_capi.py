@@ -109,6 +109,19 @@ class DocSyncInfo(ctypes.Structure):
     ]
 
 
+class Conflict(ctypes.Structure):
+    _fields_ = [
+        ("doc", ctypes.c_void_p),
+        ("doc_len", ctypes.c_size_t),
+        ("map", Obj),
+        ("key", ctypes.c_void_p),
+        ("key_len", ctypes.c_size_t),
+        ("siblings", ctypes.c_void_p),
+    ]
+
+
+RESOLVER_FN = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(Conflict), ctypes.POINTER(Value),
+                               ctypes.c_void_p)
 TXN_FN = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p)
 VIEW_FN = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
 CHANGE_FN = ctypes.CFUNCTYPE(None, ctypes.POINTER(ChangeEvent), ctypes.c_void_p)
@@ -184,6 +197,7 @@ _SIGNATURES = {
     "weft_txn_list_insert_object": (_ST, [_P, Obj, _Z, _I32, ctypes.POINTER(Obj)]),
     "weft_subscribe": (_ST, [_P, _S, _Z, CHANGE_FN, _P, ctypes.POINTER(_P)]),
     "weft_unsubscribe": (None, [_P]),
+    "weft_set_conflict_resolver": (_ST, [_P, _S, _Z, RESOLVER_FN, _P]),
     "weft_causal_token": (_ST, [_P, _S, _Z, ctypes.POINTER(_P), c_size_p]),
     "weft_token_satisfied": (_ST, [_P, _S, _Z, ctypes.POINTER(_I)]),
     "weft_wait_for_token": (_ST, [_P, _S, _Z, _U64]),
