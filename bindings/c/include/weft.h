@@ -197,8 +197,8 @@ WEFT_EXPORT weft_status weft_open(const char* path, size_t path_len, const weft_
                                   weft_replica** out);
 
 /* Closes the replica and frees the handle. WEFT_BUSY (and nothing is closed) while a weft_sync
- * made on it still exists. Subscriptions still open are ended. Call it only when no other thread
- * uses the replica. NULL: WEFT_INVALID_ARGUMENT. */
+ * made on it or a subscription on it still exists (free and end those first). Resolvers are
+ * removed. Call it only when no other thread uses the replica. NULL: WEFT_INVALID_ARGUMENT. */
 WEFT_EXPORT weft_status weft_close(weft_replica* r);
 
 /* The message of the last failed call on this replica or on a txn/view/subscription of it, from
@@ -404,7 +404,7 @@ typedef struct weft_subscription weft_subscription;
  * weft_transact for local commits, a weft_sync network thread for remote ones; after the commit,
  * with no lock held: it may read the replica and may start transactions (on the same document
  * too), but a sync callback must not block for long. The subscription handle goes into *out;
- * end it with weft_unsubscribe before weft_close (or weft_close ends it). */
+ * end it with weft_unsubscribe before weft_close (which fails with WEFT_BUSY until then). */
 WEFT_EXPORT weft_status weft_subscribe(weft_replica* r, const char* doc, size_t doc_len,
                                        weft_change_fn fn, void* user, weft_subscription** out);
 /* Ends the subscription and frees it. When it returns, fn is not running (unless it is called
