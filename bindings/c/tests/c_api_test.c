@@ -4,8 +4,10 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1052,6 +1054,67 @@ static void test_change_feed(void) {
   OK(weft_close(b));
 }
 
+/* weft_unsubscribe waits for a callback running on another thread, and no call comes after. */
+struct race {
+  atomic_int in_callback;
+  atomic_int calls;
+};
+
+static void sleep_ms(int ms);
+
+static void slow_callback(const weft_change_event* e, void* user) {
+  struct race* r = user;
+  (void)e;
+  atomic_store(&r->in_callback, 1);
+  sleep_ms(2);
+  atomic_fetch_add(&r->calls, 1);
+  atomic_store(&r->in_callback, 0);
+}
+
+struct writer {
+  weft_replica* r;
+  atomic_int stop;
+  atomic_int commits;
+};
+
+static void* write_loop(void* arg) {
+  struct writer* w = arg;
+  while (!atomic_load(&w->stop)) {
+    OK(weft_transact(w->r, S("d"), bump, NULL, NULL));
+    atomic_fetch_add(&w->commits, 1);
+  }
+  return NULL;
+}
+
+static void test_unsubscribe_waits_for_callbacks(void) {
+  struct writer w;
+  pthread_t th;
+  int i, waited = 0;
+  w.r = open_replica("race.db");
+  atomic_init(&w.stop, 0);
+  atomic_init(&w.commits, 0);
+  CHECK(pthread_create(&th, NULL, write_loop, &w) == 0);
+  for (i = 0; i < 20; i++) {
+    struct race r;
+    weft_subscription* s = NULL;
+    int calls;
+    atomic_init(&r.in_callback, 0);
+    atomic_init(&r.calls, 0);
+    OK(weft_subscribe(w.r, S("d"), slow_callback, &r, &s));
+    while (atomic_load(&r.calls) == 0) sleep_ms(1); /* the writer thread is calling it */
+    weft_unsubscribe(s);
+    CHECK(atomic_load(&r.in_callback) == 0);
+    calls = atomic_load(&r.calls);
+    sleep_ms(5);
+    CHECK(atomic_load(&r.calls) == calls); /* r may go out of scope now */
+    waited++;
+  }
+  atomic_store(&w.stop, 1);
+  CHECK(pthread_join(th, NULL) == 0);
+  CHECK(waited == 20 && atomic_load(&w.commits) > 20);
+  OK(weft_close(w.r));
+}
+
 /* ------------------------------------------------------------------ sync through a relay */
 
 /* Starts weft-relay on 127.0.0.1, port 0 (the kernel picks a free one); returns the port. */
@@ -1289,6 +1352,7 @@ int main(void) {
   test_conflicts_and_raw_changes();
   test_resolver();
   test_change_feed();
+  test_unsubscribe_waits_for_callbacks();
   test_sync();
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
   if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", g_dir);
