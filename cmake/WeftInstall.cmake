@@ -1,0 +1,43 @@
+# Install rules: `cmake --install build [--prefix DIR]` puts in place
+#   include/weft.h                      the C API
+#   include/weft/...                    the C++ SDK and CRDT headers
+#   lib/libweft.so.0 (+ links)          the C API library (the SDK linked in statically)
+#   lib/libweft_{sdk,crdt,proto}.a      the C++ SDK as static libraries
+#   lib/cmake/Weft/                     WeftConfig.cmake: find_package(Weft) gives Weft::weft (C)
+#                                       and, when its dependencies are found, Weft::sdk (C++)
+#   lib/pkgconfig/weft.pc               pkg-config for the C API
+# Everything is relocatable: the files locate the prefix relative to themselves.
+include(GNUInstallDirs)
+include(CMakePackageConfigHelpers)
+
+set(WEFT_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/Weft)
+
+install(TARGETS weft EXPORT WeftTargets
+        LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
+        RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR}
+        ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})
+install(FILES ${PROJECT_SOURCE_DIR}/bindings/c/include/weft.h
+        DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+install(EXPORT WeftTargets NAMESPACE Weft:: DESTINATION ${WEFT_CMAKE_DIR})
+
+# The C++ SDK: its static libraries and public headers (no Boost, SQLite or Cap'n Proto type
+# appears in them; the libraries need SQLite and Cap'n Proto at link time).
+install(TARGETS weft_sdk weft_crdt weft_proto ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})
+install(DIRECTORY ${PROJECT_SOURCE_DIR}/crdt/include/ ${PROJECT_SOURCE_DIR}/sdk/include/
+        DESTINATION ${CMAKE_INSTALL_INCLUDEDIR} FILES_MATCHING PATTERN "*.h")
+
+configure_package_config_file(${PROJECT_SOURCE_DIR}/cmake/WeftConfig.cmake.in
+                              ${CMAKE_BINARY_DIR}/cmake/WeftConfig.cmake
+                              INSTALL_DESTINATION ${WEFT_CMAKE_DIR}
+                              PATH_VARS CMAKE_INSTALL_LIBDIR CMAKE_INSTALL_INCLUDEDIR)
+# 0.x: a new minor version may break the API, so only the same minor version is compatible.
+write_basic_package_version_file(${CMAKE_BINARY_DIR}/cmake/WeftConfigVersion.cmake
+                                 VERSION ${PROJECT_VERSION} COMPATIBILITY SameMinorVersion)
+install(FILES ${CMAKE_BINARY_DIR}/cmake/WeftConfig.cmake
+              ${CMAKE_BINARY_DIR}/cmake/WeftConfigVersion.cmake
+        DESTINATION ${WEFT_CMAKE_DIR})
+
+# pkg-config, with the prefix found from the .pc file's own place.
+file(RELATIVE_PATH WEFT_PC_UP /root/${CMAKE_INSTALL_LIBDIR}/pkgconfig /root)
+configure_file(${PROJECT_SOURCE_DIR}/cmake/weft.pc.in ${CMAKE_BINARY_DIR}/cmake/weft.pc @ONLY)
+install(FILES ${CMAKE_BINARY_DIR}/cmake/weft.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
