@@ -1,0 +1,230 @@
+// The desktop demo, end to end on the offscreen platform: two windows on two replicas and a relay
+// started here on a free loopback port. Typing in one window shows in the other (and the other's
+// cursor stays put); both go offline, edit the text and the to-do list, come back online and
+// converge, with each local cursor and selection on the same characters as before; a title
+// edited on both sides shows in the conflict panel until one side picks a version.
+//
+// Waits are bounded (QTRY_*: they process events while polling) and only decide failure.
+#include <QLabel>
+#include <QListWidget>
+#include <QPushButton>
+#include <QTemporaryDir>
+#include <QTextCursor>
+#include <QtTest>
+#include <memory>
+
+#include "demo_window.h"
+#include "relay.h"
+
+using weft::demo::DemoOptions;
+using weft::demo::DemoWindow;
+using namespace std::chrono_literals;
+
+namespace {
+
+QString State(DemoWindow* w) {
+  std::string s;
+  (void)w->replica()->Read(w->doc(), [&](const weft::View& v) { s = v.CanonicalState(); });
+  return QString::fromStdString(s);
+}
+
+QStringList Titles(DemoWindow* w) {
+  QStringList out;
+  for (const auto& t : w->todos()) out << QString::fromStdString(t.title());
+  return out;
+}
+
+int Row(DemoWindow* w, const QString& title) {
+  const auto& todos = w->todos();
+  for (size_t i = 0; i < todos.size(); ++i) {
+    if (QString::fromStdString(todos[i].title()) == title) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+void Select(DemoWindow* w, int anchor, int position) {
+  QTextCursor c = w->editor()->textCursor();
+  c.setPosition(anchor);
+  c.setPosition(position, QTextCursor::KeepAnchor);
+  w->editor()->setTextCursor(c);
+}
+
+}  // namespace
+
+class DesktopDemoTest : public QObject {
+  Q_OBJECT
+
+ private slots:
+  void initTestCase() {
+    QVERIFY(dir_.isValid());
+    weft::relay::RelayOptions o;
+    o.listen_port = 0;  // a free port
+    o.data_dir = dir_.filePath("relay").toStdString();
+    o.durability = weft::Durability::kNormal;
+    auto relay = weft::relay::Relay::Start(o);
+    QVERIFY2(relay.ok(), relay.status().ToString().c_str());
+    relay_ = std::move(*relay);
+    const std::string url = "ws://127.0.0.1:" + std::to_string(relay_->port());
+
+    a_ = std::make_unique<DemoWindow>();
+    b_ = std::make_unique<DemoWindow>();
+    DemoOptions oa{dir_.filePath("alice.db").toStdString(), url, "Alice"};
+    weft::Status s = a_->Open(oa);
+    QVERIFY2(s.ok(), s.ToString().c_str());
+    // Bob's window opens once the relay holds Alice's document (its text and list).
+    s = a_->WaitForRelayAck(10s);
+    QVERIFY2(s.ok(), s.ToString().c_str());
+    DemoOptions ob{dir_.filePath("bob.db").toStdString(), url, "Bob"};
+    s = b_->Open(ob);
+    QVERIFY2(s.ok(), s.ToString().c_str());
+    a_->show();
+    b_->show();
+    QCOMPARE(a_->editor()->toPlainText(), QString());
+    QCOMPARE(State(a_.get()), State(b_.get()));
+  }
+
+  void typingShowsInTheOtherWindow() {
+    Select(b_.get(), 0, 0);
+    QTest::keyClicks(a_->editor(), "Hello");
+    QCOMPARE(a_->editor()->toPlainText(), QString("Hello"));
+    QTRY_COMPARE_WITH_TIMEOUT(b_->editor()->toPlainText(), QString("Hello"), 10000);
+    // Alice typed at Bob's cursor: Bob's cursor stays where it was.
+    QCOMPARE(b_->editor()->textCursor().position(), 0);
+    // Bob sees Alice's cursor, in her name, after "Hello".
+    QTRY_VERIFY_WITH_TIMEOUT(b_->editor()->remote_cursors().size() == 1 &&
+                                 b_->editor()->remote_cursors()[0].position == 5,
+                             10000);
+    QCOMPARE(b_->editor()->remote_cursors()[0].name, QString("Alice"));
+    QTRY_VERIFY_WITH_TIMEOUT(b_->peers_label()->text().contains("Alice"), 10000);
+
+    // And back: Bob types at the end; Alice's cursor (also at the end) stays before his text.
+    Select(b_.get(), 5, 5);
+    QTest::keyClicks(b_->editor(), "!");
+    QTRY_COMPARE_WITH_TIMEOUT(a_->editor()->toPlainText(), QString("Hello!"), 10000);
+    QCOMPARE(a_->editor()->textCursor().position(), 5);
+    QTest::keyClick(b_->editor(), Qt::Key_Backspace);
+    QTRY_COMPARE_WITH_TIMEOUT(a_->editor()->toPlainText(), QString("Hello"), 10000);
+  }
+
+  void todoListIsShared() {
+    QVERIFY(a_->AddTodo("milk").ok());
+    QTRY_COMPARE_WITH_TIMEOUT(Titles(b_.get()), QStringList({"milk"}), 10000);
+    QCOMPARE(b_->todo_list()->count(), 1);
+    QCOMPARE(b_->todo_list()->item(0)->text(), QString("milk"));
+  }
+
+  void offlineEditsConvergeAndKeepTheCursor() {
+    a_->online_button()->click();
+    b_->online_button()->click();
+    QVERIFY(!a_->online());
+    QVERIFY(!b_->online());
+    a_->Refresh();
+    QCOMPARE(a_->connection_label()->text(), QString("Offline"));
+
+    // Text: Alice appends, then selects "ell"; Bob types at the start.
+    Select(a_.get(), 5, 5);
+    QTest::keyClicks(a_->editor(), " world");
+    Select(a_.get(), 1, 4);
+    Select(b_.get(), 0, 0);
+    QTest::keyClicks(b_->editor(), "Say: ");
+    QCOMPARE(a_->editor()->toPlainText(), QString("Hello world"));
+    QCOMPARE(b_->editor()->toPlainText(), QString("Say: Hello"));
+
+    // List: Alice ticks "milk" (through the check box), renames it and adds "eggs"; Bob renames
+    // it too, adds "bread" and moves it up.
+    a_->todo_list()->item(Row(a_.get(), "milk"))->setCheckState(Qt::Checked);
+    QVERIFY(a_->todos()[0].done());
+    a_->todo_list()->item(Row(a_.get(), "milk"))->setText("whole milk");
+    QCOMPARE(Titles(a_.get()), QStringList({"whole milk"}));
+    QVERIFY(a_->AddTodo("eggs").ok());
+    QVERIFY(b_->SetTodoTitle(Row(b_.get(), "milk"), "oat milk").ok());
+    QVERIFY(b_->AddTodo("bread").ok());
+    QVERIFY(b_->MoveTodo(Row(b_.get(), "bread"), -1).ok());
+    QCOMPARE(Titles(b_.get()), QStringList({"bread", "oat milk"}));
+
+    // Offline, the status area counts what the relay has not acknowledged.
+    a_->Refresh();
+    QVERIFY2(a_->lag_label()->text().startsWith("Unacknowledged: ") &&
+                 !a_->lag_label()->text().startsWith("Unacknowledged: 0 "),
+             qPrintable(a_->lag_label()->text()));
+    QCOMPARE(State(a_.get()) == State(b_.get()), false);
+
+    a_->online_button()->click();
+    b_->online_button()->click();
+    QTRY_VERIFY_WITH_TIMEOUT(!State(a_.get()).isEmpty() && State(a_.get()) == State(b_.get()),
+                             15000);
+    QTRY_COMPARE_WITH_TIMEOUT(a_->editor()->toPlainText(), QString("Say: Hello world"), 10000);
+    QTRY_COMPARE_WITH_TIMEOUT(b_->editor()->toPlainText(), QString("Say: Hello world"), 10000);
+
+    // Alice's selection is still "ell" (shifted by Bob's "Say: "); Bob's cursor is after "Say: ".
+    QCOMPARE(a_->editor()->textCursor().anchor(), 6);
+    QCOMPARE(a_->editor()->textCursor().position(), 9);
+    QCOMPARE(a_->editor()->textCursor().selectedText(), QString("ell"));
+    QCOMPARE(b_->editor()->textCursor().position(), 5);
+    // Bob sees Alice's selection on the same characters.
+    QTRY_VERIFY_WITH_TIMEOUT(b_->editor()->remote_cursors().size() == 1 &&
+                                 b_->editor()->remote_cursors()[0].anchor == 6 &&
+                                 b_->editor()->remote_cursors()[0].position == 9,
+                             10000);
+
+    // The list merged the same way on both sides: bread moved first, eggs last, milk ticked, and
+    // its title in conflict.
+    QTRY_COMPARE_WITH_TIMEOUT(a_->todos().size(), size_t{3}, 10000);
+    QTRY_COMPARE_WITH_TIMEOUT(b_->todos().size(), size_t{3}, 10000);
+    QCOMPARE(Titles(a_.get()), Titles(b_.get()));
+    QCOMPARE(a_->todos()[0].title(), std::string("bread"));
+    QCOMPARE(a_->todos()[2].title(), std::string("eggs"));
+    QVERIFY(a_->todos()[1].done());
+    QVERIFY(b_->todos()[1].done());
+    QCOMPARE(b_->todo_list()->item(1)->checkState(), Qt::Checked);
+    QCOMPARE(a_->todos()[1].titles.size(), size_t{2});
+    QCOMPARE(a_->conflicts().size(), size_t{1});
+    QCOMPARE(b_->conflicts().size(), size_t{1});
+    QCOMPARE(a_->conflicts()[0].field, std::string("title"));
+  }
+
+  void conflictPanelPicksOneVersion() {
+    QCOMPARE(a_->conflicts().size(), size_t{1});
+    // The panel lists a header row and one row per version; pick "oat milk" with its button.
+    QListWidget* panel = a_->conflict_list();
+    QCOMPARE(panel->count(), 3);
+    int row = -1;
+    for (int i = 0; i < panel->count(); ++i) {
+      if (panel->item(i)->text().trimmed() == "oat milk") row = i;
+    }
+    QVERIFY(row > 0);
+    panel->setCurrentRow(row);
+    QPushButton* keep = nullptr;
+    for (QPushButton* p : a_->findChildren<QPushButton*>()) {
+      if (p->text() == "Keep selected version") keep = p;
+    }
+    QVERIFY(keep);
+    keep->click();
+    QCOMPARE(a_->conflicts().size(), size_t{0});
+    QCOMPARE(a_->todos()[1].title(), std::string("oat milk"));
+    QTRY_COMPARE_WITH_TIMEOUT(b_->conflicts().size(), size_t{0}, 10000);
+    QCOMPARE(b_->todos()[1].title(), std::string("oat milk"));
+    QCOMPARE(b_->conflict_list()->count(), 0);
+
+    // Delete and reorder after the merge.
+    QVERIFY(b_->RemoveTodo(Row(b_.get(), "bread")).ok());
+    QVERIFY(b_->MoveTodo(Row(b_.get(), "eggs"), -1).ok());
+    QTRY_COMPARE_WITH_TIMEOUT(Titles(a_.get()), QStringList({"eggs", "oat milk"}), 10000);
+    QTRY_VERIFY_WITH_TIMEOUT(State(a_.get()) == State(b_.get()), 10000);
+  }
+
+  void cleanupTestCase() {
+    a_.reset();
+    b_.reset();
+    if (relay_) relay_->Stop();
+    relay_.reset();
+  }
+
+ private:
+  QTemporaryDir dir_;
+  std::unique_ptr<weft::relay::Relay> relay_;
+  std::unique_ptr<DemoWindow> a_, b_;
+};
+
+QTEST_MAIN(DesktopDemoTest)
+#include "desktop_demo_test.moc"
