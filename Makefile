@@ -64,3 +64,21 @@ soak-crash: build
 # weft-bench beside Yjs, Loro and Automerge (Node.js) on the same traces, with a table of ratios.
 bench-compare: build
 	cmake --build $(BUILD) --target bench-compare
+
+# The Qt desktop demo (apps/desktop-demo): a relay on an embedded store and two windows, Alice and
+# Bob, as two replicas side by side (data kept in DEMO_DATA; close both windows to stop).
+DEMO_PORT ?= 8790
+DEMO_DATA ?= ./weft-demo-data
+.PHONY: demo demo-screenshot
+demo: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWEFT_WERROR=$(WERROR) $(CMAKE_ARGS) >/dev/null
+	@cmake --build $(BUILD) -j$(JOBS) --target weft-relay weft-demo
+	@bash apps/desktop-demo/run-demo.sh $(BUILD) $(DEMO_PORT) $(DEMO_DATA)
+
+# A scripted session of the demo under Xvfb; PNG screenshots of both windows (and the screen) go
+# to SCREENSHOTS.
+SCREENSHOTS ?= docs/screenshots
+demo-screenshot: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWEFT_WERROR=$(WERROR) $(CMAKE_ARGS) >/dev/null
+	@cmake --build $(BUILD) -j$(JOBS) --target weft-demo-screenshot
+	xvfb-run -a -s "-screen 0 1600x720x24" ./$(BUILD)/apps/desktop-demo/weft-demo-screenshot $(SCREENSHOTS)

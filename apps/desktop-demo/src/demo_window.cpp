@@ -171,6 +171,7 @@ void DemoWindow::BuildUi() {
   auto* conflict_box = new QGroupBox("Conflicts (edited concurrently offline)");
   auto* conflict_layout = new QVBoxLayout(conflict_box);
   conflict_list_ = new QListWidget;
+  conflict_list_->setWordWrap(true);
   connect(conflict_list_, &QListWidget::currentRowChanged, this, &DemoWindow::OnConflictSelected);
   conflict_layout->addWidget(conflict_list_);
   auto* keep = new QPushButton("Keep selected version");
@@ -201,6 +202,9 @@ void DemoWindow::BuildUi() {
 
   online_button_ = new QPushButton("Online");
   online_button_->setCheckable(true);
+  online_button_->setStyleSheet(
+      "QPushButton { background: #c0392b; color: white; padding: 2px 12px; }"
+      "QPushButton:checked { background: #2e8b57; }");
   connect(online_button_, &QPushButton::toggled, this, [this](bool on) { SetOnline(on); });
   connection_label_ = new QLabel;
   lag_label_ = new QLabel;
@@ -317,7 +321,6 @@ void DemoWindow::CloseSession() {
   inbox_.reset();
   online_ = false;
   peers_.clear();
-  local_changes_.clear();
   todos_.clear();
   conflicts_.clear();
   if (editor_) {
@@ -358,7 +361,6 @@ void DemoWindow::Drain() {
   bool list_changed = false;
   for (const ChangeEvent& e : changes) {
     binding_->OnEvent(e);
-    if (e.local) local_changes_.emplace_back(e.change.seq, std::chrono::system_clock::now());
     for (const crdt::Patch& p : e.patches) {
       if (p.object != binding_->text_id()) list_changed = true;
     }
@@ -463,6 +465,7 @@ void DemoWindow::RefreshConflicts() {
       });
     }
   }
+  const int was_selected = conflict_list_->currentRow();
   const QSignalBlocker block(conflict_list_);
   conflict_list_->clear();
   for (size_t i = 0; i < conflicts_.size(); ++i) {
@@ -483,6 +486,10 @@ void DemoWindow::RefreshConflicts() {
     }
   }
   merge_edit_->clear();
+  if (was_selected >= 0 && was_selected < conflict_list_->count()) {
+    conflict_list_->setCurrentRow(was_selected);
+    OnConflictSelected();
+  }
 }
 
 void DemoWindow::OnConflictSelected() {
@@ -516,7 +523,18 @@ void DemoWindow::UpdateStatus() {
   }
   if (dropped) UpdateRemoteCursors();
 
+  // Replication lag: this replica's own changes that the relay has not acknowledged storing, by
+  // what it acknowledged on the live link (Peers) or before (kept in the replica, for offline).
+  // Changes of others that came from the relay are not counted: the relay has them.
   QString connection, lag;
+  crdt::VersionVector acked;
+  if (!options_.relay.empty()) {
+    if (auto versions = replica_->PeerVersions(options_.relay); versions.ok()) {
+      for (const auto& [doc, version] : *versions) {
+        if (doc == options_.doc) acked.Merge(version);
+      }
+    }
+  }
   if (options_.relay.empty()) {
     connection = "Local only (no relay)";
   } else if (!online_) {
@@ -531,29 +549,31 @@ void DemoWindow::UpdateStatus() {
         connection += " (" + Q(p.last_error) + ")";
       }
       for (const DocumentSyncStatus& d : p.documents) {
-        if (d.doc != options_.doc) continue;
-        lag = QString("Unacknowledged: %1 changes").arg(d.unacknowledged_changes);
-        if (d.oldest_unacknowledged_age) lag += ", oldest " + Age(*d.oldest_unacknowledged_age);
+        if (d.doc == options_.doc) acked.Merge(d.acknowledged);
       }
     }
   }
-  if (!options_.relay.empty() && lag.isEmpty()) {
-    // Offline (or not yet live): what the relay acknowledged, as kept in the replica.
-    uint64_t acked = 0;
-    auto versions = replica_->PeerVersions(options_.relay);
-    if (versions.ok()) {
-      for (const auto& [doc, version] : *versions) {
-        if (doc == options_.doc) acked = version.Get(replica_->node_id());
+  if (!options_.relay.empty()) {
+    // From the op log, so that changes made before a restart count too.
+    uint64_t count = 0, oldest_ms = 0;
+    if (auto pending = replica_->ChangesSince(options_.doc, acked); pending.ok()) {
+      for (const ChangeBlob& blob : *pending) {
+        auto c = crdt::DecodeChange(blob);
+        if (!c.ok() || c->author != replica_->node_id()) continue;
+        ++count;
+        if (oldest_ms == 0 || (c->time.wall_ms > 0 && c->time.wall_ms < oldest_ms)) {
+          oldest_ms = c->time.wall_ms;
+        }
       }
     }
-    while (!local_changes_.empty() && local_changes_.front().first <= acked) {
-      local_changes_.pop_front();
-    }
-    lag = QString("Unacknowledged: %1 changes").arg(local_changes_.size());
-    if (!local_changes_.empty()) {
-      auto age = std::chrono::duration_cast<std::chrono::milliseconds>(
-          std::chrono::system_clock::now() - local_changes_.front().second);
-      lag += ", oldest " + Age(age);
+    lag = QString("Unacknowledged: %1 %2").arg(count).arg(count == 1 ? "change" : "changes");
+    if (count > 0 && oldest_ms > 0) {
+      const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                           std::chrono::system_clock::now().time_since_epoch())
+                           .count();
+      const uint64_t now_ms = static_cast<uint64_t>(now);
+      lag +=
+          ", oldest " + Age(std::chrono::milliseconds(now_ms > oldest_ms ? now_ms - oldest_ms : 0));
     }
   }
   connection_label_->setText(connection);

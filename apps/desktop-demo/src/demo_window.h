@@ -12,7 +12,6 @@
 #include <QMainWindow>
 #include <QString>
 #include <chrono>
-#include <deque>
 #include <map>
 #include <memory>
 #include <string>
@@ -128,8 +127,6 @@ class DemoWindow : public QMainWindow {
   std::vector<Conflict> conflicts_;
   bool todos_stale_ = false;  // a refresh waits for an open item editor to close
   std::map<crdt::NodeId, PeerPresence> peers_;
-  // Local changes (start seq, when) not yet known to be acknowledged, for the lag while offline.
-  std::deque<std::pair<uint64_t, std::chrono::system_clock::time_point>> local_changes_;
 
   QLineEdit* db_edit_ = nullptr;
   QLineEdit* relay_edit_ = nullptr;

@@ -14,10 +14,14 @@
 #include <memory>
 
 #include "demo_window.h"
+#include "presence.h"
 #include "relay.h"
+#include "text_diff.h"
 
 using weft::demo::DemoOptions;
 using weft::demo::DemoWindow;
+using weft::demo::Diff;
+using weft::demo::TextEdit;
 using namespace std::chrono_literals;
 
 namespace {
@@ -55,6 +59,74 @@ class DesktopDemoTest : public QObject {
   Q_OBJECT
 
  private slots:
+  // The edit arithmetic the binding rests on.
+  void textDiffAndRebase() {
+    TextEdit e = Diff("Hello world", "Hello brave world");
+    QCOMPARE(e.pos, 6);
+    QCOMPARE(e.removed, 0);
+    QCOMPARE(e.inserted, QString("brave "));
+    e = Diff("abc", "ac");
+    QCOMPARE(e.pos, 1);
+    QCOMPARE(e.removed, 1);
+    // Never half a surrogate pair: U+1F600 and U+1F601 share their high surrogate.
+    const QString a = QString::fromUtf8("x\xF0\x9F\x98\x80y"),
+                  b = QString::fromUtf8("x\xF0\x9F\x98\x81y");
+    e = Diff(a, b);
+    QCOMPARE(e.pos, 1);
+    QCOMPARE(e.removed, 2);
+    QCOMPARE(e.inserted.size(), 2);
+    QCOMPARE(weft::demo::CodePointIndex(a, 3), size_t{2});
+    QCOMPARE(weft::demo::Utf16Index(a, 2), 3);
+    QCOMPARE(weft::demo::Utf16Index(a, 99), 4);
+    // Cursors: left of an insertion point they stay; inside a deletion they go to its start.
+    QCOMPARE(weft::demo::Shift(3, TextEdit{3, 0, "ab"}), 3);
+    QCOMPARE(weft::demo::Shift(4, TextEdit{3, 0, "ab"}), 6);
+    QCOMPARE(weft::demo::Shift(4, TextEdit{2, 3, ""}), 2);
+    QCOMPARE(weft::demo::Shift(7, TextEdit{2, 3, "x"}), 5);
+    // Rebasing a local edit onto text that changed remotely.
+    auto apply = [](QString text, const std::vector<TextEdit>& edits) {
+      for (const TextEdit& x : edits) weft::demo::Apply(text, x);
+      return text;
+    };
+    const QString base = "Hello world";
+    QCOMPARE(
+        apply("Hi, Hello world", weft::demo::Rebase(base, TextEdit{11, 0, "!"}, "Hi, Hello world")),
+        QString("Hi, Hello world!"));
+    QCOMPARE(apply("Hello world!", weft::demo::Rebase(base, TextEdit{0, 0, ">"}, "Hello world!")),
+             QString(">Hello world!"));
+    // Local deletes "lo wo" while the remote side replaced "o w" by "O_W": only what is left of
+    // the local deletion outside the remote region goes.
+    QCOMPARE(apply("HellO_World", weft::demo::Rebase(base, TextEdit{3, 5, ""}, "HellO_World")),
+             QString("HelO_Wrld"));
+  }
+
+  // Presence comes from other peers: anything malformed is refused.
+  void presencePayloads() {
+    weft::demo::Presence p;
+    p.name = "Al\tice";
+    p.color = "#12abEF";
+    p.cursor =
+        weft::crdt::Anchor{weft::crdt::Dot{weft::crdt::NodeId{0xabc}, 7}, weft::crdt::Bias::kLeft};
+    p.anchor = weft::crdt::Anchor{};  // the start of the text
+    auto back = weft::demo::DecodePresence(weft::demo::EncodePresence(p));
+    QVERIFY(back.has_value());
+    QCOMPARE(back->name, std::string("Alice"));
+    QCOMPARE(back->color, std::string("#12abEF"));
+    QVERIFY(back->cursor == p.cursor);
+    QVERIFY(back->anchor == p.anchor);
+    for (const char* bad :
+         {"", "weft-demo-presence/1", "weft-demo-presence/1\nA\n#123456\n-",
+          "other\nA\n#123456\n-\n-", "weft-demo-presence/1\n\n#123456\n-\n-",
+          "weft-demo-presence/1\nA\nred\n-\n-", "weft-demo-presence/1\nA\n#123456\nzz.1.L\n-",
+          "weft-demo-presence/1\nA\n#123456\nab.0.L\n-",
+          "weft-demo-presence/1\nA\n#123456\nab.1.X\n-",
+          "weft-demo-presence/1\nA\n#123456\n0.3.L\n-",
+          "weft-demo-presence/1\nA\n#123456\nab.-1.L\n-",
+          "weft-demo-presence/1\nA\n#123456\nab.1.L.L\n-"}) {
+      QVERIFY2(!weft::demo::DecodePresence(bad).has_value(), bad);
+    }
+  }
+
   void initTestCase() {
     QVERIFY(dir_.isValid());
     weft::relay::RelayOptions o;
@@ -104,6 +176,17 @@ class DesktopDemoTest : public QObject {
     QCOMPARE(a_->editor()->textCursor().position(), 5);
     QTest::keyClick(b_->editor(), Qt::Key_Backspace);
     QTRY_COMPARE_WITH_TIMEOUT(a_->editor()->toPlainText(), QString("Hello"), 10000);
+
+    // Characters outside the BMP (two UTF-16 units, one code point in Weft).
+    const QString smile = QString::fromUtf8("\xF0\x9F\x98\x80");
+    Select(a_.get(), 5, 5);
+    a_->editor()->insertPlainText(smile + "x");
+    QTRY_COMPARE_WITH_TIMEOUT(b_->editor()->toPlainText(), "Hello" + smile + "x", 10000);
+    Select(a_.get(), 8, 8);
+    QTest::keyClick(a_->editor(), Qt::Key_Backspace);
+    QTest::keyClick(a_->editor(), Qt::Key_Backspace);  // the smile: one code point
+    QCOMPARE(a_->editor()->toPlainText(), QString("Hello"));
+    QTRY_COMPARE_WITH_TIMEOUT(b_->editor()->toPlainText(), QString("Hello"), 10000);
   }
 
   void todoListIsShared() {
@@ -210,6 +293,32 @@ class DesktopDemoTest : public QObject {
     QVERIFY(b_->RemoveTodo(Row(b_.get(), "bread")).ok());
     QVERIFY(b_->MoveTodo(Row(b_.get(), "eggs"), -1).ok());
     QTRY_COMPARE_WITH_TIMEOUT(Titles(a_.get()), QStringList({"eggs", "oat milk"}), 10000);
+    QTRY_VERIFY_WITH_TIMEOUT(State(a_.get()) == State(b_.get()), 10000);
+  }
+
+  // A remote change committed before its feed event reached the window: the local edit made in
+  // between is rebased onto the current text, and the late event is not applied twice.
+  void localEditBetweenRemoteCommitAndItsEvent() {
+    a_->online_button()->click();
+    b_->online_button()->click();
+    const QString before = b_->editor()->toPlainText();
+    Select(a_.get(), 0, 0);
+    a_->editor()->insertPlainText("X");
+    // Alice's change reaches Bob's replica directly (no event loop turn: its event waits).
+    auto blobs = a_->replica()->ChangesSince(a_->doc(), {});
+    QVERIFY(blobs.ok());
+    auto applied = b_->replica()->ApplyRemoteChanges(b_->doc(), *blobs);
+    QVERIFY2(applied.ok(), applied.status().ToString().c_str());
+    QCOMPARE(b_->editor()->toPlainText(), before);
+    Select(b_.get(), before.size(), before.size());
+    b_->editor()->insertPlainText("Y");
+    QCOMPARE(b_->editor()->toPlainText(), "X" + before + "Y");
+    QCOMPARE(b_->editor()->textCursor().position(), static_cast<int>(before.size()) + 2);
+    QTest::qWait(100);  // the late event
+    QCOMPARE(b_->editor()->toPlainText(), "X" + before + "Y");
+    a_->online_button()->click();
+    b_->online_button()->click();
+    QTRY_COMPARE_WITH_TIMEOUT(a_->editor()->toPlainText(), "X" + before + "Y", 10000);
     QTRY_VERIFY_WITH_TIMEOUT(State(a_.get()) == State(b_.get()), 10000);
   }
 
