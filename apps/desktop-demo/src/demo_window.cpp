@@ -418,6 +418,12 @@ void DemoWindow::RefreshTodos() {
       });
     }
   }
+  if (in_item_change_) {
+    // Called from the list's own itemChanged: rebuilding now would delete the item under its
+    // signal. It already shows the edit; the rebuild follows on the next turn of the event loop.
+    QTimer::singleShot(0, this, [this] { RefreshTodos(); });
+    return;
+  }
   crdt::ObjectId selected;
   bool has_selected = false;
   if (QListWidgetItem* cur = todo_list_->currentItem()) {
@@ -694,11 +700,13 @@ void DemoWindow::OnTodoChanged(QListWidgetItem* item) {
   const TodoItem& t = todos_[row];
   const bool checked = item->checkState() == Qt::Checked;
   Status s;
+  in_item_change_ = true;
   if (item->text() != Q(t.title())) {
     s = SetTodoTitle(row, item->text());
   } else if (item->checkState() != Qt::PartiallyChecked && checked != t.done()) {
     s = SetTodoDone(row, checked);
   }
+  in_item_change_ = false;
   (void)s;  // errors are shown by Write
 }
 

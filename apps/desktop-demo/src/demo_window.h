@@ -125,7 +125,9 @@ class DemoWindow : public QMainWindow {
   QString color_;
   std::vector<TodoItem> todos_;
   std::vector<Conflict> conflicts_;
-  bool todos_stale_ = false;  // a refresh waits for an open item editor to close
+  bool todos_stale_ = false;
+  bool in_item_change_ = false;  // inside the list's itemChanged signal  // a refresh waits for an
+                                 // open item editor to close
   std::map<crdt::NodeId, PeerPresence> peers_;
 
   QLineEdit* db_edit_ = nullptr;

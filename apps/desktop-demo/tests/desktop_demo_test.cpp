@@ -141,12 +141,14 @@ class DesktopDemoTest : public QObject {
     a_ = std::make_unique<DemoWindow>();
     b_ = std::make_unique<DemoWindow>();
     DemoOptions oa{dir_.filePath("alice.db").toStdString(), url, "Alice"};
+    oa.initial_sync = 10s;
     weft::Status s = a_->Open(oa);
     QVERIFY2(s.ok(), s.ToString().c_str());
     // Bob's window opens once the relay holds Alice's document (its text and list).
     s = a_->WaitForRelayAck(10s);
     QVERIFY2(s.ok(), s.ToString().c_str());
     DemoOptions ob{dir_.filePath("bob.db").toStdString(), url, "Bob"};
+    ob.initial_sync = 10s;  // returns as soon as Bob holds the relay's copy
     s = b_->Open(ob);
     QVERIFY2(s.ok(), s.ToString().c_str());
     a_->show();
