@@ -6,6 +6,7 @@
 //
 // Waits are bounded (QTRY_*: they process events while polling) and only decide failure.
 #include <QLabel>
+#include <QLineEdit>
 #include <QListWidget>
 #include <QPushButton>
 #include <QTemporaryDir>
@@ -295,6 +296,57 @@ class DesktopDemoTest : public QObject {
     QVERIFY(b_->RemoveTodo(Row(b_.get(), "bread")).ok());
     QVERIFY(b_->MoveTodo(Row(b_.get(), "eggs"), -1).ok());
     QTRY_COMPARE_WITH_TIMEOUT(Titles(a_.get()), QStringList({"eggs", "oat milk"}), 10000);
+    QTRY_VERIFY_WITH_TIMEOUT(State(a_.get()) == State(b_.get()), 10000);
+  }
+
+  // A done flag and a title both edited on both sides: the check box shows the mix, the panel
+  // merges the titles into one and picks one flag.
+  void conflictPanelMergesTitles() {
+    a_->online_button()->click();
+    b_->online_button()->click();
+    a_->todo_list()->item(Row(a_.get(), "eggs"))->setCheckState(Qt::Checked);
+    QVERIFY(a_->SetTodoTitle(Row(a_.get(), "eggs"), "brown eggs").ok());
+    QVERIFY(b_->SetTodoDone(Row(b_.get(), "eggs"), false).ok());
+    QVERIFY(b_->SetTodoTitle(Row(b_.get(), "eggs"), "6 eggs").ok());
+    a_->online_button()->click();
+    b_->online_button()->click();
+    QTRY_COMPARE_WITH_TIMEOUT(b_->conflicts().size(), size_t{2}, 10000);
+    QTRY_COMPARE_WITH_TIMEOUT(a_->conflicts().size(), size_t{2}, 10000);
+    const int row = 0;  // eggs stays first
+    QCOMPARE(b_->todos()[row].titles.size(), size_t{2});
+    QCOMPARE(b_->todo_list()->item(row)->checkState(), Qt::PartiallyChecked);
+    int title = -1, done = -1;
+    for (size_t i = 0; i < b_->conflicts().size(); ++i) {
+      (b_->conflicts()[i].field == "title" ? title : done) = static_cast<int>(i);
+    }
+    QVERIFY(title >= 0 && done >= 0);
+    // Selecting a version of the title offers the versions joined, to edit and write.
+    QListWidget* panel = b_->conflict_list();
+    for (int i = 0; i < panel->count(); ++i) {
+      if (panel->item(i)->data(Qt::UserRole).toInt() == title &&
+          panel->item(i)->data(Qt::UserRole + 1).toInt() == 0) {
+        panel->setCurrentRow(i);
+      }
+    }
+    QLineEdit* merged = nullptr;
+    for (QLineEdit* e : b_->findChildren<QLineEdit*>()) {
+      if (e->placeholderText() == "merged text") merged = e;
+    }
+    QVERIFY(merged);
+    QVERIFY(merged->text() == "brown eggs / 6 eggs" || merged->text() == "6 eggs / brown eggs");
+    QCOMPARE(b_->MergeConflict(done, "x").code(), weft::StatusCode::kInvalidArgument);
+    QVERIFY(b_->MergeConflict(title, "6 brown eggs").ok());
+    QCOMPARE(b_->conflicts().size(), size_t{1});
+    QCOMPARE(b_->conflicts()[0].field, std::string("done"));
+    int yes = -1;
+    for (size_t i = 0; i < b_->conflicts()[0].siblings.size(); ++i) {
+      if (b_->conflicts()[0].siblings[i] == weft::Scalar(true)) yes = static_cast<int>(i);
+    }
+    QVERIFY(b_->ResolveConflict(0, yes).ok());
+    QCOMPARE(b_->conflicts().size(), size_t{0});
+    QTRY_COMPARE_WITH_TIMEOUT(a_->conflicts().size(), size_t{0}, 10000);
+    QTRY_COMPARE_WITH_TIMEOUT(Titles(a_.get()), QStringList({"6 brown eggs", "oat milk"}), 10000);
+    QCOMPARE(a_->todo_list()->item(0)->checkState(), Qt::Checked);
     QTRY_VERIFY_WITH_TIMEOUT(State(a_.get()) == State(b_.get()), 10000);
   }
 
