@@ -136,7 +136,7 @@ void DemoWindow::BuildUi() {
   todo_list_->setEditTriggers(QAbstractItemView::DoubleClicked | QAbstractItemView::EditKeyPressed);
   connect(todo_list_, &QListWidget::itemChanged, this, &DemoWindow::OnTodoChanged);
   connect(todo_list_->itemDelegate(), &QAbstractItemDelegate::closeEditor, this, [this] {
-    if (todos_stale_) QTimer::singleShot(0, this, [this] { RefreshTodos(); });
+    if (todos_stale_) QTimer::singleShot(0, this, [this] { RefreshList(); });
   });
   todo_layout->addWidget(todo_list_);
   auto* add_row = new QHBoxLayout;
@@ -374,33 +374,18 @@ void DemoWindow::Drain() {
     if (!p) continue;  // not a payload of this demo: ignored
     peers_[e.node] = PeerPresence{std::move(*p), std::chrono::steady_clock::now()};
   }
-  if (list_changed) {
-    RefreshTodos();
-    RefreshConflicts();
-  }
+  if (list_changed) RefreshList();
   UpdateRemoteCursors();
-}
-
-Result<ObjectId> DemoWindow::TodoListId() {
-  if (!replica_) return Status::InvalidArgument("no document open");
-  Result<ObjectId> id = Status::NotFound("no to-do list");
-  Status s = replica_->Read(options_.doc, [&](const View& v) {
-    auto l = v.root().List(kTodoKey);
-    if (l.ok()) id = l->id();
-  });
-  if (!s.ok()) return s;
-  return id;
 }
 
 void DemoWindow::Refresh() {
   Drain();  // whatever the feed has queued so far
-  RefreshTodos();
-  RefreshConflicts();
+  RefreshList();
   UpdateRemoteCursors();
   UpdateStatus();
 }
 
-void DemoWindow::RefreshTodos() {
+void DemoWindow::RefreshList() {
   // An item editor open (a QLineEdit in the viewport): refresh once the person is done.
   QLineEdit* open_editor = todo_list_->viewport()->findChild<QLineEdit*>();
   if (open_editor && open_editor->isVisible()) {
@@ -408,20 +393,24 @@ void DemoWindow::RefreshTodos() {
     return;
   }
   todos_stale_ = false;
+  // The items and their conflicts from one view of the document, so that they agree.
   todos_.clear();
+  conflicts_.clear();
   if (replica_) {
-    auto list = TodoListId();
-    if (list.ok()) {
-      (void)replica_->Read(options_.doc, [&](const View& v) {
-        auto items = ReadTodos(v.document(), *list);
-        if (items.ok()) todos_ = std::move(*items);
-      });
-    }
+    (void)replica_->Read(options_.doc, [&](const View& v) {
+      auto list = v.root().List(kTodoKey);
+      if (!list.ok()) return;
+      auto items = ReadTodos(v.document(), list->id());
+      if (items.ok()) todos_ = std::move(*items);
+      auto conflicts = FindConflicts(v.document(), list->id());
+      if (conflicts.ok()) conflicts_ = std::move(*conflicts);
+    });
   }
+  RebuildConflictPanel();
   if (in_item_change_) {
     // Called from the list's own itemChanged: rebuilding now would delete the item under its
     // signal. It already shows the edit; the rebuild follows on the next turn of the event loop.
-    QTimer::singleShot(0, this, [this] { RefreshTodos(); });
+    QTimer::singleShot(0, this, [this] { RefreshList(); });
     return;
   }
   crdt::ObjectId selected;
@@ -460,17 +449,7 @@ void DemoWindow::RefreshTodos() {
   }
 }
 
-void DemoWindow::RefreshConflicts() {
-  conflicts_.clear();
-  if (replica_) {
-    auto list = TodoListId();
-    if (list.ok()) {
-      (void)replica_->Read(options_.doc, [&](const View& v) {
-        auto c = FindConflicts(v.document(), *list);
-        if (c.ok()) conflicts_ = std::move(*c);
-      });
-    }
-  }
+void DemoWindow::RebuildConflictPanel() {
   const int was_selected = conflict_list_->currentRow();
   const QSignalBlocker block(conflict_list_);
   conflict_list_->clear();
@@ -628,16 +607,18 @@ void DemoWindow::PublishPresence() {
 }
 
 Status DemoWindow::Write(const std::function<Status(Txn&, ObjectId)>& body) {
-  auto list = TodoListId();
-  if (!list.ok()) return list.status();
-  auto commit = replica_->Transact(options_.doc, [&](Txn& txn) { return body(txn, *list); });
+  if (!replica_) return Status::InvalidArgument("no document open");
+  auto commit = replica_->Transact(options_.doc, [&](Txn& txn) -> Status {
+    auto list = txn.root().List(kTodoKey);
+    if (!list.ok()) return list.status();
+    return body(txn, list->id());
+  });
   if (!commit.ok()) {
     ShowError(Q(commit.status().ToString()));
-    RefreshTodos();
+    RefreshList();
     return commit.status();
   }
-  RefreshTodos();
-  RefreshConflicts();
+  RefreshList();
   return Status::Ok();
 }
 

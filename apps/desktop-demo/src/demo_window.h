@@ -103,15 +103,14 @@ class DemoWindow : public QMainWindow {
 
   void BuildUi();
   void Drain();
-  void RefreshTodos();
-  void RefreshConflicts();
+  void RefreshList();  // reads the list and its conflicts, rebuilds both widgets
+  void RebuildConflictPanel();
   void UpdateStatus();
   void UpdateRemoteCursors();
   void OnOpenClicked();
   void OnTodoChanged(QListWidgetItem* item);
   void OnConflictSelected();
   void ShowError(const QString& message);
-  Result<ObjectId> TodoListId();
   Status Write(const std::function<Status(Txn&, ObjectId list)>& body);
   std::string relay_url() const { return options_.relay; }
 

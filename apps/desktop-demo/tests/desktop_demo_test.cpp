@@ -239,6 +239,8 @@ class DesktopDemoTest : public QObject {
     b_->online_button()->click();
     QTRY_VERIFY_WITH_TIMEOUT(!State(a_.get()).isEmpty() && State(a_.get()) == State(b_.get()),
                              15000);
+    a_->Refresh();  // the list as the replicas now hold it (its feed events may still be queued)
+    b_->Refresh();
     QTRY_COMPARE_WITH_TIMEOUT(a_->editor()->toPlainText(), QString("Say: Hello world"), 10000);
     QTRY_COMPARE_WITH_TIMEOUT(b_->editor()->toPlainText(), QString("Say: Hello world"), 10000);
 
