@@ -91,3 +91,21 @@ fuzz: fuzz-build
 # Regenerates the committed seed corpora (fuzz/corpus/) from fuzz/make_seeds.cpp.
 fuzz-seeds: build
 	./$(BUILD)/fuzz/weft-fuzz-seeds fuzz/corpus
+
+# The Qt desktop demo (apps/desktop-demo): a relay on an embedded store and two windows, Alice and
+# Bob, as two replicas side by side (data kept in DEMO_DATA; close both windows to stop).
+DEMO_PORT ?= 8790
+DEMO_DATA ?= ./weft-demo-data
+.PHONY: demo demo-screenshot
+demo: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWEFT_WERROR=$(WERROR) $(CMAKE_ARGS) >/dev/null
+	@cmake --build $(BUILD) -j$(JOBS) --target weft-relay weft-demo
+	@bash apps/desktop-demo/run-demo.sh $(BUILD) $(DEMO_PORT) $(DEMO_DATA)
+
+# A scripted session of the demo under Xvfb; PNG screenshots of both windows (and the screen) go
+# to SCREENSHOTS.
+SCREENSHOTS ?= docs/screenshots
+demo-screenshot: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWEFT_WERROR=$(WERROR) $(CMAKE_ARGS) >/dev/null
+	@cmake --build $(BUILD) -j$(JOBS) --target weft-demo-screenshot
+	xvfb-run -a -s "-screen 0 1600x720x24" ./$(BUILD)/apps/desktop-demo/weft-demo-screenshot $(SCREENSHOTS)

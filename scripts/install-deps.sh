@@ -14,6 +14,10 @@ packages=(
   capnproto libcapnp-dev  # sync protocol messages (Cap'n Proto 0.9)
   libsodium-dev         # identities (key pairs)
   python3
+  qt6-base-dev          # apps/desktop-demo: Qt 6 Widgets, and Qt Test for its test
+  qt6-qpa-plugins       # Qt platform plugins (offscreen for the test, xcb for windows)
+  fonts-dejavu-core     # a font for the demo's text, also under Xvfb
+  xvfb xauth            # make demo-screenshot: the scripted session under xvfb-run
 )
 if [[ "${1:-}" == "fuzz" ]]; then
   packages+=(clang-14 libfuzzer-14-dev)
