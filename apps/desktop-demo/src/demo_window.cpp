@@ -539,12 +539,13 @@ void DemoWindow::UpdateStatus() {
     }
   }
   if (!options_.relay.empty()) {
-    // From the op log, so that changes made before a restart count too.
+    // From the op log, so that changes made before a restart count too. Changes received from
+    // the relay count as acknowledged (the relay stored them before sending them).
     uint64_t count = 0, oldest_ms = 0;
     if (auto pending = replica_->ChangesSince(options_.doc, acked); pending.ok()) {
       for (const ChangeBlob& blob : *pending) {
         auto c = crdt::DecodeChange(blob);
-        if (!c.ok() || c->author != replica_->node_id()) continue;
+        if (!c.ok()) continue;
         ++count;
         if (oldest_ms == 0 || (c->time.wall_ms > 0 && c->time.wall_ms < oldest_ms)) {
           oldest_ms = c->time.wall_ms;

@@ -206,8 +206,13 @@ WEFT_EXPORT weft_status weft_close(weft_replica* r);
  * replica or when out of memory. In multi-threaded use prefer weft_thread_errmsg. */
 WEFT_EXPORT char* weft_replica_errmsg(const weft_replica* r, size_t* len);
 
-/* The replica's stable node ID (random, chosen on first open). Thread-safe. */
+/* The replica's stable node ID (random, chosen on first open): its identity in sync (handshake,
+ * presence). Thread-safe. */
 WEFT_EXPORT weft_status weft_replica_node_id(const weft_replica* r, uint64_t* out);
+/* The author ID of the changes this open of the replica makes (weft_commit_info.change.node): a
+ * fresh one on every open, so that a database restored from an old copy never reuses the IDs of
+ * changes its peers hold. Thread-safe. */
+WEFT_EXPORT weft_status weft_replica_actor_id(const weft_replica* r, uint64_t* out);
 
 /* Documents, by ID: 1 to 1024 bytes of UTF-8. All thread-safe. */
 /* Creates the document; OK when it exists. */

@@ -166,6 +166,12 @@ weft_status weft_replica_node_id(const weft_replica* r, uint64_t* out) {
   return WEFT_OK;
 }
 
+weft_status weft_replica_actor_id(const weft_replica* r, uint64_t* out) {
+  if (!r || !out) return NullArg("weft_replica_actor_id");
+  *out = r->impl->actor_id().value;
+  return WEFT_OK;
+}
+
 /* ---------------------------------------------------------------- documents */
 
 weft_status weft_doc_create(weft_replica* r, const char* doc, size_t doc_len) {

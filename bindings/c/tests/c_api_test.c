@@ -610,9 +610,13 @@ static void test_transactions(void) {
   CHECK(info.version_token != NULL && info.version_token_len == strlen(info.version_token));
   CHECK(strncmp(info.version_token, "doc@", 4) == 0);
   {
-    uint64_t node;
+    uint64_t node, actor;
     OK(weft_replica_node_id(r, &node));
-    CHECK(info.change.node == node && info.change.seq == 1);
+    OK(weft_replica_actor_id(r, &actor));
+    CHECK(info.change.node == actor && info.change.seq == 1);
+    CHECK(actor != node);
+    EXPECT(WEFT_INVALID_ARGUMENT, weft_replica_actor_id(NULL, &actor));
+    EXPECT(WEFT_INVALID_ARGUMENT, weft_replica_actor_id(r, NULL));
   }
   weft_commit_info_release(&info);
   CHECK(info.version_token == NULL && info.changed == 0);

@@ -56,7 +56,7 @@ class ValuesTest(ReplicaTestCase):
             t.register("color").set("red")
         self.assertEqual(t.result.changed, True)
         self.assertTrue(t.result.token.startswith("doc@"))
-        self.assertEqual(t.result.change[0], r.node_id)
+        self.assertEqual(t.result.change[0], r.actor_id)
         self.assertEqual(r.get("doc"), {
             "s": "héllo", "i": -(1 << 62), "f": 0.25, "b": True, "n": None, "bytes": b"\x00\xff",
             "meta": {"author": "ada", "deep": {"x": 1}}, "likes": 3, "tags": {2},
@@ -313,7 +313,7 @@ class FeedAndTokensTest(ReplicaTestCase):
             self.assertEqual(len(events), 1)
             e = events[0]
             self.assertEqual((e.doc, e.local), ("d", True))
-            self.assertEqual(e.change[0], b.node_id)
+            self.assertEqual(e.change[0], b.actor_id)
             self.assertIn(3, [p.delta for p in e.patches if p.type == "counter"])
             self.assertIn("k", [p.key for p in e.patches if p.type == "map_key"])
             with self.assertRaises(ValueError):

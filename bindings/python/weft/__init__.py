@@ -776,8 +776,16 @@ class Replica:
 
     @property
     def node_id(self):
+        """The replica's stable node ID: its identity in sync and presence."""
         n = ctypes.c_uint64()
         _check(lib.weft_replica_node_id(self._handle(), ctypes.byref(n)))
+        return n.value
+
+    @property
+    def actor_id(self):
+        """The author ID of the changes this open makes (fresh on every open)."""
+        n = ctypes.c_uint64()
+        _check(lib.weft_replica_actor_id(self._handle(), ctypes.byref(n)))
         return n.value
 
     # documents
