@@ -91,3 +91,14 @@ fuzz: fuzz-build
 # Regenerates the committed seed corpora (fuzz/corpus/) from fuzz/make_seeds.cpp.
 fuzz-seeds: build
 	./$(BUILD)/fuzz/weft-fuzz-seeds fuzz/corpus
+
+# Soak: simulation seeds for SOAK_SECONDS (default 600), then the process-kill test with
+# SOAK_ROUNDS rounds (default 60) and the 200-kill crash soak; prints seeds/s and failures.
+SOAK_SECONDS ?= 600
+SOAK_ROUNDS  ?= 60
+.PHONY: soak
+soak: build
+	./$(BUILD)/tests/sim/weft-sim-soak --seconds $(SOAK_SECONDS)
+	WEFT_KILL_ROUNDS=$(SOAK_ROUNDS) WEFT_BIN=./$(BUILD)/apps/cli/weft \
+	  WEFT_RELAY_BIN=./$(BUILD)/sync-server/weft-relay /usr/bin/python3 tests/process/kill_test.py
+	./$(BUILD)/tests/sdk/crash_test "[slow]"
