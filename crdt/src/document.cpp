@@ -816,7 +816,12 @@ Status Document::ApplySequenceOp(const Op& op, const Dot& dot, std::vector<UndoF
     // The nested objects held by the items about to go.
     std::vector<ObjectId> dropped;
     for (const DotRange& r : op.ranges) {
-      for (uint64_t seq = r.first; seq <= r.last; ++seq) {
+      // Only seqs that can name an item: those this document holds of the author, and those of
+      // this change before this op (a range from a hostile peer may reach to 2^64).
+      uint64_t held = version_.Get(r.node);
+      if (r.node == dot.node && dot.seq > 0) held = std::max(held, dot.seq - 1);
+      const uint64_t last = std::min(r.last, held);
+      for (uint64_t seq = r.first; seq <= last; ++seq) {
         bool visible = false;
         auto at = l.core().IndexOf({r.node, seq}, &visible);
         if (!at.ok() || !visible) continue;
