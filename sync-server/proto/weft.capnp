@@ -38,6 +38,11 @@ struct Hello {
 struct Have {
   doc @0 :Text;
   version @1 :List(VersionEntry);
+  # A 64-bit FNV-1a hash of the sender's canonical state at `version` (0: not given). A receiver
+  # holding exactly `version` compares it with its own: equal versions with different states
+  # mean the two replicas diverged (e.g. an author's seqs reused by a restored copy), which
+  # comparing versions alone cannot see.
+  stateDigest @2 :UInt64;
 }
 
 # A bounded batch of changes of one document, in causal order. Each change is the opaque encoding
@@ -94,6 +99,7 @@ struct Error {
     slowConsumer @8;
     timeout @9;
     storage @10;              # the receiver could not store the changes
+    diverged @11;             # same version, different state (see Have.stateDigest); not fatal
   }
 }
 

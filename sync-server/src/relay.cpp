@@ -249,6 +249,7 @@ uint64_t RelayImpl::Counter(const std::string& name) {
   if (name == "bytes_out_total") return c.bytes_out;
   if (name == "duplicates_dropped_total") return c.duplicates_in;
   if (name == "loops_dropped_total") return c.loops_dropped;
+  if (name == "divergences_total") return c.divergences;
   if (name == "errors_sent_total") return c.errors_sent;
   if (name == "slow_consumers_total") return c.slow_consumers;
   return 0;
@@ -273,6 +274,9 @@ std::string RelayImpl::Metrics() {
   metric("duplicates_dropped_total", "counter", "Received changes already held.", c.duplicates_in);
   metric("loops_dropped_total", "counter", "Batches dropped because their path named this relay.",
          c.loops_dropped);
+  metric("divergences_total", "counter",
+         "Documents a peer holds at this relay's version in another state (state digests differ).",
+         c.divergences);
   metric("presence_in_total", "counter", "Presence messages received.", c.presence_in);
   metric("presence_out_total", "counter", "Presence messages sent.", c.presence_out);
   metric("errors_sent_total", "counter", "Error messages sent (each closes a connection).",

@@ -177,4 +177,24 @@ TEST_CASE("a device restored from an old copy of its database loses nothing", "[
   }
 }
 
+TEST_CASE("two replicas at one version in different states are found out", "[sim]") {
+  // Both devices author under one ID (as two devices restored from one backup would have under
+  // a per-replica author): each holds {X:1}, with different values. Versions alone say "in sync".
+  Sim sim(6, TwoDevices());
+  const crdt::NodeId shared{0xD0D0};
+  sim.ReopenWithActor(kD0, shared);
+  sim.ReopenWithActor(kD1, shared);
+  REQUIRE(sim.Edit(kD0, "doc", [](Txn& t) { return Put(t, "k", 1); }).ok());
+  REQUIRE(sim.Edit(kD1, "doc", [](Txn& t) { return Put(t, "k", 2); }).ok());
+  REQUIRE(*sim.replica(kD0).Version("doc") == *sim.replica(kD1).Version("doc"));
+  REQUIRE(sim.State(kD0, "doc") != sim.State(kD1, "doc"));
+  SyncAll(sim);
+  // The relay took d0's change first; d1's Have names the same version with another state
+  // digest: both ends of that connection report the divergence.
+  CHECK(sim.Divergences(sim.relay(0)) >= 1);
+  CHECK(sim.Divergences(kD1) >= 1);
+  CHECK(sim.Divergences(kD0) == 0);  // d0 and the relay agree
+  CHECK(sim.State(kD0, "doc") == sim.State(sim.relay(0), "doc"));
+}
+
 }  // namespace weft::sim

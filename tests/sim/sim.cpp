@@ -55,6 +55,7 @@ void Sim::Open(int i) {
   o.clock = [this, i] { return Now(i); };
   o.new_node_id = NodeId{0x100u + static_cast<uint64_t>(i)};
   o.session_actor = NodeId{rng_.Next() | (uint64_t{1} << 63)};  // never one of the node IDs
+  if (auto it = actor_override_.find(i); it != actor_override_.end()) o.session_actor = it->second;
   o.snapshot_every = 16;  // exercise snapshots and reopening from them
   o.check_drift = false;  // clocks here are off by up to a day on purpose
   auto r = Replica::Open(node.path, o);
@@ -66,6 +67,15 @@ void Sim::Open(int i) {
   node.replica = std::move(*r);
   node.hub = std::make_unique<sync::Hub>(*node.replica);
   node.up = true;
+}
+
+void Sim::ReopenWithActor(int node, crdt::NodeId actor) {
+  actor_override_[node] = actor;
+  Crash(node);
+}
+
+uint64_t Sim::Divergences(int node) const {
+  return nodes_[node].hub ? nodes_[node].hub->counters().divergences.load() : 0;
 }
 
 void Sim::CloseNode(int i) {

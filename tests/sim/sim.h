@@ -82,6 +82,11 @@ class Sim {
   std::string State(int node, const std::string& doc);
   size_t InFlight(int from, int to) const;
   Replica& replica(int node) { return *nodes_[node].replica; }
+  // Reopens a node whose local changes will be authored by `actor` (a test of what happens when
+  // two replicas share an author ID, which Weft itself never does).
+  void ReopenWithActor(int node, crdt::NodeId actor);
+  // Documents this node found in another state at an equal version (its hub's counter).
+  uint64_t Divergences(int node) const;
 
  private:
   struct Node {
@@ -129,8 +134,9 @@ class Sim {
   std::map<uint64_t, std::unique_ptr<Conn>> conns_;
   uint64_t next_conn_ = 1;
   std::deque<Event> events_;
-  std::set<uint64_t> closing_;  // connections whose link asked to close
-  std::set<int> partitioned_;   // cut off from everyone else while a partition is open
+  std::set<uint64_t> closing_;
+  std::map<int, crdt::NodeId> actor_override_;  // connections whose link asked to close
+  std::set<int> partitioned_;  // cut off from everyone else while a partition is open
   // Every change committed locally: (doc, author, last seq).
   std::vector<std::tuple<std::string, crdt::NodeId, uint64_t>> committed_;
   SimReport report_;

@@ -66,6 +66,10 @@ const char* ConnectionStateName(ConnectionState state);
 struct DocumentSyncStatus {
   std::string doc;
   bool live = false;  // both sides announced the document on the current connection
+  // This replica and the peer hold the same version of the document in different states (found
+  // by comparing state digests; see docs/protocol.md). Sync cannot repair it: the same change IDs
+  // name different changes on the two sides (e.g. a database copied to a second device).
+  bool diverged = false;
   // What the peer acknowledged storing durably (kept across restarts).
   VersionVector acknowledged;
   // Local changes the peer has not acknowledged yet, and the age of the oldest (by its author's

@@ -68,6 +68,27 @@ std::vector<NodeId> Hub::PathOf(const std::string& doc, const crdt::Dot& id,
   return it->second.path;
 }
 
+Result<Hub::Digest> Hub::StateDigest(const std::string& doc) {
+  auto version = replica_.Version(doc);
+  if (!version.ok()) return version.status();
+  {
+    std::lock_guard lock(mu_);
+    auto it = digests_.find(doc);
+    if (it != digests_.end() && it->second.version == *version) return it->second;
+  }
+  Digest d;
+  WEFT_RETURN_IF_ERROR(replica_.Read(doc, [&](const View& v) {
+    d.version = v.version();
+    uint64_t h = 0xcbf29ce484222325ull;  // FNV-1a, 64-bit
+    for (unsigned char c : v.CanonicalState()) h = (h ^ c) * 0x100000001b3ull;
+    d.digest = h == 0 ? 1 : h;  // 0 means "not given"
+  }));
+  std::lock_guard lock(mu_);
+  if (digests_.size() >= kMaxPaths) digests_.clear();  // bounded, like the paths
+  digests_[doc] = d;
+  return d;
+}
+
 uint64_t Hub::PathClock() const {
   std::lock_guard lock(mu_);
   return path_clock_;

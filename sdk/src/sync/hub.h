@@ -38,6 +38,7 @@ struct HubCounters {
   std::atomic<uint64_t> errors_sent{0};
   std::atomic<uint64_t> errors_received{0};
   std::atomic<uint64_t> slow_consumers{0};  // connections closed for a full send queue
+  std::atomic<uint64_t> divergences{0};     // documents found at one version in two states
 };
 
 struct HubEvent {
@@ -74,6 +75,14 @@ class Hub {
   // `recorded_at` (optional) receives the PathClock() value at which it was recorded.
   std::vector<NodeId> PathOf(const std::string& doc, const crdt::Dot& id,
                              uint64_t* recorded_at = nullptr) const;
+  // The document's version and a 64-bit FNV-1a hash of its canonical state at that version (for
+  // Have.stateDigest), cached while the version stays the same. kNotFound when absent.
+  struct Digest {
+    VersionVector version;
+    uint64_t digest = 0;
+  };
+  Result<Digest> StateDigest(const std::string& doc);
+
   // Counts RecordPath calls: a link compares when a path was recorded with when it last heard
   // the peer's Have, so that a Have saying the peer lacks a change outranks the path.
   uint64_t PathClock() const;
@@ -94,6 +103,7 @@ class Hub {
   };
   std::map<PathKey, PathEntry> paths_;
   uint64_t path_clock_ = 0;
+  std::map<std::string, Digest> digests_;  // the last digest computed of each document
   std::deque<PathKey> path_order_;
 };
 

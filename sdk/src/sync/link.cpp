@@ -106,8 +106,15 @@ void Link::StartDoc(const std::string& doc) {
   LinkDocState& d = it->second;
   if (d.we_sent_have) return;
   d.we_sent_have = true;
-  d.target_local = LocalVersion(doc);
-  Send(HaveMsg{doc, d.target_local});
+  HaveMsg have = LocalHave(doc);
+  d.target_local = have.version;
+  Send(have);
+}
+
+HaveMsg Link::LocalHave(const std::string& doc) const {
+  auto digest = hub_.StateDigest(doc);
+  if (!digest.ok()) return HaveMsg{doc, LocalVersion(doc), 0};
+  return HaveMsg{doc, std::move(digest->version), digest->digest};
 }
 
 void Link::OnFrame(std::string_view frame) {
@@ -198,6 +205,23 @@ void Link::OnHave(const HaveMsg& m) {
   }
   d.peer_has.Merge(m.version);
   d.have_at = hub_.PathClock();
+  if (m.state_digest != 0) {
+    // Equal versions must mean equal states; if not, say so (to the peer, the app and the
+    // metrics) rather than report the document as in sync.
+    auto local = hub_.StateDigest(m.doc);
+    if (local.ok() && local->version == m.version && local->digest != m.state_digest) {
+      if (!d.diverged) {
+        d.diverged = true;
+        ++hub_.counters().divergences;
+        last_error_ = "document \"" + m.doc + "\" diverged: version " + m.version.ToString() +
+                      " holds different states here and at the peer";
+        ++hub_.counters().errors_sent;
+        Send(ErrorMsg{ErrorCode::kDiverged, last_error_, m.doc, /*fatal=*/false});
+      }
+    } else if (local.ok() && local->version == m.version) {
+      d.diverged = false;
+    }
+  }
   VersionVector before = d.acked;
   d.acked.Merge(m.version);
   if (d.acked != before) PersistAck(m.doc, d);
@@ -284,6 +308,13 @@ void Link::OnPresence(const PresenceMsg& m) {
 void Link::OnError(const ErrorMsg& m) {
   ++hub_.counters().errors_received;
   last_error_ = std::string("the peer refused: ") + ErrorCodeName(m.code) + ": " + m.message;
+  if (m.code == ErrorCode::kDiverged) {
+    auto it = docs_.find(m.doc);
+    if (it != docs_.end() && !it->second.diverged) {
+      it->second.diverged = true;
+      ++hub_.counters().divergences;
+    }
+  }
   if (m.fatal) {
     refused_ = true;
     closed_ = true;
@@ -334,7 +365,7 @@ void Link::OnTick() {
   if (closed_ || !hello_received_) return;
   for (auto& [doc, d] : docs_) {
     if (!d.we_sent_have) continue;
-    Send(HaveMsg{doc, LocalVersion(doc)});
+    Send(LocalHave(doc));
     d.dirty = true;
   }
   Pump();

@@ -63,6 +63,7 @@ struct LinkDocState {
   uint64_t changes_received = 0;
   uint64_t duplicates = 0;
   uint64_t peer_remaining = 0;  // progress of the peer's catch-up, as it last reported
+  bool diverged = false;        // the peer's Have showed our version with another state
   uint64_t have_at = 0;         // Hub::PathClock() when the peer's latest Have arrived
 
   struct Outgoing {
@@ -124,6 +125,7 @@ class Link {
   bool SendBatch(const std::string& doc, LinkDocState& d);
   void PersistAck(const std::string& doc, const LinkDocState& d);
   VersionVector LocalVersion(const std::string& doc) const;
+  HaveMsg LocalHave(const std::string& doc) const;  // with the state digest
 
   void OnHello(const HelloMsg& m);
   void OnHave(const HaveMsg& m);

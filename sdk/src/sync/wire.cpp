@@ -47,7 +47,9 @@ std::string ToString(capnp::Text::Reader t) {
 }
 
 // With its explicit size: converting a std::string through const char* would cut it at a NUL.
-capnp::Text::Reader Text(const std::string& s) { return capnp::Text::Reader(s.data(), s.size()); }
+capnp::Text::Reader Text(const std::string& s) {
+  return capnp::Text::Reader(s.data(), s.size());
+}
 
 Status Bad(std::string what) {
   return Status::Corruption("malformed message: " + std::move(what));
@@ -107,7 +109,7 @@ Result<Message> DecodeRoot(proto::Message::Reader m, const DecodeLimits& limits)
       if (!doc.ok()) return doc.status();
       auto v = ReadVector(h.getVersion(), limits, "version");
       if (!v.ok()) return v.status();
-      return Message(HaveMsg{std::move(*doc), std::move(*v)});
+      return Message(HaveMsg{std::move(*doc), std::move(*v), h.getStateDigest()});
     }
     case proto::Message::CHANGES: {
       auto c = m.getChanges();
@@ -174,8 +176,8 @@ Result<Message> DecodeRoot(proto::Message::Reader m, const DecodeLimits& limits)
       auto e = m.getError();
       ErrorMsg out;
       uint16_t code = static_cast<uint16_t>(e.getCode());
-      out.code = code <= static_cast<uint16_t>(ErrorCode::kStorage) ? static_cast<ErrorCode>(code)
-                                                                    : ErrorCode::kInternal;
+      out.code = code <= static_cast<uint16_t>(ErrorCode::kDiverged) ? static_cast<ErrorCode>(code)
+                                                                     : ErrorCode::kInternal;
       out.message = ToString(e.getMessage()).substr(0, 4096);
       out.doc = ToString(e.getDoc()).substr(0, limits.max_doc_id_bytes);
       out.fatal = e.getFatal();
@@ -200,6 +202,7 @@ const char* ErrorCodeName(ErrorCode code) {
     case ErrorCode::kSlowConsumer: return "slow consumer";
     case ErrorCode::kTimeout: return "timeout";
     case ErrorCode::kStorage: return "storage";
+    case ErrorCode::kDiverged: return "diverged";
   }
   return "unknown";
 }
@@ -229,6 +232,7 @@ std::string Encode(const Message& message) {
           auto h = root.initHave();
           h.setDoc(Text(m.doc));
           SetVector([&](unsigned n) { return h.initVersion(n); }, m.version);
+          h.setStateDigest(m.state_digest);
         } else if constexpr (std::is_same_v<T, ChangesMsg>) {
           auto c = root.initChanges();
           c.setDoc(Text(m.doc));

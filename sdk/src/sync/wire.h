@@ -39,6 +39,7 @@ struct HelloMsg {
 struct HaveMsg {
   std::string doc;
   VersionVector version;
+  uint64_t state_digest = 0;  // of the canonical state at `version`; 0: not given
 };
 
 struct ChangesMsg {
@@ -81,6 +82,7 @@ enum class ErrorCode : uint16_t {
   kSlowConsumer = 8,
   kTimeout = 9,
   kStorage = 10,
+  kDiverged = 11,
 };
 const char* ErrorCodeName(ErrorCode code);
 
