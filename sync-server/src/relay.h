@@ -34,6 +34,9 @@ struct RelayOptions {
   size_t max_batch_changes = 512;
   size_t max_send_queue_bytes = 64u << 20;
   size_t max_connections = 10000;
+  // Snapshot bootstrap: a peer lacking at least this many changes of a document gets its snapshot
+  // first (0: only when the log cannot serve it); see docs/protocol.md.
+  size_t snapshot_min_changes = 256;
   std::chrono::milliseconds handshake_timeout{10000};
   std::chrono::milliseconds idle_timeout{60000};
   std::chrono::milliseconds anti_entropy_interval{30000};

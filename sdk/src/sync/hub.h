@@ -38,6 +38,8 @@ struct HubCounters {
   std::atomic<uint64_t> errors_sent{0};
   std::atomic<uint64_t> errors_received{0};
   std::atomic<uint64_t> slow_consumers{0};  // connections closed for a full send queue
+  std::atomic<uint64_t> snapshots_sent{0};  // snapshot bootstraps completed, each way
+  std::atomic<uint64_t> snapshots_received{0};
 };
 
 struct HubEvent {

@@ -141,8 +141,7 @@ void Link::OnFrame(std::string_view frame) {
         } else if constexpr (std::is_same_v<T, ErrorMsg>) {
           OnError(msg);
         } else {
-          Fail(ErrorCode::kUnexpected,
-               "snapshot chunks are reserved in protocol version 1 and not accepted yet", msg.doc);
+          OnSnapshotChunk(msg);
         }
       },
       *m);
@@ -256,6 +255,50 @@ void Link::OnAck(const AckMsg& m) {
   if (d.acked != before) PersistAck(m.doc, d);
 }
 
+void Link::OnSnapshotChunk(const SnapshotChunkMsg& m) {
+  auto it = docs_.find(m.doc);
+  if (it == docs_.end()) {
+    return Fail(ErrorCode::kUnexpected, "a snapshot chunk for a document before its Have", m.doc);
+  }
+  LinkDocState& d = it->second;
+  if (m.offset == 0) {
+    if (m.total > config_.max_snapshot_bytes) {
+      return Fail(ErrorCode::kTooLarge,
+                  "a snapshot of " + std::to_string(m.total) + " bytes is over the limit of " +
+                      std::to_string(config_.max_snapshot_bytes),
+                  m.doc);
+    }
+    d.snapshot_receiving = true;
+    d.snapshot_in.clear();
+    d.snapshot_in.reserve(std::min<uint64_t>(m.total, 64u << 20));
+    d.snapshot_in_version = m.version;
+    d.snapshot_in_total = m.total;
+    d.snapshot_in_bytes = 0;
+  } else if (!d.snapshot_receiving || m.offset != d.snapshot_in.size() ||
+             m.total != d.snapshot_in_total || m.version != d.snapshot_in_version) {
+    return Fail(ErrorCode::kUnexpected, "a snapshot chunk out of sequence", m.doc);
+  }
+  // wire.cpp checked that the chunk is not empty and ends within `total`.
+  d.snapshot_in.append(m.data);
+  d.snapshot_in_bytes = d.snapshot_in.size();
+  if (d.snapshot_in.size() < d.snapshot_in_total) return;
+  d.snapshot_receiving = false;
+  std::string data = std::move(d.snapshot_in);
+  d.snapshot_in = std::string();
+  auto r = hub_.replica().ImportSnapshot(m.doc, data, &d.snapshot_in_version);
+  if (!r.ok()) {
+    ErrorCode code = r.status().code() == StatusCode::kCorruption        ? ErrorCode::kInvalidChange
+                     : r.status().code() == StatusCode::kInvalidArgument ? ErrorCode::kUnexpected
+                                                                         : ErrorCode::kStorage;
+    return Fail(code, "snapshot: " + r.status().ToString(), m.doc);
+  }
+  d.peer_has.Merge(d.snapshot_in_version);
+  ++d.snapshots_received;
+  ++hub_.counters().snapshots_received;
+  // The snapshot is durable (ImportSnapshot committed it): acknowledge.
+  Send(AckMsg{m.doc, *r});
+}
+
 void Link::OnPresence(const PresenceMsg& m) {
   auto it = docs_.find(m.doc);
   if (it == docs_.end()) return Fail(ErrorCode::kUnexpected, "presence for an unknown document");
@@ -349,9 +392,16 @@ void Link::Pump() {
     progress = false;
     for (auto& [doc, d] : docs_) {
       if (!d.peer_sent_have) continue;
+      if (d.snapshot_sending) {
+        // The snapshot goes first, alone: the log after it follows once it is sent.
+        if (SendSnapshotChunk(doc, d)) progress = true;
+        if (transport_.queued() >= config_.max_queued_frames || closed_) break;
+        continue;
+      }
       if (d.outbox.empty() && d.dirty) {
         d.dirty = false;
         Refill(doc, d);
+        if (d.snapshot_sending) progress = true;  // it starts on the next round
       }
       if (!d.outbox.empty() && SendBatch(doc, d)) progress = true;
       if (transport_.queued() >= config_.max_queued_frames || closed_) break;
@@ -369,6 +419,7 @@ void Link::Refill(const std::string& doc, LinkDocState& d) {
     }
     return;
   }
+  if (MaybeStartSnapshot(doc, d, base, blobs->size())) return;
   for (auto& b : *blobs) {
     auto c = crdt::DecodeChange(b);
     if (!c.ok()) {
@@ -414,6 +465,60 @@ bool Link::SendBatch(const std::string& doc, LinkDocState& d) {
   changes_sent_ += m.changes.size();
   hub_.counters().changes_out += m.changes.size();
   Send(m);
+  return true;
+}
+
+bool Link::MaybeStartSnapshot(const std::string& doc, LinkDocState& d, const VersionVector& known,
+                              size_t missing_changes) {
+  if (closed_) return false;
+  auto base = hub_.replica().BaseVersion(doc);
+  if (!base.ok()) return false;  // absent: nothing to send
+  // The log starts after a base snapshot the peer lacks part of: only a snapshot can serve it.
+  bool needed = !known.Dominates(*base);
+  // A new or far-behind peer (checked once, on its first Have): a snapshot is cheaper than the
+  // log, when everything the peer holds is in it (so that it can take the snapshot as its base).
+  // Only relays offer it: a device pushes its log, so that relays keep whole histories.
+  bool first = !d.bootstrap_checked;
+  d.bootstrap_checked = true;
+  bool worth = first && config_.relay && config_.snapshot_min_changes > 0 &&
+               missing_changes >= config_.snapshot_min_changes &&
+               LocalVersion(doc).Dominates(known);
+  if (!needed && !worth) return false;
+  auto snap = hub_.replica().ExportSnapshot(doc);
+  if (!snap.ok()) {
+    if (snap.status().code() != StatusCode::kNotFound) {
+      Fail(ErrorCode::kStorage, snap.status().ToString(), doc);
+    }
+    return false;
+  }
+  d.outbox.clear();
+  d.snapshot_sending = true;
+  d.snapshot_out = std::move(snap->data);
+  d.snapshot_out_version = std::move(snap->version);
+  d.snapshot_out_bytes = 0;
+  d.snapshot_out_total = d.snapshot_out.size();
+  return true;
+}
+
+bool Link::SendSnapshotChunk(const std::string& doc, LinkDocState& d) {
+  SnapshotChunkMsg m;
+  m.doc = doc;
+  m.version = d.snapshot_out_version;
+  m.offset = d.snapshot_out_bytes;
+  m.total = d.snapshot_out_total;
+  size_t n = std::min<uint64_t>(std::max<size_t>(config_.snapshot_chunk_bytes, 1),
+                                d.snapshot_out_total - d.snapshot_out_bytes);
+  m.data = d.snapshot_out.substr(d.snapshot_out_bytes, n);
+  d.snapshot_out_bytes += n;
+  Send(m);
+  if (d.snapshot_out_bytes == d.snapshot_out_total) {
+    d.snapshot_sending = false;
+    d.snapshot_out = std::string();
+    d.sent.Merge(d.snapshot_out_version);
+    ++d.snapshots_sent;
+    ++hub_.counters().snapshots_sent;
+    d.dirty = true;  // then the log after the snapshot
+  }
   return true;
 }
 
@@ -475,6 +580,15 @@ std::map<std::string, LinkDocState> Link::Documents() const {
     copy.changes_received = d.changes_received;
     copy.duplicates = d.duplicates;
     copy.peer_remaining = d.peer_remaining;
+    copy.bootstrap_checked = d.bootstrap_checked;
+    copy.snapshot_out_bytes = d.snapshot_out_bytes;
+    copy.snapshot_out_total = d.snapshot_out_total;
+    copy.snapshots_sent = d.snapshots_sent;
+    copy.snapshot_in_bytes = d.snapshot_in_bytes;
+    copy.snapshot_in_total = d.snapshot_in_total;
+    copy.snapshots_received = d.snapshots_received;
+    copy.snapshot_sending = d.snapshot_sending;
+    copy.snapshot_receiving = d.snapshot_receiving;
     out.emplace(doc, std::move(copy));
   }
   return out;
