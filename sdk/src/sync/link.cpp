@@ -220,7 +220,9 @@ void Link::OnChanges(const ChangesMsg& m) {
   }
   std::vector<crdt::Dot> ids;
   std::vector<std::pair<NodeId, uint64_t>> ends;
+  std::vector<RecentChange> recent;
   ids.reserve(m.changes.size());
+  recent.reserve(m.changes.size());
   for (size_t i = 0; i < m.changes.size(); ++i) {
     auto c = crdt::DecodeChange(m.changes[i]);
     if (!c.ok()) {
@@ -229,10 +231,13 @@ void Link::OnChanges(const ChangesMsg& m) {
     }
     ids.push_back(c->id());
     ends.emplace_back(c->author, c->end_seq());
+    recent.push_back({c->id(), c->end_seq(), c->lamport, std::move(c->deps), m.changes[i]});
   }
   hub_.RecordPath(ids, m.path);
   auto r = hub_.replica().ApplyRemoteChanges(m.doc, m.changes);
   if (!r.ok()) return Fail(ErrorFor(r.status()), r.status().ToString(), m.doc);
+  // Stored: remember them, so that fanning them out to other connections reads no log.
+  hub_.Remember(m.doc, std::move(recent));
   for (const auto& [node, end] : ends) d.peer_has.Advance(node, end);
   d.changes_received += r->applied;
   d.duplicates += r->duplicates;
@@ -414,7 +419,17 @@ void Link::Refill(const std::string& doc, LinkDocState& d) {
   base.Merge(d.sent);
   // Nothing to read when the peer holds (or was sent) everything here: the common case for a
   // change that just arrived from this very peer, and it spares a read of the log.
-  if (base.Dominates(LocalVersion(doc))) return;
+  VersionVector local = LocalVersion(doc);
+  if (base.Dominates(local)) return;
+  // Live fan-out: the few changes the peer lacks were just received from another peer and are
+  // remembered by the hub (once the first exchange decided about a snapshot, and when the peer
+  // holds this replica's base).
+  if (d.bootstrap_checked && base.Dominates(hub_.BaseVersion(doc))) {
+    if (auto recent = hub_.RecentSince(doc, base, local)) {
+      for (const auto& c : *recent) d.outbox.push_back({c->blob, c->id, c->end});
+      return;
+    }
+  }
   auto blobs = hub_.replica().ChangesSince(doc, base);
   if (!blobs.ok()) {
     if (blobs.status().code() != StatusCode::kNotFound) {
@@ -474,10 +489,8 @@ bool Link::SendBatch(const std::string& doc, LinkDocState& d) {
 bool Link::MaybeStartSnapshot(const std::string& doc, LinkDocState& d, const VersionVector& known,
                               size_t missing_changes) {
   if (closed_) return false;
-  auto base = hub_.replica().BaseVersion(doc);
-  if (!base.ok()) return false;  // absent: nothing to send
   // The log starts after a base snapshot the peer lacks part of: only a snapshot can serve it.
-  bool needed = !known.Dominates(*base);
+  bool needed = !known.Dominates(hub_.BaseVersion(doc));
   // A new or far-behind peer (checked once, on its first Have): a snapshot is cheaper than the
   // log, when everything the peer holds is in it (so that it can take the snapshot as its base).
   // Only relays offer it: a device pushes its log, so that relays keep whole histories.
