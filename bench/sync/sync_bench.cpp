@@ -16,7 +16,8 @@
 //       then the log after it).
 //
 // Usage: weft-sync-bench [--devices N] [--rate EDITS_PER_S] [--duration S] [--warmup S]
-//                        [--saturation] [--steps N] [--step-duration S] [--no-bootstrap]
+//                        [--saturation] [--saturation-start EDITS_PER_S] [--steps N]
+//                        [--step-duration S] [--no-bootstrap]
 //                        [--relay-durability full|normal] [--relay-threads N] [--trace FILE]
 // Exit status: 0; 1 when a measurement could not run (the JSON line says why); 2 on usage.
 #include <algorithm>
@@ -25,6 +26,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -49,8 +52,9 @@ struct Flags {
   double duration_s = 10;
   double warmup_s = 2;
   bool saturation = false;
-  int steps = 5;
+  int steps = 6;
   double step_duration_s = 5;
+  double saturation_start = 0.5;  // edits per second per device at the first step
   bool bootstrap = true;
   Durability relay_durability = Durability::kFull;
   int relay_threads = 2;
@@ -137,10 +141,34 @@ class Fleet {
     }
   }
   ~Fleet() {
+    // Stop the clients in parallel: each waits briefly for its close handshake.
+    std::vector<std::thread> stops;
     for (auto& d : devices_) {
-      d->client->Stop();
-      d->replica->Unsubscribe(d->sub);
+      stops.emplace_back([&d] { d->client->Stop(std::chrono::milliseconds(200)); });
     }
+    for (auto& t : stops) t.join();
+    for (auto& d : devices_) d->replica->Unsubscribe(d->sub);
+  }
+
+  // Waits until every device holds everything the relay holds of the shared document (the
+  // backlog of an earlier run is delivered). False when `limit` passes first.
+  bool Quiesce(relay::Relay& relay, std::chrono::seconds limit) {
+    auto deadline = Clock::now() + limit;
+    while (Clock::now() < deadline) {
+      auto target = relay.replica().Version("shared");
+      if (!target.ok()) return false;
+      bool all = true;
+      for (auto& d : devices_) {
+        auto v = d->replica->Version("shared");
+        if (!v.ok() || !v->Dominates(*target)) {
+          all = false;
+          break;
+        }
+      }
+      if (all) return true;
+      std::this_thread::sleep_for(50ms);
+    }
+    return false;
   }
 
   [[noreturn]] static void Die(const std::string& why) {
@@ -363,14 +391,30 @@ int RunBootstrap(const Flags& f, const std::string& dir) {
   return ok ? 0 : 1;
 }
 
+// Starts a relay in `dir` with the shared document and a fleet of devices, runs `body`, and
+// stops them.
+void WithFleet(const Flags& f, const std::string& dir,
+               const std::function<void(relay::Relay&, Fleet&)>& body) {
+  auto relay = StartRelay(f, dir + "/relay");
+  // The shared document and its set exist before anyone edits (concurrently created sets would
+  // be siblings).
+  auto made =
+      relay->replica().Transact("shared", [](Txn& t) { return t.root().Set("s").status(); });
+  if (!made.ok()) Fleet::Die("shared document: " + made.status().ToString());
+  Fleet fleet(f, dir, Url(*relay));
+  if (!fleet.WaitLive(60s)) Fleet::Die("the devices did not all connect within 60 s");
+  body(*relay, fleet);
+}
+
 [[noreturn]] void Usage() {
-  std::fprintf(stderr,
-               "usage: weft-sync-bench [--devices N] [--rate EDITS_PER_S] [--duration S] "
-               "[--warmup S]\n"
-               "                       [--saturation] [--steps N] [--step-duration S] "
-               "[--no-bootstrap]\n"
-               "                       [--relay-durability full|normal] [--relay-threads N] "
-               "[--trace FILE]\n");
+  std::fprintf(
+      stderr,
+      "usage: weft-sync-bench [--devices N] [--rate EDITS_PER_S] [--duration S] "
+      "[--warmup S]\n"
+      "                       [--saturation] [--saturation-start EDITS_PER_S] [--steps N]\n"
+      "                       [--step-duration S] [--no-bootstrap]\n"
+      "                       [--relay-durability full|normal] [--relay-threads N] "
+      "[--trace FILE]\n");
   std::exit(2);
 }
 
@@ -396,6 +440,8 @@ int main(int argc, char** argv) {
       f.saturation = true;
     } else if (a == "--steps") {
       f.steps = std::atoi(value().c_str());
+    } else if (a == "--saturation-start") {
+      f.saturation_start = std::atof(value().c_str());
     } else if (a == "--step-duration") {
       f.step_duration_s = std::atof(value().c_str());
     } else if (a == "--no-bootstrap") {
@@ -417,43 +463,47 @@ int main(int argc, char** argv) {
       Usage();
     }
   }
-  if (f.devices < 2 || f.rate <= 0 || f.duration_s <= 0 || f.steps < 1 || f.relay_threads < 1) {
+  if (f.devices < 2 || f.rate <= 0 || f.duration_s <= 0 || f.steps < 1 || f.relay_threads < 1 ||
+      f.saturation_start <= 0) {
     Usage();
   }
   testing::TempDir dir;
   int status = 0;
   if (f.duration_s > 0) {
-    auto relay = StartRelay(f, dir.File("relay"));
-    // The shared document and its set exist before anyone edits (concurrently created sets would
-    // be siblings).
-    auto made =
-        relay->replica().Transact("shared", [](Txn& t) { return t.root().Set("s").status(); });
-    if (!made.ok()) Fleet::Die("shared document: " + made.status().ToString());
-    Fleet fleet(f, dir.path(), Url(*relay));
-    if (!fleet.WaitLive(60s)) Fleet::Die("the devices did not all connect within 60 s");
-    auto r = fleet.Run(*relay, f.rate, f.warmup_s, f.duration_s, 30s);
-    PrintRun("propagation", f, f.rate, f.duration_s, r);
+    WithFleet(f, dir.File("propagation"), [&](relay::Relay& relay, Fleet& fleet) {
+      auto run = fleet.Run(relay, f.rate, f.warmup_s, f.duration_s, 30s);
+      PrintRun("propagation", f, f.rate, f.duration_s, run);
+    });
     if (f.saturation) {
-      // Double the rate until the relay's fan-out stops keeping up with what is offered (below
-      // 90%), or arrivals lag by more than a second at p99.
-      double best = 0, best_rate = 0;
-      double rate = f.rate;
-      for (int step = 0; step < f.steps; ++step) {
-        rate *= 2;
-        auto s = fleet.Run(*relay, rate, 1.0, f.step_duration_s, 30s);
-        PrintRun("saturation_step", f, rate, f.step_duration_s, s);
-        double offered = s.achieved_rate * (f.devices - 1);
-        if (s.fanout_per_s > best) best = s.fanout_per_s, best_rate = s.achieved_rate;
-        if (s.fanout_per_s < 0.9 * offered || s.p99 > 1000 ||
-            s.achieved_rate < 0.9 * rate * f.devices) {
-          break;
+      // A fresh relay and fleet. From --saturation-start edits a second per device, double the
+      // rate until the relay's fan-out stops keeping up with what is offered (below 90%), or
+      // arrivals lag by more than a second at p99. Each step starts once the backlog of the one
+      // before is delivered.
+      WithFleet(f, dir.File("saturation"), [&](relay::Relay& relay, Fleet& fleet) {
+        double best = 0, best_rate = 0;
+        double rate = f.saturation_start;
+        for (int step = 0; step < f.steps; ++step, rate *= 2) {
+          if (!fleet.Quiesce(relay, 180s)) {
+            std::printf(
+                "{\"bench\":\"saturation_step\",\"error\":\"the backlog of the step before "
+                "was not delivered within 180 s\"}\n");
+            break;
+          }
+          auto s = fleet.Run(relay, rate, 1.0, f.step_duration_s, 30s);
+          PrintRun("saturation_step", f, rate, f.step_duration_s, s);
+          double offered = s.achieved_rate * (f.devices - 1);
+          if (s.fanout_per_s > best) best = s.fanout_per_s, best_rate = s.achieved_rate;
+          if (s.fanout_per_s < 0.9 * offered || s.p99 > 1000 ||
+              s.achieved_rate < 0.9 * rate * f.devices) {
+            break;
+          }
         }
-      }
-      std::printf(
-          "{\"bench\":\"saturation\",\"devices\":%d,\"max_relay_fanout_per_s\":%.0f,"
-          "\"at_edits_per_s\":%.1f}\n",
-          f.devices, best, best_rate);
-      std::fflush(stdout);
+        std::printf(
+            "{\"bench\":\"saturation\",\"devices\":%d,\"max_relay_fanout_per_s\":%.0f,"
+            "\"at_edits_per_s\":%.1f}\n",
+            f.devices, best, best_rate);
+        std::fflush(stdout);
+      });
     }
   }
   if (f.bootstrap && RunBootstrap(f, dir.path()) != 0) status = 1;

@@ -1027,3 +1027,46 @@ TEST_CASE("the relay reports lag per peer relay and per session in /metrics", "[
   CHECK(Sample(m2, "weft_relay_peer_unacknowledged_operations", peer) == "3");
   CHECK_FALSE(Sample(m2, "weft_relay_peer_oldest_unacknowledged_age_seconds", peer).empty());
 }
+
+TEST_CASE("a far-behind device catches up from a snapshot, a device with edits from the log",
+          "[sync]") {
+  testing::TempDir dir;
+  auto relay = StartRelay(dir.File("relay"));
+  auto put = [](Replica& r, int i) {
+    Check(r.Transact("fb", [&](Txn& t) {
+             return t.root().Put("k" + std::to_string(i % 20), Scalar(int64_t{i}));
+           }).status());
+  };
+  put(relay->replica(), 0);
+  auto d = OpenReplica(dir.File("d.db"));
+  auto e = OpenReplica(dir.File("e.db"));
+  REQUIRE(SyncOnce(*d, Url(*relay), {"fb"}, 20s, FastOptions()).ok());
+  REQUIRE(SyncOnce(*e, Url(*relay), {"fb"}, 20s, FastOptions()).ok());
+  // While both are away, the relay gets 300 more changes; e also edits offline.
+  for (int i = 1; i <= 300; ++i) put(relay->replica(), i);
+  put(*e, 1000);
+
+  auto run = [&](Replica& r) {
+    auto client = SyncClient::Create(r, FastOptions());
+    REQUIRE(client.ok());
+    Check((*client)->AddPeer(Url(*relay)));
+    auto synced = (*client)->WaitUntilSynced(Url(*relay), 20s);
+    INFO(synced.status().ToString());
+    REQUIRE(synced.ok());
+    auto st = DocStatus(**client, "fb");
+    REQUIRE(st);
+    return *st;
+  };
+  // d holds nothing the relay lacks: it takes the snapshot as its new base.
+  auto sd = run(*d);
+  CHECK(sd.snapshots_received == 1);
+  CHECK(State(*d, "fb") == State(relay->replica(), "fb"));
+  auto dbase = d->BaseVersion("fb");
+  REQUIRE(dbase.ok());
+  CHECK(dbase->TotalOps() == 301);
+  // e has a change of its own the relay lacks: a snapshot would lose it, so the log is sent.
+  auto se = run(*e);
+  CHECK(se.snapshots_received == 0);
+  CHECK(se.changes_received == 300);
+  REQUIRE(Eventually([&] { return State(*e, "fb") == State(relay->replica(), "fb"); }));
+}
