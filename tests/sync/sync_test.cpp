@@ -1064,6 +1064,11 @@ TEST_CASE("a far-behind device catches up from a snapshot, a device with edits f
   auto dbase = d->BaseVersion("fb");
   REQUIRE(dbase.ok());
   CHECK(dbase->TotalOps() == 301);
+  // Reopened, d loads its base (its older log rows are in it) and matches still.
+  const std::string d_state = State(*d, "fb");
+  d.reset();
+  d = OpenReplica(dir.File("d.db"));
+  CHECK(State(*d, "fb") == d_state);
   // e has a change of its own the relay lacks: a snapshot would lose it, so the log is sent.
   auto se = run(*e);
   CHECK(se.snapshots_received == 0);
