@@ -203,6 +203,7 @@ Status RelayImpl::Init() {
   limits_.anti_entropy_interval = options_.anti_entropy_interval;
   link_config_.max_batch_bytes = std::min<size_t>(1u << 20, options_.max_frame_bytes / 2);
   link_config_.snapshot_min_changes = options_.snapshot_min_changes;
+  link_config_.max_snapshot_bytes = options_.max_snapshot_bytes;
   link_config_.snapshot_chunk_bytes = std::min<size_t>(256u << 10, options_.max_frame_bytes / 4);
 
   beast::error_code ec;

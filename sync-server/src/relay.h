@@ -37,6 +37,8 @@ struct RelayOptions {
   // Snapshot bootstrap: a peer lacking at least this many changes of a document gets its snapshot
   // first (0: only when the log cannot serve it); see docs/protocol.md.
   size_t snapshot_min_changes = 256;
+  // Incoming snapshots: larger ones (and incomplete ones of one connection together) are refused.
+  size_t max_snapshot_bytes = 512u << 20;
   std::chrono::milliseconds handshake_timeout{10000};
   std::chrono::milliseconds idle_timeout{60000};
   std::chrono::milliseconds anti_entropy_interval{30000};

@@ -894,6 +894,31 @@ TEST_CASE("a bad snapshot is refused and changes nothing", "[sync]") {
     CHECK(e->code == sync::ErrorCode::kMalformed);
   }
   CHECK_FALSE(relay->replica().HasDocument("hostile"));
+  // Size limits: one snapshot, and the incomplete snapshots of a connection together.
+  auto small = StartRelay(dir.File("small"), {},
+                          [](relay::RelayOptions& o) { o.max_snapshot_bytes = 1000; });
+  {
+    RawPeer p(small->port());
+    p.Hello();
+    p.Send(sync::HaveMsg{"big", {}});
+    p.Send(sync::SnapshotChunkMsg{"big", {}, 0, 1001, "x"});
+    auto e = p.ReadError();
+    REQUIRE(e);
+    CHECK(e->code == sync::ErrorCode::kTooLarge);
+  }
+  {
+    RawPeer p(small->port());
+    p.Hello();
+    p.Send(sync::HaveMsg{"a", {}});
+    p.Send(sync::HaveMsg{"b", {}});
+    p.Send(sync::SnapshotChunkMsg{"a", {}, 0, 900, std::string(600, 'a')});
+    p.Send(sync::SnapshotChunkMsg{"b", {}, 0, 900, std::string(600, 'b')});
+    auto e = p.ReadError();
+    REQUIRE(e);
+    CHECK(e->code == sync::ErrorCode::kTooLarge);
+    CHECK(e->message.find("in progress") != std::string::npos);
+  }
+  CHECK_FALSE(small->replica().HasDocument("a"));
   // The relay keeps serving.
   auto d = OpenReplica(dir.File("d.db"));
   Check(d->Transact("ok", [](Txn& t) { return t.root().Put("k", Scalar("v")); }).status());

@@ -231,13 +231,16 @@ void Link::OnChanges(const ChangesMsg& m) {
     }
     ids.push_back(c->id());
     ends.emplace_back(c->author, c->end_seq());
-    recent.push_back({c->id(), c->end_seq(), c->lamport, std::move(c->deps), m.changes[i]});
+    if (config_.relay) {
+      recent.push_back({c->id(), c->end_seq(), c->lamport, std::move(c->deps), m.changes[i]});
+    }
   }
   hub_.RecordPath(ids, m.path);
   auto r = hub_.replica().ApplyRemoteChanges(m.doc, m.changes);
   if (!r.ok()) return Fail(ErrorFor(r.status()), r.status().ToString(), m.doc);
-  // Stored: remember them, so that fanning them out to other connections reads no log.
-  hub_.Remember(m.doc, std::move(recent));
+  // Stored: a relay remembers them, so that fanning them out to its other connections reads no
+  // log (a device's one other direction is its own changes).
+  if (config_.relay) hub_.Remember(m.doc, std::move(recent));
   for (const auto& [node, end] : ends) d.peer_has.Advance(node, end);
   d.changes_received += r->applied;
   d.duplicates += r->duplicates;
@@ -273,6 +276,7 @@ void Link::OnSnapshotChunk(const SnapshotChunkMsg& m) {
                       std::to_string(config_.max_snapshot_bytes),
                   m.doc);
     }
+    snapshot_in_pending_ -= d.snapshot_in.size();  // a restarted snapshot replaces the old one
     d.snapshot_receiving = true;
     d.snapshot_in.clear();
     d.snapshot_in.reserve(std::min<uint64_t>(m.total, 64u << 20));
@@ -283,10 +287,19 @@ void Link::OnSnapshotChunk(const SnapshotChunkMsg& m) {
              m.total != d.snapshot_in_total || m.version != d.snapshot_in_version) {
     return Fail(ErrorCode::kUnexpected, "a snapshot chunk out of sequence", m.doc);
   }
-  // wire.cpp checked that the chunk is not empty and ends within `total`.
+  // wire.cpp checked that the chunk is not empty and ends within `total`. Snapshots of several
+  // documents may arrive interleaved: together they stay within the limit too.
+  if (snapshot_in_pending_ + m.data.size() > config_.max_snapshot_bytes) {
+    return Fail(ErrorCode::kTooLarge,
+                "snapshots in progress over the limit of " +
+                    std::to_string(config_.max_snapshot_bytes) + " bytes",
+                m.doc);
+  }
   d.snapshot_in.append(m.data);
+  snapshot_in_pending_ += m.data.size();
   d.snapshot_in_bytes = d.snapshot_in.size();
   if (d.snapshot_in.size() < d.snapshot_in_total) return;
+  snapshot_in_pending_ -= d.snapshot_in.size();
   d.snapshot_receiving = false;
   std::string data = std::move(d.snapshot_in);
   d.snapshot_in = std::string();

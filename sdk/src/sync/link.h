@@ -171,6 +171,7 @@ class Link {
   bool refused_ = false;
   std::map<std::string, LinkDocState> docs_;
   uint64_t changes_sent_ = 0, changes_received_ = 0, duplicates_ = 0;
+  uint64_t snapshot_in_pending_ = 0;  // bytes of incomplete incoming snapshots, all documents
 };
 
 }  // namespace weft::sync
