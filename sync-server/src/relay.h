@@ -48,8 +48,9 @@ struct RelayOptions {
 
 class Relay {
  public:
-  // Opens the store, binds the listener and starts serving. kIOError when the address cannot be
-  // bound or the store opened; kInvalidArgument for bad options.
+  // Locks the data directory, opens the store, binds the listener and starts serving. kBusy when
+  // another relay holds the data directory (DIR/weft-relay.lock); kIOError when the address
+  // cannot be bound or the store opened; kInvalidArgument for bad options.
   static Result<std::unique_ptr<Relay>> Start(RelayOptions options);
   virtual ~Relay() = default;
 

@@ -278,8 +278,7 @@ void Link::OnSnapshotChunk(const SnapshotChunkMsg& m) {
     }
     snapshot_in_pending_ -= d.snapshot_in.size();  // a restarted snapshot replaces the old one
     d.snapshot_receiving = true;
-    d.snapshot_in.clear();
-    d.snapshot_in.reserve(std::min<uint64_t>(m.total, 64u << 20));
+    d.snapshot_in = std::string();  // grows with the bytes that arrive, not with `total`
     d.snapshot_in_version = m.version;
     d.snapshot_in_total = m.total;
     d.snapshot_in_bytes = 0;
