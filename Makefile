@@ -55,6 +55,16 @@ bench: build
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)
 
+# The sync benchmark (bench/sync): one relay and 100 devices on loopback, 10 edits a second each:
+# propagation p50/p99/max, the relay's fan-out at saturation, and the bootstrap of automerge-paper
+# into a new device, as JSON lines. Pass flags with e.g. `make bench-sync SYNC_BENCH_FLAGS="--devices 20"`.
+SYNC_BENCH_FLAGS ?= --saturation
+.PHONY: bench-sync
+bench-sync: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWEFT_WERROR=$(WERROR) $(CMAKE_ARGS) >/dev/null
+	@cmake --build $(BUILD) -j$(JOBS) --target weft-sync-bench
+	./$(BUILD)/bench/sync/weft-sync-bench $(SYNC_BENCH_FLAGS)
+
 # The crash-safety soak: 200 SIGKILLs of a committing child process (the [slow] test case, which
 # `make test` leaves out). WEFT_SEED=N replays the kill moments of a reported seed.
 .PHONY: soak-crash

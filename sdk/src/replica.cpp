@@ -24,7 +24,7 @@
 namespace weft {
 namespace {
 
-constexpr int kSchemaVersion = 2;
+constexpr int kSchemaVersion = 3;
 
 // Schema migrations: kMigrations[i] takes a database from version i to i + 1.
 const char* const kMigrations[] = {
@@ -55,6 +55,15 @@ CREATE TABLE peer_versions(
   version TEXT NOT NULL,            -- EncodeCausalToken(doc, version) without the "doc@" prefix
   updated_ms INTEGER NOT NULL,
   PRIMARY KEY(peer, doc)
+) WITHOUT ROWID;
+)sql",
+    // (issue 5, snapshot bootstrap): the snapshot a document was bootstrapped from. Its log holds
+    // only changes after `version`. IF NOT EXISTS: independent of the order of other migrations.
+    R"sql(
+CREATE TABLE IF NOT EXISTS document_bases(
+  doc TEXT PRIMARY KEY,
+  version TEXT NOT NULL,            -- EncodeCausalToken(doc, version) without the "doc@" prefix
+  data BLOB NOT NULL                -- crdt::Document::EncodeSnapshot(false)
 ) WITHOUT ROWID;
 )sql",
 };
@@ -141,6 +150,10 @@ class ReplicaImpl final : public Replica {
                         const VersionVector& version) override;
   Result<std::vector<std::pair<std::string, VersionVector>>> PeerVersions(
       std::string_view peer) override;
+  Result<DocumentSnapshot> ExportSnapshot(std::string_view doc) override;
+  Result<VersionVector> ImportSnapshot(std::string_view doc, std::string_view data,
+                                       const VersionVector* expected) override;
+  Result<VersionVector> BaseVersion(std::string_view doc) override;
 
  private:
   // Loads `doc` into the cache (caller holds write_mu_). kNotFound when absent and !create.
@@ -148,6 +161,8 @@ class ReplicaImpl final : public Replica {
   // The cached state of `doc` for a reader (caller holds state_mu_ shared); loads it when needed.
   Result<const DocState*> ForRead(std::string_view doc);
   Status WriteSnapshot(const std::string& doc, const DocState& st);
+  // Loads the base snapshot of `doc` into `out` when it has one (caller holds write_mu_).
+  Status LoadBase(std::string_view doc, const crdt::DocumentOptions& dopts, crdt::Document* out);
   Status MaybeSnapshot(const std::string& doc);
   Status AppendChanges(std::string_view doc, const std::vector<const crdt::Change*>& cs,
                        const std::vector<std::string>& blobs);
@@ -332,7 +347,9 @@ Result<DocState*> ReplicaImpl::Load(std::string_view doc, bool create) {
     auto snap = sql::Stmt::Prepare(db_, "SELECT upto, data FROM snapshots WHERE doc = ?");
     if (!snap.ok()) return snap.status();
     snap->Bind(1, doc);
+    bool snapshot_found = false;
     if (snap->Step(&s)) {
+      snapshot_found = true;
       auto d = crdt::Document::DecodeSnapshot(snap->Blob(1), actor_, dopts);
       if (!d.ok())
         return Status::Corruption("snapshot of \"" + std::string(doc) +
@@ -341,6 +358,8 @@ Result<DocState*> ReplicaImpl::Load(std::string_view doc, bool create) {
       upto = snap->Int(0);
     }
     WEFT_RETURN_IF_ERROR(s);
+    // No snapshot yet: start from the base snapshot, if the document was bootstrapped from one.
+    if (!snapshot_found) WEFT_RETURN_IF_ERROR(LoadBase(doc, dopts, &st->doc));
     auto log =
         sql::Stmt::Prepare(db_, "SELECT data FROM changes WHERE doc = ? AND seq > ? ORDER BY seq");
     if (!log.ok()) return log.status();
@@ -406,8 +425,9 @@ Status ReplicaImpl::DeleteDocument(std::string_view doc) {
   if (!HasDocument(doc)) return Status::NotFound("no document \"" + std::string(doc) + "\"");
   WEFT_RETURN_IF_ERROR(sql::Exec(db_, "BEGIN IMMEDIATE"));
   Status s;
-  for (const char* q : {"DELETE FROM changes WHERE doc = ?", "DELETE FROM snapshots WHERE doc = ?",
-                        "DELETE FROM documents WHERE id = ?"}) {
+  for (const char* q :
+       {"DELETE FROM changes WHERE doc = ?", "DELETE FROM snapshots WHERE doc = ?",
+        "DELETE FROM document_bases WHERE doc = ?", "DELETE FROM documents WHERE id = ?"}) {
     auto st = sql::Stmt::Prepare(db_, q);
     s = st.ok() ? st->Bind(1, doc).Run() : st.status();
     if (!s.ok()) break;
@@ -719,6 +739,124 @@ Result<std::vector<std::pair<std::string, VersionVector>>> ReplicaImpl::PeerVers
     auto t = DecodeCausalToken("x@" + q->Text(1));
     if (!t.ok()) return Status::Corruption("peer_versions: " + t.status().message());
     out.emplace_back(q->Text(0), std::move(t->second));
+  }
+  WEFT_RETURN_IF_ERROR(s);
+  return out;
+}
+
+// ---- Snapshot bootstrap (issue 5): base snapshots, kept apart from the op log. ----
+
+Result<DocumentSnapshot> ReplicaImpl::ExportSnapshot(std::string_view doc) {
+  DocumentSnapshot out;
+  WEFT_RETURN_IF_ERROR(Read(doc, [&](const View& v) {
+    out.data = v.document().EncodeSnapshot(false);
+    out.version = v.version();
+  }));
+  return out;
+}
+
+Status ReplicaImpl::LoadBase(std::string_view doc, const crdt::DocumentOptions& dopts,
+                             crdt::Document* out) {
+  auto q = sql::Stmt::Prepare(db_, "SELECT data FROM document_bases WHERE doc = ?");
+  if (!q.ok()) return q.status();
+  q->Bind(1, doc);
+  Status s;
+  if (q->Step(&s)) {
+    auto d = crdt::Document::DecodeSnapshot(q->Blob(0), actor_, dopts);
+    if (!d.ok()) {
+      return Status::Corruption("base snapshot of \"" + std::string(doc) +
+                                "\": " + d.status().message());
+    }
+    *out = std::move(*d);
+  }
+  return s;
+}
+
+Result<VersionVector> ReplicaImpl::ImportSnapshot(std::string_view doc, std::string_view data,
+                                                  const VersionVector* expected) {
+  WEFT_RETURN_IF_ERROR(CheckDocId(doc));
+  // Validate before touching anything: hostile bytes are refused here.
+  crdt::DocumentOptions dopts{options_.max_drift_ms, /*keep_history=*/false};
+  auto decoded = crdt::Document::DecodeSnapshot(data, actor_, dopts);
+  if (!decoded.ok()) {
+    return Status::Corruption("snapshot of \"" + std::string(doc) +
+                              "\": " + decoded.status().message());
+  }
+  const VersionVector version = decoded->version();
+  if (expected && *expected != version) {
+    return Status::Corruption("the snapshot of \"" + std::string(doc) +
+                              "\" does not hold the version it was sent with");
+  }
+  std::unique_lock w(write_mu_);
+  VersionVector local;
+  auto loaded = Load(doc, false);
+  if (loaded.ok()) {
+    std::shared_lock lock(state_mu_);
+    local = (*loaded)->doc.version();
+  } else if (loaded.status().code() != StatusCode::kNotFound) {
+    return loaded.status();
+  }
+  if (!version.Dominates(local)) {
+    return Status::InvalidArgument("the snapshot of \"" + std::string(doc) +
+                                   "\" lacks changes this replica holds; it cannot replace them");
+  }
+  if (loaded.ok() && local.Dominates(version)) return local;  // nothing new in it
+  std::string token = EncodeCausalToken("", version);
+  WEFT_RETURN_IF_ERROR(sql::Exec(db_, "BEGIN IMMEDIATE"));
+  Status s;
+  {
+    auto ins =
+        sql::Stmt::Prepare(db_, "INSERT OR IGNORE INTO documents(id, created_ms) VALUES(?, ?)");
+    s = ins.ok() ? ins->Bind(1, doc).Bind(2, static_cast<int64_t>(options_.clock())).Run()
+                 : ins.status();
+  }
+  if (s.ok()) {
+    auto base = sql::Stmt::Prepare(
+        db_, "INSERT OR REPLACE INTO document_bases(doc, version, data) VALUES(?, ?, ?)");
+    s = base.ok()
+            ? base->Bind(1, doc).Bind(2, std::string_view(token).substr(1)).BindBlob(3, data).Run()
+            : base.status();
+  }
+  if (s.ok()) {
+    // An older snapshot would hide the base on the next load; the log rows already held stay
+    // (the base includes them: replaying them is a no-op).
+    auto del = sql::Stmt::Prepare(db_, "DELETE FROM snapshots WHERE doc = ?");
+    s = del.ok() ? del->Bind(1, doc).Run() : del.status();
+  }
+  if (s.ok()) s = sql::Exec(db_, "COMMIT");
+  if (!s.ok()) {
+    (void)sql::Exec(db_, "ROLLBACK");
+    return s;
+  }
+  {
+    std::unique_lock lock(state_mu_);
+    docs_[std::string(doc)] = std::make_unique<DocState>(std::move(*decoded));
+  }
+  {
+    std::lock_guard f(feed_mu_);
+    ChangeEvent ev{std::string(doc), false, {}, {}};
+    ev.snapshot = true;
+    queue_.push_back(std::move(ev));
+  }
+  version_cv_.notify_all();
+  w.unlock();
+  Dispatch();
+  return version;
+}
+
+Result<VersionVector> ReplicaImpl::BaseVersion(std::string_view doc) {
+  WEFT_RETURN_IF_ERROR(CheckDocId(doc));
+  if (!HasDocument(doc)) return Status::NotFound("no document \"" + std::string(doc) + "\"");
+  std::lock_guard lock(reader_mu_);
+  auto q = sql::Stmt::Prepare(reader_, "SELECT version FROM document_bases WHERE doc = ?");
+  if (!q.ok()) return q.status();
+  q->Bind(1, doc);
+  Status s;
+  VersionVector out;
+  if (q->Step(&s)) {
+    auto t = DecodeCausalToken("x@" + q->Text(0));
+    if (!t.ok()) return Status::Corruption("document_bases: " + t.status().message());
+    out = std::move(t->second);
   }
   WEFT_RETURN_IF_ERROR(s);
   return out;

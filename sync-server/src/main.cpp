@@ -26,6 +26,9 @@ void Usage(FILE* out) {
                "  --max-frame BYTES    largest WebSocket frame accepted (default 16 MiB)\n"
                "  --max-batch N        changes per batch sent (default 512)\n"
                "  --max-queue BYTES    per-session send queue before closing a slow consumer\n"
+               "  --max-snapshot BYTES largest incoming snapshot (default 512 MiB)\n"
+               "  --snapshot-min-changes N   send a snapshot to a peer lacking N changes or more\n"
+               "                       (default 256; 0: only when the log cannot serve it)\n"
                "  --handshake-timeout MS, --idle-timeout MS, --anti-entropy MS\n");
 }
 
@@ -100,6 +103,10 @@ int main(int argc, char** argv) {
       o.max_batch_changes = std::max<uint64_t>(1, std::min<uint64_t>(number("--max-batch"), 4096));
     } else if (a == "--max-queue") {
       o.max_send_queue_bytes = number("--max-queue");
+    } else if (a == "--max-snapshot") {
+      o.max_snapshot_bytes = number("--max-snapshot");
+    } else if (a == "--snapshot-min-changes") {
+      o.snapshot_min_changes = number("--snapshot-min-changes");
     } else if (a == "--handshake-timeout") {
       o.handshake_timeout = std::chrono::milliseconds(number("--handshake-timeout"));
     } else if (a == "--idle-timeout") {

@@ -1,8 +1,15 @@
 // The relay server (see relay.h): Beast listener, HTTP endpoints, WebSocket sessions, peers.
 #include "relay.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <list>
+#include <map>
 #include <mutex>
 #include <sstream>
 #include <thread>
@@ -22,6 +29,43 @@ namespace websocket = sync::websocket;
 using tcp = sync::tcp;
 
 class RelayImpl;
+
+// An exclusive lock on the data directory (flock on DIR/weft-relay.lock), held for the relay's
+// life, so that a second relay on the same store fails at start instead of sharing it.
+class DirLock {
+ public:
+  DirLock() = default;
+  DirLock(const DirLock&) = delete;
+  DirLock& operator=(const DirLock&) = delete;
+  ~DirLock() {
+    if (fd_ >= 0) ::close(fd_);  // releases the lock
+  }
+  Status Acquire(const std::string& dir) {
+    std::string path = dir + "/weft-relay.lock";
+    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd_ < 0) return Status::IOError("cannot open " + path + ": " + std::strerror(errno));
+    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+      int e = errno;
+      ::close(fd_);
+      fd_ = -1;
+      if (e == EWOULDBLOCK) {
+        return Status(StatusCode::kBusy, "the data directory " + dir +
+                                             " is in use by another weft-relay (" + path +
+                                             " is locked)");
+      }
+      return Status::IOError("cannot lock " + path + ": " + std::strerror(e));
+    }
+    // For whoever looks: the holder's process ID.
+    std::string pid = std::to_string(::getpid()) + "\n";
+    if (::ftruncate(fd_, 0) == 0) {
+      (void)!::write(fd_, pid.data(), pid.size());
+    }
+    return Status::Ok();
+  }
+
+ private:
+  int fd_ = -1;
+};
 
 // One HTTP connection: reads the request, then either upgrades to a sync session or answers
 // /metrics, /healthz (or 404) and closes.
@@ -60,8 +104,20 @@ class RelayImpl final : public Relay {
 
  private:
   void DoAccept();
+  // Replication lag of one connection, over its documents (see Metrics).
+  struct Lag {
+    uint64_t unacked_ops = 0;      // operations held here the peer has not acknowledged
+    uint64_t unacked_changes = 0;  // the changes that carry them
+    uint64_t behind_ops = 0;       // operations the peer holds that this relay lacks
+    double oldest_age_s = 0;       // age of the oldest unacknowledged change (author's clock)
+  };
+  // `acked`: per document, what the peer acknowledged; `peer_has`: what it is known to hold.
+  Lag LagOf(const std::map<std::string, VersionVector>& acked,
+            const std::map<std::string, VersionVector>& peer_has);
+  Lag LagOf(const sync::Link& link);
 
   RelayOptions options_;
+  DirLock lock_;  // declared first: released last
   std::unique_ptr<Replica> replica_;
   std::unique_ptr<sync::Hub> hub_;
   net::io_context ioc_;
@@ -73,7 +129,9 @@ class RelayImpl final : public Relay {
   sync::SessionLimits limits_;
 
   std::mutex mu_;
-  std::list<std::weak_ptr<sync::WsSession>> sessions_;
+  // Accepted sessions, by a number of this relay's (the session label of /metrics).
+  std::list<std::pair<uint64_t, std::weak_ptr<sync::WsSession>>> sessions_;
+  uint64_t next_session_ = 1;
   std::atomic<bool> stopping_{false};
   bool stopped_ = false;
 };
@@ -126,6 +184,7 @@ Status RelayImpl::Init() {
   std::error_code fec;
   std::filesystem::create_directories(options_.data_dir, fec);
   if (fec) return Status::IOError("cannot create " + options_.data_dir + ": " + fec.message());
+  WEFT_RETURN_IF_ERROR(lock_.Acquire(options_.data_dir));
   ReplicaOptions ro;
   ro.durability = options_.durability;
   ro.check_drift = true;  // a relay trusts its own clock
@@ -143,6 +202,9 @@ Status RelayImpl::Init() {
   limits_.idle_timeout = options_.idle_timeout;
   limits_.anti_entropy_interval = options_.anti_entropy_interval;
   link_config_.max_batch_bytes = std::min<size_t>(1u << 20, options_.max_frame_bytes / 2);
+  link_config_.snapshot_min_changes = options_.snapshot_min_changes;
+  link_config_.max_snapshot_bytes = options_.max_snapshot_bytes;
+  link_config_.snapshot_chunk_bytes = std::min<size_t>(256u << 10, options_.max_frame_bytes / 4);
 
   beast::error_code ec;
   auto addr = net::ip::make_address(options_.listen_host, ec);
@@ -199,8 +261,8 @@ void RelayImpl::Upgrade(tcp::socket socket, http::request<http::string_body> req
     std::lock_guard lock(mu_);
     if (stopping_) return;
     // Forget sessions that have ended.
-    sessions_.remove_if([](const std::weak_ptr<sync::WsSession>& w) { return w.expired(); });
-    sessions_.push_back(session);
+    sessions_.remove_if([](const auto& w) { return w.second.expired(); });
+    sessions_.emplace_back(next_session_++, session);
   }
   session->Accept(std::move(req));
 }
@@ -219,13 +281,13 @@ void RelayImpl::Stop(std::chrono::milliseconds grace) {
     });
   }
   for (auto& d : dialers_) d->Stop();
-  std::list<std::weak_ptr<sync::WsSession>> sessions;
+  std::list<std::pair<uint64_t, std::weak_ptr<sync::WsSession>>> sessions;
   {
     std::lock_guard lock(mu_);
     sessions = sessions_;
   }
   for (auto& w : sessions) {
-    if (auto s = w.lock()) s->Close(1001, "the relay is shutting down");
+    if (auto s = w.second.lock()) s->Close(1001, "the relay is shutting down");
   }
   auto deadline = std::chrono::steady_clock::now() + grace;
   while (hub_ && hub_->counters().connections.load() > 0 &&
@@ -237,6 +299,42 @@ void RelayImpl::Stop(std::chrono::milliseconds grace) {
     if (t.joinable()) t.join();
   }
   threads_.clear();
+}
+
+RelayImpl::Lag RelayImpl::LagOf(const std::map<std::string, VersionVector>& acked,
+                                const std::map<std::string, VersionVector>& peer_has) {
+  Lag l;
+  uint64_t now = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                           std::chrono::system_clock::now().time_since_epoch())
+                                           .count());
+  static const VersionVector kNone;
+  for (const auto& [doc, a] : acked) {
+    auto local = replica_->Version(doc);
+    if (!local.ok()) continue;
+    auto h = peer_has.find(doc);
+    const VersionVector& has = h == peer_has.end() ? kNone : h->second;
+    for (const auto& r : local->Subtract(a)) l.unacked_ops += r.last - r.first + 1;
+    for (const auto& r : has.Subtract(*local)) l.behind_ops += r.last - r.first + 1;
+    if (a.Dominates(*local)) continue;
+    auto pending = replica_->ChangesSince(doc, a);
+    if (!pending.ok() || pending->empty()) continue;
+    l.unacked_changes += pending->size();
+    if (auto c = crdt::DecodeChange(pending->front()); c.ok() && c->time.wall_ms > 0) {
+      double age = now > c->time.wall_ms ? static_cast<double>(now - c->time.wall_ms) / 1000.0 : 0;
+      l.oldest_age_s = std::max(l.oldest_age_s, age);
+    }
+  }
+  return l;
+}
+
+RelayImpl::Lag RelayImpl::LagOf(const sync::Link& link) {
+  std::map<std::string, VersionVector> acked, has;
+  for (const auto& [doc, st] : link.Documents()) {
+    if (!st.peer_sent_have) continue;
+    acked[doc] = st.acked;
+    has[doc] = st.peer_has;
+  }
+  return LagOf(acked, has);
 }
 
 uint64_t RelayImpl::Counter(const std::string& name) {
@@ -252,6 +350,8 @@ uint64_t RelayImpl::Counter(const std::string& name) {
   if (name == "divergences_total") return c.divergences;
   if (name == "errors_sent_total") return c.errors_sent;
   if (name == "slow_consumers_total") return c.slow_consumers;
+  if (name == "snapshots_sent_total") return c.snapshots_sent;
+  if (name == "snapshots_received_total") return c.snapshots_received;
   return 0;
 }
 
@@ -283,32 +383,83 @@ std::string RelayImpl::Metrics() {
          c.errors_sent);
   metric("slow_consumers_total", "counter", "Connections closed for a full send queue.",
          c.slow_consumers);
-  o << "# HELP weft_relay_peer_connected Whether the link to a --peer relay is up.\n"
-       "# TYPE weft_relay_peer_connected gauge\n";
-  std::ostringstream unacked, behind;
+  metric("snapshots_sent_total", "counter", "Document snapshots sent to bootstrap a peer.",
+         c.snapshots_sent);
+  metric("snapshots_received_total", "counter", "Document snapshots received and imported.",
+         c.snapshots_received);
+  // Per-peer lag: the relays this one dials (peer="URL"), and every accepted session
+  // (session="N", node="peer node ID").
+  std::ostringstream connected, unacked_ops, behind, unacked, age;
+  auto sample = [](std::ostringstream& out, const char* name, const std::string& labels,
+                   auto value) {
+    out << "weft_relay_" << name << "{" << labels << "} " << value << "\n";
+  };
+  auto lag = [&](const char* prefix, const std::string& labels, const Lag& l) {
+    std::string p(prefix);
+    sample(unacked, (p + "_unacknowledged_changes").c_str(), labels, l.unacked_changes);
+    sample(unacked_ops, (p + "_unacknowledged_operations").c_str(), labels, l.unacked_ops);
+    sample(age, (p + "_oldest_unacknowledged_age_seconds").c_str(), labels, l.oldest_age_s);
+    sample(behind, (p + "_behind_operations").c_str(), labels, l.behind_ops);
+  };
   for (const auto& d : dialers_) {
     auto s = d->session();
     bool up = s && s->link().ready();
-    o << "weft_relay_peer_connected{peer=\"" << d->url() << "\"} " << (up ? 1 : 0) << "\n";
-    uint64_t u = 0, b = 0;
+    std::string labels = "peer=\"" + d->url() + "\"";
+    sample(connected, "peer_connected", labels, up ? 1 : 0);
+    // Every document (a peer relay syncs them all), against what the peer acknowledged on this
+    // link or earlier ones (kept in the replica), so the lag grows while the link is down.
+    std::map<std::string, VersionVector> acked, has;
+    if (auto all = replica_->ListDocuments(); all.ok()) {
+      for (const auto& doc : *all) acked[doc];
+    }
+    if (auto stored = replica_->PeerVersions(d->url()); stored.ok()) {
+      for (auto& [doc, v] : *stored) acked[doc].Merge(v);
+    }
     if (s) {
       for (const auto& [doc, st] : s->link().Documents()) {
-        auto local = replica_->Version(doc);
-        if (!local.ok()) continue;
-        for (const auto& r : local->Subtract(st.acked)) u += r.last - r.first + 1;
-        for (const auto& r : st.peer_has.Subtract(*local)) b += r.last - r.first + 1;
+        acked[doc].Merge(st.acked);
+        has[doc] = st.peer_has;
       }
     }
-    unacked << "weft_relay_peer_unacknowledged_operations{peer=\"" << d->url() << "\"} " << u
-            << "\n";
-    behind << "weft_relay_peer_behind_operations{peer=\"" << d->url() << "\"} " << b << "\n";
+    lag("peer", labels, LagOf(acked, has));
   }
-  o << "# HELP weft_relay_peer_unacknowledged_operations Operations held here that the peer has "
-       "not acknowledged.\n# TYPE weft_relay_peer_unacknowledged_operations gauge\n"
-    << unacked.str();
-  o << "# HELP weft_relay_peer_behind_operations Operations the peer holds that this relay "
-       "lacks.\n# TYPE weft_relay_peer_behind_operations gauge\n"
-    << behind.str();
+  std::list<std::pair<uint64_t, std::weak_ptr<sync::WsSession>>> sessions;
+  {
+    std::lock_guard lock(mu_);
+    sessions = sessions_;
+  }
+  for (const auto& [id, w] : sessions) {
+    auto s = w.lock();
+    if (!s || !s->link().ready()) continue;
+    std::string labels =
+        "session=\"" + std::to_string(id) + "\",node=\"" + s->link().peer().ToHex() + "\"";
+    lag("session", labels, LagOf(s->link()));
+  }
+  // Families in Prometheus order: one HELP/TYPE, then its samples (peers, then sessions).
+  auto family = [&](const std::string& all, const char* name, const char* help) {
+    o << "# HELP weft_relay_" << name << " " << help << "\n# TYPE weft_relay_" << name
+      << " gauge\n";
+    std::istringstream in(all);
+    std::string line;
+    std::string prefix = std::string("weft_relay_") + name + "{";
+    while (std::getline(in, line)) {
+      if (line.rfind(prefix, 0) == 0) o << line << "\n";
+    }
+  };
+  std::string all_lag = unacked.str() + unacked_ops.str() + age.str() + behind.str();
+  family(connected.str(), "peer_connected", "Whether the link to a --peer relay is up.");
+  for (const char* who : {"peer", "session"}) {
+    std::string w(who);
+    std::string whom = w == "peer" ? "the --peer relay" : "the connected session's peer";
+    family(all_lag, (w + "_unacknowledged_changes").c_str(),
+           ("Changes held here that " + whom + " has not acknowledged.").c_str());
+    family(all_lag, (w + "_unacknowledged_operations").c_str(),
+           ("Operations held here that " + whom + " has not acknowledged.").c_str());
+    family(all_lag, (w + "_oldest_unacknowledged_age_seconds").c_str(),
+           ("Age of the oldest change " + whom + " has not acknowledged (0: none).").c_str());
+    family(all_lag, (w + "_behind_operations").c_str(),
+           ("Operations " + whom + " holds that this relay lacks.").c_str());
+  }
   return o.str();
 }
 

@@ -34,6 +34,11 @@ struct RelayOptions {
   size_t max_batch_changes = 512;
   size_t max_send_queue_bytes = 64u << 20;
   size_t max_connections = 10000;
+  // Snapshot bootstrap: a peer lacking at least this many changes of a document gets its snapshot
+  // first (0: only when the log cannot serve it); see docs/protocol.md.
+  size_t snapshot_min_changes = 256;
+  // Incoming snapshots: larger ones (and incomplete ones of one connection together) are refused.
+  size_t max_snapshot_bytes = 512u << 20;
   std::chrono::milliseconds handshake_timeout{10000};
   std::chrono::milliseconds idle_timeout{60000};
   std::chrono::milliseconds anti_entropy_interval{30000};
@@ -43,8 +48,9 @@ struct RelayOptions {
 
 class Relay {
  public:
-  // Opens the store, binds the listener and starts serving. kIOError when the address cannot be
-  // bound or the store opened; kInvalidArgument for bad options.
+  // Locks the data directory, opens the store, binds the listener and starts serving. kBusy when
+  // another relay holds the data directory (DIR/weft-relay.lock); kIOError when the address
+  // cannot be bound or the store opened; kInvalidArgument for bad options.
   static Result<std::unique_ptr<Relay>> Start(RelayOptions options);
   virtual ~Relay() = default;
 

@@ -21,6 +21,7 @@
 #include "relay.h"
 #include "sync/wire.h"
 #include "temp_dir.h"
+#include "trace.h"
 #include "weft/replica.h"
 
 using namespace weft;
@@ -672,4 +673,430 @@ TEST_CASE("the relay serves /metrics and /healthz on the sync port", "[sync]") {
   CHECK(mb.find("weft_relay_documents 1\n") != std::string::npos);
   CHECK(mb.find("# TYPE weft_relay_connections gauge") != std::string::npos);
   CHECK(get("/nope").first == 404);
+}
+
+namespace {
+
+std::string ReadText(Replica& r, const std::string& doc) {
+  std::string out = "<absent>";
+  (void)r.Read(doc, [&](const View& v) {
+    auto t = v.root().Text("text");
+    if (t.ok()) {
+      auto s = t->Read();
+      if (s.ok()) out = *s;
+    }
+  });
+  return out;
+}
+
+// Replays the automerge-paper trace into `doc` of `r`, `per_txn` patches a transaction.
+std::string ReplayPaper(Replica& r, const std::string& doc, size_t per_txn) {
+  auto trace = testing::LoadTrace(std::string(WEFT_TRACES_DIR) + "/automerge-paper.json.gz");
+  INFO(trace.status().ToString());
+  REQUIRE(trace.ok());
+  std::vector<const testing::TracePatch*> patches;
+  for (const auto& txn : trace->txns) {
+    for (const auto& p : txn.patches) patches.push_back(&p);
+  }
+  for (size_t i = 0; i < patches.size(); i += per_txn) {
+    Check(r.Transact(doc, [&](Txn& t) {
+             auto text = t.root().Text("text");
+             if (!text.ok()) return text.status();
+             for (size_t k = i; k < std::min(patches.size(), i + per_txn); ++k) {
+               if (patches[k]->del)
+                 WEFT_RETURN_IF_ERROR(text->Delete(patches[k]->pos, patches[k]->del));
+               if (!patches[k]->insert.empty()) {
+                 WEFT_RETURN_IF_ERROR(text->Insert(patches[k]->pos, patches[k]->insert));
+               }
+             }
+             return Status::Ok();
+           }).status());
+  }
+  return trace->end_content;
+}
+
+void Append(Replica& r, const std::string& doc, const std::string& s) {
+  Check(r.Transact(doc, [&](Txn& t) {
+           auto text = t.root().Text("text");
+           if (!text.ok()) return text.status();
+           auto n = text->Size();
+           if (!n.ok()) return n.status();
+           return text->Insert(*n, s);
+         }).status());
+}
+
+std::optional<DocumentSyncStatus> DocStatus(SyncClient& c, const std::string& doc) {
+  auto peers = c.Peers();
+  if (peers.empty()) return std::nullopt;
+  for (const auto& d : peers[0].documents) {
+    if (d.doc == doc) return d;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+TEST_CASE("a new device bootstraps automerge-paper from a snapshot and catches up", "[sync]") {
+  testing::TempDir dir;
+  auto relay = StartRelay(dir.File("relay"));
+  // The relay holds the whole trace in its log (about 1000 changes of 260 patches each).
+  const std::string end = ReplayPaper(relay->replica(), "paper", 260);
+  REQUIRE(ReadText(relay->replica(), "paper") == end);
+
+  auto b = OpenReplica(dir.File("b.db"));
+  auto client = SyncClient::Create(*b, FastOptions());
+  REQUIRE(client.ok());
+  Check((*client)->AddPeer(Url(*relay)));
+  auto synced = (*client)->WaitUntilSynced(Url(*relay), 30s);
+  INFO(synced.status().ToString());
+  REQUIRE(synced.ok());
+  CHECK(ReadText(*b, "paper") == end);
+  CHECK(State(*b, "paper") == State(relay->replica(), "paper"));
+  // It came as one snapshot, in chunks, with its progress shown; not as the log.
+  auto st = DocStatus(**client, "paper");
+  REQUIRE(st);
+  CHECK(st->snapshots_received == 1);
+  CHECK(st->snapshot_bytes_received_total > 0);
+  CHECK(st->snapshot_bytes_received == st->snapshot_bytes_received_total);
+  CHECK(st->changes_received == 0);
+  CHECK(relay->Counter("snapshots_sent_total") == 1);
+  // b's log starts after the snapshot.
+  auto base = b->BaseVersion("paper");
+  REQUIRE(base.ok());
+  CHECK(*base == *relay->replica().Version("paper"));
+
+  // Edits after the snapshot arrive from the log, live, both ways.
+  Append(relay->replica(), "paper", "\n% edited on the relay after the snapshot\n");
+  Append(*b, "paper", "% and on b\n");
+  REQUIRE(Eventually([&] { return State(*b, "paper") == State(relay->replica(), "paper"); }));
+  const std::string final_text = ReadText(*b, "paper");
+  CHECK(final_text.size() > end.size());
+  CHECK(final_text.find("% edited on the relay after the snapshot") != std::string::npos);
+  CHECK(final_text.find("% and on b") != std::string::npos);
+  auto st2 = DocStatus(**client, "paper");
+  REQUIRE(st2);
+  CHECK(st2->changes_received == 1);
+  CHECK(st2->snapshots_received == 1);
+  (*client)->Stop();
+  client->reset();
+
+  // Reopened, b loads its base snapshot and replays its log after it.
+  b.reset();
+  b = OpenReplica(dir.File("b.db"));
+  CHECK(ReadText(*b, "paper") == final_text);
+
+  // A relay that bootstrapped from a snapshot cannot serve the log before it: it sends its own
+  // snapshot to a new device in turn.
+  // relay2 sends a snapshot only when its log cannot serve a peer (relay1 offers one at 256).
+  auto relay2 = StartRelay(dir.File("relay2"), {Url(*relay)},
+                           [](relay::RelayOptions& o) { o.snapshot_min_changes = 0; });
+  REQUIRE(Eventually([&] { return State(relay2->replica(), "paper") == State(*b, "paper"); }));
+  CHECK(relay2->Counter("snapshots_received_total") == 1);
+  auto base2 = relay2->replica().BaseVersion("paper");
+  REQUIRE(base2.ok());
+  CHECK(!base2->entries().empty());
+  auto c = OpenReplica(dir.File("c.db"));
+  auto rc = SyncOnce(*c, Url(*relay2), {"paper"}, 30s, FastOptions());
+  INFO(rc.status().ToString());
+  REQUIRE(rc.ok());
+  CHECK(ReadText(*c, "paper") == final_text);
+  CHECK(relay2->Counter("snapshots_sent_total") == 1);
+}
+
+TEST_CASE("a bad snapshot is refused and changes nothing", "[sync]") {
+  testing::TempDir dir;
+  auto a = OpenReplica(dir.File("a.db"));
+  Check(a->Transact("d", [](Txn& t) { return t.root().Put("k", Scalar("a")); }).status());
+  auto snap = a->ExportSnapshot("d");
+  REQUIRE(snap.ok());
+  CHECK(a->ExportSnapshot("absent").status().code() == StatusCode::kNotFound);
+
+  auto b = OpenReplica(dir.File("b.db"));
+  // Hostile bytes: truncations, flipped bytes, garbage. Never a crash; nothing stored.
+  std::vector<std::string> bad = {"", "garbage", std::string(100, '\xff')};
+  for (size_t n = 0; n < snap->data.size(); n += 3) bad.push_back(snap->data.substr(0, n));
+  for (size_t i = 0; i < snap->data.size(); ++i) {
+    std::string f = snap->data;
+    f[i] = static_cast<char>(f[i] ^ 0x5a);
+    bad.push_back(f);
+  }
+  size_t refused = 0;
+  for (const auto& bytes : bad) {
+    auto r = b->ImportSnapshot("d", bytes);
+    if (!r.ok()) {
+      ++refused;
+      CHECK(r.status().code() == StatusCode::kCorruption);
+      CHECK_FALSE(b->HasDocument("d"));
+    } else {
+      // A flip the format cannot tell from another valid state: then it is a valid snapshot.
+      Check(b->DeleteDocument("d"));
+    }
+  }
+  CHECK(refused >= bad.size() / 2);
+  // A version that is not the snapshot's.
+  VersionVector wrong;
+  wrong.Advance(crdt::NodeId{42}, 7);
+  CHECK(b->ImportSnapshot("d", snap->data, &wrong).status().code() == StatusCode::kCorruption);
+  CHECK_FALSE(b->HasDocument("d"));
+
+  // b has a change of its own that the snapshot lacks: refused, b keeps it.
+  Check(b->Transact("d", [](Txn& t) { return t.root().Put("mine", Scalar("b")); }).status());
+  std::string before = State(*b, "d");
+  auto over = b->ImportSnapshot("d", snap->data, &snap->version);
+  CHECK(over.status().code() == StatusCode::kInvalidArgument);
+  CHECK(State(*b, "d") == before);
+  auto b_base = b->BaseVersion("d");
+  REQUIRE(b_base.ok());
+  CHECK(b_base->entries().empty());
+
+  // A far-behind replica (all it holds is in the snapshot) takes it; the log after it follows.
+  auto c = OpenReplica(dir.File("c.db"));
+  Copy(*a, *c, "d");
+  Check(a->Transact("d", [](Txn& t) { return t.root().Put("k2", Scalar("a2")); }).status());
+  auto snap2 = a->ExportSnapshot("d");
+  REQUIRE(snap2.ok());
+  auto imported = c->ImportSnapshot("d", snap2->data, &snap2->version);
+  REQUIRE(imported.ok());
+  CHECK(*imported == snap2->version);
+  CHECK(State(*c, "d") == State(*a, "d"));
+
+  // Over the wire: a hostile snapshot chunk gets an error and a close; the relay stores nothing.
+  auto relay = StartRelay(dir.File("relay"));
+  {
+    RawPeer p(relay->port());
+    p.Hello();
+    p.Send(sync::HaveMsg{"hostile", {}});
+    sync::SnapshotChunkMsg m{"hostile", {}, 0, 7, "garbage"};
+    p.Send(m);
+    auto e = p.ReadError();
+    REQUIRE(e);
+    CHECK(e->code == sync::ErrorCode::kInvalidChange);
+    CHECK(e->message.find("snapshot") != std::string::npos);
+  }
+  {
+    RawPeer p(relay->port());
+    p.Hello();
+    p.Send(sync::HaveMsg{"hostile", {}});
+    sync::SnapshotChunkMsg m{"hostile", {}, 5, 10, "later"};  // not from the start
+    p.Send(m);
+    auto e = p.ReadError();
+    REQUIRE(e);
+    CHECK(e->code == sync::ErrorCode::kUnexpected);
+  }
+  {
+    RawPeer p(relay->port());
+    p.Hello();
+    p.Send(sync::HaveMsg{"hostile", {}});
+    sync::SnapshotChunkMsg m{"hostile", {}, 0, 3, "toolong"};  // past its total
+    p.Send(m);
+    auto e = p.ReadError();
+    REQUIRE(e);
+    CHECK(e->code == sync::ErrorCode::kMalformed);
+  }
+  CHECK_FALSE(relay->replica().HasDocument("hostile"));
+  // Size limits: one snapshot, and the incomplete snapshots of a connection together.
+  auto small = StartRelay(dir.File("small"), {},
+                          [](relay::RelayOptions& o) { o.max_snapshot_bytes = 1000; });
+  {
+    RawPeer p(small->port());
+    p.Hello();
+    p.Send(sync::HaveMsg{"big", {}});
+    p.Send(sync::SnapshotChunkMsg{"big", {}, 0, 1001, "x"});
+    auto e = p.ReadError();
+    REQUIRE(e);
+    CHECK(e->code == sync::ErrorCode::kTooLarge);
+  }
+  {
+    RawPeer p(small->port());
+    p.Hello();
+    p.Send(sync::HaveMsg{"a", {}});
+    p.Send(sync::HaveMsg{"b", {}});
+    p.Send(sync::SnapshotChunkMsg{"a", {}, 0, 900, std::string(600, 'a')});
+    p.Send(sync::SnapshotChunkMsg{"b", {}, 0, 900, std::string(600, 'b')});
+    auto e = p.ReadError();
+    REQUIRE(e);
+    CHECK(e->code == sync::ErrorCode::kTooLarge);
+    CHECK(e->message.find("in progress") != std::string::npos);
+  }
+  CHECK_FALSE(small->replica().HasDocument("a"));
+  // The relay keeps serving.
+  auto d = OpenReplica(dir.File("d.db"));
+  Check(d->Transact("ok", [](Txn& t) { return t.root().Put("k", Scalar("v")); }).status());
+  REQUIRE(SyncOnce(*d, Url(*relay), {}, 20s, FastOptions()).ok());
+}
+
+TEST_CASE("a second relay on the same data directory fails at start", "[sync]") {
+  testing::TempDir dir;
+  auto relay = StartRelay(dir.File("relay"));
+  relay::RelayOptions o;
+  o.listen_port = 0;
+  o.data_dir = dir.File("relay");
+  auto second = relay::Relay::Start(o);
+  REQUIRE_FALSE(second.ok());
+  CHECK(second.status().code() == StatusCode::kBusy);
+  CHECK(second.status().message().find("in use by another weft-relay") != std::string::npos);
+
+  // The binary: exits non-zero with the message on stderr.
+  int fds[2];
+  REQUIRE(pipe(fds) == 0);
+  pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    dup2(fds[1], 2);
+    close(fds[0]);
+    close(fds[1]);
+    std::string data = dir.File("relay");
+    execl(WEFT_RELAY_BINARY, "weft-relay", "--listen", "127.0.0.1:0", "--data", data.c_str(),
+          static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  close(fds[1]);
+  std::string err;
+  char buf[256];
+  ssize_t n;
+  while ((n = read(fds[0], buf, sizeof buf)) > 0) err.append(buf, static_cast<size_t>(n));
+  close(fds[0]);
+  int st = 0;
+  waitpid(pid, &st, 0);
+  INFO(err);
+  REQUIRE(WIFEXITED(st));
+  CHECK(WEXITSTATUS(st) != 0);
+  CHECK(err.find("in use by another weft-relay") != std::string::npos);
+
+  // Once the first stops, the directory is free again.
+  relay->Stop();
+  relay.reset();
+  auto again = StartRelay(dir.File("relay"));
+  CHECK(again->port() != 0);
+}
+
+namespace {
+
+// The value of the first sample of `name` whose labels contain `label` ("" when absent).
+std::string Sample(const std::string& metrics, const std::string& name, const std::string& label) {
+  size_t pos = 0;
+  while ((pos = metrics.find("\n" + name + "{", pos)) != std::string::npos) {
+    size_t eol = metrics.find('\n', pos + 1);
+    std::string line = metrics.substr(pos + 1, eol - pos - 1);
+    pos = eol;
+    size_t close = line.find("} ");
+    if (close == std::string::npos || line.substr(0, close).find(label) == std::string::npos) {
+      continue;
+    }
+    return line.substr(close + 2);
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST_CASE("the relay reports lag per peer relay and per session in /metrics", "[sync]") {
+  testing::TempDir dir;
+  auto relay = StartRelay(dir.File("relay"));
+  Check(relay->replica()
+            .Transact("m", [](Txn& t) { return t.root().Put("k", Scalar("v")); })
+            .status());
+
+  // A session that takes the change and does not acknowledge it.
+  RawPeer p(relay->port());
+  p.Hello();
+  p.Send(sync::HaveMsg{"m", {}});
+  VersionVector got;
+  while (auto m = p.Read()) {
+    if (auto* c = std::get_if<sync::ChangesMsg>(&*m)) {
+      for (const auto& blob : c->changes) {
+        auto ch = crdt::DecodeChange(blob);
+        REQUIRE(ch.ok());
+        got.Advance(ch->author, ch->end_seq());
+      }
+      break;
+    }
+  }
+  REQUIRE(got.TotalOps() == 1);
+  const std::string session = "session=\"1\"";
+  std::string m = relay->Metrics();
+  INFO(m);
+  CHECK(m.find("# TYPE weft_relay_session_unacknowledged_changes gauge") != std::string::npos);
+  CHECK(Sample(m, "weft_relay_session_unacknowledged_changes", session) == "1");
+  CHECK(Sample(m, "weft_relay_session_unacknowledged_operations", session) == "1");
+  CHECK_FALSE(Sample(m, "weft_relay_session_oldest_unacknowledged_age_seconds", session).empty());
+  // Its Ack clears the lag.
+  p.Send(sync::AckMsg{"m", got});
+  REQUIRE(Eventually([&] {
+    return Sample(relay->Metrics(), "weft_relay_session_unacknowledged_changes", session) == "0";
+  }));
+
+  // A relay that dials this one: no lag once synced; while the link is down, its new changes
+  // count as unacknowledged for that peer.
+  const std::string url = Url(*relay);
+  auto relay2 = StartRelay(dir.File("relay2"), {url});
+  REQUIRE(
+      Eventually([&] { return State(relay2->replica(), "m") == State(relay->replica(), "m"); }));
+  const std::string peer = "peer=\"" + url + "\"";
+  REQUIRE(Eventually([&] {
+    auto m2 = relay2->Metrics();
+    return Sample(m2, "weft_relay_peer_connected", peer) == "1" &&
+           Sample(m2, "weft_relay_peer_unacknowledged_changes", peer) == "0";
+  }));
+  relay->Stop();
+  REQUIRE(Eventually(
+      [&] { return Sample(relay2->Metrics(), "weft_relay_peer_connected", peer) == "0"; }));
+  for (int i = 0; i < 3; ++i) {
+    Check(relay2->replica()
+              .Transact("m", [&](Txn& t) { return t.root().Put("k", Scalar(int64_t{i})); })
+              .status());
+  }
+  std::string m2 = relay2->Metrics();
+  INFO(m2);
+  CHECK(Sample(m2, "weft_relay_peer_unacknowledged_changes", peer) == "3");
+  CHECK(Sample(m2, "weft_relay_peer_unacknowledged_operations", peer) == "3");
+  CHECK_FALSE(Sample(m2, "weft_relay_peer_oldest_unacknowledged_age_seconds", peer).empty());
+}
+
+TEST_CASE("a far-behind device catches up from a snapshot, a device with edits from the log",
+          "[sync]") {
+  testing::TempDir dir;
+  auto relay = StartRelay(dir.File("relay"));
+  auto put = [](Replica& r, int i) {
+    Check(r.Transact("fb", [&](Txn& t) {
+             return t.root().Put("k" + std::to_string(i % 20), Scalar(int64_t{i}));
+           }).status());
+  };
+  put(relay->replica(), 0);
+  auto d = OpenReplica(dir.File("d.db"));
+  auto e = OpenReplica(dir.File("e.db"));
+  REQUIRE(SyncOnce(*d, Url(*relay), {"fb"}, 20s, FastOptions()).ok());
+  REQUIRE(SyncOnce(*e, Url(*relay), {"fb"}, 20s, FastOptions()).ok());
+  // While both are away, the relay gets 300 more changes; e also edits offline.
+  for (int i = 1; i <= 300; ++i) put(relay->replica(), i);
+  put(*e, 1000);
+
+  auto run = [&](Replica& r) {
+    auto client = SyncClient::Create(r, FastOptions());
+    REQUIRE(client.ok());
+    Check((*client)->AddPeer(Url(*relay)));
+    auto synced = (*client)->WaitUntilSynced(Url(*relay), 20s);
+    INFO(synced.status().ToString());
+    REQUIRE(synced.ok());
+    auto st = DocStatus(**client, "fb");
+    REQUIRE(st);
+    return *st;
+  };
+  // d holds nothing the relay lacks: it takes the snapshot as its new base.
+  auto sd = run(*d);
+  CHECK(sd.snapshots_received == 1);
+  CHECK(State(*d, "fb") == State(relay->replica(), "fb"));
+  auto dbase = d->BaseVersion("fb");
+  REQUIRE(dbase.ok());
+  CHECK(dbase->TotalOps() == 301);
+  // Reopened, d loads its base (its older log rows are in it) and matches still.
+  const std::string d_state = State(*d, "fb");
+  d.reset();
+  d = OpenReplica(dir.File("d.db"));
+  CHECK(State(*d, "fb") == d_state);
+  // e has a change of its own the relay lacks: a snapshot would lose it, so the log is sent.
+  auto se = run(*e);
+  CHECK(se.snapshots_received == 0);
+  CHECK(se.changes_received == 300);
+  REQUIRE(Eventually([&] { return State(*e, "fb") == State(relay->replica(), "fb"); }));
 }

@@ -81,6 +81,9 @@ struct ChangeEvent {
   bool local = false;
   crdt::Dot change;
   std::vector<crdt::Patch> patches;
+  // The document was replaced by an imported snapshot (Replica::ImportSnapshot): `patches` is
+  // empty and `change` is unset; read the document again.
+  bool snapshot = false;
 };
 using ChangeCallback = std::function<void(const ChangeEvent&)>;
 
@@ -104,6 +107,12 @@ struct ApplyReport {
 
 // A remote change as it travels: the encoded bytes of crdt::EncodeChange.
 using ChangeBlob = std::string;
+
+// A document's state without its history, for bootstrapping another replica.
+struct DocumentSnapshot {
+  std::string data;       // crdt::Document::EncodeSnapshot(false)
+  VersionVector version;  // the changes the snapshot holds
+};
 
 class Replica {
  public:
@@ -172,6 +181,26 @@ class Replica {
   // Every document's acknowledged version for `peer`, sorted by document (empty when none).
   virtual Result<std::vector<std::pair<std::string, VersionVector>>> PeerVersions(
       std::string_view peer) = 0;
+
+  // Snapshots for sync bootstrap (issue 5). A replica that imported a snapshot keeps no change
+  // from before it: its log starts after the snapshot's version (its base), and ChangesSince
+  // returns only changes in the log, so a peer that lacks part of the base must be sent a snapshot
+  // in turn (the sync client does this).
+  //
+  // The current state of `doc` without history, and its version. kNotFound when absent.
+  virtual Result<DocumentSnapshot> ExportSnapshot(std::string_view doc) = 0;
+  // Validates `data` (untrusted: it never crashes on hostile bytes) and makes it the base of
+  // `doc`, durably, in one SQLite transaction. Allowed when `doc` is absent or empty here, or when
+  // every change it holds is in the snapshot (a far-behind replica); the changes already held are
+  // kept. Returns the document's version after the import. Fails, changing nothing, with
+  // kCorruption for bytes that are not a valid snapshot (or whose version is not `*expected`, when
+  // given) and kInvalidArgument when the document holds changes the snapshot lacks (it cannot be
+  // replaced without losing them).
+  virtual Result<VersionVector> ImportSnapshot(std::string_view doc, std::string_view data,
+                                               const VersionVector* expected = nullptr) = 0;
+  // The version of the snapshot the log of `doc` starts after (empty when the log is complete).
+  // kNotFound when the document is absent.
+  virtual Result<VersionVector> BaseVersion(std::string_view doc) = 0;
 };
 
 // Encodes and decodes causal tokens: "<doc>@<node hex>.<seq>,<node hex>.<seq>...", URL-safe.

@@ -48,6 +48,12 @@ struct SyncOptions {
   size_t max_batch_changes = 512;
   size_t max_batch_bytes = 1u << 20;
   size_t max_send_queue_bytes = 64u << 20;
+  // Snapshot bootstrap (docs/protocol.md): a device sends a peer a snapshot of a document only
+  // when its log cannot serve the peer (this replica itself started from a snapshot the peer
+  // lacks part of); relays also send one to a new or far-behind peer. Snapshots travel in chunks
+  // of `snapshot_chunk_bytes`; incoming ones larger than `max_snapshot_bytes` are refused.
+  size_t snapshot_chunk_bytes = 256u << 10;
+  size_t max_snapshot_bytes = 512u << 20;
   // Sent in the handshake (reserved for access control, a later issue).
   std::string credentials;
   // Seed of the backoff jitter; 0: random.
@@ -80,6 +86,15 @@ struct DocumentSyncStatus {
   uint64_t behind_operations = 0;
   // Catch-up progress: changes the peer said it still had queued for us after its last batch.
   uint64_t incoming_remaining = 0;
+  // Snapshot bootstrap progress on the current connection (docs/protocol.md): bytes of the
+  // snapshot received from the peer out of its total (kept once complete; 0 of 0 when none),
+  // and the same for a snapshot sent to it; and how many completed each way.
+  uint64_t snapshot_bytes_received = 0;
+  uint64_t snapshot_bytes_received_total = 0;
+  uint64_t snapshot_bytes_sent = 0;
+  uint64_t snapshot_bytes_sent_total = 0;
+  uint64_t snapshots_received = 0;
+  uint64_t snapshots_sent = 0;
   // On the current connection.
   uint64_t changes_sent = 0;
   uint64_t changes_received = 0;

@@ -71,6 +71,8 @@ class SyncClientImpl final : public SyncClient {
     o.link.ack_key = std::string(url);
     o.link.max_batch_changes = options_.max_batch_changes;
     o.link.max_batch_bytes = options_.max_batch_bytes;
+    o.link.snapshot_chunk_bytes = options_.snapshot_chunk_bytes;
+    o.link.max_snapshot_bytes = options_.max_snapshot_bytes;
     o.limits.max_frame_bytes = options_.max_frame_bytes;
     o.limits.max_queue_bytes = options_.max_send_queue_bytes;
     o.limits.connect_timeout = options_.connect_timeout;
@@ -250,6 +252,12 @@ class SyncClientImpl final : public SyncClient {
         ds.changes_sent = it->second.changes_sent;
         ds.changes_received = it->second.changes_received;
         ds.incoming_remaining = it->second.peer_remaining;
+        ds.snapshot_bytes_received = it->second.snapshot_in_bytes;
+        ds.snapshot_bytes_received_total = it->second.snapshot_in_total;
+        ds.snapshot_bytes_sent = it->second.snapshot_out_bytes;
+        ds.snapshot_bytes_sent_total = it->second.snapshot_out_total;
+        ds.snapshots_received = it->second.snapshots_received;
+        ds.snapshots_sent = it->second.snapshots_sent;
       }
       known.Merge(ds.acknowledged);
       if (auto pending = replica_.ChangesSince(doc, ds.acknowledged); pending.ok()) {
@@ -294,6 +302,10 @@ Result<std::unique_ptr<SyncClient>> SyncClient::Create(Replica& replica, SyncOpt
   if (options.max_frame_bytes < 4096) return Status::InvalidArgument("max_frame_bytes too small");
   if (options.max_batch_bytes == 0 || options.max_batch_bytes >= options.max_frame_bytes) {
     return Status::InvalidArgument("max_batch_bytes must be below max_frame_bytes");
+  }
+  if (options.snapshot_chunk_bytes == 0 ||
+      options.snapshot_chunk_bytes + 4096 >= options.max_frame_bytes) {
+    return Status::InvalidArgument("snapshot_chunk_bytes must be well below max_frame_bytes");
   }
   if (options.initial_backoff.count() <= 0 || options.max_backoff < options.initial_backoff) {
     return Status::InvalidArgument("backoff: 0 < initial <= max");

@@ -4,10 +4,18 @@
 namespace weft::sync {
 namespace {
 constexpr size_t kMaxPaths = 1 << 16;
-}
+constexpr size_t kMaxRecent = 1 << 14;         // changes remembered for fan-out
+constexpr size_t kMaxRecentBytes = 32u << 20;  // and their bytes
+}  // namespace
 
 Hub::Hub(Replica& replica) : replica_(replica), self_(replica.node_id()) {
   feed_id_ = replica_.Subscribe("", [this](const ChangeEvent& ev) {
+    if (ev.snapshot) {
+      // A new base: forget the cached one.
+      std::lock_guard lock(mu_);
+      bases_.erase(ev.doc);
+      ++bases_generation_;
+    }
     HubEvent e;
     e.kind = HubEvent::Kind::kDocChanged;
     e.doc = ev.doc;
@@ -92,6 +100,89 @@ Result<Hub::Digest> Hub::StateDigest(const std::string& doc) {
 uint64_t Hub::PathClock() const {
   std::lock_guard lock(mu_);
   return path_clock_;
+}
+
+void Hub::Remember(const std::string& doc, std::vector<RecentChange> changes) {
+  std::lock_guard lock(mu_);
+  auto& by_author = recent_[doc];
+  for (auto& c : changes) {
+    auto& slot = by_author[c.id.node][c.id.seq];
+    if (slot) continue;
+    recent_bytes_ += c.blob.size();
+    recent_order_.emplace_back(doc, c.id);
+    slot = std::make_shared<const RecentChange>(std::move(c));
+  }
+  while (recent_order_.size() > kMaxRecent || recent_bytes_ > kMaxRecentBytes) {
+    const auto& [d, id] = recent_order_.front();
+    auto di = recent_.find(d);
+    if (di != recent_.end()) {
+      auto ai = di->second.find(id.node);
+      if (ai != di->second.end()) {
+        auto ci = ai->second.find(id.seq);
+        if (ci != ai->second.end()) {
+          recent_bytes_ -= ci->second->blob.size();
+          ai->second.erase(ci);
+        }
+        if (ai->second.empty()) di->second.erase(ai);
+      }
+      if (di->second.empty()) recent_.erase(di);
+    }
+    recent_order_.pop_front();
+  }
+}
+
+std::optional<std::vector<std::shared_ptr<const RecentChange>>> Hub::RecentSince(
+    const std::string& doc, const VersionVector& known, const VersionVector& local) const {
+  std::vector<std::shared_ptr<const RecentChange>> out;
+  {
+    std::lock_guard lock(mu_);
+    auto di = recent_.find(doc);
+    if (di == recent_.end()) return std::nullopt;
+    for (const auto& r : local.Subtract(known)) {
+      auto ai = di->second.find(r.node);
+      if (ai == di->second.end()) return std::nullopt;
+      const auto& m = ai->second;
+      // The change holding `first`, then consecutive ones up to `last`.
+      auto it = m.upper_bound(r.first);
+      if (it == m.begin()) return std::nullopt;
+      --it;
+      uint64_t next = r.first;
+      while (next <= r.last) {
+        if (it == m.end() || it->second->id.seq > next || it->second->end < next) {
+          return std::nullopt;
+        }
+        out.push_back(it->second);
+        next = it->second->end + 1;
+        ++it;
+      }
+    }
+  }
+  // A causal order: by Lamport time, then checked against every change's dependencies (a
+  // dishonest Lamport time falls back to the log).
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
+    return std::tie(a->lamport, a->id) < std::tie(b->lamport, b->id);
+  });
+  VersionVector have = known;
+  for (const auto& c : out) {
+    if (!have.Dominates(c->deps) || have.Get(c->id.node) + 1 < c->id.seq) return std::nullopt;
+    have.Advance(c->id.node, c->end);
+  }
+  return out;
+}
+
+VersionVector Hub::BaseVersion(const std::string& doc) {
+  uint64_t generation = 0;
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = bases_.find(doc); it != bases_.end()) return it->second;
+    generation = bases_generation_;
+  }
+  auto b = replica_.BaseVersion(doc);
+  if (!b.ok()) return {};  // absent (or unreadable: the log read that follows reports it)
+  std::lock_guard lock(mu_);
+  // Cache it unless an import happened meanwhile (it may be stale).
+  if (generation == bases_generation_) bases_[doc] = *b;
+  return *b;
 }
 
 }  // namespace weft::sync

@@ -15,7 +15,9 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -39,6 +41,17 @@ struct HubCounters {
   std::atomic<uint64_t> errors_received{0};
   std::atomic<uint64_t> slow_consumers{0};  // connections closed for a full send queue
   std::atomic<uint64_t> divergences{0};     // documents found at one version in two states
+  std::atomic<uint64_t> snapshots_sent{0};  // snapshot bootstraps completed, each way
+  std::atomic<uint64_t> snapshots_received{0};
+};
+
+// A change this replica stored recently, as the hub remembers it for fan-out.
+struct RecentChange {
+  crdt::Dot id;  // author, first seq
+  uint64_t end = 0;
+  uint64_t lamport = 0;
+  VersionVector deps;
+  std::string blob;
 };
 
 struct HubEvent {
@@ -87,6 +100,18 @@ class Hub {
   // the peer's Have, so that a Have saying the peer lacks a change outranks the path.
   uint64_t PathClock() const;
 
+  // Fan-out without reading the log once per connection: the changes received from peers are
+  // remembered (bounded: the oldest are forgotten), and a connection that needs exactly the
+  // changes of `doc` in `local` but not in `known` gets them from here, in a causal order
+  // (checked against their dependencies), or nullopt when any is not remembered (then it reads
+  // the log).
+  void Remember(const std::string& doc, std::vector<RecentChange> changes);
+  std::optional<std::vector<std::shared_ptr<const RecentChange>>> RecentSince(
+      const std::string& doc, const VersionVector& known, const VersionVector& local) const;
+
+  // Replica::BaseVersion, cached (it changes only when a snapshot is imported).
+  VersionVector BaseVersion(const std::string& doc);
+
  private:
   Replica& replica_;
   NodeId self_;
@@ -105,6 +130,14 @@ class Hub {
   uint64_t path_clock_ = 0;
   std::map<std::string, Digest> digests_;  // the last digest computed of each document
   std::deque<PathKey> path_order_;
+
+  // doc -> author -> first seq -> change; and the order they were remembered in (for eviction).
+  std::map<std::string, std::map<NodeId, std::map<uint64_t, std::shared_ptr<const RecentChange>>>>
+      recent_;
+  std::deque<std::pair<std::string, crdt::Dot>> recent_order_;
+  size_t recent_bytes_ = 0;
+  std::map<std::string, VersionVector> bases_;  // cached BaseVersion per document
+  uint64_t bases_generation_ = 0;               // bumped by every snapshot import
 };
 
 }  // namespace weft::sync

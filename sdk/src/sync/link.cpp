@@ -148,8 +148,7 @@ void Link::OnFrame(std::string_view frame) {
         } else if constexpr (std::is_same_v<T, ErrorMsg>) {
           OnError(msg);
         } else {
-          Fail(ErrorCode::kUnexpected,
-               "snapshot chunks are reserved in protocol version 1 and not accepted yet", msg.doc);
+          OnSnapshotChunk(msg);
         }
       },
       *m);
@@ -242,7 +241,9 @@ void Link::OnChanges(const ChangesMsg& m) {
   const bool looped = Names(m.path, hub_.self());
   std::vector<crdt::Dot> ids;
   std::vector<std::pair<NodeId, uint64_t>> ends;
+  std::vector<RecentChange> recent;
   ids.reserve(m.changes.size());
+  recent.reserve(m.changes.size());
   for (size_t i = 0; i < m.changes.size(); ++i) {
     auto c = crdt::DecodeChange(m.changes[i]);
     if (!c.ok()) {
@@ -251,6 +252,9 @@ void Link::OnChanges(const ChangesMsg& m) {
     }
     ids.push_back(c->id());
     ends.emplace_back(c->author, c->end_seq());
+    if (config_.relay) {
+      recent.push_back({c->id(), c->end_seq(), c->lamport, std::move(c->deps), m.changes[i]});
+    }
   }
   if (looped) {
     // The batch came round a loop: everything in it passed through here already. Unless this
@@ -267,6 +271,9 @@ void Link::OnChanges(const ChangesMsg& m) {
   hub_.RecordPath(m.doc, ids, m.path);
   auto r = hub_.replica().ApplyRemoteChanges(m.doc, m.changes);
   if (!r.ok()) return Fail(ErrorFor(r.status()), r.status().ToString(), m.doc);
+  // Stored: a relay remembers them, so that fanning them out to its other connections reads no
+  // log (a device's one other direction is its own changes).
+  if (config_.relay) hub_.Remember(m.doc, std::move(recent));
   for (const auto& [node, end] : ends) d.peer_has.Advance(node, end);
   d.changes_received += r->applied;
   d.duplicates += r->duplicates;
@@ -287,6 +294,59 @@ void Link::OnAck(const AckMsg& m) {
   VersionVector before = d.acked;
   d.acked.Merge(m.version);
   if (d.acked != before) PersistAck(m.doc, d);
+}
+
+void Link::OnSnapshotChunk(const SnapshotChunkMsg& m) {
+  auto it = docs_.find(m.doc);
+  if (it == docs_.end()) {
+    return Fail(ErrorCode::kUnexpected, "a snapshot chunk for a document before its Have", m.doc);
+  }
+  LinkDocState& d = it->second;
+  if (m.offset == 0) {
+    if (m.total > config_.max_snapshot_bytes) {
+      return Fail(ErrorCode::kTooLarge,
+                  "a snapshot of " + std::to_string(m.total) + " bytes is over the limit of " +
+                      std::to_string(config_.max_snapshot_bytes),
+                  m.doc);
+    }
+    snapshot_in_pending_ -= d.snapshot_in.size();  // a restarted snapshot replaces the old one
+    d.snapshot_receiving = true;
+    d.snapshot_in = std::string();  // grows with the bytes that arrive, not with `total`
+    d.snapshot_in_version = m.version;
+    d.snapshot_in_total = m.total;
+    d.snapshot_in_bytes = 0;
+  } else if (!d.snapshot_receiving || m.offset != d.snapshot_in.size() ||
+             m.total != d.snapshot_in_total || m.version != d.snapshot_in_version) {
+    return Fail(ErrorCode::kUnexpected, "a snapshot chunk out of sequence", m.doc);
+  }
+  // wire.cpp checked that the chunk is not empty and ends within `total`. Snapshots of several
+  // documents may arrive interleaved: together they stay within the limit too.
+  if (snapshot_in_pending_ + m.data.size() > config_.max_snapshot_bytes) {
+    return Fail(ErrorCode::kTooLarge,
+                "snapshots in progress over the limit of " +
+                    std::to_string(config_.max_snapshot_bytes) + " bytes",
+                m.doc);
+  }
+  d.snapshot_in.append(m.data);
+  snapshot_in_pending_ += m.data.size();
+  d.snapshot_in_bytes = d.snapshot_in.size();
+  if (d.snapshot_in.size() < d.snapshot_in_total) return;
+  snapshot_in_pending_ -= d.snapshot_in.size();
+  d.snapshot_receiving = false;
+  std::string data = std::move(d.snapshot_in);
+  d.snapshot_in = std::string();
+  auto r = hub_.replica().ImportSnapshot(m.doc, data, &d.snapshot_in_version);
+  if (!r.ok()) {
+    ErrorCode code = r.status().code() == StatusCode::kCorruption        ? ErrorCode::kInvalidChange
+                     : r.status().code() == StatusCode::kInvalidArgument ? ErrorCode::kUnexpected
+                                                                         : ErrorCode::kStorage;
+    return Fail(code, "snapshot: " + r.status().ToString(), m.doc);
+  }
+  d.peer_has.Merge(d.snapshot_in_version);
+  ++d.snapshots_received;
+  ++hub_.counters().snapshots_received;
+  // The snapshot is durable (ImportSnapshot committed it): acknowledge.
+  Send(AckMsg{m.doc, *r});
 }
 
 void Link::OnPresence(const PresenceMsg& m) {
@@ -389,9 +449,16 @@ void Link::Pump() {
     progress = false;
     for (auto& [doc, d] : docs_) {
       if (!d.peer_sent_have) continue;
+      if (d.snapshot_sending) {
+        // The snapshot goes first, alone: the log after it follows once it is sent.
+        if (SendSnapshotChunk(doc, d)) progress = true;
+        if (transport_.queued() >= config_.max_queued_frames || closed_) break;
+        continue;
+      }
       if (d.outbox.empty() && d.dirty) {
         d.dirty = false;
         Refill(doc, d);
+        if (d.snapshot_sending) progress = true;  // it starts on the next round
       }
       if (!d.outbox.empty() && SendBatch(doc, d)) progress = true;
       if (transport_.queued() >= config_.max_queued_frames || closed_) break;
@@ -402,6 +469,19 @@ void Link::Pump() {
 void Link::Refill(const std::string& doc, LinkDocState& d) {
   VersionVector base = d.peer_has;
   base.Merge(d.sent);
+  // Nothing to read when the peer holds (or was sent) everything here: the common case for a
+  // change that just arrived from this very peer, and it spares a read of the log.
+  VersionVector local = LocalVersion(doc);
+  if (base.Dominates(local)) return;
+  // Live fan-out: the few changes the peer lacks were just received from another peer and are
+  // remembered by the hub (once the first exchange decided about a snapshot, and when the peer
+  // holds this replica's base).
+  if (d.bootstrap_checked && base.Dominates(hub_.BaseVersion(doc))) {
+    if (auto recent = hub_.RecentSince(doc, base, local)) {
+      for (const auto& c : *recent) d.outbox.push_back({c->blob, c->id, c->end});
+      return;
+    }
+  }
   auto blobs = hub_.replica().ChangesSince(doc, base);
   if (!blobs.ok()) {
     if (blobs.status().code() != StatusCode::kNotFound) {
@@ -409,6 +489,7 @@ void Link::Refill(const std::string& doc, LinkDocState& d) {
     }
     return;
   }
+  if (MaybeStartSnapshot(doc, d, base, blobs->size())) return;
   for (auto& b : *blobs) {
     auto c = crdt::DecodeChange(b);
     if (!c.ok()) {
@@ -457,6 +538,58 @@ bool Link::SendBatch(const std::string& doc, LinkDocState& d) {
   changes_sent_ += m.changes.size();
   hub_.counters().changes_out += m.changes.size();
   Send(m);
+  return true;
+}
+
+bool Link::MaybeStartSnapshot(const std::string& doc, LinkDocState& d, const VersionVector& known,
+                              size_t missing_changes) {
+  if (closed_) return false;
+  // The log starts after a base snapshot the peer lacks part of: only a snapshot can serve it.
+  bool needed = !known.Dominates(hub_.BaseVersion(doc));
+  // A new or far-behind peer (checked once, on its first Have): a snapshot is cheaper than the
+  // log, when everything the peer holds is in it (so that it can take the snapshot as its base).
+  // Only relays offer it: a device pushes its log, so that relays keep whole histories.
+  bool first = !d.bootstrap_checked;
+  d.bootstrap_checked = true;
+  bool worth = first && config_.relay && config_.snapshot_min_changes > 0 &&
+               missing_changes >= config_.snapshot_min_changes &&
+               LocalVersion(doc).Dominates(known);
+  if (!needed && !worth) return false;
+  auto snap = hub_.replica().ExportSnapshot(doc);
+  if (!snap.ok()) {
+    if (snap.status().code() != StatusCode::kNotFound) {
+      Fail(ErrorCode::kStorage, snap.status().ToString(), doc);
+    }
+    return false;
+  }
+  d.outbox.clear();
+  d.snapshot_sending = true;
+  d.snapshot_out = std::move(snap->data);
+  d.snapshot_out_version = std::move(snap->version);
+  d.snapshot_out_bytes = 0;
+  d.snapshot_out_total = d.snapshot_out.size();
+  return true;
+}
+
+bool Link::SendSnapshotChunk(const std::string& doc, LinkDocState& d) {
+  SnapshotChunkMsg m;
+  m.doc = doc;
+  m.version = d.snapshot_out_version;
+  m.offset = d.snapshot_out_bytes;
+  m.total = d.snapshot_out_total;
+  size_t n = std::min<uint64_t>(std::max<size_t>(config_.snapshot_chunk_bytes, 1),
+                                d.snapshot_out_total - d.snapshot_out_bytes);
+  m.data = d.snapshot_out.substr(d.snapshot_out_bytes, n);
+  d.snapshot_out_bytes += n;
+  Send(m);
+  if (d.snapshot_out_bytes == d.snapshot_out_total) {
+    d.snapshot_sending = false;
+    d.snapshot_out = std::string();
+    d.sent.Merge(d.snapshot_out_version);
+    ++d.snapshots_sent;
+    ++hub_.counters().snapshots_sent;
+    d.dirty = true;  // then the log after the snapshot
+  }
   return true;
 }
 
@@ -518,6 +651,15 @@ std::map<std::string, LinkDocState> Link::Documents() const {
     copy.changes_received = d.changes_received;
     copy.duplicates = d.duplicates;
     copy.peer_remaining = d.peer_remaining;
+    copy.bootstrap_checked = d.bootstrap_checked;
+    copy.snapshot_out_bytes = d.snapshot_out_bytes;
+    copy.snapshot_out_total = d.snapshot_out_total;
+    copy.snapshots_sent = d.snapshots_sent;
+    copy.snapshot_in_bytes = d.snapshot_in_bytes;
+    copy.snapshot_in_total = d.snapshot_in_total;
+    copy.snapshots_received = d.snapshots_received;
+    copy.snapshot_sending = d.snapshot_sending;
+    copy.snapshot_receiving = d.snapshot_receiving;
     out.emplace(doc, std::move(copy));
   }
   return out;

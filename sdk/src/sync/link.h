@@ -40,6 +40,13 @@ struct LinkConfig {
   size_t max_batch_bytes = 1 << 20;
   size_t max_documents = 100000;  // per connection
   size_t max_queued_frames = 8;   // the Link reads more changes only below this
+  // Snapshot bootstrap: when this side is a relay, a peer whose first Have shows it lacking at
+  // least this many changes (and holding nothing this side lacks) is sent the document's snapshot
+  // first, then the log after it; 0 (and on devices): only when the log cannot serve the peer
+  // (it starts after a base snapshot the peer lacks part of).
+  size_t snapshot_min_changes = 256;
+  size_t snapshot_chunk_bytes = 256u << 10;
+  size_t max_snapshot_bytes = 512u << 20;  // larger incoming snapshots are refused (tooLarge)
   DecodeLimits limits;
 };
 
@@ -73,6 +80,16 @@ struct LinkDocState {
   };
   std::deque<Outgoing> outbox;  // read from the log, not yet sent
   bool dirty = false;           // the log may hold changes the peer lacks beyond the outbox
+
+  // Snapshot bootstrap, each way: progress in bytes (kept after completion) and counts.
+  bool bootstrap_checked = false;  // the first Refill after the peer's Have decided
+  uint64_t snapshot_out_bytes = 0, snapshot_out_total = 0, snapshots_sent = 0;
+  uint64_t snapshot_in_bytes = 0, snapshot_in_total = 0, snapshots_received = 0;
+  bool snapshot_sending = false, snapshot_receiving = false;
+  std::string snapshot_out;  // being sent
+  VersionVector snapshot_out_version;
+  std::string snapshot_in;  // being received
+  VersionVector snapshot_in_version;
 };
 
 // WebSocket close code for a protocol error.
@@ -123,6 +140,10 @@ class Link {
   void Pump();
   void Refill(const std::string& doc, LinkDocState& d);
   bool SendBatch(const std::string& doc, LinkDocState& d);
+  // Starts sending the snapshot of `doc` when the peer needs or should get one (see LinkConfig).
+  bool MaybeStartSnapshot(const std::string& doc, LinkDocState& d, const VersionVector& known,
+                          size_t missing_changes);
+  bool SendSnapshotChunk(const std::string& doc, LinkDocState& d);
   void PersistAck(const std::string& doc, const LinkDocState& d);
   VersionVector LocalVersion(const std::string& doc) const;
   HaveMsg LocalHave(const std::string& doc) const;  // with the state digest
@@ -131,6 +152,7 @@ class Link {
   void OnHave(const HaveMsg& m);
   void OnChanges(const ChangesMsg& m);
   void OnAck(const AckMsg& m);
+  void OnSnapshotChunk(const SnapshotChunkMsg& m);
   void OnPresence(const PresenceMsg& m);
   void OnError(const ErrorMsg& m);
 
@@ -152,6 +174,7 @@ class Link {
   bool refused_ = false;
   std::map<std::string, LinkDocState> docs_;
   uint64_t changes_sent_ = 0, changes_received_ = 0, duplicates_ = 0;
+  uint64_t snapshot_in_pending_ = 0;  // bytes of incomplete incoming snapshots, all documents
 };
 
 }  // namespace weft::sync

@@ -154,7 +154,13 @@ Result<Message> DecodeRoot(proto::Message::Reader m, const DecodeLimits& limits)
       out.version = std::move(*v);
       out.offset = s.getOffset();
       out.total = s.getTotal();
-      out.data = ToString(s.getData());
+      // Read the data once: every read counts against the traversal limit.
+      auto data = s.getData();
+      if (data.size() == 0) return Bad("an empty snapshot chunk");
+      if (out.offset > out.total || data.size() > out.total - out.offset) {
+        return Bad("a snapshot chunk past the snapshot's total size");
+      }
+      out.data = ToString(data);
       return Message(std::move(out));
     }
     case proto::Message::PRESENCE: {

@@ -45,6 +45,10 @@ void WsSession::SetOptions(bool server) {
   ws_.set_option(t);
   ws_.read_message_max(limits_.max_frame_bytes);
   ws_.binary(true);
+  // Small frames (one live change, an Ack) go out at once: Nagle's algorithm would hold them
+  // back behind an unacknowledged segment (tens of milliseconds with delayed ACKs).
+  beast::error_code ignored;
+  beast::get_lowest_layer(ws_).socket().set_option(tcp::no_delay(true), ignored);
   if (server) {
     ws_.set_option(websocket::stream_base::decorator(
         [](websocket::response_type& res) { res.set(http::field::server, "weft-relay/0.1"); }));

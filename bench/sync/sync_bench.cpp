@@ -1,0 +1,514 @@
+// weft-sync-bench: the sync path end to end on loopback (issue 5's speed targets).
+//
+// One in-process relay (the weft-relay code, on its embedded SQLite store) and N devices, each
+// its own Replica on its own SQLite file with its own SyncClient (and network thread), all
+// syncing one shared document. Prints one JSON line per measurement:
+//
+//   {"bench":"propagation", ...}  every device makes --rate edits a second for --duration
+//       seconds; each edit adds "device:seq:send_time" to a set, and every other device's change
+//       feed (Replica::Subscribe) records the time from the start of the commit to its arrival:
+//       p50/p99/max in milliseconds, and how many of the expected arrivals came.
+//   {"bench":"saturation_step", ...}  the same on a fresh relay and fleet at rising rates
+//       (--saturation: from --saturation-start, doubling), each step reporting the relay's
+//       changes fanned out per second (weft_relay_changes_out_total), until p99 passes 1 s, or
+//       arrivals do not all come within 30 s, or the edit drivers cannot keep the rate;
+//   {"bench":"saturation", ...}  the highest fan-out rate reached.
+//   {"bench":"bootstrap", ...}  the automerge-paper trace in a relay's log (replayed 260 patches
+//       a transaction); a new device's time from AddPeer to holding the whole text (a snapshot,
+//       then the log after it).
+//
+// Usage: weft-sync-bench [--devices N] [--rate EDITS_PER_S] [--duration S] [--warmup S]
+//                        [--saturation] [--saturation-start EDITS_PER_S] [--steps N]
+//                        [--step-duration S] [--no-bootstrap]
+//                        [--relay-durability full|normal] [--relay-threads N] [--trace FILE]
+// Exit status: 0; 1 when a measurement could not run (the JSON line says why); 2 on usage.
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "relay.h"
+#include "temp_dir.h"
+#include "trace.h"
+#include "weft/replica.h"
+#include "weft/sync.h"
+
+namespace {
+
+using namespace weft;
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+struct Flags {
+  int devices = 100;
+  double rate = 10;  // edits per second per device
+  double duration_s = 10;
+  double warmup_s = 2;
+  bool saturation = false;
+  int steps = 6;
+  double step_duration_s = 5;
+  double saturation_start = 0.5;  // edits per second per device at the first step
+  bool bootstrap = true;
+  Durability relay_durability = Durability::kFull;
+  int relay_threads = 2;
+  std::string trace = std::string(WEFT_TRACES_DIR) + "/automerge-paper.json.gz";
+};
+
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
+      .count();
+}
+
+double Percentile(std::vector<double>& v, double p) {
+  if (v.empty()) return 0;
+  size_t i = static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5);
+  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(i), v.end());
+  return v[i];
+}
+
+std::string Url(const relay::Relay& r) {
+  return "ws://127.0.0.1:" + std::to_string(r.port());
+}
+
+std::unique_ptr<relay::Relay> StartRelay(const Flags& f, const std::string& dir) {
+  relay::RelayOptions o;
+  o.listen_port = 0;
+  o.data_dir = dir;
+  o.durability = f.relay_durability;
+  o.threads = f.relay_threads;
+  o.max_connections = 100000;
+  auto r = relay::Relay::Start(o);
+  if (!r.ok()) {
+    std::fprintf(stderr, "weft-sync-bench: relay: %s\n", r.status().ToString().c_str());
+    std::exit(1);
+  }
+  return std::move(*r);
+}
+
+// One device: a replica on its own file, a sync client, and the arrival times it saw.
+struct Device {
+  std::unique_ptr<Replica> replica;
+  std::unique_ptr<SyncClient> client;
+  uint64_t sub = 0;
+  std::mutex mu;
+  std::vector<double> latencies_ms;  // arrivals of edits sent at or after `measure_from`
+  uint64_t arrivals = 0;
+};
+
+class Fleet {
+ public:
+  Fleet(const Flags& f, const std::string& dir, const std::string& url) {
+    devices_.reserve(static_cast<size_t>(f.devices));
+    for (int i = 0; i < f.devices; ++i) {
+      auto d = std::make_unique<Device>();
+      auto r = Replica::Open(dir + "/device-" + std::to_string(i) + ".db");
+      if (!r.ok()) Die("device replica: " + r.status().ToString());
+      d->replica = std::move(*r);
+      Device* raw = d.get();
+      d->sub = d->replica->Subscribe("shared", [this, raw](const ChangeEvent& ev) {
+        if (ev.local) return;
+        int64_t now = NowNs();
+        int64_t from = measure_from_.load(std::memory_order_relaxed);
+        std::lock_guard lock(raw->mu);
+        for (const auto& p : ev.patches) {
+          if (p.type != crdt::Patch::Type::kSetAdd) continue;
+          if (!p.element.is<std::string>()) continue;
+          const std::string* s = &p.element.as<std::string>();
+          size_t colon = s->rfind(':');
+          if (colon == std::string::npos) continue;
+          int64_t sent = std::strtoll(s->c_str() + colon + 1, nullptr, 10);
+          if (sent < from) continue;
+          ++raw->arrivals;
+          raw->latencies_ms.push_back(static_cast<double>(now - sent) / 1e6);
+        }
+      });
+      SyncOptions so;
+      so.documents = {"shared"};
+      so.initial_backoff = 50ms;
+      so.max_backoff = 1000ms;
+      auto c = SyncClient::Create(*d->replica, so);
+      if (!c.ok()) Die("sync client: " + c.status().ToString());
+      d->client = std::move(*c);
+      if (Status s = d->client->AddPeer(url); !s.ok()) Die("add peer: " + s.ToString());
+      devices_.push_back(std::move(d));
+    }
+  }
+  ~Fleet() {
+    // Stop the clients in parallel: each waits briefly for its close handshake.
+    std::vector<std::thread> stops;
+    for (auto& d : devices_) {
+      stops.emplace_back([&d] { d->client->Stop(std::chrono::milliseconds(200)); });
+    }
+    for (auto& t : stops) t.join();
+    for (auto& d : devices_) d->replica->Unsubscribe(d->sub);
+  }
+
+  // Waits until every device holds everything the relay holds of the shared document (the
+  // backlog of an earlier run is delivered). False when `limit` passes first.
+  bool Quiesce(relay::Relay& relay, std::chrono::seconds limit) {
+    auto deadline = Clock::now() + limit;
+    while (Clock::now() < deadline) {
+      auto target = relay.replica().Version("shared");
+      if (!target.ok()) return false;
+      bool all = true;
+      for (auto& d : devices_) {
+        auto v = d->replica->Version("shared");
+        if (!v.ok() || !v->Dominates(*target)) {
+          all = false;
+          break;
+        }
+      }
+      if (all) return true;
+      std::this_thread::sleep_for(50ms);
+    }
+    return false;
+  }
+
+  [[noreturn]] static void Die(const std::string& why) {
+    std::printf("{\"bench\":\"error\",\"error\":\"%s\"}\n", why.c_str());
+    std::exit(1);
+  }
+
+  // Waits until every device has the shared document from the relay and is live.
+  bool WaitLive(std::chrono::seconds limit) {
+    auto deadline = Clock::now() + limit;
+    for (auto& d : devices_) {
+      while (true) {
+        bool live = false;
+        for (const auto& p : d->client->Peers()) {
+          for (const auto& doc : p.documents) live = live || (doc.doc == "shared" && doc.live);
+        }
+        if (live && d->replica->HasDocument("shared")) break;
+        if (Clock::now() > deadline) return false;
+        std::this_thread::sleep_for(10ms);
+      }
+    }
+    return true;
+  }
+
+  struct Result {
+    uint64_t edits = 0;        // measured edits made
+    uint64_t expected = 0;     // edits * (devices - 1)
+    uint64_t arrived = 0;      // of those, arrivals seen
+    double achieved_rate = 0;  // measured edits per second, all devices
+    double fanout_per_s = 0;   // relay changes_out_total per second over the measurement
+    double p50 = 0, p99 = 0, max = 0;
+    double commit_p50_ms = 0, commit_p99_ms = 0;
+  };
+
+  // Every device edits at `rate` a second for warmup + duration; arrivals of edits sent after the
+  // warm-up are measured. Then waits (up to `drain`) for the arrivals to complete.
+  Result Run(relay::Relay& relay, double rate, double warmup_s, double duration_s,
+             std::chrono::seconds drain) {
+    for (auto& d : devices_) {
+      std::lock_guard lock(d->mu);
+      d->latencies_ms.clear();
+      d->arrivals = 0;
+    }
+    const int n = static_cast<int>(devices_.size());
+    const int drivers = std::max(1, std::min(n, 4));
+    measure_from_.store(INT64_MAX);
+    std::atomic<uint64_t> measured{0};
+    std::mutex commit_mu;
+    std::vector<double> commits_ms;
+    const auto start = Clock::now();
+    const auto measure_start = start + std::chrono::duration_cast<Clock::duration>(
+                                           std::chrono::duration<double>(warmup_s));
+    const auto end = measure_start + std::chrono::duration_cast<Clock::duration>(
+                                         std::chrono::duration<double>(duration_s));
+    uint64_t out_before = 0;
+    std::thread marker([&] {
+      std::this_thread::sleep_until(measure_start);
+      measure_from_.store(NowNs());
+      out_before = relay.Counter("changes_out_total");
+    });
+    std::vector<std::thread> threads;
+    for (int t = 0; t < drivers; ++t) {
+      threads.emplace_back([&, t] {
+        std::vector<int> mine;
+        for (int i = t; i < n; i += drivers) mine.push_back(i);
+        // Each driver spreads its devices' edits evenly over time.
+        const double interval_s = 1.0 / (rate * static_cast<double>(mine.size()));
+        std::vector<uint64_t> seq(mine.size(), 0);
+        std::vector<double> local_commits;
+        for (uint64_t k = 0;; ++k) {
+          auto when =
+              start + std::chrono::duration_cast<Clock::duration>(
+                          std::chrono::duration<double>(interval_s * static_cast<double>(k)) +
+                          std::chrono::duration<double>(interval_s * t / drivers));
+          if (when >= end) break;
+          std::this_thread::sleep_until(when);
+          size_t j = k % mine.size();
+          Device& d = *devices_[static_cast<size_t>(mine[j])];
+          int64_t sent = NowNs();
+          std::string element =
+              std::to_string(mine[j]) + ":" + std::to_string(seq[j]++) + ":" + std::to_string(sent);
+          auto c = d.replica->Transact("shared", [&](Txn& txn) {
+            auto set = txn.root().Set("s");
+            if (!set.ok()) return set.status();
+            return set->Add(Scalar(element));
+          });
+          if (!c.ok()) Die("edit: " + c.status().ToString());
+          if (sent >= measure_from_.load()) {
+            measured.fetch_add(1);
+            local_commits.push_back(static_cast<double>(NowNs() - sent) / 1e6);
+          }
+        }
+        std::lock_guard lock(commit_mu);
+        commits_ms.insert(commits_ms.end(), local_commits.begin(), local_commits.end());
+      });
+    }
+    for (auto& th : threads) th.join();
+    marker.join();
+    const auto edits_end = Clock::now();
+    uint64_t out_after = relay.Counter("changes_out_total");
+    Result r;
+    r.edits = measured.load();
+    r.expected = r.edits * static_cast<uint64_t>(n - 1);
+    double window = std::chrono::duration<double>(edits_end - measure_start).count();
+    r.achieved_rate = window > 0 ? static_cast<double>(r.edits) / window : 0;
+    // Drain: wait for the arrivals still in flight.
+    auto deadline = Clock::now() + drain;
+    while (Clock::now() < deadline) {
+      uint64_t got = 0;
+      for (auto& d : devices_) {
+        std::lock_guard lock(d->mu);
+        got += d->arrivals;
+      }
+      if (got >= r.expected) break;
+      std::this_thread::sleep_for(20ms);
+    }
+    // The fan-out rate counts what the relay sent during the edits (while it kept up).
+    r.fanout_per_s = window > 0 ? static_cast<double>(out_after - out_before) / window : 0;
+    std::vector<double> all;
+    for (auto& d : devices_) {
+      std::lock_guard lock(d->mu);
+      r.arrived += d->arrivals;
+      all.insert(all.end(), d->latencies_ms.begin(), d->latencies_ms.end());
+    }
+    if (!all.empty()) {
+      r.max = *std::max_element(all.begin(), all.end());
+      r.p50 = Percentile(all, 0.50);
+      r.p99 = Percentile(all, 0.99);
+    }
+    r.commit_p50_ms = Percentile(commits_ms, 0.50);
+    r.commit_p99_ms = Percentile(commits_ms, 0.99);
+    return r;
+  }
+
+ private:
+  std::vector<std::unique_ptr<Device>> devices_;
+  std::atomic<int64_t> measure_from_{INT64_MAX};
+};
+
+void PrintRun(const char* bench, const Flags& f, double rate, double duration,
+              const Fleet::Result& r) {
+  std::printf(
+      "{\"bench\":\"%s\",\"devices\":%d,\"rate_per_device\":%.1f,\"duration_s\":%.1f,"
+      "\"relay_durability\":\"%s\",\"edits\":%llu,\"edits_per_s\":%.1f,\"expected_arrivals\":%llu,"
+      "\"arrivals\":%llu,\"p50_ms\":%.2f,\"p99_ms\":%.2f,\"max_ms\":%.2f,"
+      "\"relay_fanout_per_s\":%.0f,\"commit_p50_ms\":%.3f,\"commit_p99_ms\":%.3f,"
+      "\"hardware_threads\":%u}\n",
+      bench, f.devices, rate, duration, f.relay_durability == Durability::kFull ? "full" : "normal",
+      static_cast<unsigned long long>(r.edits), r.achieved_rate,
+      static_cast<unsigned long long>(r.expected), static_cast<unsigned long long>(r.arrived),
+      r.p50, r.p99, r.max, r.fanout_per_s, r.commit_p50_ms, r.commit_p99_ms,
+      std::thread::hardware_concurrency());
+  std::fflush(stdout);
+}
+
+int RunBootstrap(const Flags& f, const std::string& dir) {
+  auto trace = testing::LoadTrace(f.trace);
+  if (!trace.ok()) {
+    std::printf("{\"bench\":\"bootstrap\",\"ok\":false,\"error\":\"%s\"}\n",
+                trace.status().ToString().c_str());
+    return 1;
+  }
+  auto relay = StartRelay(f, dir + "/boot-relay");
+  // The relay's log: the whole trace, 260 patches a transaction (about 1000 changes).
+  {
+    std::vector<const testing::TracePatch*> patches;
+    for (const auto& txn : trace->txns) {
+      for (const auto& p : txn.patches) patches.push_back(&p);
+    }
+    for (size_t i = 0; i < patches.size(); i += 260) {
+      auto c = relay->replica().Transact("paper", [&](Txn& t) {
+        auto text = t.root().Text("text");
+        if (!text.ok()) return text.status();
+        for (size_t k = i; k < std::min(patches.size(), i + 260); ++k) {
+          if (patches[k]->del) WEFT_RETURN_IF_ERROR(text->Delete(patches[k]->pos, patches[k]->del));
+          if (!patches[k]->insert.empty()) {
+            WEFT_RETURN_IF_ERROR(text->Insert(patches[k]->pos, patches[k]->insert));
+          }
+        }
+        return Status::Ok();
+      });
+      if (!c.ok()) Fleet::Die("replaying the trace: " + c.status().ToString());
+    }
+  }
+  auto device = Replica::Open(dir + "/boot-device.db");
+  if (!device.ok()) Fleet::Die("device: " + device.status().ToString());
+  SyncOptions so;
+  so.documents = {"paper"};
+  const auto t0 = Clock::now();
+  auto client = SyncClient::Create(**device, so);
+  if (!client.ok()) Fleet::Die("client: " + client.status().ToString());
+  (void)(*client)->AddPeer(Url(*relay));
+  auto synced = (*client)->WaitUntilSynced(Url(*relay), 60s);
+  const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+  std::string text;
+  (void)(*device)->Read("paper", [&](const View& v) {
+    auto t = v.root().Text("text");
+    if (!t.ok()) return;
+    auto r = t->Read();
+    if (r.ok()) text = *r;
+  });
+  uint64_t bytes = 0, snapshots = 0, changes = 0;
+  for (const auto& p : (*client)->Peers()) {
+    for (const auto& d : p.documents) {
+      bytes += d.snapshot_bytes_received_total;
+      snapshots += d.snapshots_received;
+      changes += d.changes_received;
+    }
+  }
+  bool ok = synced.ok() && text == trace->end_content;
+  std::printf(
+      "{\"bench\":\"bootstrap\",\"trace\":\"automerge-paper\",\"ok\":%s,\"bootstrap_ms\":%.1f,"
+      "\"snapshot_bytes\":%llu,\"snapshots\":%llu,\"changes_after_snapshot\":%llu,"
+      "\"text_chars_bytes\":%zu,\"target_ms\":300}\n",
+      ok ? "true" : "false", ms, static_cast<unsigned long long>(bytes),
+      static_cast<unsigned long long>(snapshots), static_cast<unsigned long long>(changes),
+      text.size());
+  std::fflush(stdout);
+  (*client)->Stop();
+  return ok ? 0 : 1;
+}
+
+// Starts a relay in `dir` with the shared document and a fleet of devices, runs `body`, and
+// stops them.
+void WithFleet(const Flags& f, const std::string& dir,
+               const std::function<void(relay::Relay&, Fleet&)>& body) {
+  auto relay = StartRelay(f, dir + "/relay");
+  // The shared document and its set exist before anyone edits (concurrently created sets would
+  // be siblings).
+  auto made =
+      relay->replica().Transact("shared", [](Txn& t) { return t.root().Set("s").status(); });
+  if (!made.ok()) Fleet::Die("shared document: " + made.status().ToString());
+  Fleet fleet(f, dir, Url(*relay));
+  if (!fleet.WaitLive(60s)) Fleet::Die("the devices did not all connect within 60 s");
+  body(*relay, fleet);
+}
+
+[[noreturn]] void Usage() {
+  std::fprintf(
+      stderr,
+      "usage: weft-sync-bench [--devices N] [--rate EDITS_PER_S] [--duration S] "
+      "[--warmup S]\n"
+      "                       [--saturation] [--saturation-start EDITS_PER_S] [--steps N]\n"
+      "                       [--step-duration S] [--no-bootstrap]\n"
+      "                       [--relay-durability full|normal] [--relay-threads N] "
+      "[--trace FILE]\n");
+  std::exit(2);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Flags f;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) Usage();
+      return argv[++i];
+    };
+    if (a == "--devices") {
+      f.devices = std::atoi(value().c_str());
+    } else if (a == "--rate") {
+      f.rate = std::atof(value().c_str());
+    } else if (a == "--duration") {
+      f.duration_s = std::atof(value().c_str());
+    } else if (a == "--warmup") {
+      f.warmup_s = std::atof(value().c_str());
+    } else if (a == "--saturation") {
+      f.saturation = true;
+    } else if (a == "--steps") {
+      f.steps = std::atoi(value().c_str());
+    } else if (a == "--saturation-start") {
+      f.saturation_start = std::atof(value().c_str());
+    } else if (a == "--step-duration") {
+      f.step_duration_s = std::atof(value().c_str());
+    } else if (a == "--no-bootstrap") {
+      f.bootstrap = false;
+    } else if (a == "--relay-durability") {
+      std::string d = value();
+      if (d == "full") {
+        f.relay_durability = Durability::kFull;
+      } else if (d == "normal") {
+        f.relay_durability = Durability::kNormal;
+      } else {
+        Usage();
+      }
+    } else if (a == "--relay-threads") {
+      f.relay_threads = std::atoi(value().c_str());
+    } else if (a == "--trace") {
+      f.trace = value();
+    } else {
+      Usage();
+    }
+  }
+  if (f.devices < 2 || f.rate <= 0 || f.duration_s <= 0 || f.steps < 1 || f.relay_threads < 1 ||
+      f.saturation_start <= 0) {
+    Usage();
+  }
+  testing::TempDir dir;
+  int status = 0;
+  if (f.duration_s > 0) {
+    WithFleet(f, dir.File("propagation"), [&](relay::Relay& relay, Fleet& fleet) {
+      auto run = fleet.Run(relay, f.rate, f.warmup_s, f.duration_s, 30s);
+      PrintRun("propagation", f, f.rate, f.duration_s, run);
+    });
+    if (f.saturation) {
+      // A fresh relay and fleet. From --saturation-start edits a second per device, double the
+      // rate until the relay no longer keeps up (below). Each step starts once the backlog of the
+      // one before is delivered; the highest fan-out rate seen is the saturation throughput.
+      WithFleet(f, dir.File("saturation"), [&](relay::Relay& relay, Fleet& fleet) {
+        double best = 0, best_rate = 0;
+        double rate = f.saturation_start;
+        for (int step = 0; step < f.steps; ++step, rate *= 2) {
+          if (!fleet.Quiesce(relay, 180s)) {
+            std::printf(
+                "{\"bench\":\"saturation_step\",\"error\":\"the backlog of the step before "
+                "was not delivered within 180 s\"}\n");
+            break;
+          }
+          auto s = fleet.Run(relay, rate, 1.0, f.step_duration_s, 30s);
+          PrintRun("saturation_step", f, rate, f.step_duration_s, s);
+          if (s.fanout_per_s > best) best = s.fanout_per_s, best_rate = s.achieved_rate;
+          // Saturated: arrivals lag by a second at p99, or do not all come within the drain, or
+          // the edit drivers themselves cannot keep the rate.
+          if (s.p99 > 1000 ||
+              static_cast<double>(s.arrived) < 0.99 * static_cast<double>(s.expected) ||
+              s.achieved_rate < 0.9 * rate * f.devices) {
+            break;
+          }
+        }
+        std::printf(
+            "{\"bench\":\"saturation\",\"devices\":%d,\"max_relay_fanout_per_s\":%.0f,"
+            "\"at_edits_per_s\":%.1f}\n",
+            f.devices, best, best_rate);
+        std::fflush(stdout);
+      });
+    }
+  }
+  if (f.bootstrap && RunBootstrap(f, dir.path()) != 0) status = 1;
+  return status;
+}
