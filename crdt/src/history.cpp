@@ -198,8 +198,8 @@ std::string EncodeSegment(const std::vector<const Change*>& changes) {
   Writer generic;
   std::string text, signatures;
   PerNode last_end, last_dep;
-  uint64_t lamport = 0, wall = 0, logical = 0, object_seq = 0, left_seq = 0, right_seq = 0,
-           range_first = 0;
+  uint64_t lamport = 0, wall = 0, logical = 0, object_seq = 0, cursor = 0, left_seq = 0,
+           right_seq = 0;
   uint64_t ops = 0;
   auto node_or_null = [&](NodeId n) -> uint64_t { return n.valid() ? authors.Index(n) + 1 : 0; };
   for (const Change* cp : changes) {
@@ -238,16 +238,18 @@ std::string EncodeSegment(const std::vector<const Change*>& changes) {
         col[kRightSeq].AddDiff(op.right.seq, right_seq);
         col[kTextLength].Add(op.text.size());
         text += op.text;
-        left_seq = seq + span - 1;
+        cursor = left_seq = seq + span - 1;
         right_seq = op.right.seq;
       } else if (op.type == Op::Type::kSeqDelete) {
         col[kRangeCount].Add(op.ranges.size());
+        uint64_t predicted = cursor;
         for (const DotRange& r : op.ranges) {
           col[kRangeNode].Add(authors.Index(r.node));
-          col[kRangeFirst].AddDiff(r.first, range_first);
+          col[kRangeFirst].AddDiff(r.first, predicted);
           col[kRangeSpan].Add(r.last - r.first);
-          range_first = r.first;
+          predicted = r.first;
         }
+        if (!op.ranges.empty()) cursor = op.ranges.back().first - 1;
       } else {
         internal::EncodeOp(generic, op);
       }
@@ -337,8 +339,8 @@ Result<std::vector<Change>> DecodeSegment(std::string_view bytes) {
   std::vector<Change> out;
   out.reserve(n);
   PerNode last_end, last_dep;
-  uint64_t lamport = 0, wall = 0, logical = 0, object_seq = 0, left_seq = 0, right_seq = 0,
-           range_first = 0;
+  uint64_t lamport = 0, wall = 0, logical = 0, object_seq = 0, cursor = 0, left_seq = 0,
+           right_seq = 0;
   uint64_t ops_left = total_ops;
   uint64_t ranges_left = kMaxSegmentOps;  // bounds what a run-length encoded column can make
   size_t text_pos = 0;
@@ -402,12 +404,13 @@ Result<std::vector<Change>> DecodeSegment(std::string_view bytes) {
         op.type = Op::Type::kSeqDelete;
         uint64_t ranges = col[kRangeCount].Next();
         if (ranges > ranges_left) fail("too many delete ranges");
+        uint64_t predicted = cursor;
         ranges_left -= bad ? 0 : ranges;
         for (uint64_t m = 0; m < ranges && !bad && columns_ok(); ++m) {
           DotRange d;
           d.node = node_at(col[kRangeNode].Next());
-          d.first = col[kRangeFirst].NextFrom(range_first);
-          range_first = d.first;
+          d.first = col[kRangeFirst].NextFrom(predicted);
+          predicted = d.first;
           uint64_t span = col[kRangeSpan].Next();
           if (d.first == 0 || d.first > UINT64_MAX - span) fail("bad delete range");
           d.last = d.first + span;
@@ -425,7 +428,10 @@ Result<std::vector<Change>> DecodeSegment(std::string_view bytes) {
       op.object = Dot{obj_node, obj_seq};
       if (op.object.node.valid() != (op.object.seq != 0)) fail("bad object id");
       uint64_t span = OpSpan(op);
-      if (op.type == Op::Type::kTextInsert) left_seq = seq + span - 1;
+      if (op.type == Op::Type::kTextInsert) cursor = left_seq = seq + span - 1;
+      if (op.type == Op::Type::kSeqDelete && !op.ranges.empty()) {
+        cursor = op.ranges.back().first - 1;
+      }
       seq += span;
       c.ops.push_back(std::move(op));
     }
