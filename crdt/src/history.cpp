@@ -26,16 +26,22 @@ namespace {
 constexpr std::string_view kMagic = "WSEG";
 constexpr uint8_t kFormat = 1;
 
-constexpr std::array<uint32_t, 256> MakeCrcTable() {
-  std::array<uint32_t, 256> t{};
+// Slicing-by-8 tables for CRC-32C (reflected polynomial 0x82F63B78): table k advances the CRC
+// over a byte followed by k zero bytes, so eight bytes cost eight lookups and no dependency chain.
+using CrcTables = std::array<std::array<uint32_t, 256>, 8>;
+constexpr CrcTables MakeCrcTables() {
+  CrcTables t{};
   for (uint32_t i = 0; i < 256; ++i) {
     uint32_t c = i;
     for (int k = 0; k < 8; ++k) c = (c & 1) ? (c >> 1) ^ 0x82F63B78u : c >> 1;
-    t[i] = c;
+    t[0][i] = c;
+  }
+  for (size_t k = 1; k < 8; ++k) {
+    for (uint32_t i = 0; i < 256; ++i) t[k][i] = (t[k - 1][i] >> 8) ^ t[0][t[k - 1][i] & 0xff];
   }
   return t;
 }
-constexpr std::array<uint32_t, 256> kCrcTable = MakeCrcTable();
+constexpr CrcTables kCrc = MakeCrcTables();
 
 // The int columns, in the order they are stored.
 enum Column : size_t {
@@ -154,8 +160,12 @@ class IntReader {
 class AuthorTable {
  public:
   uint64_t Index(NodeId n) {
+    if (has_last_ && n == last_node_) return last_index_;  // most fields name the last node again
     auto [it, added] = index_.emplace(n.value, nodes_.size());
     if (added) nodes_.push_back(n);
+    has_last_ = true;
+    last_node_ = n;
+    last_index_ = it->second;
     return it->second;
   }
   const std::vector<NodeId>& nodes() const { return nodes_; }
@@ -163,6 +173,9 @@ class AuthorTable {
  private:
   std::vector<NodeId> nodes_;
   std::unordered_map<uint64_t, uint64_t> index_;
+  bool has_last_ = false;
+  NodeId last_node_;
+  uint64_t last_index_ = 0;
 };
 
 // Per node index, a value remembered between changes (0 until set).
@@ -181,7 +194,15 @@ class PerNode {
 
 uint32_t Crc32c(std::string_view data) {
   uint32_t c = 0xFFFFFFFFu;
-  for (unsigned char b : data) c = kCrcTable[(c ^ b) & 0xff] ^ (c >> 8);
+  const auto* p = reinterpret_cast<const unsigned char*>(data.data());
+  size_t n = data.size();
+  for (; n >= 8; n -= 8, p += 8) {
+    uint32_t lo =
+        c ^ (uint32_t{p[0]} | uint32_t{p[1]} << 8 | uint32_t{p[2]} << 16 | uint32_t{p[3]} << 24);
+    c = kCrc[7][lo & 0xff] ^ kCrc[6][(lo >> 8) & 0xff] ^ kCrc[5][(lo >> 16) & 0xff] ^
+        kCrc[4][lo >> 24] ^ kCrc[3][p[4]] ^ kCrc[2][p[5]] ^ kCrc[1][p[6]] ^ kCrc[0][p[7]];
+  }
+  for (; n > 0; --n, ++p) c = kCrc[0][(c ^ *p) & 0xff] ^ (c >> 8);
   return c ^ 0xFFFFFFFFu;
 }
 
