@@ -5,10 +5,12 @@
 //   bytes(generic ops) bytes(signatures)      EncodeOp of ops without columns; signatures
 //   block(text)                               inserted text, Huffman coded (sequence_huffman.h)
 //   fixed32(CRC-32C of everything before)
-// An int column is a series of groups, each a zigzag varint header h: h > 0 is a run of h copies
-// of the varint that follows; h < 0 is -h literal varints. Most values are residuals from a
-// prediction (the next seq of the author, the previous Lamport time plus one, the dot after the
-// previous insert, ...), so typical histories are long runs of zeros.
+// An int column (empty when it has no values) is u8(form) then: form 0, groups each a zigzag
+// varint header h: h > 0 is a run of h copies of the varint that follows, h < 0 is -h literal
+// varints; form 1 (sparse), groups of varint(zeros) varint(nonzero value), the last of which may
+// be zeros alone. The encoder takes the shorter. Most values are residuals from a prediction (the
+// next seq of the author, the previous Lamport time plus one, the dot after the previous insert,
+// ...), so typical histories are long runs of zeros.
 #include "weft/crdt/history.h"
 
 #include <array>
@@ -81,13 +83,25 @@ int64_t Diff(uint64_t a, uint64_t b) {
   return static_cast<int64_t>(a - b);
 }
 
+// An int column is stored in whichever of two forms is shorter, named by its first byte:
+// kRuns (runs and literals) or kSparse (mostly zeros: pairs of a zero count and a value).
+enum ColumnForm : uint8_t { kRuns = 0, kSparse = 1 };
+
 class IntColumn {
  public:
   void Add(uint64_t v) { values_.push_back(v); }
   void AddDiff(uint64_t actual, uint64_t predicted) { Add(Zig(Diff(actual, predicted))); }
 
   std::string Encode() const {
+    if (values_.empty()) return {};
+    std::string runs = Runs(), sparse = Sparse();
+    return runs.size() <= sparse.size() ? runs : sparse;
+  }
+
+ private:
+  std::string Runs() const {
     Writer w;
+    w.U8(kRuns);
     std::vector<uint64_t> literals;
     auto flush = [&] {
       if (literals.empty()) return;
@@ -111,16 +125,40 @@ class IntColumn {
     return w.Take();
   }
 
- private:
+  // Groups of varint(zeros before) varint(value); the last group may be zeros alone.
+  std::string Sparse() const {
+    Writer w;
+    w.U8(kSparse);
+    uint64_t zeros = 0;
+    for (uint64_t v : values_) {
+      if (v == 0) {
+        ++zeros;
+        continue;
+      }
+      w.Varint(zeros);
+      w.Varint(v);
+      zeros = 0;
+    }
+    if (zeros > 0) w.Varint(zeros);
+    return w.Take();
+  }
+
   std::vector<uint64_t> values_;
 };
 
 class IntReader {
  public:
   IntReader() : r_(std::string_view()) {}
-  explicit IntReader(std::string_view in) : r_(in) {}
+  explicit IntReader(std::string_view in) : r_(in) {
+    if (!r_.done()) {
+      uint8_t form = r_.U8();
+      if (form > kSparse) r_.Fail("unknown column form");
+      sparse_ = form == kSparse;
+    }
+  }
 
   uint64_t Next() {
+    if (sparse_) return NextSparse();
     if (left_ == 0) {
       if (!r_.ok()) return 0;
       if (r_.done()) return r_.Fail("a column ends early");
@@ -144,15 +182,41 @@ class IntReader {
   uint64_t NextFrom(uint64_t predicted) { return predicted + static_cast<uint64_t>(Unzig(Next())); }
   bool ok() const { return r_.ok(); }
   Status Finish(std::string_view what) {
-    if (r_.ok() && (left_ != 0 || !r_.done())) r_.Fail("a column holds more values than used");
+    if (r_.ok() && (left_ != 0 || pending_ || !r_.done())) {
+      r_.Fail("a column holds more values than used");
+    }
     return r_.status(what);
   }
-  Status status(std::string_view what) const { return r_.status(what); }
 
  private:
+  uint64_t NextSparse() {
+    if (left_ > 0) {
+      --left_;
+      return 0;
+    }
+    if (pending_) {
+      pending_ = false;
+      return value_;
+    }
+    if (!r_.ok()) return 0;
+    if (r_.done()) return r_.Fail("a column ends early");
+    left_ = r_.Varint();
+    if (!r_.done()) {
+      value_ = r_.Varint();
+      if (r_.ok() && value_ == 0) return r_.Fail("a zero among the values of a sparse column");
+      pending_ = true;
+    } else if (left_ == 0) {
+      return r_.Fail("an empty group");
+    }
+    if (!r_.ok()) return 0;
+    return NextSparse();
+  }
+
   Reader r_;
+  bool sparse_ = false;
   uint64_t left_ = 0;
   bool literal_ = false;
+  bool pending_ = false;
   uint64_t value_ = 0;
 };
 
