@@ -997,10 +997,11 @@ Status ReplicaImpl::MaybeSnapshot(const std::string& doc) {
   bool due = (options_.snapshot_every && st.since_snapshot >= options_.snapshot_every) ||
              (options_.snapshot_every_ops && st.ops_since_snapshot >= options_.snapshot_every_ops);
   if (!due) return Status::Ok();
-  WEFT_RETURN_IF_ERROR(WriteSnapshot(doc, st));
+  // Counted from now even when it fails: a snapshot is a cache, and a failing one (a full disk, a
+  // damaged segment) is tried again a policy's worth of changes later, not on every commit.
   st.since_snapshot = 0;
   st.ops_since_snapshot = 0;
-  return Status::Ok();
+  return WriteSnapshot(doc, st);
 }
 
 Status ReplicaImpl::Snapshot(std::string_view doc) {
