@@ -664,7 +664,9 @@ Result<std::vector<ChangeBlob>> ReplicaImpl::ChangesSince(std::string_view doc,
   WEFT_RETURN_IF_ERROR(sql::Exec(reader_, "BEGIN"));
   struct EndRead {
     sqlite3* db;
-    ~EndRead() { (void)sql::Exec(db, "COMMIT"); }
+    ~EndRead() {
+      if (!sql::Exec(db, "COMMIT").ok()) (void)sql::Exec(db, "ROLLBACK");
+    }
   } end_read{reader_};
   std::vector<ChangeBlob> out;
   Status s;
