@@ -229,6 +229,9 @@ class ReplicaImpl final : public Replica {
   Status WriteSnapshot(const std::string& doc, const DocState& st);
   // Folds the log rows of `doc` up to `upto` into segments (caller holds an open transaction).
   Status Compact(std::string_view doc, int64_t upto);
+  // Compacts every document's log up to its snapshot, each inside a savepoint that a failure
+  // rolls back (caller holds an open transaction). Fails only on a storage error.
+  Status CompactSnapshotted();
   // At a clean close: snapshots and compacts documents with enough new changes, and gives free
   // pages back to the file system. Best effort: a failure leaves the log as it was.
   void CompactOnClose();
@@ -378,6 +381,10 @@ Status ReplicaImpl::Init() {
       m = up.ok() ? up->Bind(1, "schema_version").Bind(2, int64_t{kSchemaVersion}).Run()
                   : up.status();
     }
+    // From version 2: fold each document's rows that its snapshot covers into segments now, as
+    // its next snapshot would. Best effort per document: one whose log is damaged keeps its rows
+    // (and reports the damage when it is read).
+    if (m.ok() && version == 2) m = CompactSnapshotted();
     if (m.ok()) m = sql::Exec(db_, "COMMIT");
     if (!m.ok()) {
       (void)sql::Exec(db_, "ROLLBACK");
@@ -971,6 +978,25 @@ Status ReplicaImpl::Compact(std::string_view doc, int64_t upto) {
   auto del = sql::Stmt::Prepare(db_, "DELETE FROM changes WHERE doc = ? AND seq <= ?");
   if (!del.ok()) return del.status();
   return del->Bind(1, doc).Bind(2, folded).Run();
+}
+
+Status ReplicaImpl::CompactSnapshotted() {
+  std::vector<std::pair<std::string, int64_t>> snapshots;
+  {
+    auto q = sql::Stmt::Prepare(db_, "SELECT doc, upto FROM snapshots ORDER BY doc");
+    if (!q.ok()) return q.status();
+    Status s;
+    while (q->Step(&s)) snapshots.emplace_back(q->Text(0), q->Int(1));
+    WEFT_RETURN_IF_ERROR(s);
+  }
+  for (const auto& [doc, upto] : snapshots) {
+    WEFT_RETURN_IF_ERROR(sql::Exec(db_, "SAVEPOINT fold"));
+    Status c = Compact(doc, upto);
+    if (!c.ok()) WEFT_RETURN_IF_ERROR(sql::Exec(db_, "ROLLBACK TO fold"));
+    WEFT_RETURN_IF_ERROR(sql::Exec(db_, "RELEASE fold"));
+    if (!c.ok() && c.code() != StatusCode::kCorruption) return c;
+  }
+  return Status::Ok();
 }
 
 void ReplicaImpl::CompactOnClose() {

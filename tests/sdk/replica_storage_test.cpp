@@ -244,8 +244,21 @@ INSERT INTO documents VALUES('doc', 1);
       sqlite3_reset(st);
     }
     sqlite3_finalize(st);
+    // And a snapshot covering the first 30 changes (log seqs 1..30).
+    crdt::Document snap(NodeId{0xab});
+    for (size_t i = 0; i < 30; ++i) REQUIRE(snap.ApplyChange(cs[i]).ok());
+    const std::string data = snap.EncodeSnapshot(false);
+    REQUIRE(sqlite3_prepare_v2(db, "INSERT INTO snapshots VALUES('doc', 30, ?)", -1, &st,
+                               nullptr) == SQLITE_OK);
+    sqlite3_bind_blob(st, 1, data.data(), static_cast<int>(data.size()), SQLITE_TRANSIENT);
+    REQUIRE(sqlite3_step(st) == SQLITE_DONE);
+    sqlite3_finalize(st);
     REQUIRE(sqlite3_close(db) == SQLITE_OK);
   }
+  // The migration folds what the snapshot covers into a segment; the rest stay rows.
+  OpenAt(path).reset();
+  CHECK(QueryOne(path, "SELECT count(*) FROM segments") == "1");
+  CHECK(QueryOne(path, "SELECT count(*) FROM changes") == "10");
   {
     auto r = OpenAt(path);
     CHECK(r->node_id() == NodeId{0xab});
