@@ -1010,12 +1010,15 @@ void ReplicaImpl::CompactOnClose() {
       if (st->since_snapshot > 0 && worth) (void)WriteSnapshot(doc, *st);
     }
   }
-  auto q = sql::Stmt::Prepare(db_, "PRAGMA freelist_count");
-  Status s;
-  if (q.ok() && q->Step(&s) && q->Int(0) > 0) {
-    q = sql::Stmt();
-    (void)sql::Exec(db_, "PRAGMA incremental_vacuum");
+  int64_t free_pages = 0;
+  {
+    auto q = sql::Stmt::Prepare(db_, "PRAGMA freelist_count");
+    Status s;
+    if (q.ok() && q->Step(&s)) free_pages = q->Int(0);
   }
+  // Moves pages from the end of the file into free ones and truncates it (a no-op unless the
+  // database uses auto_vacuum=INCREMENTAL).
+  if (free_pages > 0) (void)sql::Exec(db_, "PRAGMA incremental_vacuum");
 }
 
 Status ReplicaImpl::MaybeSnapshot(const std::string& doc) {
