@@ -59,11 +59,11 @@ CREATE TABLE peer_versions(
   PRIMARY KEY(peer, doc)
 ) WITHOUT ROWID;
 )sql",
-    // 2 -> 3: change rows carry a checksum and take seqs that are never reused (compaction
-    // deletes rows); compacted history lives in segments.
+    // 2 -> 3: change rows carry a checksum; compacted history lives in segments. Compaction
+    // deletes rows, so a new row's seq is above meta.log_floor, the highest seq ever compacted.
     R"sql(
 CREATE TABLE changes_v3(
-  seq INTEGER PRIMARY KEY AUTOINCREMENT,  -- the local log order (a causal order), never reused
+  seq INTEGER PRIMARY KEY,          -- the local log order (a causal order), never reused
   doc TEXT NOT NULL,
   author INTEGER NOT NULL,          -- node id, as a signed 64-bit integer
   start_seq INTEGER NOT NULL,
@@ -533,7 +533,9 @@ Status ReplicaImpl::AppendChanges(std::string_view doc, const std::vector<const 
   if (!insert_change_) {
     auto a = sql::Stmt::Prepare(
         db_,
-        "INSERT INTO changes(doc, author, start_seq, end_seq, crc, data) VALUES(?, ?, ?, ?, ?, ?)");
+        "INSERT INTO changes(seq, doc, author, start_seq, end_seq, crc, data) VALUES("
+        "MAX(COALESCE((SELECT MAX(seq) FROM changes), 0), "
+        "COALESCE((SELECT value FROM meta WHERE key = 'log_floor'), 0)) + 1, ?, ?, ?, ?, ?, ?)");
     if (!a.ok()) return a.status();
     auto b =
         sql::Stmt::Prepare(db_, "INSERT OR IGNORE INTO documents(id, created_ms) VALUES(?, ?)");
@@ -975,6 +977,13 @@ Status ReplicaImpl::Compact(std::string_view doc, int64_t upto) {
                              .BindBlob(7, crdt::EncodeSegment(ptrs))
                              .Run());
   }
+  // Seqs up to `folded` may leave the table: new rows must still come after them.
+  auto floor =
+      sql::Stmt::Prepare(db_,
+                         "INSERT OR REPLACE INTO meta(key, value) VALUES('log_floor', "
+                         "MAX(COALESCE((SELECT value FROM meta WHERE key = 'log_floor'), 0), ?))");
+  if (!floor.ok()) return floor.status();
+  WEFT_RETURN_IF_ERROR(floor->Bind(1, folded).Run());
   auto del = sql::Stmt::Prepare(db_, "DELETE FROM changes WHERE doc = ? AND seq <= ?");
   if (!del.ok()) return del.status();
   return del->Bind(1, doc).Bind(2, folded).Run();
