@@ -4,6 +4,7 @@
 #include <functional>
 #include <set>
 
+#include "change_codec.h"
 #include "weft/crdt/encoding.h"
 #include "weft/crdt/utf.h"
 
@@ -114,7 +115,9 @@ void DecodeValueSpec(Reader& r, Scalar* scalar, std::optional<ObjectKind>* kind)
   }
 }
 
-void EncodeOp(Writer& w, const Op& op) {
+}  // namespace
+
+void internal::EncodeOp(Writer& w, const Op& op) {
   w.U8(static_cast<uint8_t>(op.type));
   w.DotValue(op.object);
   switch (op.type) {
@@ -149,7 +152,7 @@ void EncodeOp(Writer& w, const Op& op) {
   }
 }
 
-Op DecodeOp(Reader& r) {
+Op internal::DecodeOp(Reader& r) {
   Op op;
   uint8_t type = r.U8();
   if (type < 1 || type > 9) {
@@ -211,8 +214,6 @@ Op DecodeOp(Reader& r) {
   return op;
 }
 
-}  // namespace
-
 std::string EncodeChange(const Change& c) {
   Writer w;
   w.U8(kChangeFormat);
@@ -223,7 +224,7 @@ std::string EncodeChange(const Change& c) {
   w.Varint(c.time.wall_ms);
   w.Varint(c.time.logical);
   w.Varint(c.ops.size());
-  for (const Op& op : c.ops) EncodeOp(w, op);
+  for (const Op& op : c.ops) internal::EncodeOp(w, op);
   w.Bytes(c.signature);
   return w.Take();
 }
@@ -247,7 +248,7 @@ Result<Change> DecodeChange(std::string_view bytes) {
   uint64_t n = r.Count(2);
   if (r.ok() && n == 0) r.Fail("a change has no ops");
   c.ops.reserve(n);
-  for (uint64_t i = 0; i < n && r.ok(); ++i) c.ops.push_back(DecodeOp(r));
+  for (uint64_t i = 0; i < n && r.ok(); ++i) c.ops.push_back(internal::DecodeOp(r));
   c.signature = std::string(r.Bytes());
   WEFT_RETURN_IF_ERROR(r.Finish("change"));
   if (!c.author.valid()) return Status::Corruption("change: author is the null node");

@@ -20,11 +20,13 @@
 
 #include "doc_id.h"
 #include "sqlite.h"
+#include "weft/crdt/encoding.h"
+#include "weft/crdt/history.h"
 
 namespace weft {
 namespace {
 
-constexpr int kSchemaVersion = 3;
+constexpr int kSchemaVersion = 4;
 
 // Schema migrations: kMigrations[i] takes a database from version i to i + 1.
 const char* const kMigrations[] = {
@@ -57,8 +59,38 @@ CREATE TABLE peer_versions(
   PRIMARY KEY(peer, doc)
 ) WITHOUT ROWID;
 )sql",
-    // (issue 5, snapshot bootstrap): the snapshot a document was bootstrapped from. Its log holds
-    // only changes after `version`. IF NOT EXISTS: independent of the order of other migrations.
+    // 2 -> 3: change rows carry a checksum; compacted history lives in segments. Compaction
+    // deletes rows, so a new row's seq is above meta.log_floor, the highest seq ever compacted.
+    R"sql(
+CREATE TABLE changes_v3(
+  seq INTEGER PRIMARY KEY,          -- the local log order (a causal order), never reused
+  doc TEXT NOT NULL,
+  author INTEGER NOT NULL,          -- node id, as a signed 64-bit integer
+  start_seq INTEGER NOT NULL,
+  end_seq INTEGER NOT NULL,
+  crc INTEGER NOT NULL,             -- crdt::Crc32c(data)
+  data BLOB NOT NULL                -- crdt::EncodeChange
+);
+INSERT INTO changes_v3(seq, doc, author, start_seq, end_seq, crc, data)
+  SELECT seq, doc, author, start_seq, end_seq, weft_crc32c(data), data FROM changes ORDER BY seq;
+DROP TABLE changes;
+ALTER TABLE changes_v3 RENAME TO changes;
+CREATE UNIQUE INDEX changes_by_id ON changes(doc, author, start_seq);
+CREATE INDEX changes_by_doc ON changes(doc, seq);
+CREATE TABLE segments(
+  id INTEGER PRIMARY KEY,
+  doc TEXT NOT NULL,
+  first_seq INTEGER NOT NULL,       -- the changes.seq of its first and last change
+  last_seq INTEGER NOT NULL,
+  changes INTEGER NOT NULL,         -- how many changes, and ops in them
+  ops INTEGER NOT NULL,
+  heads BLOB NOT NULL,              -- per author, the highest seq in it (a version vector)
+  data BLOB NOT NULL                -- crdt::EncodeSegment (checksummed)
+);
+CREATE INDEX segments_by_doc ON segments(doc, last_seq);
+)sql",
+    // 3 -> 4 (snapshot bootstrap): the snapshot a document was bootstrapped from. Its log holds
+    // only changes after `version`.
     R"sql(
 CREATE TABLE IF NOT EXISTS document_bases(
   doc TEXT PRIMARY KEY,
@@ -67,6 +99,47 @@ CREATE TABLE IF NOT EXISTS document_bases(
 ) WITHOUT ROWID;
 )sql",
 };
+
+// Compaction folds a document's log rows into segments; a segment holds at most this much, and
+// trailing segments merge four of a size at a time (see Compact).
+constexpr uint64_t kSegmentMaxOps = 1ull << 18;
+constexpr uint64_t kSegmentMaxChanges = 1ull << 17;
+constexpr size_t kSegmentMergeFanIn = 4;
+
+void Crc32cSqlFunction(sqlite3_context* ctx, int, sqlite3_value** argv) {
+  const void* p = sqlite3_value_blob(argv[0]);
+  int n = sqlite3_value_bytes(argv[0]);
+  std::string_view data(static_cast<const char*>(p), p ? static_cast<size_t>(n) : 0);
+  sqlite3_result_int64(ctx, crdt::Crc32c(data));
+}
+
+Status CorruptLog(std::string_view doc, const std::string& what) {
+  return Status::Corruption("op log of \"" + std::string(doc) + "\": " + what);
+}
+
+// Decodes a log row, checking its checksum first.
+Result<crdt::Change> DecodeRow(std::string_view doc, int64_t seq, int64_t crc,
+                               std::string_view data) {
+  if (static_cast<int64_t>(crdt::Crc32c(data)) != crc) {
+    return CorruptLog(doc, "change at log seq " + std::to_string(seq) + ": checksum mismatch");
+  }
+  auto c = crdt::DecodeChange(data);
+  if (!c.ok()) {
+    return CorruptLog(doc,
+                      "change at log seq " + std::to_string(seq) + ": " + c.status().message());
+  }
+  return c;
+}
+
+Result<std::vector<crdt::Change>> DecodeSegmentRow(std::string_view doc, int64_t last_seq,
+                                                   std::string_view data) {
+  auto cs = crdt::DecodeSegment(data);
+  if (!cs.ok()) {
+    return CorruptLog(doc, "segment ending at log seq " + std::to_string(last_seq) + ": " +
+                               cs.status().message());
+  }
+  return cs;
+}
 
 uint64_t SystemClockMs() {
   return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -114,6 +187,7 @@ class ReplicaImpl final : public Replica {
     if (!options_.clock) options_.clock = SystemClockMs;
   }
   ~ReplicaImpl() override {
+    if (ready_) CompactOnClose();
     docs_.clear();
     insert_change_.reset();
     insert_doc_.reset();
@@ -160,9 +234,18 @@ class ReplicaImpl final : public Replica {
   Result<DocState*> Load(std::string_view doc, bool create);
   // The cached state of `doc` for a reader (caller holds state_mu_ shared); loads it when needed.
   Result<const DocState*> ForRead(std::string_view doc);
+  // Writes the snapshot of `doc` and compacts its log up to it, in one SQLite transaction.
   Status WriteSnapshot(const std::string& doc, const DocState& st);
   // Loads the base snapshot of `doc` into `out` when it has one (caller holds write_mu_).
   Status LoadBase(std::string_view doc, const crdt::DocumentOptions& dopts, crdt::Document* out);
+  // Folds the log rows of `doc` up to `upto` into segments (caller holds an open transaction).
+  Status Compact(std::string_view doc, int64_t upto);
+  // Compacts every document's log up to its snapshot, each inside a savepoint that a failure
+  // rolls back (caller holds an open transaction). Fails only on a storage error.
+  Status CompactSnapshotted();
+  // At a clean close: snapshots and compacts documents with enough new changes, and gives free
+  // pages back to the file system. Best effort: a failure leaves the log as it was.
+  void CompactOnClose();
   Status MaybeSnapshot(const std::string& doc);
   Status AppendChanges(std::string_view doc, const std::vector<const crdt::Change*>& cs,
                        const std::vector<std::string>& blobs);
@@ -173,6 +256,7 @@ class ReplicaImpl final : public Replica {
   ReplicaOptions options_;
   sqlite3* db_ = nullptr;      // the writer's connection
   sqlite3* reader_ = nullptr;  // readers' connection (WAL: sees only committed data)
+  bool ready_ = false;         // Init succeeded
   NodeId node_;
   // The author of this open's local changes. Not node_: a database restored from an old copy
   // would reuse seqs its node already used for changes that peers hold (and would take the new
@@ -237,6 +321,9 @@ Status ReplicaImpl::Init() {
   }
   sqlite3_extended_result_codes(db_, 1);
   sqlite3_busy_timeout(db_, 5000);
+  rc = sqlite3_create_function_v2(db_, "weft_crc32c", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC,
+                                  nullptr, Crc32cSqlFunction, nullptr, nullptr, nullptr);
+  if (rc != SQLITE_OK) return sql::FromCode(rc, db_, "register weft_crc32c");
 
   // Look before touching anything: is this SQLite at all, and a Weft database of a known version?
   auto tables = sql::Stmt::Prepare(db_, "SELECT name FROM sqlite_master WHERE type='table'");
@@ -285,6 +372,8 @@ Status ReplicaImpl::Init() {
     if (version < 1 || !node_.valid()) return Status::Corruption(path_ + ": bad Weft metadata");
   }
 
+  // A new database gives pages that compaction frees back to the file system (at close).
+  if (version == 0) WEFT_RETURN_IF_ERROR(sql::Exec(db_, "PRAGMA auto_vacuum=INCREMENTAL"));
   WEFT_RETURN_IF_ERROR(sql::Exec(db_, "PRAGMA journal_mode=WAL"));
   WEFT_RETURN_IF_ERROR(sql::Exec(db_, options_.durability == Durability::kFull
                                           ? "PRAGMA synchronous=FULL"
@@ -308,11 +397,18 @@ Status ReplicaImpl::Init() {
       m = up.ok() ? up->Bind(1, "schema_version").Bind(2, int64_t{kSchemaVersion}).Run()
                   : up.status();
     }
+    // From version 2: fold each document's rows that its snapshot covers into segments now, as
+    // its next snapshot would. Best effort per document: one whose log is damaged keeps its rows
+    // (and reports the damage when it is read).
+    if (m.ok() && version == 2) m = CompactSnapshotted();
     if (m.ok()) m = sql::Exec(db_, "COMMIT");
     if (!m.ok()) {
       (void)sql::Exec(db_, "ROLLBACK");
       return m;
     }
+    // An older database: switch it to incremental vacuuming too (VACUUM rebuilds the file; on
+    // failure the database is as valid as before, only larger).
+    if (version > 0) (void)sql::Exec(db_, "PRAGMA auto_vacuum=INCREMENTAL; VACUUM");
   }
 
   rc = sqlite3_open_v2(path_.c_str(), &reader_, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, vfs);
@@ -325,6 +421,7 @@ Status ReplicaImpl::Init() {
     while (actor == 0 || actor == node_.value) actor = (static_cast<uint64_t>(rd()) << 32) ^ rd();
   }
   actor_ = NodeId{actor};
+  ready_ = true;
   return Status::Ok();
 }
 
@@ -360,20 +457,35 @@ Result<DocState*> ReplicaImpl::Load(std::string_view doc, bool create) {
     WEFT_RETURN_IF_ERROR(s);
     // No snapshot yet: start from the base snapshot, if the document was bootstrapped from one.
     if (!snapshot_found) WEFT_RETURN_IF_ERROR(LoadBase(doc, dopts, &st->doc));
-    auto log =
-        sql::Stmt::Prepare(db_, "SELECT data FROM changes WHERE doc = ? AND seq > ? ORDER BY seq");
+    // The log after the snapshot: segments (compaction writes them only up to a snapshot, so
+    // normally none), then rows. A change the snapshot already holds is skipped.
+    auto replay = [&](const crdt::Change& c) -> Status {
+      if (st->doc.HasChange({c.author, c.end_seq()})) return Status::Ok();
+      Status a = st->doc.ApplyChange(c);
+      if (!a.ok()) return CorruptLog(doc, a.message());
+      ++st->since_snapshot;
+      st->ops_since_snapshot += c.span();
+      return Status::Ok();
+    };
+    auto segs = sql::Stmt::Prepare(
+        db_,
+        "SELECT last_seq, data FROM segments WHERE doc = ? AND last_seq > ? ORDER BY last_seq");
+    if (!segs.ok()) return segs.status();
+    segs->Bind(1, doc).Bind(2, upto);
+    while (segs->Step(&s)) {
+      auto cs = DecodeSegmentRow(doc, segs->Int(0), segs->Blob(1));
+      if (!cs.ok()) return cs.status();
+      for (const crdt::Change& c : *cs) WEFT_RETURN_IF_ERROR(replay(c));
+    }
+    WEFT_RETURN_IF_ERROR(s);
+    auto log = sql::Stmt::Prepare(
+        db_, "SELECT seq, crc, data FROM changes WHERE doc = ? AND seq > ? ORDER BY seq");
     if (!log.ok()) return log.status();
     log->Bind(1, doc).Bind(2, upto);
     while (log->Step(&s)) {
-      auto c = crdt::DecodeChange(log->Blob(0));
-      if (!c.ok())
-        return Status::Corruption("op log of \"" + std::string(doc) +
-                                  "\": " + c.status().message());
-      Status a = st->doc.ApplyChange(*c);
-      if (!a.ok())
-        return Status::Corruption("op log of \"" + std::string(doc) + "\": " + a.message());
-      ++st->since_snapshot;
-      st->ops_since_snapshot += c->span();
+      auto c = DecodeRow(doc, log->Int(0), log->Int(1), log->Blob(2));
+      if (!c.ok()) return c.status();
+      WEFT_RETURN_IF_ERROR(replay(*c));
     }
     WEFT_RETURN_IF_ERROR(s);
   }
@@ -426,8 +538,9 @@ Status ReplicaImpl::DeleteDocument(std::string_view doc) {
   WEFT_RETURN_IF_ERROR(sql::Exec(db_, "BEGIN IMMEDIATE"));
   Status s;
   for (const char* q :
-       {"DELETE FROM changes WHERE doc = ?", "DELETE FROM snapshots WHERE doc = ?",
-        "DELETE FROM document_bases WHERE doc = ?", "DELETE FROM documents WHERE id = ?"}) {
+       {"DELETE FROM changes WHERE doc = ?", "DELETE FROM segments WHERE doc = ?",
+        "DELETE FROM snapshots WHERE doc = ?", "DELETE FROM document_bases WHERE doc = ?",
+        "DELETE FROM documents WHERE id = ?"}) {
     auto st = sql::Stmt::Prepare(db_, q);
     s = st.ok() ? st->Bind(1, doc).Run() : st.status();
     if (!s.ok()) break;
@@ -447,7 +560,10 @@ Status ReplicaImpl::AppendChanges(std::string_view doc, const std::vector<const 
                                   const std::vector<std::string>& blobs) {
   if (!insert_change_) {
     auto a = sql::Stmt::Prepare(
-        db_, "INSERT INTO changes(doc, author, start_seq, end_seq, data) VALUES(?, ?, ?, ?, ?)");
+        db_,
+        "INSERT INTO changes(seq, doc, author, start_seq, end_seq, crc, data) VALUES("
+        "MAX(COALESCE((SELECT MAX(seq) FROM changes), 0), "
+        "COALESCE((SELECT value FROM meta WHERE key = 'log_floor'), 0)) + 1, ?, ?, ?, ?, ?, ?)");
     if (!a.ok()) return a.status();
     auto b =
         sql::Stmt::Prepare(db_, "INSERT OR IGNORE INTO documents(id, created_ms) VALUES(?, ?)");
@@ -462,7 +578,8 @@ Status ReplicaImpl::AppendChanges(std::string_view doc, const std::vector<const 
             .Bind(2, static_cast<int64_t>(cs[i]->author.value))
             .Bind(3, static_cast<int64_t>(cs[i]->start_seq))
             .Bind(4, static_cast<int64_t>(cs[i]->end_seq()))
-            .BindBlob(5, blobs[i])
+            .Bind(5, static_cast<int64_t>(crdt::Crc32c(blobs[i])))
+            .BindBlob(6, blobs[i])
             .Run();
   }
   if (s.ok()) s = sql::Exec(db_, "COMMIT");
@@ -579,15 +696,54 @@ Result<std::vector<ChangeBlob>> ReplicaImpl::ChangesSince(std::string_view doc,
   WEFT_RETURN_IF_ERROR(CheckDocId(doc));
   if (!HasDocument(doc)) return Status::NotFound("no document \"" + std::string(doc) + "\"");
   std::lock_guard lock(reader_mu_);
-  auto q = sql::Stmt::Prepare(
-      reader_, "SELECT author, end_seq, data FROM changes WHERE doc = ? ORDER BY seq");
-  if (!q.ok()) return q.status();
-  q->Bind(1, doc);
+  // One read transaction for segments and rows, so that a compaction committing in between
+  // cannot move changes out of sight.
+  WEFT_RETURN_IF_ERROR(sql::Exec(reader_, "BEGIN"));
+  struct EndRead {
+    sqlite3* db;
+    ~EndRead() {
+      if (!sql::Exec(db, "COMMIT").ok()) (void)sql::Exec(db, "ROLLBACK");
+    }
+  } end_read{reader_};
   std::vector<ChangeBlob> out;
   Status s;
+  {
+    // A segment whose heads the peer has is skipped without reading its data.
+    auto q = sql::Stmt::Prepare(
+        reader_, "SELECT last_seq, heads, data FROM segments WHERE doc = ? ORDER BY last_seq");
+    if (!q.ok()) return q.status();
+    q->Bind(1, doc);
+    while (q->Step(&s)) {
+      crdt::Reader hr(q->Blob(1));
+      VersionVector heads = hr.Vector();
+      if (!hr.Finish("heads").ok()) {
+        return CorruptLog(doc,
+                          "segment ending at log seq " + std::to_string(q->Int(0)) + ": bad heads");
+      }
+      bool covered = true;
+      for (const auto& [node, seq] : heads.entries()) covered = covered && peer.Get(node) >= seq;
+      if (covered) continue;
+      auto cs = DecodeSegmentRow(doc, q->Int(0), q->Blob(2));
+      if (!cs.ok()) return cs.status();
+      for (const crdt::Change& c : *cs) {
+        if (c.end_seq() > peer.Get(c.author)) out.push_back(crdt::EncodeChange(c));
+      }
+    }
+    WEFT_RETURN_IF_ERROR(s);
+  }
+  auto q = sql::Stmt::Prepare(
+      reader_, "SELECT seq, author, end_seq, crc, data FROM changes WHERE doc = ? ORDER BY seq");
+  if (!q.ok()) return q.status();
+  q->Bind(1, doc);
   while (q->Step(&s)) {
-    NodeId author{static_cast<uint64_t>(q->Int(0))};
-    if (static_cast<uint64_t>(q->Int(1)) > peer.Get(author)) out.emplace_back(q->Blob(2));
+    NodeId author{static_cast<uint64_t>(q->Int(1))};
+    if (static_cast<uint64_t>(q->Int(2)) <= peer.Get(author)) continue;
+    std::string_view data = q->Blob(4);
+    if (static_cast<int64_t>(crdt::Crc32c(data)) != q->Int(3)) {
+      return CorruptLog(doc,
+                        "change at log seq " + std::to_string(q->Int(0)) + ": checksum mismatch");
+    }
+    out.emplace_back(data);
   }
   WEFT_RETURN_IF_ERROR(s);
   return out;
@@ -681,11 +837,225 @@ Status ReplicaImpl::WriteSnapshot(const std::string& doc, const DocState& st) {
     std::shared_lock lock(state_mu_);
     data = st.doc.EncodeSnapshot(false);
   }
-  auto q = sql::Stmt::Prepare(db_,
-                              "INSERT OR REPLACE INTO snapshots(doc, upto, data) "
-                              "SELECT ?1, COALESCE(MAX(seq), 0), ?2 FROM changes WHERE doc = ?1");
-  if (!q.ok()) return q.status();
-  return q->Bind(1, doc).BindBlob(2, data).Run();
+  WEFT_RETURN_IF_ERROR(sql::Exec(db_, "BEGIN IMMEDIATE"));
+  Status s;
+  int64_t upto = 0;
+  {
+    // The snapshot covers the whole log of the document (the writer holds write_mu_).
+    auto q =
+        sql::Stmt::Prepare(db_,
+                           "SELECT MAX(COALESCE((SELECT MAX(seq) FROM changes WHERE doc = ?1), 0), "
+                           "COALESCE((SELECT MAX(last_seq) FROM segments WHERE doc = ?1), 0))");
+    if (!q.ok()) s = q.status();
+    if (s.ok()) {
+      q->Bind(1, doc);
+      if (q->Step(&s)) upto = q->Int(0);
+    }
+  }
+  if (s.ok()) {
+    auto q = sql::Stmt::Prepare(
+        db_, "INSERT OR REPLACE INTO snapshots(doc, upto, data) VALUES(?, ?, ?)");
+    s = q.ok() ? q->Bind(1, doc).Bind(2, upto).BindBlob(3, data).Run() : q.status();
+  }
+  if (s.ok()) s = Compact(doc, upto);
+  if (s.ok()) s = sql::Exec(db_, "COMMIT");
+  if (!s.ok()) (void)sql::Exec(db_, "ROLLBACK");
+  return s;
+}
+
+namespace {
+
+// A segment of a document's log during compaction: an existing row (id != 0, its changes loaded
+// only when it is rewritten) or a new one.
+struct PendingSegment {
+  int64_t id = 0;
+  int64_t first = 0, last = 0;
+  uint64_t changes = 0, ops = 0;
+  std::vector<crdt::Change> cs;
+};
+
+// Segments of about the same size (ops within a factor of four) share a tier.
+int Tier(uint64_t ops) {
+  int bits = 0;
+  while (ops > 1) ops >>= 1, ++bits;
+  return bits / 2;
+}
+
+}  // namespace
+
+// Compaction: the rows up to `upto` become new segments; then, while the last kSegmentMergeFanIn
+// or more segments are of the tier of the last one or below, they merge into one (an LSM-style
+// size-tiered policy: a change is rewritten about log4(history / batch) times, and a document
+// keeps a few segments per tier). Segments only ever cover seqs up to a snapshot's `upto`, and
+// rows after it stay rows, so the log reads as segments in order, then rows.
+Status ReplicaImpl::Compact(std::string_view doc, int64_t upto) {
+  std::vector<PendingSegment> segs;
+  Status s;
+  {
+    auto q = sql::Stmt::Prepare(db_,
+                                "SELECT id, first_seq, last_seq, changes, ops FROM segments WHERE "
+                                "doc = ? ORDER BY last_seq");
+    if (!q.ok()) return q.status();
+    q->Bind(1, doc);
+    while (q->Step(&s)) {
+      PendingSegment g;
+      g.id = q->Int(0);
+      g.first = q->Int(1);
+      g.last = q->Int(2);
+      g.changes = static_cast<uint64_t>(q->Int(3));
+      g.ops = static_cast<uint64_t>(q->Int(4));
+      segs.push_back(std::move(g));
+    }
+    WEFT_RETURN_IF_ERROR(s);
+  }
+  const size_t existing = segs.size();
+  int64_t folded = 0;
+  {
+    auto q = sql::Stmt::Prepare(
+        db_, "SELECT seq, crc, data FROM changes WHERE doc = ? AND seq <= ? ORDER BY seq");
+    if (!q.ok()) return q.status();
+    q->Bind(1, doc).Bind(2, upto);
+    while (q->Step(&s)) {
+      int64_t seq = q->Int(0);
+      auto c = DecodeRow(doc, seq, q->Int(1), q->Blob(2));
+      if (!c.ok()) return c.status();
+      uint64_t ops = c->ops.size();
+      // A change too large for any segment stays a row, and so does everything after it.
+      if (ops > crdt::kMaxSegmentOps) break;
+      if (segs.size() == existing || segs.back().ops + ops > kSegmentMaxOps ||
+          segs.back().changes + 1 > kSegmentMaxChanges) {
+        segs.emplace_back();
+        segs.back().first = seq;
+      }
+      PendingSegment& g = segs.back();
+      g.last = seq;
+      ++g.changes;
+      g.ops += ops;
+      g.cs.push_back(std::move(*c));
+      folded = seq;
+    }
+    WEFT_RETURN_IF_ERROR(s);
+  }
+  if (folded == 0) return Status::Ok();
+
+  std::vector<int64_t> replaced;
+  while (segs.size() >= kSegmentMergeFanIn) {
+    const int tier = Tier(segs.back().ops);
+    size_t begin = segs.size();
+    uint64_t ops = 0, changes = 0;
+    while (begin > 0 && Tier(segs[begin - 1].ops) <= tier) {
+      --begin;
+      ops += segs[begin].ops;
+      changes += segs[begin].changes;
+    }
+    if (segs.size() - begin < kSegmentMergeFanIn || ops > kSegmentMaxOps ||
+        changes > kSegmentMaxChanges) {
+      break;
+    }
+    PendingSegment merged;
+    merged.first = segs[begin].first;
+    merged.last = segs.back().last;
+    merged.ops = ops;
+    merged.changes = changes;
+    merged.cs.reserve(changes);
+    for (size_t i = begin; i < segs.size(); ++i) {
+      PendingSegment& g = segs[i];
+      if (g.id != 0) {
+        auto q = sql::Stmt::Prepare(db_, "SELECT data FROM segments WHERE id = ?");
+        if (!q.ok()) return q.status();
+        q->Bind(1, g.id);
+        if (!q->Step(&s)) return s.ok() ? CorruptLog(doc, "a segment vanished") : s;
+        auto cs = DecodeSegmentRow(doc, g.last, q->Blob(0));
+        if (!cs.ok()) return cs.status();
+        g.cs = std::move(*cs);
+        replaced.push_back(g.id);
+      }
+      for (crdt::Change& c : g.cs) merged.cs.push_back(std::move(c));
+    }
+    segs.resize(begin);
+    segs.push_back(std::move(merged));
+  }
+
+  {
+    auto del = sql::Stmt::Prepare(db_, "DELETE FROM segments WHERE id = ?");
+    if (!del.ok()) return del.status();
+    for (int64_t id : replaced) WEFT_RETURN_IF_ERROR(del->Bind(1, id).Run());
+  }
+  auto ins = sql::Stmt::Prepare(db_,
+                                "INSERT INTO segments(doc, first_seq, last_seq, changes, ops, "
+                                "heads, data) VALUES(?, ?, ?, ?, ?, ?, ?)");
+  if (!ins.ok()) return ins.status();
+  for (const PendingSegment& g : segs) {
+    if (g.id != 0) continue;
+    VersionVector heads;
+    for (const crdt::Change& c : g.cs) {
+      heads.Set(c.author, std::max(heads.Get(c.author), c.end_seq()));
+    }
+    crdt::Writer hw;
+    hw.Vector(heads);
+    std::vector<const crdt::Change*> ptrs;
+    ptrs.reserve(g.cs.size());
+    for (const crdt::Change& c : g.cs) ptrs.push_back(&c);
+    WEFT_RETURN_IF_ERROR(ins->Bind(1, doc)
+                             .Bind(2, g.first)
+                             .Bind(3, g.last)
+                             .Bind(4, static_cast<int64_t>(g.changes))
+                             .Bind(5, static_cast<int64_t>(g.ops))
+                             .BindBlob(6, hw.data())
+                             .BindBlob(7, crdt::EncodeSegment(ptrs))
+                             .Run());
+  }
+  // Seqs up to `folded` may leave the table: new rows must still come after them.
+  auto floor =
+      sql::Stmt::Prepare(db_,
+                         "INSERT OR REPLACE INTO meta(key, value) VALUES('log_floor', "
+                         "MAX(COALESCE((SELECT value FROM meta WHERE key = 'log_floor'), 0), ?))");
+  if (!floor.ok()) return floor.status();
+  WEFT_RETURN_IF_ERROR(floor->Bind(1, folded).Run());
+  auto del = sql::Stmt::Prepare(db_, "DELETE FROM changes WHERE doc = ? AND seq <= ?");
+  if (!del.ok()) return del.status();
+  return del->Bind(1, doc).Bind(2, folded).Run();
+}
+
+Status ReplicaImpl::CompactSnapshotted() {
+  std::vector<std::pair<std::string, int64_t>> snapshots;
+  {
+    auto q = sql::Stmt::Prepare(db_, "SELECT doc, upto FROM snapshots ORDER BY doc");
+    if (!q.ok()) return q.status();
+    Status s;
+    while (q->Step(&s)) snapshots.emplace_back(q->Text(0), q->Int(1));
+    WEFT_RETURN_IF_ERROR(s);
+  }
+  for (const auto& [doc, upto] : snapshots) {
+    WEFT_RETURN_IF_ERROR(sql::Exec(db_, "SAVEPOINT fold"));
+    Status c = Compact(doc, upto);
+    if (!c.ok()) WEFT_RETURN_IF_ERROR(sql::Exec(db_, "ROLLBACK TO fold"));
+    WEFT_RETURN_IF_ERROR(sql::Exec(db_, "RELEASE fold"));
+    if (!c.ok() && c.code() != StatusCode::kCorruption) return c;
+  }
+  return Status::Ok();
+}
+
+void ReplicaImpl::CompactOnClose() {
+  std::lock_guard w(write_mu_);
+  if (options_.snapshot_every != 0) {
+    for (const auto& [doc, st] : docs_) {
+      // Cheap enough at close: an eighth of the policy's worth of new changes or ops.
+      bool worth = st->since_snapshot * 8 >= options_.snapshot_every ||
+                   (options_.snapshot_every_ops &&
+                    st->ops_since_snapshot * 8 >= options_.snapshot_every_ops);
+      if (st->since_snapshot > 0 && worth) (void)WriteSnapshot(doc, *st);
+    }
+  }
+  int64_t free_pages = 0;
+  {
+    auto q = sql::Stmt::Prepare(db_, "PRAGMA freelist_count");
+    Status s;
+    if (q.ok() && q->Step(&s)) free_pages = q->Int(0);
+  }
+  // Moves pages from the end of the file into free ones and truncates it (a no-op unless the
+  // database uses auto_vacuum=INCREMENTAL).
+  if (free_pages > 0) (void)sql::Exec(db_, "PRAGMA incremental_vacuum");
 }
 
 Status ReplicaImpl::MaybeSnapshot(const std::string& doc) {
@@ -695,10 +1065,11 @@ Status ReplicaImpl::MaybeSnapshot(const std::string& doc) {
   bool due = (options_.snapshot_every && st.since_snapshot >= options_.snapshot_every) ||
              (options_.snapshot_every_ops && st.ops_since_snapshot >= options_.snapshot_every_ops);
   if (!due) return Status::Ok();
-  WEFT_RETURN_IF_ERROR(WriteSnapshot(doc, st));
+  // Counted from now even when it fails: a snapshot is a cache, and a failing one (a full disk, a
+  // damaged segment) is tried again a policy's worth of changes later, not on every commit.
   st.since_snapshot = 0;
   st.ops_since_snapshot = 0;
-  return Status::Ok();
+  return WriteSnapshot(doc, st);
 }
 
 Status ReplicaImpl::Snapshot(std::string_view doc) {

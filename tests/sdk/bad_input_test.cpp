@@ -354,3 +354,147 @@ TEST_CASE("opening a missing file without create_if_missing creates nothing", "[
   CHECK_FALSE(Exists(path));
   CHECK_FALSE(Exists(path + "-wal"));
 }
+
+namespace {
+
+// Flips one bit of the blob in `column` of the row `where` selects, through sqlite3 directly.
+void FlipStoredBit(const std::string& path, const std::string& table, const std::string& column,
+                   const std::string& where, size_t byte) {
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  std::string q = "SELECT rowid, " + column + " FROM " + table + " WHERE " + where + " LIMIT 1";
+  REQUIRE(sqlite3_prepare_v2(db, q.c_str(), -1, &st, nullptr) == SQLITE_OK);
+  REQUIRE(sqlite3_step(st) == SQLITE_ROW);
+  int64_t rowid = sqlite3_column_int64(st, 0);
+  std::string blob(static_cast<const char*>(sqlite3_column_blob(st, 1)),
+                   static_cast<size_t>(sqlite3_column_bytes(st, 1)));
+  sqlite3_finalize(st);
+  REQUIRE(byte < blob.size());
+  blob[byte] ^= 0x10;
+  std::string u = "UPDATE " + table + " SET " + column + " = ? WHERE rowid = ?";
+  REQUIRE(sqlite3_prepare_v2(db, u.c_str(), -1, &st, nullptr) == SQLITE_OK);
+  sqlite3_bind_blob(st, 1, blob.data(), static_cast<int>(blob.size()), SQLITE_TRANSIENT);
+  sqlite3_bind_int64(st, 2, rowid);
+  REQUIRE(sqlite3_step(st) == SQLITE_DONE);
+  sqlite3_finalize(st);
+  REQUIRE(sqlite3_close(db) == SQLITE_OK);
+}
+
+int64_t CountRows(const std::string& path, const std::string& table) {
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  std::string q = "SELECT count(*) FROM " + table;
+  REQUIRE(sqlite3_prepare_v2(db, q.c_str(), -1, &st, nullptr) == SQLITE_OK);
+  REQUIRE(sqlite3_step(st) == SQLITE_ROW);
+  int64_t n = sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  REQUIRE(sqlite3_close(db) == SQLITE_OK);
+  return n;
+}
+
+void ExpectCorruptionNamingDoc(const Status& s) {
+  INFO(s.ToString());
+  CHECK(s.code() == StatusCode::kCorruption);
+  CHECK(s.message().find("\"doc\"") != std::string::npos);
+}
+
+}  // namespace
+
+TEST_CASE("a corrupt change in the op log is refused, naming its document, and changes nothing",
+          "[sdk][bad-input]") {
+  TempDir dir;
+  const std::string path = dir.File("log.db");
+  ReplicaOptions opts = Options();
+  opts.snapshot_every = 0;  // keep every change a row of the log
+  opts.snapshot_every_ops = 0;
+  VersionVector six;
+  {
+    auto r = OpenAt(path, opts);
+    for (int i = 0; i < 10; ++i) {
+      REQUIRE(Edit(*r, i).ok());
+      if (i == 5) six = *r->Version(kDoc);
+    }
+  }
+  REQUIRE(CountRows(path, "changes") == 10);
+  // A bit flip inside the change's bytes: the blob may still decode, the checksum says no.
+  FlipStoredBit(path, "changes", "data", "seq = 5", 12);
+  const std::string bytes = ReadFile(path);
+  {
+    auto r = OpenAt(path, opts);
+    ExpectCorruptionNamingDoc(r->Read(kDoc, [](const View&) {}));
+    ExpectCorruptionNamingDoc(r->ChangesSince(kDoc, {}).status());
+    ExpectCorruptionNamingDoc(
+        r->Transact(kDoc, [](Txn& t) { return t.root().Put("x", 1); }).status());
+    ExpectCorruptionNamingDoc(r->Snapshot(kDoc));
+    // A peer that has the damaged change is served what it lacks.
+    auto rest = r->ChangesSince(kDoc, six);
+    INFO(rest.status().ToString());
+    REQUIRE(rest.ok());
+    CHECK(rest->size() == 4);
+  }
+  CHECK(ReadFile(path) == bytes);
+}
+
+TEST_CASE("a corrupt history segment is refused, naming its document, and changes nothing",
+          "[sdk][bad-input]") {
+  TempDir dir;
+  const std::string path = dir.File("seg.db");
+  ReplicaOptions opts = Options();
+  opts.snapshot_every = 0;
+  opts.snapshot_every_ops = 0;
+  std::string canonical;
+  VersionVector middle;
+  {
+    auto r = OpenAt(path, opts);
+    for (int i = 0; i < 10; ++i) REQUIRE(Edit(*r, i).ok());
+    REQUIRE(r->Snapshot(kDoc).ok());  // the ten changes become a segment
+    middle = *r->Version(kDoc);
+    for (int i = 10; i < 13; ++i) REQUIRE(Edit(*r, i).ok());
+    canonical = Canonical(*r);
+  }
+  REQUIRE(CountRows(path, "segments") == 1);
+  REQUIRE(CountRows(path, "changes") == 3);
+  FlipStoredBit(path, "segments", "data", "1", 20);
+  const std::string bytes = ReadFile(path);
+  {
+    auto r = OpenAt(path, opts);
+    // The document opens from its snapshot and the rows after it; the segment is not needed.
+    CHECK(Canonical(*r) == canonical);
+    // Serving a peer from the segment fails clearly ...
+    ExpectCorruptionNamingDoc(r->ChangesSince(kDoc, {}).status());
+    // ... a peer that has everything in it is served the rows without reading it ...
+    auto rest = r->ChangesSince(kDoc, middle);
+    INFO(rest.status().ToString());
+    REQUIRE(rest.ok());
+    CHECK(rest->size() == 3);
+  }
+  CHECK(ReadFile(path) == bytes);
+  {
+    auto r = OpenAt(path, opts);
+    REQUIRE(Edit(*r, 13).ok());
+    REQUIRE(Edit(*r, 14).ok());
+  }
+  // Compactions go on until four segments of a size merge, which reads the damaged one: that
+  // compaction fails and leaves the log as it was.
+  {
+    auto r = OpenAt(path, opts);
+    Status s;
+    int round = 0;
+    for (; round < 6; ++round) {
+      for (int i = 0; i < 8; ++i) REQUIRE(Edit(*r, 20 + round * 10 + i).ok());
+      const int64_t rows = CountRows(path, "changes"), segs = CountRows(path, "segments");
+      s = r->Snapshot(kDoc);
+      if (!s.ok()) {
+        CHECK(CountRows(path, "segments") == segs);
+        CHECK(CountRows(path, "changes") == rows);
+        break;
+      }
+      REQUIRE(CountRows(path, "changes") == 0);
+    }
+    CHECK(round < 6);
+    ExpectCorruptionNamingDoc(s);
+    CHECK(Canonical(*r).size() > 0);  // the open document is unaffected
+  }
+}

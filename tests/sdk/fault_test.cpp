@@ -355,6 +355,29 @@ TEST_CASE("failing any write or sync of a snapshot", "[sdk][fault]") {
   RunScenario(sc, Durability::kFull, true);
 }
 
+TEST_CASE("failing any write or sync of a snapshot that merges history segments", "[sdk][fault]") {
+  // Three snapshots leave three segments of about one size; the fourth folds the new rows into a
+  // fourth and merges all four into one: segment rows read, written and deleted, log rows deleted.
+  Scenario sc{"a snapshot with a merge",
+              [](Replica& r) {
+                for (int round = 0; round < 3; ++round) {
+                  for (int i = 0; i < 3; ++i) REQUIRE(LocalEdit(r, round * 3 + i).ok());
+                  REQUIRE(r.Snapshot(kDoc).ok());
+                }
+                for (int i = 9; i < 12; ++i) REQUIRE(LocalEdit(r, i).ok());
+                REQUIRE(QueryOne(r.path(), "SELECT count(*) FROM segments") == "3");
+              },
+              nullptr, [](Replica& r) { return r.Snapshot(kDoc); },
+              [](const std::string& path, bool op_ok) {
+                // All or nothing: one merged segment and no rows but the commit made after the
+                // operation, or the three segments and the three rows (and that commit) as before.
+                CHECK(QueryOne(path, "SELECT count(*) FROM segments") == (op_ok ? "1" : "3"));
+                CHECK(QueryOne(path, "SELECT count(*) FROM changes") == (op_ok ? "1" : "4"));
+              }};
+  RunScenario(sc, Durability::kNormal, false);
+  RunScenario(sc, Durability::kFull, true);
+}
+
 TEST_CASE("failing any write or sync of a commit that triggers a WAL checkpoint", "[sdk][fault]") {
   // Small commits fill the WAL to just under SQLite's auto-checkpoint threshold; the commit under
   // test (a large value: many pages) crosses it, so SQLite checkpoints after the commit: WAL sync,

@@ -43,7 +43,10 @@ enum class Durability {
 struct ReplicaOptions {
   Durability durability = Durability::kNormal;
   // Snapshot policy: write a document's snapshot after this many changes since its last one
-  // (0: never). Opening a document loads its latest snapshot and replays the log after it.
+  // (0: never). Opening a document loads its latest snapshot and replays the log after it. Each
+  // snapshot also compacts the log before it; a replica closed with at least an eighth of this
+  // many new changes (or of snapshot_every_ops new ops) in a document snapshots it at close
+  // (unless this is 0).
   uint32_t snapshot_every = 1000;
   // ... or after this many ops (a map write is one op, a text insert one per character), so
   // that a reopen replays a bounded amount of work (0: no bound by ops).
@@ -147,7 +150,9 @@ class Replica {
 
   // The document's version vector. kNotFound when absent.
   virtual Result<VersionVector> Version(std::string_view doc) = 0;
-  // The changes a peer lacks given its version vector, in causal order, encoded.
+  // The changes a peer lacks given its version vector, in causal order, encoded. Reads only the
+  // parts of the log the peer lacks something from (see docs/storage.md). kCorruption naming the
+  // document when a stored change or segment it needs is damaged.
   virtual Result<std::vector<ChangeBlob>> ChangesSince(std::string_view doc,
                                                        const VersionVector& peer) = 0;
   // Validates and applies a batch of remote changes (any order within the batch; each is applied
@@ -170,7 +175,9 @@ class Replica {
   // Resolve-on-write for `doc` (empty: every document); replaces any earlier resolver.
   virtual void SetConflictResolver(std::string_view doc, ConflictResolver resolver) = 0;
 
-  // Writes a snapshot of `doc` now (also done by the policy).
+  // Writes a snapshot of `doc` now (also done by the policy), and compacts its op log up to it in
+  // the same SQLite transaction (docs/storage.md). kCorruption naming the document when the log to
+  // compact is damaged; nothing changes on failure.
   virtual Status Snapshot(std::string_view doc) = 0;
 
   // Sync state per peer (issue 5): the version of `doc` that `peer` (the sync client's name for
