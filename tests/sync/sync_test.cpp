@@ -332,6 +332,13 @@ TEST_CASE("a live client streams changes both ways and reports lag", "[sync]") {
     return !presence.empty();
   }));
   CHECK(presence.front() == "cursor@3");
+  // b made no change: what it received from the relay is not lag (the relay has it), at once,
+  // not only after the next anti-entropy round.
+  const auto b_peers = (*cb)->Peers();
+  REQUIRE(b_peers.size() == 1);
+  for (const auto& d : b_peers[0].documents) {
+    if (d.doc == "live") CHECK(d.unacknowledged_changes == 0);
+  }
 
   auto peers = (*ca)->Peers();
   REQUIRE(peers.size() == 1);

@@ -274,7 +274,13 @@ void Link::OnChanges(const ChangesMsg& m) {
   // Stored: a relay remembers them, so that fanning them out to its other connections reads no
   // log (a device's one other direction is its own changes).
   if (config_.relay) hub_.Remember(m.doc, std::move(recent));
-  for (const auto& [node, end] : ends) d.peer_has.Advance(node, end);
+  // The peer sent them from its log, so it has them durably: they count as acknowledged (in
+  // memory; the peer's next Ack or Have persists it), or every change received would show as lag
+  // until then.
+  for (const auto& [node, end] : ends) {
+    d.peer_has.Advance(node, end);
+    d.acked.Advance(node, end);
+  }
   d.changes_received += r->applied;
   d.duplicates += r->duplicates;
   d.peer_remaining = m.remaining;
