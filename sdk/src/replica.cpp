@@ -147,7 +147,9 @@ uint64_t SystemClockMs() {
                                    .count());
 }
 
-Status CheckDocId(std::string_view doc) { return CheckDocumentId(doc); }
+Status CheckDocId(std::string_view doc) {
+  return CheckDocumentId(doc);
+}
 
 // A shared mutex that lets a waiting writer in before new readers: glibc's rwlock prefers
 // readers, so a steady stream of reads could otherwise hold off commits indefinitely.
