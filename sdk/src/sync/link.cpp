@@ -172,6 +172,12 @@ void Link::OnHello(const HelloMsg& m) {
   ++hub_.counters().connections_total;
   if (config_.dialer) {
     announces_expected_ = m.announces;
+    // Documents created since Start(): their events came before this Hello and were not acted on.
+    if (all_docs_) {
+      auto list = hub_.replica().ListDocuments();
+      if (!list.ok()) return Fail(ErrorCode::kStorage, list.status().ToString());
+      for (const auto& d : *list) StartDoc(d);
+    }
     return;
   }
   all_docs_ = m.all_documents;
