@@ -23,9 +23,7 @@ TextBinding::TextBinding(QPlainTextEdit* editor, Replica* replica, std::string d
           &TextBinding::OnContentsChange);
 }
 
-Status TextBinding::Load() {
-  std::string text;
-  crdt::VersionVector version;
+Status TextBinding::ReadStored(std::string* text, crdt::VersionVector* version) {
   Status inner;
   Status s = replica_->Read(doc_, [&](const View& v) {
     auto t = v.root().Text(kTextKey);
@@ -39,11 +37,16 @@ Status TextBinding::Load() {
       return;
     }
     text_id_ = t->id();
-    text = std::move(*r);
-    version = v.version();
+    *text = std::move(*r);
+    *version = v.version();
   });
-  if (!s.ok()) return s;
-  if (!inner.ok()) return inner;
+  return s.ok() ? inner : s;
+}
+
+Status TextBinding::Load() {
+  std::string text;
+  crdt::VersionVector version;
+  WEFT_RETURN_IF_ERROR(ReadStored(&text, &version));
   applying_ = true;
   editor_->setPlainText(QString::fromStdString(text));
   applying_ = false;
@@ -110,24 +113,7 @@ void TextBinding::ApplyToEditor(const TextEdit& edit) {
 Status TextBinding::Reconcile() {
   std::string text;
   crdt::VersionVector version;
-  Status inner;
-  Status s = replica_->Read(doc_, [&](const View& v) {
-    auto t = v.root().Text(kTextKey);
-    if (!t.ok()) {
-      inner = t.status();
-      return;
-    }
-    auto r = t->Read();
-    if (!r.ok()) {
-      inner = r.status();
-      return;
-    }
-    text_id_ = t->id();
-    text = std::move(*r);
-    version = v.version();
-  });
-  if (!s.ok()) return s;
-  if (!inner.ok()) return inner;
+  WEFT_RETURN_IF_ERROR(ReadStored(&text, &version));
   const QString model = QString::fromStdString(text);
   shadow_ = EditorText(editor_);
   if (model != shadow_) ApplyToEditor(Diff(shadow_, model));

@@ -53,6 +53,8 @@ class TextBinding : public QObject {
  private:
   void OnContentsChange(int position, int removed, int added);
   void ApplyToEditor(const TextEdit& edit);
+  // The stored text and the version it reflects (also sets text_id_).
+  Status ReadStored(std::string* text, crdt::VersionVector* version);
   void MarkSeen(const crdt::VersionVector& version);
   bool Seen(const crdt::Dot& change) const;
 
