@@ -38,10 +38,11 @@ struct Hello {
 struct Have {
   doc @0 :Text;
   version @1 :List(VersionEntry);
-  # A 64-bit FNV-1a hash of the sender's canonical state at `version` (0: not given). A receiver
-  # holding exactly `version` compares it with its own: equal versions with different states
-  # mean the two replicas diverged (e.g. an author's seqs reused by a restored copy), which
-  # comparing versions alone cannot see.
+  # A 64-bit FNV-1a hash of the sender's canonical state at `version`, sent when the sender knows
+  # the receiver holds that version too (0: not given). A receiver holding exactly `version`
+  # compares it with its own: equal versions with different states mean the two replicas
+  # diverged (e.g. an author's seqs reused by a restored copy), which comparing versions alone
+  # cannot see.
   stateDigest @2 :UInt64;
 }
 

@@ -106,14 +106,18 @@ void Link::StartDoc(const std::string& doc) {
   LinkDocState& d = it->second;
   if (d.we_sent_have) return;
   d.we_sent_have = true;
-  HaveMsg have = LocalHave(doc);
+  HaveMsg have = LocalHave(doc, d);
   d.target_local = have.version;
   Send(have);
 }
 
-HaveMsg Link::LocalHave(const std::string& doc) const {
+HaveMsg Link::LocalHave(const std::string& doc, const LinkDocState& d) const {
+  VersionVector version = LocalVersion(doc);
+  // A digest only where the peer can compare it: when it is known to hold this very version.
+  // (Hashing the whole state for every Have would cost most where versions differ anyway.)
+  if (!d.peer_sent_have || version != d.peer_has) return HaveMsg{doc, std::move(version), 0};
   auto digest = hub_.StateDigest(doc);
-  if (!digest.ok()) return HaveMsg{doc, LocalVersion(doc), 0};
+  if (!digest.ok()) return HaveMsg{doc, std::move(version), 0};
   return HaveMsg{doc, std::move(digest->version), digest->digest};
 }
 
@@ -210,7 +214,7 @@ void Link::OnHave(const HaveMsg& m) {
   }
   d.peer_has.Merge(m.version);
   d.have_at = hub_.PathClock();
-  if (m.state_digest != 0) {
+  if (m.state_digest != 0 && LocalVersion(m.doc) == m.version) {
     // Equal versions must mean equal states; if not, say so (to the peer, the app and the
     // metrics) rather than report the document as in sync.
     auto local = hub_.StateDigest(m.doc);
@@ -437,7 +441,7 @@ void Link::OnTick() {
   if (closed_ || !hello_received_) return;
   for (auto& [doc, d] : docs_) {
     if (!d.we_sent_have) continue;
-    Send(LocalHave(doc));
+    Send(LocalHave(doc, d));
     d.dirty = true;
   }
   Pump();

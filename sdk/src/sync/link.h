@@ -146,7 +146,8 @@ class Link {
   bool SendSnapshotChunk(const std::string& doc, LinkDocState& d);
   void PersistAck(const std::string& doc, const LinkDocState& d);
   VersionVector LocalVersion(const std::string& doc) const;
-  HaveMsg LocalHave(const std::string& doc) const;  // with the state digest
+  // Our Have of `doc`, with the state digest when the peer is known to hold the same version.
+  HaveMsg LocalHave(const std::string& doc, const LinkDocState& d) const;
 
   void OnHello(const HelloMsg& m);
   void OnHave(const HaveMsg& m);
