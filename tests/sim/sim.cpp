@@ -170,7 +170,8 @@ bool Sim::DeliverOne(Conn& c, bool to_dialer) {
   std::string frame = std::move(dst.inbox.front());
   dst.inbox.pop_front();
   report_.frames++;
-  if (std::getenv("WEFT_SIM_TRACE")) {
+  static const bool trace = std::getenv("WEFT_SIM_TRACE") != nullptr;
+  if (trace) {
     End& src = to_dialer ? c.acceptor : c.dialer;
     auto m = sync::Decode(frame);
     std::string what = m.ok() ? sync::MessageName(*m) : "bad frame";
