@@ -121,7 +121,7 @@ int main(int argc, char** argv) {
   hello_all.all_documents = true;
   sync::HaveMsg have{"doc", base.version()};
   sync::HaveMsg have_empty{"doc", {}};
-  sync::ChangesMsg batch{"doc", blobs, {fuzz::kAuthorC}, 0, false};
+  sync::ChangesMsg batch{"doc", blobs, {fuzz::kAuthorC}, {}, 0, false};
   sync::AckMsg ack{"doc", after.version()};
   std::string snap = base.EncodeSnapshot(false);
   sync::SnapshotChunkMsg chunk{"doc", base.version(), 0, snap.size(), snap};
@@ -141,7 +141,7 @@ int main(int argc, char** argv) {
   };
   sync::HelloMsg future = hello;
   future.protocol_version = sync::kProtocolVersion + 1;
-  sync::ChangesMsg one{"doc", {blobs[0]}, {fuzz::kAuthorC}, 0, false};
+  sync::ChangesMsg one{"doc", {blobs[0]}, {fuzz::kAuthorC}, {}, 0, false};
   Write(root / "relay_handshake", "hello", frames({hello}));
   Write(root / "relay_handshake", "hello_all", frames({hello_all}));
   Write(root / "relay_handshake", "future_version", frames({future}));

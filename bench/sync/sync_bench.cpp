@@ -21,6 +21,7 @@
 //                        [--saturation] [--saturation-start EDITS_PER_S] [--steps N]
 //                        [--step-duration S] [--no-bootstrap]
 //                        [--relay-durability full|normal] [--relay-threads N] [--trace FILE]
+//                        [--live-interval-us US]
 // Exit status: 0; 1 when a measurement could not run (the JSON line says why); 2 on usage.
 #include <algorithm>
 #include <atomic>
@@ -60,6 +61,7 @@ struct Flags {
   bool bootstrap = true;
   Durability relay_durability = Durability::kFull;
   int relay_threads = 2;
+  int live_interval_us = relay::RelayOptions{}.live_interval.count();
   std::string trace = std::string(WEFT_TRACES_DIR) + "/automerge-paper.json.gz";
 };
 
@@ -85,6 +87,7 @@ std::unique_ptr<relay::Relay> StartRelay(const Flags& f, const std::string& dir)
   o.data_dir = dir;
   o.durability = f.relay_durability;
   o.threads = f.relay_threads;
+  o.live_interval = std::chrono::microseconds(f.live_interval_us);
   o.max_connections = 100000;
   auto r = relay::Relay::Start(o);
   if (!r.ok()) {
@@ -416,7 +419,8 @@ void WithFleet(const Flags& f, const std::string& dir,
       "                       [--saturation] [--saturation-start EDITS_PER_S] [--steps N]\n"
       "                       [--step-duration S] [--no-bootstrap]\n"
       "                       [--relay-durability full|normal] [--relay-threads N] "
-      "[--trace FILE]\n");
+      "[--trace FILE]\n"
+      "                       [--live-interval-us US]\n");
   std::exit(2);
 }
 
@@ -457,6 +461,8 @@ int main(int argc, char** argv) {
       } else {
         Usage();
       }
+    } else if (a == "--live-interval-us") {
+      f.live_interval_us = std::atoi(value().c_str());
     } else if (a == "--relay-threads") {
       f.relay_threads = std::atoi(value().c_str());
     } else if (a == "--trace") {

@@ -407,7 +407,7 @@ Change BuildChange(const Document& d, NodeId self, uint64_t lamport, HlcTimestam
   Change c;
   c.author = self;
   c.start_seq = d.version().Get(self) + 1;
-  c.deps = d.version();
+  c.deps = d.heads();
   c.deps.Set(self, 0);
   c.lamport = lamport + 1;
   c.time = time;
@@ -431,6 +431,7 @@ std::optional<Change> Transaction::Commit() {
   Change c = BuildChange(d, d.self_, d.lamport_, d.clock_.last(), std::move(ops_));
   ops_.clear();
   d.version_.Set(d.self_, c.end_seq());
+  d.heads_ = VersionVector{{d.self_, c.end_seq()}};  // it follows everything held
   d.lamport_ = c.lamport;
   if (d.options_.keep_history) d.history_.push_back(c);
   return c;
@@ -1109,6 +1110,11 @@ Status Document::ApplyChecked(Change c, std::vector<Patch>* patches) {
     seq += OpSpan(op);
   }
   version_.Set(c.author, seq - 1);
+  // The frontier: what the change depends on is no longer latest; the change is.
+  for (const auto& [node, dep] : c.deps.entries()) {
+    if (heads_.Get(node) <= dep) heads_.Set(node, 0);
+  }
+  heads_.Set(c.author, seq - 1);
   lamport_ = std::max(lamport_, c.lamport);
   clock_.Witness(c.time);
   if (options_.keep_history) history_.push_back(std::move(c));

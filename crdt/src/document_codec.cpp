@@ -170,6 +170,7 @@ struct Document::Snapshotter {
 
   static Status ReadState(Reader& r, Document& d) {
     d.version_ = r.Vector();
+    d.heads_ = d.version_;  // a snapshot keeps no frontier: the whole version stands for it
     d.objects_.clear();
     uint64_t n = r.Count(11);
     // Each nested object must be referenced by exactly one value, whose dot is its id.

@@ -193,6 +193,8 @@ class ReplicaImpl final : public Replica {
     docs_.clear();
     insert_change_.reset();
     insert_doc_.reset();
+    wstmt_.Clear();
+    rstmt_.Clear();
     sqlite3_close_v2(reader_);
     sqlite3_close_v2(db_);
   }
@@ -258,6 +260,7 @@ class ReplicaImpl final : public Replica {
   ReplicaOptions options_;
   sqlite3* db_ = nullptr;      // the writer's connection
   sqlite3* reader_ = nullptr;  // readers' connection (WAL: sees only committed data)
+  sql::StmtCache wstmt_, rstmt_;  // statements of db_ and reader_ run often
   bool ready_ = false;         // Init succeeded
   NodeId node_;
   // The author of this open's local changes. Not node_: a database restored from an old copy
@@ -316,6 +319,7 @@ Status ReplicaImpl::Init() {
   if (options_.create_if_missing) flags |= SQLITE_OPEN_CREATE;
   const char* vfs = options_.vfs.empty() ? nullptr : options_.vfs.c_str();
   int rc = sqlite3_open_v2(path_.c_str(), &db_, flags, vfs);
+  wstmt_.set_db(db_);
   if (rc != SQLITE_OK) {
     Status s = sql::FromCode(rc, db_, "open " + path_);
     if (rc == SQLITE_CANTOPEN) s = Status::IOError("cannot open " + path_);
@@ -381,7 +385,7 @@ Status ReplicaImpl::Init() {
                                           ? "PRAGMA synchronous=FULL"
                                           : "PRAGMA synchronous=NORMAL"));
   if (version < kSchemaVersion) {
-    WEFT_RETURN_IF_ERROR(sql::Exec(db_, "BEGIN IMMEDIATE"));
+    WEFT_RETURN_IF_ERROR(wstmt_.Run("BEGIN IMMEDIATE"));
     Status m;
     for (int v = version; v < kSchemaVersion && m.ok(); ++v) m = sql::Exec(db_, kMigrations[v]);
     if (m.ok() && version == 0) {
@@ -403,9 +407,9 @@ Status ReplicaImpl::Init() {
     // its next snapshot would. Best effort per document: one whose log is damaged keeps its rows
     // (and reports the damage when it is read).
     if (m.ok() && version == 2) m = CompactSnapshotted();
-    if (m.ok()) m = sql::Exec(db_, "COMMIT");
+    if (m.ok()) m = wstmt_.Run("COMMIT");
     if (!m.ok()) {
-      (void)sql::Exec(db_, "ROLLBACK");
+      (void)wstmt_.Run("ROLLBACK");
       return m;
     }
     // An older database: switch it to incremental vacuuming too (VACUUM rebuilds the file; on
@@ -414,6 +418,7 @@ Status ReplicaImpl::Init() {
   }
 
   rc = sqlite3_open_v2(path_.c_str(), &reader_, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, vfs);
+  rstmt_.set_db(reader_);
   if (rc != SQLITE_OK) return sql::FromCode(rc, reader_, "open reader");
   sqlite3_busy_timeout(reader_, 5000);
   // This open's author ID for local changes: fresh each time (see `actor_`).
@@ -537,7 +542,7 @@ Status ReplicaImpl::DeleteDocument(std::string_view doc) {
   WEFT_RETURN_IF_ERROR(CheckDocId(doc));
   std::lock_guard w(write_mu_);
   if (!HasDocument(doc)) return Status::NotFound("no document \"" + std::string(doc) + "\"");
-  WEFT_RETURN_IF_ERROR(sql::Exec(db_, "BEGIN IMMEDIATE"));
+  WEFT_RETURN_IF_ERROR(wstmt_.Run("BEGIN IMMEDIATE"));
   Status s;
   for (const char* q :
        {"DELETE FROM changes WHERE doc = ?", "DELETE FROM segments WHERE doc = ?",
@@ -547,9 +552,9 @@ Status ReplicaImpl::DeleteDocument(std::string_view doc) {
     s = st.ok() ? st->Bind(1, doc).Run() : st.status();
     if (!s.ok()) break;
   }
-  if (s.ok()) s = sql::Exec(db_, "COMMIT");
+  if (s.ok()) s = wstmt_.Run("COMMIT");
   if (!s.ok()) {
-    (void)sql::Exec(db_, "ROLLBACK");
+    (void)wstmt_.Run("ROLLBACK");
     return s;
   }
   std::unique_lock lock(state_mu_);
@@ -573,7 +578,7 @@ Status ReplicaImpl::AppendChanges(std::string_view doc, const std::vector<const 
     insert_change_ = std::make_unique<sql::Stmt>(std::move(*a));
     insert_doc_ = std::make_unique<sql::Stmt>(std::move(*b));
   }
-  WEFT_RETURN_IF_ERROR(sql::Exec(db_, "BEGIN IMMEDIATE"));
+  WEFT_RETURN_IF_ERROR(wstmt_.Run("BEGIN IMMEDIATE"));
   Status s = insert_doc_->Bind(1, doc).Bind(2, static_cast<int64_t>(options_.clock())).Run();
   for (size_t i = 0; s.ok() && i < cs.size(); ++i) {
     s = insert_change_->Bind(1, doc)
@@ -584,8 +589,8 @@ Status ReplicaImpl::AppendChanges(std::string_view doc, const std::vector<const 
             .BindBlob(6, blobs[i])
             .Run();
   }
-  if (s.ok()) s = sql::Exec(db_, "COMMIT");
-  if (!s.ok()) (void)sql::Exec(db_, "ROLLBACK");
+  if (s.ok()) s = wstmt_.Run("COMMIT");
+  if (!s.ok()) (void)wstmt_.Run("ROLLBACK");
   return s;
 }
 
@@ -693,20 +698,33 @@ Result<VersionVector> ReplicaImpl::Version(std::string_view doc) {
   return v;
 }
 
+// ChangesSince looks rows up by author when the peer lacks changes of at most this many authors.
+constexpr size_t kMaxAuthorLookups = 16;
+
 Result<std::vector<ChangeBlob>> ReplicaImpl::ChangesSince(std::string_view doc,
                                                           const VersionVector& peer) {
   WEFT_RETURN_IF_ERROR(CheckDocId(doc));
   if (!HasDocument(doc)) return Status::NotFound("no document \"" + std::string(doc) + "\"");
+  // What the peer lacks, by author (read before the log: a commit in between only adds rows).
+  // Live sync asks for the newest few changes of a few authors: those are looked up by author in
+  // the index instead of reading every row of the document.
+  std::vector<crdt::DotRange> missing;
+  bool by_author = false;
+  if (auto local = Version(doc); local.ok()) {
+    missing = local->Subtract(peer);
+    if (missing.empty()) return std::vector<ChangeBlob>{};
+    by_author = missing.size() <= kMaxAuthorLookups;
+  }
   std::lock_guard lock(reader_mu_);
   // One read transaction for segments and rows, so that a compaction committing in between
   // cannot move changes out of sight.
-  WEFT_RETURN_IF_ERROR(sql::Exec(reader_, "BEGIN"));
+  WEFT_RETURN_IF_ERROR(rstmt_.Run("BEGIN"));
   struct EndRead {
-    sqlite3* db;
+    sql::StmtCache& stmts;
     ~EndRead() {
-      if (!sql::Exec(db, "COMMIT").ok()) (void)sql::Exec(db, "ROLLBACK");
+      if (!stmts.Run("COMMIT").ok()) (void)stmts.Run("ROLLBACK");
     }
-  } end_read{reader_};
+  } end_read{rstmt_};
   std::vector<ChangeBlob> out;
   Status s;
   {
@@ -733,21 +751,47 @@ Result<std::vector<ChangeBlob>> ReplicaImpl::ChangesSince(std::string_view doc,
     }
     WEFT_RETURN_IF_ERROR(s);
   }
-  auto q = sql::Stmt::Prepare(
-      reader_, "SELECT seq, author, end_seq, crc, data FROM changes WHERE doc = ? ORDER BY seq");
-  if (!q.ok()) return q.status();
-  q->Bind(1, doc);
-  while (q->Step(&s)) {
-    NodeId author{static_cast<uint64_t>(q->Int(1))};
-    if (static_cast<uint64_t>(q->Int(2)) <= peer.Get(author)) continue;
-    std::string_view data = q->Blob(4);
-    if (static_cast<int64_t>(crdt::Crc32c(data)) != q->Int(3)) {
-      return CorruptLog(doc,
-                        "change at log seq " + std::to_string(q->Int(0)) + ": checksum mismatch");
+  // Rows the peer lacks, in log order.
+  auto take = [&](sql::Stmt& q, std::vector<std::pair<int64_t, ChangeBlob>>* rows) {
+    while (q.Step(&s)) {
+      NodeId author{static_cast<uint64_t>(q.Int(1))};
+      if (static_cast<uint64_t>(q.Int(2)) <= peer.Get(author)) continue;
+      std::string_view data = q.Blob(4);
+      if (static_cast<int64_t>(crdt::Crc32c(data)) != q.Int(3)) {
+        s = CorruptLog(doc,
+                       "change at log seq " + std::to_string(q.Int(0)) + ": checksum mismatch");
+        break;
+      }
+      rows->emplace_back(q.Int(0), ChangeBlob(data));
     }
-    out.emplace_back(data);
+    q.Reset();
+    return s;
+  };
+  std::vector<std::pair<int64_t, ChangeBlob>> rows;
+  if (by_author) {
+    // Per author: the row holding the first missing seq, and the rows after it.
+    auto q = rstmt_.Get(
+        "SELECT seq, author, end_seq, crc, data FROM changes WHERE doc = ?1 AND author = ?2 AND "
+        "start_seq >= COALESCE((SELECT MAX(start_seq) FROM changes WHERE doc = ?1 AND author = ?2 "
+        "AND start_seq <= ?3), 0)");
+    if (!q.ok()) return q.status();
+    for (const auto& r : missing) {
+      (*q)->Bind(1, doc)
+          .Bind(2, static_cast<int64_t>(r.node.value))
+          .Bind(3, static_cast<int64_t>(r.first));
+      WEFT_RETURN_IF_ERROR(take(**q, &rows));
+    }
+    std::sort(rows.begin(), rows.end(),
+              [](const auto& a, const auto& b) { return a.first < b.first; });
+  } else {
+    auto q = rstmt_.Get(
+        "SELECT seq, author, end_seq, crc, data FROM changes WHERE doc = ? ORDER BY seq");
+    if (!q.ok()) return q.status();
+    (*q)->Bind(1, doc);
+    WEFT_RETURN_IF_ERROR(take(**q, &rows));
   }
-  WEFT_RETURN_IF_ERROR(s);
+  out.reserve(out.size() + rows.size());
+  for (auto& [seq, blob] : rows) out.push_back(std::move(blob));
   return out;
 }
 
@@ -839,7 +883,7 @@ Status ReplicaImpl::WriteSnapshot(const std::string& doc, const DocState& st) {
     std::shared_lock lock(state_mu_);
     data = st.doc.EncodeSnapshot(false);
   }
-  WEFT_RETURN_IF_ERROR(sql::Exec(db_, "BEGIN IMMEDIATE"));
+  WEFT_RETURN_IF_ERROR(wstmt_.Run("BEGIN IMMEDIATE"));
   Status s;
   int64_t upto = 0;
   {
@@ -860,8 +904,8 @@ Status ReplicaImpl::WriteSnapshot(const std::string& doc, const DocState& st) {
     s = q.ok() ? q->Bind(1, doc).Bind(2, upto).BindBlob(3, data).Run() : q.status();
   }
   if (s.ok()) s = Compact(doc, upto);
-  if (s.ok()) s = sql::Exec(db_, "COMMIT");
-  if (!s.ok()) (void)sql::Exec(db_, "ROLLBACK");
+  if (s.ok()) s = wstmt_.Run("COMMIT");
+  if (!s.ok()) (void)wstmt_.Run("ROLLBACK");
   return s;
 }
 
@@ -1175,7 +1219,7 @@ Result<VersionVector> ReplicaImpl::ImportSnapshot(std::string_view doc, std::str
   }
   if (loaded.ok() && local.Dominates(version)) return local;  // nothing new in it
   std::string token = EncodeCausalToken("", version);
-  WEFT_RETURN_IF_ERROR(sql::Exec(db_, "BEGIN IMMEDIATE"));
+  WEFT_RETURN_IF_ERROR(wstmt_.Run("BEGIN IMMEDIATE"));
   Status s;
   {
     auto ins =
@@ -1196,9 +1240,9 @@ Result<VersionVector> ReplicaImpl::ImportSnapshot(std::string_view doc, std::str
     auto del = sql::Stmt::Prepare(db_, "DELETE FROM snapshots WHERE doc = ?");
     s = del.ok() ? del->Bind(1, doc).Run() : del.status();
   }
-  if (s.ok()) s = sql::Exec(db_, "COMMIT");
+  if (s.ok()) s = wstmt_.Run("COMMIT");
   if (!s.ok()) {
-    (void)sql::Exec(db_, "ROLLBACK");
+    (void)wstmt_.Run("ROLLBACK");
     return s;
   }
   {

@@ -57,4 +57,22 @@ Status Exec(sqlite3* db, std::string_view sql) {
   return FromCode(rc, db, "exec");
 }
 
+Result<Stmt*> StmtCache::Get(const std::string& sql) {
+  auto it = stmts_.find(sql);
+  if (it == stmts_.end()) {
+    auto s = Stmt::Prepare(db_, sql);
+    if (!s.ok()) return s.status();
+    it = stmts_.emplace(sql, std::move(*s)).first;
+  } else {
+    it->second.Reset();
+  }
+  return &it->second;
+}
+
+Status StmtCache::Run(const std::string& sql) {
+  auto s = Get(sql);
+  if (!s.ok()) return s.status();
+  return (*s)->Run();
+}
+
 }  // namespace weft::sql

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 
 #include "weft/status.h"
 
@@ -70,5 +71,22 @@ class Stmt {
 
 // Runs SQL without results (one or more statements).
 Status Exec(sqlite3* db, std::string_view sql);
+
+// The prepared statements of one connection, kept for reuse: a statement run on every commit
+// or read is parsed once, not every time. Destroy it before closing the connection.
+class StmtCache {
+ public:
+  explicit StmtCache(sqlite3* db = nullptr) : db_(db) {}
+  void set_db(sqlite3* db) { db_ = db; }
+  // The statement for `sql` (one statement), reset and without bindings; prepared on first use.
+  Result<Stmt*> Get(const std::string& sql);
+  // Runs `sql` (one statement without rows) through the cache.
+  Status Run(const std::string& sql);
+  void Clear() { stmts_.clear(); }
+
+ private:
+  sqlite3* db_;
+  std::unordered_map<std::string, Stmt> stmts_;
+};
 
 }  // namespace weft::sql

@@ -52,9 +52,13 @@ struct Have {
 struct Changes {
   doc @0 :Text;
   changes @1 :List(Data);
-  path @2 :List(UInt64);      # node IDs this batch passed through, the sender last
+  path @2 :List(UInt64);      # node IDs every change of this batch passed through, the sender last
   remaining @3 :UInt64;       # changes still to come in this catch-up after this batch (progress)
   encrypted @4 :Bool;
+  # Empty, or one entry per change: the node IDs that change passed through before it joined
+  # `path` (its whole path is its route followed by `path`). Lets changes that came by different
+  # ways share one batch (a relay fanning out changes from many devices).
+  routes @5 :List(List(UInt64));
 }
 
 # "I have stored durably everything named by `version` of `doc`" (the receiver's whole version).

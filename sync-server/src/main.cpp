@@ -29,6 +29,8 @@ void Usage(FILE* out) {
                "  --max-snapshot BYTES largest incoming snapshot (default 512 MiB)\n"
                "  --snapshot-min-changes N   send a snapshot to a peer lacking N changes or more\n"
                "                       (default 256; 0: only when the log cannot serve it)\n"
+               "  --live-interval-us US   send a session live changes at most this often, so\n"
+               "                       that changes of a burst share a frame (default 2000)\n"
                "  --handshake-timeout MS, --idle-timeout MS, --anti-entropy MS\n");
 }
 
@@ -107,6 +109,9 @@ int main(int argc, char** argv) {
       o.max_snapshot_bytes = number("--max-snapshot");
     } else if (a == "--snapshot-min-changes") {
       o.snapshot_min_changes = number("--snapshot-min-changes");
+    } else if (a == "--live-interval-us") {
+      o.live_interval = std::chrono::microseconds(
+          std::min<uint64_t>(number("--live-interval-us"), 1'000'000));
     } else if (a == "--handshake-timeout") {
       o.handshake_timeout = std::chrono::milliseconds(number("--handshake-timeout"));
     } else if (a == "--idle-timeout") {

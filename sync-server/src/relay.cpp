@@ -1,4 +1,6 @@
 // The relay server (see relay.h): Beast listener, HTTP endpoints, WebSocket sessions, peers.
+#include <pthread.h>
+
 #include "relay.h"
 
 #include <fcntl.h>
@@ -205,6 +207,8 @@ Status RelayImpl::Init() {
   link_config_.snapshot_min_changes = options_.snapshot_min_changes;
   link_config_.max_snapshot_bytes = options_.max_snapshot_bytes;
   link_config_.snapshot_chunk_bytes = std::min<size_t>(256u << 10, options_.max_frame_bytes / 4);
+  link_config_.live_interval = options_.live_interval;
+  link_config_.ack_delay = std::chrono::microseconds(0);  // semi-synchronous writers wait for it
 
   beast::error_code ec;
   auto addr = net::ip::make_address(options_.listen_host, ec);
@@ -236,7 +240,12 @@ Status RelayImpl::Init() {
     dialers_.push_back(d);
     d->Start();
   }
-  for (int i = 0; i < options_.threads; ++i) threads_.emplace_back([this] { ioc_.run(); });
+  for (int i = 0; i < options_.threads; ++i) {
+    threads_.emplace_back([this] {
+      pthread_setname_np(pthread_self(), "weft-relay");  // for top -H, perf and debuggers
+      ioc_.run();
+    });
+  }
   return Status::Ok();
 }
 

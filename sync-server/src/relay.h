@@ -39,6 +39,9 @@ struct RelayOptions {
   size_t snapshot_min_changes = 256;
   // Incoming snapshots: larger ones (and incomplete ones of one connection together) are refused.
   size_t max_snapshot_bytes = 512u << 20;
+  // Live fan-out: a session is sent a new batch at most this often, so that under load the
+  // changes of that time share one frame (0: a frame per change as soon as it is stored).
+  std::chrono::microseconds live_interval{2000};
   std::chrono::milliseconds handshake_timeout{10000};
   std::chrono::milliseconds idle_timeout{60000};
   std::chrono::milliseconds anti_entropy_interval{30000};

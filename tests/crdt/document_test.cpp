@@ -536,3 +536,54 @@ TEST_CASE("the canonical JSON tells apart states that look alike", "[document][c
   CHECK(c.CanonicalJson().find("\"value\":1.0") == std::string::npos);
   CHECK(d.CanonicalJson().find("\"value\":1.0") != std::string::npos);
 }
+
+TEST_CASE("a change depends on the causal frontier, not the whole version", "[document]") {
+  // b builds on a; c builds on b; d has seen all three: its change names only c's (the one that
+  // no other change it holds depends on), and a replica lacking c cannot apply it.
+  Document a(NodeId{1}), b(NodeId{2}), c(NodeId{3}), d(NodeId{4});
+  auto edit = [](Document& doc, const std::string& key) {
+    auto t = doc.Begin(kNow);
+    REQUIRE(t.Put(kRoot, key, 1).ok());
+    return Commit(t);
+  };
+  Change ca = edit(a, "a");
+  Sync(a, b);
+  Change cb = edit(b, "b");
+  CHECK(cb.deps == VersionVector{{NodeId{1}, 1}});
+  Sync(b, c);
+  Change cc = edit(c, "c");
+  CHECK(cc.deps == VersionVector{{NodeId{2}, 1}});  // a's change is in b's past
+  Sync(c, d);
+  CHECK(d.version().size() == 3);
+  CHECK(d.heads() == VersionVector{{NodeId{3}, 1}});
+  Change cd = edit(d, "d");
+  CHECK(cd.deps == VersionVector{{NodeId{3}, 1}});
+  CHECK(d.heads() == VersionVector{{NodeId{4}, 1}});
+
+  // Concurrent changes are both heads, until one change follows both.
+  Document e(NodeId{5});
+  Sync(a, e);
+  Change ce = edit(e, "e");
+  Document f(NodeId{6});
+  Sync(d, f);
+  Sync(e, f);
+  CHECK(f.heads() == VersionVector{{NodeId{4}, 1}, {NodeId{5}, 1}});
+  Change cf = edit(f, "f");
+  CHECK(cf.deps == VersionVector{{NodeId{4}, 1}, {NodeId{5}, 1}});
+
+  // Holding the frontier is holding the past: without c's change, d's is refused.
+  Document g(NodeId{7});
+  for (const Change* x : {&ca, &cb}) REQUIRE(g.ApplyChange(*x).ok());
+  CHECK(g.ApplyChange(cd).code() == StatusCode::kMissingDependency);
+  REQUIRE(g.ApplyChange(cc).ok());
+  REQUIRE(g.ApplyChange(cd).ok());
+  REQUIRE(g.ApplyChange(ce).ok());
+  REQUIRE(g.ApplyChange(cf).ok());
+  CHECK(g.CanonicalState() == f.CanonicalState());
+  CHECK(g.heads() == VersionVector{{NodeId{6}, 1}});
+
+  // A document decoded from a snapshot keeps no frontier: it depends on its whole version.
+  auto restored = Document::DecodeSnapshot(f.EncodeSnapshot(false), NodeId{8});
+  REQUIRE(restored.ok());
+  CHECK(restored->heads() == restored->version());
+}

@@ -48,6 +48,10 @@ struct SyncOptions {
   size_t max_batch_changes = 512;
   size_t max_batch_bytes = 1u << 20;
   size_t max_send_queue_bytes = 64u << 20;
+  // Changes received from a peer are acknowledged (told to be stored here) at most this long
+  // after they were stored, in one Ack for all of that time: a device in a busy document sends a
+  // few Acks a second rather than one per batch received. 0: one Ack per batch, at once.
+  std::chrono::milliseconds ack_delay{20};
   // Snapshot bootstrap (docs/protocol.md): a device sends a peer a snapshot of a document only
   // when its log cannot serve the peer (this replica itself started from a snapshot the peer
   // lacks part of); relays also send one to a new or far-behind peer. Snapshots travel in chunks

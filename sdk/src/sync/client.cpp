@@ -1,4 +1,6 @@
 // The SDK's sync client (see weft/sync.h): a Hub, an io_context on one thread, a Dialer per peer.
+#include <pthread.h>
+
 #include <atomic>
 #include <map>
 #include <thread>
@@ -43,7 +45,10 @@ class SyncClientImpl final : public SyncClient {
  public:
   SyncClientImpl(Replica& replica, SyncOptions options)
       : replica_(replica), options_(std::move(options)), hub_(replica), work_(ioc_.get_executor()) {
-    thread_ = std::thread([this] { ioc_.run(); });
+    thread_ = std::thread([this] {
+      pthread_setname_np(pthread_self(), "weft-sync");  // for top -H, perf and debuggers
+      ioc_.run();
+    });
     presence_listener_ = hub_.AddListener([this](const sync::HubEvent& e) {
       if (e.kind != sync::HubEvent::Kind::kPresence) return;
       net::post(ioc_, [this, e] {
@@ -70,6 +75,9 @@ class SyncClientImpl final : public SyncClient {
     o.link.credentials = options_.credentials;
     o.link.ack_key = std::string(url);
     o.link.max_batch_changes = options_.max_batch_changes;
+    // A device's Acks only tell its relays what it stored (their lag figures): one per document
+    // every few milliseconds, not one per frame received.
+    o.link.ack_delay = options_.ack_delay;
     o.link.max_batch_bytes = options_.max_batch_bytes;
     o.link.snapshot_chunk_bytes = options_.snapshot_chunk_bytes;
     o.link.max_snapshot_bytes = options_.max_snapshot_bytes;

@@ -52,13 +52,21 @@ void Hub::Broadcast(const HubEvent& event) {
 }
 
 void Hub::RecordPath(const std::string& doc, const std::vector<crdt::Dot>& ids,
-                     const std::vector<NodeId>& path) {
-  if (path.empty()) return;
+                     const std::vector<NodeId>& path,
+                     const std::vector<std::vector<NodeId>>& routes) {
+  if (path.empty() && routes.empty()) return;
   std::lock_guard lock(mu_);
   ++path_clock_;
-  for (const auto& id : ids) {
-    PathKey key(doc, id);
-    auto [it, inserted] = paths_.insert_or_assign(key, PathEntry{path, path_clock_});
+  for (size_t i = 0; i < ids.size(); ++i) {
+    std::vector<NodeId> full;
+    if (i < routes.size()) {
+      full.reserve(routes[i].size() + path.size());
+      full = routes[i];
+    }
+    full.insert(full.end(), path.begin(), path.end());
+    if (full.empty()) continue;
+    PathKey key(doc, ids[i]);
+    auto [it, inserted] = paths_.insert_or_assign(key, PathEntry{std::move(full), path_clock_});
     if (inserted) path_order_.push_back(std::move(key));
   }
   while (path_order_.size() > kMaxPaths) {

@@ -79,11 +79,12 @@ class Hub {
   // Tells every listener but event.origin.
   void Broadcast(const HubEvent& event);
 
-  // Remembers that the changes `ids` of `doc` arrived through `path` (bounded: the oldest are
-  // forgotten). Keyed by document too: an author's seqs count per document, so one dot names
-  // different changes in different documents.
+  // Remembers that the change ids[i] of `doc` arrived through routes[i] (when given) followed by
+  // `path` (bounded: the oldest are forgotten). Keyed by document too: an author's seqs count
+  // per document, so one dot names different changes in different documents.
   void RecordPath(const std::string& doc, const std::vector<crdt::Dot>& ids,
-                  const std::vector<NodeId>& path);
+                  const std::vector<NodeId>& path,
+                  const std::vector<std::vector<NodeId>>& routes = {});
   // The path a change of `doc` arrived through; empty when it was made here or is forgotten.
   // `recorded_at` (optional) receives the PathClock() value at which it was recorded.
   std::vector<NodeId> PathOf(const std::string& doc, const crdt::Dot& id,

@@ -6,6 +6,7 @@
 #include "weft/crdt/document.h"
 
 namespace weft::sync {
+
 namespace {
 
 bool Names(const std::vector<NodeId>& path, NodeId node) {
@@ -131,13 +132,41 @@ void Link::OnFrame(std::string_view frame) {
         m.status().code() == StatusCode::kOutOfRange ? ErrorCode::kTooLarge : ErrorCode::kMalformed,
         m.status().message());
   }
-  if (!hello_received_ && !std::holds_alternative<HelloMsg>(*m) &&
-      !std::holds_alternative<ErrorMsg>(*m)) {
+  Dispatch(*m);
+  ApplyPending();
+}
+
+void Link::OnFrames(const std::vector<std::string>& frames) {
+  std::lock_guard lock(mu_);
+  for (const auto& frame : frames) {
+    if (closed_) return;
+    hub_.counters().bytes_in += frame.size();
+    auto m = Decode(frame, config_.limits);
+    if (!m.ok()) {
+      pending_.reset();  // nothing of a burst ending in a malformed frame is stored
+      return Fail(m.status().code() == StatusCode::kOutOfRange ? ErrorCode::kTooLarge
+                                                              : ErrorCode::kMalformed,
+                  m.status().message());
+    }
+    Dispatch(*m);
+  }
+  ApplyPending();
+}
+
+void Link::Dispatch(Message& m) {
+  if (!hello_received_ && !std::holds_alternative<HelloMsg>(m) &&
+      !std::holds_alternative<ErrorMsg>(m)) {
     return Fail(ErrorCode::kUnexpected,
-                std::string("a ") + MessageName(*m) + " message before the Hello");
+                std::string("a ") + MessageName(m) + " message before the Hello");
+  }
+  // Changes wait in pending_ only while more changes of the same document follow.
+  if (pending_) {
+    auto* c = std::get_if<ChangesMsg>(&m);
+    if (!c || c->doc != pending_->doc) ApplyPending();
+    if (closed_) return;
   }
   std::visit(
-      [&](const auto& msg) {
+      [&](auto& msg) {
         using T = std::decay_t<decltype(msg)>;
         if constexpr (std::is_same_v<T, HelloMsg>) {
           OnHello(msg);
@@ -155,7 +184,7 @@ void Link::OnFrame(std::string_view frame) {
           OnSnapshotChunk(msg);
         }
       },
-      *m);
+      m);
 }
 
 void Link::OnHello(const HelloMsg& m) {
@@ -239,24 +268,27 @@ void Link::OnHave(const HaveMsg& m) {
   Pump();
 }
 
-void Link::OnChanges(const ChangesMsg& m) {
+void Link::OnChanges(ChangesMsg& m) {
   auto it = docs_.find(m.doc);
   if (it == docs_.end()) {
     return Fail(ErrorCode::kUnexpected, "changes for a document before its Have", m.doc);
   }
-  LinkDocState& d = it->second;
   if (m.encrypted) {
     return Fail(ErrorCode::kUnexpected, "encrypted payloads are not supported yet", m.doc);
   }
-  const bool looped = Names(m.path, hub_.self());
+  if (!m.routes.empty() && m.routes.size() != m.changes.size()) {
+    return Fail(ErrorCode::kMalformed, "routes do not match the changes", m.doc);
+  }
   std::vector<crdt::Dot> ids;
   std::vector<std::pair<NodeId, uint64_t>> ends;
   std::vector<RecentChange> recent;
   ids.reserve(m.changes.size());
-  recent.reserve(m.changes.size());
+  ends.reserve(m.changes.size());
+  if (config_.relay) recent.reserve(m.changes.size());
   for (size_t i = 0; i < m.changes.size(); ++i) {
     auto c = crdt::DecodeChange(m.changes[i]);
     if (!c.ok()) {
+      pending_.reset();
       return Fail(ErrorCode::kInvalidChange,
                   "change " + std::to_string(i) + " of the batch: " + c.status().message(), m.doc);
     }
@@ -266,40 +298,136 @@ void Link::OnChanges(const ChangesMsg& m) {
       recent.push_back({c->id(), c->end_seq(), c->lamport, std::move(c->deps), m.changes[i]});
     }
   }
-  if (looped) {
-    // The batch came round a loop: everything in it passed through here already. Unless this
-    // replica lost some of it since (restored from an old copy of its database): then it is
-    // no loop but a repair, and is applied like any other batch.
+  // Loops: a change whose path (its route, then the batch's path) names this node came round a
+  // loop and is dropped, unless this replica lost it since (restored from an old copy of its
+  // database): then it is no loop but a repair, and is applied like any other change.
+  const bool batch_looped = Names(m.path, hub_.self());
+  bool any_looped = batch_looped;
+  for (size_t i = 0; !any_looped && i < m.routes.size(); ++i) {
+    any_looped = Names(m.routes[i], hub_.self());
+  }
+  if (any_looped) {
     auto held = hub_.replica().Version(m.doc);
-    bool all_held = held.ok();
-    for (const auto& [node, end] : ends) all_held = all_held && held->Get(node) >= end;
-    if (all_held) {
-      ++hub_.counters().loops_dropped;
-      return;
+    std::vector<bool> drop(m.changes.size(), false);
+    size_t dropped = 0;
+    for (size_t i = 0; i < m.changes.size(); ++i) {
+      bool looped = batch_looped || (!m.routes.empty() && Names(m.routes[i], hub_.self()));
+      if (looped && held.ok() && held->Get(ends[i].first) >= ends[i].second) {
+        drop[i] = true;
+        ++dropped;
+      }
+    }
+    if (dropped > 0) ++hub_.counters().loops_dropped;
+    if (dropped == m.changes.size()) return;
+    if (dropped > 0) {
+      size_t k = 0;
+      for (size_t i = 0; i < m.changes.size(); ++i) {
+        if (drop[i]) continue;
+        m.changes[k] = std::move(m.changes[i]);
+        ids[k] = ids[i];
+        ends[k] = ends[i];
+        if (!m.routes.empty()) m.routes[k] = std::move(m.routes[i]);
+        if (config_.relay) recent[k] = std::move(recent[i]);
+        ++k;
+      }
+      m.changes.resize(k);
+      ids.resize(k);
+      ends.resize(k);
+      if (!m.routes.empty()) m.routes.resize(k);
+      if (config_.relay) recent.resize(k);
     }
   }
-  hub_.RecordPath(m.doc, ids, m.path);
-  auto r = hub_.replica().ApplyRemoteChanges(m.doc, m.changes);
-  if (!r.ok()) return Fail(ErrorFor(r.status()), r.status().ToString(), m.doc);
+  hub_.RecordPath(m.doc, ids, m.path, m.routes);
+  if (!pending_) {
+    pending_.emplace();
+    pending_->doc = m.doc;
+  }
+  Pending& p = *pending_;
+  for (auto& b : m.changes) p.blobs.push_back(std::move(b));
+  p.ends.insert(p.ends.end(), ends.begin(), ends.end());
+  for (auto& r : recent) p.recent.push_back(std::move(r));
+  p.remaining = m.remaining;
+  // A long burst (a catch-up) is stored in transactions of bounded size.
+  if (p.blobs.size() >= 4 * config_.max_batch_changes) ApplyPending();
+}
+
+void Link::ApplyPending() {
+  if (!pending_) return;
+  Pending p = std::move(*pending_);
+  pending_.reset();
+  if (closed_) return;
+  LinkDocState& d = docs_[p.doc];
+  auto r = hub_.replica().ApplyRemoteChanges(p.doc, p.blobs);
+  if (!r.ok()) return Fail(ErrorFor(r.status()), r.status().ToString(), p.doc);
   // Stored: a relay remembers them, so that fanning them out to its other connections reads no
   // log (a device's one other direction is its own changes).
-  if (config_.relay) hub_.Remember(m.doc, std::move(recent));
+  if (config_.relay) hub_.Remember(p.doc, std::move(p.recent));
   // The peer sent them from its log, so it has them durably: they count as acknowledged (in
   // memory; the peer's next Ack or Have persists it), or every change received would show as lag
   // until then.
-  for (const auto& [node, end] : ends) {
+  for (const auto& [node, end] : p.ends) {
     d.peer_has.Advance(node, end);
     d.acked.Advance(node, end);
   }
   d.changes_received += r->applied;
   d.duplicates += r->duplicates;
-  d.peer_remaining = m.remaining;
+  d.peer_remaining = p.remaining;
   changes_received_ += r->applied;
   duplicates_ += r->duplicates;
   hub_.counters().changes_in += r->applied;
   hub_.counters().duplicates_in += r->duplicates;
-  // The changes are durable (ApplyRemoteChanges committed them): acknowledge.
-  Send(AckMsg{m.doc, r->version});
+  // The changes are durable (ApplyRemoteChanges committed them): acknowledge, now or soon.
+  SendAck(p.doc, d, r->version);
+}
+
+void Link::SendAck(const std::string& doc, LinkDocState& d, const VersionVector& version) {
+  if (config_.ack_delay.count() <= 0 || !transport_.wake) {
+    d.ack_pending = false;
+    return Send(AckMsg{doc, version});
+  }
+  d.ack_pending = true;
+  if (!acks_waiting_) {
+    acks_waiting_ = true;
+    ack_due_ = Now() + config_.ack_delay;
+    Wake(ack_due_);
+  }
+}
+
+void Link::FlushAcks() {
+  acks_waiting_ = false;
+  for (auto& [doc, d] : docs_) {
+    if (!d.ack_pending) continue;
+    d.ack_pending = false;
+    // Everything the replica holds of the document is stored: the Ack covers it all.
+    Send(AckMsg{doc, LocalVersion(doc)});
+    if (closed_) return;
+  }
+}
+
+void Link::Wake(Clock::time_point when) {
+  auto delay = std::chrono::duration_cast<std::chrono::microseconds>(when - Now());
+  transport_.wake(std::max(delay, std::chrono::microseconds(0)));
+}
+
+void Link::OnTimer() {
+  std::lock_guard lock(mu_);
+  if (closed_ || !hello_received_) return;
+  const auto now = Now();
+  if (acks_waiting_) {
+    if (now >= ack_due_) {
+      FlushAcks();
+    } else {
+      Wake(ack_due_);
+    }
+  }
+  if (lingering_) {
+    if (now >= last_batch_ + config_.live_interval) {
+      lingering_ = false;
+      Pump();
+    } else {
+      Wake(last_batch_ + config_.live_interval);
+    }
+  }
 }
 
 void Link::OnAck(const AckMsg& m) {
@@ -408,6 +536,14 @@ void Link::OnEvent(const HubEvent& e) {
       return;
     }
     it->second.dirty = true;
+    if (lingering_) return;  // the timer pumps
+    if (config_.live_interval.count() > 0 && transport_.wake &&
+        Now() < last_batch_ + config_.live_interval) {
+      // A batch went out a moment ago: let more changes gather for the next one.
+      lingering_ = true;
+      Wake(last_batch_ + config_.live_interval);
+      return;
+    }
     Pump();
     return;
   }
@@ -455,6 +591,7 @@ void Link::OnHelloTimeout() {
 void Link::OnClosed(const std::string& reason) {
   std::lock_guard lock(mu_);
   closed_ = true;
+  pending_.reset();
   if (last_error_.empty() && !reason.empty()) last_error_ = reason;
 }
 
@@ -471,7 +608,7 @@ void Link::Pump() {
         if (transport_.queued() >= config_.max_queued_frames || closed_) break;
         continue;
       }
-      if (d.outbox.empty() && d.dirty) {
+      if (d.outbox.empty() && d.dirty && !lingering_) {
         d.dirty = false;
         Refill(doc, d);
         if (d.snapshot_sending) progress = true;  // it starts on the next round
@@ -518,7 +655,7 @@ void Link::Refill(const std::string& doc, LinkDocState& d) {
 bool Link::SendBatch(const std::string& doc, LinkDocState& d) {
   ChangesMsg m;
   m.doc = doc;
-  std::vector<NodeId> batch_path;
+  std::vector<std::vector<NodeId>> paths;  // of each change in m.changes
   size_t bytes = 0;
   while (!d.outbox.empty() && m.changes.size() < config_.max_batch_changes) {
     auto& o = d.outbox.front();
@@ -536,20 +673,38 @@ bool Link::SendBatch(const std::string& doc, LinkDocState& d) {
       d.outbox.pop_front();
       continue;
     }
-    if (!m.changes.empty() &&
-        (path != batch_path || bytes + o.blob.size() > config_.max_batch_bytes)) {
-      break;
-    }
-    batch_path = std::move(path);
+    if (!m.changes.empty() && bytes + o.blob.size() > config_.max_batch_bytes) break;
     bytes += o.blob.size();
     d.sent.Advance(o.id.node, o.end);
     m.changes.push_back(std::move(o.blob));
+    paths.push_back(std::move(path));
     d.outbox.pop_front();
   }
   if (m.changes.empty()) return false;
-  m.path = std::move(batch_path);
+  // The batch's path: the nodes every change passed through (the longest common tail of their
+  // paths), then this node; what else a change passed through goes in its route.
+  size_t common = paths.front().size();
+  for (const auto& p : paths) {
+    size_t n = 0;
+    while (n < common && n < p.size() &&
+           p[p.size() - 1 - n] == paths.front()[paths.front().size() - 1 - n]) {
+      ++n;
+    }
+    common = n;
+  }
+  m.path.assign(paths.front().end() - static_cast<std::ptrdiff_t>(common), paths.front().end());
   m.path.push_back(hub_.self());
+  bool routed = false;
+  for (const auto& p : paths) routed = routed || p.size() > common;
+  if (routed) {
+    m.routes.reserve(paths.size());
+    for (auto& p : paths) {
+      p.resize(p.size() - common);
+      m.routes.push_back(std::move(p));
+    }
+  }
   m.remaining = d.outbox.size();
+  if (config_.live_interval.count() > 0) last_batch_ = Now();
   d.changes_sent += m.changes.size();
   changes_sent_ += m.changes.size();
   hub_.counters().changes_out += m.changes.size();

@@ -15,11 +15,13 @@
 // but the transport callbacks run with that mutex held and must not call back into the Link.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -40,6 +42,17 @@ struct LinkConfig {
   size_t max_batch_bytes = 1 << 20;
   size_t max_documents = 100000;  // per connection
   size_t max_queued_frames = 8;   // the Link reads more changes only below this
+  // Batching under load (both need LinkTransport::wake; without it everything is immediate):
+  // - a change stored here is announced to the peer at most `live_interval` after the previous
+  //   batch sent on this connection, so that changes arriving in a burst share one frame (a
+  //   relay fanning out to many devices sends each a frame per interval, not per change);
+  // - received changes are acknowledged at most `ack_delay` after they were stored (one Ack for
+  //   the changes of that time, not one per frame). A peer waiting for an Ack (semi-synchronous
+  //   writes) waits that long too: relays acknowledge at once.
+  std::chrono::microseconds live_interval{0};
+  std::chrono::microseconds ack_delay{0};
+  // The clock of those delays; null: std::chrono::steady_clock (a seam for tests).
+  std::function<std::chrono::steady_clock::time_point()> clock;
   // Snapshot bootstrap: when this side is a relay, a peer whose first Have shows it lacking at
   // least this many changes (and holding nothing this side lacks) is sent the document's snapshot
   // first, then the log after it; 0 (and on devices): only when the log cannot serve the peer
@@ -55,6 +68,9 @@ struct LinkTransport {
   // Close after the frames already queued; `code` is a WebSocket close code.
   std::function<void(uint16_t code, std::string reason)> close;
   std::function<size_t()> queued;  // frames queued and not yet written
+  // Call Link::OnTimer() once `delay` has passed (an earlier request still pending may be
+  // kept if it is due sooner). Optional: without it the Link never waits.
+  std::function<void(std::chrono::microseconds delay)> wake;
 };
 
 // What a Link knows of one document.
@@ -71,6 +87,7 @@ struct LinkDocState {
   uint64_t duplicates = 0;
   uint64_t peer_remaining = 0;  // progress of the peer's catch-up, as it last reported
   bool diverged = false;        // the peer's Have showed our version with another state
+  bool ack_pending = false;     // changes received and stored, not yet acknowledged
   uint64_t have_at = 0;         // Hub::PathClock() when the peer's latest Have arrived
 
   struct Outgoing {
@@ -107,6 +124,11 @@ class Link {
   // The transport is open: the dialer sends Hello and its Haves.
   void Start();
   void OnFrame(std::string_view frame);
+  // Frames that arrived together, in order: consecutive Changes of one document are stored in
+  // one transaction (and acknowledged once), as if the peer had sent them as one batch.
+  void OnFrames(const std::vector<std::string>& frames);
+  // The delay asked for through LinkTransport::wake has passed.
+  void OnTimer();
   void OnWritable();
   void OnEvent(const HubEvent& event);
   // Periodic anti-entropy: re-announce every document, repair what the live stream missed.
@@ -149,9 +171,18 @@ class Link {
   // Our Have of `doc`, with the state digest when the peer is known to hold the same version.
   HaveMsg LocalHave(const std::string& doc, const LinkDocState& d) const;
 
+  using Clock = std::chrono::steady_clock;
+  // Handles one decoded frame (changes are gathered into pending_ and stored by ApplyPending).
+  void Dispatch(Message& m);
+  void ApplyPending();
+  void SendAck(const std::string& doc, LinkDocState& d, const VersionVector& version);
+  void FlushAcks();
+  void Wake(Clock::time_point when);
+  Clock::time_point Now() const { return config_.clock ? config_.clock() : Clock::now(); }
+
   void OnHello(const HelloMsg& m);
   void OnHave(const HaveMsg& m);
-  void OnChanges(const ChangesMsg& m);
+  void OnChanges(ChangesMsg& m);
   void OnAck(const AckMsg& m);
   void OnSnapshotChunk(const SnapshotChunkMsg& m);
   void OnPresence(const PresenceMsg& m);
@@ -176,6 +207,20 @@ class Link {
   std::map<std::string, LinkDocState> docs_;
   uint64_t changes_sent_ = 0, changes_received_ = 0, duplicates_ = 0;
   uint64_t snapshot_in_pending_ = 0;  // bytes of incomplete incoming snapshots, all documents
+
+  // Received changes of one document, checked and not yet stored (see OnFrames).
+  struct Pending {
+    std::string doc;
+    std::vector<std::string> blobs;
+    std::vector<std::pair<NodeId, uint64_t>> ends;  // author, last seq of each
+    std::vector<RecentChange> recent;                // relay: remembered for fan-out
+    uint64_t remaining = 0;                          // of the last batch
+  };
+  std::optional<Pending> pending_;
+  bool lingering_ = false;          // live changes wait for live_interval to pass
+  Clock::time_point last_batch_{};  // when the last Changes batch was sent
+  Clock::time_point ack_due_{};     // when pending acks must go out
+  bool acks_waiting_ = false;
 };
 
 }  // namespace weft::sync

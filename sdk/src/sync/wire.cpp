@@ -131,6 +131,18 @@ Result<Message> DecodeRoot(proto::Message::Reader m, const DecodeLimits& limits)
       auto path = ReadPath(c.getPath(), limits);
       if (!path.ok()) return path.status();
       out.path = std::move(*path);
+      auto routes = c.getRoutes();
+      if (routes.size() != 0) {
+        if (routes.size() != list.size()) return Bad("routes do not match the changes");
+        DecodeLimits route_limits = limits;
+        route_limits.max_path = limits.max_path - std::min(limits.max_path, out.path.size());
+        out.routes.reserve(routes.size());
+        for (auto r : routes) {
+          auto route = ReadPath(r, route_limits);
+          if (!route.ok()) return route.status();
+          out.routes.push_back(std::move(*route));
+        }
+      }
       out.remaining = c.getRemaining();
       out.encrypted = c.getEncrypted();
       return Message(std::move(out));
@@ -245,6 +257,12 @@ std::string Encode(const Message& message) {
           auto list = c.initChanges(static_cast<unsigned>(m.changes.size()));
           for (unsigned i = 0; i < m.changes.size(); ++i) list.set(i, Bytes(m.changes[i]));
           SetPath([&](unsigned n) { return c.initPath(n); }, m.path);
+          if (!m.routes.empty()) {
+            auto routes = c.initRoutes(static_cast<unsigned>(m.routes.size()));
+            for (unsigned i = 0; i < m.routes.size(); ++i) {
+              SetPath([&](unsigned n) { return routes.init(i, n); }, m.routes[i]);
+            }
+          }
           c.setRemaining(m.remaining);
           c.setEncrypted(m.encrypted);
         } else if constexpr (std::is_same_v<T, AckMsg>) {

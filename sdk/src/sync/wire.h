@@ -45,7 +45,10 @@ struct HaveMsg {
 struct ChangesMsg {
   std::string doc;
   std::vector<std::string> changes;
-  std::vector<NodeId> path;
+  std::vector<NodeId> path;  // every change of the batch passed through these, the sender last
+  // Empty, or one per change: the nodes it passed through before `path` (wire.cpp checks that
+  // a route and the path together stay within DecodeLimits::max_path).
+  std::vector<std::vector<NodeId>> routes;
   uint64_t remaining = 0;
   bool encrypted = false;
 };

@@ -9,7 +9,8 @@ WsSession::WsSession(Hub& hub, net::io_context& ioc, LinkConfig config, SessionL
       ws_(net::make_strand(ioc)),
       resolver_(ws_.get_executor()),
       hello_timer_(ws_.get_executor()),
-      tick_timer_(ws_.get_executor()) {
+      tick_timer_(ws_.get_executor()),
+      link_timer_(ws_.get_executor()) {
   MakeLink(std::move(config));
 }
 
@@ -19,7 +20,8 @@ WsSession::WsSession(Hub& hub, tcp::socket socket, LinkConfig config, SessionLim
       ws_(std::move(socket)),
       resolver_(ws_.get_executor()),
       hello_timer_(ws_.get_executor()),
-      tick_timer_(ws_.get_executor()) {
+      tick_timer_(ws_.get_executor()),
+      link_timer_(ws_.get_executor()) {
   MakeLink(std::move(config));
 }
 
@@ -29,6 +31,7 @@ void WsSession::MakeLink(LinkConfig config) {
   t.send = [this](std::string f) { Send(std::move(f)); };
   t.close = [this](uint16_t c, std::string r) { RequestClose(c, std::move(r)); };
   t.queued = [this] { return queue_.size(); };
+  t.wake = [this](std::chrono::microseconds delay) { WakeLink(delay); };
   link_ = std::make_unique<Link>(hub_, std::move(config), std::move(t));
 }
 
@@ -128,6 +131,30 @@ void WsSession::ScheduleTick() {
   });
 }
 
+void WsSession::WakeLink(std::chrono::microseconds delay) {
+  auto at = std::chrono::steady_clock::now() + delay;
+  if (link_timer_armed_ && link_timer_at_ <= at) return;  // due sooner already
+  link_timer_armed_ = true;
+  link_timer_at_ = at;
+  link_timer_.expires_at(at);  // cancels a later wait
+  std::weak_ptr<WsSession> weak = weak_from_this();
+  link_timer_.async_wait([weak, at](beast::error_code ec) {
+    auto s = weak.lock();
+    if (!s || ec || s->finished_ || s->link_timer_at_ != at) return;
+    s->link_timer_armed_ = false;
+    s->link_->OnTimer();
+  });
+}
+
+void WsSession::FlushFrames() {
+  flush_posted_ = false;
+  if (frames_.empty() || finished_) return;
+  std::vector<std::string> frames = std::move(frames_);
+  frames_.clear();
+  frames_bytes_ = 0;
+  link_->OnFrames(frames);
+}
+
 void WsSession::DoRead() {
   auto self = shared_from_this();
   ws_.async_read(buffer_, [self](beast::error_code ec, size_t) {
@@ -142,13 +169,24 @@ void WsSession::DoRead() {
       } else {
         reason = ec.message();
       }
+      // What arrived before the close still counts.
+      self->FlushFrames();
       // Read what the peer still sends before closing, so that it gets our close frame rather
       // than a reset (closing a socket with unread input resets the connection).
       return self->Finish(reason, /*drain=*/true);
     }
-    std::string frame = beast::buffers_to_string(self->buffer_.data());
+    // Frames that arrive together are handled together (changes of one document stored in one
+    // transaction): this one waits for the frames the next reads find already received, until
+    // the posted flush runs.
+    self->frames_bytes_ += self->buffer_.size();
+    self->frames_.push_back(beast::buffers_to_string(self->buffer_.data()));
     self->buffer_.consume(self->buffer_.size());
-    self->link_->OnFrame(frame);
+    if (self->frames_bytes_ >= self->limits_.max_frame_bytes) {
+      self->FlushFrames();
+    } else if (!self->flush_posted_) {
+      self->flush_posted_ = true;
+      net::post(self->ws_.get_executor(), [self] { self->FlushFrames(); });
+    }
     if (!self->finished_) self->DoRead();
   });
 }
@@ -261,6 +299,7 @@ void WsSession::Finish(const std::string& reason, bool drain) {
   }
   hello_timer_.cancel();
   tick_timer_.cancel();
+  link_timer_.cancel();
   beast::error_code ignored;
   if (drain && beast::get_lowest_layer(ws_).socket().is_open()) {
     beast::get_lowest_layer(ws_).socket().shutdown(tcp::socket::shutdown_send, ignored);

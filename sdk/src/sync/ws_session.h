@@ -18,6 +18,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "sync/hub.h"
 #include "sync/link.h"
@@ -74,6 +75,9 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   void Finish(const std::string& reason, bool drain = false);
   void Drain();
   void ScheduleTick();
+  // Hands the frames read so far to the link (see DoRead).
+  void FlushFrames();
+  void WakeLink(std::chrono::microseconds delay);
   void SetOptions(bool server);
 
   Hub& hub_;
@@ -82,6 +86,12 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   tcp::resolver resolver_;
   net::steady_timer hello_timer_;
   net::steady_timer tick_timer_;
+  net::steady_timer link_timer_;  // LinkTransport::wake
+  bool link_timer_armed_ = false;
+  std::chrono::steady_clock::time_point link_timer_at_;
+  std::vector<std::string> frames_;  // read, not yet handed to the link
+  size_t frames_bytes_ = 0;
+  bool flush_posted_ = false;
   std::unique_ptr<Link> link_;
   beast::flat_buffer buffer_;
   std::deque<std::string> queue_;

@@ -125,7 +125,12 @@ uint64_t OpSpan(const Op& op);
 struct Change {
   NodeId author;
   uint64_t start_seq = 0;  // the first op's seq; ops take start_seq .. start_seq + ops.size() - 1
-  VersionVector deps;      // the author's version vector when it committed (own entry excluded)
+  // What the change depends on: the causal frontier of the author's document when it committed
+  // (the latest change of each author that no other change it held depends on), own entry
+  // excluded. Holding these (and the author's earlier seqs) means holding the change's whole
+  // causal past, since each of them was applied only once its own deps were held. Older changes
+  // carry the author's whole version vector here, which means the same, at more bytes.
+  VersionVector deps;
   uint64_t lamport = 0;
   HlcTimestamp time;
   std::vector<Op> ops;
@@ -284,6 +289,8 @@ class Document {
   NodeId self() const { return self_; }
   // The changes this document holds, as node -> last seq.
   const VersionVector& version() const { return version_; }
+  // The causal frontier of version(): what the next local change will depend on (Change::deps).
+  const VersionVector& heads() const { return heads_; }
   uint64_t lamport() const { return lamport_; }
 
   // Starts a local transaction at physical time `now_ms` (milliseconds since the epoch).
@@ -380,6 +387,9 @@ class Document {
   NodeId self_;
   DocumentOptions options_;
   VersionVector version_;
+  // The causal frontier of version_ (see Change::deps), or more (a document decoded from a
+  // snapshot starts from its whole version): the deps of the next local change.
+  VersionVector heads_;
   uint64_t lamport_ = 0;
   HybridClock clock_;
   std::map<ObjectId, Object> objects_;

@@ -1,0 +1,287 @@
+// The sync protocol of one connection (sync::Link) over an in-memory transport: batching of
+// received frames into one transaction, delayed Acks, the live interval of a relay, and changes
+// from different ways sharing one batch through per-change routes. No sockets, no timing
+// assertions: the test plays the transport's timer itself.
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "sync/hub.h"
+#include "sync/link.h"
+#include "sync/wire.h"
+#include "temp_dir.h"
+#include "weft/crdt/document.h"
+#include "weft/replica.h"
+
+using namespace weft;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::unique_ptr<Replica> Open(const std::string& path) {
+  auto r = Replica::Open(path);
+  REQUIRE(r.ok());
+  return std::move(*r);
+}
+
+// A change of `doc` on `r` adding `element` to the set "s"; returns the change's blob.
+std::string Edit(Replica& r, const std::string& doc, const std::string& element) {
+  auto c = r.Transact(doc, [&](Txn& t) {
+    auto set = t.root().Set("s");
+    if (!set.ok()) return set.status();
+    return set->Add(Scalar(element));
+  });
+  REQUIRE(c.ok());
+  auto blobs = r.ChangesSince(doc, VersionVector{});
+  REQUIRE(blobs.ok());
+  return blobs->back();
+}
+
+// One side of a connection: its Link, what it sent, and the timer it asked for.
+struct End {
+  std::unique_ptr<sync::Link> link;
+  std::deque<std::string> sent;
+  int wakes = 0;
+
+  std::vector<sync::Message> TakeSent() {
+    std::vector<sync::Message> out;
+    for (auto& f : sent) {
+      auto m = sync::Decode(f);
+      REQUIRE(m.ok());
+      out.push_back(std::move(*m));
+    }
+    sent.clear();
+    return out;
+  }
+};
+
+// The links' clock, moved by the tests.
+struct FakeClock {
+  std::chrono::steady_clock::time_point now = std::chrono::steady_clock::now();
+  void Advance(std::chrono::microseconds d) { now += d; }
+};
+
+void MakeLink(End& e, sync::Hub& hub, sync::LinkConfig config, bool with_timer,
+              FakeClock* clock = nullptr) {
+  if (clock) config.clock = [clock] { return clock->now; };
+  sync::LinkTransport t;
+  t.send = [&e](std::string f) { e.sent.push_back(std::move(f)); };
+  t.close = [](uint16_t, std::string) {};
+  t.queued = [] { return size_t{0}; };
+  if (with_timer) t.wake = [&e](std::chrono::microseconds) { ++e.wakes; };
+  e.link = std::make_unique<sync::Link>(hub, std::move(config), std::move(t));
+}
+
+template <typename T>
+std::vector<T> Only(const std::vector<sync::Message>& ms) {
+  std::vector<T> out;
+  for (const auto& m : ms) {
+    if (auto* x = std::get_if<T>(&m)) out.push_back(*x);
+  }
+  return out;
+}
+
+// The accepting side of a link to a fake dialer `peer` that syncs "doc": after this, the link is
+// ready and has the peer's Have (the peer holds nothing).
+void Handshake(End& e, NodeId peer) {
+  e.link->Start();
+  sync::HelloMsg h;
+  h.node = peer;
+  e.link->OnFrame(sync::Encode(h));
+  e.link->OnFrame(sync::Encode(sync::HaveMsg{"doc", {}, 0}));
+  REQUIRE(e.link->ready());
+}
+
+}  // namespace
+
+TEST_CASE("frames that arrive together are stored in one transaction with one Ack", "[link]") {
+  testing::TempDir dir;
+  auto author = Open(dir.File("author.db"));
+  std::vector<std::string> blobs;
+  for (int i = 0; i < 3; ++i) blobs.push_back(Edit(*author, "doc", "e" + std::to_string(i)));
+
+  auto device = Open(dir.File("device.db"));
+  sync::Hub hub(*device);
+  End e;
+  MakeLink(e, hub, sync::LinkConfig{}, /*with_timer=*/false);
+  Handshake(e, NodeId{77});
+  e.TakeSent();
+  int events = 0;
+  uint64_t sub = device->Subscribe("doc", [&](const ChangeEvent& ev) { events += ev.local ? 0 : 1; });
+
+  // Three frames, one change each, handed over together.
+  std::vector<std::string> frames;
+  for (const auto& b : blobs) {
+    frames.push_back(sync::Encode(sync::ChangesMsg{"doc", {b}, {NodeId{77}}, {}, 0, false}));
+  }
+  e.link->OnFrames(frames);
+  auto acks = Only<sync::AckMsg>(e.TakeSent());
+  REQUIRE(acks.size() == 1);
+  CHECK(acks[0].version == *author->Version("doc"));
+  CHECK(*device->Version("doc") == *author->Version("doc"));
+  CHECK(events == 1);  // one commit: the change feed reports one batch
+  CHECK(e.link->changes_received() == 3);
+  device->Unsubscribe(sub);
+
+  SECTION("a burst ending in a malformed frame stores nothing of it") {
+    auto other = Open(dir.File("other.db"));
+    sync::Hub hub2(*other);
+    End f;
+    MakeLink(f, hub2, sync::LinkConfig{}, false);
+    Handshake(f, NodeId{77});
+    std::vector<std::string> bad = {frames[0], frames[1], std::string("\x01\x02\x03", 3)};
+    f.link->OnFrames(bad);
+    CHECK(f.link->closed());
+    CHECK_FALSE(other->HasDocument("doc"));
+  }
+}
+
+TEST_CASE("a device acknowledges received changes once per ack delay", "[link]") {
+  testing::TempDir dir;
+  auto author = Open(dir.File("author.db"));
+  auto device = Open(dir.File("device.db"));
+  sync::Hub hub(*device);
+  End e;
+  sync::LinkConfig config;
+  config.ack_delay = 20ms;
+  FakeClock clock;
+  MakeLink(e, hub, config, /*with_timer=*/true, &clock);
+  Handshake(e, NodeId{77});
+  e.TakeSent();
+
+  for (int i = 0; i < 3; ++i) {
+    std::string b = Edit(*author, "doc", "e" + std::to_string(i));
+    e.link->OnFrame(sync::Encode(sync::ChangesMsg{"doc", {b}, {NodeId{77}}, {}, 0, false}));
+  }
+  // Stored at once, acknowledged later: one timer asked for, no Ack yet.
+  CHECK(*device->Version("doc") == *author->Version("doc"));
+  CHECK(Only<sync::AckMsg>(e.TakeSent()).empty());
+  CHECK(e.wakes == 1);
+  // Before the delay has passed, the timer only asks again.
+  clock.Advance(10ms);
+  e.link->OnTimer();
+  CHECK(Only<sync::AckMsg>(e.TakeSent()).empty());
+  CHECK(e.wakes == 2);
+  clock.Advance(10ms);
+  e.link->OnTimer();
+  auto acks = Only<sync::AckMsg>(e.TakeSent());
+  REQUIRE(acks.size() == 1);
+  CHECK(acks[0].version == *author->Version("doc"));
+  // Nothing more to acknowledge: the timer is quiet.
+  clock.Advance(30ms);
+  e.link->OnTimer();
+  CHECK(e.TakeSent().empty());
+  CHECK(e.wakes == 2);
+}
+
+TEST_CASE("a relay batches changes from different devices with their routes", "[link]") {
+  testing::TempDir dir;
+  auto relay = Open(dir.File("relay.db"));
+  sync::Hub hub(*relay);
+  const NodeId device_a{101}, device_b{102}, peer{103};
+  sync::LinkConfig config;
+  config.relay = true;
+  config.live_interval = 2ms;
+
+  // Two devices' links into the relay, and the peer the relay fans out to.
+  FakeClock clock;
+  End a, b, out;
+  MakeLink(a, hub, config, true, &clock);
+  MakeLink(b, hub, config, true, &clock);
+  MakeLink(out, hub, config, true, &clock);
+  Handshake(a, device_a);
+  Handshake(b, device_b);
+  Handshake(out, peer);
+  uint64_t listener = hub.AddListener([&](const sync::HubEvent& ev) { out.link->OnEvent(ev); });
+  a.TakeSent();
+  b.TakeSent();
+  out.TakeSent();
+
+  auto author_a = Open(dir.File("a.db"));
+  auto author_b = Open(dir.File("b.db"));
+  std::string ca = Edit(*author_a, "doc", "from a");
+  std::string cb = Edit(*author_b, "doc", "from b");
+  // The first change goes out at once; the second arrives within the live interval and waits.
+  a.link->OnFrame(sync::Encode(sync::ChangesMsg{"doc", {ca}, {device_a}, {}, 0, false}));
+  auto first = Only<sync::ChangesMsg>(out.TakeSent());
+  REQUIRE(first.size() == 1);
+  CHECK(first[0].path == std::vector<NodeId>{device_a, relay->node_id()});
+  CHECK(first[0].routes.empty());
+
+  std::string ca2 = Edit(*author_a, "doc", "from a again");
+  clock.Advance(500us);
+  a.link->OnFrame(sync::Encode(sync::ChangesMsg{"doc", {ca2}, {device_a}, {}, 0, false}));
+  b.link->OnFrame(sync::Encode(sync::ChangesMsg{"doc", {cb}, {device_b}, {}, 0, false}));
+  // Lingering: nothing sent, a timer asked for; early, it only asks again.
+  CHECK(Only<sync::ChangesMsg>(out.TakeSent()).empty());
+  CHECK(out.wakes == 1);
+  clock.Advance(1ms);
+  out.link->OnTimer();
+  CHECK(Only<sync::ChangesMsg>(out.TakeSent()).empty());
+  CHECK(out.wakes == 2);
+  // Once the interval has passed, both go in one batch.
+  clock.Advance(1ms);
+  out.link->OnTimer();
+  auto batch = Only<sync::ChangesMsg>(out.TakeSent());
+  REQUIRE(batch.size() == 1);
+  const auto& m = batch[0];
+  REQUIRE(m.changes.size() == 2);
+  // Their paths differ: the batch path is the relay, each route names its device.
+  CHECK(m.path == std::vector<NodeId>{relay->node_id()});
+  REQUIRE(m.routes.size() == 2);
+  for (size_t i = 0; i < 2; ++i) {
+    auto c = crdt::DecodeChange(m.changes[i]);
+    REQUIRE(c.ok());
+    CHECK(m.routes[i] ==
+          std::vector<NodeId>{c->author == author_a->actor_id() ? device_a : device_b});
+  }
+  hub.RemoveListener(listener);
+}
+
+TEST_CASE("a change whose route names the receiver is dropped as a loop, the rest applied",
+          "[link]") {
+  testing::TempDir dir;
+  auto node = Open(dir.File("node.db"));
+  sync::Hub hub(*node);
+  End e;
+  MakeLink(e, hub, sync::LinkConfig{}, false);
+  Handshake(e, NodeId{77});
+  e.TakeSent();
+
+  auto author = Open(dir.File("author.db"));
+  std::string first = Edit(*author, "doc", "one");
+  // `first` reached this node earlier; it comes back through a loop with a new change.
+  REQUIRE(node->ApplyRemoteChanges("doc", {first}).ok());
+  std::string second = Edit(*author, "doc", "two");
+  uint64_t loops = hub.counters().loops_dropped;
+  sync::ChangesMsg m{"doc", {first, second}, {NodeId{77}}, {{node->node_id()}, {NodeId{88}}}, 0,
+                     false};
+  e.link->OnFrame(sync::Encode(m));
+  CHECK_FALSE(e.link->closed());
+  CHECK(hub.counters().loops_dropped == loops + 1);
+  CHECK(hub.counters().duplicates_in == 0);  // the looped change was not offered to the replica
+  CHECK(*node->Version("doc") == *author->Version("doc"));
+}
+
+TEST_CASE("routes must match the changes and stay within the path limit", "[link]") {
+  sync::ChangesMsg m{"doc", {"a", "b"}, {NodeId{1}}, {{NodeId{2}}, {NodeId{3}, NodeId{4}}}, 0,
+                     false};
+  auto back = sync::Decode(sync::Encode(m));
+  REQUIRE(back.ok());
+  CHECK(std::get<sync::ChangesMsg>(*back).routes == m.routes);
+
+  sync::ChangesMsg short_routes = m;
+  short_routes.routes.pop_back();
+  auto bad = sync::Decode(sync::Encode(short_routes));
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.status().message().find("routes") != std::string::npos);
+
+  sync::DecodeLimits limits;
+  limits.max_path = 2;  // path 1 + route 2 > 2
+  auto long_route = sync::Decode(sync::Encode(m), limits);
+  REQUIRE_FALSE(long_route.ok());
+  CHECK(long_route.status().message().find("path too long") != std::string::npos);
+}
