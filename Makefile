@@ -57,13 +57,18 @@ clean:
 
 # The sync benchmark (bench/sync): one relay and 100 devices on loopback, 10 edits a second each:
 # propagation p50/p99/max, the relay's fan-out at saturation, and the bootstrap of automerge-paper
-# into a new device, as JSON lines. Pass flags with e.g. `make bench-sync SYNC_BENCH_FLAGS="--devices 20"`.
-SYNC_BENCH_FLAGS ?= --saturation
+# into a new device, as JSON lines. First with wire devices (protocol clients keeping the document
+# in memory, all on one thread: the relay's own figures), then with SDK devices (a Replica on
+# SQLite and a SyncClient each, all 100 sharing this machine's cores with the relay). Pass flags
+# with e.g. `make bench-sync SYNC_BENCH_FLAGS="--devices 20"`.
+SYNC_BENCH_FLAGS ?= --wire-devices --saturation
+SYNC_BENCH_REPLICA_FLAGS ?= --no-bootstrap
 .PHONY: bench-sync
 bench-sync: deps
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWEFT_WERROR=$(WERROR) $(CMAKE_ARGS) >/dev/null
 	@cmake --build $(BUILD) -j$(JOBS) --target weft-sync-bench
 	./$(BUILD)/bench/sync/weft-sync-bench $(SYNC_BENCH_FLAGS)
+	./$(BUILD)/bench/sync/weft-sync-bench $(SYNC_BENCH_REPLICA_FLAGS)
 
 # The crash-safety soak: 200 SIGKILLs of a committing child process (the [slow] test case, which
 # `make test` leaves out). WEFT_SEED=N replays the kill moments of a reported seed.

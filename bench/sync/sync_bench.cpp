@@ -21,8 +21,9 @@
 //                        [--saturation] [--saturation-start EDITS_PER_S] [--steps N]
 //                        [--step-duration S] [--no-bootstrap]
 //                        [--relay-durability full|normal] [--relay-threads N] [--trace FILE]
-//                        [--live-interval-us US]
-// Exit status: 0; 1 when a measurement could not run (the JSON line says why); 2 on usage.
+//                        [--live-interval-us US] [--wire-devices]
+// Exit status: 0; 1 when a measurement could not run (the JSON line says why) or the propagation
+// run missed arrivals; 2 on usage.
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -39,6 +40,7 @@
 
 #include "relay.h"
 #include "temp_dir.h"
+#include "wire_fleet.h"
 #include "trace.h"
 #include "weft/replica.h"
 #include "weft/sync.h"
@@ -59,6 +61,7 @@ struct Flags {
   double step_duration_s = 5;
   double saturation_start = 0.5;  // edits per second per device at the first step
   bool bootstrap = true;
+  bool wire = false;  // --wire-devices: protocol clients with in-memory documents (wire_fleet.h)
   Durability relay_durability = Durability::kFull;
   int relay_threads = 2;
   int live_interval_us = relay::RelayOptions{}.live_interval.count();
@@ -95,6 +98,58 @@ std::unique_ptr<relay::Relay> StartRelay(const Flags& f, const std::string& dir)
     std::exit(1);
   }
   return std::move(*r);
+}
+
+// The edits of one run: `n` devices edit at `rate` a second each for warmup + duration, spread
+// evenly over time by up to 4 driver threads; `edit(device, element, sent_ns)` makes one (the
+// element is "device:seq:sent_ns"). When the warm-up ends, `measure_from` is set to the steady
+// clock (ns) and `at_measure` runs. Returns the edits sent at or after measure_from and the
+// seconds from then to the end of the schedule.
+struct Driven {
+  uint64_t measured = 0;
+  double window_s = 0;
+};
+Driven DriveEdits(int n, double rate, double warmup_s, double duration_s,
+                  std::atomic<int64_t>& measure_from, const std::function<void()>& at_measure,
+                  const std::function<void(int, const std::string&, int64_t)>& edit) {
+  const int drivers = std::max(1, std::min(n, 4));
+  measure_from.store(INT64_MAX);
+  std::atomic<uint64_t> measured{0};
+  const auto start = Clock::now();
+  const auto measure_start = start + std::chrono::duration_cast<Clock::duration>(
+                                         std::chrono::duration<double>(warmup_s));
+  const auto end = measure_start + std::chrono::duration_cast<Clock::duration>(
+                                       std::chrono::duration<double>(duration_s));
+  std::thread marker([&] {
+    std::this_thread::sleep_until(measure_start);
+    measure_from.store(NowNs());
+    at_measure();
+  });
+  std::vector<std::thread> threads;
+  for (int t = 0; t < drivers; ++t) {
+    threads.emplace_back([&, t] {
+      std::vector<int> mine;
+      for (int i = t; i < n; i += drivers) mine.push_back(i);
+      const double interval_s = 1.0 / (rate * static_cast<double>(mine.size()));
+      std::vector<uint64_t> seq(mine.size(), 0);
+      for (uint64_t k = 0;; ++k) {
+        auto when = start + std::chrono::duration_cast<Clock::duration>(
+                                std::chrono::duration<double>(interval_s * static_cast<double>(k)) +
+                                std::chrono::duration<double>(interval_s * t / drivers));
+        if (when >= end) break;
+        std::this_thread::sleep_until(when);
+        size_t j = k % mine.size();
+        int64_t sent = NowNs();
+        edit(mine[j],
+             std::to_string(mine[j]) + ":" + std::to_string(seq[j]++) + ":" + std::to_string(sent),
+             sent);
+        if (sent >= measure_from.load()) measured.fetch_add(1);
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  marker.join();
+  return {measured.load(), std::chrono::duration<double>(Clock::now() - measure_start).count()};
 }
 
 // One device: a replica on its own file, a sync client, and the arrival times it saw.
@@ -218,43 +273,14 @@ class Fleet {
       d->arrivals = 0;
     }
     const int n = static_cast<int>(devices_.size());
-    const int drivers = std::max(1, std::min(n, 4));
-    measure_from_.store(INT64_MAX);
-    std::atomic<uint64_t> measured{0};
     std::mutex commit_mu;
     std::vector<double> commits_ms;
-    const auto start = Clock::now();
-    const auto measure_start = start + std::chrono::duration_cast<Clock::duration>(
-                                           std::chrono::duration<double>(warmup_s));
-    const auto end = measure_start + std::chrono::duration_cast<Clock::duration>(
-                                         std::chrono::duration<double>(duration_s));
     uint64_t out_before = 0;
-    std::thread marker([&] {
-      std::this_thread::sleep_until(measure_start);
-      measure_from_.store(NowNs());
-      out_before = relay.Counter("changes_out_total");
-    });
-    std::vector<std::thread> threads;
-    for (int t = 0; t < drivers; ++t) {
-      threads.emplace_back([&, t] {
-        std::vector<int> mine;
-        for (int i = t; i < n; i += drivers) mine.push_back(i);
-        // Each driver spreads its devices' edits evenly over time.
-        const double interval_s = 1.0 / (rate * static_cast<double>(mine.size()));
-        std::vector<uint64_t> seq(mine.size(), 0);
-        std::vector<double> local_commits;
-        for (uint64_t k = 0;; ++k) {
-          auto when =
-              start + std::chrono::duration_cast<Clock::duration>(
-                          std::chrono::duration<double>(interval_s * static_cast<double>(k)) +
-                          std::chrono::duration<double>(interval_s * t / drivers));
-          if (when >= end) break;
-          std::this_thread::sleep_until(when);
-          size_t j = k % mine.size();
-          Device& d = *devices_[static_cast<size_t>(mine[j])];
-          int64_t sent = NowNs();
-          std::string element =
-              std::to_string(mine[j]) + ":" + std::to_string(seq[j]++) + ":" + std::to_string(sent);
+    Driven driven = DriveEdits(
+        n, rate, warmup_s, duration_s, measure_from_,
+        [&] { out_before = relay.Counter("changes_out_total"); },
+        [&](int i, const std::string& element, int64_t sent) {
+          Device& d = *devices_[static_cast<size_t>(i)];
           auto c = d.replica->Transact("shared", [&](Txn& txn) {
             auto set = txn.root().Set("s");
             if (!set.ok()) return set.status();
@@ -262,22 +288,15 @@ class Fleet {
           });
           if (!c.ok()) Die("edit: " + c.status().ToString());
           if (sent >= measure_from_.load()) {
-            measured.fetch_add(1);
-            local_commits.push_back(static_cast<double>(NowNs() - sent) / 1e6);
+            std::lock_guard lock(commit_mu);
+            commits_ms.push_back(static_cast<double>(NowNs() - sent) / 1e6);
           }
-        }
-        std::lock_guard lock(commit_mu);
-        commits_ms.insert(commits_ms.end(), local_commits.begin(), local_commits.end());
-      });
-    }
-    for (auto& th : threads) th.join();
-    marker.join();
-    const auto edits_end = Clock::now();
+        });
     uint64_t out_after = relay.Counter("changes_out_total");
     Result r;
-    r.edits = measured.load();
+    r.edits = driven.measured;
     r.expected = r.edits * static_cast<uint64_t>(n - 1);
-    double window = std::chrono::duration<double>(edits_end - measure_start).count();
+    const double window = driven.window_s;
     r.achieved_rate = window > 0 ? static_cast<double>(r.edits) / window : 0;
     // Drain: wait for the arrivals still in flight.
     auto deadline = Clock::now() + drain;
@@ -313,18 +332,29 @@ class Fleet {
   std::atomic<int64_t> measure_from_{INT64_MAX};
 };
 
+// A figure in milliseconds for JSON, or null when not measured (wire devices commit in memory).
+std::string Ms(double ms, bool measured) {
+  if (!measured) return "null";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3f", ms);
+  return buf;
+}
+
 void PrintRun(const char* bench, const Flags& f, double rate, double duration,
               const Fleet::Result& r) {
   std::printf(
-      "{\"bench\":\"%s\",\"devices\":%d,\"rate_per_device\":%.1f,\"duration_s\":%.1f,"
+      "{\"bench\":\"%s\",\"devices\":%d,\"device_kind\":\"%s\",\"rate_per_device\":%.1f,"
+      "\"duration_s\":%.1f,\"live_interval_us\":%d,"
       "\"relay_durability\":\"%s\",\"edits\":%llu,\"edits_per_s\":%.1f,\"expected_arrivals\":%llu,"
       "\"arrivals\":%llu,\"p50_ms\":%.2f,\"p99_ms\":%.2f,\"max_ms\":%.2f,"
-      "\"relay_fanout_per_s\":%.0f,\"commit_p50_ms\":%.3f,\"commit_p99_ms\":%.3f,"
+      "\"relay_fanout_per_s\":%.0f,\"commit_p50_ms\":%s,\"commit_p99_ms\":%s,"
       "\"hardware_threads\":%u}\n",
-      bench, f.devices, rate, duration, f.relay_durability == Durability::kFull ? "full" : "normal",
+      bench, f.devices, f.wire ? "wire" : "replica", rate, duration, f.live_interval_us,
+      f.relay_durability == Durability::kFull ? "full" : "normal",
       static_cast<unsigned long long>(r.edits), r.achieved_rate,
       static_cast<unsigned long long>(r.expected), static_cast<unsigned long long>(r.arrived),
-      r.p50, r.p99, r.max, r.fanout_per_s, r.commit_p50_ms, r.commit_p99_ms,
+      r.p50, r.p99, r.max, r.fanout_per_s, Ms(r.commit_p50_ms, !f.wire).c_str(),
+      Ms(r.commit_p99_ms, !f.wire).c_str(),
       std::thread::hardware_concurrency());
   std::fflush(stdout);
 }
@@ -396,6 +426,56 @@ int RunBootstrap(const Flags& f, const std::string& dir) {
   return ok ? 0 : 1;
 }
 
+// Every wire device edits at `rate` a second for warmup + duration (the same schedule as
+// Fleet::Run); arrivals of edits sent after the warm-up are measured, then up to `drain` is
+// waited for the rest.
+Fleet::Result RunWire(relay::Relay& relay, bench::WireFleet& fleet, int n, double rate,
+                      double warmup_s, double duration_s, std::chrono::seconds drain) {
+  (void)fleet.Take(INT64_MAX);
+  std::atomic<int64_t> measure_from{INT64_MAX};
+  uint64_t out_before = 0;
+  Driven driven = DriveEdits(
+      n, rate, warmup_s, duration_s, measure_from,
+      [&] { out_before = relay.Counter("changes_out_total"); },
+      [&](int i, const std::string& element, int64_t) { fleet.Edit(i, element); });
+  uint64_t out_after = relay.Counter("changes_out_total");
+  Fleet::Result r;
+  r.edits = driven.measured;
+  r.expected = r.edits * static_cast<uint64_t>(n - 1);
+  const double window = driven.window_s;
+  r.achieved_rate = window > 0 ? static_cast<double>(r.edits) / window : 0;
+  auto deadline = Clock::now() + drain;
+  while (Clock::now() < deadline && fleet.Arrived(measure_from.load()) < r.expected) {
+    std::this_thread::sleep_for(20ms);
+  }
+  r.fanout_per_s = window > 0 ? static_cast<double>(out_after - out_before) / window : 0;
+  auto got = fleet.Take(measure_from.load());
+  r.arrived = got.arrivals;
+  if (!got.latencies_ms.empty()) {
+    r.max = *std::max_element(got.latencies_ms.begin(), got.latencies_ms.end());
+    r.p50 = Percentile(got.latencies_ms, 0.50);
+    r.p99 = Percentile(got.latencies_ms, 0.99);
+  }
+  return r;
+}
+
+// A relay in `dir` with the shared document and `f.devices` wire devices; runs `body`.
+void WithWireFleet(const Flags& f, const std::string& dir,
+                   const std::function<void(relay::Relay&, bench::WireFleet&)>& body) {
+  auto relay = StartRelay(f, dir + "/relay");
+  auto made =
+      relay->replica().Transact("shared", [](Txn& t) { return t.root().Set("s").status(); });
+  if (!made.ok()) Fleet::Die("shared document: " + made.status().ToString());
+  bench::WireFleetOptions o;
+  o.devices = f.devices;
+  o.port = relay->port();
+  std::string error;
+  auto fleet = bench::WireFleet::Start(o, &error);
+  if (!fleet) Fleet::Die("wire devices: " + error);
+  body(*relay, *fleet);
+  if (std::string e = fleet->Errors(); !e.empty()) Fleet::Die("wire devices: " + e);
+}
+
 // Starts a relay in `dir` with the shared document and a fleet of devices, runs `body`, and
 // stops them.
 void WithFleet(const Flags& f, const std::string& dir,
@@ -420,7 +500,7 @@ void WithFleet(const Flags& f, const std::string& dir,
       "                       [--step-duration S] [--no-bootstrap]\n"
       "                       [--relay-durability full|normal] [--relay-threads N] "
       "[--trace FILE]\n"
-      "                       [--live-interval-us US]\n");
+      "                       [--live-interval-us US] [--wire-devices]\n");
   std::exit(2);
 }
 
@@ -450,6 +530,8 @@ int main(int argc, char** argv) {
       f.saturation_start = std::atof(value().c_str());
     } else if (a == "--step-duration") {
       f.step_duration_s = std::atof(value().c_str());
+    } else if (a == "--wire-devices") {
+      f.wire = true;
     } else if (a == "--no-bootstrap") {
       f.bootstrap = false;
     } else if (a == "--relay-durability") {
@@ -477,26 +559,51 @@ int main(int argc, char** argv) {
   }
   testing::TempDir dir;
   int status = 0;
+  // One measurement series on a fresh relay and fleet of the chosen kind: `body` gets a function
+  // that runs a rate (edits a second per device) for a warm-up and a duration, and one that waits
+  // until the backlog of an earlier run is delivered.
+  using RunFn = std::function<Fleet::Result(double rate, double warmup, double duration)>;
+  using QuiesceFn = std::function<bool()>;
+  auto series = [&](const std::string& name, const std::function<void(RunFn, QuiesceFn)>& body) {
+    if (f.wire) {
+      WithWireFleet(f, dir.File(name), [&](relay::Relay& relay, bench::WireFleet& fleet) {
+        body(
+            [&](double rate, double warmup, double duration) {
+              return RunWire(relay, fleet, f.devices, rate, warmup, duration, 30s);
+            },
+            [] { return true; });  // RunWire waits for its arrivals (up to 30 s) itself
+      });
+    } else {
+      WithFleet(f, dir.File(name), [&](relay::Relay& relay, Fleet& fleet) {
+        body(
+            [&](double rate, double warmup, double duration) {
+              return fleet.Run(relay, rate, warmup, duration, 30s);
+            },
+            [&] { return fleet.Quiesce(relay, 180s); });
+      });
+    }
+  };
   if (f.duration_s > 0) {
-    WithFleet(f, dir.File("propagation"), [&](relay::Relay& relay, Fleet& fleet) {
-      auto run = fleet.Run(relay, f.rate, f.warmup_s, f.duration_s, 30s);
-      PrintRun("propagation", f, f.rate, f.duration_s, run);
+    series("propagation", [&](RunFn run, QuiesceFn) {
+      auto r = run(f.rate, f.warmup_s, f.duration_s);
+      PrintRun("propagation", f, f.rate, f.duration_s, r);
+      if (r.arrived < r.expected) status = 1;  // lost or late beyond the 30 s drain
     });
     if (f.saturation) {
       // A fresh relay and fleet. From --saturation-start edits a second per device, double the
       // rate until the relay no longer keeps up (below). Each step starts once the backlog of the
       // one before is delivered; the highest fan-out rate seen is the saturation throughput.
-      WithFleet(f, dir.File("saturation"), [&](relay::Relay& relay, Fleet& fleet) {
+      series("saturation", [&](RunFn run, QuiesceFn quiesce) {
         double best = 0, best_rate = 0;
         double rate = f.saturation_start;
         for (int step = 0; step < f.steps; ++step, rate *= 2) {
-          if (!fleet.Quiesce(relay, 180s)) {
+          if (!quiesce()) {
             std::printf(
                 "{\"bench\":\"saturation_step\",\"error\":\"the backlog of the step before "
                 "was not delivered within 180 s\"}\n");
             break;
           }
-          auto s = fleet.Run(relay, rate, 1.0, f.step_duration_s, 30s);
+          auto s = run(rate, 1.0, f.step_duration_s);
           PrintRun("saturation_step", f, rate, f.step_duration_s, s);
           if (s.fanout_per_s > best) best = s.fanout_per_s, best_rate = s.achieved_rate;
           // Saturated: arrivals lag by a second at p99, or do not all come within the drain, or
@@ -508,9 +615,9 @@ int main(int argc, char** argv) {
           }
         }
         std::printf(
-            "{\"bench\":\"saturation\",\"devices\":%d,\"max_relay_fanout_per_s\":%.0f,"
-            "\"at_edits_per_s\":%.1f}\n",
-            f.devices, best, best_rate);
+            "{\"bench\":\"saturation\",\"devices\":%d,\"device_kind\":\"%s\","
+            "\"max_relay_fanout_per_s\":%.0f,\"at_edits_per_s\":%.1f}\n",
+            f.devices, f.wire ? "wire" : "replica", best, best_rate);
         std::fflush(stdout);
       });
     }

@@ -215,8 +215,10 @@ class ReplicaImpl final : public Replica {
   Result<VersionVector> Version(std::string_view doc) override;
   Result<std::vector<ChangeBlob>> ChangesSince(std::string_view doc,
                                                const VersionVector& peer) override;
+  using Replica::ApplyRemoteChanges;
   Result<ApplyReport> ApplyRemoteChanges(std::string_view doc,
-                                         const std::vector<ChangeBlob>& changes) override;
+                                         const std::vector<ChangeBlob>& changes,
+                                         const StoredHook& stored) override;
   Result<std::string> CausalToken(std::string_view doc) override;
   Result<bool> Satisfies(std::string_view token) override;
   Status WaitFor(std::string_view token, std::chrono::milliseconds timeout) override;
@@ -796,7 +798,8 @@ Result<std::vector<ChangeBlob>> ReplicaImpl::ChangesSince(std::string_view doc,
 }
 
 Result<ApplyReport> ReplicaImpl::ApplyRemoteChanges(std::string_view doc,
-                                                    const std::vector<ChangeBlob>& blobs) {
+                                                    const std::vector<ChangeBlob>& blobs,
+                                                    const StoredHook& stored) {
   // Decode everything first: a malformed blob changes nothing.
   std::vector<crdt::Change> changes;
   changes.reserve(blobs.size());
@@ -863,6 +866,8 @@ Result<ApplyReport> ReplicaImpl::ApplyRemoteChanges(std::string_view doc,
     st->since_snapshot += applied.size();
     for (const crdt::Change* c : applied) st->ops_since_snapshot += c->span();
     report.version = st->doc.version();
+    // Before readers can see the new version.
+    if (stored) stored(report);
   }
   (void)MaybeSnapshot(std::string(doc));
   if (!applied.empty()) {

@@ -365,3 +365,32 @@ TEST_CASE("text and lists through handles, synced between replicas", "[sdk][text
   auto again = OpenAt(dir.File("a.db"));
   CHECK(Canonical(*again, "d") == Canonical(*b, "d"));
 }
+
+TEST_CASE("the stored hook of remote changes runs before the change feed and never on failure",
+          "[sdk]") {
+  TempDir dir;
+  auto a = OpenAt(dir.File("a.db")), b = OpenAt(dir.File("b.db"));
+  for (int i = 0; i < 3; ++i) {
+    REQUIRE(
+        a->Transact("d", [&](Txn& t) { return t.root().Put("k" + std::to_string(i), i); }).ok());
+  }
+  auto all = a->ChangesSince("d", {});
+  REQUIRE(all.ok());
+  std::vector<std::string> order;
+  uint64_t sub = b->Subscribe("d", [&](const ChangeEvent&) { order.push_back("feed"); });
+  // A refused batch (its first change missing) runs no hook.
+  std::vector<ChangeBlob> tail(all->begin() + 1, all->end());
+  bool ran = false;
+  auto refused = b->ApplyRemoteChanges("d", tail, [&](const ApplyReport&) { ran = true; });
+  CHECK(refused.status().code() == StatusCode::kMissingDependency);
+  CHECK_FALSE(ran);
+  VersionVector seen;
+  auto ok = b->ApplyRemoteChanges("d", *all, [&](const ApplyReport& r) {
+    order.push_back("stored");
+    seen = r.version;
+  });
+  REQUIRE(ok.ok());
+  CHECK(seen == *a->Version("d"));
+  CHECK(order == std::vector<std::string>{"stored", "feed"});
+  b->Unsubscribe(sub);
+}

@@ -159,8 +159,17 @@ class Replica {
   // once its dependencies are present, duplicates are skipped) in one SQLite transaction. Fails,
   // changing nothing, when a change is malformed or its dependencies are neither held nor in the
   // batch.
+  Result<ApplyReport> ApplyRemoteChanges(std::string_view doc,
+                                         const std::vector<ChangeBlob>& changes) {
+    return ApplyRemoteChanges(doc, changes, nullptr);
+  }
+  // The same; `stored` (when set) runs once the batch is committed, before readers see the new
+  // version and before the change feed hears of it (a relay remembers the changes for fan-out
+  // there). It runs holding the replica's locks: it must not call back into the replica.
+  using StoredHook = std::function<void(const ApplyReport&)>;
   virtual Result<ApplyReport> ApplyRemoteChanges(std::string_view doc,
-                                                 const std::vector<ChangeBlob>& changes) = 0;
+                                                 const std::vector<ChangeBlob>& changes,
+                                                 const StoredHook& stored) = 0;
 
   // Causal tokens: the document's current version as a short string. A token from another
   // replica names what a user has seen there; Satisfies tells whether this replica has all of

@@ -357,11 +357,14 @@ void Link::ApplyPending() {
   pending_.reset();
   if (closed_) return;
   LinkDocState& d = docs_[p.doc];
-  auto r = hub_.replica().ApplyRemoteChanges(p.doc, p.blobs);
+  // Once stored, and before the other connections hear of them, a relay remembers them, so that
+  // fanning them out reads no log (a device's one other direction is its own changes).
+  Replica::StoredHook remember;
+  if (config_.relay) {
+    remember = [&](const ApplyReport&) { hub_.Remember(p.doc, std::move(p.recent)); };
+  }
+  auto r = hub_.replica().ApplyRemoteChanges(p.doc, p.blobs, remember);
   if (!r.ok()) return Fail(ErrorFor(r.status()), r.status().ToString(), p.doc);
-  // Stored: a relay remembers them, so that fanning them out to its other connections reads no
-  // log (a device's one other direction is its own changes).
-  if (config_.relay) hub_.Remember(p.doc, std::move(p.recent));
   // The peer sent them from its log, so it has them durably: they count as acknowledged (in
   // memory; the peer's next Ack or Have persists it), or every change received would show as lag
   // until then.

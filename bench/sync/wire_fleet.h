@@ -1,0 +1,52 @@
+// Wire devices for weft-sync-bench: many protocol clients on one network thread.
+//
+// A wire device speaks the sync protocol (docs/protocol.md) to a relay over its own WebSocket,
+// and keeps the shared document in memory (a crdt::Document, no SQLite): it applies every change
+// the relay sends, acknowledges what it holds every 20 ms (as SDK devices do), and makes its own
+// edits as real changes that depend on what it has seen. It is what a device costs the relay,
+// without the cost of 100 SQLite stores sharing this machine's cores with it: the relay's own
+// latency and fan-out, as a fleet of real devices (each with its own CPU) would see them.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace weft::bench {
+
+struct WireFleetOptions {
+  int devices = 100;
+  uint16_t port = 0;        // the relay, on 127.0.0.1
+  std::string doc = "shared";
+  std::string set_key = "s";  // the root key of the set every edit adds to
+  int threads = 1;            // network threads for the whole fleet
+};
+
+// Latencies of arrivals (milliseconds from the start of the author's commit to the arrival's
+// decoding at another device), for edits whose send time is at or after `measure_from_ns`.
+struct WireArrivals {
+  uint64_t arrivals = 0;
+  std::vector<double> latencies_ms;
+};
+
+class WireFleet {
+ public:
+  // Connects every device and waits until each holds the document's set; false (with `error`)
+  // when that takes longer than 60 s.
+  static std::unique_ptr<WireFleet> Start(const WireFleetOptions& options, std::string* error);
+  virtual ~WireFleet() = default;
+
+  // Device `i` adds `element` to the set now (on the fleet's network thread; returns at once).
+  virtual void Edit(int i, std::string element) = 0;
+  // Arrivals of edits sent at or after `from_ns` (steady clock), summed over the devices; and
+  // clears them.
+  virtual WireArrivals Take(int64_t from_ns) = 0;
+  // Arrivals counted so far (all, measured or not).
+  virtual uint64_t Arrived(int64_t from_ns) = 0;
+  // Devices whose connection failed, with why (empty when all are up).
+  virtual std::string Errors() = 0;
+};
+
+}  // namespace weft::bench
