@@ -19,6 +19,7 @@
 #include <unordered_map>
 
 #include "doc_id.h"
+#include "log_syncer.h"
 #include "sqlite.h"
 #include "weft/crdt/encoding.h"
 #include "weft/crdt/history.h"
@@ -190,6 +191,7 @@ class ReplicaImpl final : public Replica {
   }
   ~ReplicaImpl() override {
     if (ready_) CompactOnClose();
+    syncer_.reset();  // syncs what was committed
     docs_.clear();
     insert_change_.reset();
     insert_doc_.reset();
@@ -219,6 +221,14 @@ class ReplicaImpl final : public Replica {
   Result<ApplyReport> ApplyRemoteChanges(std::string_view doc,
                                          const std::vector<ChangeBlob>& changes,
                                          const StoredHook& stored) override;
+  void WhenDurable(uint64_t commit, std::function<void(Status)> fn) override {
+    if (commit == 0 || !syncer_) return fn(Status::Ok());
+    syncer_->WhenDurable(commit, std::move(fn));
+  }
+  Status WaitDurable(uint64_t commit) override {
+    if (commit == 0 || !syncer_) return Status::Ok();
+    return syncer_->WaitDurable(commit);
+  }
   Result<std::string> CausalToken(std::string_view doc) override;
   Result<bool> Satisfies(std::string_view token) override;
   Status WaitFor(std::string_view token, std::chrono::milliseconds timeout) override;
@@ -271,6 +281,7 @@ class ReplicaImpl final : public Replica {
   // makes that impossible, at the cost of one version-vector entry per session that writes.
   NodeId actor_;
   std::unique_ptr<sql::Stmt> insert_change_, insert_doc_;  // cached; used under write_mu_
+  std::unique_ptr<LogSyncer> syncer_;  // Durability::kGroup
 
   std::mutex write_mu_;        // one writer at a time
   WriterFirstMutex state_mu_;  // guards docs_ contents
@@ -383,6 +394,7 @@ Status ReplicaImpl::Init() {
   // A new database gives pages that compaction frees back to the file system (at close).
   if (version == 0) WEFT_RETURN_IF_ERROR(sql::Exec(db_, "PRAGMA auto_vacuum=INCREMENTAL"));
   WEFT_RETURN_IF_ERROR(sql::Exec(db_, "PRAGMA journal_mode=WAL"));
+  // kGroup commits without fsync; its LogSyncer (started at the end of Init) fsyncs the log.
   WEFT_RETURN_IF_ERROR(sql::Exec(db_, options_.durability == Durability::kFull
                                           ? "PRAGMA synchronous=FULL"
                                           : "PRAGMA synchronous=NORMAL"));
@@ -430,6 +442,9 @@ Status ReplicaImpl::Init() {
     while (actor == 0 || actor == node_.value) actor = (static_cast<uint64_t>(rd()) << 32) ^ rd();
   }
   actor_ = NodeId{actor};
+  if (options_.durability == Durability::kGroup) {
+    syncer_ = std::make_unique<LogSyncer>(path_ + "-wal");
+  }
   ready_ = true;
   return Status::Ok();
 }
@@ -635,11 +650,14 @@ Result<CommitInfo> ReplicaImpl::Transact(std::string_view doc,
     return info;
   }
   std::string blob = crdt::EncodeChange(*change);
-  if (Status s = AppendChanges(doc, {&*change}, {blob}); !s.ok()) {
+  Status stored = AppendChanges(doc, {&*change}, {blob});
+  // kGroup: durable before anyone sees it, as with kFull (the log sync serves other commits too).
+  if (stored.ok() && syncer_) stored = syncer_->WaitDurable(syncer_->Committed());
+  if (!stored.ok()) {
     // Drop the cached document: the next read loads it as the log has it (a new one stays absent).
     std::unique_lock lock(state_mu_);
     docs_.erase(std::string(doc));
-    return s;
+    return stored;
   }
   std::vector<crdt::Patch> patches;
   {
@@ -866,6 +884,9 @@ Result<ApplyReport> ReplicaImpl::ApplyRemoteChanges(std::string_view doc,
     st->since_snapshot += applied.size();
     for (const crdt::Change* c : applied) st->ops_since_snapshot += c->span();
     report.version = st->doc.version();
+    // kGroup: the commit to wait on before acknowledging; with nothing new stored, the latest
+    // (what the batch duplicated may have been stored by a commit not yet durable).
+    if (syncer_) report.commit = applied.empty() ? syncer_->Latest() : syncer_->Committed();
     // Before readers can see the new version.
     if (stored) stored(report);
   }
@@ -1250,6 +1271,7 @@ Result<VersionVector> ReplicaImpl::ImportSnapshot(std::string_view doc, std::str
     (void)wstmt_.Run("ROLLBACK");
     return s;
   }
+  if (syncer_) WEFT_RETURN_IF_ERROR(syncer_->WaitDurable(syncer_->Committed()));
   {
     std::unique_lock lock(state_mu_);
     docs_[std::string(doc)] = std::make_unique<DocState>(std::move(*decoded));

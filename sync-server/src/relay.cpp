@@ -188,7 +188,10 @@ Status RelayImpl::Init() {
   if (fec) return Status::IOError("cannot create " + options_.data_dir + ": " + fec.message());
   WEFT_RETURN_IF_ERROR(lock_.Acquire(options_.data_dir));
   ReplicaOptions ro;
-  ro.durability = options_.durability;
+  // Full durability with group commit: a change is acknowledged once an fsync covers it, and
+  // one fsync covers every change stored while the one before ran (no thread waits for it).
+  ro.durability =
+      options_.durability == Durability::kFull ? Durability::kGroup : options_.durability;
   ro.check_drift = true;  // a relay trusts its own clock
   auto r = Replica::Open(options_.data_dir + "/weft-relay.db", ro);
   if (!r.ok()) return r.status();

@@ -6,7 +6,8 @@
 // same Link protocol as the SDK; fan-out happens through the replica's change feed: a change
 // stored from one session (or peer) is read from the log and sent to every other session that
 // syncs its document, with the path of nodes it passed through. A change is acknowledged only
-// after ApplyRemoteChanges has committed it (synchronous=FULL by default).
+// after an fsync of its log covers it (Durability::kGroup when `durability` is kFull, the
+// default: one fsync for every change stored while the one before ran).
 //
 // Thread safety: Start, port, Metrics and Stop may be called from any thread; Stop is idempotent
 // and also run by the destructor.

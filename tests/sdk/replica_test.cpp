@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <catch2/catch.hpp>
+#include <mutex>
 #include <thread>
 
 #include "doc_sim.h"
@@ -393,4 +394,63 @@ TEST_CASE("the stored hook of remote changes runs before the change feed and nev
   CHECK(seen == *a->Version("d"));
   CHECK(order == std::vector<std::string>{"stored", "feed"});
   b->Unsubscribe(sub);
+}
+
+TEST_CASE("group durability: remote changes report a commit to wait on, local ones wait", "[sdk]") {
+  TempDir dir;
+  auto a = OpenAt(dir.File("a.db"));
+  for (int i = 0; i < 4; ++i) {
+    REQUIRE(
+        a->Transact("d", [&](Txn& t) { return t.root().Put("k" + std::to_string(i), i); }).ok());
+  }
+  auto all = a->ChangesSince("d", {});
+  REQUIRE(all.ok());
+  ReplicaOptions grouped;
+  grouped.durability = Durability::kGroup;
+  {
+    auto b = OpenAt(dir.File("b.db"), grouped);
+    auto first = b->ApplyRemoteChanges("d", {(*all)[0], (*all)[1]});
+    REQUIRE(first.ok());
+    CHECK(first->commit > 0);
+    auto second = b->ApplyRemoteChanges("d", {(*all)[2], (*all)[3]});
+    REQUIRE(second.ok());
+    CHECK(second->commit > first->commit);
+    // Nothing new stored: the commit to wait on is the latest one (what it duplicated may not be
+    // durable yet).
+    auto dup = b->ApplyRemoteChanges("d", {(*all)[3]});
+    REQUIRE(dup.ok());
+    CHECK(dup->applied == 0);
+    CHECK(dup->commit == second->commit);
+    // Told once durable, in order.
+    std::mutex mu;
+    std::vector<uint64_t> told;
+    for (uint64_t c : {first->commit, second->commit}) {
+      b->WhenDurable(c, [&, c](Status s) {
+        CHECK(s.ok());
+        std::lock_guard lock(mu);
+        told.push_back(c);
+      });
+    }
+    REQUIRE(b->WaitDurable(second->commit).ok());
+    {
+      std::lock_guard lock(mu);
+      CHECK(told == std::vector<uint64_t>{first->commit, second->commit});
+    }
+    // Already durable: at once.
+    bool now = false;
+    b->WhenDurable(first->commit, [&](Status s) { now = s.ok(); });
+    CHECK(now);
+    // A local commit returns durable (nothing to wait for).
+    REQUIRE(b->Transact("d", [](Txn& t) { return t.root().Put("local", 1); }).ok());
+  }
+  // Everything is there after reopening.
+  auto b = OpenAt(dir.File("b.db"), grouped);
+  CHECK(b->Version("d")->Dominates(*a->Version("d")));
+  CHECK(Json(*b, "d").find("\"local\":1") != std::string::npos);
+  // Other durabilities report nothing to wait on.
+  auto c = OpenAt(dir.File("c.db"));
+  auto plain = c->ApplyRemoteChanges("d", *all);
+  REQUIRE(plain.ok());
+  CHECK(plain->commit == 0);
+  CHECK(c->WaitDurable(0).ok());
 }

@@ -38,6 +38,12 @@ using crdt::VersionVector;
 enum class Durability {
   kNormal,  // SQLite synchronous=NORMAL in WAL mode: survives an app crash
   kFull,    // synchronous=FULL: also survives power loss
+  // Also survives power loss, with group commit: commits write the log without fsync, and a
+  // background thread fsyncs it, one fsync for every commit made while the one before ran.
+  // Transact returns once its commit is durable; ApplyRemoteChanges returns once stored, with
+  // ApplyReport::commit to wait on (WhenDurable, WaitDurable) before acknowledging it: a relay
+  // keeps its network threads and locks free during fsyncs, and fsyncs once per burst.
+  kGroup,
 };
 
 struct ReplicaOptions {
@@ -106,6 +112,8 @@ struct ApplyReport {
   size_t applied = 0;     // new changes applied
   size_t duplicates = 0;  // changes already held
   VersionVector version;  // the document's version after the batch
+  // Durability::kGroup: the commit to wait on before the batch is durable (0: it already is).
+  uint64_t commit = 0;
 };
 
 // A remote change as it travels: the encoded bytes of crdt::EncodeChange.
@@ -170,6 +178,14 @@ class Replica {
   virtual Result<ApplyReport> ApplyRemoteChanges(std::string_view doc,
                                                  const std::vector<ChangeBlob>& changes,
                                                  const StoredHook& stored) = 0;
+
+  // Durability::kGroup: calls `fn` once commit `commit` (ApplyReport::commit) is durable, with
+  // the error when its fsync failed; from the replica's sync thread, or at once (also for commit
+  // 0 and the other durabilities, where a returned commit is durable already). `fn` must not
+  // block.
+  virtual void WhenDurable(uint64_t commit, std::function<void(Status)> fn) = 0;
+  // The same, blocking.
+  virtual Status WaitDurable(uint64_t commit) = 0;
 
   // Causal tokens: the document's current version as a short string. A token from another
   // replica names what a user has seen there; Satisfies tells whether this replica has all of

@@ -379,8 +379,24 @@ void Link::ApplyPending() {
   duplicates_ += r->duplicates;
   hub_.counters().changes_in += r->applied;
   hub_.counters().duplicates_in += r->duplicates;
-  // The changes are durable (ApplyRemoteChanges committed them): acknowledge, now or soon.
-  SendAck(p.doc, d, r->version);
+  // Acknowledge, now or soon, once the changes are durable: at once when ApplyRemoteChanges
+  // committed them durably, else (Durability::kGroup) once the replica's log sync covers them.
+  if (r->commit == 0) return SendAck(p.doc, d, r->version);
+  if (!transport_.defer) {
+    Status durable = hub_.replica().WaitDurable(r->commit);
+    if (!durable.ok()) return Fail(ErrorCode::kStorage, durable.ToString(), p.doc);
+    return SendAck(p.doc, d, r->version);
+  }
+  hub_.replica().WhenDurable(
+      r->commit, [this, defer = transport_.defer, doc = p.doc, version = r->version](Status s) {
+        defer([this, doc, version, s] {
+          std::lock_guard lock(mu_);
+          if (closed_) return;
+          if (!s.ok()) return Fail(ErrorCode::kStorage, s.ToString(), doc);
+          auto it = docs_.find(doc);
+          if (it != docs_.end()) SendAck(doc, it->second, version);
+        });
+      });
 }
 
 void Link::SendAck(const std::string& doc, LinkDocState& d, const VersionVector& version) {

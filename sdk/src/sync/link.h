@@ -71,6 +71,10 @@ struct LinkTransport {
   // Call Link::OnTimer() once `delay` has passed (an earlier request still pending may be
   // kept if it is due sooner). Optional: without it the Link never waits.
   std::function<void(std::chrono::microseconds delay)> wake;
+  // Runs `fn` later where the Link's other calls run (it then calls into the Link), or never when
+  // the connection is gone; callable from any thread. Optional: without it the Link waits for
+  // durable storage (Durability::kGroup) in place before acknowledging.
+  std::function<void(std::function<void()> fn)> defer;
 };
 
 // What a Link knows of one document.

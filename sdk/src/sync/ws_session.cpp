@@ -32,6 +32,13 @@ void WsSession::MakeLink(LinkConfig config) {
   t.close = [this](uint16_t c, std::string r) { RequestClose(c, std::move(r)); };
   t.queued = [this] { return queue_.size(); };
   t.wake = [this](std::chrono::microseconds delay) { WakeLink(delay); };
+  t.defer = [ref = self_ref_](std::function<void()> fn) {
+    auto s = ref->lock();
+    if (!s) return;
+    net::post(s->ws_.get_executor(), [s, fn = std::move(fn)] {
+      if (!s->finished_) fn();
+    });
+  };
   link_ = std::make_unique<Link>(hub_, std::move(config), std::move(t));
 }
 
@@ -101,6 +108,7 @@ void WsSession::Accept(http::request<http::string_body> request) {
 }
 
 void WsSession::Begin() {
+  *self_ref_ = weak_from_this();
   counted_ = true;
   ++hub_.counters().connections;
   std::weak_ptr<WsSession> weak = weak_from_this();

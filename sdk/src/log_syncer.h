@@ -1,0 +1,60 @@
+// LogSyncer: group commit for Durability::kGroup (see weft/replica.h).
+//
+// SQLite commits in WAL mode with synchronous=NORMAL write their frames to the WAL without
+// fsync. A LogSyncer thread fsyncs the WAL file on demand: every commit noted (Committed) before
+// an fsync starts is durable once it returns, so one fsync serves all the commits made while
+// the previous one ran. Waiters are told in commit order.
+//
+// Thread safety: every method may be called from any thread.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "weft/status.h"
+
+namespace weft {
+
+class LogSyncer {
+ public:
+  // `wal_path`: the database's "-wal" file (opened at the first sync; it exists once a commit
+  // was made in WAL mode).
+  explicit LogSyncer(std::string wal_path);
+  // Syncs what was committed, tells the waiters, and stops.
+  ~LogSyncer();
+  LogSyncer(const LogSyncer&) = delete;
+  LogSyncer& operator=(const LogSyncer&) = delete;
+
+  // Notes a commit that has just completed; returns its number (from 1).
+  uint64_t Committed();
+  // The number of the latest commit noted (0: none).
+  uint64_t Latest();
+  // Calls `fn` (on the syncer's thread, or at once when already durable) once commit `n` is
+  // durable, or with the error of the fsync that should have made it so.
+  void WhenDurable(uint64_t n, std::function<void(Status)> fn);
+  // Blocks until commit `n` is durable.
+  Status WaitDurable(uint64_t n);
+
+ private:
+  void Run();
+
+  const std::string wal_path_;
+  int fd_ = -1;
+  std::mutex mu_;
+  std::condition_variable cv_;       // wakes the thread
+  std::condition_variable done_cv_;  // wakes WaitDurable
+  uint64_t committed_ = 0;
+  uint64_t durable_ = 0;
+  uint64_t failed_upto_ = 0;  // commits whose fsync failed (told their error)
+  Status last_error_;
+  bool stop_ = false;
+  std::multimap<uint64_t, std::function<void(Status)>> waiters_;
+  std::thread thread_;
+};
+
+}  // namespace weft
