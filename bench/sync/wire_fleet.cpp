@@ -42,7 +42,10 @@ class WireFleetImpl;
 class Device : public std::enable_shared_from_this<Device> {
  public:
   Device(WireFleetImpl& fleet, net::io_context& ioc, crdt::NodeId self)
-      : fleet_(fleet), ws_(net::make_strand(ioc)), ack_timer_(ws_.get_executor()), doc_(self) {}
+      : fleet_(fleet),
+        ws_(net::make_strand(ioc)),
+        ack_timer_(ws_.get_executor()),
+        doc_(self, NoHistory()) {}
 
   void Start(uint16_t port);
   void Edit(std::string element);
@@ -98,6 +101,13 @@ class Device : public std::enable_shared_from_this<Device> {
     });
   }
   std::optional<crdt::ObjectId> SetId() const;
+  // A wire device serves no history (it only sends its own new changes): keeping every change
+  // would also make all of them copy their history at the same moments as it doubles.
+  static crdt::DocumentOptions NoHistory() {
+    crdt::DocumentOptions o;
+    o.keep_history = false;
+    return o;
+  }
 
   WireFleetImpl& fleet_;
   websocket::stream<beast::tcp_stream> ws_;
@@ -163,6 +173,7 @@ class WireFleetImpl final : public WireFleet {
   void Record(int64_t sent_ns, int64_t now_ns) {
     std::lock_guard lock(mu_);
     all_.push_back({sent_ns, static_cast<double>(now_ns - sent_ns) / 1e6});
+    if (sent_ns >= counted_from_) ++counted_;
   }
 
   WireArrivals Take(int64_t from_ns) override {
@@ -174,14 +185,18 @@ class WireFleetImpl final : public WireFleet {
       out.latencies_ms.push_back(ms);
     }
     all_.clear();
+    counted_ = 0;
     return out;
   }
 
   uint64_t Arrived(int64_t from_ns) override {
     std::lock_guard lock(mu_);
-    uint64_t n = 0;
-    for (const auto& a : all_) n += a.first >= from_ns ? 1 : 0;
-    return n;
+    if (from_ns != counted_from_) {  // counted from now on as they arrive (polling stays cheap)
+      counted_from_ = from_ns;
+      counted_ = 0;
+      for (const auto& a : all_) counted_ += a.first >= from_ns ? 1 : 0;
+    }
+    return counted_;
   }
 
   std::string Errors() override {
@@ -198,7 +213,10 @@ class WireFleetImpl final : public WireFleet {
   std::vector<std::thread> threads_;
   std::vector<std::shared_ptr<Device>> devices_;
   std::mutex mu_;
-  std::vector<std::pair<int64_t, double>> all_;  // (sent ns, latency ms) of every arrival
+  // (sent ns, latency ms) of every arrival; a deque, so that recording never copies it all.
+  std::deque<std::pair<int64_t, double>> all_;
+  int64_t counted_from_ = INT64_MAX;  // Arrived()'s last `from`, and how many arrived since
+  uint64_t counted_ = 0;
 };
 
 void Device::Start(uint16_t port) {

@@ -5,8 +5,14 @@
 // an fsync starts is durable once it returns, so one fsync serves all the commits made while
 // the previous one ran. Waiters are told in commit order.
 //
+// It also runs the database's WAL checkpoints (copying the log into the database file), on its
+// own connection, so that no commit waits for one: the writer's connection reports its WAL size
+// after each commit (OnWalSize, from sqlite3_wal_hook) instead of checkpointing itself.
+//
 // Thread safety: every method may be called from any thread.
 #pragma once
+
+#include <sqlite3.h>
 
 #include <condition_variable>
 #include <cstdint>
@@ -24,7 +30,9 @@ class LogSyncer {
  public:
   // `wal_path`: the database's "-wal" file (opened at the first sync; it exists once a commit
   // was made in WAL mode).
-  explicit LogSyncer(std::string wal_path);
+  // `db_path` and `vfs` (empty: the default) name the database, checkpointed through a
+  // connection of this thread.
+  LogSyncer(std::string db_path, std::string vfs);
   // Syncs what was committed, tells the waiters, and stops.
   ~LogSyncer();
   LogSyncer(const LogSyncer&) = delete;
@@ -39,12 +47,23 @@ class LogSyncer {
   void WhenDurable(uint64_t n, std::function<void(Status)> fn);
   // Blocks until commit `n` is durable.
   Status WaitDurable(uint64_t n);
+  // The WAL holds `frames` pages after a commit: from kCheckpointFrames on, the thread
+  // checkpoints it (PASSIVE: without waiting for readers or writers). Returns true when the
+  // caller should checkpoint itself, the WAL having grown past kMaxFrames (the thread is behind).
+  bool OnWalSize(int frames);
+
+  static constexpr int kCheckpointFrames = 1000;  // SQLite's auto-checkpoint size
+  static constexpr int kMaxFrames = 50000;
 
  private:
   void Run();
 
-  const std::string wal_path_;
+  void Checkpoint();
+
+  const std::string db_path_, vfs_, wal_path_;
   int fd_ = -1;
+  sqlite3* ckpt_db_ = nullptr;  // this thread's connection, for checkpoints
+  bool checkpoint_ = false;            // asked for (under mu_)
   std::mutex mu_;
   std::condition_variable cv_;       // wakes the thread
   std::condition_variable done_cv_;  // wakes WaitDurable

@@ -191,6 +191,7 @@ class ReplicaImpl final : public Replica {
   }
   ~ReplicaImpl() override {
     if (ready_) CompactOnClose();
+    if (syncer_) sqlite3_wal_hook(db_, nullptr, nullptr);
     syncer_.reset();  // syncs what was committed
     docs_.clear();
     insert_change_.reset();
@@ -443,7 +444,17 @@ Status ReplicaImpl::Init() {
   }
   actor_ = NodeId{actor};
   if (options_.durability == Durability::kGroup) {
-    syncer_ = std::make_unique<LogSyncer>(path_ + "-wal");
+    syncer_ = std::make_unique<LogSyncer>(path_, options_.vfs);
+    // Checkpoints run on the syncer's thread, not in the commit that fills the WAL.
+    sqlite3_wal_hook(
+        db_,
+        [](void* ctx, sqlite3* db, const char* name, int frames) {
+          if (static_cast<LogSyncer*>(ctx)->OnWalSize(frames)) {
+            (void)sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+          }
+          return SQLITE_OK;
+        },
+        syncer_.get());
   }
   ready_ = true;
   return Status::Ok();

@@ -15,9 +15,9 @@ using weft::Status;
 
 TEST_CASE("log syncer: commits become durable in order", "[sdk]") {
   weft::testing::TempDir dir;
-  std::string wal = dir.File("db-wal");
+  std::string wal = dir.File("db") + "-wal";
   std::ofstream(wal) << "frames";
-  LogSyncer syncer(wal);
+  LogSyncer syncer(dir.File("db"), "");
   CHECK(syncer.Latest() == 0);
   std::mutex mu;
   std::vector<uint64_t> told;
@@ -39,7 +39,7 @@ TEST_CASE("log syncer: commits become durable in order", "[sdk]") {
 
 TEST_CASE("log syncer: a log that cannot be synced fails its commits", "[sdk]") {
   weft::testing::TempDir dir;
-  LogSyncer syncer(dir.File("missing/db-wal"));
+  LogSyncer syncer(dir.File("missing/db"), "");
   uint64_t c = syncer.Committed();
   std::promise<Status> told;
   syncer.WhenDurable(c, [&](Status s) { told.set_value(s); });

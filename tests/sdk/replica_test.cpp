@@ -4,6 +4,8 @@
 
 #include <atomic>
 #include <catch2/catch.hpp>
+#include <chrono>
+#include <filesystem>
 #include <mutex>
 #include <thread>
 
@@ -453,4 +455,27 @@ TEST_CASE("group durability: remote changes report a commit to wait on, local on
   REQUIRE(plain.ok());
   CHECK(plain->commit == 0);
   CHECK(c->WaitDurable(0).ok());
+}
+
+TEST_CASE("group durability checkpoints the log off the commit path", "[sdk]") {
+  // The writer does not checkpoint (below LogSyncer::kMaxFrames): the database file grows only
+  // when the log-sync thread copies the WAL into it.
+  TempDir dir;
+  ReplicaOptions grouped;
+  grouped.durability = Durability::kGroup;
+  grouped.snapshot_every = 0;  // only the commits below write
+  auto r = OpenAt(dir.File("g.db"), grouped);
+  const std::string db = dir.File("g.db");
+  const auto before = std::filesystem::file_size(db);
+  std::string pad(3000, 'x');  // about a page per commit
+  for (int i = 0; i < 1500; ++i) {
+    REQUIRE(r->Transact("d", [&](Txn& t) { return t.root().Put("k" + std::to_string(i), pad); })
+                .ok());
+  }
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (std::filesystem::file_size(db) <= before && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  CHECK(std::filesystem::file_size(db) > before);
+  CHECK(std::filesystem::file_size(dir.File("g.db-wal")) > 0);
 }
