@@ -259,7 +259,7 @@ class Fleet {
     uint64_t arrived = 0;      // of those, arrivals seen
     double achieved_rate = 0;  // measured edits per second, all devices
     double fanout_per_s = 0;   // relay changes_out_total per second over the measurement
-    double p50 = 0, p99 = 0, max = 0;
+    double p50 = 0, p99 = 0, p999 = 0, max = 0;
     double commit_p50_ms = 0, commit_p99_ms = 0;
   };
 
@@ -321,6 +321,7 @@ class Fleet {
       r.max = *std::max_element(all.begin(), all.end());
       r.p50 = Percentile(all, 0.50);
       r.p99 = Percentile(all, 0.99);
+      r.p999 = Percentile(all, 0.999);
     }
     r.commit_p50_ms = Percentile(commits_ms, 0.50);
     r.commit_p99_ms = Percentile(commits_ms, 0.99);
@@ -346,14 +347,14 @@ void PrintRun(const char* bench, const Flags& f, double rate, double duration,
       "{\"bench\":\"%s\",\"devices\":%d,\"device_kind\":\"%s\",\"rate_per_device\":%.1f,"
       "\"duration_s\":%.1f,\"live_interval_us\":%d,"
       "\"relay_durability\":\"%s\",\"edits\":%llu,\"edits_per_s\":%.1f,\"expected_arrivals\":%llu,"
-      "\"arrivals\":%llu,\"p50_ms\":%.2f,\"p99_ms\":%.2f,\"max_ms\":%.2f,"
+      "\"arrivals\":%llu,\"p50_ms\":%.2f,\"p99_ms\":%.2f,\"p99_9_ms\":%.2f,\"max_ms\":%.2f,"
       "\"relay_fanout_per_s\":%.0f,\"commit_p50_ms\":%s,\"commit_p99_ms\":%s,"
       "\"hardware_threads\":%u}\n",
       bench, f.devices, f.wire ? "wire" : "replica", rate, duration, f.live_interval_us,
       f.relay_durability == Durability::kFull ? "full" : "normal",
       static_cast<unsigned long long>(r.edits), r.achieved_rate,
       static_cast<unsigned long long>(r.expected), static_cast<unsigned long long>(r.arrived),
-      r.p50, r.p99, r.max, r.fanout_per_s, Ms(r.commit_p50_ms, !f.wire).c_str(),
+      r.p50, r.p99, r.p999, r.max, r.fanout_per_s, Ms(r.commit_p50_ms, !f.wire).c_str(),
       Ms(r.commit_p99_ms, !f.wire).c_str(),
       std::thread::hardware_concurrency());
   std::fflush(stdout);
@@ -455,6 +456,7 @@ Fleet::Result RunWire(relay::Relay& relay, bench::WireFleet& fleet, int n, doubl
     r.max = *std::max_element(got.latencies_ms.begin(), got.latencies_ms.end());
     r.p50 = Percentile(got.latencies_ms, 0.50);
     r.p99 = Percentile(got.latencies_ms, 0.99);
+    r.p999 = Percentile(got.latencies_ms, 0.999);
   }
   return r;
 }

@@ -62,7 +62,11 @@ void LogSyncer::Checkpoint() {
   }
   // PASSIVE: copies what no reader still needs, without blocking anyone; the log is synced
   // before and the database after, as SQLite's checkpoints always are.
-  (void)sqlite3_wal_checkpoint_v2(ckpt_db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+  if (sqlite3_wal_checkpoint_v2(ckpt_db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr) ==
+      SQLITE_OK) {
+    std::lock_guard lock(mu_);
+    ++checkpoints_;
+  }
 }
 
 uint64_t LogSyncer::Committed() {
@@ -73,6 +77,11 @@ uint64_t LogSyncer::Committed() {
   }
   cv_.notify_all();
   return n;
+}
+
+LogSyncer::Stats LogSyncer::GetStats() {
+  std::lock_guard lock(mu_);
+  return {committed_, syncs_, failures_, checkpoints_};
 }
 
 uint64_t LogSyncer::Latest() {
@@ -125,9 +134,11 @@ void LogSyncer::Run() {
       s = Status::IOError("fsync " + wal_path_ + ": " + std::strerror(errno));
     }
     lock.lock();
+    ++syncs_;
     if (s.ok()) {
       durable_ = target;
     } else {
+      ++failures_;
       failed_upto_ = target;
       last_error_ = s;
     }

@@ -52,6 +52,12 @@ class LogSyncer {
   // caller should checkpoint itself, the WAL having grown past kMaxFrames (the thread is behind).
   bool OnWalSize(int frames);
 
+  // Commits noted, fsyncs done and failed, checkpoints run.
+  struct Stats {
+    uint64_t commits = 0, syncs = 0, failures = 0, checkpoints = 0;
+  };
+  Stats GetStats();
+
   static constexpr int kCheckpointFrames = 1000;  // SQLite's auto-checkpoint size
   static constexpr int kMaxFrames = 50000;
 
@@ -64,6 +70,7 @@ class LogSyncer {
   int fd_ = -1;
   sqlite3* ckpt_db_ = nullptr;  // this thread's connection, for checkpoints
   bool checkpoint_ = false;            // asked for (under mu_)
+  uint64_t syncs_ = 0, failures_ = 0, checkpoints_ = 0;  // under mu_
   std::mutex mu_;
   std::condition_variable cv_;       // wakes the thread
   std::condition_variable done_cv_;  // wakes WaitDurable

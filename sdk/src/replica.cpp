@@ -230,6 +230,11 @@ class ReplicaImpl final : public Replica {
     if (commit == 0 || !syncer_) return Status::Ok();
     return syncer_->WaitDurable(commit);
   }
+  LogSyncStats LogSync() override {
+    if (!syncer_) return {};
+    auto s = syncer_->GetStats();
+    return {s.commits, s.syncs, s.failures, s.checkpoints};
+  }
   Result<std::string> CausalToken(std::string_view doc) override;
   Result<bool> Satisfies(std::string_view token) override;
   Status WaitFor(std::string_view token, std::chrono::milliseconds timeout) override;

@@ -364,6 +364,11 @@ uint64_t RelayImpl::Counter(const std::string& name) {
   if (name == "slow_consumers_total") return c.slow_consumers;
   if (name == "snapshots_sent_total") return c.snapshots_sent;
   if (name == "snapshots_received_total") return c.snapshots_received;
+  auto log = replica_->LogSync();
+  if (name == "log_commits_total") return log.commits;
+  if (name == "log_syncs_total") return log.syncs;
+  if (name == "log_sync_failures_total") return log.failures;
+  if (name == "log_checkpoints_total") return log.checkpoints;
   return 0;
 }
 
@@ -399,6 +404,16 @@ std::string RelayImpl::Metrics() {
          c.snapshots_sent);
   metric("snapshots_received_total", "counter", "Document snapshots received and imported.",
          c.snapshots_received);
+  // Group commit (--durability full): commits per fsync is commits_total / syncs_total.
+  auto log = replica_->LogSync();
+  metric("log_commits_total", "counter", "Commits made durable by the log sync (group commit).",
+         log.commits);
+  metric("log_syncs_total", "counter", "Fsyncs of the log, each covering one commit or more.",
+         log.syncs);
+  metric("log_sync_failures_total", "counter",
+         "Fsyncs of the log that failed (their changes were not acknowledged).", log.failures);
+  metric("log_checkpoints_total", "counter", "WAL checkpoints run off the commit path.",
+         log.checkpoints);
   // Per-peer lag: the relays this one dials (peer="URL"), and every accepted session
   // (session="N", node="peer node ID").
   std::ostringstream connected, unacked_ops, behind, unacked, age;

@@ -685,6 +685,32 @@ TEST_CASE("the relay serves /metrics and /healthz on the sync port", "[sync]") {
   CHECK(get("/nope").first == 404);
 }
 
+TEST_CASE("a relay with full durability acknowledges through its group commit", "[sync]") {
+  testing::TempDir dir;
+  auto relay = StartRelay(dir.File("relay"), {},
+                          [](relay::RelayOptions& o) { o.durability = Durability::kFull; });
+  auto a = OpenReplica(dir.File("a.db"));
+  for (int i = 0; i < 20; ++i) {
+    Check(a->Transact("g", [&](Txn& t) { return t.root().Put("k" + std::to_string(i), i); })
+              .status());
+  }
+  // WaitUntilSynced (inside SyncOnce) returns once the relay acknowledged everything: each Ack
+  // followed an fsync of the relay's log covering the changes.
+  REQUIRE(SyncOnce(*a, Url(*relay), {}, 20s, FastOptions()).ok());
+  CHECK(relay->Counter("changes_in_total") == 20);
+  const uint64_t syncs = relay->Counter("log_syncs_total");
+  CHECK(syncs >= 1);
+  CHECK(relay->Counter("log_commits_total") >= syncs);
+  CHECK(relay->Counter("log_sync_failures_total") == 0);
+  std::string m = relay->Metrics();
+  CHECK(m.find("# TYPE weft_relay_log_syncs_total counter") != std::string::npos);
+  // A relay restarted on the same directory holds them.
+  relay->Stop();
+  relay.reset();
+  auto again = StartRelay(dir.File("relay"));
+  CHECK(again->replica().Version("g")->Dominates(*a->Version("g")));
+}
+
 namespace {
 
 std::string ReadText(Replica& r, const std::string& doc) {

@@ -186,6 +186,14 @@ class Replica {
   virtual void WhenDurable(uint64_t commit, std::function<void(Status)> fn) = 0;
   // The same, blocking.
   virtual Status WaitDurable(uint64_t commit) = 0;
+  // Durability::kGroup: the log sync's work so far (zeros with the other durabilities).
+  struct LogSyncStats {
+    uint64_t commits = 0;      // commits made durable by the log sync
+    uint64_t syncs = 0;        // fsyncs of the log (each covers one commit or more)
+    uint64_t failures = 0;     // fsyncs that failed
+    uint64_t checkpoints = 0;  // WAL checkpoints run off the commit path
+  };
+  virtual LogSyncStats LogSync() = 0;
 
   // Causal tokens: the document's current version as a short string. A token from another
   // replica names what a user has seen there; Satisfies tells whether this replica has all of
