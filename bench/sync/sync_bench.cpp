@@ -152,6 +152,15 @@ Driven DriveEdits(int n, double rate, double warmup_s, double duration_s,
   return {measured.load(), std::chrono::duration<double>(Clock::now() - measure_start).count()};
 }
 
+// The relay's counters over a measurement window.
+struct RelayCounters {
+  uint64_t out = 0, commits = 0, syncs = 0;
+  static RelayCounters Read(relay::Relay& r) {
+    return {r.Counter("changes_out_total"), r.Counter("log_commits_total"),
+            r.Counter("log_syncs_total")};
+  }
+};
+
 // One device: a replica on its own file, a sync client, and the arrival times it saw.
 struct Device {
   std::unique_ptr<Replica> replica;
@@ -259,6 +268,13 @@ class Fleet {
     uint64_t arrived = 0;      // of those, arrivals seen
     double achieved_rate = 0;  // measured edits per second, all devices
     double fanout_per_s = 0;   // relay changes_out_total per second over the measurement
+    double commits_per_sync = 0;  // the relay's group commit: commits per fsync of its log
+    void Measure(const RelayCounters& before, const RelayCounters& after, double window_s) {
+      fanout_per_s = window_s > 0 ? static_cast<double>(after.out - before.out) / window_s : 0;
+      uint64_t syncs = after.syncs - before.syncs;
+      commits_per_sync =
+          syncs > 0 ? static_cast<double>(after.commits - before.commits) / syncs : 0;
+    }
     double p50 = 0, p99 = 0, p999 = 0, max = 0;
     double commit_p50_ms = 0, commit_p99_ms = 0;
   };
@@ -275,10 +291,10 @@ class Fleet {
     const int n = static_cast<int>(devices_.size());
     std::mutex commit_mu;
     std::vector<double> commits_ms;
-    uint64_t out_before = 0;
+    RelayCounters before;
     Driven driven = DriveEdits(
         n, rate, warmup_s, duration_s, measure_from_,
-        [&] { out_before = relay.Counter("changes_out_total"); },
+        [&] { before = RelayCounters::Read(relay); },
         [&](int i, const std::string& element, int64_t sent) {
           Device& d = *devices_[static_cast<size_t>(i)];
           auto c = d.replica->Transact("shared", [&](Txn& txn) {
@@ -292,7 +308,7 @@ class Fleet {
             commits_ms.push_back(static_cast<double>(NowNs() - sent) / 1e6);
           }
         });
-    uint64_t out_after = relay.Counter("changes_out_total");
+    const RelayCounters after = RelayCounters::Read(relay);
     Result r;
     r.edits = driven.measured;
     r.expected = r.edits * static_cast<uint64_t>(n - 1);
@@ -310,7 +326,7 @@ class Fleet {
       std::this_thread::sleep_for(20ms);
     }
     // The fan-out rate counts what the relay sent during the edits (while it kept up).
-    r.fanout_per_s = window > 0 ? static_cast<double>(out_after - out_before) / window : 0;
+    r.Measure(before, after, window);
     std::vector<double> all;
     for (auto& d : devices_) {
       std::lock_guard lock(d->mu);
@@ -348,13 +364,13 @@ void PrintRun(const char* bench, const Flags& f, double rate, double duration,
       "\"duration_s\":%.1f,\"live_interval_us\":%d,"
       "\"relay_durability\":\"%s\",\"edits\":%llu,\"edits_per_s\":%.1f,\"expected_arrivals\":%llu,"
       "\"arrivals\":%llu,\"p50_ms\":%.2f,\"p99_ms\":%.2f,\"p99_9_ms\":%.2f,\"max_ms\":%.2f,"
-      "\"relay_fanout_per_s\":%.0f,\"commit_p50_ms\":%s,\"commit_p99_ms\":%s,"
+      "\"relay_fanout_per_s\":%.0f,\"relay_commits_per_fsync\":%.1f,\"commit_p50_ms\":%s,\"commit_p99_ms\":%s,"
       "\"hardware_threads\":%u}\n",
       bench, f.devices, f.wire ? "wire" : "replica", rate, duration, f.live_interval_us,
       f.relay_durability == Durability::kFull ? "full" : "normal",
       static_cast<unsigned long long>(r.edits), r.achieved_rate,
       static_cast<unsigned long long>(r.expected), static_cast<unsigned long long>(r.arrived),
-      r.p50, r.p99, r.p999, r.max, r.fanout_per_s, Ms(r.commit_p50_ms, !f.wire).c_str(),
+      r.p50, r.p99, r.p999, r.max, r.fanout_per_s, r.commits_per_sync, Ms(r.commit_p50_ms, !f.wire).c_str(),
       Ms(r.commit_p99_ms, !f.wire).c_str(),
       std::thread::hardware_concurrency());
   std::fflush(stdout);
@@ -434,12 +450,12 @@ Fleet::Result RunWire(relay::Relay& relay, bench::WireFleet& fleet, int n, doubl
                       double warmup_s, double duration_s, std::chrono::seconds drain) {
   (void)fleet.Take(INT64_MAX);
   std::atomic<int64_t> measure_from{INT64_MAX};
-  uint64_t out_before = 0;
+  RelayCounters before;
   Driven driven = DriveEdits(
       n, rate, warmup_s, duration_s, measure_from,
-      [&] { out_before = relay.Counter("changes_out_total"); },
+      [&] { before = RelayCounters::Read(relay); },
       [&](int i, const std::string& element, int64_t) { fleet.Edit(i, element); });
-  uint64_t out_after = relay.Counter("changes_out_total");
+  const RelayCounters after = RelayCounters::Read(relay);
   Fleet::Result r;
   r.edits = driven.measured;
   r.expected = r.edits * static_cast<uint64_t>(n - 1);
@@ -449,7 +465,7 @@ Fleet::Result RunWire(relay::Relay& relay, bench::WireFleet& fleet, int n, doubl
   while (Clock::now() < deadline && fleet.Arrived(measure_from.load()) < r.expected) {
     std::this_thread::sleep_for(20ms);
   }
-  r.fanout_per_s = window > 0 ? static_cast<double>(out_after - out_before) / window : 0;
+  r.Measure(before, after, window);
   auto got = fleet.Take(measure_from.load());
   r.arrived = got.arrivals;
   if (!got.latencies_ms.empty()) {
