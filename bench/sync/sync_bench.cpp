@@ -40,10 +40,10 @@
 
 #include "relay.h"
 #include "temp_dir.h"
-#include "wire_fleet.h"
 #include "trace.h"
 #include "weft/replica.h"
 #include "weft/sync.h"
+#include "wire_fleet.h"
 
 namespace {
 
@@ -116,8 +116,8 @@ Driven DriveEdits(int n, double rate, double warmup_s, double duration_s,
   measure_from.store(INT64_MAX);
   std::atomic<uint64_t> measured{0};
   const auto start = Clock::now();
-  const auto measure_start = start + std::chrono::duration_cast<Clock::duration>(
-                                         std::chrono::duration<double>(warmup_s));
+  const auto measure_start =
+      start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(warmup_s));
   const auto end = measure_start + std::chrono::duration_cast<Clock::duration>(
                                        std::chrono::duration<double>(duration_s));
   std::thread marker([&] {
@@ -263,11 +263,11 @@ class Fleet {
   }
 
   struct Result {
-    uint64_t edits = 0;        // measured edits made
-    uint64_t expected = 0;     // edits * (devices - 1)
-    uint64_t arrived = 0;      // of those, arrivals seen
-    double achieved_rate = 0;  // measured edits per second, all devices
-    double fanout_per_s = 0;   // relay changes_out_total per second over the measurement
+    uint64_t edits = 0;           // measured edits made
+    uint64_t expected = 0;        // edits * (devices - 1)
+    uint64_t arrived = 0;         // of those, arrivals seen
+    double achieved_rate = 0;     // measured edits per second, all devices
+    double fanout_per_s = 0;      // relay changes_out_total per second over the measurement
     double commits_per_sync = 0;  // the relay's group commit: commits per fsync of its log
     void Measure(const RelayCounters& before, const RelayCounters& after, double window_s) {
       fanout_per_s = window_s > 0 ? static_cast<double>(after.out - before.out) / window_s : 0;
@@ -293,8 +293,7 @@ class Fleet {
     std::vector<double> commits_ms;
     RelayCounters before;
     Driven driven = DriveEdits(
-        n, rate, warmup_s, duration_s, measure_from_,
-        [&] { before = RelayCounters::Read(relay); },
+        n, rate, warmup_s, duration_s, measure_from_, [&] { before = RelayCounters::Read(relay); },
         [&](int i, const std::string& element, int64_t sent) {
           Device& d = *devices_[static_cast<size_t>(i)];
           auto c = d.replica->Transact("shared", [&](Txn& txn) {
@@ -364,14 +363,14 @@ void PrintRun(const char* bench, const Flags& f, double rate, double duration,
       "\"duration_s\":%.1f,\"live_interval_us\":%d,"
       "\"relay_durability\":\"%s\",\"edits\":%llu,\"edits_per_s\":%.1f,\"expected_arrivals\":%llu,"
       "\"arrivals\":%llu,\"p50_ms\":%.2f,\"p99_ms\":%.2f,\"p99_9_ms\":%.2f,\"max_ms\":%.2f,"
-      "\"relay_fanout_per_s\":%.0f,\"relay_commits_per_fsync\":%.1f,\"commit_p50_ms\":%s,\"commit_p99_ms\":%s,"
-      "\"hardware_threads\":%u}\n",
+      "\"relay_fanout_per_s\":%.0f,\"relay_commits_per_fsync\":%.1f,"
+      "\"commit_p50_ms\":%s,\"commit_p99_ms\":%s,\"hardware_threads\":%u}\n",
       bench, f.devices, f.wire ? "wire" : "replica", rate, duration, f.live_interval_us,
       f.relay_durability == Durability::kFull ? "full" : "normal",
       static_cast<unsigned long long>(r.edits), r.achieved_rate,
       static_cast<unsigned long long>(r.expected), static_cast<unsigned long long>(r.arrived),
-      r.p50, r.p99, r.p999, r.max, r.fanout_per_s, r.commits_per_sync, Ms(r.commit_p50_ms, !f.wire).c_str(),
-      Ms(r.commit_p99_ms, !f.wire).c_str(),
+      r.p50, r.p99, r.p999, r.max, r.fanout_per_s, r.commits_per_sync,
+      Ms(r.commit_p50_ms, !f.wire).c_str(), Ms(r.commit_p99_ms, !f.wire).c_str(),
       std::thread::hardware_concurrency());
   std::fflush(stdout);
 }
@@ -452,8 +451,7 @@ Fleet::Result RunWire(relay::Relay& relay, bench::WireFleet& fleet, int n, doubl
   std::atomic<int64_t> measure_from{INT64_MAX};
   RelayCounters before;
   Driven driven = DriveEdits(
-      n, rate, warmup_s, duration_s, measure_from,
-      [&] { before = RelayCounters::Read(relay); },
+      n, rate, warmup_s, duration_s, measure_from, [&] { before = RelayCounters::Read(relay); },
       [&](int i, const std::string& element, int64_t) { fleet.Edit(i, element); });
   const RelayCounters after = RelayCounters::Read(relay);
   Fleet::Result r;
@@ -593,11 +591,9 @@ int main(int argc, char** argv) {
       });
     } else {
       WithFleet(f, dir.File(name), [&](relay::Relay& relay, Fleet& fleet) {
-        body(
-            [&](double rate, double warmup, double duration) {
-              return fleet.Run(relay, rate, warmup, duration, 30s);
-            },
-            [&] { return fleet.Quiesce(relay, 180s); });
+        body([&](double rate, double warmup,
+                 double duration) { return fleet.Run(relay, rate, warmup, duration, 30s); },
+             [&] { return fleet.Quiesce(relay, 180s); });
       });
     }
   };

@@ -165,9 +165,8 @@ class WireFleetImpl final : public WireFleet {
 
   void Edit(int i, std::string element) override {
     auto d = devices_.at(static_cast<size_t>(i));
-    net::post(d->ws_.get_executor(), [d, element = std::move(element)]() mutable {
-      d->Edit(std::move(element));
-    });
+    net::post(d->ws_.get_executor(),
+              [d, element = std::move(element)]() mutable { d->Edit(std::move(element)); });
   }
 
   void Record(int64_t sent_ns, int64_t now_ns) {

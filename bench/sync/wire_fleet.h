@@ -18,7 +18,7 @@ namespace weft::bench {
 
 struct WireFleetOptions {
   int devices = 100;
-  uint16_t port = 0;        // the relay, on 127.0.0.1
+  uint16_t port = 0;  // the relay, on 127.0.0.1
   std::string doc = "shared";
   std::string set_key = "s";  // the root key of the set every edit adds to
   int threads = 1;            // network threads for the whole fleet

@@ -2,8 +2,8 @@
 #include "log_syncer.h"
 
 #include <fcntl.h>
-#include <sqlite3.h>
 #include <pthread.h>
+#include <sqlite3.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -44,8 +44,9 @@ bool LogSyncer::OnWalSize(int frames) {
 
 void LogSyncer::Checkpoint() {
   if (!ckpt_db_) {
-    int rc = sqlite3_open_v2(db_path_.c_str(), &ckpt_db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
-                             vfs_.empty() ? nullptr : vfs_.c_str());
+    int rc =
+        sqlite3_open_v2(db_path_.c_str(), &ckpt_db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+                        vfs_.empty() ? nullptr : vfs_.c_str());
     if (rc != SQLITE_OK) {
       sqlite3_close_v2(ckpt_db_);
       ckpt_db_ = nullptr;
@@ -111,9 +112,8 @@ Status LogSyncer::WaitDurable(uint64_t n) {
 void LogSyncer::Run() {
   std::unique_lock lock(mu_);
   while (true) {
-    cv_.wait(lock, [&] {
-      return stop_ || checkpoint_ || committed_ > std::max(durable_, failed_upto_);
-    });
+    cv_.wait(lock,
+             [&] { return stop_ || checkpoint_ || committed_ > std::max(durable_, failed_upto_); });
     if (committed_ <= std::max(durable_, failed_upto_)) {
       if (stop_) return;  // nothing left to sync
       // Only a checkpoint asked for.

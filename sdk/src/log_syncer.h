@@ -69,7 +69,7 @@ class LogSyncer {
   const std::string db_path_, vfs_, wal_path_;
   int fd_ = -1;
   sqlite3* ckpt_db_ = nullptr;  // this thread's connection, for checkpoints
-  bool checkpoint_ = false;            // asked for (under mu_)
+  bool checkpoint_ = false;     // asked for (under mu_)
   uint64_t syncs_ = 0, failures_ = 0, checkpoints_ = 0;  // under mu_
   std::mutex mu_;
   std::condition_variable cv_;       // wakes the thread

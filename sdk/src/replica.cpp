@@ -276,10 +276,10 @@ class ReplicaImpl final : public Replica {
 
   std::string path_;
   ReplicaOptions options_;
-  sqlite3* db_ = nullptr;      // the writer's connection
-  sqlite3* reader_ = nullptr;  // readers' connection (WAL: sees only committed data)
+  sqlite3* db_ = nullptr;         // the writer's connection
+  sqlite3* reader_ = nullptr;     // readers' connection (WAL: sees only committed data)
   sql::StmtCache wstmt_, rstmt_;  // statements of db_ and reader_ run often
-  bool ready_ = false;         // Init succeeded
+  bool ready_ = false;            // Init succeeded
   NodeId node_;
   // The author of this open's local changes. Not node_: a database restored from an old copy
   // would reuse seqs its node already used for changes that peers hold (and would take the new
@@ -287,7 +287,7 @@ class ReplicaImpl final : public Replica {
   // makes that impossible, at the cost of one version-vector entry per session that writes.
   NodeId actor_;
   std::unique_ptr<sql::Stmt> insert_change_, insert_doc_;  // cached; used under write_mu_
-  std::unique_ptr<LogSyncer> syncer_;  // Durability::kGroup
+  std::unique_ptr<LogSyncer> syncer_;                      // Durability::kGroup
 
   std::mutex write_mu_;        // one writer at a time
   WriterFirstMutex state_mu_;  // guards docs_ contents

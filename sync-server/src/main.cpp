@@ -15,24 +15,25 @@
 namespace {
 
 void Usage(FILE* out) {
-  std::fprintf(out,
-               "usage: weft-relay [--listen HOST:PORT] [--data DIR] [--peer ws://HOST:PORT]...\n"
-               "  --listen HOST:PORT   address to serve sync, /metrics and /healthz on\n"
-               "                       (default 127.0.0.1:8787; port 0 picks a free one)\n"
-               "  --data DIR           the embedded store (default ./weft-data)\n"
-               "  --peer URL           another relay to sync with (repeatable)\n"
-               "  --threads N          network threads (default 2)\n"
-               "  --durability full|normal   fsync before acknowledging (default; one fsync\n"
-               "                       serves the changes stored meanwhile) or survive crashes only\n"
-               "  --max-frame BYTES    largest WebSocket frame accepted (default 16 MiB)\n"
-               "  --max-batch N        changes per batch sent (default 512)\n"
-               "  --max-queue BYTES    per-session send queue before closing a slow consumer\n"
-               "  --max-snapshot BYTES largest incoming snapshot (default 512 MiB)\n"
-               "  --snapshot-min-changes N   send a snapshot to a peer lacking N changes or more\n"
-               "                       (default 256; 0: only when the log cannot serve it)\n"
-               "  --live-interval-us US   send a session live changes at most this often, so\n"
-               "                       that changes of a burst share a frame (default 2000)\n"
-               "  --handshake-timeout MS, --idle-timeout MS, --anti-entropy MS\n");
+  std::fprintf(
+      out,
+      "usage: weft-relay [--listen HOST:PORT] [--data DIR] [--peer ws://HOST:PORT]...\n"
+      "  --listen HOST:PORT   address to serve sync, /metrics and /healthz on\n"
+      "                       (default 127.0.0.1:8787; port 0 picks a free one)\n"
+      "  --data DIR           the embedded store (default ./weft-data)\n"
+      "  --peer URL           another relay to sync with (repeatable)\n"
+      "  --threads N          network threads (default 2)\n"
+      "  --durability full|normal   fsync before acknowledging (default; one fsync\n"
+      "                       serves the changes stored meanwhile) or survive crashes only\n"
+      "  --max-frame BYTES    largest WebSocket frame accepted (default 16 MiB)\n"
+      "  --max-batch N        changes per batch sent (default 512)\n"
+      "  --max-queue BYTES    per-session send queue before closing a slow consumer\n"
+      "  --max-snapshot BYTES largest incoming snapshot (default 512 MiB)\n"
+      "  --snapshot-min-changes N   send a snapshot to a peer lacking N changes or more\n"
+      "                       (default 256; 0: only when the log cannot serve it)\n"
+      "  --live-interval-us US   send a session live changes at most this often, so\n"
+      "                       that changes of a burst share a frame (default 2000)\n"
+      "  --handshake-timeout MS, --idle-timeout MS, --anti-entropy MS\n");
 }
 
 bool ParseNumber(const char* s, uint64_t* out) {
@@ -111,8 +112,8 @@ int main(int argc, char** argv) {
     } else if (a == "--snapshot-min-changes") {
       o.snapshot_min_changes = number("--snapshot-min-changes");
     } else if (a == "--live-interval-us") {
-      o.live_interval = std::chrono::microseconds(
-          std::min<uint64_t>(number("--live-interval-us"), 1'000'000));
+      o.live_interval =
+          std::chrono::microseconds(std::min<uint64_t>(number("--live-interval-us"), 1'000'000));
     } else if (a == "--handshake-timeout") {
       o.handshake_timeout = std::chrono::milliseconds(number("--handshake-timeout"));
     } else if (a == "--idle-timeout") {

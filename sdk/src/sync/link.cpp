@@ -145,7 +145,7 @@ void Link::OnFrames(const std::vector<std::string>& frames) {
     if (!m.ok()) {
       pending_.reset();  // nothing of a burst ending in a malformed frame is stored
       return Fail(m.status().code() == StatusCode::kOutOfRange ? ErrorCode::kTooLarge
-                                                              : ErrorCode::kMalformed,
+                                                               : ErrorCode::kMalformed,
                   m.status().message());
     }
     Dispatch(*m);

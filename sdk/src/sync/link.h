@@ -217,8 +217,8 @@ class Link {
     std::string doc;
     std::vector<std::string> blobs;
     std::vector<std::pair<NodeId, uint64_t>> ends;  // author, last seq of each
-    std::vector<RecentChange> recent;                // relay: remembered for fan-out
-    uint64_t remaining = 0;                          // of the last batch
+    std::vector<RecentChange> recent;               // relay: remembered for fan-out
+    uint64_t remaining = 0;                         // of the last batch
   };
   std::optional<Pending> pending_;
   bool lingering_ = false;          // live changes wait for live_interval to pass

@@ -92,7 +92,8 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   std::vector<std::string> frames_;  // read, not yet handed to the link
   // This session, for LinkTransport::defer (set in Begin; a deferred call finds it gone when the
   // session was destroyed first).
-  std::shared_ptr<std::weak_ptr<WsSession>> self_ref_ = std::make_shared<std::weak_ptr<WsSession>>();
+  std::shared_ptr<std::weak_ptr<WsSession>> self_ref_ =
+      std::make_shared<std::weak_ptr<WsSession>>();
   size_t frames_bytes_ = 0;
   bool flush_posted_ = false;
   std::unique_ptr<Link> link_;
