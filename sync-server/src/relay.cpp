@@ -1,9 +1,8 @@
 // The relay server (see relay.h): Beast listener, HTTP endpoints, WebSocket sessions, peers.
-#include <pthread.h>
-
 #include "relay.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/file.h>
 #include <unistd.h>
 

@@ -2,6 +2,8 @@
 // received frames into one transaction, delayed Acks, the live interval of a relay, and changes
 // from different ways sharing one batch through per-change routes. No sockets, no timing
 // assertions: the test plays the transport's timer itself.
+#include "sync/link.h"
+
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <deque>
@@ -10,7 +12,6 @@
 #include <vector>
 
 #include "sync/hub.h"
-#include "sync/link.h"
 #include "sync/wire.h"
 #include "temp_dir.h"
 #include "weft/crdt/document.h"
@@ -110,7 +111,8 @@ TEST_CASE("frames that arrive together are stored in one transaction with one Ac
   Handshake(e, NodeId{77});
   e.TakeSent();
   int events = 0;
-  uint64_t sub = device->Subscribe("doc", [&](const ChangeEvent& ev) { events += ev.local ? 0 : 1; });
+  uint64_t sub =
+      device->Subscribe("doc", [&](const ChangeEvent& ev) { events += ev.local ? 0 : 1; });
 
   // Three frames, one change each, handed over together.
   std::vector<std::string> frames;
@@ -267,8 +269,8 @@ TEST_CASE("a change whose route names the receiver is dropped as a loop, the res
 }
 
 TEST_CASE("routes must match the changes and stay within the path limit", "[link]") {
-  sync::ChangesMsg m{"doc", {"a", "b"}, {NodeId{1}}, {{NodeId{2}}, {NodeId{3}, NodeId{4}}}, 0,
-                     false};
+  sync::ChangesMsg m{"doc", {"a", "b"}, {NodeId{1}}, {{NodeId{2}}, {NodeId{3}, NodeId{4}}},
+                     0,     false};
   auto back = sync::Decode(sync::Encode(m));
   REQUIRE(back.ok());
   CHECK(std::get<sync::ChangesMsg>(*back).routes == m.routes);
