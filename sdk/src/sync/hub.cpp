@@ -58,11 +58,7 @@ void Hub::RecordPath(const std::string& doc, const std::vector<crdt::Dot>& ids,
   std::lock_guard lock(mu_);
   ++path_clock_;
   for (size_t i = 0; i < ids.size(); ++i) {
-    std::vector<NodeId> full;
-    if (i < routes.size()) {
-      full.reserve(routes[i].size() + path.size());
-      full = routes[i];
-    }
+    std::vector<NodeId> full = i < routes.size() ? routes[i] : std::vector<NodeId>{};
     full.insert(full.end(), path.begin(), path.end());
     if (full.empty()) continue;
     PathKey key(doc, ids[i]);

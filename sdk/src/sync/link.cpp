@@ -6,7 +6,6 @@
 #include "weft/crdt/document.h"
 
 namespace weft::sync {
-
 namespace {
 
 bool Names(const std::vector<NodeId>& path, NodeId node) {
@@ -275,9 +274,6 @@ void Link::OnChanges(ChangesMsg& m) {
   }
   if (m.encrypted) {
     return Fail(ErrorCode::kUnexpected, "encrypted payloads are not supported yet", m.doc);
-  }
-  if (!m.routes.empty() && m.routes.size() != m.changes.size()) {
-    return Fail(ErrorCode::kMalformed, "routes do not match the changes", m.doc);
   }
   std::vector<crdt::Dot> ids;
   std::vector<std::pair<NodeId, uint64_t>> ends;

@@ -46,8 +46,8 @@ struct ChangesMsg {
   std::string doc;
   std::vector<std::string> changes;
   std::vector<NodeId> path;  // every change of the batch passed through these, the sender last
-  // Empty, or one per change: the nodes it passed through before `path` (wire.cpp checks that
-  // a route and the path together stay within DecodeLimits::max_path).
+  // Empty, or one per change: the nodes it passed through before `path` (Decode refuses a count
+  // that differs from the changes', and a route that with the path passes DecodeLimits::max_path).
   std::vector<std::vector<NodeId>> routes;
   uint64_t remaining = 0;
   bool encrypted = false;
