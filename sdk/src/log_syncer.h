@@ -3,7 +3,8 @@
 // SQLite commits in WAL mode with synchronous=NORMAL write their frames to the WAL without
 // fsync. A LogSyncer thread fsyncs the WAL file on demand: every commit noted (Committed) before
 // an fsync starts is durable once it returns, so one fsync serves all the commits made while
-// the previous one ran. Waiters are told in commit order.
+// the previous one ran. Each waiter is told once; those the thread tells, it tells in commit
+// order (one asking when its commit is already durable is told at once, on its own thread).
 //
 // It also runs the database's WAL checkpoints (copying the log into the database file), on its
 // own connection, so that no commit waits for one: the writer's connection reports its WAL size
