@@ -86,7 +86,9 @@ struct Presence {
   path @3 :List(UInt64);      # loop prevention, as for Changes
 }
 
-# A refusal. `fatal`: the sender closes the connection after it.
+# A refusal. `fatal`: the sender closes the connection after it. A refusal that names a `doc` and
+# is not fatal stops that document, both ways, on this connection only (the others go on syncing);
+# the next connection tries it again.
 struct Error {
   code @0 :Code;
   message @1 :Text;
@@ -105,6 +107,7 @@ struct Error {
     timeout @9;
     storage @10;              # the receiver could not store the changes
     diverged @11;             # same version, different state (see Have.stateDigest); not fatal
+    corruption @12;           # the sender's own stored copy of the document is damaged; not fatal
   }
 }
 

@@ -359,6 +359,7 @@ uint64_t RelayImpl::Counter(const std::string& name) {
   if (name == "duplicates_dropped_total") return c.duplicates_in;
   if (name == "loops_dropped_total") return c.loops_dropped;
   if (name == "divergences_total") return c.divergences;
+  if (name == "documents_stopped_total") return c.documents_stopped;
   if (name == "errors_sent_total") return c.errors_sent;
   if (name == "slow_consumers_total") return c.slow_consumers;
   if (name == "snapshots_sent_total") return c.snapshots_sent;
@@ -395,8 +396,13 @@ std::string RelayImpl::Metrics() {
          c.divergences);
   metric("presence_in_total", "counter", "Presence messages received.", c.presence_in);
   metric("presence_out_total", "counter", "Presence messages sent.", c.presence_out);
-  metric("errors_sent_total", "counter", "Error messages sent (each closes a connection).",
+  metric("errors_sent_total", "counter",
+         "Error messages sent (each closes a connection or stops one document on it).",
          c.errors_sent);
+  metric("documents_stopped_total", "counter",
+         "Documents stopped on one connection: a damaged change in this relay's log, or an "
+         "invalid change received (the connection's other documents go on).",
+         c.documents_stopped);
   metric("slow_consumers_total", "counter", "Connections closed for a full send queue.",
          c.slow_consumers);
   metric("snapshots_sent_total", "counter", "Document snapshots sent to bootstrap a peer.",

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "random.h"
+#include "sql_exec.h"
 #include "temp_dir.h"
 #include "weft/replica.h"
 
@@ -56,16 +57,9 @@ void RemoveDb(const std::string& path) {
     std::filesystem::remove(path + suffix);
 }
 
-// Runs SQL on a database through sqlite3 directly.
+// Runs SQL on a database through sqlite3 directly (beside the replica's own connection).
 void Sql(const std::string& path, const std::string& sql) {
-  sqlite3* db = nullptr;
-  REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
-  char* err = nullptr;
-  int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err);
-  INFO((err ? err : ""));
-  sqlite3_free(err);
-  CHECK(rc == SQLITE_OK);
-  REQUIRE(sqlite3_close(db) == SQLITE_OK);
+  REQUIRE(testing::ExecSql(path, sql).empty());
 }
 
 std::string Canonical(Replica& r) {

@@ -80,6 +80,11 @@ struct DocumentSyncStatus {
   // by comparing state digests; see docs/protocol.md). Sync cannot repair it: the same change IDs
   // name different changes on the two sides (e.g. a database copied to a second device).
   bool diverged = false;
+  // Why the document stopped syncing with this peer on the current connection ("" while it
+  // syncs): a damaged change in this replica's log ("corruption: ..."), or a change from the peer
+  // that does not decode or apply ("invalid change: ..."). Nothing of it was stored; the other
+  // documents go on, and the next connection tries this one again.
+  std::string error;
   // What the peer acknowledged storing durably (kept across restarts).
   VersionVector acknowledged;
   // Local changes the peer has not acknowledged yet, and the age of the oldest (by its author's

@@ -255,6 +255,7 @@ class SyncClientImpl final : public SyncClient {
       if (auto it = live.find(doc); it != live.end()) {
         ds.live = it->second.we_sent_have && it->second.peer_sent_have;
         ds.diverged = it->second.diverged;
+        ds.error = it->second.stopped;
         ds.acknowledged.Merge(it->second.acked);
         known = it->second.peer_has;
         ds.changes_sent = it->second.changes_sent;

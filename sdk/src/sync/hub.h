@@ -41,6 +41,8 @@ struct HubCounters {
   std::atomic<uint64_t> errors_received{0};
   std::atomic<uint64_t> slow_consumers{0};  // connections closed for a full send queue
   std::atomic<uint64_t> divergences{0};     // documents found at one version in two states
+  // Documents stopped on one connection (a damaged local change, or an invalid one received).
+  std::atomic<uint64_t> documents_stopped{0};
   std::atomic<uint64_t> snapshots_sent{0};  // snapshot bootstraps completed, each way
   std::atomic<uint64_t> snapshots_received{0};
 };

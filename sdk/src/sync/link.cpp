@@ -66,6 +66,40 @@ void Link::Fail(ErrorCode code, std::string message, std::string doc) {
   transport_.close(CloseCodeFor(code), Truncate(last_error_, 120));
 }
 
+void Link::StopDoc(const std::string& doc, ErrorCode code, std::string message) {
+  if (closed_) return;
+  LinkDocState& d = docs_[doc];
+  if (!d.stopped.empty()) return;
+  d.stopped = std::string(ErrorCodeName(code)) + ": " + message;
+  d.outbox.clear();
+  d.dirty = false;
+  d.snapshot_sending = false;
+  d.snapshot_out = std::string();
+  if (d.snapshot_receiving) {
+    snapshot_in_pending_ -= d.snapshot_in.size();
+    d.snapshot_receiving = false;
+    d.snapshot_in = std::string();
+  }
+  if (pending_ && pending_->doc == doc) pending_.reset();
+  last_error_ = "document \"" + doc + "\" stopped: " + d.stopped;
+  ++hub_.counters().documents_stopped;
+  ++hub_.counters().errors_sent;
+  Send(ErrorMsg{code, std::move(message), doc, /*fatal=*/false});
+}
+
+void Link::FailDoc(const std::string& doc, const Status& status) {
+  if (status.code() == StatusCode::kCorruption) {
+    // The changes, or this replica's own copy of the document? The latter cannot be read.
+    auto local = hub_.replica().Version(doc);
+    if (!local.ok() && local.status().code() == StatusCode::kCorruption) {
+      return StopDoc(doc, ErrorCode::kCorruption, local.status().ToString());
+    }
+  }
+  ErrorCode code = ErrorFor(status);
+  if (code == ErrorCode::kStorage) return Fail(code, status.ToString(), doc);
+  StopDoc(doc, code, status.ToString());
+}
+
 VersionVector Link::LocalVersion(const std::string& doc) const {
   auto v = hub_.replica().Version(doc);
   return v.ok() ? std::move(*v) : VersionVector{};
@@ -106,6 +140,11 @@ void Link::StartDoc(const std::string& doc) {
   LinkDocState& d = it->second;
   if (d.we_sent_have) return;
   d.we_sent_have = true;
+  if (auto v = hub_.replica().Version(doc);
+      !v.ok() && v.status().code() == StatusCode::kCorruption) {
+    // The local copy cannot be read: announcing it empty would only fetch what cannot be stored.
+    return StopDoc(doc, ErrorCode::kCorruption, v.status().ToString());
+  }
   HaveMsg have = LocalHave(doc, d);
   d.target_local = have.version;
   Send(have);
@@ -235,6 +274,10 @@ void Link::OnHave(const HaveMsg& m) {
                 "more than " + std::to_string(config_.max_documents) + " documents", m.doc);
   }
   LinkDocState& d = docs_[m.doc];
+  if (!d.stopped.empty()) {
+    d.peer_has.Merge(m.version);
+    return;
+  }
   if (!d.peer_sent_have) {
     d.peer_sent_have = true;
     d.target_remote = m.version;
@@ -275,6 +318,7 @@ void Link::OnChanges(ChangesMsg& m) {
   if (m.encrypted) {
     return Fail(ErrorCode::kUnexpected, "encrypted payloads are not supported yet", m.doc);
   }
+  if (!it->second.stopped.empty()) return;  // dropped: the document stopped on this connection
   std::vector<crdt::Dot> ids;
   std::vector<std::pair<NodeId, uint64_t>> ends;
   std::vector<RecentChange> recent;
@@ -284,9 +328,9 @@ void Link::OnChanges(ChangesMsg& m) {
   for (size_t i = 0; i < m.changes.size(); ++i) {
     auto c = crdt::DecodeChange(m.changes[i]);
     if (!c.ok()) {
-      pending_.reset();
-      return Fail(ErrorCode::kInvalidChange,
-                  "change " + std::to_string(i) + " of the batch: " + c.status().message(), m.doc);
+      // Nothing of the document's burst is stored; its other documents go on.
+      return StopDoc(m.doc, ErrorCode::kInvalidChange,
+                     "change " + std::to_string(i) + " of the batch: " + c.status().message());
     }
     ids.push_back(c->id());
     ends.emplace_back(c->author, c->end_seq());
@@ -316,14 +360,18 @@ void Link::OnChanges(ChangesMsg& m) {
     if (dropped > 0) ++hub_.counters().loops_dropped;
     if (dropped == m.changes.size()) return;
     if (dropped > 0) {
+      // Compacts the kept changes to the front. An element is never moved onto itself: a
+      // self-move leaves a std::string or std::vector empty, which once sent an empty change on.
       size_t k = 0;
       for (size_t i = 0; i < m.changes.size(); ++i) {
         if (drop[i]) continue;
-        m.changes[k] = std::move(m.changes[i]);
-        ids[k] = ids[i];
-        ends[k] = ends[i];
-        if (!m.routes.empty()) m.routes[k] = std::move(m.routes[i]);
-        if (config_.relay) recent[k] = std::move(recent[i]);
+        if (k != i) {
+          m.changes[k] = std::move(m.changes[i]);
+          ids[k] = ids[i];
+          ends[k] = ends[i];
+          if (!m.routes.empty()) m.routes[k] = std::move(m.routes[i]);
+          if (config_.relay) recent[k] = std::move(recent[i]);
+        }
         ++k;
       }
       m.changes.resize(k);
@@ -338,7 +386,7 @@ void Link::OnChanges(ChangesMsg& m) {
     pending_.emplace();
     pending_->doc = m.doc;
   }
-  Pending& p = *pending_;
+  ReceivedChanges& p = *pending_;
   for (auto& b : m.changes) p.blobs.push_back(std::move(b));
   p.ends.insert(p.ends.end(), ends.begin(), ends.end());
   for (auto& r : recent) p.recent.push_back(std::move(r));
@@ -349,7 +397,7 @@ void Link::OnChanges(ChangesMsg& m) {
 
 void Link::ApplyPending() {
   if (!pending_) return;
-  Pending p = std::move(*pending_);
+  ReceivedChanges p = std::move(*pending_);
   pending_.reset();
   if (closed_) return;
   LinkDocState& d = docs_[p.doc];
@@ -360,7 +408,7 @@ void Link::ApplyPending() {
     remember = [&](const ApplyReport&) { hub_.Remember(p.doc, std::move(p.recent)); };
   }
   auto r = hub_.replica().ApplyRemoteChanges(p.doc, p.blobs, remember);
-  if (!r.ok()) return Fail(ErrorFor(r.status()), r.status().ToString(), p.doc);
+  if (!r.ok()) return FailDoc(p.doc, r.status());
   // The peer sent them from its log, so it has them durably: they count as acknowledged (in
   // memory; the peer's next Ack or Have persists it), or every change received would show as lag
   // until then.
@@ -499,7 +547,9 @@ void Link::OnSnapshotChunk(const SnapshotChunkMsg& m) {
     ErrorCode code = r.status().code() == StatusCode::kCorruption        ? ErrorCode::kInvalidChange
                      : r.status().code() == StatusCode::kInvalidArgument ? ErrorCode::kUnexpected
                                                                          : ErrorCode::kStorage;
-    return Fail(code, "snapshot: " + r.status().ToString(), m.doc);
+    std::string message = "snapshot: " + r.status().ToString();
+    if (code == ErrorCode::kStorage) return Fail(code, std::move(message), m.doc);
+    return StopDoc(m.doc, code, std::move(message));
   }
   d.peer_has.Merge(d.snapshot_in_version);
   ++d.snapshots_received;
@@ -532,6 +582,22 @@ void Link::OnError(const ErrorMsg& m) {
     if (it != docs_.end() && !it->second.diverged) {
       it->second.diverged = true;
       ++hub_.counters().divergences;
+    }
+  }
+  if (!m.fatal && !m.doc.empty() && m.code != ErrorCode::kDiverged) {
+    // The peer stopped the document on this connection: so does this side (without an answer).
+    auto it = docs_.find(m.doc);
+    if (it == docs_.end() && docs_.size() < config_.max_documents) {
+      it = docs_.emplace(m.doc, LinkDocState{}).first;
+      it->second.we_sent_have = true;  // nothing more is sent of it on this connection
+    }
+    if (it != docs_.end() && it->second.stopped.empty()) {
+      LinkDocState& d = it->second;
+      d.stopped = std::string("the peer stopped it: ") + ErrorCodeName(m.code) + ": " + m.message;
+      d.outbox.clear();
+      d.dirty = false;
+      if (pending_ && pending_->doc == m.doc) pending_.reset();
+      ++hub_.counters().documents_stopped;
     }
   }
   if (m.fatal) {
@@ -591,7 +657,7 @@ void Link::OnTick() {
   std::lock_guard lock(mu_);
   if (closed_ || !hello_received_) return;
   for (auto& [doc, d] : docs_) {
-    if (!d.we_sent_have) continue;
+    if (!d.we_sent_have || !d.stopped.empty()) continue;
     Send(LocalHave(doc, d));
     d.dirty = true;
   }
@@ -616,7 +682,7 @@ void Link::Pump() {
   while (progress && transport_.queued() < config_.max_queued_frames && !closed_) {
     progress = false;
     for (auto& [doc, d] : docs_) {
-      if (!d.peer_sent_have) continue;
+      if (!d.peer_sent_have || !d.stopped.empty()) continue;
       if (d.snapshot_sending) {
         // The snapshot goes first, alone: the log after it follows once it is sent.
         if (SendSnapshotChunk(doc, d)) progress = true;
@@ -652,18 +718,26 @@ void Link::Refill(const std::string& doc, LinkDocState& d) {
   }
   auto blobs = hub_.replica().ChangesSince(doc, base);
   if (!blobs.ok()) {
+    if (blobs.status().code() == StatusCode::kCorruption) {
+      // A damaged log (checksum or segment): this document cannot be served, the others can.
+      return StopDoc(doc, ErrorCode::kCorruption, blobs.status().ToString());
+    }
     if (blobs.status().code() != StatusCode::kNotFound) {
       Fail(ErrorCode::kStorage, blobs.status().ToString(), doc);
     }
     return;
   }
   if (MaybeStartSnapshot(doc, d, base, blobs->size())) return;
-  for (auto& b : *blobs) {
-    auto c = crdt::DecodeChange(b);
+  // Nothing goes on the wire that does not decode: a change read back damaged stops the document
+  // here, rather than at every peer that would refuse it on every reconnect.
+  for (size_t i = 0; i < blobs->size(); ++i) {
+    auto c = crdt::DecodeChange((*blobs)[i]);
     if (!c.ok()) {
-      return Fail(ErrorCode::kInternal, "the local log holds an undecodable change", doc);
+      d.outbox.clear();
+      return StopDoc(doc, ErrorCode::kCorruption,
+                     "the local log holds a change that does not decode: " + c.status().message());
     }
-    d.outbox.push_back({std::move(b), c->id(), c->end_seq()});
+    d.outbox.push_back({std::move((*blobs)[i]), c->id(), c->end_seq()});
   }
 }
 
@@ -837,6 +911,8 @@ std::map<std::string, LinkDocState> Link::Documents() const {
     copy.changes_received = d.changes_received;
     copy.duplicates = d.duplicates;
     copy.peer_remaining = d.peer_remaining;
+    copy.diverged = d.diverged;
+    copy.stopped = d.stopped;
     copy.bootstrap_checked = d.bootstrap_checked;
     copy.snapshot_out_bytes = d.snapshot_out_bytes;
     copy.snapshot_out_total = d.snapshot_out_total;
@@ -861,6 +937,7 @@ bool Link::Converged(std::string* waiting) const {
   if (!hello_received_) return wait("the handshake");
   if (all_docs_ && haves_received_ < announces_expected_) return wait("the peer's documents");
   for (const auto& [doc, d] : docs_) {
+    if (!d.stopped.empty()) return wait("\"" + doc + "\", stopped (" + d.stopped + ")");
     if (!d.we_sent_have || !d.peer_sent_have) return wait("the Have of \"" + doc + "\"");
     if (!d.acked.Dominates(d.target_local)) return wait("the peer's Ack of \"" + doc + "\"");
     if (!LocalVersion(doc).Dominates(d.target_remote)) {

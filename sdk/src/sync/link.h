@@ -91,8 +91,12 @@ struct LinkDocState {
   uint64_t duplicates = 0;
   uint64_t peer_remaining = 0;  // progress of the peer's catch-up, as it last reported
   bool diverged = false;        // the peer's Have showed our version with another state
-  bool ack_pending = false;     // changes received and stored, not yet acknowledged
-  uint64_t have_at = 0;         // Hub::PathClock() when the peer's latest Have arrived
+  // Why the document stopped syncing on this connection, both ways ("" while it syncs): a damaged
+  // change in the local log, or one from the peer that does not decode or apply. The other
+  // documents go on; the next connection tries this one again.
+  std::string stopped;
+  bool ack_pending = false;  // changes received and stored, not yet acknowledged
+  uint64_t have_at = 0;      // Hub::PathClock() when the peer's latest Have arrived
 
   struct Outgoing {
     std::string blob;
@@ -111,6 +115,17 @@ struct LinkDocState {
   VersionVector snapshot_out_version;
   std::string snapshot_in;  // being received
   VersionVector snapshot_in_version;
+};
+
+// Received changes of one document, checked and not yet stored (Link::OnFrames gathers them).
+// (At namespace scope: a nested struct with default member initializers is not yet complete where
+// the enclosing class declares a std::optional of it, which clang refuses.)
+struct ReceivedChanges {
+  std::string doc;
+  std::vector<std::string> blobs;
+  std::vector<std::pair<NodeId, uint64_t>> ends;  // author, last seq of each
+  std::vector<RecentChange> recent;               // relay: remembered for fan-out
+  uint64_t remaining = 0;                         // of the last batch
 };
 
 // WebSocket close code for a protocol error.
@@ -162,6 +177,12 @@ class Link {
  private:
   void Send(const Message& m);
   void Fail(ErrorCode code, std::string message, std::string doc = {});
+  // Stops `doc` on this connection (LinkDocState::stopped) and tells the peer with a non-fatal
+  // Error; the connection and its other documents go on.
+  void StopDoc(const std::string& doc, ErrorCode code, std::string message);
+  // A failure to store or serve `doc`: local storage failures close the connection (Fail), a
+  // failure of the document's content stops only that document (StopDoc).
+  void FailDoc(const std::string& doc, const Status& status);
   void StartDoc(const std::string& doc);
   void Pump();
   void Refill(const std::string& doc, LinkDocState& d);
@@ -212,18 +233,10 @@ class Link {
   uint64_t changes_sent_ = 0, changes_received_ = 0, duplicates_ = 0;
   uint64_t snapshot_in_pending_ = 0;  // bytes of incomplete incoming snapshots, all documents
 
-  // Received changes of one document, checked and not yet stored (see OnFrames).
-  struct Pending {
-    std::string doc;
-    std::vector<std::string> blobs;
-    std::vector<std::pair<NodeId, uint64_t>> ends;  // author, last seq of each
-    std::vector<RecentChange> recent;               // relay: remembered for fan-out
-    uint64_t remaining = 0;                         // of the last batch
-  };
-  std::optional<Pending> pending_;
-  bool lingering_ = false;          // live changes wait for live_interval to pass
-  Clock::time_point last_batch_{};  // when the last Changes batch was sent
-  Clock::time_point ack_due_{};     // when pending acks must go out
+  std::optional<ReceivedChanges> pending_;  // see OnFrames
+  bool lingering_ = false;                  // live changes wait for live_interval to pass
+  Clock::time_point last_batch_{};          // when the last Changes batch was sent
+  Clock::time_point ack_due_{};             // when pending acks must go out
   bool acks_waiting_ = false;
 };
 

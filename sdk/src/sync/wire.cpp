@@ -194,8 +194,9 @@ Result<Message> DecodeRoot(proto::Message::Reader m, const DecodeLimits& limits)
       auto e = m.getError();
       ErrorMsg out;
       uint16_t code = static_cast<uint16_t>(e.getCode());
-      out.code = code <= static_cast<uint16_t>(ErrorCode::kDiverged) ? static_cast<ErrorCode>(code)
-                                                                     : ErrorCode::kInternal;
+      out.code = code <= static_cast<uint16_t>(ErrorCode::kCorruption)
+                     ? static_cast<ErrorCode>(code)
+                     : ErrorCode::kInternal;
       out.message = ToString(e.getMessage()).substr(0, 4096);
       out.doc = ToString(e.getDoc()).substr(0, limits.max_doc_id_bytes);
       out.fatal = e.getFatal();
@@ -221,6 +222,7 @@ const char* ErrorCodeName(ErrorCode code) {
     case ErrorCode::kTimeout: return "timeout";
     case ErrorCode::kStorage: return "storage";
     case ErrorCode::kDiverged: return "diverged";
+    case ErrorCode::kCorruption: return "corruption";
   }
   return "unknown";
 }

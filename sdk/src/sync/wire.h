@@ -86,6 +86,7 @@ enum class ErrorCode : uint16_t {
   kTimeout = 9,
   kStorage = 10,
   kDiverged = 11,
+  kCorruption = 12,
 };
 const char* ErrorCodeName(ErrorCode code);
 
