@@ -139,8 +139,19 @@ void Sim::Drop(uint64_t conn_id) {
   conns_.erase(it);
   report_.drops++;
   for (End* e : {&c->dialer, &c->acceptor}) {
+    NoteStopped(*e, &report_);
     e->link->OnClosed("dropped by the simulated network");
     if (nodes_[e->node].hub) nodes_[e->node].hub->RemoveListener(e->listener);
+  }
+}
+
+void Sim::NoteStopped(const End& e, SimReport* report) const {
+  // Nothing in the simulation damages a log or forges a change: a stopped document is a bug.
+  for (const auto& [doc, d] : e.link->Documents()) {
+    if (!d.stopped.empty()) {
+      report->problems.push_back(nodes_[e.node].name + " stopped document " + doc + ": " +
+                                 d.stopped);
+    }
   }
 }
 
@@ -180,8 +191,11 @@ bool Sim::DeliverOne(Conn& c, bool to_dialer) {
         what += " " + ch->doc + " [";
         for (auto& b : ch->changes) {
           auto cc = crdt::DecodeChange(b);
-          if (cc.ok())
+          if (cc.ok()) {
             what += cc->id().ToString().substr(12) + "-" + std::to_string(cc->end_seq()) + " ";
+          } else {
+            what += "(undecodable, " + std::to_string(b.size()) + " bytes: " + Hex(b) + ") ";
+          }
         }
         what += "]";
       } else if (auto* h = std::get_if<sync::HaveMsg>(&*m)) {
@@ -490,6 +504,10 @@ void Sim::Settle() {
 
 SimReport Sim::Check() {
   SimReport out = report_;
+  for (const auto& [id, c] : conns_) {
+    NoteStopped(c->dialer, &out);
+    NoteStopped(c->acceptor, &out);
+  }
   for (const std::string& doc : options_.documents) {
     // A document nobody wrote is absent everywhere; otherwise every node must hold it.
     std::string first = State(0, doc);

@@ -118,6 +118,8 @@ class Sim {
   void CloseNode(int node);
   Conn* Find(int a, int b);
   void Drop(uint64_t conn_id);
+  // Adds a problem for every document the end's link stopped.
+  void NoteStopped(const End& e, SimReport* report) const;
   bool Reachable(int a, int b) const;
   bool DeliverOne(Conn& c, bool to_dialer);
   void ProcessCloses();

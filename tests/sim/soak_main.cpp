@@ -2,19 +2,23 @@
 // seeds per second and every failing seed (replay one with WEFT_SEED=N in sim_test, or here
 // with --first N --seconds 0).
 //   weft-sim-soak [--seconds S] [--first SEED] [--steps N]
+// Without --first the seeds start at a random point (printed first), so that every soak covers
+// new ground. WEFT_SIM_TRACE=1 prints each step and frame (of a short run: --seconds 0).
 // Exit status 0 when every seed converged and lost nothing, 1 otherwise.
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <random>
 #include <string>
 
 #include "sim.h"
 
 int main(int argc, char** argv) {
   double seconds = 60;
-  uint64_t first = static_cast<uint64_t>(std::chrono::system_clock::now().time_since_epoch() /
-                                         std::chrono::seconds(1));
+  // A random start below 2^53 (so that it prints and parses exactly everywhere).
+  std::random_device device;
+  uint64_t first = ((uint64_t{device()} << 32) | device()) & ((uint64_t{1} << 53) - 1);
   int steps = 300;
   for (int i = 1; i < argc; ++i) {
     auto arg = [&](const char* name) {
@@ -33,11 +37,18 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  std::printf("soak: %d steps a seed, seeds from %llu (replay one: WEFT_SEED=N sim_test)\n", steps,
+              static_cast<unsigned long long>(first));
+  std::fflush(stdout);
   auto start = std::chrono::steady_clock::now();
   uint64_t seeds = 0, failures = 0, commits = 0;
   for (uint64_t seed = first;; ++seed) {
     weft::sim::Sim sim(seed);
-    for (int i = 0; i < steps; ++i) sim.Step();
+    static const bool trace = std::getenv("WEFT_SIM_TRACE") != nullptr;
+    for (int i = 0; i < steps; ++i) {
+      std::string what = sim.Step();
+      if (trace) std::fprintf(stderr, "step %d: %s\n", i, what.c_str());
+    }
     sim.Heal();
     sim.Settle();
     weft::sim::SimReport r = sim.Check();
