@@ -3,7 +3,8 @@
 // Commands (weft --db PATH COMMAND ...):
 //   set DOC KEY JSON                  set a root key: objects become maps, arrays lists, other
 //                                     values scalars (register values)
-//   get DOC [KEY]                     print the document or one key as JSON
+//   get DOC [KEY] [--at TOKEN]        print the document or one key as JSON (as it was at
+//                                     TOKEN, a causal token of the document)
 //   incr DOC KEY N                    add N to the counter at KEY (created when absent)
 //   text-insert DOC KEY POS STRING    insert into the text at KEY (created when absent)
 //   text-delete DOC KEY POS LEN       delete LEN code points at POS
@@ -11,6 +12,9 @@
 //   dump DOC                          the canonical state as JSON
 //   info                              node ID, documents and their version vectors
 //   log DOC                           the changes, one line each
+//   token DOC                         the document's current causal token
+//   history DOC                       the versions of the document, one JSON line each: the
+//                                     change, its author and time, and the token it led to
 //   sync URL [--doc DOC]... [--timeout SECONDS]
 //                                     exchange changes with a relay until both sides have each
 //                                     other's (every document when none is named)
@@ -21,6 +25,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -38,7 +43,8 @@ constexpr int kExitUsage = 2;
 const char kUsage[] =
     "usage: weft --db PATH COMMAND ...\n"
     "  set DOC KEY JSON        set a root key to a JSON value\n"
-    "  get DOC [KEY]           print the document, or one key, as JSON\n"
+    "  get DOC [KEY] [--at TOKEN]  print the document, or one key, as JSON (at TOKEN: as it\n"
+    "                          was at that version)\n"
     "  incr DOC KEY N          add N to the counter at KEY\n"
     "  text-insert DOC KEY POS STRING   insert STRING at code point POS of the text at KEY\n"
     "  text-delete DOC KEY POS LEN      delete LEN code points at POS\n"
@@ -46,6 +52,8 @@ const char kUsage[] =
     "  dump DOC                the canonical state as JSON\n"
     "  info                    node ID, documents and their version vectors\n"
     "  log DOC                 the changes, one line each\n"
+    "  token DOC               the document's current causal token\n"
+    "  history DOC             its versions: change, author, time and token, a JSON line each\n"
     "  sync URL [--doc DOC]... [--timeout SECONDS]\n"
     "                          exchange changes with a relay (ws://HOST:PORT)\n";
 
@@ -203,10 +211,22 @@ int Run(int argc, char** argv) {
     });
     return c.ok() ? 0 : Fail(c.status());
   }
+  // get's --at TOKEN may stand anywhere after the command.
+  std::optional<std::string> at;
+  if (cmd == "get") {
+    for (size_t i = 1; i < args.size(); ++i) {
+      if (args[i] != "--at") continue;
+      if (i + 1 >= args.size()) return Fail("--at needs a causal token");
+      at = args[i + 1];
+      args.erase(args.begin() + static_cast<std::ptrdiff_t>(i),
+                 args.begin() + static_cast<std::ptrdiff_t>(i) + 2);
+      break;
+    }
+  }
   if (cmd == "get" && (need(1) || need(2))) {
     std::string out;
     Status s;
-    Status read = r.Read(args[1], [&](const View& v) {
+    auto show = [&](const View& v) {
       if (need(1)) {
         out = v.ToJson();
         return;
@@ -218,7 +238,18 @@ int Run(int argc, char** argv) {
         s = Status::NotFound("no key \"" + args[2] + "\" in " + args[1]);
       else
         out = **key;
-    });
+    };
+    Status read;
+    if (at) {
+      auto token = DecodeCausalToken(*at);
+      if (!token.ok()) return Fail("bad token: " + token.status().message());
+      if (token->first != args[1]) {
+        return Fail("the token is of document \"" + token->first + "\", not \"" + args[1] + "\"");
+      }
+      read = r.ReadAt(args[1], token->second, show);
+    } else {
+      read = r.Read(args[1], show);
+    }
     if (!read.ok()) return Fail(read);
     if (!s.ok()) return Fail(s);
     std::printf("%s\n", out.c_str());
@@ -274,6 +305,26 @@ int Run(int argc, char** argv) {
                 summary->documents, args[1].c_str(),
                 static_cast<unsigned long long>(summary->changes_sent),
                 static_cast<unsigned long long>(summary->changes_received));
+    return 0;
+  }
+  if (cmd == "token" && need(1)) {
+    auto token = r.CausalToken(args[1]);
+    if (!token.ok()) return Fail(token.status());
+    std::printf("%s\n", token->c_str());
+    return 0;
+  }
+  if (cmd == "history" && need(1)) {
+    auto history = r.History(args[1]);
+    if (!history.ok()) return Fail(history.status());
+    for (const HistoryEntry& e : *history) {
+      json::Value line = json::Value::MakeObject();
+      line.Set("change", json::Value::Str(e.change.ToString() + ".." + std::to_string(e.end_seq)));
+      line.Set("author", json::Value::Str(e.change.node.ToHex()));
+      line.Set("time_ms", json::Value::Number(static_cast<double>(e.time_ms)));
+      line.Set("ops", json::Value::Number(static_cast<double>(e.ops)));
+      line.Set("token", json::Value::Str(EncodeCausalToken(args[1], e.version)));
+      std::printf("%s\n", json::Serialize(line).c_str());
+    }
     return 0;
   }
   if (cmd == "log" && need(1)) {

@@ -114,6 +114,14 @@ void Crc32cSqlFunction(sqlite3_context* ctx, int, sqlite3_value** argv) {
   sqlite3_result_int64(ctx, crdt::Crc32c(data));
 }
 
+// Ends a read transaction begun with BEGIN on the statements' connection, whatever the path out.
+struct EndRead {
+  sql::StmtCache& stmts;
+  ~EndRead() {
+    if (!stmts.Run("COMMIT").ok()) (void)stmts.Run("ROLLBACK");
+  }
+};
+
 Status CorruptLog(std::string_view doc, const std::string& what) {
   return Status::Corruption("op log of \"" + std::string(doc) + "\": " + what);
 }
@@ -236,6 +244,11 @@ class ReplicaImpl final : public Replica {
     return {s.commits, s.syncs, s.failures, s.checkpoints};
   }
   Result<std::string> CausalToken(std::string_view doc) override;
+  Result<std::vector<HistoryEntry>> History(std::string_view doc) override;
+  Status ReadAt(std::string_view doc, const VersionVector& version,
+                const std::function<void(const View&)>& body) override;
+  Result<std::vector<crdt::Patch>> Diff(std::string_view doc, const VersionVector& from,
+                                        const VersionVector& to) override;
   Result<bool> Satisfies(std::string_view token) override;
   Status WaitFor(std::string_view token, std::chrono::milliseconds timeout) override;
   uint64_t Subscribe(std::string_view doc, ChangeCallback callback) override;
@@ -260,6 +273,20 @@ class ReplicaImpl final : public Replica {
   Status WriteSnapshot(const std::string& doc, const DocState& st);
   // Loads the base snapshot of `doc` into `out` when it has one (caller holds write_mu_).
   Status LoadBase(std::string_view doc, const crdt::DocumentOptions& dopts, crdt::Document* out);
+
+  // Time travel: the whole history of a document as this replica holds it.
+  struct FullHistory {
+    std::string base;  // the base snapshot's bytes ("" when the log is complete)
+    VersionVector base_version;
+    std::vector<crdt::Change> changes;  // the log after the base, in log order
+    VersionVector version;              // the base and every change
+  };
+  Result<FullHistory> ReadHistory(std::string_view doc);
+  // The document at `to`, rebuilt from `h`; with `from` (dominated by `to`), the changes `to`
+  // holds beyond it are applied last, their patches gathered into `patches`.
+  Result<crdt::Document> Rebuild(std::string_view doc, const FullHistory& h,
+                                 const VersionVector& to, const VersionVector* from,
+                                 std::vector<crdt::Patch>* patches);
   // Folds the log rows of `doc` up to `upto` into segments (caller holds an open transaction).
   Status Compact(std::string_view doc, int64_t upto);
   // Compacts every document's log up to its snapshot, each inside a savepoint that a failure
@@ -755,12 +782,7 @@ Result<std::vector<ChangeBlob>> ReplicaImpl::ChangesSince(std::string_view doc,
   // One read transaction for segments and rows, so that a compaction committing in between
   // cannot move changes out of sight.
   WEFT_RETURN_IF_ERROR(rstmt_.Run("BEGIN"));
-  struct EndRead {
-    sql::StmtCache& stmts;
-    ~EndRead() {
-      if (!stmts.Run("COMMIT").ok()) (void)stmts.Run("ROLLBACK");
-    }
-  } end_read{rstmt_};
+  EndRead end_read{rstmt_};
   std::vector<ChangeBlob> out;
   Status s;
   {
@@ -1320,6 +1342,153 @@ Result<VersionVector> ReplicaImpl::BaseVersion(std::string_view doc) {
   }
   WEFT_RETURN_IF_ERROR(s);
   return out;
+}
+
+// ---- Time travel: documents rebuilt from the op log at a version. ----
+
+Result<ReplicaImpl::FullHistory> ReplicaImpl::ReadHistory(std::string_view doc) {
+  WEFT_RETURN_IF_ERROR(CheckDocId(doc));
+  if (!HasDocument(doc)) return Status::NotFound("no document \"" + std::string(doc) + "\"");
+  FullHistory h;
+  std::lock_guard lock(reader_mu_);
+  // One read transaction: a compaction committing meanwhile cannot move changes out of sight.
+  WEFT_RETURN_IF_ERROR(rstmt_.Run("BEGIN"));
+  EndRead end_read{rstmt_};
+  Status s;
+  auto base = sql::Stmt::Prepare(reader_, "SELECT data FROM document_bases WHERE doc = ?");
+  if (!base.ok()) return base.status();
+  base->Bind(1, doc);
+  if (base->Step(&s)) h.base = std::string(base->Blob(0));
+  WEFT_RETURN_IF_ERROR(s);
+  if (!h.base.empty()) {
+    crdt::DocumentOptions dopts{options_.max_drift_ms, /*keep_history=*/false};
+    auto d = crdt::Document::DecodeSnapshot(h.base, actor_, dopts);
+    if (!d.ok()) {
+      return Status::Corruption("base snapshot of \"" + std::string(doc) +
+                                "\": " + d.status().message());
+    }
+    h.base_version = d->version();
+  }
+  h.version = h.base_version;
+  auto take = [&](crdt::Change c) {
+    if (h.version.Get(c.author) >= c.end_seq()) return;  // in the base already
+    h.version.Advance(c.author, c.end_seq());
+    h.changes.push_back(std::move(c));
+  };
+  auto segs = sql::Stmt::Prepare(
+      reader_, "SELECT last_seq, data FROM segments WHERE doc = ? ORDER BY last_seq");
+  if (!segs.ok()) return segs.status();
+  segs->Bind(1, doc);
+  while (segs->Step(&s)) {
+    auto cs = DecodeSegmentRow(doc, segs->Int(0), segs->Blob(1));
+    if (!cs.ok()) return cs.status();
+    for (crdt::Change& c : *cs) take(std::move(c));
+  }
+  WEFT_RETURN_IF_ERROR(s);
+  auto rows =
+      sql::Stmt::Prepare(reader_, "SELECT seq, crc, data FROM changes WHERE doc = ? ORDER BY seq");
+  if (!rows.ok()) return rows.status();
+  rows->Bind(1, doc);
+  while (rows->Step(&s)) {
+    auto c = DecodeRow(doc, rows->Int(0), rows->Int(1), rows->Blob(2));
+    if (!c.ok()) return c.status();
+    take(std::move(*c));
+  }
+  WEFT_RETURN_IF_ERROR(s);
+  return h;
+}
+
+Result<crdt::Document> ReplicaImpl::Rebuild(std::string_view doc, const FullHistory& h,
+                                            const VersionVector& to, const VersionVector* from,
+                                            std::vector<crdt::Patch>* patches) {
+  const std::string name = "\"" + std::string(doc) + "\"";
+  for (const VersionVector* v : {&to, from}) {
+    if (!v) continue;
+    if (!h.version.Dominates(*v)) {
+      return Status::NotFound("this replica does not hold version " + v->ToString() + " of " +
+                              name + " (it holds " + h.version.ToString() + ")");
+    }
+    if (!v->Dominates(h.base_version)) {
+      return Status::HistoryTruncated("version " + v->ToString() + " of " + name +
+                                      " is older than the snapshot this replica's history of it "
+                                      "starts from (" +
+                                      h.base_version.ToString() + ")");
+    }
+  }
+  if (from && !to.Dominates(*from)) {
+    return Status::InvalidArgument("version " + from->ToString() + " of " + name +
+                                   " is not earlier than version " + to.ToString());
+  }
+  crdt::DocumentOptions dopts{options_.max_drift_ms, /*keep_history=*/false};
+  crdt::Document out(actor_, dopts);
+  if (!h.base.empty()) {
+    auto d = crdt::Document::DecodeSnapshot(h.base, actor_, dopts);
+    if (!d.ok())
+      return Status::Corruption("base snapshot of " + name + ": " + d.status().message());
+    out = std::move(*d);
+  }
+  // First everything `from` holds (or `to`, without `from`), then the rest of `to`: each pass in
+  // log order, which is causal, so each change finds its dependencies applied before it.
+  auto pass = [&](const VersionVector& v, std::vector<crdt::Patch>* gather) -> Status {
+    crdt::ApplyOptions opts;
+    opts.patches = gather;
+    for (const crdt::Change& c : h.changes) {
+      uint64_t held = v.Get(c.author);
+      if (held < c.start_seq || out.HasChange({c.author, c.end_seq()})) continue;
+      if (held < c.end_seq()) {
+        return Status::InvalidArgument("version " + v.ToString() + " of " + name +
+                                       " splits change " + c.id().ToString());
+      }
+      Status s = out.ApplyChange(c, opts);
+      if (s.code() == StatusCode::kMissingDependency) {
+        return Status::InvalidArgument("version " + v.ToString() + " of " + name +
+                                       " holds change " + c.id().ToString() +
+                                       " without its dependencies");
+      }
+      if (!s.ok()) return CorruptLog(doc, s.message());
+    }
+    if (out.version() != v) {
+      return Status::InvalidArgument("version " + v.ToString() + " of " + name +
+                                     " is not one the document was at");
+    }
+    return Status::Ok();
+  };
+  WEFT_RETURN_IF_ERROR(pass(from ? *from : to, nullptr));
+  if (from) WEFT_RETURN_IF_ERROR(pass(to, patches));
+  return out;
+}
+
+Result<std::vector<HistoryEntry>> ReplicaImpl::History(std::string_view doc) {
+  auto h = ReadHistory(doc);
+  if (!h.ok()) return h.status();
+  std::vector<HistoryEntry> out;
+  out.reserve(h->changes.size());
+  VersionVector v = h->base_version;
+  for (const crdt::Change& c : h->changes) {
+    v.Advance(c.author, c.end_seq());
+    out.push_back({c.id(), c.end_seq(), c.lamport, c.time.wall_ms, c.ops.size(), v});
+  }
+  return out;
+}
+
+Status ReplicaImpl::ReadAt(std::string_view doc, const VersionVector& version,
+                           const std::function<void(const View&)>& body) {
+  auto h = ReadHistory(doc);
+  if (!h.ok()) return h.status();
+  auto d = Rebuild(doc, *h, version, nullptr, nullptr);
+  if (!d.ok()) return d.status();
+  body(View(*d));
+  return Status::Ok();
+}
+
+Result<std::vector<crdt::Patch>> ReplicaImpl::Diff(std::string_view doc, const VersionVector& from,
+                                                   const VersionVector& to) {
+  auto h = ReadHistory(doc);
+  if (!h.ok()) return h.status();
+  std::vector<crdt::Patch> patches;
+  auto d = Rebuild(doc, *h, to, &from, &patches);
+  if (!d.ok()) return d.status();
+  return patches;
 }
 
 Result<std::string> ReplicaImpl::CausalToken(std::string_view doc) {

@@ -464,6 +464,58 @@ WEFT_EXPORT weft_status weft_wait_for_token(weft_replica* r, const char* token, 
                                             uint64_t timeout_ms);
 
 /* ---------------------------------------------------------------------------------------------
+ * Time travel: a document as it was at a version, what changed between two versions, and its
+ * history. Each call rebuilds the document from its op log (the cost grows with its history).
+ * A version is a causal token of the document (weft_causal_token, weft_history_entry.token);
+ * an empty token (NULL/0) is the document before its first change.
+ * ------------------------------------------------------------------------------------------- */
+
+/* Calls fn(view, user) with a read-only view of `doc` as it was at `token`, on this thread;
+ * the view is valid only during the call. Fails without calling fn: WEFT_NOT_FOUND when the
+ * document is absent or this replica does not hold all of the version (yet);
+ * WEFT_INVALID_ARGUMENT for a malformed token, a token of another document, or a version the
+ * document cannot have been at; WEFT_HISTORY_TRUNCATED when the version is older than the
+ * snapshot this replica's history of the document starts from. Thread-safe. */
+WEFT_EXPORT weft_status weft_read_at(weft_replica* r, const char* doc, size_t doc_len,
+                                     const char* token, size_t token_len, weft_view_fn fn,
+                                     void* user);
+
+/* A list of patches (free with weft_patches_free). */
+typedef struct weft_patches weft_patches;
+WEFT_EXPORT size_t weft_patches_count(const weft_patches* p);
+/* The i-th patch; its pointers borrow from the list. WEFT_OUT_OF_RANGE past the end. */
+WEFT_EXPORT weft_status weft_patches_get(const weft_patches* p, size_t i, weft_patch* out);
+WEFT_EXPORT void weft_patches_free(weft_patches* p);
+
+/* What changed from version `from` to version `to` of `doc`: the patches the change feed would
+ * have reported while applying the changes `to` holds beyond `from`. `from` must be an earlier
+ * version (WEFT_INVALID_ARGUMENT otherwise); the other failures are weft_read_at's. */
+WEFT_EXPORT weft_status weft_diff(weft_replica* r, const char* doc, size_t doc_len,
+                                  const char* from, size_t from_len, const char* to,
+                                  size_t to_len, weft_patches** out);
+
+/* One change of a document's history. `token` borrows from the list. */
+typedef struct weft_history_entry {
+  weft_obj change;  /* (author, first seq) */
+  uint64_t end_seq; /* its last seq */
+  uint64_t lamport;
+  uint64_t time_ms; /* the author's clock at commit (hybrid logical time, milliseconds) */
+  size_t ops;
+  const char* token; /* the version the change led to, as a causal token */
+  size_t token_len;
+} weft_history_entry;
+typedef struct weft_history weft_history;
+/* The changes of `doc` in this replica's log order (a causal order), oldest first; after the base
+ * snapshot when the replica was bootstrapped from one. WEFT_NOT_FOUND when absent. Free with
+ * weft_history_free. Thread-safe. */
+WEFT_EXPORT weft_status weft_doc_history(weft_replica* r, const char* doc, size_t doc_len,
+                                         weft_history** out);
+WEFT_EXPORT size_t weft_history_count(const weft_history* h);
+/* The i-th entry. WEFT_OUT_OF_RANGE past the end. */
+WEFT_EXPORT weft_status weft_history_get(const weft_history* h, size_t i, weft_history_entry* out);
+WEFT_EXPORT void weft_history_free(weft_history* h);
+
+/* ---------------------------------------------------------------------------------------------
  * Raw change exchange (sync without a network, e.g. through files)
  * ------------------------------------------------------------------------------------------- */
 

@@ -24,6 +24,15 @@ struct weft_blobs {
   std::vector<std::string> items;
 };
 
+struct weft_patches {
+  std::vector<crdt::Patch> items;
+};
+
+struct weft_history {
+  std::vector<HistoryEntry> items;
+  std::vector<std::string> tokens;  // of each entry
+};
+
 namespace {
 
 weft_status NullArg(const char* fn) {
@@ -64,6 +73,34 @@ weft_values::Entry EntryOf(const crdt::Value& v) {
     ::weft::Status weft_check_ = (expr);                     \
     if (!weft_check_.ok()) return Report(slot, weft_check_); \
   } while (0)
+
+// A patch for C; its pointers borrow from `p`.
+weft_patch ToCPatch(const crdt::Patch& p) {
+  weft_patch c{};
+  c.type = static_cast<int32_t>(p.type);
+  c.object = FromId(p.object);
+  c.key = p.key.c_str();
+  c.key_len = p.key.size();
+  c.siblings = p.siblings;
+  c.delta = p.delta;
+  c.element = FromScalar(p.element);
+  c.index = p.index;
+  c.length = p.length;
+  c.text = p.text.c_str();
+  c.text_len = p.text.size();
+  return c;
+}
+
+// The version a token of `doc` names ("": the empty version).
+Status VersionOfToken(std::string_view doc, std::string_view token, VersionVector* out) {
+  *out = VersionVector{};
+  if (token.empty()) return Status::Ok();
+  auto dec = DecodeCausalToken(token);
+  if (!dec.ok()) return dec.status();
+  if (dec->first != doc) return Status::InvalidArgument("the token names another document");
+  *out = std::move(dec->second);
+  return Status::Ok();
+}
 
 // Hands a new object to the caller only after everything else succeeded.
 template <typename T>
@@ -654,22 +691,7 @@ weft_status weft_subscribe(weft_replica* r, const char* doc, size_t doc_len, wef
     sub->id = r->impl->Subscribe(d, [gate, fn, user](const ChangeEvent& ev) {
       RunGated(*gate, [&] {
         std::vector<weft_patch> patches(ev.patches.size());
-        for (size_t i = 0; i < ev.patches.size(); i++) {
-          const crdt::Patch& p = ev.patches[i];
-          weft_patch& c = patches[i];
-          c = weft_patch{};
-          c.type = static_cast<int32_t>(p.type);
-          c.object = FromId(p.object);
-          c.key = p.key.c_str();
-          c.key_len = p.key.size();
-          c.siblings = p.siblings;
-          c.delta = p.delta;
-          c.element = FromScalar(p.element);
-          c.index = p.index;
-          c.length = p.length;
-          c.text = p.text.c_str();
-          c.text_len = p.text.size();
-        }
+        for (size_t i = 0; i < ev.patches.size(); i++) patches[i] = ToCPatch(ev.patches[i]);
         weft_change_event e{};
         e.doc = ev.doc.c_str();
         e.doc_len = ev.doc.size();
@@ -796,6 +818,100 @@ void weft_blobs_free(weft_blobs* b) {
   delete b;
 }
 
+/* ---------------------------------------------------------------- time travel */
+
+weft_status weft_read_at(weft_replica* r, const char* doc, size_t doc_len, const char* token,
+                         size_t token_len, weft_view_fn fn, void* user) {
+  if (!r || !fn) return NullArg("weft_read_at");
+  return Guard(&r->err, [&] {
+    std::string_view d, t;
+    WEFT_CHECK(&r->err, CheckText(doc, doc_len, "document ID", &d));
+    WEFT_CHECK(&r->err, CheckText(token, token_len, "token", &t));
+    VersionVector at;
+    WEFT_CHECK(&r->err, VersionOfToken(d, t, &at));
+    return Report(&r->err, r->impl->ReadAt(d, at, [&](const View& v) {
+      weft_view view;
+      view.doc = &v.document();
+      view.err = &r->err;
+      fn(&view, user);
+    }));
+  });
+}
+
+size_t weft_patches_count(const weft_patches* p) {
+  return p ? p->items.size() : 0;
+}
+
+weft_status weft_patches_get(const weft_patches* p, size_t i, weft_patch* out) {
+  if (!p || !out) return NullArg("weft_patches_get");
+  if (i >= p->items.size()) return Fail(nullptr, WEFT_OUT_OF_RANGE, "no patch at that index");
+  *out = ToCPatch(p->items[i]);
+  return WEFT_OK;
+}
+
+void weft_patches_free(weft_patches* p) {
+  delete p;
+}
+
+weft_status weft_diff(weft_replica* r, const char* doc, size_t doc_len, const char* from,
+                      size_t from_len, const char* to, size_t to_len, weft_patches** out) {
+  if (!r || !out) return NullArg("weft_diff");
+  return Guard(&r->err, [&] {
+    std::string_view d, f, t;
+    WEFT_CHECK(&r->err, CheckText(doc, doc_len, "document ID", &d));
+    WEFT_CHECK(&r->err, CheckText(from, from_len, "token", &f));
+    WEFT_CHECK(&r->err, CheckText(to, to_len, "token", &t));
+    VersionVector vf, vt;
+    WEFT_CHECK(&r->err, VersionOfToken(d, f, &vf));
+    WEFT_CHECK(&r->err, VersionOfToken(d, t, &vt));
+    auto patches = r->impl->Diff(d, vf, vt);
+    if (!patches.ok()) return Report(&r->err, patches.status());
+    auto list = std::make_unique<weft_patches>();
+    list->items = std::move(patches).value();
+    return Give(std::move(list), out);
+  });
+}
+
+weft_status weft_doc_history(weft_replica* r, const char* doc, size_t doc_len, weft_history** out) {
+  if (!r || !out) return NullArg("weft_doc_history");
+  return Guard(&r->err, [&] {
+    std::string_view d;
+    WEFT_CHECK(&r->err, CheckText(doc, doc_len, "document ID", &d));
+    auto entries = r->impl->History(d);
+    if (!entries.ok()) return Report(&r->err, entries.status());
+    auto h = std::make_unique<weft_history>();
+    h->items = std::move(entries).value();
+    h->tokens.reserve(h->items.size());
+    for (const HistoryEntry& e : h->items) h->tokens.push_back(EncodeCausalToken(d, e.version));
+    return Give(std::move(h), out);
+  });
+}
+
+size_t weft_history_count(const weft_history* h) {
+  return h ? h->items.size() : 0;
+}
+
+weft_status weft_history_get(const weft_history* h, size_t i, weft_history_entry* out) {
+  if (!h || !out) return NullArg("weft_history_get");
+  if (i >= h->items.size()) return Fail(nullptr, WEFT_OUT_OF_RANGE, "no entry at that index");
+  const HistoryEntry& e = h->items[i];
+  *out = weft_history_entry{};
+  out->change = FromId(e.change);
+  out->end_seq = e.end_seq;
+  out->lamport = e.lamport;
+  out->time_ms = e.time_ms;
+  out->ops = e.ops;
+  out->token = h->tokens[i].c_str();
+  out->token_len = h->tokens[i].size();
+  return WEFT_OK;
+}
+
+void weft_history_free(weft_history* h) {
+  delete h;
+}
+
+/* ---------------------------------------------------------------- raw change exchange */
+
 weft_status weft_changes_since(weft_replica* r, const char* doc, size_t doc_len, const char* token,
                                size_t token_len, weft_blobs** out) {
   if (!r || !out) return NullArg("weft_changes_since");
@@ -804,13 +920,7 @@ weft_status weft_changes_since(weft_replica* r, const char* doc, size_t doc_len,
     WEFT_CHECK(&r->err, CheckText(doc, doc_len, "document ID", &d));
     WEFT_CHECK(&r->err, CheckText(token, token_len, "token", &t));
     VersionVector peer;
-    if (!t.empty()) {
-      auto dec = DecodeCausalToken(t);
-      if (!dec.ok()) return Report(&r->err, dec.status());
-      if (dec->first != d)
-        return Fail(&r->err, WEFT_INVALID_ARGUMENT, "the token names another document");
-      peer = dec->second;
-    }
+    WEFT_CHECK(&r->err, VersionOfToken(d, t, &peer));
     auto changes = r->impl->ChangesSince(d, peer);
     if (!changes.ok()) return Report(&r->err, changes.status());
     auto b = std::make_unique<weft_blobs>();

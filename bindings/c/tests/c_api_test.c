@@ -1189,6 +1189,65 @@ static weft_status write_title(weft_txn* t, void* user) {
   return WEFT_OK;
 }
 
+/* ------------------------------------------------------------------ time travel */
+
+static void test_time_travel(void) {
+  weft_replica* r = open_replica("travel.db");
+  weft_history* h = NULL;
+  weft_history_entry e;
+  weft_patches* patches = NULL;
+  weft_patch p;
+  struct json_ctx c = {NULL};
+  char* now;
+  OK(weft_transact(r, S("d"), put_k, "one", NULL));
+  OK(weft_transact(r, S("d"), put_k, "two", NULL));
+  OK(weft_transact(r, S("d"), put_k, "three", NULL));
+  OK(weft_doc_history(r, S("d"), &h));
+  CHECK(weft_history_count(h) == 3);
+  OK(weft_history_get(h, 0, &e));
+  CHECK(e.ops == 1 && e.time_ms > 0 && e.end_seq == e.change.seq);
+  CHECK(e.token != NULL && e.token_len == strlen(e.token));
+  /* The document at the first version. */
+  OK(weft_read_at(r, S("d"), e.token, e.token_len, grab_json, &c));
+  CHECK(strcmp(c.json, "{\"k\":\"one\"}") == 0);
+  weft_string_free(c.json);
+  c.json = NULL;
+  /* An empty token: before the first change. */
+  OK(weft_read_at(r, S("d"), NULL, 0, grab_json, &c));
+  CHECK(strcmp(c.json, "{}") == 0);
+  weft_string_free(c.json);
+  /* The live document is untouched. */
+  now = doc_json(r, "d");
+  CHECK(strcmp(now, "{\"k\":\"three\"}") == 0);
+  weft_string_free(now);
+  {
+    /* From the first version to the last: two writes of k. */
+    weft_history_entry last;
+    OK(weft_history_get(h, 2, &last));
+    OK(weft_diff(r, S("d"), e.token, e.token_len, last.token, last.token_len, &patches));
+    CHECK(weft_patches_count(patches) == 2);
+    OK(weft_patches_get(patches, 1, &p));
+    CHECK(p.type == WEFT_PATCH_MAP_KEY && p.key_len == 1 && p.key[0] == 'k' && p.siblings == 1);
+    EXPECT(WEFT_OUT_OF_RANGE, weft_patches_get(patches, 2, &p));
+    weft_patches_free(patches);
+    /* Backwards is refused. */
+    EXPECT(WEFT_INVALID_ARGUMENT,
+           weft_diff(r, S("d"), last.token, last.token_len, e.token, e.token_len, &patches));
+  }
+  EXPECT(WEFT_OUT_OF_RANGE, weft_history_get(h, 3, &e));
+  weft_history_free(h);
+  /* Bad tokens and documents. */
+  EXPECT(WEFT_INVALID_ARGUMENT, weft_read_at(r, S("d"), S("d@zz"), grab_json, &c));
+  EXPECT(WEFT_INVALID_ARGUMENT, weft_read_at(r, S("d"), S("other@"), grab_json, &c));
+  EXPECT(WEFT_NOT_FOUND, weft_read_at(r, S("d"), S("d@00000000000000ff.5"), grab_json, &c));
+  EXPECT(WEFT_NOT_FOUND, weft_doc_history(r, S("absent"), &h));
+  EXPECT(WEFT_INVALID_ARGUMENT, weft_read_at(r, S("d"), NULL, 0, NULL, NULL));
+  CHECK(weft_history_count(NULL) == 0 && weft_patches_count(NULL) == 0);
+  weft_history_free(NULL);
+  weft_patches_free(NULL);
+  OK(weft_close(r));
+}
+
 static void test_sync(void) {
   int port = start_relay();
   char url[64];
@@ -1357,6 +1416,7 @@ int main(void) {
   test_resolver();
   test_change_feed();
   test_unsubscribe_waits_for_callbacks();
+  test_time_travel();
   test_sync();
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
   if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", g_dir);

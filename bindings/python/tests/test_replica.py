@@ -302,6 +302,40 @@ class ConflictsTest(ReplicaTestCase):
         self.assertEqual(b.get("d"), {"x": 2})
 
 
+class TimeTravelTest(ReplicaTestCase):
+    def test_read_diff_and_history(self):
+        r = self.open()
+        with r.transaction("d") as t:
+            t["k"] = "one"
+        first = r.causal_token("d")
+        with r.transaction("d") as t:
+            t.counter("n").add(2)
+        with r.transaction("d") as t:
+            t["k"] = "three"
+        self.assertEqual(r.get_at("d", first), {"k": "one"})
+        self.assertEqual(r.get_at("d", first, "k"), "one")
+        self.assertEqual(r.get_at("d", None), {})
+        self.assertEqual(r.get("d"), {"k": "three", "n": 2})  # the live document is untouched
+        history = r.history("d")
+        self.assertEqual(len(history), 3)
+        self.assertEqual(history[0].token, first)
+        self.assertEqual(history[-1].token, r.causal_token("d"))
+        self.assertTrue(all(e.time_ms > 0 and e.ops >= 1 for e in history))
+        self.assertEqual(r.get_at("d", history[1].token), {"k": "one", "n": 2})
+        patches = r.diff("d", first, history[-1].token)
+        self.assertIn(2, [p.delta for p in patches if p.type == "counter"])
+        self.assertIn("k", [p.key for p in patches if p.type == "map_key"])
+        self.assertEqual(r.diff("d", first, first), [])
+        with self.assertRaises(weft.InvalidArgument):
+            r.diff("d", history[-1].token, first)  # patches only go forward
+        with self.assertRaises(weft.InvalidArgument):
+            r.get_at("d", "other@")
+        with self.assertRaises(weft.NotFound):
+            r.get_at("d", "d@00000000000000ff.3")
+        with self.assertRaises(weft.NotFound):
+            r.history("absent")
+
+
 class FeedAndTokensTest(ReplicaTestCase):
     def test_change_feed(self):
         a, b = self.open("a.db"), self.open("b.db")

@@ -31,7 +31,7 @@ from . import _capi
 from ._capi import lib
 
 __all__ = [
-    "Replica", "Sync", "WeftError", "Conflict", "ChangeEvent", "Patch", "CommitInfo",
+    "Replica", "Sync", "WeftError", "Conflict", "ChangeEvent", "Patch", "CommitInfo", "HistoryEntry",
     "PeerStatus", "DocumentSyncStatus", "sync_once", "version",
 ]
 
@@ -692,19 +692,31 @@ class Subscription:
         self.close()
 
 
+def _patch(p):
+    typ = _PATCH_TYPES.get(p.type, str(p.type))
+    return Patch(
+        type=typ, object=(p.object.node, p.object.seq),
+        key=ctypes.string_at(p.key, p.key_len).decode() if typ == "map_key" else None,
+        siblings=p.siblings, delta=p.delta,
+        element=_from_c(p.element) if typ in ("set_add", "set_remove") else None,
+        index=p.index, length=p.length,
+        text=ctypes.string_at(p.text, p.text_len).decode() if p.text_len else None)
+
+
+@dataclass
+class HistoryEntry:
+    """One change of a document's history, and the version (causal token) it led to."""
+    change: Tuple[int, int]  # (author, first seq)
+    end_seq: int
+    lamport: int
+    time_ms: int
+    ops: int
+    token: str
+
+
 def _event(ev):
     e = ev.contents
-    patches = []
-    for i in range(e.patch_count):
-        p = e.patches[i]
-        typ = _PATCH_TYPES.get(p.type, str(p.type))
-        patches.append(Patch(
-            type=typ, object=(p.object.node, p.object.seq),
-            key=ctypes.string_at(p.key, p.key_len).decode() if typ == "map_key" else None,
-            siblings=p.siblings, delta=p.delta,
-            element=_from_c(p.element) if typ in ("set_add", "set_remove") else None,
-            index=p.index, length=p.length,
-            text=ctypes.string_at(p.text, p.text_len).decode() if p.text_len else None))
+    patches = [_patch(e.patches[i]) for i in range(e.patch_count)]
     return ChangeEvent(ctypes.string_at(e.doc, e.doc_len).decode(), bool(e.local),
                        (e.change.node, e.change.seq), patches)
 
@@ -825,8 +837,9 @@ class Replica:
         t = Transaction(self, doc)
         return t._execute(lambda tp: fn(t))
 
-    def read(self, doc, fn: Callable[[View], Any]):
-        """Calls fn(view) with a consistent read view of `doc`; returns what fn returns."""
+    @staticmethod
+    def _with_view(call, fn: Callable[[View], Any]):
+        """Runs call(view_callback) and returns what fn(view) returned inside it."""
         result, failure = [], []
 
         def body(vp, _user):
@@ -835,16 +848,67 @@ class Replica:
             except BaseException as e:  # noqa: B036
                 failure.append(e)
 
-        cb = _capi.VIEW_FN(body)
-        d = _b(doc)
-        _check(lib.weft_read(self._handle(), d, len(d), cb, None))
+        _check(call(_capi.VIEW_FN(body)))
         if failure:
             raise failure[0]
         return result[0]
 
+    def read(self, doc, fn: Callable[[View], Any]):
+        """Calls fn(view) with a consistent read view of `doc`; returns what fn returns."""
+        d = _b(doc)
+        return self._with_view(lambda cb: lib.weft_read(self._handle(), d, len(d), cb, None), fn)
+
     def get(self, doc, *path):
         """The value at `path` in `doc` (the whole document as a dict when no path)."""
         return self.read(doc, lambda v: v.get(*path))
+
+    # time travel
+    def read_at(self, doc, token, fn: Callable[[View], Any]):
+        """Calls fn(view) with a read-only view of `doc` as it was at `token` (a causal token of
+        it; None or "": before its first change); returns what fn returns. Raises NotFound when
+        this replica does not hold that version, InvalidArgument for a token that is not one of
+        the document's versions, HistoryTruncated for one older than its base snapshot."""
+        d, t = _b(doc), _b(token) if token else b""
+        return self._with_view(
+            lambda cb: lib.weft_read_at(self._handle(), d, len(d), t, len(t), cb, None), fn)
+
+    def get_at(self, doc, token, *path):
+        """The value at `path` in `doc` as it was at `token` (the whole document when no path)."""
+        return self.read_at(doc, token, lambda v: v.get(*path))
+
+    def diff(self, doc, from_token, to_token) -> List[Patch]:
+        """The patches from version `from_token` of `doc` to the later `to_token`."""
+        d = _b(doc)
+        f = _b(from_token) if from_token else b""
+        t = _b(to_token) if to_token else b""
+        out = ctypes.c_void_p()
+        _check(lib.weft_diff(self._handle(), d, len(d), f, len(f), t, len(t), ctypes.byref(out)))
+        try:
+            patches = []
+            for i in range(lib.weft_patches_count(out)):
+                p = _capi.Patch()
+                _check(lib.weft_patches_get(out, i, ctypes.byref(p)))
+                patches.append(_patch(p))
+            return patches
+        finally:
+            lib.weft_patches_free(out)
+
+    def history(self, doc) -> List[HistoryEntry]:
+        """The changes of `doc` in log order (a causal order), each with the token it led to."""
+        d = _b(doc)
+        out = ctypes.c_void_p()
+        _check(lib.weft_doc_history(self._handle(), d, len(d), ctypes.byref(out)))
+        try:
+            entries = []
+            for i in range(lib.weft_history_count(out)):
+                e = _capi.HistoryEntry()
+                _check(lib.weft_history_get(out, i, ctypes.byref(e)))
+                entries.append(HistoryEntry(
+                    (e.change.node, e.change.seq), e.end_seq, e.lamport, e.time_ms, e.ops,
+                    ctypes.string_at(e.token, e.token_len).decode()))
+            return entries
+        finally:
+            lib.weft_history_free(out)
 
     def to_json(self, doc):
         return self.read(doc, lambda v: v.to_json())

@@ -68,6 +68,18 @@ class ChangeEvent(ctypes.Structure):
     ]
 
 
+class HistoryEntry(ctypes.Structure):
+    _fields_ = [
+        ("change", Obj),
+        ("end_seq", ctypes.c_uint64),
+        ("lamport", ctypes.c_uint64),
+        ("time_ms", ctypes.c_uint64),
+        ("ops", ctypes.c_size_t),
+        ("token", ctypes.c_void_p),
+        ("token_len", ctypes.c_size_t),
+    ]
+
+
 class SyncSummary(ctypes.Structure):
     _fields_ = [
         ("changes_sent", ctypes.c_uint64),
@@ -202,6 +214,15 @@ _SIGNATURES = {
     "weft_causal_token": (_ST, [_P, _S, _Z, ctypes.POINTER(_P), c_size_p]),
     "weft_token_satisfied": (_ST, [_P, _S, _Z, ctypes.POINTER(_I)]),
     "weft_wait_for_token": (_ST, [_P, _S, _Z, _U64]),
+    "weft_read_at": (_ST, [_P, _S, _Z, _S, _Z, VIEW_FN, _P]),
+    "weft_patches_count": (_Z, [_P]),
+    "weft_patches_get": (_ST, [_P, _Z, ctypes.POINTER(Patch)]),
+    "weft_patches_free": (None, [_P]),
+    "weft_diff": (_ST, [_P, _S, _Z, _S, _Z, _S, _Z, ctypes.POINTER(_P)]),
+    "weft_doc_history": (_ST, [_P, _S, _Z, ctypes.POINTER(_P)]),
+    "weft_history_count": (_Z, [_P]),
+    "weft_history_get": (_ST, [_P, _Z, ctypes.POINTER(HistoryEntry)]),
+    "weft_history_free": (None, [_P]),
     "weft_blobs_count": (_Z, [_P]),
     "weft_blobs_get": (_P, [_P, _Z, c_size_p]),
     "weft_blobs_free": (None, [_P]),

@@ -119,6 +119,18 @@ struct ApplyReport {
 // A remote change as it travels: the encoded bytes of crdt::EncodeChange.
 using ChangeBlob = std::string;
 
+// One change of a document's history (Replica::History), in this replica's log order.
+struct HistoryEntry {
+  crdt::Dot change;      // its author and first seq
+  uint64_t end_seq = 0;  // its last seq
+  uint64_t lamport = 0;
+  uint64_t time_ms = 0;  // the author's clock at commit (hybrid logical time, milliseconds)
+  size_t ops = 0;
+  // The document's version once this change was applied here: a version to read at (ReadAt,
+  // EncodeCausalToken) or to diff between.
+  VersionVector version;
+};
+
 // A document's state without its history, for bootstrapping another replica.
 struct DocumentSnapshot {
   std::string data;       // crdt::Document::EncodeSnapshot(false)
@@ -201,6 +213,29 @@ class Replica {
   virtual Result<std::string> CausalToken(std::string_view doc) = 0;
   virtual Result<bool> Satisfies(std::string_view token) = 0;
   virtual Status WaitFor(std::string_view token, std::chrono::milliseconds timeout) = 0;
+
+  // Time travel. The document is rebuilt from its op log for each call (the cost grows with its
+  // history; nothing is cached or written). A version is a causal token of the document
+  // (DecodeCausalToken) or a HistoryEntry::version: a set of changes that holds the
+  // dependencies of each of its changes.
+  //
+  // The document's changes in log order (a causal order), each with the version it led to.
+  // Starts after the base snapshot when the replica was bootstrapped from one (BaseVersion).
+  // kNotFound when the document is absent; kCorruption naming it when its log is damaged.
+  virtual Result<std::vector<HistoryEntry>> History(std::string_view doc) = 0;
+  // Runs `body` with a read-only view of `doc` as it was at `version`. Fails, without calling
+  // `body`: kNotFound when the document is absent or this replica does not hold all of
+  // `version` (yet: see WaitFor); kInvalidArgument when `version` is not a version the document
+  // can have been at (it splits a change, or holds a change without its dependencies);
+  // kHistoryTruncated when `version` lacks part of the base snapshot the log starts after.
+  virtual Status ReadAt(std::string_view doc, const VersionVector& version,
+                        const std::function<void(const View&)>& body) = 0;
+  // What changed from version `from` to version `to` of `doc`, as the patches the change feed
+  // would have reported while applying the changes `to` holds beyond `from`, in log order.
+  // `from` must be an earlier version than `to` (dominated by it; kInvalidArgument otherwise);
+  // the other failures are ReadAt's, for either version.
+  virtual Result<std::vector<crdt::Patch>> Diff(std::string_view doc, const VersionVector& from,
+                                                const VersionVector& to) = 0;
 
   // The change feed. `doc` empty: every document. Returns an ID for Unsubscribe.
   virtual uint64_t Subscribe(std::string_view doc, ChangeCallback callback) = 0;
