@@ -11,6 +11,7 @@
 //   delete DOC KEY                    delete a root key
 //   dump DOC                          the canonical state as JSON
 //   info                              node ID, documents and their version vectors
+//   id                                this device's public key (its identity), 64 hex characters
 //   log DOC                           the changes, one line each
 //   token DOC                         the document's current causal token
 //   history DOC                       the versions of the document, one JSON line each: the
@@ -51,6 +52,7 @@ const char kUsage[] =
     "  delete DOC KEY          delete a root key\n"
     "  dump DOC                the canonical state as JSON\n"
     "  info                    node ID, documents and their version vectors\n"
+    "  id                      this device's public key (its identity)\n"
     "  log DOC                 the changes, one line each\n"
     "  token DOC               the document's current causal token\n"
     "  history DOC             its versions: change, author, time and token, a JSON line each\n"
@@ -156,7 +158,8 @@ int Run(int argc, char** argv) {
   ReplicaOptions opts;
   // Reading commands never create a database.
   opts.create_if_missing = cmd == "set" || cmd == "incr" || cmd == "delete" || cmd == "info" ||
-                           cmd == "text-insert" || cmd == "text-delete" || cmd == "sync";
+                           cmd == "id" || cmd == "text-insert" || cmd == "text-delete" ||
+                           cmd == "sync";
   auto opened = Replica::Open(db, opts);
   if (!opened.ok()) return Fail(opened.status());
   Replica& r = **opened;
@@ -260,6 +263,10 @@ int Run(int argc, char** argv) {
     Status s = r.Read(args[1], [&](const View& v) { out = v.document().CanonicalJson(); });
     if (!s.ok()) return Fail(s);
     std::printf("%s\n", out.c_str());
+    return 0;
+  }
+  if (cmd == "id" && need(0)) {
+    std::printf("%s\n", r.public_key().ToHex().c_str());
     return 0;
   }
   if (cmd == "info" && need(0)) {

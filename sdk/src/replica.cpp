@@ -19,6 +19,7 @@
 #include <unordered_map>
 
 #include "doc_id.h"
+#include "identity_internal.h"
 #include "log_syncer.h"
 #include "sqlite.h"
 #include "weft/crdt/encoding.h"
@@ -214,6 +215,7 @@ class ReplicaImpl final : public Replica {
 
   NodeId node_id() const override { return node_; }
   NodeId actor_id() const override { return actor_; }
+  const PublicKey& public_key() const override { return public_key_; }
   const std::string& path() const override { return path_; }
 
   Result<std::vector<std::string>> ListDocuments() override;
@@ -273,6 +275,8 @@ class ReplicaImpl final : public Replica {
   Status WriteSnapshot(const std::string& doc, const DocState& st);
   // Loads the base snapshot of `doc` into `out` when it has one (caller holds write_mu_).
   Status LoadBase(std::string_view doc, const crdt::DocumentOptions& dopts, crdt::Document* out);
+  // Reads the device key pair from meta, or makes one (and makes the file owner-only first).
+  Status LoadOrCreateIdentity();
 
   // Time travel: the whole history of a document as this replica holds it.
   struct FullHistory {
@@ -313,6 +317,8 @@ class ReplicaImpl final : public Replica {
   // ones for duplicates). A fresh author per open, as Yjs gives each session a new client ID,
   // makes that impossible, at the cost of one version-vector entry per session that writes.
   NodeId actor_;
+  PublicKey public_key_;
+  SecretKey secret_key_;  // this device's, read from meta at open (never written elsewhere)
   std::unique_ptr<sql::Stmt> insert_change_, insert_doc_;  // cached; used under write_mu_
   std::unique_ptr<LogSyncer> syncer_;                      // Durability::kGroup
 
@@ -464,6 +470,8 @@ Status ReplicaImpl::Init() {
     if (version > 0) (void)sql::Exec(db_, "PRAGMA auto_vacuum=INCREMENTAL; VACUUM");
   }
 
+  WEFT_RETURN_IF_ERROR(LoadOrCreateIdentity());
+
   rc = sqlite3_open_v2(path_.c_str(), &reader_, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, vfs);
   rstmt_.set_db(reader_);
   if (rc != SQLITE_OK) return sql::FromCode(rc, reader_, "open reader");
@@ -489,6 +497,69 @@ Status ReplicaImpl::Init() {
         syncer_.get());
   }
   ready_ = true;
+  return Status::Ok();
+}
+
+Status ReplicaImpl::LoadOrCreateIdentity() {
+  auto q = sql::Stmt::Prepare(
+      db_, "SELECT key, value FROM meta WHERE key IN ('device_key', 'device_secret_key')");
+  if (!q.ok()) return q.status();
+  std::optional<PublicKey> stored_public;
+  std::string secret;
+  bool found_public = false;
+  Status s;
+  while (q->Step(&s)) {
+    if (q->Text(0) == "device_key") {
+      found_public = true;
+      stored_public = PublicKey::FromHex(q->Text(1));
+    } else {
+      secret = std::string(q->Blob(1));
+    }
+  }
+  q->Reset();
+  WEFT_RETURN_IF_ERROR(s);
+  if (!secret.empty() || found_public) {
+    auto pk = secret_key_.Load(secret);
+    sodium_memzero(secret.data(), secret.size());
+    if (!pk.ok()) return Status::Corruption(path_ + ": " + pk.status().message());
+    if (!stored_public || *stored_public != *pk) {
+      return Status::Corruption(path_ +
+                                ": the device key pair is damaged (its public key does "
+                                "not match its secret key)");
+    }
+    public_key_ = *pk;
+    return Status::Ok();
+  }
+  // A new identity. The file holds a secret from now on: readable by its owner only (SQLite
+  // gives its -wal and -shm files the database file's permissions).
+  if (options_.vfs.empty()) {
+    std::error_code ec;
+    std::filesystem::permissions(
+        path_, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write,
+        std::filesystem::perm_options::replace, ec);
+    if (ec) return Status::IOError("cannot make " + path_ + " owner-only: " + ec.message());
+    for (const char* suffix : {"-wal", "-shm"}) {
+      if (std::filesystem::exists(path_ + suffix, ec)) {
+        std::filesystem::permissions(
+            path_ + suffix,
+            std::filesystem::perms::owner_read | std::filesystem::perms::owner_write,
+            std::filesystem::perm_options::replace, ec);
+      }
+    }
+  }
+  auto pk = secret_key_.Generate();
+  if (!pk.ok()) return pk.status();
+  WEFT_RETURN_IF_ERROR(wstmt_.Run("BEGIN IMMEDIATE"));
+  auto ins = sql::Stmt::Prepare(db_, "INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)");
+  Status m = ins.status();
+  if (m.ok()) m = ins->Bind(1, "device_key").Bind(2, pk->ToHex()).Run();
+  if (m.ok()) m = ins->Bind(1, "device_secret_key").BindBlob(2, secret_key_.ForStorage()).Run();
+  if (m.ok()) m = wstmt_.Run("COMMIT");
+  if (!m.ok()) {
+    (void)wstmt_.Run("ROLLBACK");
+    return m;
+  }
+  public_key_ = *pk;
   return Status::Ok();
 }
 

@@ -21,6 +21,7 @@ void Usage(FILE* out) {
       "  --listen HOST:PORT   address to serve sync, /metrics and /healthz on\n"
       "                       (default 127.0.0.1:8787; port 0 picks a free one)\n"
       "  --data DIR           the embedded store (default ./weft-data)\n"
+      "  --print-key          print the relay's public key (its identity) and exit\n"
       "  --peer URL           another relay to sync with (repeatable)\n"
       "  --threads N          network threads (default 2)\n"
       "  --durability full|normal   fsync before acknowledging (default; one fsync\n"
@@ -50,6 +51,7 @@ bool ParseNumber(const char* s, uint64_t* out) {
 int main(int argc, char** argv) {
   weft::relay::RelayOptions o;
   o.data_dir = "./weft-data";
+  bool print_key = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto value = [&](const char* what) -> const char* {
@@ -87,6 +89,8 @@ int main(int argc, char** argv) {
       o.listen_port = static_cast<uint16_t>(port);
     } else if (a == "--data") {
       o.data_dir = value("--data");
+    } else if (a == "--print-key") {
+      print_key = true;
     } else if (a == "--peer") {
       o.peers.push_back(value("--peer"));
     } else if (a == "--threads") {
@@ -127,6 +131,16 @@ int main(int argc, char** argv) {
     }
   }
 
+  if (print_key) {
+    auto key = weft::relay::ReadKey(o.data_dir);
+    if (!key.ok()) {
+      std::fprintf(stderr, "weft-relay: %s\n", key.status().ToString().c_str());
+      return 1;
+    }
+    std::printf("%s\n", key->ToHex().c_str());
+    return 0;
+  }
+
   // Block the signals in every thread; this one waits for them.
   sigset_t set;
   sigemptyset(&set);
@@ -140,8 +154,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "weft-relay: %s\n", relay.status().ToString().c_str());
     return 1;
   }
-  std::printf("weft-relay listening on %s:%u (node %s, data %s)\n", o.listen_host.c_str(),
-              (*relay)->port(), (*relay)->node_id().ToHex().c_str(), o.data_dir.c_str());
+  std::printf("weft-relay listening on %s:%u (node %s, key %s, data %s)\n", o.listen_host.c_str(),
+              (*relay)->port(), (*relay)->node_id().ToHex().c_str(),
+              (*relay)->replica().public_key().ToHex().c_str(), o.data_dir.c_str());
   std::fflush(stdout);
   int sig = 0;
   sigwait(&set, &sig);

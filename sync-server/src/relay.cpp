@@ -192,7 +192,7 @@ Status RelayImpl::Init() {
   ro.durability =
       options_.durability == Durability::kFull ? Durability::kGroup : options_.durability;
   ro.check_drift = true;  // a relay trusts its own clock
-  auto r = Replica::Open(options_.data_dir + "/weft-relay.db", ro);
+  auto r = Replica::Open(StorePath(options_.data_dir), ro);
   if (!r.ok()) return r.status();
   replica_ = std::move(*r);
   hub_ = std::make_unique<sync::Hub>(*replica_);
@@ -496,6 +496,19 @@ std::string RelayImpl::Metrics() {
 }
 
 }  // namespace
+
+std::string StorePath(const std::string& data_dir) {
+  return data_dir + "/weft-relay.db";
+}
+
+Result<PublicKey> ReadKey(const std::string& data_dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(data_dir, ec);
+  if (ec) return Status::IOError("cannot create " + data_dir + ": " + ec.message());
+  auto r = Replica::Open(StorePath(data_dir));
+  if (!r.ok()) return r.status();
+  return (*r)->public_key();
+}
 
 Result<std::unique_ptr<Relay>> Relay::Start(RelayOptions options) {
   try {

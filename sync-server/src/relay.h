@@ -71,4 +71,10 @@ class Relay {
   virtual void Stop(std::chrono::milliseconds grace = std::chrono::milliseconds(2000)) = 0;
 };
 
+// The store of a relay in `data_dir`.
+std::string StorePath(const std::string& data_dir);
+// The relay's public key (its identity, made with its store when new), read from the store in
+// `data_dir` without starting a relay (a running one may hold the directory).
+Result<PublicKey> ReadKey(const std::string& data_dir);
+
 }  // namespace weft::relay

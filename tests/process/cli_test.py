@@ -8,6 +8,7 @@ import tempfile
 import unittest
 
 WEFT = os.environ.get("WEFT_BIN", "weft")
+RELAY = os.environ.get("WEFT_RELAY_BIN", "weft-relay")
 
 
 class CliTest(unittest.TestCase):
@@ -44,6 +45,24 @@ class CliTest(unittest.TestCase):
             self.assertGreater(e["time_ms"], 0)
         self.assertEqual(json.loads(self.weft("get", "doc", "--at", lines[0]["token"]).stdout),
                          {"a": 1})
+
+    def test_id_is_the_device_key(self):
+        key = self.weft("id").stdout.strip()
+        self.assertRegex(key, r"^[0-9a-f]{64}$")
+        self.assertEqual(self.weft("id").stdout.strip(), key)  # the same on every run
+        self.assertEqual(os.stat(self.db).st_mode & 0o777, 0o600)
+        other = os.path.join(self._tmp.name, "y.db")
+        p = subprocess.run([WEFT, "--db", other, "id"], capture_output=True, text=True, timeout=60)
+        self.assertNotEqual(p.stdout.strip(), key)
+
+    def test_relay_prints_its_key(self):
+        data = os.path.join(self._tmp.name, "relay")
+        run = lambda: subprocess.run([RELAY, "--data", data, "--print-key"], capture_output=True,
+                                     text=True, timeout=60)
+        first = run()
+        self.assertEqual(first.returncode, 0, first.stderr)
+        self.assertRegex(first.stdout.strip(), r"^[0-9a-f]{64}$")
+        self.assertEqual(run().stdout, first.stdout)
 
     def test_bad_tokens_fail_clearly(self):
         self.weft("set", "doc", "a", "1")

@@ -27,6 +27,7 @@
 
 #include "weft/crdt/causality.h"
 #include "weft/crdt/document.h"
+#include "weft/identity.h"
 #include "weft/status.h"
 #include "weft/values.h"
 
@@ -151,6 +152,9 @@ class Replica {
   virtual NodeId node_id() const = 0;
   // The author ID of the changes this open of the database makes (fresh on every open).
   virtual NodeId actor_id() const = 0;
+  // This device's identity: the public half of its Ed25519 key pair, made on the first open and
+  // kept in the database (weft/identity.h).
+  virtual const PublicKey& public_key() const = 0;
   virtual const std::string& path() const = 0;
 
   // Documents, by string ID (1 to 1024 bytes of UTF-8).

@@ -1,0 +1,81 @@
+#include "weft/identity.h"
+
+#include "identity_internal.h"
+
+namespace weft {
+
+bool PublicKey::valid() const {
+  for (uint8_t b : bytes_) {
+    if (b != 0) return true;
+  }
+  return false;
+}
+
+std::string PublicKey::ToHex() const {
+  static const char* k = "0123456789abcdef";
+  std::string out;
+  out.reserve(2 * kSize);
+  for (uint8_t b : bytes_) {
+    out += k[b >> 4];
+    out += k[b & 15];
+  }
+  return out;
+}
+
+std::optional<PublicKey> PublicKey::FromHex(std::string_view hex) {
+  if (hex.size() != 2 * kSize) return std::nullopt;
+  auto nibble = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  std::array<uint8_t, kSize> bytes{};
+  for (size_t i = 0; i < kSize; ++i) {
+    int hi = nibble(hex[2 * i]), lo = nibble(hex[2 * i + 1]);
+    if (hi < 0 || lo < 0) return std::nullopt;
+    bytes[i] = static_cast<uint8_t>(hi << 4 | lo);
+  }
+  PublicKey key(bytes);
+  if (!key.valid()) return std::nullopt;
+  return key;
+}
+
+SecretKey::SecretKey() {
+  if (sodium_init() < 0) return;
+  bytes_ = static_cast<uint8_t*>(sodium_malloc(kSize));
+}
+
+SecretKey::~SecretKey() {
+  if (bytes_) sodium_free(bytes_);  // wipes it
+}
+
+Result<PublicKey> SecretKey::Generate() {
+  if (!bytes_)
+    return Status(StatusCode::kInternal, "libsodium: no guarded memory for a secret key");
+  std::array<uint8_t, PublicKey::kSize> pk{};
+  if (crypto_sign_keypair(pk.data(), bytes_) != 0) {
+    return Status(StatusCode::kInternal, "libsodium: crypto_sign_keypair failed");
+  }
+  return PublicKey(pk);
+}
+
+Result<PublicKey> SecretKey::Load(std::string_view stored) {
+  if (!bytes_)
+    return Status(StatusCode::kInternal, "libsodium: no guarded memory for a secret key");
+  if (stored.size() != kSize) {
+    return Status::Corruption("the device secret key has " + std::to_string(stored.size()) +
+                              " bytes, not " + std::to_string(kSize));
+  }
+  std::memcpy(bytes_, stored.data(), kSize);
+  std::array<uint8_t, PublicKey::kSize> pk{};
+  crypto_sign_ed25519_sk_to_pk(pk.data(), bytes_);
+  return PublicKey(pk);
+}
+
+std::string_view SecretKey::ForStorage() const {
+  return bytes_ ? std::string_view(reinterpret_cast<const char*>(bytes_), kSize)
+                : std::string_view();
+}
+
+}  // namespace weft

@@ -1,0 +1,40 @@
+// The device's secret key, inside the SDK only (see weft/identity.h).
+//
+// A resource type: not copyable; its bytes live in libsodium's guarded memory (sodium_malloc:
+// guard pages, never swapped where the system allows) and are wiped when it is destroyed.
+// Not thread-safe for writes (Generate, Load); reads may be shared once it is set.
+#pragma once
+
+#include <sodium.h>
+
+#include <cstdint>
+#include <cstring>
+#include <string_view>
+
+#include "weft/identity.h"
+#include "weft/status.h"
+
+namespace weft {
+
+class SecretKey {
+ public:
+  static constexpr size_t kSize = crypto_sign_SECRETKEYBYTES;  // Ed25519: seed and public key
+
+  SecretKey();
+  ~SecretKey();
+  SecretKey(const SecretKey&) = delete;
+  SecretKey& operator=(const SecretKey&) = delete;
+
+  // A new random key pair; returns its public key.
+  Result<PublicKey> Generate();
+  // Takes the key from its stored bytes; returns the public key it holds. kCorruption for bytes
+  // of the wrong size.
+  Result<PublicKey> Load(std::string_view stored);
+  // The bytes to store in the replica's own database (and nowhere else).
+  std::string_view ForStorage() const;
+
+ private:
+  uint8_t* bytes_ = nullptr;
+};
+
+}  // namespace weft
