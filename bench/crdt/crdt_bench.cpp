@@ -1,12 +1,16 @@
 // Microbenchmarks of the CRDT core: local writes through documents (one transaction, one change
-// per write, as an app would make them), the raw types, and applying remote changes.
+// per write, as an app would make them), the raw types, and applying remote changes (into a
+// document, and through an SDK replica on SQLite for a batch in the worst order).
 // `make bench` runs them; items_per_second is ops/s.
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
+#include "temp_dir.h"
 #include "weft/crdt/document.h"
+#include "weft/replica.h"
 
 using namespace weft::crdt;
 
@@ -180,6 +184,82 @@ void BM_DecodeAndApply100kRemoteChanges(benchmark::State& state) {
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations()) * kChanges);
 }
 BENCHMARK(BM_DecodeAndApply100kRemoteChanges)->Unit(benchmark::kMillisecond);
+
+// A history of `n` changes by four authors in which each change depends on the one before it
+// (every author sees each change at once, and they take turns): the longest possible chain, so
+// that in reverse order every change but one waits.
+std::vector<Change> ChainedHistory(int n) {
+  std::vector<Document> authors;
+  for (uint64_t a = 1; a <= 4; ++a) authors.emplace_back(NodeId{a});
+  std::vector<Change> changes;
+  changes.reserve(static_cast<size_t>(n));
+  auto keys = Keys(100);
+  for (int i = 0; i < n; ++i) {
+    Document& d = authors[static_cast<size_t>(i) % authors.size()];
+    auto txn = d.Begin(kNow + static_cast<uint64_t>(i));
+    (void)txn.Put(kRoot, keys[static_cast<size_t>(i) % keys.size()], i);
+    changes.push_back(*txn.Commit());
+    for (Document& other : authors) {
+      if (&other != &d) (void)other.ApplyChange(changes.back());
+    }
+  }
+  return changes;
+}
+
+constexpr int kReverseChanges = 4096;
+
+// 4,096 changes in reverse dependency order (a hostile or unlucky peer), received one by one:
+// each is held until the change it waits for arrives, and the last one received releases them all.
+void BM_Receive4096ChangesInReverseDependencyOrder(benchmark::State& state) {
+  std::vector<Change> changes = ChainedHistory(kReverseChanges);
+  std::reverse(changes.begin(), changes.end());
+  for (auto _ : state) {
+    state.PauseTiming();
+    std::vector<Change> batch = changes;  // Receive takes its change by value
+    state.ResumeTiming();
+    Document fresh(NodeId{9});
+    for (Change& c : batch) {
+      weft::Status s = fresh.Receive(std::move(c));
+      if (!s.ok()) state.SkipWithError(s.ToString().c_str());
+    }
+    if (fresh.pending() != 0 || fresh.history().size() != changes.size()) {
+      state.SkipWithError("not every change was applied");
+    }
+    benchmark::DoNotOptimize(fresh.version());
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()) * kReverseChanges);
+}
+BENCHMARK(BM_Receive4096ChangesInReverseDependencyOrder)->Unit(benchmark::kMillisecond);
+
+// The same 4,096 changes as one batch through Replica::ApplyRemoteChanges, into a new replica on a
+// temporary SQLite file (opening it is not timed; storing the batch is).
+void BM_ReplicaApply4096ChangesInReverseDependencyOrder(benchmark::State& state) {
+  std::vector<Change> changes = ChainedHistory(kReverseChanges);
+  std::vector<weft::ChangeBlob> blobs;
+  for (auto it = changes.rbegin(); it != changes.rend(); ++it) blobs.push_back(EncodeChange(*it));
+  weft::testing::TempDir dir;
+  int run = 0;
+  for (auto _ : state) {
+    state.PauseTiming();
+    auto replica = weft::Replica::Open(dir.File("r" + std::to_string(run++) + ".db"));
+    if (!replica.ok()) {
+      state.SkipWithError(replica.status().ToString().c_str());
+      break;
+    }
+    state.ResumeTiming();
+    auto report = (*replica)->ApplyRemoteChanges("doc", blobs);
+    state.PauseTiming();
+    if (!report.ok()) {
+      state.SkipWithError(report.status().ToString().c_str());
+    } else if (report->applied != blobs.size()) {
+      state.SkipWithError("not every change was applied");
+    }
+    replica->reset();
+    state.ResumeTiming();
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()) * kReverseChanges);
+}
+BENCHMARK(BM_ReplicaApply4096ChangesInReverseDependencyOrder)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 

@@ -431,6 +431,9 @@ std::optional<Change> Transaction::Commit() {
   Change c = BuildChange(d, d.self_, d.lamport_, d.clock_.last(), std::move(ops_));
   ops_.clear();
   d.version_.Set(d.self_, c.end_seq());
+  // Held changes that waited for this (a peer built on seqs of a copy of this document) are
+  // applied by the next Receive.
+  d.WakeHeld(d.self_, c.end_seq());
   d.heads_ = VersionVector{{d.self_, c.end_seq()}};  // it follows everything held
   d.lamport_ = c.lamport;
   if (d.options_.keep_history) d.history_.push_back(c);
@@ -1065,27 +1068,84 @@ Result<size_t> Document::IndexOfAnchor(ObjectId id, const Anchor& anchor) const 
   return core->IndexOfAnchor(anchor);
 }
 
-Status Document::CheckChange(const Change& c, const ApplyOptions& options) const {
-  if (!c.author.valid()) return Status::Corruption("change author is the null node");
-  if (c.ops.empty()) return Status::Corruption("change has no ops");
+namespace {
+
+// Where a remote change stands against a document's version, in the order CheckChange reports it.
+enum class Verdict : uint8_t {
+  kReady,
+  kDuplicate,
+  // Invalid.
+  kNullAuthor,
+  kNoOps,
+  kBadStartSeq,
+  kOverlap,
+  kOwnAuthorDep,
+  // Waiting: for the author's seqs before the change, or for another node's.
+  kAfterGap,
+  kMissingDeps,
+};
+
+// Builds no string: this runs for every held change each time one of its dependencies arrives.
+Verdict Judge(const Change& c, const VersionVector& version, Dot* waits_for) {
+  if (!c.author.valid()) return Verdict::kNullAuthor;
+  if (c.ops.empty()) return Verdict::kNoOps;
   uint64_t span = c.span();
-  if (c.start_seq == 0 || c.start_seq > UINT64_MAX - span) {
-    return Status::Corruption("change has a bad start seq");
-  }
-  uint64_t have = version_.Get(c.author);
+  if (c.start_seq == 0 || c.start_seq > UINT64_MAX - span) return Verdict::kBadStartSeq;
+  uint64_t have = version.Get(c.author);
   if (c.start_seq <= have) {
-    if (c.start_seq + span - 1 <= have) return Status::Ok();  // duplicate; the caller checks again
-    return Status::Corruption("change " + c.id().ToString() + " overlaps changes already held");
+    return c.start_seq + span - 1 <= have ? Verdict::kDuplicate : Verdict::kOverlap;
   }
   if (c.start_seq > have + 1) {
-    return Status::MissingDependency("change " + c.id().ToString() + " needs " + c.author.ToHex() +
-                                     ":" + std::to_string(have + 1) + " first");
+    *waits_for = Dot{c.author, c.start_seq - 1};
+    return Verdict::kAfterGap;
   }
-  if (c.deps.Get(c.author) != 0) return Status::Corruption("change depends on its own author");
-  if (!version_.Dominates(c.deps)) {
-    return Status::MissingDependency("change " + c.id().ToString() + " depends on " +
-                                     c.deps.ToString() + "; this document has " +
-                                     version_.ToString());
+  if (c.deps.Get(c.author) != 0) return Verdict::kOwnAuthorDep;
+  for (const auto& [node, seq] : c.deps.entries()) {
+    if (version.Get(node) < seq) {
+      *waits_for = Dot{node, seq};
+      return Verdict::kMissingDeps;
+    }
+  }
+  return Verdict::kReady;
+}
+
+}  // namespace
+
+ReadyCheck Document::CheckReady(const Change& c) const {
+  ReadyCheck r;
+  switch (Judge(c, version_, &r.waits_for)) {
+    case Verdict::kReady: r.readiness = Readiness::kReady; break;
+    case Verdict::kDuplicate: r.readiness = Readiness::kDuplicate; break;
+    case Verdict::kAfterGap:
+    case Verdict::kMissingDeps: r.readiness = Readiness::kWaiting; break;
+    case Verdict::kNullAuthor:
+    case Verdict::kNoOps:
+    case Verdict::kBadStartSeq:
+    case Verdict::kOverlap:
+    case Verdict::kOwnAuthorDep: r.readiness = Readiness::kInvalid; break;
+  }
+  return r;
+}
+
+Status Document::CheckChange(const Change& c, const ApplyOptions& options) const {
+  Dot need;
+  switch (Judge(c, version_, &need)) {
+    case Verdict::kReady: break;
+    case Verdict::kDuplicate: return Status::Ok();  // the caller checks again
+    case Verdict::kNullAuthor: return Status::Corruption("change author is the null node");
+    case Verdict::kNoOps: return Status::Corruption("change has no ops");
+    case Verdict::kBadStartSeq: return Status::Corruption("change has a bad start seq");
+    case Verdict::kOverlap:
+      return Status::Corruption("change " + c.id().ToString() + " overlaps changes already held");
+    case Verdict::kOwnAuthorDep: return Status::Corruption("change depends on its own author");
+    case Verdict::kAfterGap:
+      return Status::MissingDependency("change " + c.id().ToString() + " needs " +
+                                       c.author.ToHex() + ":" +
+                                       std::to_string(version_.Get(c.author) + 1) + " first");
+    case Verdict::kMissingDeps:
+      return Status::MissingDependency("change " + c.id().ToString() + " depends on " +
+                                       c.deps.ToString() + "; this document has " +
+                                       version_.ToString());
   }
   if (options.now_ms) WEFT_RETURN_IF_ERROR(clock_.Check(c.time, *options.now_ms));
   return Status::Ok();
@@ -1110,6 +1170,7 @@ Status Document::ApplyChecked(Change c, std::vector<Patch>* patches) {
     seq += OpSpan(op);
   }
   version_.Set(c.author, seq - 1);
+  WakeHeld(c.author, seq - 1);
   // The frontier: what the change depends on is no longer latest; the change is.
   for (const auto& [node, dep] : c.deps.entries()) {
     if (heads_.Get(node) <= dep) heads_.Set(node, 0);
@@ -1130,38 +1191,56 @@ Status Document::ApplyChange(const Change& change, const ApplyOptions& options) 
 
 Status Document::Receive(Change change, const ApplyOptions& options) {
   if (in_transaction_) return Status::InvalidArgument("a local transaction is open");
-  Status s = CheckChange(change, options);
-  if (s.code() == StatusCode::kMissingDependency) {
-    bool held = std::any_of(pending_.begin(), pending_.end(),
-                            [&](const Change& p) { return p.id() == change.id(); });
-    if (!held) pending_.push_back(std::move(change));
+  // Checked without building a message first: a change that must wait is no error.
+  ReadyCheck r = CheckReady(change);
+  if (r.readiness == Readiness::kWaiting) {
+    Hold(std::move(change), r.waits_for);
     return Status::Ok();
   }
-  WEFT_RETURN_IF_ERROR(s);
-  if (version_.Get(change.author) < change.end_seq()) {
+  if (r.readiness != Readiness::kDuplicate) {
+    WEFT_RETURN_IF_ERROR(CheckChange(change, options));
     WEFT_RETURN_IF_ERROR(ApplyChecked(std::move(change), options.patches));
   }
   DrainPending(options);
   return Status::Ok();
 }
 
+void Document::Hold(Change change, const Dot& waits_for) {
+  if (!pending_ids_.insert(change.id()).second) return;
+  uint64_t n = next_arrival_++;
+  waiting_.Wait(change, waits_for, n);
+  pending_.emplace(n, std::move(change));
+}
+
+void Document::WakeHeld(NodeId node, uint64_t seq) {
+  if (waiting_.empty()) return;
+  waiting_.Wake(node, seq, [this](uint64_t n) { ready_.insert(n); });
+}
+
 void Document::DrainPending(const ApplyOptions& options) {
-  bool progress = true;
-  while (progress && !pending_.empty()) {
-    progress = false;
-    for (size_t i = 0; i < pending_.size(); ++i) {
-      Status s = CheckChange(pending_[i], options);
-      if (s.code() == StatusCode::kMissingDependency) continue;
-      Change c = std::move(pending_[i]);
-      pending_.erase(pending_.begin() + static_cast<std::ptrdiff_t>(i));
-      // An invalid held change is dropped.
-      if (s.ok() && version_.Get(c.author) < c.end_seq()) {
-        (void)ApplyChecked(std::move(c), options.patches);
-      }
-      progress = true;
-      break;
+  // The held change that arrived first among those that can be applied goes first, as when every
+  // held change was checked in arrival order after each apply; applying it may wake more.
+  while (!ready_.empty()) {
+    uint64_t n = *ready_.begin();
+    ready_.erase(ready_.begin());
+    auto it = pending_.find(n);
+    if (it == pending_.end()) continue;  // woken twice, and gone already
+    ReadyCheck r = CheckReady(it->second);
+    if (r.readiness == Readiness::kWaiting) {
+      waiting_.Wait(it->second, r.waits_for, n);
+      continue;
+    }
+    Change c = std::move(it->second);
+    pending_.erase(it);
+    pending_ids_.erase(c.id());
+    // An invalid held change is dropped (its error reaches no caller), and so is a duplicate.
+    if (r.readiness == Readiness::kReady &&
+        (!options.now_ms || clock_.Check(c.time, *options.now_ms).ok())) {
+      (void)ApplyChecked(std::move(c), options.patches);
     }
   }
+  // What is left filed belongs to changes no longer held.
+  if (pending_.empty()) waiting_.clear();
 }
 
 Result<std::vector<const Change*>> Document::ChangesSince(const VersionVector& peer) const {

@@ -14,6 +14,7 @@
 #include <map>
 #include <mutex>
 #include <random>
+#include <set>
 #include <shared_mutex>
 #include <thread>
 #include <unordered_map>
@@ -952,29 +953,51 @@ Result<ApplyReport> ReplicaImpl::ApplyRemoteChanges(std::string_view doc,
     crdt::ApplyOptions opts;
     opts.patches = &patches;
     if (options_.check_drift) opts.now_ms = options_.clock();
-    // Apply in dependency order: repeat passes over what is left until nothing more applies.
+    // Apply in dependency order, in the order passes over what is left would take the changes
+    // (from the last one taken, the next that applies, fails or is a duplicate; after the end,
+    // from the start), but without the passes: they are quadratic in a batch in reverse order.
+    // A change that waits is filed under the dot it waits for and looked at again once that dot
+    // is applied, which makes a batch O(n log n) in any order.
     std::vector<bool> done(changes.size(), false);
     size_t remaining = changes.size();
-    bool progress = true;
-    while (remaining > 0 && progress && failure.ok()) {
-      progress = false;
-      for (size_t i = 0; i < changes.size() && failure.ok(); ++i) {
-        if (done[i]) continue;
-        const crdt::Change& c = changes[i];
-        if (st->doc.HasChange({c.author, c.end_seq()})) {
-          done[i] = true, --remaining, ++report.duplicates, progress = true;
-          continue;
-        }
-        Status s = st->doc.ApplyChange(c, opts);
-        if (s.code() == StatusCode::kMissingDependency) continue;
-        if (!s.ok()) {
-          failure = Status(s.code(), "change " + c.id().ToString() + ": " + s.message());
-          break;
-        }
-        done[i] = true, --remaining, ++report.applied, progress = true;
-        applied.push_back(&c);
-        applied_blobs.push_back(blobs[i]);
+    std::set<size_t> ready;  // may apply now (checked again when taken)
+    crdt::WaitIndex waiting;
+    for (size_t i = 0; i < changes.size(); ++i) {
+      crdt::ReadyCheck r = st->doc.CheckReady(changes[i]);
+      if (r.readiness == crdt::Readiness::kWaiting)
+        waiting.Wait(changes[i], r.waits_for, i);
+      else
+        ready.insert(i);
+    }
+    size_t next = 0;  // where the pass is
+    while (!ready.empty()) {
+      auto it = ready.lower_bound(next);
+      if (it == ready.end()) it = ready.begin();  // the next pass
+      size_t i = *it;
+      ready.erase(it);
+      next = i + 1;
+      if (done[i]) continue;  // woken twice
+      const crdt::Change& c = changes[i];
+      if (st->doc.HasChange({c.author, c.end_seq()})) {
+        done[i] = true, --remaining, ++report.duplicates;
+        continue;
       }
+      // Checked without a message first: a waiting change is no error yet.
+      crdt::ReadyCheck r = st->doc.CheckReady(c);
+      if (r.readiness == crdt::Readiness::kWaiting) {
+        waiting.Wait(c, r.waits_for, i);
+        continue;
+      }
+      Status s = st->doc.ApplyChange(c, opts);
+      if (s.code() == StatusCode::kMissingDependency) continue;
+      if (!s.ok()) {
+        failure = Status(s.code(), "change " + c.id().ToString() + ": " + s.message());
+        break;
+      }
+      done[i] = true, --remaining, ++report.applied;
+      applied.push_back(&c);
+      applied_blobs.push_back(blobs[i]);
+      waiting.Wake(c.author, c.end_seq(), [&](uint64_t j) { ready.insert(j); });
     }
     if (failure.ok() && remaining > 0) {
       for (size_t i = 0; i < changes.size(); ++i) {

@@ -110,4 +110,23 @@ Document RandomDocument(uint64_t seed, int ops) {
   return doc;
 }
 
+Result<std::vector<Change>> RandomHistory(uint64_t seed, int authors, int steps) {
+  Rng rng(seed);
+  std::vector<Document> docs;
+  for (int a = 0; a < authors; ++a) docs.emplace_back(NodeId{static_cast<uint64_t>(a) + 1});
+  std::vector<size_t> seen(docs.size(), 0);  // each author holds this prefix of `history`
+  std::vector<Change> history;
+  for (int step = 0; step < steps; ++step) {
+    size_t a = rng.Below(docs.size());
+    size_t upto = seen[a] + rng.Below(history.size() - seen[a] + 1);
+    for (; seen[a] < upto; ++seen[a]) WEFT_RETURN_IF_ERROR(docs[a].ApplyChange(history[seen[a]]));
+    auto txn = docs[a].Begin(1'700'000'000'000 + static_cast<uint64_t>(step));
+    for (int e = 0, n = static_cast<int>(rng.Range(1, 3)); e < n; ++e) {
+      WEFT_RETURN_IF_ERROR(RandomEdit(docs[a], txn, rng));
+    }
+    if (auto c = txn.Commit()) history.push_back(std::move(*c));
+  }
+  return history;
+}
+
 }  // namespace weft::testing

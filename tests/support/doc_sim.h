@@ -29,4 +29,9 @@ Status RandomEdit(crdt::Document& doc, crdt::Transaction& txn, Rng& rng);
 // A document built from `ops` random single-op transactions (for snapshot and decoding tests).
 crdt::Document RandomDocument(uint64_t seed, int ops);
 
+// A history of about `steps` changes by `authors` authors (node IDs 1 to `authors`) making random
+// edits, each author first catching up on a random part of what the others did: concurrent
+// changes, and changes that depend on several authors. In a causal order (the order made).
+Result<std::vector<crdt::Change>> RandomHistory(uint64_t seed, int authors, int steps);
+
 }  // namespace weft::testing

@@ -28,6 +28,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -277,6 +278,52 @@ class Transaction {
   bool open_ = true;
 };
 
+// Whether a remote change can be applied now (Document::CheckReady), decided without building a
+// message: for callers that order many changes, where most checks find a change not yet ready.
+enum class Readiness : uint8_t {
+  kReady,      // everything it depends on is held (ApplyChange still checks its ops and clock)
+  kDuplicate,  // held already: applying it is a no-op
+  kWaiting,    // a dependency is missing: ReadyCheck::waits_for
+  kInvalid,    // it can never be applied; ApplyChange says why
+};
+struct ReadyCheck {
+  Readiness readiness = Readiness::kReady;
+  // kWaiting: a dot the document lacks. The change is worth checking again once it holds it.
+  Dot waits_for;
+};
+
+// Changes held back for causal delivery, filed under the dot each waits for, so that admitting
+// one costs O(log n) however many are held: checking every held change on every arrival is
+// quadratic in a batch in reverse dependency order. Holds the caller's ids, not the changes.
+// A plain value; not thread-safe.
+class WaitIndex {
+ public:
+  // Files `id`, whose `change` CheckReady found kWaiting on `waits_for`. It is woken when the
+  // document holds `waits_for`, and also when the change's author reaches its start seq (the
+  // change is then a duplicate or invalid, whatever else it waits for).
+  void Wait(const Change& change, const Dot& waits_for, uint64_t id) {
+    waiting_.emplace(waits_for, id);
+    if (waits_for.node != change.author) waiting_.emplace(Dot{change.author, change.start_seq}, id);
+  }
+  // Calls `fn(id)` for every id filed under a dot of `node` up to `seq`, and forgets them: call
+  // it when the document's version of `node` reaches `seq`. An id can be woken more than once
+  // (it is filed under two dots, and again each time it is filed) and can still be waiting:
+  // check it again before applying it.
+  template <typename Fn>
+  void Wake(NodeId node, uint64_t seq, Fn&& fn) {
+    auto it = waiting_.lower_bound(Dot{node, 0});
+    while (it != waiting_.end() && it->first.node == node && it->first.seq <= seq) {
+      fn(it->second);
+      it = waiting_.erase(it);
+    }
+  }
+  bool empty() const { return waiting_.empty(); }
+  void clear() { waiting_.clear(); }
+
+ private:
+  std::multimap<Dot, uint64_t> waiting_;
+};
+
 class Document {
  public:
   explicit Document(NodeId self, DocumentOptions options = {});
@@ -301,9 +348,15 @@ class Document {
   // kTypeMismatch for an invalid change; kClockDrift as in ApplyOptions. Nothing changes on error.
   Status ApplyChange(const Change& change, const ApplyOptions& options = {});
   // Like ApplyChange, but a change whose dependencies are missing is held and applied as soon as
-  // they arrive. Returns the error of an invalid change (which is dropped).
+  // they arrive. Returns the error of an invalid change (which is dropped). A held change that
+  // turns out invalid when its dependencies arrive is dropped without a word; one with the id of
+  // a change already held is not held twice. Each held change costs O(log n) to admit.
   Status Receive(Change change, const ApplyOptions& options = {});
+  // The number of changes held by Receive.
   size_t pending() const { return pending_.size(); }
+  // Whether `change` could be applied now, without building a message (ApplyChange says why
+  // not). For callers that order many changes; see Readiness.
+  ReadyCheck CheckReady(const Change& change) const;
   bool HasChange(const Dot& id) const { return version_.Contains(id); }
 
   // The changes a peer with `peer_version` lacks, in causal order. kHistoryTruncated when they
@@ -380,6 +433,12 @@ class Document {
                          std::vector<Patch>* patches);
   Status CheckChange(const Change& change, const ApplyOptions& options) const;
   Status ApplyChecked(Change change, std::vector<Patch>* patches);
+  // Holds a change CheckReady found waiting (unless one with its id is held).
+  void Hold(Change change, const Dot& waits_for);
+  // The version of `node` reached `seq`: held changes waiting on it may be ready.
+  void WakeHeld(NodeId node, uint64_t seq);
+  // Applies the held changes that are ready, in the order they arrived (dropping invalid ones),
+  // until none is.
   void DrainPending(const ApplyOptions& options);
   Object* Find(ObjectId id);
   const Object* Find(ObjectId id) const;
@@ -395,7 +454,15 @@ class Document {
   std::map<ObjectId, Object> objects_;
   std::vector<Change> history_;
   VersionVector history_base_;  // the version before the first change in history_
-  std::vector<Change> pending_;
+  // Changes Receive holds until their dependencies arrive, by arrival number, and their ids.
+  std::map<uint64_t, Change> pending_;
+  std::set<Dot> pending_ids_;
+  uint64_t next_arrival_ = 0;
+  // Held changes filed under what each waits for, and those that may be ready (woken, not yet
+  // checked again), by arrival number. Every held change not in ready_ is waiting on a dot
+  // version_ lacks, under which it is filed.
+  WaitIndex waiting_;
+  std::set<uint64_t> ready_;
   bool in_transaction_ = false;
 };
 

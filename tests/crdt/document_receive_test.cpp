@@ -1,0 +1,303 @@
+// Causal delivery through Document::Receive: changes that arrive before what they depend on are
+// held, in any order and any number, and applied once it arrives. The held changes are indexed by
+// what each waits for; these tests hold that to the plain rule it replaced (every held change
+// checked again, in arrival order, after each apply): the same changes held, applied in the same
+// order, to the same state. Randomized cases print their seed; WEFT_SEED=N replays one.
+#include <algorithm>
+#include <catch2/catch.hpp>
+#include <string>
+#include <vector>
+
+#include "doc_sim.h"
+#include "random.h"
+#include "weft/crdt/document.h"
+
+using namespace weft::crdt;
+using weft::Status;
+using weft::StatusCode;
+using weft::testing::Rng;
+
+namespace {
+
+constexpr uint64_t kNow = 1'700'000'000'000;
+
+// The rule Receive follows, kept as simple as it can be: hold what ApplyChange refuses for a
+// missing dependency (once per id), and after each apply check the held changes from the first
+// that arrived, applying (or dropping, when invalid or a duplicate) the first that is not waiting.
+class PlainReceiver {
+ public:
+  explicit PlainReceiver(NodeId self) : doc_(self) {}
+
+  Status Receive(const Change& c) {
+    Status s = doc_.ApplyChange(c);
+    if (s.code() == StatusCode::kMissingDependency) {
+      bool held = std::any_of(held_.begin(), held_.end(),
+                              [&](const Change& h) { return h.id() == c.id(); });
+      if (!held) held_.push_back(c);
+      return Status::Ok();
+    }
+    if (!s.ok()) return s;
+    for (size_t i = 0; i < held_.size();) {
+      if (doc_.ApplyChange(held_[i]).code() == StatusCode::kMissingDependency) {
+        ++i;
+        continue;
+      }
+      held_.erase(held_.begin() + static_cast<std::ptrdiff_t>(i));
+      i = 0;
+    }
+    return Status::Ok();
+  }
+
+  const Document& doc() const { return doc_; }
+  size_t pending() const { return held_.size(); }
+
+ private:
+  Document doc_;
+  std::vector<Change> held_;
+};
+
+Change Commit(Transaction& txn) {
+  auto c = txn.Commit();
+  REQUIRE(c.has_value());
+  return *c;
+}
+
+// `n` map writes by one author, each after the one before.
+std::vector<Change> Chain(Document& author, int n) {
+  std::vector<Change> out;
+  for (int i = 0; i < n; ++i) {
+    auto txn = author.Begin(kNow + static_cast<uint64_t>(i));
+    REQUIRE(txn.Put(kRoot, "k" + std::to_string(i), i).ok());
+    out.push_back(Commit(txn));
+  }
+  return out;
+}
+
+std::vector<Change> RandomHistory(uint64_t seed, int authors, int steps) {
+  auto history = weft::testing::RandomHistory(seed, authors, steps);
+  INFO(history.status().ToString());
+  REQUIRE(history.ok());
+  return std::move(*history);
+}
+
+// The state of a document that received `changes` in the order given.
+std::string InOrderState(const std::vector<Change>& changes) {
+  Document d(NodeId{99});
+  for (const Change& c : changes) REQUIRE(d.Receive(c).ok());
+  REQUIRE(d.pending() == 0);
+  return d.CanonicalState();
+}
+
+// Receives `order` into a document and into the plain rule side by side: after every arrival
+// they hold the same number of changes and have the same version; at the end they applied the
+// same changes in the same order.
+void ReceiveBesidePlainRule(const std::vector<Change>& order) {
+  Document d(NodeId{99});
+  PlainReceiver plain(NodeId{99});
+  for (size_t i = 0; i < order.size(); ++i) {
+    INFO("arrival " << i << " of " << order.size() << ": change " << order[i].id().ToString());
+    Status got = d.Receive(order[i]);
+    Status want = plain.Receive(order[i]);
+    REQUIRE(got.code() == want.code());
+    REQUIRE(d.pending() == plain.pending());
+    REQUIRE(d.version() == plain.doc().version());
+  }
+  REQUIRE(d.history() == plain.doc().history());
+  REQUIRE(d.CanonicalState() == plain.doc().CanonicalState());
+}
+
+}  // namespace
+
+TEST_CASE("changes received in reverse dependency order converge to the in-order state",
+          "[document][receive]") {
+  std::vector<Change> history = RandomHistory(7, 4, 120);
+  REQUIRE(history.size() > 100);
+  std::string want = InOrderState(history);
+  std::vector<Change> reversed(history.rbegin(), history.rend());
+  Document d(NodeId{99});
+  for (size_t i = 0; i + 1 < reversed.size(); ++i) {
+    REQUIRE(d.Receive(reversed[i]).ok());
+    CHECK(d.pending() == i + 1);  // nothing applies before the first change arrives
+  }
+  CHECK(d.version().empty());
+  REQUIRE(d.Receive(reversed.back()).ok());
+  CHECK(d.pending() == 0);
+  CHECK(d.history().size() == history.size());
+  CHECK(d.CanonicalState() == want);
+  ReceiveBesidePlainRule(reversed);
+}
+
+TEST_CASE("random permutations of a multi-author history converge, as the plain rule applies them",
+          "[document][receive]") {
+  uint64_t only = weft::testing::SeedFromEnv();
+  uint64_t first = only ? only : 1, last = only ? only : 100;
+  for (uint64_t seed = first; seed <= last; ++seed) {
+    INFO("seed " << seed << " (replay: WEFT_SEED=" << seed << ")");
+    Rng rng(seed);
+    int authors = static_cast<int>(rng.Range(2, 5));
+    std::vector<Change> history =
+        RandomHistory(seed, authors, static_cast<int>(rng.Range(20, 120)));
+    std::string want = InOrderState(history);
+    // A permutation, with some changes sent twice.
+    std::vector<Change> order = history;
+    for (const Change& c : history) {
+      if (rng.Chance(10)) order.push_back(c);
+    }
+    for (size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[rng.Below(i)]);
+    Document d(NodeId{99});
+    for (const Change& c : order) REQUIRE(d.Receive(c).ok());
+    CHECK(d.pending() == 0);
+    CHECK(d.history().size() == history.size());
+    REQUIRE(d.CanonicalState() == want);
+    ReceiveBesidePlainRule(order);
+  }
+}
+
+TEST_CASE("a held change with an invalid op is dropped when its turn comes; the rest applies",
+          "[document][receive]") {
+  Document a(NodeId{1});
+  std::vector<Change> chain = Chain(a, 3);
+  // Author 2 saw a's first two changes, and wrote into an object no change made.
+  Change bad;
+  bad.author = NodeId{2};
+  bad.start_seq = 1;
+  bad.deps = VersionVector{{NodeId{1}, chain[1].end_seq()}};
+  bad.lamport = 10;
+  bad.time = {kNow, 0};
+  Op op;
+  op.type = Op::Type::kMapSet;
+  op.object = Dot{NodeId{7}, 7};
+  op.key = "x";
+  op.scalar = Scalar(int64_t{1});
+  bad.ops.push_back(op);
+  // And a change after it, which can never apply once it is dropped.
+  Change after = bad;
+  after.start_seq = 2;
+  after.ops[0].object = kRoot;
+
+  std::vector<Change> order{after, bad, chain[2], chain[1], chain[0]};
+  Document d(NodeId{99});
+  for (size_t i = 0; i + 1 < order.size(); ++i) REQUIRE(d.Receive(order[i]).ok());
+  CHECK(d.pending() == 4);
+  REQUIRE(d.Receive(chain[0]).ok());  // the drop reaches no caller
+  CHECK(d.pending() == 1);            // `after` waits for 2:1, which was dropped
+  CHECK_FALSE(d.HasChange(bad.id()));
+  CHECK(d.version() == a.version());
+  CHECK(d.CanonicalState() == a.CanonicalState());
+  ReceiveBesidePlainRule(order);
+  // Received directly, the invalid change is refused with its error.
+  CHECK(d.Receive(bad).code() == StatusCode::kCorruption);
+}
+
+TEST_CASE("a change received twice while held is held once and applied once",
+          "[document][receive]") {
+  Document a(NodeId{1});
+  std::vector<Change> chain = Chain(a, 3);
+  Document d(NodeId{99});
+  REQUIRE(d.Receive(chain[2]).ok());
+  REQUIRE(d.Receive(chain[2]).ok());
+  CHECK(d.pending() == 1);
+  REQUIRE(d.Receive(chain[1]).ok());
+  REQUIRE(d.Receive(chain[2]).ok());
+  CHECK(d.pending() == 2);
+  REQUIRE(d.Receive(chain[0]).ok());
+  CHECK(d.pending() == 0);
+  CHECK(d.history().size() == 3);
+  CHECK(d.CanonicalState() == a.CanonicalState());
+  // Once applied, receiving it again changes nothing.
+  REQUIRE(d.Receive(chain[2]).ok());
+  CHECK(d.pending() == 0);
+  CHECK(d.history().size() == 3);
+  ReceiveBesidePlainRule({chain[2], chain[2], chain[1], chain[2], chain[0], chain[2]});
+}
+
+TEST_CASE("a change waiting on several authors is applied once the last of them arrives",
+          "[document][receive]") {
+  Document a(NodeId{1}), b(NodeId{2}), c(NodeId{3});
+  Change ca = Chain(a, 1)[0];
+  Change cb = Chain(b, 1)[0];
+  REQUIRE(c.ApplyChange(ca).ok());
+  REQUIRE(c.ApplyChange(cb).ok());
+  Change cc = Chain(c, 1)[0];
+  CHECK(cc.deps.size() == 2);
+  Document d(NodeId{99});
+  REQUIRE(d.Receive(cc).ok());
+  CHECK(d.CheckReady(cc).readiness == Readiness::kWaiting);
+  REQUIRE(d.Receive(cb).ok());
+  CHECK(d.pending() == 1);
+  CHECK(d.CheckReady(cc).waits_for == ca.id());
+  REQUIRE(d.Receive(ca).ok());
+  CHECK(d.pending() == 0);
+  CHECK(d.version() == c.version());
+  ReceiveBesidePlainRule({cc, cb, ca});
+  ReceiveBesidePlainRule({cc, ca, cb});
+}
+
+TEST_CASE("CheckReady says what a change waits for, without a message", "[document][receive]") {
+  Document a(NodeId{1});
+  std::vector<Change> chain = Chain(a, 2);
+  Document d(NodeId{99});
+  ReadyCheck r = d.CheckReady(chain[1]);
+  CHECK(r.readiness == Readiness::kWaiting);
+  CHECK(r.waits_for == chain[0].id());  // the author's seqs before it
+  CHECK(d.CheckReady(chain[0]).readiness == Readiness::kReady);
+  REQUIRE(d.ApplyChange(chain[0]).ok());
+  CHECK(d.CheckReady(chain[0]).readiness == Readiness::kDuplicate);
+
+  Document b(NodeId{2});
+  REQUIRE(b.ApplyChange(chain[0]).ok());
+  REQUIRE(b.ApplyChange(chain[1]).ok());
+  Change cb = Chain(b, 1)[0];
+  Document e(NodeId{98});
+  r = e.CheckReady(cb);
+  CHECK(r.readiness == Readiness::kWaiting);
+  CHECK(r.waits_for == Dot{NodeId{1}, chain[1].end_seq()});  // a dependency on another author
+
+  Change own = cb;
+  own.deps.Set(own.author, 1);
+  CHECK(e.CheckReady(own).readiness == Readiness::kInvalid);
+  CHECK(e.ApplyChange(own).code() == StatusCode::kCorruption);
+  Change empty = cb;
+  empty.ops.clear();
+  CHECK(e.CheckReady(empty).readiness == Readiness::kInvalid);
+}
+
+TEST_CASE("a held change waiting on the document's own author is applied after a local commit",
+          "[document][receive]") {
+  // A document restored from an old copy commits a seq that a peer already built on.
+  Document b(NodeId{2});
+  Document restored = b;
+  Change first = Chain(b, 1)[0];
+  Document a(NodeId{1});
+  REQUIRE(a.ApplyChange(first).ok());
+  Change reply = Chain(a, 1)[0];
+  REQUIRE(restored.Receive(reply).ok());
+  CHECK(restored.pending() == 1);
+  Chain(restored, 1);              // takes seq 1 of node 2 again
+  CHECK(restored.pending() == 1);  // as before: held changes are looked at when a change arrives
+  REQUIRE(restored.Receive(first).ok());  // a duplicate now
+  CHECK(restored.pending() == 0);
+  CHECK(restored.HasChange(reply.id()));
+}
+
+TEST_CASE("a held change is dropped once another change with its seqs is applied",
+          "[document][receive]") {
+  // Two changes claiming the same seqs of one author (only a faulty or hostile author makes
+  // them): one waits for a change of node 2, the other needs nothing and applies. The held one is
+  // then a duplicate, whatever it waits for.
+  Document b(NodeId{2});
+  Change from_b = Chain(b, 1)[0];
+  Document a(NodeId{1});
+  Change plain = Chain(a, 1)[0];
+  Change forked = plain;
+  forked.deps = VersionVector{{NodeId{2}, 1}};
+  Document d(NodeId{99});
+  REQUIRE(d.Receive(forked).ok());
+  CHECK(d.pending() == 1);
+  REQUIRE(d.Receive(plain).ok());
+  CHECK(d.pending() == 0);
+  REQUIRE(d.Receive(from_b).ok());
+  CHECK(d.version() == VersionVector{{NodeId{1}, 1}, {NodeId{2}, 1}});
+  CHECK(d.history().size() == 2);
+  ReceiveBesidePlainRule({forked, plain, from_b});
+}
