@@ -213,6 +213,9 @@ WEFT_EXPORT weft_status weft_replica_node_id(const weft_replica* r, uint64_t* ou
  * fresh one on every open, so that a database restored from an old copy never reuses the IDs of
  * changes its peers hold. Thread-safe. */
 WEFT_EXPORT weft_status weft_replica_actor_id(const weft_replica* r, uint64_t* out);
+/* This device's identity: the public half of its Ed25519 key pair (made on the first open, kept
+ * in the database, whose file is owner-only), as 32 bytes into out[0..31]. Thread-safe. */
+WEFT_EXPORT weft_status weft_replica_public_key(const weft_replica* r, uint8_t out[32]);
 
 /* Documents, by ID: 1 to 1024 bytes of UTF-8. All thread-safe. */
 /* Creates the document; OK when it exists. */

@@ -209,6 +209,13 @@ weft_status weft_replica_actor_id(const weft_replica* r, uint64_t* out) {
   return WEFT_OK;
 }
 
+weft_status weft_replica_public_key(const weft_replica* r, uint8_t out[32]) {
+  if (!r || !out) return NullArg("weft_replica_public_key");
+  const auto& bytes = r->impl->public_key().bytes();
+  std::memcpy(out, bytes.data(), bytes.size());
+  return WEFT_OK;
+}
+
 /* ---------------------------------------------------------------- documents */
 
 weft_status weft_doc_create(weft_replica* r, const char* doc, size_t doc_len) {

@@ -1191,6 +1191,22 @@ static weft_status write_title(weft_txn* t, void* user) {
 
 /* ------------------------------------------------------------------ time travel */
 
+static void test_identity(void) {
+  weft_replica* r = open_replica("identity.db");
+  uint8_t a[32], b[32];
+  size_t i, nonzero = 0;
+  OK(weft_replica_public_key(r, a));
+  for (i = 0; i < 32; i++) nonzero += a[i] != 0;
+  CHECK(nonzero > 0);
+  OK(weft_close(r));
+  r = open_replica("identity.db");
+  OK(weft_replica_public_key(r, b));
+  CHECK(memcmp(a, b, 32) == 0); /* the same identity on every open */
+  EXPECT(WEFT_INVALID_ARGUMENT, weft_replica_public_key(r, NULL));
+  EXPECT(WEFT_INVALID_ARGUMENT, weft_replica_public_key(NULL, b));
+  OK(weft_close(r));
+}
+
 static void test_time_travel(void) {
   weft_replica* r = open_replica("travel.db");
   weft_history* h = NULL;
@@ -1416,6 +1432,7 @@ int main(void) {
   test_resolver();
   test_change_feed();
   test_unsubscribe_waits_for_callbacks();
+  test_identity();
   test_time_travel();
   test_sync();
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);

@@ -302,6 +302,17 @@ class ConflictsTest(ReplicaTestCase):
         self.assertEqual(b.get("d"), {"x": 2})
 
 
+class IdentityTest(ReplicaTestCase):
+    def test_public_key_is_stable_and_owner_only(self):
+        r = self.open("a.db")
+        key = r.public_key
+        self.assertRegex(key, r"^[0-9a-f]{64}$")
+        r.close()
+        self.assertEqual(self.open("a.db").public_key, key)
+        self.assertNotEqual(self.open("b.db").public_key, key)
+        self.assertEqual(os.stat(os.path.join(self.dir, "a.db")).st_mode & 0o777, 0o600)
+
+
 class TimeTravelTest(ReplicaTestCase):
     def test_read_diff_and_history(self):
         r = self.open()

@@ -800,6 +800,13 @@ class Replica:
         _check(lib.weft_replica_actor_id(self._handle(), ctypes.byref(n)))
         return n.value
 
+    @property
+    def public_key(self) -> str:
+        """This device's identity: its Ed25519 public key, as 64 hex characters."""
+        buf = ctypes.create_string_buffer(32)
+        _check(lib.weft_replica_public_key(self._handle(), buf))
+        return buf.raw.hex()
+
     # documents
     def create_document(self, doc):
         d = _b(doc)

@@ -171,6 +171,7 @@ _SIGNATURES = {
     "weft_close": (_ST, [_P]),
     "weft_replica_node_id": (_ST, [_P, ctypes.POINTER(_U64)]),
     "weft_replica_actor_id": (_ST, [_P, ctypes.POINTER(_U64)]),
+    "weft_replica_public_key": (_ST, [_P, ctypes.c_char_p]),
     "weft_doc_create": (_ST, [_P, _S, _Z]),
     "weft_doc_exists": (_ST, [_P, _S, _Z, ctypes.POINTER(_I)]),
     "weft_doc_delete": (_ST, [_P, _S, _Z]),
