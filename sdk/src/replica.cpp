@@ -19,6 +19,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "actor_lease.h"
 #include "doc_id.h"
 #include "identity_internal.h"
 #include "log_syncer.h"
@@ -201,6 +202,7 @@ class ReplicaImpl final : public Replica {
   }
   ~ReplicaImpl() override {
     if (ready_) CompactOnClose();
+    bool closed = ready_ && MarkActorClosed();
     if (syncer_) sqlite3_wal_hook(db_, nullptr, nullptr);
     syncer_.reset();  // syncs what was committed
     docs_.clear();
@@ -209,7 +211,11 @@ class ReplicaImpl final : public Replica {
     wstmt_.Clear();
     rstmt_.Clear();
     sqlite3_close_v2(reader_);
-    sqlite3_close_v2(db_);
+    int rc = sqlite3_close_v2(db_);  // the last connection checkpoints the log into the file
+    // The lease last: a crash before this line leaves it "open", and the next open a new actor.
+    if (closed && rc == SQLITE_OK) {
+      (void)WriteActorLease(path_ + "-lease", {actor_, /*closed=*/true, actor_generation_});
+    }
   }
 
   Status Init();
@@ -278,6 +284,10 @@ class ReplicaImpl final : public Replica {
   Status LoadBase(std::string_view doc, const crdt::DocumentOptions& dopts, crdt::Document* out);
   // Reads the device key pair from meta, or makes one (and makes the file owner-only first).
   Status LoadOrCreateIdentity();
+  // Picks this open's actor (actor_lease.h) and records it as open, in the lease then in meta.
+  Status ChooseActor();
+  // At a clean close: the actor closed, in meta then in the lease (after the database is closed).
+  bool MarkActorClosed();
 
   // Time travel: the whole history of a document as this replica holds it.
   struct FullHistory {
@@ -313,11 +323,13 @@ class ReplicaImpl final : public Replica {
   sql::StmtCache wstmt_, rstmt_;  // statements of db_ and reader_ run often
   bool ready_ = false;            // Init succeeded
   NodeId node_;
-  // The author of this open's local changes. Not node_: a database restored from an old copy
-  // would reuse seqs its node already used for changes that peers hold (and would take the new
-  // ones for duplicates). A fresh author per open, as Yjs gives each session a new client ID,
-  // makes that impossible, at the cost of one version-vector entry per session that writes.
+  // The author of this open's local changes: the last open's when the actor lease shows this
+  // database is the latest state of that actor (closed cleanly, not restored or copied), else a
+  // new one (actor_lease.h). So a document's vector holds about one entry per replica, and a
+  // database restored from an old copy never reissues seqs that peers hold with other content.
   NodeId actor_;
+  uint64_t actor_generation_ = 0;  // of this open, in meta and the lease
+  bool lease_held_ = false;        // this open wrote its lease: it marks it closed at close
   PublicKey public_key_;
   SecretKey secret_key_;  // this device's, read from meta at open (never written elsewhere)
   std::unique_ptr<sql::Stmt> insert_change_, insert_doc_;  // cached; used under write_mu_
@@ -477,13 +489,7 @@ Status ReplicaImpl::Init() {
   rstmt_.set_db(reader_);
   if (rc != SQLITE_OK) return sql::FromCode(rc, reader_, "open reader");
   sqlite3_busy_timeout(reader_, 5000);
-  // This open's author ID for local changes: fresh each time (see `actor_`).
-  uint64_t actor = options_.session_actor.value;
-  if (actor == 0) {
-    std::random_device rd;
-    while (actor == 0 || actor == node_.value) actor = (static_cast<uint64_t>(rd()) << 32) ^ rd();
-  }
-  actor_ = NodeId{actor};
+  WEFT_RETURN_IF_ERROR(ChooseActor());
   if (options_.durability == Durability::kGroup) {
     syncer_ = std::make_unique<LogSyncer>(path_, options_.vfs);
     // Checkpoints run on the syncer's thread, not in the commit that fills the WAL.
@@ -499,6 +505,77 @@ Status ReplicaImpl::Init() {
   }
   ready_ = true;
   return Status::Ok();
+}
+
+Status ReplicaImpl::ChooseActor() {
+  auto q = sql::Stmt::Prepare(
+      db_, "SELECT key, value FROM meta WHERE key IN ('actor', 'actor_state', 'actor_generation')");
+  if (!q.ok()) return q.status();
+  std::optional<NodeId> stored;
+  bool stored_closed = false;
+  uint64_t stored_generation = 0;
+  Status s;
+  while (q->Step(&s)) {
+    std::string k = q->Text(0);
+    if (k == "actor") stored = NodeId::FromHex(q->Text(1));
+    if (k == "actor_state") stored_closed = q->Text(1) == "closed";
+    if (k == "actor_generation") stored_generation = static_cast<uint64_t>(q->Int(1));
+  }
+  q->Reset();
+  WEFT_RETURN_IF_ERROR(s);
+  const std::string lease_path = path_ + "-lease";
+  std::optional<ActorLease> lease = ReadActorLease(lease_path);
+  auto fresh = [&] {
+    uint64_t a = options_.new_actor.value;
+    std::random_device rd;
+    while (a == 0 || a == node_.value) a = (static_cast<uint64_t>(rd()) << 32) ^ rd();
+    return NodeId{a};
+  };
+  bool reuse = stored && stored->valid() && stored_closed && lease &&
+               *lease == ActorLease{*stored, true, stored_generation};
+  if (options_.session_actor.valid()) {
+    actor_ = options_.session_actor;
+  } else {
+    actor_ = reuse ? *stored : fresh();
+  }
+  actor_generation_ = std::max(stored_generation, lease ? lease->generation : 0) + 1;
+  // The lease first: once it says "open", a crash, a copy or a restore of the database can only
+  // lead to a new actor.
+  if (!WriteActorLease(lease_path, {actor_, /*closed=*/false, actor_generation_}).ok()) {
+    // No lease (a read-only directory, say): a new actor now, and nothing recorded, so that no
+    // later open can take this one's seqs for its own.
+    if (!options_.session_actor.valid()) actor_ = fresh();
+    return Status::Ok();
+  }
+  WEFT_RETURN_IF_ERROR(wstmt_.Run("BEGIN IMMEDIATE"));
+  auto up = sql::Stmt::Prepare(db_, "INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)");
+  Status m = up.status();
+  if (m.ok()) m = up->Bind(1, "actor").Bind(2, actor_.ToHex()).Run();
+  if (m.ok()) m = up->Bind(1, "actor_state").Bind(2, "open").Run();
+  if (m.ok()) {
+    m = up->Bind(1, "actor_generation").Bind(2, static_cast<int64_t>(actor_generation_)).Run();
+  }
+  if (m.ok()) m = wstmt_.Run("COMMIT");
+  if (!m.ok()) {
+    (void)wstmt_.Run("ROLLBACK");
+    return m;
+  }
+  lease_held_ = true;
+  return Status::Ok();
+}
+
+bool ReplicaImpl::MarkActorClosed() {
+  if (!lease_held_) return false;
+  // Only while meta still names this open (another process may have opened the file since).
+  auto up = sql::Stmt::Prepare(db_,
+                               "UPDATE meta SET value = 'closed' WHERE key = 'actor_state' AND "
+                               "(SELECT value FROM meta WHERE key = 'actor_generation') = ? AND "
+                               "(SELECT value FROM meta WHERE key = 'actor') = ?");
+  if (!up.ok()) return false;
+  if (!up->Bind(1, static_cast<int64_t>(actor_generation_)).Bind(2, actor_.ToHex()).Run().ok()) {
+    return false;
+  }
+  return sqlite3_changes(db_) == 1;
 }
 
 Status ReplicaImpl::LoadOrCreateIdentity() {

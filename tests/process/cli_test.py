@@ -46,6 +46,13 @@ class CliTest(unittest.TestCase):
         self.assertEqual(json.loads(self.weft("get", "doc", "--at", lines[0]["token"]).stdout),
                          {"a": 1})
 
+    def test_opens_share_one_author(self):
+        for _ in range(20):
+            self.weft("incr", "doc", "n", "1")
+        info = json.loads(self.weft("info").stdout)
+        self.assertEqual(len(info["documents"]["doc"]), 1)  # one vector entry for 20 runs
+        self.assertEqual(json.loads(self.weft("get", "doc").stdout), {"n": 20})
+
     def test_id_is_the_device_key(self):
         key = self.weft("id").stdout.strip()
         self.assertRegex(key, r"^[0-9a-f]{64}$")

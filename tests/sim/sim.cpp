@@ -54,7 +54,7 @@ void Sim::Open(int i) {
   ReplicaOptions o;
   o.clock = [this, i] { return Now(i); };
   o.new_node_id = NodeId{0x100u + static_cast<uint64_t>(i)};
-  o.session_actor = NodeId{rng_.Next() | (uint64_t{1} << 63)};  // never one of the node IDs
+  o.new_actor = NodeId{rng_.Next() | (uint64_t{1} << 63)};  // never one of the node IDs
   if (auto it = actor_override_.find(i); it != actor_override_.end()) o.session_actor = it->second;
   o.snapshot_every = 16;  // exercise snapshots and reopening from them
   o.check_drift = false;  // clocks here are off by up to a day on purpose

@@ -209,9 +209,9 @@ WEFT_EXPORT char* weft_replica_errmsg(const weft_replica* r, size_t* len);
 /* The replica's stable node ID (random, chosen on first open): its identity in sync (handshake,
  * presence). Thread-safe. */
 WEFT_EXPORT weft_status weft_replica_node_id(const weft_replica* r, uint64_t* out);
-/* The author ID of the changes this open of the replica makes (weft_commit_info.change.node): a
- * fresh one on every open, so that a database restored from an old copy never reuses the IDs of
- * changes its peers hold. Thread-safe. */
+/* The author ID of the changes this open of the replica makes (weft_commit_info.change.node): the
+ * last open's after a clean close, a new one after a crash or when the database was restored from
+ * an old copy or copied, so that no change ID is ever reused with other content. Thread-safe. */
 WEFT_EXPORT weft_status weft_replica_actor_id(const weft_replica* r, uint64_t* out);
 /* This device's identity: the public half of its Ed25519 key pair (made on the first open, kept
  * in the database, whose file is owner-only), as 32 bytes into out[0..31]. Thread-safe. */

@@ -795,7 +795,8 @@ class Replica:
 
     @property
     def actor_id(self):
-        """The author ID of the changes this open makes (fresh on every open)."""
+        """The author ID of the changes this open makes (the last open's after a clean close, a new
+        one after a crash, a restore or a copy)."""
         n = ctypes.c_uint64()
         _check(lib.weft_replica_actor_id(self._handle(), ctypes.byref(n)))
         return n.value

@@ -72,9 +72,13 @@ struct ReplicaOptions {
   // The node ID a newly created database takes; 0 (the default): a random one. A seam for
   // deterministic tests and simulations: two replicas must never share a node ID.
   NodeId new_node_id;
-  // The author ID of this open's local changes; 0 (the default): a fresh random one. Local
-  // changes are authored by a new ID on every open, never by a reused one, so that a database
-  // restored from an old copy cannot reuse seqs that peers already hold. A test seam as above.
+  // Local changes are authored by the last open's author ID when the database was closed cleanly
+  // and is the latest state of it (not restored from an old copy, not copied while open: see
+  // docs/storage.md, "Authors"), else by a new one, so that no seq is ever issued twice with
+  // different content. `new_actor`: the ID a new author takes (0, the default: a random one);
+  // `session_actor`: the author of this open whatever the lease says (0: none). Test seams, as
+  // above.
+  NodeId new_actor;
   NodeId session_actor;
 };
 
@@ -150,7 +154,8 @@ class Replica {
   // The replica's stable node ID, chosen at random on first open: its identity in sync (the
   // handshake, loop-prevention paths, presence). Its local changes are authored by actor_id().
   virtual NodeId node_id() const = 0;
-  // The author ID of the changes this open of the database makes (fresh on every open).
+  // The author ID of the changes this open of the database makes: the same as the last open's
+  // after a clean close, a new one after a crash or when the database was restored or copied.
   virtual NodeId actor_id() const = 0;
   // This device's identity: the public half of its Ed25519 key pair, made on the first open and
   // kept in the database (weft/identity.h).
