@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 
+#include "open_replica.h"
 #include "temp_dir.h"
 #include "weft/replica.h"
 
@@ -17,12 +18,10 @@ using namespace weft;
 
 namespace {
 
-std::unique_ptr<Replica> OpenAt(const std::string& path) {
-  auto r = Replica::Open(path);
-  INFO(r.status().ToString());
-  REQUIRE(r.ok());
-  return std::move(*r);
-}
+using testing::OpenReplicaAt;
+constexpr auto OpenAt = [](const std::string& path, ReplicaOptions opts = {}) {
+  return OpenReplicaAt(path, std::move(opts));
+};
 
 void Incr(Replica& r) {
   REQUIRE(r.Transact("doc", [](Txn& t) {

@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 
+#include "open_replica.h"
 #include "sql_exec.h"
 #include "temp_dir.h"
 #include "weft/replica.h"
@@ -16,12 +17,10 @@ using namespace weft;
 
 namespace {
 
-std::unique_ptr<Replica> OpenAt(const std::string& path) {
-  auto r = Replica::Open(path);
-  INFO(r.status().ToString());
-  REQUIRE(r.ok());
-  return std::move(*r);
-}
+using testing::OpenReplicaAt;
+constexpr auto OpenAt = [](const std::string& path, ReplicaOptions opts = {}) {
+  return OpenReplicaAt(path, std::move(opts));
+};
 
 }  // namespace
 

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "open_replica.h"
 #include "temp_dir.h"
 #include "weft/replica.h"
 
@@ -12,12 +13,10 @@ using namespace weft;
 
 namespace {
 
-std::unique_ptr<Replica> OpenAt(const std::string& path, ReplicaOptions opts = {}) {
-  auto r = Replica::Open(path, opts);
-  INFO(r.status().ToString());
-  REQUIRE(r.ok());
-  return std::move(*r);
-}
+using testing::OpenReplicaAt;
+constexpr auto OpenAt = [](const std::string& path, ReplicaOptions opts = {}) {
+  return OpenReplicaAt(path, std::move(opts));
+};
 
 std::string Json(Replica& r, std::string_view doc) {
   std::string out;

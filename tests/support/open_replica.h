@@ -1,0 +1,20 @@
+// Opening a replica in a Catch2 test: the test stops, with the status, when it cannot be opened.
+// Header-only, for test files (which link Catch2).
+#pragma once
+
+#include <catch2/catch.hpp>
+#include <memory>
+#include <string>
+
+#include "weft/replica.h"
+
+namespace weft::testing {
+
+inline std::unique_ptr<Replica> OpenReplicaAt(const std::string& path, ReplicaOptions opts = {}) {
+  auto r = Replica::Open(path, std::move(opts));
+  INFO(r.status().ToString());
+  REQUIRE(r.ok());
+  return std::move(*r);
+}
+
+}  // namespace weft::testing
