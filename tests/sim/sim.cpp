@@ -80,6 +80,7 @@ uint64_t Sim::Divergences(int node) const {
 
 void Sim::CloseNode(int i) {
   Node& node = nodes_[i];
+  if (node.hub) stops_ += node.hub->counters().documents_stopped.load();
   node.hub.reset();
   node.replica.reset();
   node.up = false;
@@ -504,6 +505,14 @@ void Sim::Settle() {
 
 SimReport Sim::Check() {
   SimReport out = report_;
+  uint64_t stops = stops_;
+  for (const Node& node : nodes_) {
+    if (node.hub) stops += node.hub->counters().documents_stopped.load();
+  }
+  if (stops > 0) {
+    out.problems.push_back(std::to_string(stops) +
+                           " time(s) a link stopped a document (see the other problems)");
+  }
   for (const auto& [id, c] : conns_) {
     NoteStopped(c->dialer, &out);
     NoteStopped(c->acceptor, &out);

@@ -142,6 +142,7 @@ class Sim {
   // Every change committed locally: (doc, author, last seq).
   std::vector<std::tuple<std::string, crdt::NodeId, uint64_t>> committed_;
   SimReport report_;
+  uint64_t stops_ = 0;  // documents stopped by the links of closed hubs
 };
 
 }  // namespace weft::sim

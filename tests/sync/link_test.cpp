@@ -401,9 +401,13 @@ TEST_CASE("a damaged change in the local log stops its document, not the connect
   std::string waiting;
   CHECK_FALSE(e.link->Converged(&waiting));
   CHECK(waiting.find("\"a\", stopped") != std::string::npos);
-  // Anti-entropy does not retry it on this connection (the next connection will).
+  // Anti-entropy tries it again (once a tick): still damaged, it stops again, alone.
   e.link->OnTick();
-  CHECK(ErrorsFor(e.TakeSent(), "a").empty());
+  auto again = e.TakeSent();
+  CHECK(ErrorsFor(again, "a").size() == 1);
+  CHECK_FALSE(SentChangesOf(again, "a"));
+  CHECK_FALSE(e.link->closed());
+  CHECK(hub.counters().documents_stopped == 2);
 }
 
 TEST_CASE("a change from the peer that does not decode stops its document, not the connection",
@@ -449,9 +453,38 @@ TEST_CASE("a document the peer stopped is stopped on this side too", "[link]") {
   e.TakeSent();
   e.link->OnFrame(
       sync::Encode(sync::ErrorMsg{sync::ErrorCode::kCorruption, "damaged", "a", false}));
-  e.link->OnFrame(sync::Encode(sync::HaveMsg{"a", {}, 0}));
   e.link->OnWritable();
   CHECK_FALSE(SentChangesOf(e.TakeSent(), "a"));
   CHECK_FALSE(e.link->closed());
   CHECK(e.link->Documents().at("a").stopped.find("the peer stopped it") != std::string::npos);
+  // The peer's next Have (its anti-entropy retry) resumes it: this side announces and sends it.
+  e.link->OnFrame(sync::Encode(sync::HaveMsg{"a", {}, 0}));
+  auto sent = e.TakeSent();
+  CHECK(SentChangesOf(sent, "a"));
+  CHECK(e.link->Documents().at("a").stopped.empty());
+}
+
+TEST_CASE("a document stopped for a change from the peer is tried again at the next tick",
+          "[link]") {
+  testing::TempDir dir;
+  auto node = Open(dir.File("node.db"));
+  auto author = Open(dir.File("author.db"));
+  std::string good = Edit(*author, "a", "x");
+  sync::Hub hub(*node);
+  End e;
+  MakeLink(e, hub, sync::LinkConfig{}, false);
+  HandshakeDocs(e, NodeId{77}, {"a"});
+  e.TakeSent();
+  e.link->OnFrame(
+      sync::Encode(sync::ChangesMsg{"a", {"not a change"}, {NodeId{77}}, {}, 0, false}));
+  REQUIRE(ErrorsFor(e.TakeSent(), "a").size() == 1);
+  // The tick announces it again; the peer resumes and sends what it has, now valid.
+  e.link->OnTick();
+  auto haves = Only<sync::HaveMsg>(e.TakeSent());
+  REQUIRE(haves.size() == 1);
+  CHECK(haves[0].doc == "a");
+  e.link->OnFrame(sync::Encode(sync::ChangesMsg{"a", {good}, {NodeId{77}}, {}, 0, false}));
+  CHECK(*node->Version("a") == *author->Version("a"));
+  CHECK(e.link->Documents().at("a").stopped.empty());
+  CHECK_FALSE(e.link->closed());
 }

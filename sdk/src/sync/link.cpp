@@ -71,6 +71,7 @@ void Link::StopDoc(const std::string& doc, ErrorCode code, std::string message) 
   LinkDocState& d = docs_[doc];
   if (!d.stopped.empty()) return;
   d.stopped = std::string(ErrorCodeName(code)) + ": " + message;
+  d.stopped_by_peer = false;
   d.outbox.clear();
   d.dirty = false;
   d.snapshot_sending = false;
@@ -85,6 +86,15 @@ void Link::StopDoc(const std::string& doc, ErrorCode code, std::string message) 
   ++hub_.counters().documents_stopped;
   ++hub_.counters().errors_sent;
   Send(ErrorMsg{code, std::move(message), doc, /*fatal=*/false});
+}
+
+void Link::ResumeDoc(LinkDocState& d) {
+  d.stopped.clear();
+  d.stopped_by_peer = false;
+  // What was sent while it was stopped was dropped on one side or the other: from the peer's Have.
+  d.sent = VersionVector{};
+  d.outbox.clear();
+  d.dirty = true;
 }
 
 void Link::FailDoc(const std::string& doc, const Status& status) {
@@ -138,7 +148,7 @@ void Link::StartDoc(const std::string& doc) {
     it = docs_.emplace(doc, LinkDocState{}).first;
   }
   LinkDocState& d = it->second;
-  if (d.we_sent_have) return;
+  if (d.we_sent_have || !d.stopped.empty()) return;
   d.we_sent_have = true;
   if (auto v = hub_.replica().Version(doc);
       !v.ok() && v.status().code() == StatusCode::kCorruption) {
@@ -275,8 +285,11 @@ void Link::OnHave(const HaveMsg& m) {
   }
   LinkDocState& d = docs_[m.doc];
   if (!d.stopped.empty()) {
-    d.peer_has.Merge(m.version);
-    return;
+    if (!d.stopped_by_peer) {  // this side retries it at its next anti-entropy tick
+      d.peer_has.Merge(m.version);
+      return;
+    }
+    ResumeDoc(d);  // the peer announces it again: it resumed
   }
   if (!d.peer_sent_have) {
     d.peer_sent_have = true;
@@ -589,11 +602,11 @@ void Link::OnError(const ErrorMsg& m) {
     auto it = docs_.find(m.doc);
     if (it == docs_.end() && docs_.size() < config_.max_documents) {
       it = docs_.emplace(m.doc, LinkDocState{}).first;
-      it->second.we_sent_have = true;  // nothing more is sent of it on this connection
     }
     if (it != docs_.end() && it->second.stopped.empty()) {
       LinkDocState& d = it->second;
       d.stopped = std::string("the peer stopped it: ") + ErrorCodeName(m.code) + ": " + m.message;
+      d.stopped_by_peer = true;
       d.outbox.clear();
       d.dirty = false;
       if (pending_ && pending_->doc == m.doc) pending_.reset();
@@ -657,6 +670,13 @@ void Link::OnTick() {
   std::lock_guard lock(mu_);
   if (closed_ || !hello_received_) return;
   for (auto& [doc, d] : docs_) {
+    // A document this side stopped is tried again (its Have tells the peer to resume it), unless
+    // its local copy still cannot be read.
+    if (!d.stopped.empty() && !d.stopped_by_peer) {
+      auto local = hub_.replica().Version(doc);
+      if (!local.ok() && local.status().code() == StatusCode::kCorruption) continue;
+      ResumeDoc(d);
+    }
     if (!d.we_sent_have || !d.stopped.empty()) continue;
     Send(LocalHave(doc, d));
     d.dirty = true;

@@ -93,10 +93,12 @@ struct LinkDocState {
   bool diverged = false;        // the peer's Have showed our version with another state
   // Why the document stopped syncing on this connection, both ways ("" while it syncs): a damaged
   // change in the local log, or one from the peer that does not decode or apply. The other
-  // documents go on; the next connection tries this one again.
+  // documents go on. The side that stopped it tries it again at its next anti-entropy tick (its
+  // Have resumes it at the peer), and so does the next connection.
   std::string stopped;
-  bool ack_pending = false;  // changes received and stored, not yet acknowledged
-  uint64_t have_at = 0;      // Hub::PathClock() when the peer's latest Have arrived
+  bool stopped_by_peer = false;  // the peer's Error stopped it; the peer's next Have resumes it
+  bool ack_pending = false;      // changes received and stored, not yet acknowledged
+  uint64_t have_at = 0;          // Hub::PathClock() when the peer's latest Have arrived
 
   struct Outgoing {
     std::string blob;
@@ -183,6 +185,8 @@ class Link {
   // A failure to store or serve `doc`: local storage failures close the connection (Fail), a
   // failure of the document's content stops only that document (StopDoc).
   void FailDoc(const std::string& doc, const Status& status);
+  // Syncs a stopped document again (from the peer's next Have on).
+  void ResumeDoc(LinkDocState& d);
   void StartDoc(const std::string& doc);
   void Pump();
   void Refill(const std::string& doc, LinkDocState& d);
