@@ -494,8 +494,8 @@ WEFT_EXPORT void weft_patches_free(weft_patches* p);
  * have reported while applying the changes `to` holds beyond `from`. `from` must be an earlier
  * version (WEFT_INVALID_ARGUMENT otherwise); the other failures are weft_read_at's. */
 WEFT_EXPORT weft_status weft_diff(weft_replica* r, const char* doc, size_t doc_len,
-                                  const char* from, size_t from_len, const char* to,
-                                  size_t to_len, weft_patches** out);
+                                  const char* from, size_t from_len, const char* to, size_t to_len,
+                                  weft_patches** out);
 
 /* One change of a document's history. `token` borrows from the list. */
 typedef struct weft_history_entry {
