@@ -7,11 +7,14 @@
 #include <boost/beast.hpp>
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <deque>
 #include <mutex>
 #include <random>
 #include <thread>
 
+#include "identity_internal.h"
+#include "sync/session_auth.h"
 #include "sync/wire.h"
 #include "weft/crdt/document.h"
 
@@ -119,6 +122,10 @@ class Device : public std::enable_shared_from_this<Device> {
   crdt::Document doc_;
   std::string doc_name_;
   std::string set_key_;
+  // Its identity in the handshake (a wire device proves its key like any device).
+  SecretKey secret_;
+  PublicKey key_;
+  std::string nonce_;
 
   std::mutex mu_;  // ready_, error_
   bool ready_ = false;
@@ -230,11 +237,18 @@ void Device::Start(uint16_t port) {
           self->ws_.read_message_max(64u << 20);
           self->ws_.async_handshake("127.0.0.1", "/", [self](beast::error_code ec) {
             if (ec) return self->Fail("handshake: " + ec.message());
+            auto key = self->secret_.Generate();
+            if (!key.ok()) return self->Fail("key: " + key.status().ToString());
+            self->key_ = *key;
+            self->nonce_ = RandomBytes(sync::kNonceBytes);
             sync::HelloMsg h;
             h.node = self->doc_.self();
             h.agent = "weft-sync-bench-wire";
-            self->Send(h);
-            self->Send(sync::HaveMsg{self->doc_name_, {}, 0});
+            h.public_key.assign(reinterpret_cast<const char*>(key->bytes().data()),
+                                PublicKey::kSize);
+            h.nonce = self->nonce_;
+            h.audience = "bench";
+            self->Send(h);  // the relay's Hello is answered with Auth and Have (OnFrame)
             self->DoRead();
             self->ScheduleAck();
           });
@@ -254,6 +268,25 @@ void Device::OnFrame(const std::string& frame) {
   auto m = sync::Decode(frame);
   if (!m.ok()) return Fail("a frame that does not decode: " + m.status().ToString());
   if (auto* e = std::get_if<sync::ErrorMsg>(&*m)) return Fail("relay error: " + e->message);
+  if (auto* h = std::get_if<sync::HelloMsg>(&*m)) {
+    if (h->public_key.size() != PublicKey::kSize) return Fail("a relay Hello without a key");
+    std::array<uint8_t, PublicKey::kSize> b{};
+    std::memcpy(b.data(), h->public_key.data(), b.size());
+    PublicKey relay(b);
+    if (Status s = sync::CheckSessionProof(true, relay, key_, nonce_, "bench", h->expires, h->proof,
+                                           sync::UnixNow());
+        !s.ok()) {
+      return Fail("relay proof: " + s.ToString());
+    }
+    uint64_t expires = sync::UnixNow() + sync::kProofLifetimeSeconds;
+    auto sig = secret_.Sign(
+        kSessionPurpose, sync::SessionTranscript(false, key_, relay, h->nonce, "bench", expires));
+    if (!sig.ok()) return Fail("sign: " + sig.status().ToString());
+    Send(sync::AuthMsg{std::string(reinterpret_cast<const char*>(sig->data()), sig->size()),
+                       expires});
+    Send(sync::HaveMsg{doc_name_, {}, 0});
+    return;
+  }
   if (std::holds_alternative<sync::SnapshotChunkMsg>(*m)) {
     return Fail("a snapshot: wire devices start from the log");
   }

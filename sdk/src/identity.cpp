@@ -78,4 +78,52 @@ std::string_view SecretKey::ForStorage() const {
                 : std::string_view();
 }
 
+namespace {
+
+// The bytes a signature covers: the purpose, a zero byte, the message.
+std::string Signed(std::string_view purpose, std::string_view message) {
+  std::string out;
+  out.reserve(purpose.size() + 1 + message.size());
+  out.append(purpose);
+  out.push_back('\0');
+  out.append(message);
+  return out;
+}
+
+}  // namespace
+
+std::string RandomBytes(size_t n) {
+  std::string out(n, '\0');
+  if (sodium_init() >= 0) randombytes_buf(out.data(), n);
+  return out;
+}
+
+Result<Signature> SecretKey::Sign(std::string_view purpose, std::string_view message) const {
+  if (!bytes_) return Status(StatusCode::kInternal, "no secret key to sign with");
+  std::string bytes = Signed(purpose, message);
+  Signature sig{};
+  if (crypto_sign_detached(sig.data(), nullptr, reinterpret_cast<const uint8_t*>(bytes.data()),
+                           bytes.size(), bytes_) != 0) {
+    return Status(StatusCode::kInternal, "libsodium: crypto_sign_detached failed");
+  }
+  return sig;
+}
+
+bool VerifySignature(const PublicKey& key, std::string_view purpose, std::string_view message,
+                     const Signature& signature) {
+  if (!key.valid() || sodium_init() < 0) return false;
+  std::string bytes = Signed(purpose, message);
+  return crypto_sign_verify_detached(signature.data(),
+                                     reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(),
+                                     key.bytes().data()) == 0;
+}
+
+bool VerifySignature(const PublicKey& key, std::string_view purpose, std::string_view message,
+                     std::string_view signature) {
+  if (signature.size() != Signature{}.size()) return false;
+  Signature sig{};
+  std::memcpy(sig.data(), signature.data(), sig.size());
+  return VerifySignature(key, purpose, message, sig);
+}
+
 }  // namespace weft

@@ -16,6 +16,9 @@
 
 namespace weft {
 
+// `n` random bytes from libsodium's generator (for nonces).
+std::string RandomBytes(size_t n);
+
 class SecretKey {
  public:
   static constexpr size_t kSize = crypto_sign_SECRETKEYBYTES;  // Ed25519: seed and public key
@@ -32,6 +35,8 @@ class SecretKey {
   Result<PublicKey> Load(std::string_view stored);
   // The bytes to store in the replica's own database (and nowhere else).
   std::string_view ForStorage() const;
+  // Signs `message` for `purpose` (see VerifySignature). kInternal when no key is loaded.
+  Result<Signature> Sign(std::string_view purpose, std::string_view message) const;
 
  private:
   uint8_t* bytes_ = nullptr;

@@ -223,7 +223,11 @@ class ReplicaImpl final : public Replica {
   NodeId node_id() const override { return node_; }
   NodeId actor_id() const override { return actor_; }
   const PublicKey& public_key() const override { return public_key_; }
+  Result<Signature> Sign(std::string_view purpose, std::string_view message) const override {
+    return secret_key_.Sign(purpose, message);
+  }
   const std::string& path() const override { return path_; }
+  bool MayRead(std::string_view, const PublicKey&) override { return true; }
 
   Result<std::vector<std::string>> ListDocuments() override;
   Status CreateDocument(std::string_view doc) override;

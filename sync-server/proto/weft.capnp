@@ -8,7 +8,8 @@ $Cxx.namespace("weft::proto");
 
 # The version this schema describes. A Hello with another version is answered with an Error
 # (code unsupportedVersion) and a close.
-const protocolVersion :UInt32 = 1;
+# Version 2 authenticates both sides (Hello.publicKey, nonce, proof; Auth).
+const protocolVersion :UInt32 = 2;
 
 # One entry of a version vector: node -> highest contiguous seq held.
 struct VersionEntry {
@@ -21,15 +22,32 @@ struct VersionEntry {
 struct Hello {
   protocolVersion @0 :UInt32;
   nodeId @1 :UInt64;          # the sender's replica node ID (never 0)
-  credentials @2 :Data;       # reserved for access control (a later issue); ignored for now
+  credentials @2 :Data;       # the dialer's admission token, when the relay asks for one
   allDocuments @3 :Bool;      # sync every document either side has, including new ones
   agent @4 :Text;             # "weft-sdk/0.1", "weft-relay/0.1": for logs only
   role @5 :Role;
   announces @6 :UInt32;       # how many Have messages follow this Hello at once (allDocuments)
+  # Session authentication (docs/security.md). Each side's Ed25519 public key and a fresh random
+  # nonce; the dialer names the `audience` it dials (its URL). The accepting side's Hello carries
+  # its `proof`: its signature of the dialer's nonce with both keys, the audience and `expires`
+  # (Unix seconds); the dialer answers with an Auth carrying its own proof of the acceptor's
+  # nonce. No document is announced before both proofs are checked.
+  publicKey @7 :Data;         # 32 bytes
+  nonce @8 :Data;             # 32 bytes
+  audience @9 :Text;
+  proof @10 :Data;            # 64 bytes (accepting side only)
+  expires @11 :UInt64;
   enum Role {
     device @0;
     relay @1;
   }
+}
+
+# The dialer's answer to the accepting side's Hello: its signature of that side's nonce (see
+# Hello). The accepting side announces nothing before it has checked it.
+struct Auth {
+  proof @0 :Data;             # 64 bytes
+  expires @1 :UInt64;
 }
 
 # "This is what I hold durably of `doc`": starts (or, periodically, repairs) the exchange of one
@@ -108,6 +126,7 @@ struct Error {
     storage @10;              # the receiver could not store the changes
     diverged @11;             # same version, different state (see Have.stateDigest); not fatal
     corruption @12;           # the sender's own stored copy of the document is damaged; not fatal
+    unauthenticated @13;      # the handshake's proof, key or admission token was refused
   }
 }
 
@@ -120,5 +139,6 @@ struct Message {
     snapshotChunk @4 :SnapshotChunk;
     presence @5 :Presence;
     error @6 :Error;
+    auth @7 :Auth;
   }
 }

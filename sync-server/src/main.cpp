@@ -23,6 +23,12 @@ void Usage(FILE* out) {
       "  --data DIR           the embedded store (default ./weft-data)\n"
       "  --print-key          print the relay's public key (its identity) and exit\n"
       "  --peer URL           another relay to sync with (repeatable)\n"
+      "  --trust-relay KEY    a relay of this deployment (its public key): it reads every\n"
+      "                       document and forwards any author's changes (repeatable)\n"
+      "  --admission-key KEY  admit only devices with a token signed by KEY\n"
+      "                       (weft --db ISSUER issue-token DEVICE_KEY)\n"
+      "  --open               serve every document to every device, without access\n"
+      "                       checks: for local experiments only\n"
       "  --threads N          network threads (default 2)\n"
       "  --durability full|normal   fsync before acknowledging (default; one fsync\n"
       "                       serves the changes stored meanwhile) or survive crashes only\n"
@@ -93,6 +99,21 @@ int main(int argc, char** argv) {
       print_key = true;
     } else if (a == "--peer") {
       o.peers.push_back(value("--peer"));
+    } else if (a == "--trust-relay" || a == "--admission-key") {
+      std::string hex = value(a.c_str());
+      auto key = weft::PublicKey::FromHex(hex);
+      if (!key) {
+        std::fprintf(stderr, "weft-relay: %s takes a public key (64 hex characters), not %s\n",
+                     a.c_str(), hex.c_str());
+        return 2;
+      }
+      if (a == "--trust-relay") {
+        o.trusted_relays.push_back(*key);
+      } else {
+        o.admission_key = *key;
+      }
+    } else if (a == "--open") {
+      o.open = true;
     } else if (a == "--threads") {
       o.threads = static_cast<int>(std::min<uint64_t>(number("--threads"), 64));
     } else if (a == "--durability") {
@@ -157,6 +178,16 @@ int main(int argc, char** argv) {
   std::printf("weft-relay listening on %s:%u (node %s, key %s, data %s)\n", o.listen_host.c_str(),
               (*relay)->port(), (*relay)->node_id().ToHex().c_str(),
               (*relay)->replica().public_key().ToHex().c_str(), o.data_dir.c_str());
+  if (o.open) {
+    std::printf(
+        "weft-relay: WARNING: started with --open: every device that connects reads and syncs "
+        "every document, whatever its access list says. For local experiments only.\n");
+  } else {
+    std::printf(
+        "weft-relay: secure mode: devices authenticate and get only the documents their "
+        "keys may read%s\n",
+        o.admission_key ? "; an admission token is required" : "");
+  }
   std::fflush(stdout);
   int sig = 0;
   sigwait(&set, &sig);

@@ -198,6 +198,9 @@ Status RelayImpl::Init() {
   hub_ = std::make_unique<sync::Hub>(*replica_);
 
   link_config_.relay = true;
+  link_config_.open = options_.open;
+  link_config_.trusted.insert(options_.trusted_relays.begin(), options_.trusted_relays.end());
+  link_config_.admission_key = options_.admission_key;
   link_config_.max_batch_changes = options_.max_batch_changes;
   link_config_.limits.max_changes_per_batch = std::max<size_t>(options_.max_batch_changes, 4096);
   limits_.max_frame_bytes = options_.max_frame_bytes;
@@ -361,6 +364,9 @@ uint64_t RelayImpl::Counter(const std::string& name) {
   if (name == "divergences_total") return c.divergences;
   if (name == "documents_stopped_total") return c.documents_stopped;
   if (name == "errors_sent_total") return c.errors_sent;
+  if (name == "auth_refused_total") return c.auth_refused;
+  if (name == "reads_denied_total") return c.reads_denied;
+  if (name == "writes_denied_total") return c.writes_denied;
   if (name == "slow_consumers_total") return c.slow_consumers;
   if (name == "snapshots_sent_total") return c.snapshots_sent;
   if (name == "snapshots_received_total") return c.snapshots_received;
@@ -403,6 +409,17 @@ std::string RelayImpl::Metrics() {
          "Documents stopped on one connection: a damaged change in this relay's log, or an "
          "invalid change received (the connection's other documents go on).",
          c.documents_stopped);
+  metric("auth_refused_total", "counter",
+         "Handshakes refused: a session proof that does not verify, is replayed or expired, or a "
+         "missing or bad admission token.",
+         c.auth_refused);
+  metric("reads_denied_total", "counter",
+         "Documents a peer asked for or lost and may not read (no role in the access list).",
+         c.reads_denied);
+  metric("writes_denied_total", "counter",
+         "Changes refused for lack of rights: an author without a writer role, a change past its "
+         "author's revocation, or a device sending changes of another author.",
+         c.writes_denied);
   metric("slow_consumers_total", "counter", "Connections closed for a full send queue.",
          c.slow_consumers);
   metric("snapshots_sent_total", "counter", "Document snapshots sent to bootstrap a peer.",

@@ -16,6 +16,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,16 @@ struct RelayOptions {
   uint16_t listen_port = 8787;     // 0: any free port (see Relay::port)
   std::string data_dir;            // created if missing; holds weft-relay.db
   std::vector<std::string> peers;  // ws:// URLs of relays to dial
+  // Access (docs/security.md). Every session proves both keys. Unless `open`, a device is sent
+  // only the documents it may read (public ones, or owned ones whose access list names it), and
+  // sends changes only as itself; `open` serves every document to every device (for local
+  // experiments: the relay says so when it starts).
+  bool open = false;
+  // Relays of the same deployment (their keys): they read every document and forward changes
+  // of any author, both ways. A --peer whose key is not here is treated like a device.
+  std::vector<PublicKey> trusted_relays;
+  // When set, devices must present a token signed by this key (IssueAdmissionToken).
+  std::optional<PublicKey> admission_key;
   int threads = 2;
   Durability durability = Durability::kFull;
   size_t max_frame_bytes = 16u << 20;

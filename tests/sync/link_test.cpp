@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "fake_peer.h"
 #include "sql_exec.h"
 #include "sync/hub.h"
 #include "sync/wire.h"
@@ -89,11 +90,22 @@ std::vector<T> Only(const std::vector<sync::Message>& ms) {
 
 // The accepting side of a link to a fake dialer `peer` that syncs "doc": after this, the link is
 // ready and has the peer's Have (the peer holds nothing).
-void Handshake(End& e, NodeId peer) {
+// The fake dialer's Hello, then its Auth answering the link's Hello (the last frame it sent).
+void Authenticate(End& e, NodeId peer, bool all_documents) {
   e.link->Start();
-  sync::HelloMsg h;
-  h.node = peer;
-  e.link->OnFrame(sync::Encode(h));
+  testing::FakePeer fake(peer);
+  e.link->OnFrame(sync::Encode(fake.Hello(all_documents)));
+  REQUIRE(!e.sent.empty());
+  auto reply = sync::Decode(e.sent.back());
+  REQUIRE(reply.ok());
+  auto* hello = std::get_if<sync::HelloMsg>(&*reply);
+  REQUIRE(hello);
+  e.link->OnFrame(sync::Encode(fake.Auth(*hello)));
+  REQUIRE(e.link->ready());
+}
+
+void Handshake(End& e, NodeId peer) {
+  Authenticate(e, peer, false);
   e.link->OnFrame(sync::Encode(sync::HaveMsg{"doc", {}, 0}));
   REQUIRE(e.link->ready());
 }
@@ -294,11 +306,7 @@ namespace {
 
 // Handshake, with the peer announcing `docs` as holding nothing.
 void HandshakeDocs(End& e, NodeId peer, const std::vector<std::string>& docs) {
-  e.link->Start();
-  sync::HelloMsg h;
-  h.node = peer;
-  h.all_documents = true;
-  e.link->OnFrame(sync::Encode(h));
+  Authenticate(e, peer, true);
   for (const auto& doc : docs) e.link->OnFrame(sync::Encode(sync::HaveMsg{doc, {}, 0}));
   REQUIRE(e.link->ready());
 }

@@ -20,8 +20,10 @@
 #include <thread>
 #include <vector>
 
+#include "fake_peer.h"
 #include "random.h"
 #include "relay.h"
+#include "sync/session_auth.h"
 #include "sync/wire.h"
 #include "temp_dir.h"
 #include "trace.h"
@@ -191,18 +193,28 @@ class RawPeer {
     }
     return close_code_;
   }
+  // The handshake of a dialer with a key of its own (testing::FakePeer): its Hello, the relay's
+  // Hello, its Auth. With another protocol version, only the Hello.
   void Hello(uint32_t version = sync::kProtocolVersion) {
-    sync::HelloMsg h;
+    fake_.emplace(crdt::NodeId{0xbad0000 + (++counter_)});
+    sync::HelloMsg h = fake_->Hello();
     h.protocol_version = version;
-    h.node = crdt::NodeId{0xbad0000 + (++counter_)};
     Send(h);
+    if (version != sync::kProtocolVersion) return;
+    auto reply = Read();
+    REQUIRE(reply);
+    auto* hello = std::get_if<sync::HelloMsg>(&*reply);
+    REQUIRE(hello);
+    Send(fake_->Auth(*hello));
   }
+  const testing::FakePeer& fake() const { return *fake_; }
 
  private:
   net::io_context ioc_;
   websocket::stream<tcp::socket> ws_;
   int close_code_ = 0;
   std::string error_;
+  std::optional<testing::FakePeer> fake_;
   static inline uint64_t counter_ = 0;
 };
 
@@ -1171,4 +1183,133 @@ TEST_CASE("a far-behind device catches up from a snapshot, a device with edits f
   CHECK(se.snapshots_received == 0);
   CHECK(se.changes_received == 300);
   REQUIRE(Eventually([&] { return State(*e, "fb") == State(relay->replica(), "fb"); }));
+}
+
+TEST_CASE("a replayed or forged handshake is refused and counted", "[sync][security]") {
+  testing::TempDir dir;
+  auto relay = StartRelay(dir.File("relay"));
+
+  // An honest handshake, recorded frame by frame.
+  RawPeer honest(relay->port());
+  testing::FakePeer device(crdt::NodeId{0xd1});
+  sync::HelloMsg hello = device.Hello();
+  honest.Send(hello);
+  auto reply = honest.Read();
+  REQUIRE(reply);
+  auto* relay_hello = std::get_if<sync::HelloMsg>(&*reply);
+  REQUIRE(relay_hello);
+  sync::AuthMsg auth = device.Auth(*relay_hello);
+  honest.Send(auth);
+  honest.Send(sync::HaveMsg{"d", {}});
+  auto have = honest.Read();
+  REQUIRE(have);
+  CHECK(std::holds_alternative<sync::HaveMsg>(*have));  // admitted
+  CHECK(relay->Counter("auth_refused_total") == 0);
+
+  SECTION("the recorded frames replayed on a new connection") {
+    RawPeer replay(relay->port());
+    replay.Send(hello);
+    auto r = replay.Read();
+    REQUIRE(r);
+    REQUIRE(std::holds_alternative<sync::HelloMsg>(*r));  // a fresh nonce: the old proof is void
+    replay.Send(auth);
+    auto e = replay.ReadError();
+    REQUIRE(e);
+    CHECK(e->code == sync::ErrorCode::kUnauthenticated);
+    CHECK(e->fatal);
+    CHECK(relay->Metrics().find("weft_relay_auth_refused_total 1\n") != std::string::npos);
+  }
+  SECTION("a proof signed by another key than the one in the Hello") {
+    testing::FakePeer impostor(crdt::NodeId{0xd2});
+    RawPeer p(relay->port());
+    sync::HelloMsg h = device.Hello();  // claims the device's key
+    h.node = crdt::NodeId{0xd2};
+    p.Send(h);
+    auto r = p.Read();
+    REQUIRE(r);
+    auto* rh = std::get_if<sync::HelloMsg>(&*r);
+    REQUIRE(rh);
+    p.Send(impostor.Auth(*rh));  // but cannot sign as it
+    auto e = p.ReadError();
+    REQUIRE(e);
+    CHECK(e->code == sync::ErrorCode::kUnauthenticated);
+    CHECK(relay->Counter("auth_refused_total") == 1);
+  }
+  SECTION("a Hello without a key") {
+    RawPeer p(relay->port());
+    sync::HelloMsg h;
+    h.node = crdt::NodeId{0xd3};
+    p.Send(h);
+    auto e = p.ReadError();
+    REQUIRE(e);
+    CHECK(e->code == sync::ErrorCode::kUnauthenticated);
+  }
+  SECTION("documents before the Auth") {
+    RawPeer p(relay->port());
+    testing::FakePeer other(crdt::NodeId{0xd4});
+    p.Send(other.Hello());
+    REQUIRE(p.Read());
+    p.Send(sync::HaveMsg{"d", {}});
+    auto e = p.ReadError();
+    REQUIRE(e);
+    CHECK(e->code == sync::ErrorCode::kUnexpected);
+  }
+}
+
+TEST_CASE("a client that pins the relay's key refuses an impostor", "[sync][security]") {
+  testing::TempDir dir;
+  auto relay = StartRelay(dir.File("relay"));
+  auto other = StartRelay(dir.File("other"));
+  auto a = OpenReplica(dir.File("a.db"));
+  Check(a->Transact("d", [](Txn& t) { return t.root().Put("k", Scalar("v")); }).status());
+  SyncOptions o = FastOptions();
+  o.relay_key = relay->replica().public_key();
+  REQUIRE(SyncOnce(*a, Url(*relay), {}, 20s, o).ok());
+  // The same pin against a relay with another key (an impostor at that address).
+  auto refused = SyncOnce(*a, Url(*other), {}, 3s, o);
+  REQUIRE_FALSE(refused.ok());
+  INFO(refused.status().ToString());
+  CHECK(refused.status().message().find("not the expected") != std::string::npos);
+  CHECK_FALSE(other->replica().HasDocument("d"));
+}
+
+TEST_CASE("a relay with an admission key admits only devices with its token", "[sync][security]") {
+  testing::TempDir dir;
+  auto issuer = OpenReplica(dir.File("issuer.db"));  // the app's account server
+  auto relay = StartRelay(dir.File("relay"), {},
+                          [&](relay::RelayOptions& o) { o.admission_key = issuer->public_key(); });
+  auto a = OpenReplica(dir.File("a.db"));
+  auto b = OpenReplica(dir.File("b.db"));
+  Check(a->Transact("d", [](Txn& t) { return t.root().Put("k", Scalar("v")); }).status());
+
+  SyncOptions o = FastOptions();
+  auto none = SyncOnce(*a, Url(*relay), {}, 3s, o);
+  REQUIRE_FALSE(none.ok());
+  CHECK(none.status().message().find("admission token") != std::string::npos);
+
+  // A token for another device does not admit this one.
+  auto for_b = sync::IssueAdmissionToken(*issuer, b->public_key(), sync::UnixNow() + 3600);
+  REQUIRE(for_b.ok());
+  o.credentials = *for_b;
+  REQUIRE_FALSE(SyncOnce(*a, Url(*relay), {}, 3s, o).ok());
+  // An expired one neither.
+  auto expired = sync::IssueAdmissionToken(*issuer, a->public_key(), sync::UnixNow() - 3600);
+  REQUIRE(expired.ok());
+  o.credentials = *expired;
+  auto old = SyncOnce(*a, Url(*relay), {}, 3s, o);
+  REQUIRE_FALSE(old.ok());
+  CHECK(old.status().message().find("expired") != std::string::npos);
+  // A token signed by the device itself neither.
+  auto self_signed = sync::IssueAdmissionToken(*a, a->public_key(), sync::UnixNow() + 3600);
+  REQUIRE(self_signed.ok());
+  o.credentials = *self_signed;
+  REQUIRE_FALSE(SyncOnce(*a, Url(*relay), {}, 3s, o).ok());
+  CHECK_FALSE(relay->replica().HasDocument("d"));
+  CHECK(relay->Counter("auth_refused_total") >= 4);
+
+  auto good = sync::IssueAdmissionToken(*issuer, a->public_key(), sync::UnixNow() + 3600);
+  REQUIRE(good.ok());
+  o.credentials = *good;
+  REQUIRE(SyncOnce(*a, Url(*relay), {}, 20s, o).ok());
+  CHECK(relay->replica().HasDocument("d"));
 }

@@ -20,6 +20,9 @@
 
 namespace weft {
 
+// An Ed25519 signature.
+using Signature = std::array<uint8_t, 64>;
+
 class PublicKey {
  public:
   static constexpr size_t kSize = 32;
@@ -41,5 +44,18 @@ class PublicKey {
  private:
   std::array<uint8_t, kSize> bytes_{};
 };
+
+// What a signature is for. The label is part of the signed bytes (label, a zero byte, then the
+// message), so a signature made for one purpose is never valid for another.
+inline constexpr std::string_view kSessionPurpose = "weft/session/v1";      // sync handshakes
+inline constexpr std::string_view kBindPurpose = "weft/bind/v1";            // author -> key
+inline constexpr std::string_view kAdmissionPurpose = "weft/admission/v1";  // app tokens
+
+// Whether `signature` is `key`'s signature of `message` for `purpose` (see Replica::Sign).
+bool VerifySignature(const PublicKey& key, std::string_view purpose, std::string_view message,
+                     const Signature& signature);
+// The same, for a signature in raw bytes (false unless exactly 64).
+bool VerifySignature(const PublicKey& key, std::string_view purpose, std::string_view message,
+                     std::string_view signature);
 
 }  // namespace weft

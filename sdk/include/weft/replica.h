@@ -160,7 +160,15 @@ class Replica {
   // This device's identity: the public half of its Ed25519 key pair, made on the first open and
   // kept in the database (weft/identity.h).
   virtual const PublicKey& public_key() const = 0;
+  // Signs `message` with this device's key for `purpose` (weft/identity.h: the purpose is part of
+  // what is signed). For sync handshakes, author bindings and app admission tokens; the secret
+  // key itself never leaves the replica.
+  virtual Result<Signature> Sign(std::string_view purpose, std::string_view message) const = 0;
   virtual const std::string& path() const = 0;
+  // Whether the holder of `key` may read `doc`: true for a public document (one without an
+  // owner) and for one this replica does not hold; otherwise when its access list gives the key
+  // a role.
+  virtual bool MayRead(std::string_view doc, const PublicKey& key) = 0;
 
   // Documents, by string ID (1 to 1024 bytes of UTF-8).
   virtual Result<std::vector<std::string>> ListDocuments() = 0;

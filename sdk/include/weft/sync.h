@@ -58,8 +58,13 @@ struct SyncOptions {
   // of `snapshot_chunk_bytes`; incoming ones larger than `max_snapshot_bytes` are refused.
   size_t snapshot_chunk_bytes = 256u << 10;
   size_t max_snapshot_bytes = 512u << 20;
-  // Sent in the handshake (reserved for access control, a later issue).
+  // Session authentication (docs/security.md): every connection proves both sides' keys.
+  // An admission token for relays started with --admission-key (`weft issue-token`); raw bytes.
   std::string credentials;
+  // When set, a peer that proves another key is refused (pin the relay's `weft-relay
+  // --print-key`); otherwise any key is accepted for the peer, and the relays this client dials
+  // are sent every document this replica holds.
+  std::optional<PublicKey> relay_key;
   // Seed of the backoff jitter; 0: random.
   uint64_t seed = 0;
 };

@@ -73,6 +73,7 @@ class SyncClientImpl final : public SyncClient {
     o.link.all_documents = options_.documents.empty();
     o.link.documents = options_.documents;
     o.link.credentials = options_.credentials;
+    o.link.expected_peer = options_.relay_key;
     o.link.ack_key = std::string(url);
     o.link.max_batch_changes = options_.max_batch_changes;
     // A device's Acks only tell its relays what it stored (their lag figures): one per document

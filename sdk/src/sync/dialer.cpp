@@ -51,6 +51,7 @@ Dialer::Dialer(Hub& hub, net::io_context& ioc, std::string url, WsUrl parsed, Di
       strand_(net::make_strand(ioc)),
       timer_(strand_) {
   options_.link.dialer = true;
+  if (options_.link.audience.empty()) options_.link.audience = url_;  // what both sides sign
   uint64_t seed = options_.seed;
   if (seed == 0)
     seed = (static_cast<uint64_t>(std::random_device{}()) << 32) ^ std::random_device{}();

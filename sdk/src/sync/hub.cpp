@@ -174,6 +174,10 @@ std::optional<std::vector<std::shared_ptr<const RecentChange>>> Hub::RecentSince
   return out;
 }
 
+bool Hub::MayRead(const std::string& doc, const PublicKey& key) {
+  return replica_.MayRead(doc, key);
+}
+
 VersionVector Hub::BaseVersion(const std::string& doc) {
   uint64_t generation = 0;
   {

@@ -43,6 +43,11 @@ struct HubCounters {
   std::atomic<uint64_t> divergences{0};     // documents found at one version in two states
   // Documents stopped on one connection (a damaged local change, or an invalid one received).
   std::atomic<uint64_t> documents_stopped{0};
+  // Handshakes refused: a proof that does not verify or has expired, or no valid admission token.
+  std::atomic<uint64_t> auth_refused{0};
+  // Documents a peer asked for and may not read, and changes refused for lack of rights.
+  std::atomic<uint64_t> reads_denied{0};
+  std::atomic<uint64_t> writes_denied{0};
   std::atomic<uint64_t> snapshots_sent{0};  // snapshot bootstraps completed, each way
   std::atomic<uint64_t> snapshots_received{0};
 };
@@ -111,6 +116,10 @@ class Hub {
   void Remember(const std::string& doc, std::vector<RecentChange> changes);
   std::optional<std::vector<std::shared_ptr<const RecentChange>>> RecentSince(
       const std::string& doc, const VersionVector& known, const VersionVector& local) const;
+
+  // Whether the holder of `key` may be sent `doc`: a public document (no owner), one this replica
+  // does not hold, or one whose access list gives the key a role.
+  bool MayRead(const std::string& doc, const PublicKey& key);
 
   // Replica::BaseVersion, cached (it changes only when a snapshot is imported).
   VersionVector BaseVersion(const std::string& doc);

@@ -2,7 +2,10 @@
 #include "sync/link.h"
 
 #include <algorithm>
+#include <cstring>
 
+#include "identity_internal.h"
+#include "sync/session_auth.h"
 #include "weft/crdt/document.h"
 
 namespace weft::sync {
@@ -121,20 +124,25 @@ void Link::Start() {
   started_ = true;
   if (!config_.dialer) return;  // the accepting side waits for the Hello
   all_docs_ = config_.all_documents;
-  HelloMsg h;
-  h.node = hub_.self();
+  nonce_ = RandomBytes(kNonceBytes);
+  audience_ = config_.audience;
+  HelloMsg h = OwnHello();
   h.credentials = config_.credentials;
   h.all_documents = all_docs_;
+  h.audience = audience_;
+  Send(h);
+  // Documents are announced once the peer has proved its key (OnHello).
+}
+
+HelloMsg Link::OwnHello() const {
+  HelloMsg h;
+  h.node = hub_.self();
   h.agent = config_.relay ? "weft-relay/0.1" : "weft-sdk/0.1";
   h.relay = config_.relay;
-  Send(h);
-  std::vector<std::string> docs = config_.documents;
-  if (all_docs_) {
-    auto list = hub_.replica().ListDocuments();
-    if (!list.ok()) return Fail(ErrorCode::kStorage, list.status().ToString());
-    docs = std::move(*list);
-  }
-  for (const auto& d : docs) StartDoc(d);
+  const PublicKey& key = hub_.replica().public_key();
+  h.public_key.assign(reinterpret_cast<const char*>(key.bytes().data()), key.bytes().size());
+  h.nonce = nonce_;
+  return h;
 }
 
 void Link::StartDoc(const std::string& doc) {
@@ -202,10 +210,14 @@ void Link::OnFrames(const std::vector<std::string>& frames) {
 }
 
 void Link::Dispatch(Message& m) {
-  if (!hello_received_ && !std::holds_alternative<HelloMsg>(m) &&
-      !std::holds_alternative<ErrorMsg>(m)) {
-    return Fail(ErrorCode::kUnexpected,
-                std::string("a ") + MessageName(m) + " message before the Hello");
+  if (!hello_received_ && !std::holds_alternative<ErrorMsg>(m)) {
+    // Before the handshake completes: the Hello, then (on the accepting side) the Auth.
+    bool expected =
+        hello_seen_ ? std::holds_alternative<AuthMsg>(m) : std::holds_alternative<HelloMsg>(m);
+    if (!expected) {
+      return Fail(ErrorCode::kUnexpected,
+                  std::string("a ") + MessageName(m) + " message before the handshake completed");
+    }
   }
   // Changes wait in pending_ only while more changes of the same document follow.
   if (pending_) {
@@ -228,6 +240,8 @@ void Link::Dispatch(Message& m) {
           OnPresence(msg);
         } else if constexpr (std::is_same_v<T, ErrorMsg>) {
           OnError(msg);
+        } else if constexpr (std::is_same_v<T, AuthMsg>) {
+          OnAuth(msg);
         } else {
           OnSnapshotChunk(msg);
         }
@@ -235,47 +249,129 @@ void Link::Dispatch(Message& m) {
       m);
 }
 
+namespace {
+
+std::optional<PublicKey> KeyFromBytes(std::string_view bytes) {
+  if (bytes.size() != PublicKey::kSize) return std::nullopt;
+  std::array<uint8_t, PublicKey::kSize> b{};
+  std::memcpy(b.data(), bytes.data(), b.size());
+  PublicKey key(b);
+  if (!key.valid()) return std::nullopt;
+  return key;
+}
+
+}  // namespace
+
 void Link::OnHello(const HelloMsg& m) {
-  if (hello_received_) return Fail(ErrorCode::kUnexpected, "a second Hello");
+  if (hello_seen_) return Fail(ErrorCode::kUnexpected, "a second Hello");
   if (m.protocol_version != kProtocolVersion) {
-    return Fail(ErrorCode::kUnsupportedVersion, "protocol version " +
-                                                    std::to_string(m.protocol_version) +
-                                                    " is not supported; this peer speaks version " +
-                                                    std::to_string(kProtocolVersion));
+    return Fail(ErrorCode::kUnsupportedVersion,
+                "protocol version " + std::to_string(m.protocol_version) +
+                    " is not supported; this peer speaks version " +
+                    std::to_string(kProtocolVersion) + " (upgrade the older side)");
   }
   if (!m.node.valid()) return Fail(ErrorCode::kMalformed, "a Hello without a node ID");
   if (m.node == hub_.self()) {
     return Fail(ErrorCode::kUnexpected, "connected to itself (node " + m.node.ToHex() + ")");
   }
-  hello_received_ = true;
+  auto key = KeyFromBytes(m.public_key);
+  if (!key || m.nonce.size() != kNonceBytes) {
+    return Fail(ErrorCode::kUnauthenticated, "a Hello without a public key and a nonce");
+  }
+  hello_seen_ = true;
   peer_ = m.node;
   peer_relay_ = m.relay;
-  ++hub_.counters().connections_total;
+  peer_key_ = *key;
+  const PublicKey& self_key = hub_.replica().public_key();
   if (config_.dialer) {
-    announces_expected_ = m.announces;
-    // Documents created since Start(): their events came before this Hello and were not acted on.
-    if (all_docs_) {
-      auto list = hub_.replica().ListDocuments();
-      if (!list.ok()) return Fail(ErrorCode::kStorage, list.status().ToString());
-      for (const auto& d : *list) StartDoc(d);
+    // The accepting side proved its key in its Hello: check it, then prove ours.
+    if (config_.expected_peer && *config_.expected_peer != peer_key_) {
+      return Fail(ErrorCode::kUnauthenticated, "the peer's key is " + peer_key_.ToHex() +
+                                                   ", not the expected " +
+                                                   config_.expected_peer->ToHex());
     }
+    Status proof = CheckSessionProof(true, peer_key_, self_key, nonce_, audience_, m.expires,
+                                     m.proof, UnixNow());
+    if (!proof.ok()) {
+      ++hub_.counters().auth_refused;
+      return Fail(ErrorCode::kUnauthenticated, proof.message());
+    }
+    uint64_t expires = UnixNow() + kProofLifetimeSeconds;
+    auto sig = hub_.replica().Sign(kSessionPurpose, SessionTranscript(false, self_key, peer_key_,
+                                                                      m.nonce, audience_, expires));
+    if (!sig.ok()) return Fail(ErrorCode::kInternal, sig.status().ToString());
+    Send(AuthMsg{std::string(reinterpret_cast<const char*>(sig->data()), sig->size()), expires});
+    announces_expected_ = m.announces;
+    // The relay this device chose to dial serves it (and stores what it sends); other peers must
+    // be trusted or read by the access lists.
+    peer_trusted_ = config_.trusted.count(peer_key_) > 0 || (!config_.relay && peer_relay_);
+    Authenticated();
     return;
   }
+  if (m.audience.size() > 1024) return Fail(ErrorCode::kMalformed, "audience too long");
+  audience_ = m.audience;
+  peer_trusted_ = config_.trusted.count(peer_key_) > 0;
+  if (config_.admission_key && !peer_trusted_) {
+    Status admitted =
+        CheckAdmissionToken(*config_.admission_key, peer_key_, m.credentials, UnixNow());
+    if (!admitted.ok()) {
+      ++hub_.counters().auth_refused;
+      return Fail(ErrorCode::kUnauthenticated, admitted.message());
+    }
+  }
   all_docs_ = m.all_documents;
-  std::vector<std::string> docs;
+  if (all_docs_) {
+    auto list = hub_.replica().ListDocuments();
+    if (!list.ok()) return Fail(ErrorCode::kStorage, list.status().ToString());
+    for (auto& d : *list) {
+      if (PeerMayRead(d)) to_announce_.push_back(std::move(d));
+    }
+  }
+  nonce_ = RandomBytes(kNonceBytes);
+  HelloMsg h = OwnHello();
+  h.all_documents = all_docs_;
+  h.announces = static_cast<uint32_t>(to_announce_.size());
+  h.expires = UnixNow() + kProofLifetimeSeconds;
+  auto sig = hub_.replica().Sign(
+      kSessionPurpose, SessionTranscript(true, self_key, peer_key_, m.nonce, audience_, h.expires));
+  if (!sig.ok()) return Fail(ErrorCode::kInternal, sig.status().ToString());
+  h.proof.assign(reinterpret_cast<const char*>(sig->data()), sig->size());
+  Send(h);
+  // Documents wait for the dialer's Auth.
+}
+
+void Link::OnAuth(const AuthMsg& m) {
+  if (config_.dialer || hello_received_) return Fail(ErrorCode::kUnexpected, "an unexpected Auth");
+  Status proof = CheckSessionProof(false, peer_key_, hub_.replica().public_key(), nonce_, audience_,
+                                   m.expires, m.proof, UnixNow());
+  if (!proof.ok()) {
+    ++hub_.counters().auth_refused;
+    return Fail(ErrorCode::kUnauthenticated, proof.message());
+  }
+  Authenticated();
+  std::vector<std::string> docs = std::move(to_announce_);
+  to_announce_.clear();
+  for (const auto& d : docs) StartDoc(d);
+}
+
+void Link::Authenticated() {
+  hello_received_ = true;
+  ++hub_.counters().connections_total;
+  if (!config_.dialer) return;
+  std::vector<std::string> docs = config_.documents;
   if (all_docs_) {
     auto list = hub_.replica().ListDocuments();
     if (!list.ok()) return Fail(ErrorCode::kStorage, list.status().ToString());
     docs = std::move(*list);
   }
-  HelloMsg h;
-  h.node = hub_.self();
-  h.all_documents = all_docs_;
-  h.agent = config_.relay ? "weft-relay/0.1" : "weft-sdk/0.1";
-  h.relay = config_.relay;
-  h.announces = static_cast<uint32_t>(docs.size());
-  Send(h);
-  for (const auto& d : docs) StartDoc(d);
+  for (const auto& d : docs) {
+    if (PeerMayRead(d)) StartDoc(d);
+  }
+}
+
+bool Link::PeerMayRead(const std::string& doc) const {
+  if (config_.open || peer_trusted_) return true;
+  return hub_.MayRead(doc, peer_key_);
 }
 
 void Link::OnHave(const HaveMsg& m) {
@@ -893,6 +989,10 @@ NodeId Link::peer() const {
 bool Link::peer_is_relay() const {
   std::lock_guard lock(mu_);
   return peer_relay_;
+}
+PublicKey Link::peer_key() const {
+  std::lock_guard lock(mu_);
+  return hello_received_ ? peer_key_ : PublicKey();
 }
 bool Link::refused() const {
   std::lock_guard lock(mu_);

@@ -22,12 +22,14 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "sync/hub.h"
 #include "sync/wire.h"
+#include "weft/identity.h"
 
 namespace weft::sync {
 
@@ -36,7 +38,19 @@ struct LinkConfig {
   bool relay = false;                  // the role this side announces
   bool all_documents = false;          // dialer: every document either side has
   std::vector<std::string> documents;  // dialer: the documents to sync (when not all)
-  std::string credentials;
+  // Session authentication (docs/security.md): both sides always prove their keys.
+  std::string credentials;  // dialer: an admission token for the accepting side (may be empty)
+  std::string audience;     // dialer: what it dials (its URL), signed by both sides
+  std::optional<PublicKey> expected_peer;  // dialer: refuse a peer that proves another key
+  // Accepting side: admit only dialers with a token signed by this key (trusted peers excepted).
+  std::optional<PublicKey> admission_key;
+  // Peers holding these keys are relays of the same deployment: they may read every document
+  // and send changes of any author.
+  std::set<PublicKey> trusted;
+  // Serve every document to every authenticated peer, without read checks (a relay started
+  // explicitly open, for local experiments). Otherwise a peer gets an owned document only if it
+  // is trusted, or is the relay this side dialled, or reads it by the document's access list.
+  bool open = false;
   std::string ack_key;  // persist the peer's acks under this name (Replica::SetPeerVersion); "": no
   size_t max_batch_changes = 512;
   size_t max_batch_bytes = 1 << 20;
@@ -165,6 +179,8 @@ class Link {
   bool closed() const;
   NodeId peer() const;
   bool peer_is_relay() const;
+  // The peer's proven public key (invalid before the handshake completes).
+  PublicKey peer_key() const;
   std::string last_error() const;
   bool refused() const;  // the peer sent a fatal Error
   uint64_t changes_sent() const;
@@ -210,6 +226,12 @@ class Link {
   Clock::time_point Now() const { return config_.clock ? config_.clock() : Clock::now(); }
 
   void OnHello(const HelloMsg& m);
+  void OnAuth(const AuthMsg& m);
+  HelloMsg OwnHello() const;  // node, agent, role, key and nonce
+  // The handshake is done: announce this side's documents.
+  void Authenticated();
+  // Whether the peer may be sent `doc` (LinkConfig::open, trusted, or a reader of it).
+  bool PeerMayRead(const std::string& doc) const;
   void OnHave(const HaveMsg& m);
   void OnChanges(ChangesMsg& m);
   void OnAck(const AckMsg& m);
@@ -224,7 +246,14 @@ class Link {
   mutable std::mutex mu_;
   uint64_t listener_id_ = 0;
   bool started_ = false;
-  bool hello_received_ = false;
+  bool hello_seen_ = false;      // the peer's Hello arrived
+  bool hello_received_ = false;  // ...and both sides are authenticated: documents may flow
+  std::string nonce_;            // the fresh nonce this side sent
+  std::string audience_;         // as the dialer named it
+  PublicKey peer_key_;
+  bool peer_trusted_ = false;
+  std::vector<std::string>
+      to_announce_;  // accepting side: the documents to announce once authenticated
   bool closed_ = false;
   bool all_docs_ = false;
   NodeId peer_;

@@ -101,7 +101,21 @@ Result<Message> DecodeRoot(proto::Message::Reader m, const DecodeLimits& limits)
       out.agent = ToString(h.getAgent());
       out.relay = h.getRole() == proto::Hello::Role::RELAY;
       out.announces = h.getAnnounces();
+      if (h.getPublicKey().size() != 32 && h.getPublicKey().size() != 0) return Bad("public key");
+      out.public_key = ToString(h.getPublicKey());
+      if (h.getNonce().size() != kNonceBytes && h.getNonce().size() != 0) return Bad("nonce");
+      out.nonce = ToString(h.getNonce());
+      if (h.getAudience().size() > 1024) return Bad("audience too long");
+      out.audience = ToString(h.getAudience());
+      if (h.getProof().size() != 64 && h.getProof().size() != 0) return Bad("proof");
+      out.proof = ToString(h.getProof());
+      out.expires = h.getExpires();
       return Message(std::move(out));
+    }
+    case proto::Message::AUTH: {
+      auto a = m.getAuth();
+      if (a.getProof().size() != 64) return Bad("an Auth proof is 64 bytes");
+      return Message(AuthMsg{ToString(a.getProof()), a.getExpires()});
     }
     case proto::Message::HAVE: {
       auto h = m.getHave();
@@ -194,7 +208,7 @@ Result<Message> DecodeRoot(proto::Message::Reader m, const DecodeLimits& limits)
       auto e = m.getError();
       ErrorMsg out;
       uint16_t code = static_cast<uint16_t>(e.getCode());
-      out.code = code <= static_cast<uint16_t>(ErrorCode::kCorruption)
+      out.code = code <= static_cast<uint16_t>(ErrorCode::kUnauthenticated)
                      ? static_cast<ErrorCode>(code)
                      : ErrorCode::kInternal;
       out.message = ToString(e.getMessage()).substr(0, 4096);
@@ -223,13 +237,14 @@ const char* ErrorCodeName(ErrorCode code) {
     case ErrorCode::kStorage: return "storage";
     case ErrorCode::kDiverged: return "diverged";
     case ErrorCode::kCorruption: return "corruption";
+    case ErrorCode::kUnauthenticated: return "unauthenticated";
   }
   return "unknown";
 }
 
 const char* MessageName(const Message& message) {
   static const char* const kNames[] = {"hello",          "have",     "changes", "ack",
-                                       "snapshot chunk", "presence", "error"};
+                                       "snapshot chunk", "presence", "error",   "auth"};
   return kNames[message.index()];
 }
 
@@ -248,6 +263,15 @@ std::string Encode(const Message& message) {
           h.setAgent(Text(m.agent));
           h.setRole(m.relay ? proto::Hello::Role::RELAY : proto::Hello::Role::DEVICE);
           h.setAnnounces(m.announces);
+          h.setPublicKey(Bytes(m.public_key));
+          h.setNonce(Bytes(m.nonce));
+          h.setAudience(Text(m.audience));
+          h.setProof(Bytes(m.proof));
+          h.setExpires(m.expires);
+        } else if constexpr (std::is_same_v<T, AuthMsg>) {
+          auto a = root.initAuth();
+          a.setProof(Bytes(m.proof));
+          a.setExpires(m.expires);
         } else if constexpr (std::is_same_v<T, HaveMsg>) {
           auto h = root.initHave();
           h.setDoc(Text(m.doc));

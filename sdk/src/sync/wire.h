@@ -22,7 +22,8 @@ namespace weft::sync {
 using crdt::NodeId;
 using crdt::VersionVector;
 
-inline constexpr uint32_t kProtocolVersion = 1;
+inline constexpr uint32_t kProtocolVersion = 2;
+inline constexpr size_t kNonceBytes = 32;
 
 struct HelloMsg {
   uint32_t protocol_version = kProtocolVersion;
@@ -34,6 +35,17 @@ struct HelloMsg {
   // The number of Have messages that follow this Hello at once (the answering side in
   // all-documents mode), so that the dialer knows when it has heard of every document.
   uint32_t announces = 0;
+  // Authentication (see the schema): raw bytes; Decode checks their sizes.
+  std::string public_key;  // 32 bytes
+  std::string nonce;       // 32 bytes
+  std::string audience;
+  std::string proof;  // empty or 64 bytes
+  uint64_t expires = 0;
+};
+
+struct AuthMsg {
+  std::string proof;  // 64 bytes
+  uint64_t expires = 0;
 };
 
 struct HaveMsg {
@@ -87,6 +99,7 @@ enum class ErrorCode : uint16_t {
   kStorage = 10,
   kDiverged = 11,
   kCorruption = 12,
+  kUnauthenticated = 13,
 };
 const char* ErrorCodeName(ErrorCode code);
 
@@ -97,8 +110,8 @@ struct ErrorMsg {
   bool fatal = true;
 };
 
-using Message =
-    std::variant<HelloMsg, HaveMsg, ChangesMsg, AckMsg, SnapshotChunkMsg, PresenceMsg, ErrorMsg>;
+using Message = std::variant<HelloMsg, HaveMsg, ChangesMsg, AckMsg, SnapshotChunkMsg, PresenceMsg,
+                             ErrorMsg, AuthMsg>;
 
 // Limits on what Decode accepts (beyond the frame size, which the transport bounds).
 struct DecodeLimits {
