@@ -16,9 +16,13 @@
 //   token DOC                         the document's current causal token
 //   history DOC                       the versions of the document, one JSON line each: the
 //                                     change, its author and time, and the token it led to
-//   sync URL [--doc DOC]... [--timeout SECONDS]
+//   sync URL [--doc DOC]... [--timeout SECONDS] [--token TOKEN] [--relay-key KEY]
 //                                     exchange changes with a relay until both sides have each
-//                                     other's (every document when none is named)
+//                                     other's (every document when none is named); an admission
+//                                     token for relays that ask for one; a pinned relay key
+//   issue-token DEVICE_KEY [--ttl SECONDS]
+//                                     an admission token (hex) for that device, signed by this
+//                                     database's key
 //
 // Exit status 0 on success; on bad input a one-line error on stderr, a non-zero status, and the
 // database unchanged (every write is one transaction).
@@ -56,8 +60,12 @@ const char kUsage[] =
     "  log DOC                 the changes, one line each\n"
     "  token DOC               the document's current causal token\n"
     "  history DOC             its versions: change, author, time and token, a JSON line each\n"
-    "  sync URL [--doc DOC]... [--timeout SECONDS]\n"
-    "                          exchange changes with a relay (ws://HOST:PORT)\n";
+    "  sync URL [--doc DOC]... [--timeout SECONDS] [--token TOKEN] [--relay-key KEY]\n"
+    "                          exchange changes with a relay (ws://HOST:PORT); --token: an\n"
+    "                          admission token, --relay-key: refuse a relay with another key\n"
+    "  issue-token DEVICE_KEY [--ttl SECONDS]\n"
+    "                          an admission token for that device, signed by this database's\n"
+    "                          key (relays started with --admission-key KEY of this database)\n";
 
 int Fail(const std::string& message) {
   std::fprintf(stderr, "weft: %s\n", message.c_str());
@@ -123,6 +131,33 @@ Status WriteJson(MapRef map, const std::string& key, const json::Value& v) {
   return map.Put(key, ScalarOf(v));
 }
 
+std::string ToHex(std::string_view bytes) {
+  static const char* k = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : bytes) {
+    out += k[c >> 4];
+    out += k[c & 15];
+  }
+  return out;
+}
+
+std::optional<std::string> FromHex(std::string_view hex) {
+  if (hex.size() % 2 != 0) return std::nullopt;
+  auto nibble = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  std::string out;
+  for (size_t i = 0; i < hex.size(); i += 2) {
+    int hi = nibble(hex[i]), lo = nibble(hex[i + 1]);
+    if (hi < 0 || lo < 0) return std::nullopt;
+    out.push_back(static_cast<char>(hi << 4 | lo));
+  }
+  return out;
+}
+
 // Parses a non-negative integer argument.
 bool ParseSize(const std::string& s, size_t* out) {
   if (s.empty() || s.size() > 18 || s.find_first_not_of("0123456789") != std::string::npos) {
@@ -159,7 +194,7 @@ int Run(int argc, char** argv) {
   // Reading commands never create a database.
   opts.create_if_missing = cmd == "set" || cmd == "incr" || cmd == "delete" || cmd == "info" ||
                            cmd == "id" || cmd == "text-insert" || cmd == "text-delete" ||
-                           cmd == "sync";
+                           cmd == "sync" || cmd == "issue-token";
   auto opened = Replica::Open(db, opts);
   if (!opened.ok()) return Fail(opened.status());
   Replica& r = **opened;
@@ -291,9 +326,17 @@ int Run(int argc, char** argv) {
   if (cmd == "sync" && args.size() >= 2) {
     std::vector<std::string> docs;
     double timeout_s = 30;
+    SyncOptions so;
     for (size_t i = 2; i < args.size(); ++i) {
       if (args[i] == "--doc" && i + 1 < args.size()) {
         docs.push_back(args[++i]);
+      } else if (args[i] == "--token" && i + 1 < args.size()) {
+        auto token = FromHex(args[++i]);
+        if (!token) return Fail("--token takes the hexadecimal token issue-token printed");
+        so.credentials = std::move(*token);
+      } else if (args[i] == "--relay-key" && i + 1 < args.size()) {
+        so.relay_key = PublicKey::FromHex(args[++i]);
+        if (!so.relay_key) return Fail("--relay-key takes a public key (64 hex characters)");
       } else if (args[i] == "--timeout" && i + 1 < args.size()) {
         char* end = nullptr;
         timeout_s = std::strtod(args[++i].c_str(), &end);
@@ -306,12 +349,24 @@ int Run(int argc, char** argv) {
       }
     }
     auto summary = SyncOnce(r, args[1], docs,
-                            std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000)));
+                            std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000)), so);
     if (!summary.ok()) return Fail(summary.status());
     std::printf("synced %zu document(s) with %s: %llu change(s) sent, %llu received\n",
                 summary->documents, args[1].c_str(),
                 static_cast<unsigned long long>(summary->changes_sent),
                 static_cast<unsigned long long>(summary->changes_received));
+    return 0;
+  }
+  if (cmd == "issue-token" && (need(1) || (need(3) && args[2] == "--ttl"))) {
+    auto device = PublicKey::FromHex(args[1]);
+    if (!device) return Fail("DEVICE_KEY must be a public key (64 hex characters): " + args[1]);
+    size_t ttl = 86400;
+    if (need(3) && (!ParseSize(args[3], &ttl) || ttl == 0)) {
+      return Fail("--ttl must be a positive number of seconds: " + args[3]);
+    }
+    auto token = IssueAdmissionToken(r, *device, std::chrono::seconds(static_cast<int64_t>(ttl)));
+    if (!token.ok()) return Fail(token.status());
+    std::printf("%s\n", ToHex(*token).c_str());
     return 0;
   }
   if (cmd == "token" && need(1)) {

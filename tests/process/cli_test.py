@@ -3,12 +3,41 @@ clear errors for bad tokens. WEFT_BIN names the binary."""
 
 import json
 import os
+import socket
 import subprocess
 import tempfile
 import unittest
 
 WEFT = os.environ.get("WEFT_BIN", "weft")
 RELAY = os.environ.get("WEFT_RELAY_BIN", "weft-relay")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class RelayProcess:
+    """weft-relay on a free loopback port, stopped by its process ID."""
+
+    def __init__(self, data, *flags):
+        self.port = free_port()
+        self.proc = subprocess.Popen(
+            [RELAY, "--listen", "127.0.0.1:%d" % self.port, "--data", data, *flags],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.banner = [self.proc.stdout.readline(), self.proc.stdout.readline()]
+        if "listening" not in self.banner[0]:
+            self.stop()
+            raise RuntimeError("the relay did not start: %r" % self.banner)
+        self.url = "ws://127.0.0.1:%d" % self.port
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=20)
+        self.proc.stdout.close()
+        self.proc.stderr.close()
 
 
 class CliTest(unittest.TestCase):
@@ -82,6 +111,44 @@ class CliTest(unittest.TestCase):
         self.assertIn("--at needs a causal token", p.stderr)
         p = self.weft("history", "absent", ok=False)
         self.assertNotEqual(p.returncode, 0)
+
+
+    def test_relay_admits_only_devices_with_a_token(self):
+        issuer = os.path.join(self._tmp.name, "issuer.db")
+        issuer_key = subprocess.run([WEFT, "--db", issuer, "id"], capture_output=True,
+                                    text=True, timeout=60).stdout.strip()
+        relay = RelayProcess(os.path.join(self._tmp.name, "relay"), "--admission-key",
+                             issuer_key)
+        try:
+            self.assertIn("secure mode", relay.banner[1])
+            self.assertIn("admission token is required", relay.banner[1])
+            self.weft("set", "doc", "a", "1")
+            p = self.weft("sync", relay.url, "--timeout", "5", ok=False)
+            self.assertNotEqual(p.returncode, 0)
+            self.assertIn("admission token", p.stderr)
+            device = self.weft("id").stdout.strip()
+            token = subprocess.run([WEFT, "--db", issuer, "issue-token", device, "--ttl", "600"],
+                                   capture_output=True, text=True, timeout=60)
+            self.assertEqual(token.returncode, 0, token.stderr)
+            self.assertRegex(token.stdout.strip(), r"^[0-9a-f]{144}$")
+            self.weft("sync", relay.url, "--token", token.stdout.strip(), "--timeout", "20")
+            # The token is bound to the device: another database cannot use it.
+            other = os.path.join(self._tmp.name, "other.db")
+            p = subprocess.run([WEFT, "--db", other, "sync", relay.url, "--token",
+                                token.stdout.strip(), "--timeout", "5"], capture_output=True,
+                               text=True, timeout=60)
+            self.assertNotEqual(p.returncode, 0)
+            self.assertIn("admission token", p.stderr)
+        finally:
+            relay.stop()
+
+    def test_open_relay_warns(self):
+        relay = RelayProcess(os.path.join(self._tmp.name, "relay"), "--open")
+        try:
+            self.assertIn("WARNING", relay.banner[1])
+            self.assertIn("--open", relay.banner[1])
+        finally:
+            relay.stop()
 
 
 if __name__ == "__main__":

@@ -190,4 +190,10 @@ Result<SyncSummary> SyncOnce(Replica& replica, std::string_view url,
                              const std::vector<std::string>& documents,
                              std::chrono::milliseconds timeout, SyncOptions options = {});
 
+// An admission token (SyncOptions::credentials) for the device holding `device`, valid for
+// `ttl`, signed by `issuer`: an app's account server keeps a replica as its issuing identity and
+// starts its relays with --admission-key set to that replica's public key. Raw bytes (72).
+Result<std::string> IssueAdmissionToken(const Replica& issuer, const PublicKey& device,
+                                        std::chrono::seconds ttl);
+
 }  // namespace weft

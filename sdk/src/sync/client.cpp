@@ -7,6 +7,7 @@
 
 #include "sync/dialer.h"
 #include "sync/hub.h"
+#include "sync/session_auth.h"
 #include "weft/crdt/document.h"
 #include "weft/sync.h"
 
@@ -340,6 +341,14 @@ Result<SyncSummary> SyncOnce(Replica& replica, std::string_view url,
   auto r = (*client)->WaitUntilSynced(url, timeout);
   (*client)->Stop();
   return r;
+}
+
+Result<std::string> IssueAdmissionToken(const Replica& issuer, const PublicKey& device,
+                                        std::chrono::seconds ttl) {
+  if (!device.valid()) return Status::InvalidArgument("no device key to admit");
+  if (ttl.count() <= 0) return Status::InvalidArgument("an admission token needs a positive ttl");
+  return sync::IssueAdmissionToken(issuer, device,
+                                   sync::UnixNow() + static_cast<uint64_t>(ttl.count()));
 }
 
 }  // namespace weft
