@@ -86,7 +86,11 @@ uint64_t Change::span() const {
 
 namespace {
 
+// Format 2 is format 1 plus access ops (Op::Type::kAccess): a change without them is still
+// written as format 1, byte for byte as before, so older builds read it; one with them says
+// kUnsupportedVersion to an older build instead of failing on an unknown op type.
 constexpr uint8_t kChangeFormat = 1;
+constexpr uint8_t kAccessChangeFormat = 2;
 constexpr size_t kMaxKeyBytes = 1 << 16;
 
 // A value an op writes: u8 0 and a scalar, or u8 1 and the kind of a new nested object.
@@ -116,6 +120,11 @@ void DecodeValueSpec(Reader& r, Scalar* scalar, std::optional<ObjectKind>* kind)
 }
 
 }  // namespace
+
+bool internal::HasAccessOps(const Change& c) {
+  return std::any_of(c.ops.begin(), c.ops.end(),
+                     [](const Op& op) { return op.type == Op::Type::kAccess; });
+}
 
 void internal::EncodeOp(Writer& w, const Op& op) {
   w.U8(static_cast<uint8_t>(op.type));
@@ -149,13 +158,14 @@ void internal::EncodeOp(Writer& w, const Op& op) {
       for (const ListItem& item : op.items) EncodeValueSpec(w, item.scalar, item.new_object);
       break;
     case Op::Type::kSeqDelete: EncodeDeleteOp(w, DeleteOp{op.ranges}); break;
+    case Op::Type::kAccess: EncodeAccessFields(w, AccessEntryOf(op, {}, 0)); break;
   }
 }
 
 Op internal::DecodeOp(Reader& r) {
   Op op;
   uint8_t type = r.U8();
-  if (type < 1 || type > 9) {
+  if (type < 1 || type > 10) {
     r.Fail("unknown op type " + std::to_string(type));
     return op;
   }
@@ -209,14 +219,27 @@ Op internal::DecodeOp(Reader& r) {
         op.ranges = std::move(d->ranges);
       break;
     }
+    case Op::Type::kAccess: {
+      if (r.ok() && op.object != kRoot) r.Fail("an access op is not on the root");
+      AccessEntry e;
+      DecodeAccessFields(r, &e);
+      op.action = e.action;
+      op.principal = std::move(e.principal);
+      op.role = e.role;
+      op.proof = std::move(e.proof);
+      op.context = std::move(e.context);
+      op.observed = std::move(e.observed);
+      break;
+    }
   }
   if (op.key.size() > kMaxKeyBytes) r.Fail("key too long");
   return op;
 }
 
 std::string EncodeChange(const Change& c) {
+  bool access = internal::HasAccessOps(c);
   Writer w;
-  w.U8(kChangeFormat);
+  w.U8(access ? kAccessChangeFormat : kChangeFormat);
   w.Node(c.author);
   w.Varint(c.start_seq);
   w.Vector(c.deps);
@@ -232,9 +255,10 @@ std::string EncodeChange(const Change& c) {
 Result<Change> DecodeChange(std::string_view bytes) {
   Reader r(bytes);
   uint8_t format = r.U8();
-  if (r.ok() && format != kChangeFormat) {
+  if (r.ok() && format != kChangeFormat && format != kAccessChangeFormat) {
     return Status::UnsupportedVersion("change format " + std::to_string(format) +
-                                      " (this build reads " + std::to_string(kChangeFormat) + ")");
+                                      " (this build reads up to " +
+                                      std::to_string(kAccessChangeFormat) + ")");
   }
   Change c;
   c.author = r.Node();
@@ -256,6 +280,11 @@ Result<Change> DecodeChange(std::string_view bytes) {
     return Status::Corruption("change: bad start seq");
   }
   if (c.deps.Get(c.author) != 0) return Status::Corruption("change: depends on its own author");
+  bool access = internal::HasAccessOps(c);
+  if (access != (format == kAccessChangeFormat)) {
+    return Status::Corruption("change: format " + std::to_string(format) +
+                              (access ? " with" : " without") + " access ops");
+  }
   return c;
 }
 
@@ -299,10 +328,74 @@ Transaction::~Transaction() {
   if (open_) Rollback();
 }
 
+Status Transaction::CheckLocalWrite() const {
+  const AccessList& access = doc_->access_;
+  // Not bound yet: the SDK binds the actor in this transaction before it commits.
+  if (!access.owned() || !access.KeyOf(doc_->self_)) return Status::Ok();
+  return access.CheckWrite(doc_->self_, next_seq_);
+}
+
+Status Transaction::AddAccess(Op op) {
+  if (!open_) return Status::InvalidArgument("transaction is closed");
+  Document& d = *doc_;
+  op.type = Op::Type::kAccess;
+  op.object = kRoot;
+  AccessEntry e = internal::AccessEntryOf(op, Dot{d.self_, next_seq_}, d.lamport_ + 1);
+  WEFT_RETURN_IF_ERROR(d.access_.Check(e, d.version_, d.version_.empty()));
+  undo_.push_back(Undo([before = d.access_](Document& doc) { doc.access_ = before; }));
+  d.access_.Add(std::move(e));
+  next_seq_ += 1;
+  ops_.push_back(std::move(op));
+  return Status::Ok();
+}
+
+namespace {
+// Per actor, the last seq of an access op `list` holds: what a new grant or revoke observed.
+VersionVector ObservedOf(const AccessList& list) {
+  VersionVector v;
+  for (const AccessEntry& e : list.entries()) v.Advance(e.dot.node, e.dot.seq);
+  return v;
+}
+}  // namespace
+
+Status Transaction::CreateAccess(const Principal& owner) {
+  Op op;
+  op.action = AccessAction::kCreate;
+  op.principal = owner;
+  return AddAccess(std::move(op));
+}
+
+Status Transaction::Bind(const Principal& key, std::string proof) {
+  Op op;
+  op.action = AccessAction::kBind;
+  op.principal = key;
+  op.proof = std::move(proof);
+  return AddAccess(std::move(op));
+}
+
+Status Transaction::Grant(const Principal& key, Role role) {
+  Op op;
+  op.action = AccessAction::kGrant;
+  op.principal = key;
+  op.role = role;
+  op.observed = ObservedOf(doc_->access_);
+  return AddAccess(std::move(op));
+}
+
+Status Transaction::Revoke(const Principal& key) {
+  Op op;
+  op.action = AccessAction::kRevoke;
+  op.principal = key;
+  op.observed = ObservedOf(doc_->access_);
+  for (NodeId actor : doc_->access_.ActorsOf(key)) op.context.Set(actor, doc_->version_.Get(actor));
+  return AddAccess(std::move(op));
+}
+
 Status Transaction::Add(Op op) {
   if (!open_) return Status::InvalidArgument("transaction is closed");
   Document& d = *doc_;
   if (!d.Exists(op.object)) return Status::NotFound("object " + op.object.ToString());
+  WEFT_RETURN_IF_ERROR(CheckLocalWrite());
   Dot dot{d.self_, next_seq_};
   WEFT_RETURN_IF_ERROR(d.ApplyOpChecked(op, dot, d.clock_.last(), &undo_, &patches_));
   next_seq_ += OpSpan(op);
@@ -532,6 +625,8 @@ Status Document::ValidateOp(const Op& op, const Dot& dot) const {
 
 Status Document::ApplyOpChecked(const Op& op, const Dot& dot, const HlcTimestamp& time,
                                 std::vector<UndoFn>* undo, std::vector<Patch>* patches) {
+  // Access ops were checked and added by CheckAccess, before the change's other ops.
+  if (op.type == Op::Type::kAccess) return Status::Ok();
   WEFT_RETURN_IF_ERROR(ValidateOp(op, dot));
   Object* target = Find(op.object);
   if (!target) return Status::Ok();  // removed concurrently: nothing left to change
@@ -615,6 +710,7 @@ void Document::ApplyOp(const Op& op, const Dot& dot, const HlcTimestamp& time,
     case Op::Type::kTextInsert:
     case Op::Type::kListInsert:
     case Op::Type::kSeqDelete: (void)ApplySequenceOp(op, dot, nullptr, patches); return;
+    case Op::Type::kAccess: return;  // the access list holds it
     case Op::Type::kMapSet:
     case Op::Type::kMapDelete: {
       auto& map = std::get<MapObject>(*target);
@@ -859,6 +955,7 @@ Status Transaction::AddSequenceInsert(Op op) {
   Document& d = *doc_;
   Document::Object* target = d.Find(op.object);
   if (!target) return Status::NotFound("object " + op.object.ToString());
+  WEFT_RETURN_IF_ERROR(CheckLocalWrite());
   Dot dot{d.self_, next_seq_};
   ObjectId obj = op.object;
   uint64_t n;
@@ -978,6 +1075,7 @@ Status Transaction::ListDelete(ObjectId seq, size_t pos, size_t len) {
   Document& d = *doc_;
   Document::Object* target = d.Find(seq);
   if (!target) return Status::NotFound("object " + seq.ToString());
+  WEFT_RETURN_IF_ERROR(CheckLocalWrite());
   if (len == 0) {
     size_t size = std::holds_alternative<Text>(*target) ? std::get<Text>(*target).size()
                   : std::holds_alternative<List<Value>>(*target)
@@ -1151,7 +1249,36 @@ Status Document::CheckChange(const Change& c, const ApplyOptions& options) const
   return Status::Ok();
 }
 
+Status Document::CheckAccess(const Change& c, std::optional<AccessList>* next) const {
+  const AccessList* list = &access_;
+  bool data = false;
+  uint64_t seq = c.start_seq;
+  for (const Op& op : c.ops) {
+    if (op.type != Op::Type::kAccess) {
+      data = true;
+    } else {
+      if (!*next) *next = access_;
+      AccessEntry e = internal::AccessEntryOf(op, Dot{c.author, seq}, c.lamport);
+      Status s = (*next)->Check(e, version_, version_.empty());
+      if (!s.ok()) return s;
+      (*next)->Add(std::move(e));
+      list = &**next;
+    }
+    seq += OpSpan(op);
+  }
+  if (!list->owned()) return Status::Ok();
+  if (!list->KeyOf(c.author)) {
+    return Status(StatusCode::kPermissionDenied,
+                  "author " + c.author.ToHex() + " is not bound to a key in this document");
+  }
+  return data ? list->CheckWrite(c.author, c.end_seq()) : Status::Ok();
+}
+
 Status Document::ApplyChecked(Change c, std::vector<Patch>* patches) {
+  std::optional<AccessList> next_access;
+  if (Status s = CheckAccess(c, &next_access); !s.ok()) {
+    return Status(s.code(), "change " + c.id().ToString() + ": " + s.message());
+  }
   // Ops are validated one by one against the state the earlier ops of the change left (an op may
   // name an object or an item an earlier op of the same change made); on the first invalid op,
   // everything the change did is undone.
@@ -1169,6 +1296,7 @@ Status Document::ApplyChecked(Change c, std::vector<Patch>* patches) {
     }
     seq += OpSpan(op);
   }
+  if (next_access) access_ = std::move(*next_access);
   version_.Set(c.author, seq - 1);
   WakeHeld(c.author, seq - 1);
   // The frontier: what the change depends on is no longer latest; the change is.

@@ -1,7 +1,7 @@
 // Snapshots, the canonical state encoding and the JSON rendering of a Document.
 //
 // Snapshot format (version 1), all integers LEB128 unless noted:
-//   "WEFTDOC" u8(version) u8(flags: 1 = history follows)
+//   "WEFTDOC" u8(version) u8(flags: 1 = history follows, 2 = access ops follow the state)
 //   state: VV(version) varint(object count) object*
 //     object: dot(id) u8(kind) VV(seen) body
 //       map:      varint(n) { bytes(key) siblings<value> }*      keys strictly increasing
@@ -11,14 +11,19 @@
 //       set:      varint(n) { scalar siblings<> }*               elements strictly increasing
 //     siblings<X>: varint(n) { dot VV(context) X }*             dots strictly increasing
 //     value: scalar, or u8(7) u8(kind) for a nested object whose id is the sibling's dot
+//   [access: varint(n >= 1) { dot varint(lamport) access fields }*  in walk order (access.h);
+//    the fields as in a change (change_codec.h: EncodeAccessFields)]
 //   varint(lamport) varint(wall) varint(logical)
 //   [history: VV(base) varint(n) { bytes(change) }*]
-// The state part alone is the canonical encoding: every collection is written in a fixed order.
+// The state part and the access part (when the document holds access ops) are the canonical
+// encoding: every collection is written in a fixed order. A public document's snapshot and
+// canonical state are what they were before access lists.
 #include <cmath>
 #include <cstdio>
 #include <functional>
 #include <set>
 
+#include "change_codec.h"
 #include "weft/crdt/document.h"
 #include "weft/crdt/encoding.h"
 
@@ -126,6 +131,39 @@ struct Document::Snapshotter {
           },
           obj);
     }
+  }
+
+  static void Access(Writer& w, const Document& d) {
+    const auto& entries = d.access_.entries();
+    if (entries.empty()) return;
+    w.Varint(entries.size());
+    for (const AccessEntry& e : entries) {
+      w.DotValue(e.dot);
+      w.Varint(e.lamport);
+      internal::EncodeAccessFields(w, e);
+    }
+  }
+
+  static Status ReadAccess(Reader& r, Document& d) {
+    uint64_t n = r.Count(12);
+    if (r.ok() && n == 0) r.Fail("an empty access list");
+    std::vector<AccessEntry> entries;
+    for (uint64_t i = 0; i < n && r.ok(); ++i) {
+      AccessEntry e;
+      e.dot = r.DotValue();
+      e.lamport = r.Varint();
+      internal::DecodeAccessFields(r, &e);
+      if (r.ok() && !d.version_.Contains(e.dot)) r.Fail("access op beyond the version");
+      if (r.ok() && (!d.version_.Dominates(e.context) || !d.version_.Dominates(e.observed))) {
+        r.Fail("access op names seqs beyond the version");
+      }
+      entries.push_back(std::move(e));
+    }
+    WEFT_RETURN_IF_ERROR(r.status("snapshot access list"));
+    auto list = AccessList::FromEntries(std::move(entries));
+    if (!list.ok()) return Status::Corruption("snapshot: " + list.status().message());
+    d.access_ = std::move(*list);
+    return Status::Ok();
   }
 
   static ObjectKind KindOf(const Object& o) {
@@ -357,6 +395,7 @@ struct Document::Snapshotter {
 std::string Document::CanonicalState() const {
   Writer w;
   Snapshotter::State(w, *this);
+  Snapshotter::Access(w, *this);
   return w.Take();
 }
 
@@ -365,8 +404,9 @@ std::string Document::EncodeSnapshot(bool with_history) const {
   w.Raw(kSnapshotMagic);
   w.U8(kSnapshotVersion);
   bool history = with_history && options_.keep_history;
-  w.U8(history ? 1 : 0);
+  w.U8((history ? 1 : 0) | (access_.entries().empty() ? 0 : 2));
   Snapshotter::State(w, *this);
+  Snapshotter::Access(w, *this);
   w.Varint(lamport_);
   w.Varint(clock_.last().wall_ms);
   w.Varint(clock_.last().logical);
@@ -390,10 +430,14 @@ Result<Document> Document::DecodeSnapshot(std::string_view bytes, NodeId self,
     return Status::UnsupportedVersion("snapshot version " + std::to_string(version));
   }
   uint8_t flags = r.U8();
-  if (r.ok() && flags > 1) return Status::Corruption("snapshot: unknown flags");
+  if (r.ok() && flags > 3) return Status::Corruption("snapshot: unknown flags");
   Document d(self, options);
   WEFT_RETURN_IF_ERROR(Snapshotter::ReadState(r, d));
+  if (flags & 2) WEFT_RETURN_IF_ERROR(Snapshotter::ReadAccess(r, d));
   d.lamport_ = r.Varint();
+  for (const AccessEntry& e : d.access_.entries()) {
+    if (e.lamport > d.lamport_) return Status::Corruption("snapshot: access op after the clock");
+  }
   HlcTimestamp t;
   t.wall_ms = r.Varint();
   uint64_t logical = r.Varint();
@@ -601,6 +645,48 @@ void ExactScalar(std::string& out, const Scalar& s) {
   JsonScalar(out, s);
 }
 
+std::string Hex(std::string_view bytes) {
+  static const char* kHex = "0123456789abcdef";
+  std::string hex;
+  for (unsigned char c : bytes) {
+    hex += kHex[c >> 4];
+    hex += kHex[c & 15];
+  }
+  return hex;
+}
+
+void VectorJson(std::string& out, const VersionVector& v);
+
+// The access list: every op held (keys and proofs in hex, whether the walk found it valid), then
+// the members it gives.
+void AccessJson(std::string& out, const AccessList& access) {
+  out += ",\"access\":{\"ops\":[";
+  for (size_t i = 0; i < access.entries().size(); ++i) {
+    const AccessEntry& e = access.entries()[i];
+    if (i) out += ",";
+    out += "{\"dot\":";
+    JsonString(out, e.dot.ToString());
+    out += ",\"lamport\":" + std::to_string(e.lamport) + ",\"action\":";
+    JsonString(out, AccessActionName(e.action));
+    out += ",\"principal\":\"" + Hex(e.principal) + "\",\"role\":";
+    JsonString(out, RoleName(e.role));
+    out += ",\"proof\":\"" + Hex(e.proof) + "\",\"context\":";
+    VectorJson(out, e.context);
+    out += ",\"observed\":";
+    VectorJson(out, e.observed);
+    out += access.valid(i) ? ",\"valid\":true}" : ",\"valid\":false}";
+  }
+  out += "],\"members\":{";
+  bool first = true;
+  for (const auto& [key, role] : access.Members()) {
+    if (!first) out += ",";
+    first = false;
+    out += "\"" + Hex(key) + "\":";
+    JsonString(out, RoleName(role));
+  }
+  out += "}}";
+}
+
 void VectorJson(std::string& out, const VersionVector& v) {
   out += "{";
   for (size_t i = 0; i < v.entries().size(); ++i) {
@@ -703,13 +789,7 @@ std::string Document::CanonicalJson() const {
             } else {
               o.EncodeState(w, [](Writer& w2, const Value& v) { EncodeListValue(w2, v); });
             }
-            static const char* kHex = "0123456789abcdef";
-            std::string hex;
-            for (unsigned char c : w.data()) {
-              hex += kHex[c >> 4];
-              hex += kHex[c & 15];
-            }
-            out += ",\"state\":\"" + hex + "\",\"value\":";
+            out += ",\"state\":\"" + Hex(w.data()) + "\",\"value\":";
             RenderObject(*this, &obj, out);
           } else {
             VectorJson(out, o.seen());
@@ -730,7 +810,9 @@ std::string Document::CanonicalJson() const {
         obj);
     out += "}";
   }
-  out += "}}";
+  out += "}";
+  if (!access_.entries().empty()) AccessJson(out, access_);
+  out += "}";
   return out;
 }
 

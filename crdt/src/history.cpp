@@ -1,5 +1,5 @@
 // History segments: a run of changes stored column by column. Format (docs/storage.md):
-//   "WSEG" u8(version 1) varint(changes) varint(ops)
+//   "WSEG" u8(version) varint(changes) varint(ops)  version 2 when it holds access ops, else 1
 //   varint(authors) fixed64(node)*            every node named, in order of first use
 //   bytes(int column)*  kIntColumns of them   run-length encoded (below), in Column order
 //   bytes(generic ops) bytes(signatures)      EncodeOp of ops without columns; signatures
@@ -13,6 +13,7 @@
 // ...), so typical histories are long runs of zeros.
 #include "weft/crdt/history.h"
 
+#include <algorithm>
 #include <array>
 #include <unordered_map>
 
@@ -27,6 +28,8 @@ namespace {
 
 constexpr std::string_view kMagic = "WSEG";
 constexpr uint8_t kFormat = 1;
+// Format 1 plus access ops (in the generic ops): an older build says kUnsupportedVersion.
+constexpr uint8_t kAccessFormat = 2;
 
 // Slicing-by-8 tables for CRC-32C (reflected polynomial 0x82F63B78): table k advances the CRC
 // over a byte followed by k zero bytes, so eight bytes cost eight lookups and no dependency chain.
@@ -342,9 +345,11 @@ std::string EncodeSegment(const std::vector<const Change*>& changes) {
     }
     last_end[a] = seq - 1;
   }
+  bool access = std::any_of(changes.begin(), changes.end(),
+                            [](const Change* c) { return internal::HasAccessOps(*c); });
   Writer w;
   w.Raw(kMagic);
-  w.U8(kFormat);
+  w.U8(access ? kAccessFormat : kFormat);
   w.Varint(changes.size());
   w.Varint(ops);
   w.Varint(authors.nodes().size());
@@ -371,7 +376,7 @@ Result<std::vector<Change>> DecodeSegment(std::string_view bytes) {
   Reader r(body);
   r.Raw(kMagic.size());
   uint8_t format = r.U8();
-  if (r.ok() && format != kFormat) {
+  if (r.ok() && format != kFormat && format != kAccessFormat) {
     return Status::UnsupportedVersion("history segment format " + std::to_string(format));
   }
   uint64_t n = r.Varint();
@@ -530,6 +535,12 @@ Result<std::vector<Change>> DecodeSegment(std::string_view bytes) {
   for (auto& c : col) WEFT_RETURN_IF_ERROR(c.Finish("history segment column"));
   WEFT_RETURN_IF_ERROR(generic.Finish("history segment ops"));
   WEFT_RETURN_IF_ERROR(signatures.Finish("history segment signatures"));
+  bool access = std::any_of(out.begin(), out.end(),
+                            [](const Change& c) { return internal::HasAccessOps(c); });
+  if (access != (format == kAccessFormat)) {
+    return Status::Corruption("history segment: format " + std::to_string(format) +
+                              (access ? " with" : " without") + " access ops");
+  }
   if (out.size() != n || ops_left != 0 || text_pos != text.size()) {
     return Status::Corruption("history segment: counts do not add up");
   }

@@ -34,6 +34,7 @@
 #include <variant>
 #include <vector>
 
+#include "weft/crdt/access.h"
 #include "weft/crdt/causality.h"
 #include "weft/crdt/counter.h"
 #include "weft/crdt/orset.h"
@@ -103,18 +104,26 @@ struct Op {
     kTextInsert = 7,  // `text` between items `left` and `right`; its code points get the op's dots
     kListInsert = 8,  // `items` between `left` and `right`
     kSeqDelete = 9,   // delete the items `ranges` names from a text or list
+    // An access list op (access.h) on the root: `action`, `principal`, `role` (grant), `proof`
+    // (bind), `context` (revoke: the cutoffs) and `observed` (grant, revoke).
+    kAccess = 10,
   };
   Type type = Type::kMapSet;
   ObjectId object;
   std::string key;        // kMapSet, kMapDelete
   VersionVector context;  // what the op replaces (map, register, set ops)
   Scalar scalar;          // kMapSet (unless new object), kRegisterSet, kSetAdd, kSetRemove
-  std::optional<ObjectKind> new_object;  // kMapSet creating a nested object
-  int64_t delta = 0;                     // kCounterAdd
-  Dot left, right;                       // sequence inserts: origins (node 0: start / end)
-  std::string text;                      // kTextInsert: UTF-8, at least one code point
-  std::vector<ListItem> items;           // kListInsert
-  std::vector<DotRange> ranges;          // kSeqDelete
+  std::optional<ObjectKind> new_object;         // kMapSet creating a nested object
+  int64_t delta = 0;                            // kCounterAdd
+  Dot left, right;                              // sequence inserts: origins (node 0: start / end)
+  std::string text;                             // kTextInsert: UTF-8, at least one code point
+  std::vector<ListItem> items;                  // kListInsert
+  std::vector<DotRange> ranges;                 // kSeqDelete
+  AccessAction action = AccessAction::kCreate;  // kAccess
+  Principal principal;                          // kAccess: exactly kPrincipalBytes
+  Role role = Role::kNone;                      // kAccess grant
+  std::string proof;                            // kAccess bind: opaque to crdt
+  VersionVector observed;                       // kAccess grant, revoke: see access.h
 
   friend bool operator==(const Op&, const Op&) = default;
 };
@@ -253,6 +262,19 @@ class Transaction {
   Result<ObjectId> ListInsertObject(ObjectId list, size_t pos, ObjectKind kind);
   Status ListDelete(ObjectId list, size_t pos, size_t len);
 
+  // Access list ops (access.h). Each fails, changing nothing, with kPermissionDenied when the
+  // rules refuse it (the local actor's key lacks the role, a create in a document that holds
+  // changes, ...) and kInvalidArgument on a malformed key or role.
+  // Makes `owner` the document's owner: only before the document holds any change.
+  Status CreateAccess(const Principal& owner);
+  // Binds the local actor to `key`; `proof` is stored and sent, never interpreted here.
+  Status Bind(const Principal& key, std::string proof);
+  // Gives `key` `role` (reader, writer or admin).
+  Status Grant(const Principal& key, Role role);
+  // Takes `key`'s role away, cutting each actor bound to it off at the last seq of it the
+  // document holds.
+  Status Revoke(const Principal& key);
+
   size_t size() const { return ops_.size(); }
   // The visible effects of the ops so far, in order.
   const std::vector<Patch>& patches() const { return patches_; }
@@ -268,6 +290,10 @@ class Transaction {
   explicit Transaction(Document* doc, uint64_t now_ms);
   Status Add(Op op);
   Status AddSequenceInsert(Op op);
+  // Whether the local actor may add a data op now: in an owned document, once it is bound, its
+  // key must be allowed to write (AccessList::CheckWrite).
+  Status CheckLocalWrite() const;
+  Status AddAccess(Op op);
 
   Document* doc_;
   uint64_t now_ms_;
@@ -339,6 +365,8 @@ class Document {
   // The causal frontier of version(): what the next local change will depend on (Change::deps).
   const VersionVector& heads() const { return heads_; }
   uint64_t lamport() const { return lamport_; }
+  // The access list (access.h): part of the state.
+  const AccessList& access() const { return access_; }
 
   // Starts a local transaction at physical time `now_ms` (milliseconds since the epoch).
   Transaction Begin(uint64_t now_ms);
@@ -433,6 +461,9 @@ class Document {
                          std::vector<Patch>* patches);
   Status CheckChange(const Change& change, const ApplyOptions& options) const;
   Status ApplyChecked(Change change, std::vector<Patch>* patches);
+  // Checks the change against the access list: on success, `next` holds the list with the
+  // change's access ops added (when it has any).
+  Status CheckAccess(const Change& change, std::optional<AccessList>* next) const;
   // Holds a change CheckReady found waiting (unless one with its id is held).
   void Hold(Change change, const Dot& waits_for);
   // The version of `node` reached `seq`: held changes waiting on it may be ready.
@@ -452,6 +483,7 @@ class Document {
   uint64_t lamport_ = 0;
   HybridClock clock_;
   std::map<ObjectId, Object> objects_;
+  AccessList access_;
   std::vector<Change> history_;
   VersionVector history_base_;  // the version before the first change in history_
   // Changes Receive holds until their dependencies arrive, by arrival number, and their ids.
