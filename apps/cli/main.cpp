@@ -20,6 +20,10 @@
 //                                     exchange changes with a relay until both sides have each
 //                                     other's (every document when none is named); an admission
 //                                     token for relays that ask for one; a pinned relay key
+//   grant DOC KEY ROLE                give the device with that public key a role in DOC
+//                                     (reader, writer or admin): a change, synced later
+//   revoke DOC KEY                    take that device's role away (a change)
+//   members DOC                       the access list: {"KEY": "owner"|"admin"|"writer"|"reader"}
 //   issue-token DEVICE_KEY [--ttl SECONDS]
 //                                     an admission token (hex) for that device, signed by this
 //                                     database's key
@@ -63,6 +67,9 @@ const char kUsage[] =
     "  sync URL [--doc DOC]... [--timeout SECONDS] [--token TOKEN] [--relay-key KEY]\n"
     "                          exchange changes with a relay (ws://HOST:PORT); --token: an\n"
     "                          admission token, --relay-key: refuse a relay with another key\n"
+    "  grant DOC KEY ROLE      give a device (its public key) a role: reader, writer, admin\n"
+    "  revoke DOC KEY          take a device's role away\n"
+    "  members DOC             the access list as JSON: {\"KEY\": \"owner\"|\"admin\"|...}\n"
     "  issue-token DEVICE_KEY [--ttl SECONDS]\n"
     "                          an admission token for that device, signed by this database's\n"
     "                          key (relays started with --admission-key KEY of this database)\n";
@@ -194,7 +201,7 @@ int Run(int argc, char** argv) {
   // Reading commands never create a database.
   opts.create_if_missing = cmd == "set" || cmd == "incr" || cmd == "delete" || cmd == "info" ||
                            cmd == "id" || cmd == "text-insert" || cmd == "text-delete" ||
-                           cmd == "sync" || cmd == "issue-token";
+                           cmd == "sync" || cmd == "issue-token" || cmd == "grant";
   auto opened = Replica::Open(db, opts);
   if (!opened.ok()) return Fail(opened.status());
   Replica& r = **opened;
@@ -355,6 +362,31 @@ int Run(int argc, char** argv) {
                 summary->documents, args[1].c_str(),
                 static_cast<unsigned long long>(summary->changes_sent),
                 static_cast<unsigned long long>(summary->changes_received));
+    return 0;
+  }
+  if ((cmd == "grant" && need(3)) || (cmd == "revoke" && need(2))) {
+    auto key = PublicKey::FromHex(args[2]);
+    if (!key) return Fail("KEY must be a public key (64 hex characters, `weft id`): " + args[2]);
+    Result<CommitInfo> c = Status::Ok();
+    if (cmd == "grant") {
+      auto role = crdt::RoleFromName(args[3]);
+      if (!role || *role == Role::kNone || *role == Role::kOwner) {
+        return Fail("ROLE must be reader, writer or admin: " + args[3]);
+      }
+      c = r.Grant(args[1], *key, *role);
+    } else {
+      c = r.Revoke(args[1], *key);
+    }
+    return c.ok() ? 0 : Fail(c.status());
+  }
+  if (cmd == "members" && need(1)) {
+    auto access = r.Access(args[1]);
+    if (!access.ok()) return Fail(access.status());
+    json::Value out = json::Value::MakeObject();
+    for (const auto& [key, role] : access->members) {
+      out.Set(key.ToHex(), json::Value::Str(crdt::RoleName(role)));
+    }
+    std::printf("%s\n", json::Serialize(out).c_str());
     return 0;
   }
   if (cmd == "issue-token" && (need(1) || (need(3) && args[2] == "--ttl"))) {

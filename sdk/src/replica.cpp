@@ -194,6 +194,60 @@ struct DocState {
   mutable std::mutex read_mu;
 };
 
+// Access lists: a key as the CRDT names it (its raw bytes), and back.
+crdt::Principal PrincipalOf(const PublicKey& key) {
+  return crdt::Principal(reinterpret_cast<const char*>(key.bytes().data()), PublicKey::kSize);
+}
+
+std::optional<PublicKey> KeyOfPrincipal(const crdt::Principal& p) {
+  if (p.size() != PublicKey::kSize) return std::nullopt;
+  std::array<uint8_t, PublicKey::kSize> b{};
+  std::memcpy(b.data(), p.data(), b.size());
+  PublicKey key(b);
+  if (!key.valid()) return std::nullopt;
+  return key;
+}
+
+// What a binding signs: the document, the actor and the key, so that it binds that actor in that
+// document only.
+std::string BindMessage(std::string_view doc, NodeId actor, const crdt::Principal& key) {
+  std::string m(doc);
+  m.push_back('\0');
+  for (int i = 7; i >= 0; --i) m.push_back(static_cast<char>(actor.value >> (8 * i)));
+  m.append(key);
+  return m;
+}
+
+// Every binding in `c` is its author's, signed by the key it names.
+Status CheckBindings(std::string_view doc, const crdt::Change& c) {
+  for (const auto& op : c.ops) {
+    if (op.type != crdt::Op::Type::kAccess || op.action != crdt::AccessAction::kBind) continue;
+    auto key = KeyOfPrincipal(op.principal);
+    if (!key ||
+        !VerifySignature(*key, kBindPurpose, BindMessage(doc, c.author, op.principal), op.proof)) {
+      return Status(StatusCode::kPermissionDenied,
+                    "its author's binding to a key is not signed by that key");
+    }
+  }
+  return Status::Ok();
+}
+
+// A peer that may send only its own changes sent `c`: in an owned document (or one `c` creates),
+// its author must be bound, before or by `c` itself, to `sender`.
+Status CheckSender(const crdt::AccessList& access, const crdt::Change& c, const PublicKey& sender) {
+  std::optional<crdt::Principal> key = access.KeyOf(c.author);
+  bool owned = access.owned();
+  for (const auto& op : c.ops) {
+    if (op.type != crdt::Op::Type::kAccess) continue;
+    if (op.action == crdt::AccessAction::kCreate) owned = true;
+    if (op.action == crdt::AccessAction::kBind && !key) key = op.principal;
+  }
+  if (!owned) return Status::Ok();
+  if (key && *key == PrincipalOf(sender)) return Status::Ok();
+  return Status(StatusCode::kPermissionDenied,
+                "the peer sent a change of another author (a device sends only its own changes)");
+}
+
 class ReplicaImpl final : public Replica {
  public:
   ReplicaImpl(std::string path, ReplicaOptions options)
@@ -227,7 +281,10 @@ class ReplicaImpl final : public Replica {
     return secret_key_.Sign(purpose, message);
   }
   const std::string& path() const override { return path_; }
-  bool MayRead(std::string_view, const PublicKey&) override { return true; }
+  bool MayRead(std::string_view doc, const PublicKey& key) override;
+  Result<DocumentAccess> Access(std::string_view doc) override;
+  Result<CommitInfo> Grant(std::string_view doc, const PublicKey& key, Role role) override;
+  Result<CommitInfo> Revoke(std::string_view doc, const PublicKey& key) override;
 
   Result<std::vector<std::string>> ListDocuments() override;
   Status CreateDocument(std::string_view doc) override;
@@ -242,7 +299,8 @@ class ReplicaImpl final : public Replica {
   using Replica::ApplyRemoteChanges;
   Result<ApplyReport> ApplyRemoteChanges(std::string_view doc,
                                          const std::vector<ChangeBlob>& changes,
-                                         const StoredHook& stored) override;
+                                         const StoredHook& stored,
+                                         const std::optional<PublicKey>& only_author) override;
   void WhenDurable(uint64_t commit, std::function<void(Status)> fn) override {
     if (commit == 0 || !syncer_) return fn(Status::Ok());
     syncer_->WhenDurable(commit, std::move(fn));
@@ -278,6 +336,11 @@ class ReplicaImpl final : public Replica {
   Result<VersionVector> BaseVersion(std::string_view doc) override;
 
  private:
+  // Opens a local transaction's change with the access ops it needs: in a new document (unless
+  // public), the create naming this replica's key; in an owned one where this open's actor is not
+  // bound yet, the signed binding. `added` receives how many ops were added.
+  Status AddAuthorship(std::string_view doc, const crdt::Document& d, crdt::Transaction& txn,
+                       size_t* added) const;
   // Loads `doc` into the cache (caller holds write_mu_). kNotFound when absent and !create.
   Result<DocState*> Load(std::string_view doc, bool create);
   // The cached state of `doc` for a reader (caller holds state_mu_ shared); loads it when needed.
@@ -821,9 +884,10 @@ Result<CommitInfo> ReplicaImpl::Transact(std::string_view doc,
     std::unique_lock lock(state_mu_);
     auto txn = st->doc.Begin(options_.clock());
     Txn handle(st->doc, txn);
-    Status s;
+    size_t automatic = 0;
+    Status s = AddAuthorship(doc, st->doc, txn, &automatic);
     try {
-      s = body(handle);
+      if (s.ok()) s = body(handle);
     } catch (const std::exception& e) {
       s = Status::Aborted(std::string("transaction body threw: ") + e.what());
     } catch (...) {
@@ -838,6 +902,8 @@ Result<CommitInfo> ReplicaImpl::Transact(std::string_view doc,
     }
     change = txn.Prepare();
     txn.Rollback();
+    // Only the automatic access ops: the body wrote nothing, so nothing commits.
+    if (change && change->ops.size() == automatic) change.reset();
   }
   CommitInfo info;
   if (!change) {
@@ -1008,7 +1074,8 @@ Result<std::vector<ChangeBlob>> ReplicaImpl::ChangesSince(std::string_view doc,
 
 Result<ApplyReport> ReplicaImpl::ApplyRemoteChanges(std::string_view doc,
                                                     const std::vector<ChangeBlob>& blobs,
-                                                    const StoredHook& stored) {
+                                                    const StoredHook& stored,
+                                                    const std::optional<PublicKey>& only_author) {
   // Decode everything first: a malformed blob changes nothing.
   std::vector<crdt::Change> changes;
   changes.reserve(blobs.size());
@@ -1017,6 +1084,10 @@ Result<ApplyReport> ReplicaImpl::ApplyRemoteChanges(std::string_view doc,
     if (!c.ok()) {
       return Status(c.status().code(),
                     "change " + std::to_string(i) + " of the batch: " + c.status().message());
+    }
+    // Bindings of an author to a key must be signed by that key (for this document and actor).
+    if (Status b = CheckBindings(doc, *c); !b.ok()) {
+      return Status(b.code(), "change " + c->id().ToString() + ": " + b.message());
     }
     changes.push_back(std::move(*c));
   }
@@ -1069,6 +1140,12 @@ Result<ApplyReport> ReplicaImpl::ApplyRemoteChanges(std::string_view doc,
         waiting.Wait(c, r.waits_for, i);
         continue;
       }
+      if (only_author) {
+        if (Status a = CheckSender(st->doc.access(), c, *only_author); !a.ok()) {
+          failure = Status(a.code(), "change " + c.id().ToString() + ": " + a.message());
+          break;
+        }
+      }
       Status s = st->doc.ApplyChange(c, opts);
       if (s.code() == StatusCode::kMissingDependency) continue;
       if (!s.ok()) {
@@ -1114,6 +1191,66 @@ Result<ApplyReport> ReplicaImpl::ApplyRemoteChanges(std::string_view doc,
   Dispatch();
   Resolve(std::string(doc), patches);
   return report;
+}
+
+Status ReplicaImpl::AddAuthorship(std::string_view doc, const crdt::Document& d,
+                                  crdt::Transaction& txn, size_t* added) const {
+  const crdt::AccessList& access = d.access();
+  const crdt::Principal me = PrincipalOf(public_key_);
+  bool create = !access.owned() && d.version().empty() && !options_.public_documents;
+  if (create) {
+    WEFT_RETURN_IF_ERROR(txn.CreateAccess(me));
+    ++*added;
+  }
+  if ((create || access.owned()) && !access.KeyOf(actor_)) {
+    auto sig = secret_key_.Sign(kBindPurpose, BindMessage(doc, actor_, me));
+    if (!sig.ok()) return sig.status();
+    WEFT_RETURN_IF_ERROR(
+        txn.Bind(me, std::string(reinterpret_cast<const char*>(sig->data()), sig->size())));
+    ++*added;
+  }
+  return Status::Ok();
+}
+
+bool ReplicaImpl::MayRead(std::string_view doc, const PublicKey& key) {
+  bool allowed = true;
+  Status s = Read(doc, [&](const View& v) {
+    const crdt::AccessList& access = v.document().access();
+    allowed = !access.owned() || access.RoleOf(PrincipalOf(key)) != crdt::Role::kNone;
+  });
+  // A document not held here: the peer may send it (the access checks of its changes decide).
+  if (!s.ok()) return s.code() == StatusCode::kNotFound;
+  return allowed;
+}
+
+Result<DocumentAccess> ReplicaImpl::Access(std::string_view doc) {
+  DocumentAccess out;
+  Status bad;
+  WEFT_RETURN_IF_ERROR(Read(doc, [&](const View& v) {
+    const crdt::AccessList& access = v.document().access();
+    out.owned = access.owned();
+    for (const auto& [principal, role] : access.Members()) {
+      auto key = KeyOfPrincipal(principal);
+      if (!key) {
+        bad = Status::Corruption("an access list names a key that is not one");
+        return;
+      }
+      out.members.emplace(*key, role);
+    }
+  }));
+  WEFT_RETURN_IF_ERROR(bad);
+  return out;
+}
+
+Result<CommitInfo> ReplicaImpl::Grant(std::string_view doc, const PublicKey& key, Role role) {
+  if (!key.valid()) return Status::InvalidArgument("no key to grant a role to");
+  return Transact(doc, [&](Txn& t) { return t.raw().Grant(PrincipalOf(key), role); });
+}
+
+Result<CommitInfo> ReplicaImpl::Revoke(std::string_view doc, const PublicKey& key) {
+  if (!key.valid()) return Status::InvalidArgument("no key to revoke");
+  if (!HasDocument(doc)) return Status::NotFound("no document \"" + std::string(doc) + "\"");
+  return Transact(doc, [&](Txn& t) { return t.raw().Revoke(PrincipalOf(key)); });
 }
 
 Status ReplicaImpl::WriteSnapshot(const std::string& doc, const DocState& st) {

@@ -14,7 +14,9 @@ using namespace weft;
 namespace {
 
 using testing::OpenReplicaAt;
+// Several replicas write one document here: public documents.
 constexpr auto OpenAt = [](const std::string& path, ReplicaOptions opts = {}) {
+  opts.public_documents = true;
   return OpenReplicaAt(path, std::move(opts));
 };
 

@@ -58,6 +58,8 @@ void Sim::Open(int i) {
   if (auto it = actor_override_.find(i); it != actor_override_.end()) o.session_actor = it->second;
   o.snapshot_every = 16;  // exercise snapshots and reopening from them
   o.check_drift = false;  // clocks here are off by up to a day on purpose
+  // Every node writes every document: public ones (access lists have their own tests).
+  o.public_documents = true;
   auto r = Replica::Open(node.path, o);
   if (!r.ok()) {
     report_.problems.push_back(node.name + ": reopen failed: " + r.status().ToString());

@@ -25,8 +25,11 @@ using namespace std::chrono_literals;
 
 namespace {
 
+// These tests are about the protocol, not access lists: their documents are public.
 std::unique_ptr<Replica> Open(const std::string& path) {
-  auto r = Replica::Open(path);
+  ReplicaOptions o;
+  o.public_documents = true;
+  auto r = Replica::Open(path, o);
   REQUIRE(r.ok());
   return std::move(*r);
 }
@@ -374,6 +377,7 @@ TEST_CASE("a damaged change in the local log stops its document, not the connect
   ReplicaOptions options;
   options.snapshot_every = 0;  // every change stays a row of the log
   options.snapshot_every_ops = 0;
+  options.public_documents = true;
   auto opened = Replica::Open(path, options);
   REQUIRE(opened.ok());
   auto node = std::move(*opened);

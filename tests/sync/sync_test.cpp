@@ -38,8 +38,12 @@ using tcp = net::ip::tcp;
 
 namespace {
 
+// Devices whose documents are public (anyone may write them): most tests here are about sync
+// itself; the access-list tests open owned documents with OpenPrivate.
 std::unique_ptr<Replica> OpenReplica(const std::string& path) {
-  auto r = Replica::Open(path);
+  ReplicaOptions o;
+  o.public_documents = true;
+  auto r = Replica::Open(path, o);
   REQUIRE(r.ok());
   return std::move(*r);
 }

@@ -182,6 +182,9 @@ WEFT_EXPORT weft_status weft_options_set_durability(weft_options* o, int full);
 /* Write a document's snapshot after this many changes / ops since the last one (0: never). */
 WEFT_EXPORT weft_status weft_options_set_snapshot_every(weft_options* o, uint32_t changes,
                                                         uint32_t ops);
+/* Whether documents this replica creates are public (nonzero: no owner, anyone may read and write
+ * them) or owned by its key (0, the default). */
+WEFT_EXPORT weft_status weft_options_set_public_documents(weft_options* o, int public_documents);
 /* Whether to create the database when the file does not exist (default 1). */
 WEFT_EXPORT weft_status weft_options_set_create_if_missing(weft_options* o, int create);
 /* Refuse remote changes whose time is more than max_drift_ms ahead of the local clock (when
@@ -450,6 +453,36 @@ WEFT_EXPORT weft_status weft_set_conflict_resolver(weft_replica* r, const char* 
                                                    weft_resolver_fn fn, void* user);
 
 /* ---------------------------------------------------------------------------------------------
+ * Access lists (docs/security.md). A document this replica creates is owned by its key (unless
+ * weft_options_set_public_documents): only the devices its owner and admins grant a role read or
+ * write it, on every relay and device. Grants and revokes are changes, synced like any other.
+ * ------------------------------------------------------------------------------------------- */
+
+typedef enum weft_role {
+  WEFT_ROLE_NONE = 0,
+  WEFT_ROLE_READER = 1,
+  WEFT_ROLE_WRITER = 2,
+  WEFT_ROLE_ADMIN = 3,
+  WEFT_ROLE_OWNER = 4
+} weft_role;
+
+/* Gives the device with public key `key` (32 bytes) `role` (reader, writer or admin) in `doc`.
+ * WEFT_PERMISSION_DENIED unless this device is the owner or an admin (admin: owner only). */
+WEFT_EXPORT weft_status weft_doc_grant(weft_replica* r, const char* doc, size_t doc_len,
+                                       const uint8_t key[32], int role);
+/* Takes that device's role away: its later changes are refused everywhere the revocation
+ * reaches, and relays stop serving it the document. */
+WEFT_EXPORT weft_status weft_doc_revoke(weft_replica* r, const char* doc, size_t doc_len,
+                                        const uint8_t key[32]);
+/* The access list as JSON, {"<64 hex key>": "owner"|"admin"|"writer"|"reader"} ("{}" for a public
+ * document); free with weft_string_free. WEFT_NOT_FOUND when the document is absent. */
+WEFT_EXPORT weft_status weft_doc_members(weft_replica* r, const char* doc, size_t doc_len,
+                                         char** out, size_t* out_len);
+/* *role := the role (weft_role) of `key` in `doc`; *owned := 0 for a public document. */
+WEFT_EXPORT weft_status weft_doc_role(weft_replica* r, const char* doc, size_t doc_len,
+                                      const uint8_t key[32], int* role, int* owned);
+
+/* ---------------------------------------------------------------------------------------------
  * Causal tokens (cross-device read-after-write)
  * ------------------------------------------------------------------------------------------- */
 
@@ -557,6 +590,17 @@ WEFT_EXPORT weft_status weft_sync_options_set_backoff(weft_sync_options* o, uint
                                                       uint64_t max_ms);
 /* Seed of the backoff jitter (0: random). */
 WEFT_EXPORT weft_status weft_sync_options_set_seed(weft_sync_options* o, uint64_t seed);
+/* The admission token for relays started with --admission-key (weft_issue_token's hex string). */
+WEFT_EXPORT weft_status weft_sync_options_set_token(weft_sync_options* o, const char* hex,
+                                                    size_t hex_len);
+/* Refuse a relay that does not prove this public key (32 bytes; `weft-relay --print-key`). */
+WEFT_EXPORT weft_status weft_sync_options_set_relay_key(weft_sync_options* o,
+                                                        const uint8_t key[32]);
+/* An admission token (hex; free with weft_string_free) for the device with public key `device`,
+ * valid for ttl_s seconds, signed by `issuer`'s key: an app's account server keeps a replica as
+ * its issuing identity and starts its relays with --admission-key set to that replica's key. */
+WEFT_EXPORT weft_status weft_issue_token(const weft_replica* issuer, const uint8_t device[32],
+                                         uint64_t ttl_s, char** out, size_t* out_len);
 
 /* Starts a sync client for `r` (options NULL: defaults) with its own network thread. The
  * replica must outlive it: weft_close fails with WEFT_BUSY until weft_sync_free. */

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "internal.h"
+#include "weft/json.h"
 
 using namespace weft;
 using namespace weft::capi;
@@ -145,6 +146,12 @@ weft_status weft_options_set_snapshot_every(weft_options* o, uint32_t changes, u
 weft_status weft_options_set_create_if_missing(weft_options* o, int create) {
   if (!o) return NullArg("weft_options_set_create_if_missing");
   o->o.create_if_missing = create != 0;
+  return WEFT_OK;
+}
+
+weft_status weft_options_set_public_documents(weft_options* o, int public_documents) {
+  if (!o) return NullArg("weft_options_set_public_documents");
+  o->o.public_documents = public_documents != 0;
   return WEFT_OK;
 }
 
@@ -769,6 +776,75 @@ weft_status weft_set_conflict_resolver(weft_replica* r, const char* doc, size_t 
 }
 
 /* ---------------------------------------------------------------- causal tokens */
+
+/* ---------------------------------------------------------------- access lists */
+
+namespace {
+
+PublicKey KeyFrom(const uint8_t key[32]) {
+  std::array<uint8_t, PublicKey::kSize> b{};
+  std::memcpy(b.data(), key, b.size());
+  return PublicKey(b);
+}
+
+}  // namespace
+
+weft_status weft_doc_grant(weft_replica* r, const char* doc, size_t doc_len, const uint8_t key[32],
+                           int role) {
+  if (!r || !key) return NullArg("weft_doc_grant");
+  return Guard(&r->err, [&] {
+    std::string_view d;
+    WEFT_CHECK(&r->err, CheckText(doc, doc_len, "document ID", &d));
+    if (role < WEFT_ROLE_READER || role > WEFT_ROLE_ADMIN) {
+      return Fail(&r->err, WEFT_INVALID_ARGUMENT, "a role to grant is reader, writer or admin");
+    }
+    return Report(&r->err, r->impl->Grant(d, KeyFrom(key), static_cast<Role>(role)).status());
+  });
+}
+
+weft_status weft_doc_revoke(weft_replica* r, const char* doc, size_t doc_len,
+                            const uint8_t key[32]) {
+  if (!r || !key) return NullArg("weft_doc_revoke");
+  return Guard(&r->err, [&] {
+    std::string_view d;
+    WEFT_CHECK(&r->err, CheckText(doc, doc_len, "document ID", &d));
+    return Report(&r->err, r->impl->Revoke(d, KeyFrom(key)).status());
+  });
+}
+
+weft_status weft_doc_members(weft_replica* r, const char* doc, size_t doc_len, char** out,
+                             size_t* out_len) {
+  if (!r || !out) return NullArg("weft_doc_members");
+  return Guard(&r->err, [&] {
+    std::string_view d;
+    WEFT_CHECK(&r->err, CheckText(doc, doc_len, "document ID", &d));
+    auto access = r->impl->Access(d);
+    if (!access.ok()) return Report(&r->err, access.status());
+    json::Value j = json::Value::MakeObject();
+    for (const auto& [key, role] : access->members) {
+      j.Set(key.ToHex(), json::Value::Str(crdt::RoleName(role)));
+    }
+    char* s = CopyOut(json::Serialize(j), out_len);
+    if (!s) return Fail(&r->err, WEFT_INTERNAL, "out of memory");
+    *out = s;
+    return WEFT_OK;
+  });
+}
+
+weft_status weft_doc_role(weft_replica* r, const char* doc, size_t doc_len, const uint8_t key[32],
+                          int* role, int* owned) {
+  if (!r || !key || !role || !owned) return NullArg("weft_doc_role");
+  return Guard(&r->err, [&] {
+    std::string_view d;
+    WEFT_CHECK(&r->err, CheckText(doc, doc_len, "document ID", &d));
+    auto access = r->impl->Access(d);
+    if (!access.ok()) return Report(&r->err, access.status());
+    auto it = access->members.find(KeyFrom(key));
+    *role = it == access->members.end() ? WEFT_ROLE_NONE : static_cast<int>(it->second);
+    *owned = access->owned ? 1 : 0;
+    return WEFT_OK;
+  });
+}
 
 weft_status weft_causal_token(weft_replica* r, const char* doc, size_t doc_len, char** out,
                               size_t* out_len) {

@@ -1,6 +1,8 @@
 // The C API over weft::SyncClient: peers, status and lag, waiting for sync and acks, presence.
 #include <algorithm>
+#include <array>
 #include <chrono>
+#include <cstring>
 
 #include "internal.h"
 
@@ -87,6 +89,59 @@ weft_status weft_sync_options_set_backoff(weft_sync_options* o, uint64_t initial
 weft_status weft_sync_options_set_seed(weft_sync_options* o, uint64_t seed) {
   if (!o) return NullArg("weft_sync_options_set_seed");
   o->o.seed = seed;
+  return WEFT_OK;
+}
+
+weft_status weft_sync_options_set_token(weft_sync_options* o, const char* hex, size_t hex_len) {
+  if (!o || (!hex && hex_len)) return NullArg("weft_sync_options_set_token");
+  std::string token;
+  for (size_t i = 0; i < hex_len; i += 2) {
+    auto nibble = [](char c) -> int {
+      if (c >= '0' && c <= '9') return c - '0';
+      if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+      if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+      return -1;
+    };
+    int hi = nibble(hex[i]), lo = i + 1 < hex_len ? nibble(hex[i + 1]) : -1;
+    if (hi < 0 || lo < 0) {
+      return Fail(nullptr, WEFT_INVALID_ARGUMENT, "a token is an even number of hex digits");
+    }
+    token.push_back(static_cast<char>(hi << 4 | lo));
+  }
+  o->o.credentials = std::move(token);
+  return WEFT_OK;
+}
+
+weft_status weft_sync_options_set_relay_key(weft_sync_options* o, const uint8_t key[32]) {
+  if (!o || !key) return NullArg("weft_sync_options_set_relay_key");
+  std::array<uint8_t, PublicKey::kSize> b{};
+  std::memcpy(b.data(), key, b.size());
+  PublicKey k(b);
+  if (!k.valid()) return Fail(nullptr, WEFT_INVALID_ARGUMENT, "the relay key is all zero");
+  o->o.relay_key = k;
+  return WEFT_OK;
+}
+
+weft_status weft_issue_token(const weft_replica* issuer, const uint8_t device[32], uint64_t ttl_s,
+                             char** out, size_t* out_len) {
+  if (!issuer || !device || !out) return NullArg("weft_issue_token");
+  std::array<uint8_t, PublicKey::kSize> b{};
+  std::memcpy(b.data(), device, b.size());
+  if (ttl_s == 0 || ttl_s > (uint64_t{1} << 40)) {
+    return Fail(nullptr, WEFT_INVALID_ARGUMENT, "ttl_s is 1 second or more");
+  }
+  auto token = IssueAdmissionToken(*issuer->impl, PublicKey(b),
+                                   std::chrono::seconds(static_cast<int64_t>(ttl_s)));
+  if (!token.ok()) return Report(nullptr, token.status());
+  static const char* k = "0123456789abcdef";
+  std::string hex;
+  for (unsigned char c : *token) {
+    hex += k[c >> 4];
+    hex += k[c & 15];
+  }
+  char* s = CopyOut(hex, out_len);
+  if (!s) return Fail(nullptr, WEFT_INTERNAL, "out of memory");
+  *out = s;
   return WEFT_OK;
 }
 

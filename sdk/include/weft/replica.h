@@ -19,6 +19,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -80,6 +81,10 @@ struct ReplicaOptions {
   // above.
   NodeId new_actor;
   NodeId session_actor;
+  // Documents this replica creates are owned by its key (docs/security.md): nobody else reads or
+  // writes them until the owner grants a role. true: they are public instead (no access list;
+  // anyone may read and write them, as before access lists).
+  bool public_documents = false;
 };
 
 // What a commit produced.
@@ -111,6 +116,15 @@ struct ConflictInfo {
   std::vector<crdt::Value> siblings;
 };
 using ConflictResolver = std::function<std::optional<crdt::Scalar>(const ConflictInfo&)>;
+
+// Roles in a document's access list: reader < writer < admin < owner.
+using Role = crdt::Role;
+
+// A document's access list as this replica holds it.
+struct DocumentAccess {
+  bool owned = false;                 // false: a public document (anyone may read and write it)
+  std::map<PublicKey, Role> members;  // every key with a role, the owner's as kOwner
+};
 
 // The result of applying a batch of remote changes.
 struct ApplyReport {
@@ -170,6 +184,18 @@ class Replica {
   // a role.
   virtual bool MayRead(std::string_view doc, const PublicKey& key) = 0;
 
+  // Access lists (docs/security.md). A document this replica creates is owned by its key unless
+  // ReplicaOptions::public_documents; its owner and admins grant and revoke roles with changes
+  // that sync like any other. Every replica checks every remote change against the list: a
+  // reader's write, or a write past its author's revocation, is refused (kPermissionDenied), and
+  // so is a local write by a key without a writer role.
+  virtual Result<DocumentAccess> Access(std::string_view doc) = 0;
+  // Gives `key` `role` (reader, writer or admin; admin only by the owner).
+  virtual Result<CommitInfo> Grant(std::string_view doc, const PublicKey& key, Role role) = 0;
+  // Takes `key`'s role away: its changes after the last one this replica holds are refused
+  // everywhere the revocation reaches, and relays stop serving it the document.
+  virtual Result<CommitInfo> Revoke(std::string_view doc, const PublicKey& key) = 0;
+
   // Documents, by string ID (1 to 1024 bytes of UTF-8).
   virtual Result<std::vector<std::string>> ListDocuments() = 0;
   virtual Status CreateDocument(std::string_view doc) = 0;  // OK if it exists
@@ -204,9 +230,11 @@ class Replica {
   // version and before the change feed hears of it (a relay remembers the changes for fan-out
   // there). It runs holding the replica's locks: it must not call back into the replica.
   using StoredHook = std::function<void(const ApplyReport&)>;
-  virtual Result<ApplyReport> ApplyRemoteChanges(std::string_view doc,
-                                                 const std::vector<ChangeBlob>& changes,
-                                                 const StoredHook& stored) = 0;
+  // `only_author` (set for a peer that may send only its own changes): in an owned document,
+  // every change must be authored by an actor bound to that key (kPermissionDenied otherwise).
+  virtual Result<ApplyReport> ApplyRemoteChanges(
+      std::string_view doc, const std::vector<ChangeBlob>& changes, const StoredHook& stored,
+      const std::optional<PublicKey>& only_author = std::nullopt) = 0;
 
   // Durability::kGroup: calls `fn` once commit `commit` (ApplyReport::commit) is durable, with
   // the error when its fsync failed; from the replica's sync thread, or at once (also for commit

@@ -137,6 +137,9 @@ class SyncClientImpl final : public SyncClient {
         if (s->link().refused()) {
           return Status(StatusCode::kAborted, url_str(url) + ": " + s->link().last_error());
         }
+        if (std::string denied = s->link().denied(); !denied.empty()) {
+          return Status(StatusCode::kPermissionDenied, url_str(url) + ": " + denied);
+        }
       }
       if (std::chrono::steady_clock::now() >= deadline) break;
       std::this_thread::sleep_for(10ms);

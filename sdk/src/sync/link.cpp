@@ -91,9 +91,21 @@ void Link::StopDoc(const std::string& doc, ErrorCode code, std::string message) 
   Send(ErrorMsg{code, std::move(message), doc, /*fatal=*/false});
 }
 
+void Link::Deny(const std::string& doc) {
+  LinkDocState& d = docs_[doc];
+  if (d.denied) return;
+  ++hub_.counters().reads_denied;
+  if (!d.stopped.empty()) {  // stopped for another reason: it now waits for rights
+    d.stopped.clear();
+  }
+  StopDoc(doc, ErrorCode::kPermissionDenied, "this peer's key has no role in the document");
+  d.denied = true;
+}
+
 void Link::ResumeDoc(LinkDocState& d) {
   d.stopped.clear();
   d.stopped_by_peer = false;
+  d.denied = false;
   // What was sent while it was stopped was dropped on one side or the other: from the peer's Have.
   d.sent = VersionVector{};
   d.outbox.clear();
@@ -157,6 +169,7 @@ void Link::StartDoc(const std::string& doc) {
   }
   LinkDocState& d = it->second;
   if (d.we_sent_have || !d.stopped.empty()) return;
+  if (!PeerMayRead(doc)) return Deny(doc);
   d.we_sent_have = true;
   if (auto v = hub_.replica().Version(doc);
       !v.ok() && v.status().code() == StatusCode::kCorruption) {
@@ -379,6 +392,7 @@ void Link::OnHave(const HaveMsg& m) {
     return Fail(ErrorCode::kTooLarge,
                 "more than " + std::to_string(config_.max_documents) + " documents", m.doc);
   }
+  if (!PeerMayRead(m.doc)) return Deny(m.doc);
   LinkDocState& d = docs_[m.doc];
   if (!d.stopped.empty()) {
     if (!d.stopped_by_peer) {  // this side retries it at its next anti-entropy tick
@@ -516,8 +530,13 @@ void Link::ApplyPending() {
   if (config_.relay) {
     remember = [&](const ApplyReport&) { hub_.Remember(p.doc, std::move(p.recent)); };
   }
-  auto r = hub_.replica().ApplyRemoteChanges(p.doc, p.blobs, remember);
-  if (!r.ok()) return FailDoc(p.doc, r.status());
+  // A peer that is not trusted to forward others' changes sends only its own.
+  auto r = hub_.replica().ApplyRemoteChanges(
+      p.doc, p.blobs, remember, peer_trusted_ ? std::nullopt : std::optional<PublicKey>(peer_key_));
+  if (!r.ok()) {
+    if (r.status().code() == StatusCode::kPermissionDenied) ++hub_.counters().writes_denied;
+    return FailDoc(p.doc, r.status());
+  }
   // The peer sent them from its log, so it has them durably: they count as acknowledged (in
   // memory; the peer's next Ack or Have persists it), or every change received would show as lag
   // until then.
@@ -670,6 +689,7 @@ void Link::OnSnapshotChunk(const SnapshotChunkMsg& m) {
 void Link::OnPresence(const PresenceMsg& m) {
   auto it = docs_.find(m.doc);
   if (it == docs_.end()) return Fail(ErrorCode::kUnexpected, "presence for an unknown document");
+  if (it->second.denied) return;  // not from a peer without rights
   if (Names(m.path, hub_.self())) {
     ++hub_.counters().loops_dropped;
     return;
@@ -703,6 +723,7 @@ void Link::OnError(const ErrorMsg& m) {
       LinkDocState& d = it->second;
       d.stopped = std::string("the peer stopped it: ") + ErrorCodeName(m.code) + ": " + m.message;
       d.stopped_by_peer = true;
+      d.denied = m.code == ErrorCode::kPermissionDenied;
       d.outbox.clear();
       d.dirty = false;
       if (pending_ && pending_->doc == m.doc) pending_.reset();
@@ -725,6 +746,18 @@ void Link::OnEvent(const HubEvent& e) {
       if (all_docs_) StartDoc(e.doc);
       return;
     }
+    // The change may have granted or revoked the peer's role: a revoked reader loses the
+    // document at once; a document it was denied and may now read starts again.
+    if (!config_.open && !peer_trusted_) {
+      bool may = PeerMayRead(e.doc);
+      if (!may && !it->second.denied) return Deny(e.doc);
+      if (may && it->second.denied && !it->second.stopped_by_peer) {
+        ResumeDoc(it->second);
+        it->second.we_sent_have = false;
+        StartDoc(e.doc);
+        return;
+      }
+    }
     it->second.dirty = true;
     if (lingering_) return;  // the timer pumps
     if (config_.live_interval.count() > 0 && transport_.wake &&
@@ -738,7 +771,7 @@ void Link::OnEvent(const HubEvent& e) {
     return;
   }
   // Presence: ephemeral, dropped rather than queued when the connection is busy.
-  if (it == docs_.end() || !it->second.peer_sent_have) return;
+  if (it == docs_.end() || !it->second.peer_sent_have || it->second.denied) return;
   if (Names(e.presence.path, peer_) || e.presence.node == peer_) return;
   if (transport_.queued() >= config_.max_queued_frames * 4) return;
   PresenceMsg p = e.presence;
@@ -768,6 +801,13 @@ void Link::OnTick() {
   for (auto& [doc, d] : docs_) {
     // A document this side stopped is tried again (its Have tells the peer to resume it), unless
     // its local copy still cannot be read.
+    if (d.denied && !d.stopped_by_peer) {  // denied here: starts again once the peer may read
+      if (!PeerMayRead(doc)) continue;
+      ResumeDoc(d);
+      d.we_sent_have = false;
+      StartDoc(doc);
+      continue;
+    }
     if (!d.stopped.empty() && !d.stopped_by_peer) {
       auto local = hub_.replica().Version(doc);
       if (!local.ok() && local.status().code() == StatusCode::kCorruption) continue;
@@ -989,6 +1029,13 @@ NodeId Link::peer() const {
 bool Link::peer_is_relay() const {
   std::lock_guard lock(mu_);
   return peer_relay_;
+}
+std::string Link::denied() const {
+  std::lock_guard lock(mu_);
+  for (const auto& [doc, d] : docs_) {
+    if (d.denied && d.stopped_by_peer) return "\"" + doc + "\": " + d.stopped;
+  }
+  return {};
 }
 PublicKey Link::peer_key() const {
   std::lock_guard lock(mu_);

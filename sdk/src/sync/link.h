@@ -111,8 +111,11 @@ struct LinkDocState {
   // Have resumes it at the peer), and so does the next connection.
   std::string stopped;
   bool stopped_by_peer = false;  // the peer's Error stopped it; the peer's next Have resumes it
-  bool ack_pending = false;      // changes received and stored, not yet acknowledged
-  uint64_t have_at = 0;          // Hub::PathClock() when the peer's latest Have arrived
+  // Stopped for want of rights: this side denied the peer the document (its key may not read
+  // it; checked again whenever the document changes), or the peer refused it to this side.
+  bool denied = false;
+  bool ack_pending = false;  // changes received and stored, not yet acknowledged
+  uint64_t have_at = 0;      // Hub::PathClock() when the peer's latest Have arrived
 
   struct Outgoing {
     std::string blob;
@@ -183,6 +186,8 @@ class Link {
   PublicKey peer_key() const;
   std::string last_error() const;
   bool refused() const;  // the peer sent a fatal Error
+  // Why a document was refused to this side for want of rights ("" when none was).
+  std::string denied() const;
   uint64_t changes_sent() const;
   uint64_t changes_received() const;
   uint64_t duplicates() const;
@@ -201,6 +206,8 @@ class Link {
   // A failure to store or serve `doc`: local storage failures close the connection (Fail), a
   // failure of the document's content stops only that document (StopDoc).
   void FailDoc(const std::string& doc, const Status& status);
+  // The peer may not read `doc`: stop it on this connection (the peer hears why, once).
+  void Deny(const std::string& doc);
   // Syncs a stopped document again (from the peer's next Have on).
   void ResumeDoc(LinkDocState& d);
   void StartDoc(const std::string& doc);
