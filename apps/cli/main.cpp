@@ -16,9 +16,11 @@
 //   token DOC                         the document's current causal token
 //   history DOC                       the versions of the document, one JSON line each: the
 //                                     change, its author and time, and the token it led to
-//   sync URL [--doc DOC]... [--timeout SECONDS]
+//   sync URL [--doc DOC]... [--timeout SECONDS] [--ca FILE]
 //                                     exchange changes with a relay until both sides have each
-//                                     other's (every document when none is named)
+//                                     other's (every document when none is named); a wss:// URL
+//                                     is checked against the CA certificates of FILE (PEM) or
+//                                     the system's
 //
 // Exit status 0 on success; on bad input a one-line error on stderr, a non-zero status, and the
 // database unchanged (every write is one transaction).
@@ -56,8 +58,9 @@ const char kUsage[] =
     "  log DOC                 the changes, one line each\n"
     "  token DOC               the document's current causal token\n"
     "  history DOC             its versions: change, author, time and token, a JSON line each\n"
-    "  sync URL [--doc DOC]... [--timeout SECONDS]\n"
-    "                          exchange changes with a relay (ws://HOST:PORT)\n";
+    "  sync URL [--doc DOC]... [--timeout SECONDS] [--ca FILE]\n"
+    "                          exchange changes with a relay (ws://HOST:PORT, or\n"
+    "                          wss://HOST[:PORT] trusting the CAs of FILE or the system)\n";
 
 int Fail(const std::string& message) {
   std::fprintf(stderr, "weft: %s\n", message.c_str());
@@ -291,9 +294,12 @@ int Run(int argc, char** argv) {
   if (cmd == "sync" && args.size() >= 2) {
     std::vector<std::string> docs;
     double timeout_s = 30;
+    SyncOptions sync_options;
     for (size_t i = 2; i < args.size(); ++i) {
       if (args[i] == "--doc" && i + 1 < args.size()) {
         docs.push_back(args[++i]);
+      } else if (args[i] == "--ca" && i + 1 < args.size()) {
+        sync_options.tls_ca_file = args[++i];
       } else if (args[i] == "--timeout" && i + 1 < args.size()) {
         char* end = nullptr;
         timeout_s = std::strtod(args[++i].c_str(), &end);
@@ -305,8 +311,9 @@ int Run(int argc, char** argv) {
         return kExitUsage;
       }
     }
-    auto summary = SyncOnce(r, args[1], docs,
-                            std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000)));
+    auto summary =
+        SyncOnce(r, args[1], docs,
+                 std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000)), sync_options);
     if (!summary.ok()) return Fail(summary.status());
     std::printf("synced %zu document(s) with %s: %llu change(s) sent, %llu received\n",
                 summary->documents, args[1].c_str(),
