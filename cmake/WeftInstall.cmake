@@ -21,7 +21,7 @@ install(FILES ${PROJECT_SOURCE_DIR}/bindings/c/include/weft.h
 install(EXPORT WeftTargets NAMESPACE Weft:: DESTINATION ${WEFT_CMAKE_DIR})
 
 # The C++ SDK: its static libraries and public headers (no Boost, SQLite or Cap'n Proto type
-# appears in them; the libraries need SQLite, Cap'n Proto and libsodium at link time).
+# appears in them; the libraries need SQLite, Cap'n Proto, libsodium and OpenSSL at link time).
 install(TARGETS weft_sdk weft_crdt weft_proto ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/crdt/include/ ${PROJECT_SOURCE_DIR}/sdk/include/
         DESTINATION ${CMAKE_INSTALL_INCLUDEDIR} FILES_MATCHING PATTERN "*.h")

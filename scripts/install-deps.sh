@@ -13,6 +13,7 @@ packages=(
   libboost1.81-dev      # Boost.Asio and Boost.Beast: WebSocket sync client and relay
   capnproto libcapnp-dev  # sync protocol messages (Cap'n Proto 0.9)
   libsodium-dev         # identities (key pairs)
+  libssl-dev            # TLS (wss://): OpenSSL under Beast's ssl_stream, and test certificates
   python3
   qt6-base-dev          # apps/desktop-demo: Qt 6 Widgets, and Qt Test for its test
   qt6-qpa-plugins       # Qt platform plugins (offscreen for the test, xcb for windows)

@@ -16,10 +16,12 @@
 //   token DOC                         the document's current causal token
 //   history DOC                       the versions of the document, one JSON line each: the
 //                                     change, its author and time, and the token it led to
-//   sync URL [--doc DOC]... [--timeout SECONDS] [--token TOKEN] [--relay-key KEY]
+//   sync URL [--doc DOC]... [--timeout SECONDS] [--token TOKEN] [--relay-key KEY] [--ca FILE]
 //                                     exchange changes with a relay until both sides have each
 //                                     other's (every document when none is named); an admission
-//                                     token for relays that ask for one; a pinned relay key
+//                                     token for relays that ask for one; a pinned relay key; a
+//                                     wss:// URL is checked against the CA certificates of FILE
+//                                     (PEM) or the system's
 //   grant DOC KEY ROLE                give the device with that public key a role in DOC
 //                                     (reader, writer or admin): a change, synced later
 //   revoke DOC KEY                    take that device's role away (a change)
@@ -65,8 +67,10 @@ const char kUsage[] =
     "  token DOC               the document's current causal token\n"
     "  history DOC             its versions: change, author, time and token, a JSON line each\n"
     "  sync URL [--doc DOC]... [--timeout SECONDS] [--token TOKEN] [--relay-key KEY]\n"
-    "                          exchange changes with a relay (ws://HOST:PORT); --token: an\n"
-    "                          admission token, --relay-key: refuse a relay with another key\n"
+    "       [--ca FILE]        exchange changes with a relay (ws://HOST:PORT, or\n"
+    "                          wss://HOST[:PORT] trusting the CAs of FILE or the system);\n"
+    "                          --token: an admission token, --relay-key: refuse a relay\n"
+    "                          with another key\n"
     "  grant DOC KEY ROLE      give a device (its public key) a role: reader, writer, admin\n"
     "  revoke DOC KEY          take a device's role away\n"
     "  members DOC             the access list as JSON: {\"KEY\": \"owner\"|\"admin\"|...}\n"
@@ -337,6 +341,8 @@ int Run(int argc, char** argv) {
     for (size_t i = 2; i < args.size(); ++i) {
       if (args[i] == "--doc" && i + 1 < args.size()) {
         docs.push_back(args[++i]);
+      } else if (args[i] == "--ca" && i + 1 < args.size()) {
+        so.tls_ca_file = args[++i];
       } else if (args[i] == "--token" && i + 1 < args.size()) {
         auto token = FromHex(args[++i]);
         if (!token) return Fail("--token takes the hexadecimal token issue-token printed");

@@ -1,6 +1,7 @@
 // weft-relay: the Weft sync relay (see relay.h and docs/protocol.md).
 //
 //   weft-relay --listen HOST:PORT --data DIR [--peer ws://HOST:PORT]... [options]
+//   weft-relay ... --tls-cert CERT.pem --tls-key KEY.pem   (the port speaks only TLS: wss://)
 //
 // Prints "weft-relay listening on HOST:PORT" once it serves (PORT is the bound one when 0 was
 // asked for), and shuts down cleanly on SIGTERM or SIGINT.
@@ -22,13 +23,17 @@ void Usage(FILE* out) {
       "                       (default 127.0.0.1:8787; port 0 picks a free one)\n"
       "  --data DIR           the embedded store (default ./weft-data)\n"
       "  --print-key          print the relay's public key (its identity) and exit\n"
-      "  --peer URL           another relay to sync with (repeatable)\n"
       "  --trust-relay KEY    a relay of this deployment (its public key): it reads every\n"
       "                       document and forwards any author's changes (repeatable)\n"
       "  --admission-key KEY  admit only devices with a token signed by KEY\n"
       "                       (weft --db ISSUER issue-token DEVICE_KEY)\n"
       "  --open               serve every document to every device, without access\n"
       "                       checks: for local experiments only\n"
+      "  --peer URL           another relay to sync with (repeatable; ws:// or wss://)\n"
+      "  --tls-cert FILE, --tls-key FILE   serve TLS only (wss://, https:// for /metrics\n"
+      "                       and /healthz): certificate chain and private key, PEM\n"
+      "  --ca FILE            wss:// peers must chain to these certificates (PEM;\n"
+      "                       default: the system's CAs)\n"
       "  --threads N          network threads (default 2)\n"
       "  --durability full|normal   fsync before acknowledging (default; one fsync\n"
       "                       serves the changes stored meanwhile) or survive crashes only\n"
@@ -114,6 +119,12 @@ int main(int argc, char** argv) {
       }
     } else if (a == "--open") {
       o.open = true;
+    } else if (a == "--tls-cert") {
+      o.tls_cert_file = value("--tls-cert");
+    } else if (a == "--tls-key") {
+      o.tls_key_file = value("--tls-key");
+    } else if (a == "--ca") {
+      o.tls_ca_file = value("--ca");
     } else if (a == "--threads") {
       o.threads = static_cast<int>(std::min<uint64_t>(number("--threads"), 64));
     } else if (a == "--durability") {

@@ -68,18 +68,23 @@ class DirLock {
   int fd_ = -1;
 };
 
-// One HTTP connection: reads the request, then either upgrades to a sync session or answers
-// /metrics, /healthz (or 404) and closes.
-class HttpSession : public std::enable_shared_from_this<HttpSession> {
+// One HTTP connection, plain or TLS (`Stream` is beast::tcp_stream or sync::TlsStream): for TLS,
+// the handshake first (a peer that does not complete it is counted and dropped), then reads the
+// request and either upgrades to a sync session or answers /metrics, /healthz (or 404) and closes.
+template <class Stream>
+class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
  public:
-  HttpSession(RelayImpl& relay, tcp::socket socket) : relay_(relay), stream_(std::move(socket)) {}
+  static constexpr bool kTls = std::is_same_v<Stream, sync::TlsStream>;
+  HttpSession(RelayImpl& relay, Stream stream) : relay_(relay), stream_(std::move(stream)) {}
   void Run();
 
  private:
+  void Read();
   void OnRead(beast::error_code ec);
+  beast::tcp_stream& Tcp() { return beast::get_lowest_layer(stream_); }
 
   RelayImpl& relay_;
-  beast::tcp_stream stream_;
+  Stream stream_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
 };
@@ -99,7 +104,9 @@ class RelayImpl final : public Relay {
   void Stop(std::chrono::milliseconds grace) override;
 
   // From the HTTP sessions.
-  void Upgrade(tcp::socket socket, http::request<http::string_body> req);
+  template <class Stream>
+  void Upgrade(Stream stream, http::request<http::string_body> req);
+  void CountTlsFailure() { ++tls_failures_; }
   bool stopping() const { return stopping_; }
   std::chrono::milliseconds handshake_timeout() const { return options_.handshake_timeout; }
 
@@ -128,6 +135,8 @@ class RelayImpl final : public Relay {
   std::vector<std::shared_ptr<sync::Dialer>> dialers_;
   sync::LinkConfig link_config_;
   sync::SessionLimits limits_;
+  std::shared_ptr<sync::ssl::context> tls_server_;  // set: the listener speaks only TLS
+  std::atomic<uint64_t> tls_failures_{0};
 
   std::mutex mu_;
   // Accepted sessions, by a number of this relay's (the session label of /metrics).
@@ -137,22 +146,39 @@ class RelayImpl final : public Relay {
   bool stopped_ = false;
 };
 
-void HttpSession::Run() {
+template <class Stream>
+void HttpSession<Stream>::Run() {
+  Tcp().expires_after(relay_.handshake_timeout());
+  if constexpr (kTls) {
+    stream_.async_handshake(sync::ssl::stream_base::server,
+                            [self = this->shared_from_this()](beast::error_code ec) {
+                              // Not TLS (e.g. a ws:// client), or TLS it cannot agree on.
+                              if (ec) return self->relay_.CountTlsFailure();
+                              self->Read();
+                            });
+  } else {
+    Read();
+  }
+}
+
+template <class Stream>
+void HttpSession<Stream>::Read() {
   parser_.emplace();
   parser_->body_limit(8192);
   parser_->header_limit(16384);
-  stream_.expires_after(relay_.handshake_timeout());
-  http::async_read(stream_, buffer_, *parser_,
-                   [self = shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
+  http::async_read(
+      stream_, buffer_, *parser_,
+      [self = this->shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
 }
 
-void HttpSession::OnRead(beast::error_code ec) {
+template <class Stream>
+void HttpSession<Stream>::OnRead(beast::error_code ec) {
   if (ec) return;  // timeout, reset or a malformed request: drop the connection
   auto req = parser_->release();
   if (websocket::is_upgrade(req)) {
     if (relay_.stopping()) return;
-    stream_.expires_never();
-    return relay_.Upgrade(stream_.release_socket(), std::move(req));
+    Tcp().expires_never();
+    return relay_.Upgrade(std::move(stream_), std::move(req));
   }
   auto res = std::make_shared<http::response<http::string_body>>();
   res->version(req.version());
@@ -173,14 +199,42 @@ void HttpSession::OnRead(beast::error_code ec) {
     res->body() = "not found: GET /metrics, GET /healthz, or a WebSocket upgrade for sync\n";
   }
   res->prepare_payload();
-  http::async_write(stream_, *res, [self = shared_from_this(), res](beast::error_code, size_t) {
-    beast::error_code ignored;
-    self->stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
-  });
+  http::async_write(stream_, *res,
+                    [self = this->shared_from_this(), res](beast::error_code, size_t) {
+                      if constexpr (kTls) {
+                        // close_notify, so that the client sees a clean end of the response.
+                        self->stream_.async_shutdown([self](beast::error_code) {
+                          beast::error_code ignored;
+                          self->Tcp().socket().close(ignored);
+                        });
+                      } else {
+                        beast::error_code ignored;
+                        self->Tcp().socket().shutdown(tcp::socket::shutdown_send, ignored);
+                      }
+                    });
 }
 
 Status RelayImpl::Init() {
   if (options_.data_dir.empty()) return Status::InvalidArgument("--data DIR is required");
+  if (options_.tls_cert_file.empty() != options_.tls_key_file.empty()) {
+    return Status::InvalidArgument(
+        "TLS needs both a certificate and a key (--tls-cert, --tls-key)");
+  }
+  if (!options_.tls_cert_file.empty()) {
+    auto ctx = sync::MakeServerTlsContext(options_.tls_cert_file, options_.tls_key_file);
+    if (!ctx.ok()) return ctx.status();
+    tls_server_ = std::move(*ctx);
+  }
+  std::shared_ptr<sync::ssl::context> tls_client;
+  for (const auto& url : options_.peers) {
+    auto parsed = sync::ParseWsUrl(url);
+    if (!parsed.ok()) return parsed.status();
+    if (parsed->tls && !tls_client) {
+      auto ctx = sync::MakeClientTlsContext(options_.tls_ca_file);
+      if (!ctx.ok()) return ctx.status();
+      tls_client = std::move(*ctx);
+    }
+  }
   if (options_.threads < 1) options_.threads = 1;
   std::error_code fec;
   std::filesystem::create_directories(options_.data_dir, fec);
@@ -241,6 +295,7 @@ Status RelayImpl::Init() {
     o.limits = limits_;
     o.initial_backoff = options_.initial_backoff;
     o.max_backoff = options_.max_backoff;
+    o.tls = tls_client;
     auto d = std::make_shared<sync::Dialer>(*hub_, ioc_, url, std::move(*parsed), o);
     dialers_.push_back(d);
     d->Start();
@@ -261,16 +316,22 @@ void RelayImpl::DoAccept() {
       if (hub_->counters().connections.load() >= options_.max_connections) {
         beast::error_code ignored;
         s.close(ignored);
+      } else if (tls_server_) {
+        std::make_shared<HttpSession<sync::TlsStream>>(*this,
+                                                       sync::TlsStream(std::move(s), *tls_server_))
+            ->Run();
       } else {
-        std::make_shared<HttpSession>(*this, std::move(s))->Run();
+        std::make_shared<HttpSession<beast::tcp_stream>>(*this, beast::tcp_stream(std::move(s)))
+            ->Run();
       }
     }
     DoAccept();
   });
 }
 
-void RelayImpl::Upgrade(tcp::socket socket, http::request<http::string_body> req) {
-  auto session = std::make_shared<sync::WsSession>(*hub_, std::move(socket), link_config_, limits_);
+template <class Stream>
+void RelayImpl::Upgrade(Stream stream, http::request<http::string_body> req) {
+  auto session = std::make_shared<sync::WsSession>(*hub_, std::move(stream), link_config_, limits_);
   {
     std::lock_guard lock(mu_);
     if (stopping_) return;
@@ -370,6 +431,7 @@ uint64_t RelayImpl::Counter(const std::string& name) {
   if (name == "slow_consumers_total") return c.slow_consumers;
   if (name == "snapshots_sent_total") return c.snapshots_sent;
   if (name == "snapshots_received_total") return c.snapshots_received;
+  if (name == "tls_handshake_failures_total") return tls_failures_;
   auto log = replica_->LogSync();
   if (name == "log_commits_total") return log.commits;
   if (name == "log_syncs_total") return log.syncs;
@@ -426,6 +488,10 @@ std::string RelayImpl::Metrics() {
          c.snapshots_sent);
   metric("snapshots_received_total", "counter", "Document snapshots received and imported.",
          c.snapshots_received);
+  metric("tls_handshake_failures_total", "counter",
+         "Connections to the TLS listener closed for a failed TLS handshake (not TLS, or no "
+         "common version or cipher).",
+         tls_failures_);
   // Group commit (--durability full): commits per fsync is commits_total / syncs_total.
   auto log = replica_->LogSync();
   metric("log_commits_total", "counter", "Commits made durable by the log sync (group commit).",

@@ -9,6 +9,9 @@
 // after an fsync of its log covers it (Durability::kGroup when `durability` is kFull, the
 // default: one fsync for every change stored while the one before ran).
 //
+// With a TLS certificate and key the listener speaks only TLS (wss://, https://.../metrics); a
+// --peer may be wss:// too.
+//
 // Thread safety: Start, port, Metrics and Stop may be called from any thread; Stop is idempotent
 // and also run by the destructor.
 #pragma once
@@ -40,6 +43,13 @@ struct RelayOptions {
   std::vector<PublicKey> trusted_relays;
   // When set, devices must present a token signed by this key (IssueAdmissionToken).
   std::optional<PublicKey> admission_key;
+  // TLS on the listener (both or neither; PEM): when set, the port speaks only TLS (sync,
+  // /metrics and /healthz alike), and a connection that does not complete a TLS handshake is
+  // counted (tls_handshake_failures_total) and closed.
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  // wss:// peers: the CA certificates (PEM) their certificates must chain to ("": the system's).
+  std::string tls_ca_file;
   int threads = 2;
   Durability durability = Durability::kFull;
   size_t max_frame_bytes = 16u << 20;
@@ -65,7 +75,8 @@ class Relay {
  public:
   // Locks the data directory, opens the store, binds the listener and starts serving. kBusy when
   // another relay holds the data directory (DIR/weft-relay.lock); kIOError when the address
-  // cannot be bound or the store opened; kInvalidArgument for bad options.
+  // cannot be bound or the store opened; kInvalidArgument for bad options (a TLS certificate,
+  // key or CA file that cannot be read, or a key that does not match the certificate).
   static Result<std::unique_ptr<Relay>> Start(RelayOptions options);
   virtual ~Relay() = default;
 

@@ -601,6 +601,14 @@ WEFT_EXPORT weft_status weft_sync_options_set_relay_key(weft_sync_options* o,
  * its issuing identity and starts its relays with --admission-key set to that replica's key. */
 WEFT_EXPORT weft_status weft_issue_token(const weft_replica* issuer, const uint8_t device[32],
                                          uint64_t ttl_s, char** out, size_t* out_len);
+/* wss:// peers: the CA certificates (a PEM file, e.g. a private CA or a self-signed server
+ * certificate) that a server's certificate must chain to; path_len 0: the system's CAs (the
+ * default). The certificate must also name the URL's host. The file is read by weft_sync_create,
+ * which fails with WEFT_INVALID_ARGUMENT when it cannot be used; a server that is not trusted
+ * fails each connection ("the server's certificate was not trusted: ...", retried with backoff)
+ * and ends weft_sync_wait_until_synced with WEFT_PERMISSION_DENIED. */
+WEFT_EXPORT weft_status weft_sync_options_set_ca_file(weft_sync_options* o, const char* path,
+                                                      size_t path_len);
 
 /* Starts a sync client for `r` (options NULL: defaults) with its own network thread. The
  * replica must outlive it: weft_close fails with WEFT_BUSY until weft_sync_free. */
@@ -614,7 +622,8 @@ WEFT_EXPORT void weft_sync_free(weft_sync* s);
 WEFT_EXPORT char* weft_sync_errmsg(const weft_sync* s, size_t* len);
 
 /* Every weft_sync function below is thread-safe. */
-/* Starts syncing with the peer at `url` (ws://host:port[/path]); OK when already added.
+/* Starts syncing with the peer at `url` (ws://host:port[/path], or wss://host[:port][/path] over
+ * TLS, see weft_sync_options_set_ca_file); OK when already added.
  * WEFT_INVALID_ARGUMENT for a URL that is not ws://. Connecting happens in the background. */
 WEFT_EXPORT weft_status weft_sync_add_peer(weft_sync* s, const char* url, size_t url_len);
 /* Closes the connection to `url`. WEFT_NOT_FOUND when not added. */

@@ -1298,6 +1298,19 @@ static void test_sync(void) {
   EXPECT(WEFT_INVALID_ARGUMENT, weft_sync_options_set_backoff(NULL, 50, 500));
   OK(weft_sync_options_set_seed(o, 7));
   EXPECT(WEFT_INVALID_ARGUMENT, weft_sync_options_set_seed(NULL, 7));
+  {
+    /* A CA file for wss:// peers: one that cannot be read is refused when the client is made. */
+    weft_sync_options* tls = weft_sync_options_create();
+    char missing[512];
+    path_in(missing, sizeof missing, "no-such-ca.pem");
+    EXPECT(WEFT_INVALID_ARGUMENT, weft_sync_options_set_ca_file(NULL, S("ca.pem")));
+    EXPECT(WEFT_INVALID_ARGUMENT, weft_sync_options_set_ca_file(tls, "a\0b", 3));
+    OK(weft_sync_options_set_ca_file(tls, missing, strlen(missing)));
+    EXPECT(WEFT_INVALID_ARGUMENT, weft_sync_create(c, tls, &sa));
+    expect_thread_msg("no-such-ca.pem");
+    OK(weft_sync_options_set_ca_file(tls, NULL, 0)); /* the system's CAs */
+    weft_sync_options_free(tls);
+  }
 
   /* Offline edits on both sides. */
   OK(weft_transact(a, S("d"), write_title, "from a", &info));

@@ -23,6 +23,7 @@ remote ones (ctypes takes the GIL for them).
 """
 
 import ctypes
+import os
 import traceback
 from dataclasses import dataclass, field
 from typing import Any, Callable, List, Optional, Tuple
@@ -1023,9 +1024,12 @@ class Replica:
         return applied.value
 
     # sync
-    def sync(self, documents=None, *, backoff_ms=None, seed=None) -> "Sync":
-        """A sync client for this replica (its own network thread)."""
-        return Sync(self, documents, backoff_ms, seed)
+    def sync(self, documents=None, *, backoff_ms=None, seed=None, ca=None) -> "Sync":
+        """A sync client for this replica (its own network thread).
+
+        `ca`: for wss:// peers, a PEM file of the certificates a server must chain to (a private
+        CA or a self-signed server certificate); None trusts the system's CAs."""
+        return Sync(self, documents, backoff_ms, seed, ca)
 
 
 # -------------------------------------------------------------------------------------- sync
@@ -1068,7 +1072,7 @@ def _summary(s):
 class Sync:
     """Syncs a replica with peers (relays) over WebSockets, in the background."""
 
-    def __init__(self, replica, documents, backoff_ms, seed):
+    def __init__(self, replica, documents, backoff_ms, seed, ca=None):
         self._replica = replica
         self._presence_cb = None
         opts = lib.weft_sync_options_create()
@@ -1082,6 +1086,9 @@ class Sync:
                 _check(lib.weft_sync_options_set_backoff(opts, backoff_ms[0], backoff_ms[1]))
             if seed is not None:
                 _check(lib.weft_sync_options_set_seed(opts, seed))
+            if ca is not None:
+                p = os.fsencode(ca)
+                _check(lib.weft_sync_options_set_ca_file(opts, p, len(p)))
             out = ctypes.c_void_p()
             _check(lib.weft_sync_create(replica._handle(), opts, ctypes.byref(out)))
             self._p = out

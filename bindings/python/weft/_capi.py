@@ -235,6 +235,7 @@ _SIGNATURES = {
     "weft_sync_options_add_document": (_ST, [_P, _S, _Z]),
     "weft_sync_options_set_backoff": (_ST, [_P, _U64, _U64]),
     "weft_sync_options_set_seed": (_ST, [_P, _U64]),
+    "weft_sync_options_set_ca_file": (_ST, [_P, _S, _Z]),
     "weft_sync_create": (_ST, [_P, _P, ctypes.POINTER(_P)]),
     "weft_sync_free": (None, [_P]),
     "weft_sync_add_peer": (_ST, [_P, _S, _Z]),

@@ -7,21 +7,24 @@ import subprocess
 
 class RelayProcess:
     """`with RelayProcess(data_dir) as relay:` starts weft-relay on 127.0.0.1 (port 0: the kernel
-    picks a free one), and stops it on exit. relay.url is its ws:// URL.
+    picks a free one), and stops it on exit. relay.url is its ws:// URL, or its wss:// URL when
+    `tls` is a (certificate file, key file) pair (PEM): then the relay speaks only TLS.
 
     The binary is `binary`, else $WEFT_RELAY, else weft-relay on the PATH."""
 
-    def __init__(self, data_dir, binary=None):
+    def __init__(self, data_dir, binary=None, tls=None):
         self.binary = binary or os.environ.get("WEFT_RELAY") or shutil.which("weft-relay")
         if not self.binary:
             raise FileNotFoundError("weft-relay not found (set WEFT_RELAY)")
         self.data_dir = str(data_dir)
+        self.tls = tls
         self.proc = None
         self.port = None
 
     def start(self):
+        tls = ["--tls-cert", str(self.tls[0]), "--tls-key", str(self.tls[1])] if self.tls else []
         self.proc = subprocess.Popen(
-            [self.binary, "--listen", "127.0.0.1:0", "--data", self.data_dir],
+            [self.binary, "--listen", "127.0.0.1:0", "--data", self.data_dir, *tls],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         line = self.proc.stdout.readline()  # "weft-relay listening on 127.0.0.1:PORT (...)"
         if "listening on" not in line:
@@ -32,7 +35,7 @@ class RelayProcess:
 
     @property
     def url(self):
-        return f"ws://127.0.0.1:{self.port}"
+        return f"{'wss' if self.tls else 'ws'}://127.0.0.1:{self.port}"
 
     def stop(self):
         if self.proc and self.proc.poll() is None:

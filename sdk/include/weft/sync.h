@@ -1,6 +1,7 @@
 // Sync: connects a Replica to peers (relays or other replicas) over WebSockets.
 //
-// A SyncClient runs its own network thread. For each peer URL (ws://host:port[/path]) it keeps
+// A SyncClient runs its own network thread. For each peer URL (ws://host:port[/path], or
+// wss://host[:port][/path] for TLS, checked against SyncOptions::tls_ca_file) it keeps
 // one connection open, reconnecting with exponential backoff and jitter, and speaks the protocol
 // of docs/protocol.md: per document, both sides say what they hold (a version vector), each
 // sends the other the changes it lacks in causal order and bounded batches, then both stream new
@@ -67,6 +68,11 @@ struct SyncOptions {
   std::optional<PublicKey> relay_key;
   // Seed of the backoff jitter; 0: random.
   uint64_t seed = 0;
+  // wss:// peers: the certificates (PEM) a server's certificate must chain to, e.g. a private CA
+  // or a self-signed server certificate; "" trusts the system's CAs. The certificate must also
+  // name the URL's host (a DNS name, or an IP address in an IP SAN). A server that is not trusted
+  // fails the connection ("the server's certificate was not trusted: ...").
+  std::string tls_ca_file;
 };
 
 enum class ConnectionState {
@@ -149,8 +155,9 @@ class SyncClient {
   static Result<std::unique_ptr<SyncClient>> Create(Replica& replica, SyncOptions options = {});
   virtual ~SyncClient() = default;
 
-  // Starts syncing with the peer at `url` (ws://host:port[/path]); OK when already added.
-  // kInvalidArgument for a URL that is not ws://.
+  // Starts syncing with the peer at `url` (ws://host:port[/path] or wss://host[:port][/path],
+  // port 443 by default); OK when already added. kInvalidArgument for a URL that is neither, or
+  // for a wss:// URL when the CA certificates (SyncOptions::tls_ca_file) cannot be loaded.
   virtual Status AddPeer(std::string_view url) = 0;
   // Closes the connection to `url`. kNotFound when not added.
   virtual Status RemovePeer(std::string_view url) = 0;
@@ -162,8 +169,9 @@ class SyncClient {
   // hold what the other held when the current connection announced it, and the peer has
   // acknowledged it; returns what was sent and received since the peer was added. kTimeout when
   // `timeout` passes first (the message says what is awaited and the last connection error);
-  // the peer's refusal (e.g. kUnsupportedVersion) ends the wait at once. kNotFound for a URL
-  // not added.
+  // the peer's refusal (e.g. kUnsupportedVersion) ends the wait at once, and so does a server
+  // certificate that is not trusted (kPermissionDenied; the client still retries). kNotFound for
+  // a URL not added.
   virtual Result<SyncSummary> WaitUntilSynced(std::string_view url,
                                               std::chrono::milliseconds timeout) = 0;
 

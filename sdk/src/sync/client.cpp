@@ -92,6 +92,14 @@ class SyncClientImpl final : public SyncClient {
     o.initial_backoff = options_.initial_backoff;
     o.max_backoff = options_.max_backoff;
     o.seed = options_.seed ? options_.seed + dialers_.size() : 0;
+    if (parsed->tls) {
+      if (!tls_) {
+        auto ctx = sync::MakeClientTlsContext(options_.tls_ca_file);
+        if (!ctx.ok()) return ctx.status();
+        tls_ = std::move(*ctx);
+      }
+      o.tls = tls_;
+    }
     auto d = std::make_shared<Dialer>(hub_, ioc_, std::string(url), std::move(*parsed), o);
     dialers_.emplace(std::string(url), d);
     d->Start();
@@ -140,6 +148,8 @@ class SyncClientImpl final : public SyncClient {
         if (std::string denied = s->link().denied(); !denied.empty()) {
           return Status(StatusCode::kPermissionDenied, url_str(url) + ": " + denied);
         }
+      } else if (d->untrusted()) {
+        return Status(StatusCode::kPermissionDenied, url_str(url) + ": " + d->last_error());
       }
       if (std::chrono::steady_clock::now() >= deadline) break;
       std::this_thread::sleep_for(10ms);
@@ -304,6 +314,7 @@ class SyncClientImpl final : public SyncClient {
   std::mutex mu_;
   bool stopped_ = false;
   std::map<std::string, std::shared_ptr<Dialer>> dialers_;
+  std::shared_ptr<sync::ssl::context> tls_;  // made for the first wss:// peer
   PresenceCallback presence_cb_;
 };
 
@@ -326,6 +337,11 @@ Result<std::unique_ptr<SyncClient>> SyncClient::Create(Replica& replica, SyncOpt
   }
   for (const auto& d : options.documents) {
     if (d.empty() || d.size() > 1024) return Status::InvalidArgument("bad document ID");
+  }
+  if (!options.tls_ca_file.empty()) {
+    // A CA file that cannot be used is an error now rather than a failure of every connection.
+    auto ctx = sync::MakeClientTlsContext(options.tls_ca_file);
+    if (!ctx.ok()) return ctx.status();
   }
   try {
     return std::unique_ptr<SyncClient>(new SyncClientImpl(replica, std::move(options)));

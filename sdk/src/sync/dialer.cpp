@@ -6,15 +6,20 @@
 namespace weft::sync {
 
 Result<WsUrl> ParseWsUrl(std::string_view url) {
-  constexpr std::string_view kScheme = "ws://";
-  if (url.substr(0, kScheme.size()) != kScheme) {
-    return Status::InvalidArgument("a peer URL starts with ws:// (got \"" + std::string(url) +
-                                   "\")");
+  constexpr std::string_view kPlain = "ws://", kTls = "wss://";
+  WsUrl out;
+  std::string_view rest;
+  if (url.substr(0, kPlain.size()) == kPlain) {
+    rest = url.substr(kPlain.size());
+  } else if (url.substr(0, kTls.size()) == kTls) {
+    rest = url.substr(kTls.size());
+    out.tls = true;
+  } else {
+    return Status::InvalidArgument("a peer URL starts with ws:// or wss:// (got \"" +
+                                   std::string(url) + "\")");
   }
-  std::string_view rest = url.substr(kScheme.size());
   size_t slash = rest.find('/');
   std::string_view authority = rest.substr(0, slash);
-  WsUrl out;
   out.target = slash == std::string_view::npos ? "/" : std::string(rest.substr(slash));
   if (authority.empty()) return Status::InvalidArgument("a peer URL needs a host");
   std::string_view host = authority, port;
@@ -32,7 +37,7 @@ Result<WsUrl> ParseWsUrl(std::string_view url) {
     port = authority.substr(colon + 1);
   }
   if (host.empty()) return Status::InvalidArgument("a peer URL needs a host");
-  if (port.empty()) port = "80";
+  if (port.empty()) port = out.tls ? "443" : "80";
   if (port.size() > 5 || port.find_first_not_of("0123456789") != std::string_view::npos ||
       std::stoul(std::string(port)) > 65535 || std::stoul(std::string(port)) == 0) {
     return Status::InvalidArgument("bad port in URL \"" + std::string(url) + "\"");
@@ -79,8 +84,16 @@ void Dialer::Attempt() {
   {
     std::lock_guard lock(mu_);
     if (stopped_) return;
+    if (parsed_.tls && !options_.tls) {
+      // Never a plain connection for a wss:// URL.
+      stopped_ = true;
+      state_ = ConnectionState::kStopped;
+      last_error_ = "TLS: no client context for " + url_;
+      return;
+    }
     state_ = ConnectionState::kConnecting;
-    s = std::make_shared<WsSession>(hub_, ioc_, options_.link, options_.limits);
+    s = std::make_shared<WsSession>(hub_, ioc_, options_.link, options_.limits,
+                                    parsed_.tls ? options_.tls : nullptr);
     session_ = s;
   }
   std::weak_ptr<Dialer> weak = weak_from_this();
@@ -105,6 +118,7 @@ void Dialer::OnClosed(const std::shared_ptr<WsSession>& session, const std::stri
     bool was_up = link.peer().valid();
     session_.reset();
     last_error_ = reason.empty() ? "connection closed" : reason;
+    untrusted_ = session->untrusted();
     if (stopped_) return;
     failures_ = was_up && !link.refused() ? 0 : failures_ + 1;
     state_ = ConnectionState::kBackoff;
@@ -145,6 +159,10 @@ std::string Dialer::last_error() const {
 uint32_t Dialer::failed_attempts() const {
   std::lock_guard lock(mu_);
   return failures_;
+}
+bool Dialer::untrusted() const {
+  std::lock_guard lock(mu_);
+  return untrusted_;
 }
 std::shared_ptr<WsSession> Dialer::session() const {
   std::lock_guard lock(mu_);

@@ -22,13 +22,17 @@ struct WsUrl {
   std::string host;
   std::string port;
   std::string target;  // "/..." (default "/")
+  bool tls = false;    // wss://
 };
-// Parses ws://host[:port][/path] (IPv6 hosts in brackets); the port defaults to 80.
+// Parses ws://host[:port][/path] and wss://host[:port][/path] (IPv6 hosts in brackets); the port
+// defaults to 80 for ws:// and 443 for wss://.
 Result<WsUrl> ParseWsUrl(std::string_view url);
 
 struct DialerOptions {
   LinkConfig link;  // dialer = true is forced
   SessionLimits limits;
+  // A client context (MakeClientTlsContext), required for a wss:// URL.
+  std::shared_ptr<ssl::context> tls;
   std::chrono::milliseconds initial_backoff{250};
   std::chrono::milliseconds max_backoff{30000};
   uint64_t seed = 0;
@@ -46,6 +50,8 @@ class Dialer : public std::enable_shared_from_this<Dialer> {
   ConnectionState state() const;
   std::string last_error() const;
   uint32_t failed_attempts() const;
+  // The last attempt failed because the server's certificate was not trusted.
+  bool untrusted() const;
   // The current session (null between attempts).
   std::shared_ptr<WsSession> session() const;
   // Totals over every connection so far, the current one included.
@@ -71,6 +77,7 @@ class Dialer : public std::enable_shared_from_this<Dialer> {
   bool stopped_ = false;
   std::string last_error_;
   uint32_t failures_ = 0;
+  bool untrusted_ = false;
   std::shared_ptr<WsSession> session_;
   uint64_t sent_done_ = 0, received_done_ = 0, duplicates_done_ = 0;
   std::mt19937_64 rng_;

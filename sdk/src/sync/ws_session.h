@@ -1,7 +1,9 @@
 // WsSession: a Link carried over a Boost.Beast WebSocket, for either side of a connection.
 //
 // The dialer (sync client, relay peering) calls Connect; the relay's listener hands over an
-// accepted socket and its upgrade request to Accept. Each session runs on its own strand with
+// accepted stream and its upgrade request to Accept. The WebSocket runs over plain TCP (ws://) or
+// over TLS (wss://, sync/tls.h): one variant of two Beast streams, and every piece of session
+// logic written once for both (Visit). Each session runs on its own strand with
 // one read in flight and a write queue (Beast chat-multi style); the queue is bounded, and a
 // peer that lets it overflow is closed as a slow consumer. Frames are binary, one Cap'n Proto
 // message each, at most `max_frame_bytes` (a larger one closes the connection with 1009).
@@ -18,10 +20,12 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "sync/hub.h"
 #include "sync/link.h"
+#include "sync/tls.h"
 
 namespace weft::sync {
 
@@ -42,13 +46,17 @@ struct SessionLimits {
 
 class WsSession : public std::enable_shared_from_this<WsSession> {
  public:
-  using Stream = websocket::stream<beast::tcp_stream>;
+  using PlainWs = websocket::stream<beast::tcp_stream>;
+  using TlsWs = websocket::stream<TlsStream>;
   using ClosedFn = std::function<void(const std::string& reason)>;
 
-  // Dialing side: the session gets a new strand on `ioc`.
-  WsSession(Hub& hub, net::io_context& ioc, LinkConfig config, SessionLimits limits);
-  // Accepting side: `socket` was accepted on a strand.
-  WsSession(Hub& hub, tcp::socket socket, LinkConfig config, SessionLimits limits);
+  // Dialing side: the session gets a new strand on `ioc`; with `tls` (a client context,
+  // MakeClientTlsContext), it speaks wss:// and verifies the server's certificate and host name.
+  WsSession(Hub& hub, net::io_context& ioc, LinkConfig config, SessionLimits limits,
+            std::shared_ptr<ssl::context> tls = nullptr);
+  // Accepting side: `stream` was accepted on a strand (and, for TLS, its handshake is done).
+  WsSession(Hub& hub, beast::tcp_stream stream, LinkConfig config, SessionLimits limits);
+  WsSession(Hub& hub, TlsStream stream, LinkConfig config, SessionLimits limits);
   ~WsSession();
 
   // Called once, when the session ends, on the strand.
@@ -63,14 +71,32 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
 
   Link& link() { return *link_; }
   const Link& link() const { return *link_; }
+  // The TLS handshake failed because the server's certificate (or its host name) was not
+  // trusted. Read after the session closed (on_closed).
+  bool untrusted() const { return untrusted_; }
 
  private:
+  using Ws = std::variant<PlainWs, TlsWs>;
+  WsSession(Hub& hub, Ws ws, LinkConfig config, SessionLimits limits,
+            std::shared_ptr<ssl::context> tls);
+  // Runs `fn` on the WebSocket stream, whichever it is.
+  template <class F>
+  decltype(auto) Visit(F&& fn) {
+    return std::visit(std::forward<F>(fn), ws_);
+  }
+  beast::tcp_stream& Tcp();
+  net::any_io_executor Executor();
+  // Dialing side, once connected: the TLS handshake (wss://), then the WebSocket one.
+  void Handshake(const std::string& host, std::string target);
+  void HandshakeWebSocket(std::string target);
   void MakeLink(LinkConfig config);
   void Begin();
   void Send(std::string frame);
   void RequestClose(uint16_t code, std::string reason);
   void DoRead();
+  void OnRead(beast::error_code ec);
   void DoWrite();
+  void OnWritten(beast::error_code ec);
   void DoClose();
   void Finish(const std::string& reason, bool drain = false);
   void Drain();
@@ -82,7 +108,8 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
 
   Hub& hub_;
   SessionLimits limits_;
-  Stream ws_;
+  std::shared_ptr<ssl::context> tls_;  // dialing side, wss://
+  Ws ws_;
   tcp::resolver resolver_;
   net::steady_timer hello_timer_;
   net::steady_timer tick_timer_;
@@ -106,6 +133,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   bool finished_ = false;
   bool dropping_ = false;  // closed as a slow consumer: nothing more is queued
   bool counted_ = false;
+  bool untrusted_ = false;
   uint16_t close_code_ = 1000;
   std::string close_reason_;
   std::string host_;
