@@ -177,7 +177,9 @@ class Fleet {
     devices_.reserve(static_cast<size_t>(f.devices));
     for (int i = 0; i < f.devices; ++i) {
       auto d = std::make_unique<Device>();
-      auto r = Replica::Open(dir + "/device-" + std::to_string(i) + ".db");
+      ReplicaOptions ro;
+      ro.public_documents = true;  // every device writes the shared document
+      auto r = Replica::Open(dir + "/device-" + std::to_string(i) + ".db", ro);
       if (!r.ok()) Die("device replica: " + r.status().ToString());
       d->replica = std::move(*r);
       Device* raw = d.get();
@@ -404,7 +406,9 @@ int RunBootstrap(const Flags& f, const std::string& dir) {
       if (!c.ok()) Fleet::Die("replaying the trace: " + c.status().ToString());
     }
   }
-  auto device = Replica::Open(dir + "/boot-device.db");
+  ReplicaOptions boot_options;
+  boot_options.public_documents = true;
+  auto device = Replica::Open(dir + "/boot-device.db", boot_options);
   if (!device.ok()) Fleet::Die("device: " + device.status().ToString());
   SyncOptions so;
   so.documents = {"paper"};

@@ -246,6 +246,9 @@ Status RelayImpl::Init() {
   ro.durability =
       options_.durability == Durability::kFull ? Durability::kGroup : options_.durability;
   ro.check_drift = true;  // a relay trusts its own clock
+  // A relay authors no documents of its own: one its operator writes into its store directly
+  // (seeding, tests, benchmarks) is public, not owned by the relay's key.
+  ro.public_documents = true;
   auto r = Replica::Open(StorePath(options_.data_dir), ro);
   if (!r.ok()) return r.status();
   replica_ = std::move(*r);

@@ -142,6 +142,53 @@ class CliTest(unittest.TestCase):
         finally:
             relay.stop()
 
+    def test_a_private_document_reaches_only_its_members(self):
+        relay = RelayProcess(os.path.join(self._tmp.name, "relay"))
+        db = lambda name: os.path.join(self._tmp.name, name)
+        run = lambda name, *a: subprocess.run([WEFT, "--db", db(name), *a], capture_output=True,
+                                              text=True, timeout=60)
+        try:
+            self.assertIn("secure mode", relay.banner[1])
+            self.assertEqual(run("alice.db", "set", "private-diary", "entry", '"my secret"')
+                             .returncode, 0)
+            alice = run("alice.db", "id").stdout.strip()
+            self.assertEqual(json.loads(run("alice.db", "members", "private-diary").stdout),
+                             {alice: "owner"})
+            self.assertEqual(run("alice.db", "sync", relay.url).returncode, 0)
+            # A stranger gets nothing, and its own "private-diary" cannot replace Alice's.
+            self.assertEqual(run("mallory.db", "sync", relay.url).returncode, 0)
+            self.assertNotEqual(run("mallory.db", "get", "private-diary").returncode, 0)
+            run("mallory.db", "set", "private-diary", "entry", '"defaced"')
+            p = run("mallory.db", "sync", relay.url, "--timeout", "10")
+            self.assertNotEqual(p.returncode, 0)
+            self.assertIn("permission denied", p.stderr)
+            # A reader reads and cannot write; a writer writes.
+            bob = run("bob.db", "id").stdout.strip()
+            carol = run("carol.db", "id").stdout.strip()
+            self.assertEqual(run("alice.db", "grant", "private-diary", bob, "reader").returncode, 0)
+            self.assertEqual(run("alice.db", "grant", "private-diary", carol, "writer").returncode,
+                             0)
+            self.assertEqual(json.loads(run("alice.db", "members", "private-diary").stdout),
+                             {alice: "owner", bob: "reader", carol: "writer"})
+            self.assertEqual(run("alice.db", "sync", relay.url).returncode, 0)
+            self.assertEqual(run("bob.db", "sync", relay.url).returncode, 0)
+            self.assertEqual(json.loads(run("bob.db", "get", "private-diary").stdout),
+                             {"entry": "my secret"})
+            p = run("bob.db", "set", "private-diary", "entry", '"defaced"')
+            self.assertNotEqual(p.returncode, 0)
+            self.assertIn("reader", p.stderr)
+            self.assertEqual(run("carol.db", "sync", relay.url).returncode, 0)
+            self.assertEqual(run("carol.db", "set", "private-diary", "note", '"from carol"')
+                             .returncode, 0)
+            self.assertEqual(run("carol.db", "sync", relay.url).returncode, 0)
+            self.assertEqual(run("alice.db", "sync", relay.url).returncode, 0)
+            self.assertEqual(json.loads(run("alice.db", "get", "private-diary").stdout),
+                             {"entry": "my secret", "note": "from carol"})
+            self.assertNotEqual(run("mallory.db", "get", "private-diary", "entry").stdout.strip(),
+                                '"my secret"')
+        finally:
+            relay.stop()
+
     def test_open_relay_warns(self):
         relay = RelayProcess(os.path.join(self._tmp.name, "relay"), "--open")
         try:

@@ -74,6 +74,11 @@ class KillTest(unittest.TestCase):
                 # be siblings, each with its own increments).
                 r = weft(devices[0], "incr", "doc", "count", "0")
                 self.assertEqual(r.returncode, 0, r.stderr)
+                # devices[0] owns the document: it invites the other two as writers.
+                for db in devices[1:]:
+                    key = weft(db, "id").stdout.strip()
+                    r = weft(devices[0], "grant", "doc", key, "writer")
+                    self.assertEqual(r.returncode, 0, r.stderr)
                 for db in devices:
                     r = weft(db, "sync", url, "--timeout", "20", timeout=60)
                     self.assertEqual(r.returncode, 0, r.stderr)

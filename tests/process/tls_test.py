@@ -51,9 +51,12 @@ class TlsProcessTest(unittest.TestCase):
         port = self.start_relay()
         url = "wss://127.0.0.1:%d" % port
         self.assertEqual(self.weft("a.db", "set", "doc", "k", '"over TLS"').returncode, 0)
+        # a.db owns "doc": b.db reads it once a.db grants it a role.
+        b_key = self.weft("b.db", "id").stdout.strip()
+        self.assertEqual(self.weft("a.db", "grant", "doc", b_key, "reader").returncode, 0)
         p = self.weft("a.db", "sync", url, "--ca", self.cert, "--timeout", "20")
         self.assertEqual(p.returncode, 0, p.stderr)
-        self.assertIn("1 change(s) sent", p.stdout)
+        self.assertIn("2 change(s) sent", p.stdout)  # the write and the grant
         p = self.weft("b.db", "sync", "wss://localhost:%d" % port, "--ca", self.cert)
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertEqual(json.loads(self.weft("b.db", "get", "doc").stdout), {"k": "over TLS"})

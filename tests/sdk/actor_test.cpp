@@ -141,7 +141,9 @@ TEST_CASE("a process that dies without closing leaves the next open a new author
   REQUIRE(pid >= 0);
   if (pid == 0) {
     // The child writes under `before` and exits without closing (as a kill would).
-    auto r = Replica::Open(path);
+    ReplicaOptions o;
+    o.public_documents = true;  // one op: the put
+    auto r = Replica::Open(path, o);
     bool ok = r.ok() && (*r)->actor_id() == before &&
               (*r)->Transact("doc", [](Txn& t) { return t.root().Put("k", Scalar("v")); }).ok();
     _exit(ok ? 0 : 1);

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "open_replica.h"
 #include "random.h"
 #include "sql_exec.h"
 #include "temp_dir.h"
@@ -31,10 +32,7 @@ ReplicaOptions Options() {
 }
 
 std::unique_ptr<Replica> OpenAt(const std::string& path, ReplicaOptions opts = Options()) {
-  auto r = Replica::Open(path, std::move(opts));
-  INFO(r.status().ToString());
-  REQUIRE(r.ok());
-  return std::move(*r);
+  return testing::OpenReplicaAt(path, std::move(opts));
 }
 
 std::string ReadFile(const std::string& path) {

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "open_replica.h"
 #include "temp_dir.h"
 #include "weft/replica.h"
 #include "weft/testing/fault_vfs.h"
@@ -44,10 +45,7 @@ ReplicaOptions Options(const std::string& vfs, Durability durability) {
 }
 
 std::unique_ptr<Replica> OpenAt(const std::string& path, ReplicaOptions opts) {
-  auto r = Replica::Open(path, std::move(opts));
-  INFO(r.status().ToString());
-  REQUIRE(r.ok());
-  return std::move(*r);
+  return testing::OpenReplicaAt(path, std::move(opts));
 }
 
 // The document's canonical state, or "<absent>" when the replica has no such document.

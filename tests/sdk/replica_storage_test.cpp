@@ -8,6 +8,7 @@
 #include <set>
 
 #include "doc_sim.h"
+#include "open_replica.h"
 #include "random.h"
 #include "temp_dir.h"
 #include "weft/replica.h"
@@ -19,10 +20,7 @@ using weft::testing::TempDir;
 namespace {
 
 std::unique_ptr<Replica> OpenAt(const std::string& path, ReplicaOptions opts = {}) {
-  auto r = Replica::Open(path, std::move(opts));
-  INFO(r.status().ToString());
-  REQUIRE(r.ok());
-  return std::move(*r);
+  return testing::OpenReplicaAt(path, std::move(opts));
 }
 
 std::string Canonical(Replica& r, std::string_view doc) {

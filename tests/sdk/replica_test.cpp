@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "doc_sim.h"
+#include "open_replica.h"
 #include "random.h"
 #include "temp_dir.h"
 
@@ -21,10 +22,7 @@ using weft::testing::TempDir;
 namespace {
 
 std::unique_ptr<Replica> OpenAt(const std::string& path, ReplicaOptions opts = {}) {
-  auto r = Replica::Open(path, std::move(opts));
-  INFO(r.status().ToString());
-  REQUIRE(r.ok());
-  return std::move(*r);
+  return testing::OpenReplicaAt(path, std::move(opts));
 }
 
 std::string Canonical(Replica& r, std::string_view doc) {

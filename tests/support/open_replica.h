@@ -10,7 +10,10 @@
 
 namespace weft::testing {
 
+// Its documents are public (anyone may write them): the tests that use it are about storage,
+// sync and merging; the access-list tests open replicas with owned documents themselves.
 inline std::unique_ptr<Replica> OpenReplicaAt(const std::string& path, ReplicaOptions opts = {}) {
+  opts.public_documents = true;
   auto r = Replica::Open(path, std::move(opts));
   INFO(r.status().ToString());
   REQUIRE(r.ok());

@@ -234,7 +234,11 @@ Status DemoWindow::Open(const DemoOptions& options) {
   doc_edit_->setText(Q(options_.doc));
   if (options_.doc.empty()) return Status::InvalidArgument("no document name");
 
-  auto replica = Replica::Open(options_.db);
+  // The demo's documents are shared with every device that joins its relay: public documents
+  // (an owner inviting members by key is not part of the demo yet).
+  ReplicaOptions replica_options;
+  replica_options.public_documents = true;
+  auto replica = Replica::Open(options_.db, replica_options);
   if (!replica.ok()) return replica.status();
   replica_ = std::move(*replica);
   color_ = ColorFor(replica_->node_id());

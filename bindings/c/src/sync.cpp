@@ -143,6 +143,8 @@ weft_status weft_issue_token(const weft_replica* issuer, const uint8_t device[32
   if (!s) return Fail(nullptr, WEFT_INTERNAL, "out of memory");
   *out = s;
   return WEFT_OK;
+}
+
 weft_status weft_sync_options_set_ca_file(weft_sync_options* o, const char* path, size_t path_len) {
   if (!o || (!path && path_len > 0)) return NullArg("weft_sync_options_set_ca_file");
   return Guard(nullptr, [&] {

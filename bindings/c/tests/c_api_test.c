@@ -62,13 +62,23 @@ static void path_in(char* out, size_t n, const char* name) {
   snprintf(out, n, "%s/%s", g_dir, name);
 }
 
-static weft_replica* open_replica(const char* name) {
+/* Opens `name` with public documents (anyone may write them), or with documents owned by its key
+ * (the access-list test). */
+static weft_replica* open_replica_with(const char* name, int public_documents) {
   char p[512];
   weft_replica* r = NULL;
+  weft_options* o = weft_options_create();
+  CHECK(o != NULL);
+  OK(weft_options_set_public_documents(o, public_documents));
   path_in(p, sizeof p, name);
-  OK(weft_open(p, strlen(p), NULL, &r));
+  OK(weft_open(p, strlen(p), o, &r));
+  weft_options_free(o);
   CHECK(r != NULL);
   return r;
+}
+
+static weft_replica* open_replica(const char* name) {
+  return open_replica_with(name, 1);
 }
 
 /* The message of the last error on this thread must mention `needle`. */
@@ -1207,6 +1217,53 @@ static void test_identity(void) {
   OK(weft_close(r));
 }
 
+/* Access lists: the creator owns a document; it grants a writer, whose role shows; a stranger's
+ * grant is refused; bad arguments fail clearly; admission tokens are issued. */
+static void test_access(void) {
+  weft_replica* owner = open_replica_with("owner.db", 0);
+  weft_replica* other = open_replica_with("other.db", 0);
+  uint8_t owner_key[32], other_key[32], zero[32] = {0};
+  char* members = NULL;
+  char* token = NULL;
+  size_t n = 0;
+  int role = -1, owned = -1;
+  OK(weft_replica_public_key(owner, owner_key));
+  OK(weft_replica_public_key(other, other_key));
+  OK(weft_transact(owner, S("acl"), put_k, "v", NULL));
+  OK(weft_doc_role(owner, S("acl"), owner_key, &role, &owned));
+  CHECK(role == WEFT_ROLE_OWNER && owned == 1);
+  OK(weft_doc_role(owner, S("acl"), other_key, &role, &owned));
+  CHECK(role == WEFT_ROLE_NONE);
+  OK(weft_doc_grant(owner, S("acl"), other_key, WEFT_ROLE_WRITER));
+  OK(weft_doc_role(owner, S("acl"), other_key, &role, &owned));
+  CHECK(role == WEFT_ROLE_WRITER);
+  OK(weft_doc_members(owner, S("acl"), &members, &n));
+  CHECK(strstr(members, "\"writer\"") != NULL && strstr(members, "\"owner\"") != NULL);
+  CHECK(strlen(members) == n);
+  weft_string_free(members);
+  OK(weft_doc_revoke(owner, S("acl"), other_key));
+  OK(weft_doc_role(owner, S("acl"), other_key, &role, &owned));
+  CHECK(role == WEFT_ROLE_NONE);
+  /* The other replica owns its own "acl": a grant in the owner's copy needs the owner's key. */
+  EXPECT(WEFT_INVALID_ARGUMENT, weft_doc_grant(owner, S("acl"), other_key, WEFT_ROLE_OWNER));
+  EXPECT(WEFT_INVALID_ARGUMENT, weft_doc_grant(owner, S("acl"), NULL, WEFT_ROLE_READER));
+  EXPECT(WEFT_NOT_FOUND, weft_doc_members(owner, S("absent"), &members, &n));
+  EXPECT(WEFT_INVALID_ARGUMENT, weft_issue_token(owner, other_key, 0, &token, &n));
+  OK(weft_issue_token(owner, other_key, 60, &token, &n));
+  CHECK(n == 144 && strlen(token) == 144);
+  weft_string_free(token);
+  {
+    weft_sync_options* so = weft_sync_options_create();
+    OK(weft_sync_options_set_token(so, S("abcd")));
+    EXPECT(WEFT_INVALID_ARGUMENT, weft_sync_options_set_token(so, S("abc")));
+    EXPECT(WEFT_INVALID_ARGUMENT, weft_sync_options_set_relay_key(so, zero));
+    OK(weft_sync_options_set_relay_key(so, owner_key));
+    weft_sync_options_free(so);
+  }
+  OK(weft_close(other));
+  OK(weft_close(owner));
+}
+
 static void test_time_travel(void) {
   weft_replica* r = open_replica("travel.db");
   weft_history* h = NULL;
@@ -1446,6 +1503,7 @@ int main(void) {
   test_change_feed();
   test_unsubscribe_waits_for_callbacks();
   test_identity();
+  test_access();
   test_time_travel();
   test_sync();
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);

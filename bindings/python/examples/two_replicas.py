@@ -27,13 +27,16 @@ def sync_both(laptop, phone, url):
 with tempfile.TemporaryDirectory() as tmp, RelayProcess(f"{tmp}/relay") as relay:
     with weft.Replica.open(f"{tmp}/laptop.db") as laptop, \
             weft.Replica.open(f"{tmp}/phone.db") as phone:
-        # The laptop creates the document; both devices get it.
+        # The laptop creates the document (it owns it) and invites the phone as a writer, by
+        # its public key; both devices get it.
         with laptop.transaction("trip") as t:
             t["title"] = "Trip"
             t.text("notes").insert(0, "pack light")
             t.set("tags")
             t.counter("votes")
+        laptop.grant("trip", phone.public_key, "writer")
         sync_both(laptop, phone, relay.url)
+        assert phone.members("trip")[phone.public_key] == "writer"
 
         # Offline: each device edits on its own.
         with laptop.transaction("trip") as t:

@@ -18,6 +18,7 @@ class ReplicaTestCase(unittest.TestCase):
         self._tmp.cleanup()
 
     def open(self, name="r.db", **kw):
+        kw.setdefault("public_documents", True)
         r = weft.Replica.open(os.path.join(self.dir, name), **kw)
         self.addCleanup(r.close)
         return r

@@ -27,8 +27,8 @@ class SyncTest(unittest.TestCase):
         self.relay.stop()
         self._tmp.cleanup()
 
-    def open(self, name):
-        r = weft.Replica.open(os.path.join(self.dir, name))
+    def open(self, name, public=True):
+        r = weft.Replica.open(os.path.join(self.dir, name), public_documents=public)
         self.addCleanup(r.close)
         return r
 
@@ -132,6 +132,35 @@ class SyncTest(unittest.TestCase):
         with self.assertRaises(weft.Timeout) as cm:
             weft.sync_once(c, url, "d", timeout=0.3)
         self.assertEqual(cm.exception.code, 13)
+
+    def test_access_lists_through_the_relay(self):
+        owner = self.open("owner.db", public=False)
+        reader = self.open("reader.db", public=False)
+        stranger = self.open("stranger.db", public=False)
+        url = self.relay.url
+        with owner.transaction("diary") as t:
+            t["entry"] = "my secret"
+        owner.grant("diary", reader.public_key, "reader")
+        self.assertEqual(owner.members("diary"),
+                         {owner.public_key: "owner", reader.public_key: "reader"})
+        weft.sync_once(owner, url, timeout=20)
+        # A device with no role gets nothing of it.
+        weft.sync_once(stranger, url, timeout=20)
+        self.assertFalse(stranger.has_document("diary"))
+        # A reader reads it, and cannot write it.
+        weft.sync_once(reader, url, timeout=20)
+        self.assertEqual(reader.get("diary"), {"entry": "my secret"})
+        with self.assertRaises(weft.PermissionDenied):
+            with reader.transaction("diary") as t:
+                t["entry"] = "defaced"
+        # Revoked: the relay no longer serves it the document's new changes.
+        owner.revoke("diary", reader.public_key)
+        with owner.transaction("diary") as t:
+            t["entry"] = "after the revoke"
+        weft.sync_once(owner, url, timeout=20)
+        with self.assertRaises(weft.PermissionDenied):
+            weft.sync_once(reader, url, "diary", timeout=20)
+        self.assertEqual(reader.get("diary"), {"entry": "my secret"})
 
     def test_the_readme_example(self):
         env = dict(os.environ)

@@ -27,8 +27,8 @@ class TlsTest(unittest.TestCase):
         self.relay.stop()
         self._tmp.cleanup()
 
-    def open(self, name):
-        r = weft.Replica.open(os.path.join(self.dir, name))
+    def open(self, name, public=True):
+        r = weft.Replica.open(os.path.join(self.dir, name), public_documents=public)
         self.addCleanup(r.close)
         return r
 

@@ -23,6 +23,7 @@ remote ones (ctypes takes the GIL for them).
 """
 
 import ctypes
+import json
 import os
 import traceback
 from dataclasses import dataclass, field
@@ -84,6 +85,13 @@ Busy = _subclass("Busy", 14)
 Aborted = _subclass("Aborted", 15)
 Internal = _subclass("Internal", 16)
 __all__ += [c.__name__ for c in _CODE_NAMES.values()] + ["IOError_"]
+
+
+def _key_bytes(key):
+    """A public key given as 64 hex characters, as the 32 bytes the C API takes."""
+    if not isinstance(key, str) or len(key) != 64:
+        raise ValueError("a public key is 64 hex characters")
+    return bytes.fromhex(key)
 
 
 def _take_string(ptr, length=None):
@@ -736,9 +744,10 @@ class Replica:
 
     @classmethod
     def open(cls, path, *, durability="normal", create=True, snapshot_every=None,
-             max_drift_ms=None):
+             max_drift_ms=None, public_documents=False):
         """Opens (or creates) the replica at `path`. durability: "normal" (survives an app crash)
-        or "full" (also power loss)."""
+        or "full" (also power loss). Documents it creates are owned by its key, readable and
+        writable only by the devices granted a role (grant), unless `public_documents`."""
         opts = lib.weft_options_create()
         if not opts:
             raise MemoryError()
@@ -752,6 +761,7 @@ class Replica:
                                                            snapshot_every[1]))
             if max_drift_ms is not None:
                 _check(lib.weft_options_set_drift_check(opts, 1, max_drift_ms))
+            _check(lib.weft_options_set_public_documents(opts, 1 if public_documents else 0))
             p = _b(str(path))
             out = ctypes.c_void_p()
             _check(lib.weft_open(p, len(p), opts, ctypes.byref(out)))
@@ -979,6 +989,36 @@ class Replica:
         self._resolvers[d] = cb
 
     # causal tokens
+    # access lists
+    _ROLES = {"reader": 1, "writer": 2, "admin": 3}
+
+    def grant(self, doc, key, role):
+        """Gives the device with public key `key` (64 hex characters) `role` in `doc`: "reader",
+        "writer" or "admin". A change, synced like any other."""
+        if role not in self._ROLES:
+            raise ValueError("role is 'reader', 'writer' or 'admin'")
+        d, k = _b(doc), _key_bytes(key)
+        _check(lib.weft_doc_grant(self._handle(), d, len(d), k, self._ROLES[role]))
+
+    def revoke(self, doc, key):
+        """Takes that device's role away (its later changes are refused everywhere)."""
+        d, k = _b(doc), _key_bytes(key)
+        _check(lib.weft_doc_revoke(self._handle(), d, len(d), k))
+
+    def members(self, doc):
+        """The access list: {key hex: "owner" | "admin" | "writer" | "reader"} ({} when public)."""
+        d, s, n = _b(doc), ctypes.c_void_p(), ctypes.c_size_t()
+        _check(lib.weft_doc_members(self._handle(), d, len(d), ctypes.byref(s), ctypes.byref(n)))
+        return json.loads(_take_string(s.value, n.value))
+
+    def issue_token(self, device_key, ttl=86400):
+        """An admission token (hex) for that device, valid `ttl` seconds, signed by this replica's
+        key: for relays started with --admission-key set to this replica's public_key."""
+        s, n = ctypes.c_void_p(), ctypes.c_size_t()
+        _check(lib.weft_issue_token(self._handle(), _key_bytes(device_key), int(ttl),
+                                    ctypes.byref(s), ctypes.byref(n)))
+        return _take_string(s.value, n.value)
+
     def causal_token(self, doc):
         d, s, n = _b(doc), ctypes.c_void_p(), ctypes.c_size_t()
         _check(lib.weft_causal_token(self._handle(), d, len(d), ctypes.byref(s), ctypes.byref(n)))
@@ -1024,12 +1064,15 @@ class Replica:
         return applied.value
 
     # sync
-    def sync(self, documents=None, *, backoff_ms=None, seed=None, ca=None) -> "Sync":
+    def sync(self, documents=None, *, backoff_ms=None, seed=None, ca=None, token=None,
+             relay_key=None) -> "Sync":
         """A sync client for this replica (its own network thread).
 
         `ca`: for wss:// peers, a PEM file of the certificates a server must chain to (a private
-        CA or a self-signed server certificate); None trusts the system's CAs."""
-        return Sync(self, documents, backoff_ms, seed, ca)
+        CA or a self-signed server certificate); None trusts the system's CAs. `token`: an
+        admission token (issue_token) for relays that ask for one. `relay_key`: refuse a relay
+        that does not prove this public key."""
+        return Sync(self, documents, backoff_ms, seed, ca, token, relay_key)
 
 
 # -------------------------------------------------------------------------------------- sync
@@ -1072,7 +1115,7 @@ def _summary(s):
 class Sync:
     """Syncs a replica with peers (relays) over WebSockets, in the background."""
 
-    def __init__(self, replica, documents, backoff_ms, seed, ca=None):
+    def __init__(self, replica, documents, backoff_ms, seed, ca=None, token=None, relay_key=None):
         self._replica = replica
         self._presence_cb = None
         opts = lib.weft_sync_options_create()
@@ -1089,6 +1132,11 @@ class Sync:
             if ca is not None:
                 p = os.fsencode(ca)
                 _check(lib.weft_sync_options_set_ca_file(opts, p, len(p)))
+            if token is not None:
+                t = _b(token)
+                _check(lib.weft_sync_options_set_token(opts, t, len(t)))
+            if relay_key is not None:
+                _check(lib.weft_sync_options_set_relay_key(opts, _key_bytes(relay_key)))
             out = ctypes.c_void_p()
             _check(lib.weft_sync_create(replica._handle(), opts, ctypes.byref(out)))
             self._p = out
