@@ -117,6 +117,9 @@ int main(int argc, char** argv) {
   hello.node = fuzz::kAuthorC;
   hello.credentials = "token";
   hello.agent = "weft-sdk/0.1";
+  hello.public_key = std::string(32, 'k');  // any 32 bytes: the proof is what is checked
+  hello.nonce = std::string(sync::kNonceBytes, 'n');
+  hello.audience = "ws://127.0.0.1:8787";
   sync::HelloMsg hello_all = hello;
   hello_all.all_documents = true;
   sync::HaveMsg have{"doc", base.version()};
@@ -127,10 +130,12 @@ int main(int argc, char** argv) {
   sync::SnapshotChunkMsg chunk{"doc", base.version(), 0, snap.size(), snap};
   sync::PresenceMsg presence{"doc", fuzz::kAuthorC, "{\"cursor\":3}", {fuzz::kAuthorC}};
   sync::ErrorMsg error{sync::ErrorCode::kMalformed, "bad frame", "doc", true};
+  sync::AuthMsg auth{std::string(64, 's'), 1'700'000'000};
   const std::vector<std::pair<std::string, sync::Message>> messages = {
       {"hello", hello},           {"hello_all", hello_all}, {"have", have},
       {"have_empty", have_empty}, {"changes", batch},       {"ack", ack},
-      {"snapshot_chunk", chunk},  {"presence", presence},   {"error", error}};
+      {"snapshot_chunk", chunk},  {"presence", presence},   {"error", error},
+      {"auth", auth}};
   for (const auto& [name, m] : messages) Write(root / "wire_decode", name, sync::Encode(m));
 
   // relay_handshake: frame sequences a device might send.
@@ -144,6 +149,7 @@ int main(int argc, char** argv) {
   sync::ChangesMsg one{"doc", {blobs[0]}, {fuzz::kAuthorC}, {}, 0, false};
   Write(root / "relay_handshake", "hello", frames({hello}));
   Write(root / "relay_handshake", "hello_all", frames({hello_all}));
+  Write(root / "relay_handshake", "hello_auth", frames({hello, auth, have}));
   Write(root / "relay_handshake", "future_version", frames({future}));
   Write(root / "relay_handshake", "have_before_hello", frames({have}));
   Write(root / "relay_handshake", "sync_one_doc", frames({hello, have, batch, ack}));
