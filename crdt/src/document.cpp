@@ -1245,6 +1245,15 @@ Status Document::CheckChange(const Change& c, const ApplyOptions& options) const
                                        c.deps.ToString() + "; this document has " +
                                        version_.ToString());
   }
+  // Causality cannot be forged through the Lamport time either: a change's is one past the
+  // greatest of the changes its author held, all of which this document holds now (they are
+  // its dependencies), so it is at most one past this document's. An inflated one would let
+  // its author's later ops sort after everything anyone writes (access ops are ordered by it).
+  if (c.lamport == 0 || c.lamport > lamport_ + 1) {
+    return Status::Corruption("change " + c.id().ToString() + " has Lamport time " +
+                              std::to_string(c.lamport) + "; its dependencies allow 1 to " +
+                              std::to_string(lamport_ + 1));
+  }
   if (options.now_ms) WEFT_RETURN_IF_ERROR(clock_.Check(c.time, *options.now_ms));
   return Status::Ok();
 }

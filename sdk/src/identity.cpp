@@ -92,6 +92,14 @@ std::string Signed(std::string_view purpose, std::string_view message) {
 
 }  // namespace
 
+std::string BindingMessage(std::string_view doc, crdt::NodeId actor, std::string_view key) {
+  std::string m(doc);
+  m.push_back('\0');
+  for (int i = 7; i >= 0; --i) m.push_back(static_cast<char>(actor.value >> (8 * i)));
+  m.append(key);
+  return m;
+}
+
 std::string RandomBytes(size_t n) {
   std::string out(n, '\0');
   if (sodium_init() >= 0) randombytes_buf(out.data(), n);

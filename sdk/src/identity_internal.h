@@ -11,10 +11,15 @@
 #include <cstring>
 #include <string_view>
 
+#include "weft/crdt/causality.h"
 #include "weft/identity.h"
 #include "weft/status.h"
 
 namespace weft {
+
+// What an author's binding to a key signs (kBindPurpose): the document, the author and the key
+// (32 raw bytes), so that it binds that author in that document only.
+std::string BindingMessage(std::string_view doc, crdt::NodeId actor, std::string_view key);
 
 // `n` random bytes from libsodium's generator (for nonces).
 std::string RandomBytes(size_t n);

@@ -208,23 +208,13 @@ std::optional<PublicKey> KeyOfPrincipal(const crdt::Principal& p) {
   return key;
 }
 
-// What a binding signs: the document, the actor and the key, so that it binds that actor in that
-// document only.
-std::string BindMessage(std::string_view doc, NodeId actor, const crdt::Principal& key) {
-  std::string m(doc);
-  m.push_back('\0');
-  for (int i = 7; i >= 0; --i) m.push_back(static_cast<char>(actor.value >> (8 * i)));
-  m.append(key);
-  return m;
-}
-
 // Every binding in `c` is its author's, signed by the key it names.
 Status CheckBindings(std::string_view doc, const crdt::Change& c) {
   for (const auto& op : c.ops) {
     if (op.type != crdt::Op::Type::kAccess || op.action != crdt::AccessAction::kBind) continue;
     auto key = KeyOfPrincipal(op.principal);
-    if (!key ||
-        !VerifySignature(*key, kBindPurpose, BindMessage(doc, c.author, op.principal), op.proof)) {
+    if (!key || !VerifySignature(*key, kBindPurpose, BindingMessage(doc, c.author, op.principal),
+                                 op.proof)) {
       return Status(StatusCode::kPermissionDenied,
                     "its author's binding to a key is not signed by that key");
     }
@@ -1203,7 +1193,7 @@ Status ReplicaImpl::AddAuthorship(std::string_view doc, const crdt::Document& d,
     ++*added;
   }
   if ((create || access.owned()) && !access.KeyOf(actor_)) {
-    auto sig = secret_key_.Sign(kBindPurpose, BindMessage(doc, actor_, me));
+    auto sig = secret_key_.Sign(kBindPurpose, BindingMessage(doc, actor_, me));
     if (!sig.ok()) return sig.status();
     WEFT_RETURN_IF_ERROR(
         txn.Bind(me, std::string(reinterpret_cast<const char*>(sig->data()), sig->size())));

@@ -301,3 +301,30 @@ TEST_CASE("a held change is dropped once another change with its seqs is applied
   CHECK(d.history().size() == 2);
   ReceiveBesidePlainRule({forked, plain, from_b});
 }
+
+TEST_CASE("a change whose Lamport time its dependencies do not allow is refused", "[document]") {
+  Document a(NodeId{1}), b(NodeId{2});
+  for (int i = 0; i < 3; ++i) {
+    auto t = a.Begin(1'700'000'000'000 + i);
+    REQUIRE(t.Put(kRoot, "k", Scalar(int64_t{i})).ok());
+    auto c = t.Commit();
+    REQUIRE(c);
+    REQUIRE(b.ApplyChange(*c).ok());
+  }
+  auto t = a.Begin(1'700'000'000'100);
+  REQUIRE(t.Put(kRoot, "k", Scalar("next")).ok());
+  auto honest = t.Commit();
+  REQUIRE(honest);
+  CHECK(honest->lamport == b.lamport() + 1);
+  const std::string before = b.CanonicalState();
+  for (uint64_t forged : {uint64_t{0}, b.lamport() + 2, uint64_t{1} << 62}) {
+    Change c = *honest;
+    c.lamport = forged;
+    Status s = b.ApplyChange(c);
+    INFO(forged);
+    CHECK(s.code() == StatusCode::kCorruption);
+    CHECK(s.message().find("Lamport") != std::string::npos);
+    CHECK(b.CanonicalState() == before);
+  }
+  CHECK(b.ApplyChange(*honest).ok());
+}

@@ -1317,3 +1317,145 @@ TEST_CASE("a relay with an admission key admits only devices with its token", "[
   REQUIRE(SyncOnce(*a, Url(*relay), {}, 20s, o).ok());
   CHECK(relay->replica().HasDocument("d"));
 }
+
+namespace {
+
+// A device whose documents are owned by its key (the default outside these tests).
+std::unique_ptr<Replica> OpenPrivate(const std::string& path) {
+  auto r = Replica::Open(path);
+  REQUIRE(r.ok());
+  return std::move(*r);
+}
+
+std::string KeyBytes(const PublicKey& key) {
+  return std::string(reinterpret_cast<const char*>(key.bytes().data()), PublicKey::kSize);
+}
+
+// A change of `doc` made by hand: by `author` from `seq` on, on top of everything `holder` holds,
+// setting "entry" to `value`; first binding `author` to `bind_as`'s key (signed by it) when given.
+std::string HandmadeChange(Replica& holder, const std::string& doc, crdt::NodeId author,
+                           uint64_t seq, const testing::FakePeer* bind_as,
+                           const std::string& value) {
+  crdt::Change c;
+  c.author = author;
+  c.start_seq = seq;
+  REQUIRE(holder
+              .Read(doc,
+                    [&](const View& v) {
+                      c.deps = v.document().heads();
+                      c.lamport = v.document().lamport() + 1;
+                    })
+              .ok());
+  c.deps.Set(author, 0);
+  c.time = crdt::HlcTimestamp{static_cast<uint64_t>(sync::UnixNow()) * 1000, 0};
+  if (bind_as) {
+    crdt::Op bind;
+    bind.type = crdt::Op::Type::kAccess;
+    bind.action = crdt::AccessAction::kBind;
+    bind.principal = KeyBytes(bind_as->key());
+    bind.proof = bind_as->Sign(kBindPurpose, BindingMessage(doc, author, bind.principal));
+    c.ops.push_back(bind);
+  }
+  crdt::Op put;
+  put.type = crdt::Op::Type::kMapSet;
+  put.key = "entry";
+  put.scalar = crdt::Scalar(value);
+  c.ops.push_back(put);
+  return crdt::EncodeChange(c);
+}
+
+// The handshake as `fake`, then `doc`'s Have and a batch of `change`: the relay's Error, or
+// nullopt when it acknowledged the change (stored it).
+std::optional<sync::ErrorMsg> SendAs(RawPeer& p, const testing::FakePeer& fake,
+                                     const std::string& doc, const std::string& change) {
+  p.Send(fake.Hello());
+  auto reply = p.Read();
+  REQUIRE(reply);
+  auto* hello = std::get_if<sync::HelloMsg>(&*reply);
+  REQUIRE(hello);
+  p.Send(fake.Auth(*hello));
+  p.Send(sync::HaveMsg{doc, {}});
+  sync::ChangesMsg m;
+  m.doc = doc;
+  m.changes = {change};
+  m.path = {fake.node()};
+  p.Send(m);
+  // An Error refuses the change; an Ack means the relay stored it.
+  while (auto r = p.Read()) {
+    if (auto* e = std::get_if<sync::ErrorMsg>(&*r)) return *e;
+    if (std::holds_alternative<sync::AckMsg>(*r)) return std::nullopt;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+TEST_CASE("a forged author, a reader's write and a stranger's write are refused everywhere",
+          "[sync][security]") {
+  testing::TempDir dir;
+  auto relay = StartRelay(dir.File("relay"));
+  auto owner = OpenPrivate(dir.File("owner.db"));
+  Check(owner->Transact("diary", [](Txn& t) { return t.root().Put("entry", Scalar("mine")); })
+            .status());
+  testing::FakePeer reader(crdt::NodeId{0xeade7});
+  testing::FakePeer writer(crdt::NodeId{0x1717e7});
+  Check(owner->Grant("diary", reader.key(), Role::kReader).status());
+  Check(owner->Grant("diary", writer.key(), Role::kWriter).status());
+  REQUIRE(SyncOnce(*owner, Url(*relay), {}, 20s, FastOptions()).ok());
+  const std::string before = State(relay->replica(), "diary");
+
+  SECTION("a writer sends a change under the owner's author") {
+    RawPeer p(relay->port());
+    uint64_t next = relay->replica().Version("diary")->Get(owner->actor_id()) + 1;
+    auto e = SendAs(p, writer, "diary",
+                    HandmadeChange(relay->replica(), "diary", owner->actor_id(), next, nullptr,
+                                   "forged as the owner"));
+    REQUIRE(e);
+    CHECK(e->code == sync::ErrorCode::kPermissionDenied);
+    CHECK(e->message.find("another author") != std::string::npos);
+    CHECK(relay->Counter("writes_denied_total") == 1);
+    CHECK(State(relay->replica(), "diary") == before);
+  }
+  SECTION("a writer binds its author to the owner's key without the owner's signature") {
+    RawPeer p(relay->port());
+    testing::FakePeer pretender(crdt::NodeId{0x9e7});
+    auto change = HandmadeChange(relay->replica(), "diary", writer.node(), 1, &pretender, "x");
+    // The binding names the writer's key but is signed by another: swap the principal.
+    auto decoded = crdt::DecodeChange(change);
+    REQUIRE(decoded.ok());
+    decoded->ops[0].principal = KeyBytes(owner->public_key());
+    auto e = SendAs(p, writer, "diary", crdt::EncodeChange(*decoded));
+    REQUIRE(e);
+    CHECK(e->code == sync::ErrorCode::kPermissionDenied);
+    CHECK(e->message.find("not signed by that key") != std::string::npos);
+    CHECK(State(relay->replica(), "diary") == before);
+  }
+  SECTION("a reader writes: the relay refuses, and so does a device it reaches another way") {
+    auto change = HandmadeChange(relay->replica(), "diary", reader.node(), 1, &reader, "defaced");
+    RawPeer p(relay->port());
+    auto e = SendAs(p, reader, "diary", change);
+    REQUIRE(e);
+    CHECK(e->code == sync::ErrorCode::kPermissionDenied);
+    CHECK(e->message.find("reader") != std::string::npos);
+    CHECK(State(relay->replica(), "diary") == before);
+    // A malicious relay forwarding it: the owner's device checks it too.
+    auto direct = owner->ApplyRemoteChanges("diary", {change});
+    REQUIRE_FALSE(direct.ok());
+    CHECK(direct.status().code() == StatusCode::kPermissionDenied);
+  }
+  SECTION("a writer writes") {
+    RawPeer p(relay->port());
+    p.Send(writer.Hello());
+    auto reply = p.Read();
+    REQUIRE(reply);
+    p.Send(writer.Auth(std::get<sync::HelloMsg>(*reply)));
+    p.Send(sync::HaveMsg{"diary", {}});
+    sync::ChangesMsg m;
+    m.doc = "diary";
+    m.changes = {HandmadeChange(relay->replica(), "diary", writer.node(), 1, &writer, "ok")};
+    m.path = {writer.node()};
+    p.Send(m);
+    REQUIRE(Eventually([&] { return State(relay->replica(), "diary") != before; }));
+    CHECK(relay->Counter("writes_denied_total") == 0);
+  }
+}
