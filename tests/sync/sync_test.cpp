@@ -1459,3 +1459,39 @@ TEST_CASE("a forged author, a reader's write and a stranger's write are refused 
     CHECK(relay->Counter("writes_denied_total") == 0);
   }
 }
+
+TEST_CASE("a connected device gets a document as soon as it is granted, and loses it when revoked",
+          "[sync][security]") {
+  testing::TempDir dir;
+  auto relay = StartRelay(dir.File("relay"));
+  auto owner = OpenPrivate(dir.File("owner.db"));
+  auto member = OpenPrivate(dir.File("member.db"));
+  auto client = SyncClient::Create(*member, FastOptions());
+  REQUIRE(client.ok());
+  Check((*client)->AddPeer(Url(*relay)));
+  REQUIRE((*client)->WaitUntilSynced(Url(*relay), 20s).ok());
+  // Created and synced while the member has no role: it is not offered the document (nor told
+  // of it: its sync is not refused).
+  Check(
+      owner->Transact("plan", [](Txn& t) { return t.root().Put("step", Scalar("one")); }).status());
+  REQUIRE(SyncOnce(*owner, Url(*relay), {}, 20s, FastOptions()).ok());
+  std::this_thread::sleep_for(200ms);
+  CHECK_FALSE(member->HasDocument("plan"));
+  REQUIRE((*client)->WaitUntilSynced(Url(*relay), 20s).ok());
+  // Granted: the live session gets it without reconnecting.
+  Check(owner->Grant("plan", member->public_key(), Role::kReader).status());
+  REQUIRE(SyncOnce(*owner, Url(*relay), {}, 20s, FastOptions()).ok());
+  REQUIRE(Eventually([&] {
+    return member->HasDocument("plan") && State(*member, "plan") == State(*owner, "plan");
+  }));
+  // Revoked: later changes do not reach it.
+  Check(owner->Revoke("plan", member->public_key()).status());
+  Check(
+      owner->Transact("plan", [](Txn& t) { return t.root().Put("step", Scalar("two")); }).status());
+  REQUIRE(SyncOnce(*owner, Url(*relay), {}, 20s, FastOptions()).ok());
+  REQUIRE(Eventually([&] { return relay->Counter("reads_denied_total") >= 1; }));
+  std::this_thread::sleep_for(200ms);
+  std::string seen;
+  REQUIRE(member->Read("plan", [&](const View& v) { seen = v.ToJson(); }).ok());
+  CHECK(seen.find("two") == std::string::npos);
+}

@@ -160,6 +160,12 @@ HelloMsg Link::OwnHello() const {
 void Link::StartDoc(const std::string& doc) {
   if (closed_) return;
   auto it = docs_.find(doc);
+  if (!PeerMayRead(doc)) {
+    // One the peer asked for or was syncing is refused, saying so; one it never named is simply
+    // not offered (a new document of someone else's, in all-documents mode).
+    if (it != docs_.end()) Deny(doc);
+    return;
+  }
   if (it == docs_.end()) {
     if (docs_.size() >= config_.max_documents) {
       return Fail(ErrorCode::kTooLarge,
@@ -169,7 +175,6 @@ void Link::StartDoc(const std::string& doc) {
   }
   LinkDocState& d = it->second;
   if (d.we_sent_have || !d.stopped.empty()) return;
-  if (!PeerMayRead(doc)) return Deny(doc);
   d.we_sent_have = true;
   if (auto v = hub_.replica().Version(doc);
       !v.ok() && v.status().code() == StatusCode::kCorruption) {
@@ -364,6 +369,16 @@ void Link::OnAuth(const AuthMsg& m) {
   Authenticated();
   std::vector<std::string> docs = std::move(to_announce_);
   to_announce_.clear();
+  if (all_docs_) {
+    // Documents stored between the Hello and now raised events this link did not act on (it was
+    // not authenticated yet): announce them too (more than the Hello promised is fine).
+    auto list = hub_.replica().ListDocuments();
+    if (!list.ok()) return Fail(ErrorCode::kStorage, list.status().ToString());
+    std::set<std::string> promised(docs.begin(), docs.end());
+    for (auto& d : *list) {
+      if (!promised.count(d) && PeerMayRead(d)) docs.push_back(std::move(d));
+    }
+  }
   for (const auto& d : docs) StartDoc(d);
 }
 
