@@ -73,6 +73,37 @@ inline crdt::Document BaseDocument() {
   return b;
 }
 
+// Keys of the access_ops fixtures (any 32 bytes: the CRDT core stores binding proofs and never
+// checks them; the SDK does).
+inline crdt::Principal FixtureKey(char c) {
+  return crdt::Principal(crdt::kPrincipalBytes, c);
+}
+
+// An owned document: kAuthorA owns it (key 'a') and grants kAuthorB (key 'b') admin and
+// kAuthorC (key 'c') writer; each has written once. Access ops and data ops to fuzz against.
+inline crdt::Document OwnedDocument() {
+  crdt::Document a(kAuthorA);
+  {
+    auto t = a.Begin(kBaseTime);
+    Expect(t.CreateAccess(FixtureKey('a')).ok(), "owned: create");
+    Expect(t.Bind(FixtureKey('a'), "proof-a").ok(), "owned: bind a");
+    Expect(t.Grant(FixtureKey('b'), crdt::Role::kAdmin).ok(), "owned: grant b");
+    Expect(t.Grant(FixtureKey('c'), crdt::Role::kWriter).ok(), "owned: grant c");
+    Expect(t.Put(crdt::kRoot, "k", crdt::Scalar("a")).ok(), "owned: put a");
+    t.Commit();
+  }
+  for (auto [node, key] : {std::pair{kAuthorB, 'b'}, std::pair{kAuthorC, 'c'}}) {
+    crdt::Document d(node);
+    for (const crdt::Change& c : a.history()) Expect(d.ApplyChange(c).ok(), "owned: merge");
+    auto t = d.Begin(kBaseTime + 1000);
+    Expect(t.Bind(FixtureKey(key), "proof").ok(), "owned: bind");
+    Expect(t.Put(crdt::kRoot, "k", crdt::Scalar(std::string(1, key))).ok(), "owned: put");
+    auto c = t.Commit();
+    Expect(c.has_value() && a.ApplyChange(*c).ok(), "owned: merge back");
+  }
+  return a;
+}
+
 // relay_handshake input: a sequence of frames, each a 16-bit little-endian length then the bytes.
 inline std::vector<std::string_view> SplitFrames(std::string_view in) {
   std::vector<std::string_view> out;

@@ -131,11 +131,16 @@ int main(int argc, char** argv) {
   sync::PresenceMsg presence{"doc", fuzz::kAuthorC, "{\"cursor\":3}", {fuzz::kAuthorC}};
   sync::ErrorMsg error{sync::ErrorCode::kMalformed, "bad frame", "doc", true};
   sync::AuthMsg auth{std::string(64, 's'), 1'700'000'000};
-  const std::vector<std::pair<std::string, sync::Message>> messages = {
-      {"hello", hello},           {"hello_all", hello_all}, {"have", have},
-      {"have_empty", have_empty}, {"changes", batch},       {"ack", ack},
-      {"snapshot_chunk", chunk},  {"presence", presence},   {"error", error},
-      {"auth", auth}};
+  const std::vector<std::pair<std::string, sync::Message>> messages = {{"hello", hello},
+                                                                       {"hello_all", hello_all},
+                                                                       {"have", have},
+                                                                       {"have_empty", have_empty},
+                                                                       {"changes", batch},
+                                                                       {"ack", ack},
+                                                                       {"snapshot_chunk", chunk},
+                                                                       {"presence", presence},
+                                                                       {"error", error},
+                                                                       {"auth", auth}};
   for (const auto& [name, m] : messages) Write(root / "wire_decode", name, sync::Encode(m));
 
   // relay_handshake: frame sequences a device might send.
@@ -156,6 +161,57 @@ int main(int argc, char** argv) {
   Write(root / "relay_handshake", "new_doc", frames({hello, sync::HaveMsg{"new", {}}, one}));
   Write(root / "relay_handshake", "presence", frames({hello, have_empty, presence}));
   Write(root / "relay_handshake", "error", frames({hello, error}));
+
+  // access_ops: changes of the owned fixture's members (fixtures.h, OwnedDocument).
+  {
+    const crdt::Document owned = fuzz::OwnedDocument();
+    auto member = [&](crdt::NodeId node) {
+      crdt::Document d(node);
+      for (const crdt::Change& c : owned.history()) fuzz::Expect(d.ApplyChange(c).ok(), "merge");
+      return d;
+    };
+    auto commit = [](crdt::Transaction& t) {
+      auto c = t.Commit();
+      fuzz::Expect(c.has_value(), "seed commit");
+      return crdt::EncodeChange(*c);
+    };
+    crdt::Document admin = member(fuzz::kAuthorB), writer = member(fuzz::kAuthorC);
+    crdt::Document owner = member(fuzz::kSelf);
+    std::string grant, revoke, write, write2, owner_revokes_admin;
+    {
+      auto t = admin.Begin(fuzz::kBaseTime + 2000);
+      fuzz::Expect(t.Grant(fuzz::FixtureKey('d'), crdt::Role::kReader).ok(), "seed grant");
+      grant = commit(t);
+    }
+    {
+      auto t = admin.Begin(fuzz::kBaseTime + 3000);
+      fuzz::Expect(t.Revoke(fuzz::FixtureKey('c')).ok(), "seed revoke");
+      revoke = commit(t);
+    }
+    {
+      auto t = writer.Begin(fuzz::kBaseTime + 2500);  // concurrent with the revoke: cut off
+      fuzz::Expect(t.Put(crdt::kRoot, "k", crdt::Scalar("late")).ok(), "seed write");
+      write = commit(t);
+      auto t2 = writer.Begin(fuzz::kBaseTime + 2600);
+      fuzz::Expect(t2.Put(crdt::kRoot, "k2", crdt::Scalar("later")).ok(), "seed write 2");
+      write2 = commit(t2);
+    }
+    {
+      // kSelf is not a member: it cannot revoke (refused), a stranger's attempt.
+      auto t = owner.Begin(fuzz::kBaseTime + 2000);
+      (void)t.Bind(fuzz::FixtureKey('e'), "proof-e");
+      (void)t.Revoke(fuzz::FixtureKey('b'));
+      auto c = t.Prepare();
+      if (c) owner_revokes_admin = crdt::EncodeChange(*c);
+    }
+    Write(root / "access_ops", "grant", fuzz::JoinFrames({grant}));
+    Write(root / "access_ops", "revoke_then_cut_write", fuzz::JoinFrames({revoke, write, write2}));
+    Write(root / "access_ops", "write_then_revoke", fuzz::JoinFrames({write, revoke, write2}));
+    Write(root / "access_ops", "grant_revoke", fuzz::JoinFrames({grant, revoke}));
+    if (!owner_revokes_admin.empty()) {
+      Write(root / "access_ops", "stranger_revokes", fuzz::JoinFrames({owner_revokes_admin}));
+    }
+  }
   std::printf("wrote the seed corpora under %s\n", root.c_str());
   return 0;
 }
