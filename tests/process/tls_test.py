@@ -57,7 +57,7 @@ class TlsProcessTest(unittest.TestCase):
         p = self.weft("a.db", "sync", url, "--ca", self.cert, "--timeout", "20")
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertIn("2 change(s) sent", p.stdout)  # the write and the grant
-        p = self.weft("b.db", "sync", "wss://localhost:%d" % port, "--ca", self.cert)
+        p = self.weft("b.db", "sync", url, "--ca", self.cert)
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertEqual(json.loads(self.weft("b.db", "get", "doc").stdout), {"k": "over TLS"})
         # Without --ca: the system's CAs do not trust a self-signed certificate. It fails at once
