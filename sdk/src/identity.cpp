@@ -41,6 +41,15 @@ std::optional<PublicKey> PublicKey::FromHex(std::string_view hex) {
   return key;
 }
 
+std::optional<PublicKey> PublicKey::FromBytes(std::string_view bytes) {
+  if (bytes.size() != kSize) return std::nullopt;
+  std::array<uint8_t, kSize> b{};
+  std::memcpy(b.data(), bytes.data(), kSize);
+  PublicKey key(b);
+  if (!key.valid()) return std::nullopt;
+  return key;
+}
+
 SecretKey::SecretKey() {
   if (sodium_init() < 0) return;
   bytes_ = static_cast<uint8_t*>(sodium_malloc(kSize));

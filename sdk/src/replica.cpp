@@ -199,20 +199,11 @@ crdt::Principal PrincipalOf(const PublicKey& key) {
   return crdt::Principal(reinterpret_cast<const char*>(key.bytes().data()), PublicKey::kSize);
 }
 
-std::optional<PublicKey> KeyOfPrincipal(const crdt::Principal& p) {
-  if (p.size() != PublicKey::kSize) return std::nullopt;
-  std::array<uint8_t, PublicKey::kSize> b{};
-  std::memcpy(b.data(), p.data(), b.size());
-  PublicKey key(b);
-  if (!key.valid()) return std::nullopt;
-  return key;
-}
-
 // Every binding in `c` is its author's, signed by the key it names.
 Status CheckBindings(std::string_view doc, const crdt::Change& c) {
   for (const auto& op : c.ops) {
     if (op.type != crdt::Op::Type::kAccess || op.action != crdt::AccessAction::kBind) continue;
-    auto key = KeyOfPrincipal(op.principal);
+    auto key = PublicKey::FromBytes(op.principal);
     if (!key || !VerifySignature(*key, kBindPurpose, BindingMessage(doc, c.author, op.principal),
                                  op.proof)) {
       return Status(StatusCode::kPermissionDenied,
@@ -1220,7 +1211,7 @@ Result<DocumentAccess> ReplicaImpl::Access(std::string_view doc) {
     const crdt::AccessList& access = v.document().access();
     out.owned = access.owned();
     for (const auto& [principal, role] : access.Members()) {
-      auto key = KeyOfPrincipal(principal);
+      auto key = PublicKey::FromBytes(principal);
       if (!key) {
         bad = Status::Corruption("an access list names a key that is not one");
         return;

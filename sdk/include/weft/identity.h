@@ -37,6 +37,8 @@ class PublicKey {
   std::string ToHex() const;
   // nullopt unless `hex` is exactly 64 hexadecimal characters (either case) naming a valid key.
   static std::optional<PublicKey> FromHex(std::string_view hex);
+  // nullopt unless `bytes` is exactly kSize raw bytes naming a valid key.
+  static std::optional<PublicKey> FromBytes(std::string_view bytes);
 
   friend bool operator==(const PublicKey&, const PublicKey&) = default;
   friend auto operator<=>(const PublicKey&, const PublicKey&) = default;

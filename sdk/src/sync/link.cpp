@@ -267,19 +267,6 @@ void Link::Dispatch(Message& m) {
       m);
 }
 
-namespace {
-
-std::optional<PublicKey> KeyFromBytes(std::string_view bytes) {
-  if (bytes.size() != PublicKey::kSize) return std::nullopt;
-  std::array<uint8_t, PublicKey::kSize> b{};
-  std::memcpy(b.data(), bytes.data(), b.size());
-  PublicKey key(b);
-  if (!key.valid()) return std::nullopt;
-  return key;
-}
-
-}  // namespace
-
 void Link::OnHello(const HelloMsg& m) {
   if (hello_seen_) return Fail(ErrorCode::kUnexpected, "a second Hello");
   if (m.protocol_version != kProtocolVersion) {
@@ -292,7 +279,7 @@ void Link::OnHello(const HelloMsg& m) {
   if (m.node == hub_.self()) {
     return Fail(ErrorCode::kUnexpected, "connected to itself (node " + m.node.ToHex() + ")");
   }
-  auto key = KeyFromBytes(m.public_key);
+  auto key = PublicKey::FromBytes(m.public_key);
   if (!key || m.nonce.size() != kNonceBytes) {
     return Fail(ErrorCode::kUnauthenticated, "a Hello without a public key and a nonce");
   }
