@@ -236,9 +236,9 @@ Op internal::DecodeOp(Reader& r) {
   return op;
 }
 
-std::string EncodeChange(const Change& c) {
+namespace {
+void EncodeChangeTo(Writer& w, const Change& c, bool with_signature) {
   bool access = internal::HasAccessOps(c);
-  Writer w;
   w.U8(access ? kAccessChangeFormat : kChangeFormat);
   w.Node(c.author);
   w.Varint(c.start_seq);
@@ -248,7 +248,19 @@ std::string EncodeChange(const Change& c) {
   w.Varint(c.time.logical);
   w.Varint(c.ops.size());
   for (const Op& op : c.ops) internal::EncodeOp(w, op);
-  w.Bytes(c.signature);
+  w.Bytes(with_signature ? std::string_view(c.signature) : std::string_view());
+}
+}  // namespace
+
+std::string EncodeChange(const Change& c) {
+  Writer w;
+  EncodeChangeTo(w, c, true);
+  return w.Take();
+}
+
+std::string EncodeChangeUnsigned(const Change& c) {
+  Writer w;
+  EncodeChangeTo(w, c, false);
   return w.Take();
 }
 

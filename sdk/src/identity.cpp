@@ -109,6 +109,21 @@ std::string BindingMessage(std::string_view doc, crdt::NodeId actor, std::string
   return m;
 }
 
+std::string Blake2b(std::string_view bytes) {
+  std::string out(crypto_generichash_BYTES, '\0');
+  if (sodium_init() < 0) return out;
+  crypto_generichash(reinterpret_cast<uint8_t*>(out.data()), out.size(),
+                     reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), nullptr, 0);
+  return out;
+}
+
+std::string ChangeMessage(std::string_view doc, const crdt::Change& change) {
+  std::string m(doc);
+  m.push_back('\0');
+  m += crdt::EncodeChangeUnsigned(change);
+  return Blake2b(m);
+}
+
 std::string RandomBytes(size_t n) {
   std::string out(n, '\0');
   if (sodium_init() >= 0) randombytes_buf(out.data(), n);

@@ -12,6 +12,7 @@
 #include <string_view>
 
 #include "weft/crdt/causality.h"
+#include "weft/crdt/document.h"
 #include "weft/identity.h"
 #include "weft/status.h"
 
@@ -20,6 +21,14 @@ namespace weft {
 // What an author's binding to a key signs (kBindPurpose): the document, the author and the key
 // (32 raw bytes), so that it binds that author in that document only.
 std::string BindingMessage(std::string_view doc, crdt::NodeId actor, std::string_view key);
+
+// What a change's signature signs (kChangePurpose): a BLAKE2b-256 digest of the document ID, a
+// zero byte and crdt::EncodeChangeUnsigned, so that it holds for that change in that document
+// only (a change replayed into another document, or altered in any byte, does not verify).
+std::string ChangeMessage(std::string_view doc, const crdt::Change& change);
+
+// A BLAKE2b-256 digest of `bytes`.
+std::string Blake2b(std::string_view bytes);
 
 // `n` random bytes from libsodium's generator (for nonces).
 std::string RandomBytes(size_t n);

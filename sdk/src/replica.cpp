@@ -30,7 +30,7 @@
 namespace weft {
 namespace {
 
-constexpr int kSchemaVersion = 4;
+constexpr int kSchemaVersion = 5;
 
 // Schema migrations: kMigrations[i] takes a database from version i to i + 1.
 const char* const kMigrations[] = {
@@ -100,6 +100,26 @@ CREATE TABLE IF NOT EXISTS document_bases(
   doc TEXT PRIMARY KEY,
   version TEXT NOT NULL,            -- EncodeCausalToken(doc, version) without the "doc@" prefix
   data BLOB NOT NULL                -- crdt::Document::EncodeSnapshot(false)
+) WITHOUT ROWID;
+)sql",
+    // 4 -> 5 (signed changes): authors caught signing two different changes at one seq, with
+    // both changes as the proof; and the snapshots an owner or admin sealed, served to new
+    // devices that cannot check a snapshot any other way.
+    R"sql(
+CREATE TABLE IF NOT EXISTS equivocations(
+  doc TEXT NOT NULL,
+  author INTEGER NOT NULL,          -- node id, as a signed 64-bit integer
+  seq INTEGER NOT NULL,             -- a seq both changes claim: the author is frozen from here
+  held BLOB NOT NULL,               -- crdt::EncodeChange of the change held here
+  other BLOB NOT NULL,              -- and of the other, signed by the same key
+  detected_ms INTEGER NOT NULL,
+  PRIMARY KEY(doc, author)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS sealed_snapshots(
+  doc TEXT PRIMARY KEY,
+  version TEXT NOT NULL,            -- EncodeCausalToken(doc, version) without the "doc@" prefix
+  seal BLOB NOT NULL,               -- the seal (EncodeStateSeal)
+  data BLOB NOT NULL                -- crdt::Document::EncodeSnapshot(false) at that version
 ) WITHOUT ROWID;
 )sql",
 };
@@ -189,6 +209,8 @@ struct DocState {
   crdt::Document doc;
   uint64_t since_snapshot = 0;      // changes logged since the last snapshot
   uint64_t ops_since_snapshot = 0;  // and the ops in them
+  // Authors caught equivocating, and the seq each is frozen at: nothing more of theirs applies.
+  std::map<crdt::NodeId, uint64_t> frozen;
   // Text and list lookups keep a cursor cache inside the document, so readers of one document
   // take turns; readers of different documents run in parallel.
   mutable std::mutex read_mu;
@@ -213,17 +235,50 @@ Status CheckBindings(std::string_view doc, const crdt::Change& c) {
   return Status::Ok();
 }
 
+// Whether `c` belongs to an owned document (one with an access list, or one `c` creates): such
+// changes are signed by their authors and checked against the list.
+bool InOwnedDocument(const crdt::AccessList& access, const crdt::Change& c) {
+  if (access.owned()) return true;
+  for (const auto& op : c.ops) {
+    if (op.type == crdt::Op::Type::kAccess && op.action == crdt::AccessAction::kCreate) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// The key `c`'s author is bound to: by the access list, or by a binding in `c` itself.
+std::optional<crdt::Principal> AuthorKey(const crdt::AccessList& access, const crdt::Change& c) {
+  if (auto key = access.KeyOf(c.author)) return key;
+  for (const auto& op : c.ops) {
+    if (op.type == crdt::Op::Type::kAccess && op.action == crdt::AccessAction::kBind) {
+      return op.principal;
+    }
+  }
+  return std::nullopt;
+}
+
+// In an owned document, `c` carries its author's signature (the key its author is bound to) of
+// `doc` and its own bytes: no byte of it can change on the way, nor can it move to another
+// document. (Bindings are checked by CheckBindings.)
+Status CheckSignature(std::string_view doc, const crdt::AccessList& access, const crdt::Change& c) {
+  if (!InOwnedDocument(access, c)) return Status::Ok();
+  auto principal = AuthorKey(access, c);
+  auto key = principal ? PublicKey::FromBytes(*principal) : std::nullopt;
+  if (!key) return Status(StatusCode::kPermissionDenied, "its author is bound to no key");
+  if (!VerifySignature(*key, kChangePurpose, ChangeMessage(doc, c), c.signature)) {
+    return Status(StatusCode::kPermissionDenied,
+                  "its author's signature does not verify (the change was altered, forged, or "
+                  "belongs to another document)");
+  }
+  return Status::Ok();
+}
+
 // A peer that may send only its own changes sent `c`: in an owned document (or one `c` creates),
 // its author must be bound, before or by `c` itself, to `sender`.
 Status CheckSender(const crdt::AccessList& access, const crdt::Change& c, const PublicKey& sender) {
-  std::optional<crdt::Principal> key = access.KeyOf(c.author);
-  bool owned = access.owned();
-  for (const auto& op : c.ops) {
-    if (op.type != crdt::Op::Type::kAccess) continue;
-    if (op.action == crdt::AccessAction::kCreate) owned = true;
-    if (op.action == crdt::AccessAction::kBind && !key) key = op.principal;
-  }
-  if (!owned) return Status::Ok();
+  if (!InOwnedDocument(access, c)) return Status::Ok();
+  auto key = AuthorKey(access, c);
   if (key && *key == PrincipalOf(sender)) return Status::Ok();
   return Status(StatusCode::kPermissionDenied,
                 "the peer sent a change of another author (a device sends only its own changes)");
@@ -243,6 +298,7 @@ class ReplicaImpl final : public Replica {
     docs_.clear();
     insert_change_.reset();
     insert_doc_.reset();
+    held_change_.reset();
     wstmt_.Clear();
     rstmt_.Clear();
     sqlite3_close_v2(reader_);
@@ -311,6 +367,10 @@ class ReplicaImpl final : public Replica {
                         const VersionVector& version) override;
   Result<std::vector<std::pair<std::string, VersionVector>>> PeerVersions(
       std::string_view peer) override;
+  Result<std::vector<Equivocation>> Equivocations() override;
+  IntegrityCounters Integrity() const override {
+    return {signatures_refused_.load(), equivocations_.load()};
+  }
   Result<DocumentSnapshot> ExportSnapshot(std::string_view doc) override;
   Result<VersionVector> ImportSnapshot(std::string_view doc, std::string_view data,
                                        const VersionVector* expected) override;
@@ -322,6 +382,12 @@ class ReplicaImpl final : public Replica {
   // bound yet, the signed binding. `added` receives how many ops were added.
   Status AddAuthorship(std::string_view doc, const crdt::Document& d, crdt::Transaction& txn,
                        size_t* added) const;
+  // In an owned document, `c` (raw bytes `blob`) arrived while this replica holds its seqs: a
+  // different change at those seqs signed by the same author is an equivocation, recorded with
+  // both changes as proof, and the author is frozen in the document from there; a different
+  // change that is not signed is refused (kPermissionDenied). Caller holds write_mu_.
+  Status CheckHeldAgain(std::string_view doc, DocState* st, const crdt::Change& c,
+                        std::string_view blob);
   // Loads `doc` into the cache (caller holds write_mu_). kNotFound when absent and !create.
   Result<DocState*> Load(std::string_view doc, bool create);
   // The cached state of `doc` for a reader (caller holds state_mu_ shared); loads it when needed.
@@ -381,7 +447,9 @@ class ReplicaImpl final : public Replica {
   PublicKey public_key_;
   SecretKey secret_key_;  // this device's, read from meta at open (never written elsewhere)
   std::unique_ptr<sql::Stmt> insert_change_, insert_doc_;  // cached; used under write_mu_
-  std::unique_ptr<LogSyncer> syncer_;                      // Durability::kGroup
+  std::unique_ptr<sql::Stmt> held_change_;                 // likewise (CheckHeldAgain)
+  std::atomic<uint64_t> signatures_refused_{0}, equivocations_{0};
+  std::unique_ptr<LogSyncer> syncer_;  // Durability::kGroup
 
   std::mutex write_mu_;        // one writer at a time
   WriterFirstMutex state_mu_;  // guards docs_ contents
@@ -752,6 +820,14 @@ Result<DocState*> ReplicaImpl::Load(std::string_view doc, bool create) {
       WEFT_RETURN_IF_ERROR(replay(*c));
     }
     WEFT_RETURN_IF_ERROR(s);
+    auto frozen = sql::Stmt::Prepare(db_, "SELECT author, seq FROM equivocations WHERE doc = ?");
+    if (!frozen.ok()) return frozen.status();
+    frozen->Bind(1, doc);
+    while (frozen->Step(&s)) {
+      st->frozen.emplace(crdt::NodeId{static_cast<uint64_t>(frozen->Int(0))},
+                         static_cast<uint64_t>(frozen->Int(1)));
+    }
+    WEFT_RETURN_IF_ERROR(s);
   }
   DocState* raw = st.get();
   std::unique_lock lock(state_mu_);
@@ -804,6 +880,7 @@ Status ReplicaImpl::DeleteDocument(std::string_view doc) {
   for (const char* q :
        {"DELETE FROM changes WHERE doc = ?", "DELETE FROM segments WHERE doc = ?",
         "DELETE FROM snapshots WHERE doc = ?", "DELETE FROM document_bases WHERE doc = ?",
+        "DELETE FROM equivocations WHERE doc = ?", "DELETE FROM sealed_snapshots WHERE doc = ?",
         "DELETE FROM documents WHERE id = ?"}) {
     auto st = sql::Stmt::Prepare(db_, q);
     s = st.ok() ? st->Bind(1, doc).Run() : st.status();
@@ -885,6 +962,12 @@ Result<CommitInfo> ReplicaImpl::Transact(std::string_view doc,
     txn.Rollback();
     // Only the automatic access ops: the body wrote nothing, so nothing commits.
     if (change && change->ops.size() == automatic) change.reset();
+    // In an owned document the change carries this device's signature.
+    if (change && InOwnedDocument(st->doc.access(), *change)) {
+      auto sig = secret_key_.Sign(kChangePurpose, ChangeMessage(doc, *change));
+      if (!sig.ok()) return sig.status();
+      change->signature.assign(reinterpret_cast<const char*>(sig->data()), sig->size());
+    }
   }
   CommitInfo info;
   if (!change) {
@@ -1111,8 +1194,19 @@ Result<ApplyReport> ReplicaImpl::ApplyRemoteChanges(std::string_view doc,
       next = i + 1;
       if (done[i]) continue;  // woken twice
       const crdt::Change& c = changes[i];
+      if (st->frozen.count(c.author) != 0) {
+        done[i] = true, --remaining, ++report.frozen;  // an equivocating author: nothing more
+        continue;
+      }
       if (st->doc.HasChange({c.author, c.end_seq()})) {
-        done[i] = true, --remaining, ++report.duplicates;
+        if (InOwnedDocument(st->doc.access(), c)) {
+          if (Status h = CheckHeldAgain(doc, st, c, blobs[i]); !h.ok()) {
+            failure = Status(h.code(), "change " + c.id().ToString() + ": " + h.message());
+            break;
+          }
+        }
+        done[i] = true, --remaining;
+        ++(st->frozen.count(c.author) != 0 ? report.frozen : report.duplicates);
         continue;
       }
       // Checked without a message first: a waiting change is no error yet.
@@ -1127,6 +1221,11 @@ Result<ApplyReport> ReplicaImpl::ApplyRemoteChanges(std::string_view doc,
           break;
         }
       }
+      if (Status sig = CheckSignature(doc, st->doc.access(), c); !sig.ok()) {
+        ++signatures_refused_;
+        failure = Status(sig.code(), "change " + c.id().ToString() + ": " + sig.message());
+        break;
+      }
       Status s = st->doc.ApplyChange(c, opts);
       if (s.code() == StatusCode::kMissingDependency) continue;
       if (!s.ok()) {
@@ -1138,7 +1237,9 @@ Result<ApplyReport> ReplicaImpl::ApplyRemoteChanges(std::string_view doc,
       applied_blobs.push_back(blobs[i]);
       waiting.Wake(c.author, c.end_seq(), [&](uint64_t j) { ready.insert(j); });
     }
-    if (failure.ok() && remaining > 0) {
+    // What still waits on a dependency is refused, unless an author is frozen in the document:
+    // then it may wait on that author's changes past the fork, which never come.
+    if (failure.ok() && remaining > 0 && st->frozen.empty()) {
       for (size_t i = 0; i < changes.size(); ++i) {
         if (!done[i]) {
           failure = st->doc.ApplyChange(changes[i], opts);
@@ -1172,6 +1273,93 @@ Result<ApplyReport> ReplicaImpl::ApplyRemoteChanges(std::string_view doc,
   Dispatch();
   Resolve(std::string(doc), patches);
   return report;
+}
+
+Result<std::vector<Equivocation>> ReplicaImpl::Equivocations() {
+  std::vector<Equivocation> out;
+  {
+    std::lock_guard lock(reader_mu_);
+    auto q = sql::Stmt::Prepare(
+        reader_,
+        "SELECT doc, author, seq, held, other, detected_ms FROM equivocations ORDER BY doc");
+    if (!q.ok()) return q.status();
+    Status s;
+    while (q->Step(&s)) {
+      Equivocation e;
+      e.doc = q->Text(0);
+      e.author = NodeId{static_cast<uint64_t>(q->Int(1))};
+      e.seq = static_cast<uint64_t>(q->Int(2));
+      e.held = std::string(q->Blob(3));
+      e.other = std::string(q->Blob(4));
+      e.detected_ms = q->Int(5);
+      // The key: the binding in the document's access list (both changes verified against it).
+      if (auto c = crdt::DecodeChange(e.other); c.ok()) {
+        for (const auto& op : c->ops) {
+          if (op.type == crdt::Op::Type::kAccess && op.action == crdt::AccessAction::kBind) {
+            if (auto k = PublicKey::FromBytes(op.principal)) e.key = *k;
+          }
+        }
+      }
+      out.push_back(std::move(e));
+    }
+    WEFT_RETURN_IF_ERROR(s);
+  }
+  // Keys bound before the two changes: from the documents' access lists.
+  for (auto& e : out) {
+    if (e.key.valid()) continue;
+    (void)Read(e.doc, [&](const View& v) {
+      if (auto p = v.document().access().KeyOf(e.author)) {
+        if (auto k = PublicKey::FromBytes(*p)) e.key = *k;
+      }
+    });
+  }
+  return out;
+}
+
+Status ReplicaImpl::CheckHeldAgain(std::string_view doc, DocState* st, const crdt::Change& c,
+                                   std::string_view blob) {
+  // The latest held change of the author that starts at or before the end of `c`.
+  if (!held_change_) {
+    auto q = sql::Stmt::Prepare(db_,
+                                "SELECT seq, crc, data FROM changes WHERE doc = ? AND author = ? "
+                                "AND start_seq <= ? ORDER BY start_seq DESC LIMIT 1");
+    if (!q.ok()) return q.status();
+    held_change_ = std::make_unique<sql::Stmt>(std::move(*q));
+  }
+  sql::Stmt& q = *held_change_;
+  q.Reset();
+  q.Bind(1, doc)
+      .Bind(2, static_cast<int64_t>(c.author.value))
+      .Bind(3, static_cast<int64_t>(c.end_seq()));
+  Status s;
+  if (!q.Step(&s)) return s;  // compacted into segments: nothing to compare with here
+  std::string held_blob(q.Blob(2));
+  auto held = DecodeRow(doc, q.Int(0), q.Int(1), held_blob);
+  q.Reset();
+  if (!held.ok()) return held.status();
+  if (held_blob == blob || held->end_seq() < c.start_seq || *held == c) return Status::Ok();
+  // Two different changes claim seqs of one author. Signed by the author's key, they prove it
+  // equivocated (the held one was checked when it was applied); otherwise someone forged this one.
+  if (Status sig = CheckSignature(doc, st->doc.access(), c); !sig.ok()) {
+    ++signatures_refused_;
+    return sig;
+  }
+  const uint64_t seq = std::max(held->start_seq, c.start_seq);
+  auto ins =
+      sql::Stmt::Prepare(db_,
+                         "INSERT OR IGNORE INTO equivocations(doc, author, seq, held, other, "
+                         "detected_ms) VALUES(?, ?, ?, ?, ?, ?)");
+  if (!ins.ok()) return ins.status();
+  WEFT_RETURN_IF_ERROR(ins->Bind(1, doc)
+                           .Bind(2, static_cast<int64_t>(c.author.value))
+                           .Bind(3, static_cast<int64_t>(seq))
+                           .BindBlob(4, held_blob)
+                           .BindBlob(5, blob)
+                           .Bind(6, static_cast<int64_t>(options_.clock()))
+                           .Run());
+  st->frozen.emplace(c.author, seq);
+  ++equivocations_;
+  return Status::Ok();
 }
 
 Status ReplicaImpl::AddAuthorship(std::string_view doc, const crdt::Document& d,

@@ -435,6 +435,8 @@ uint64_t RelayImpl::Counter(const std::string& name) {
   if (name == "snapshots_sent_total") return c.snapshots_sent;
   if (name == "snapshots_received_total") return c.snapshots_received;
   if (name == "tls_handshake_failures_total") return tls_failures_;
+  if (name == "signatures_refused_total") return replica_->Integrity().signatures_refused;
+  if (name == "equivocations_total") return replica_->Integrity().equivocations;
   auto log = replica_->LogSync();
   if (name == "log_commits_total") return log.commits;
   if (name == "log_syncs_total") return log.syncs;
@@ -485,6 +487,14 @@ std::string RelayImpl::Metrics() {
          "Changes refused for lack of rights: an author without a writer role, a change past its "
          "author's revocation, or a device sending changes of another author.",
          c.writes_denied);
+  const IntegrityCounters integrity = replica_->Integrity();
+  metric("signatures_refused_total", "counter",
+         "Changes refused because their author's signature did not verify: altered on the way, "
+         "forged, or replayed into another document.",
+         integrity.signatures_refused);
+  metric("equivocations_total", "counter",
+         "Authors caught signing two different changes at one seq (frozen in that document).",
+         integrity.equivocations);
   metric("slow_consumers_total", "counter", "Connections closed for a full send queue.",
          c.slow_consumers);
   metric("snapshots_sent_total", "counter", "Document snapshots sent to bootstrap a peer.",

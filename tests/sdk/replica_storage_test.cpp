@@ -267,8 +267,9 @@ INSERT INTO documents VALUES('doc', 1);
     REQUIRE(r->Transact("doc", [](Txn& t) { return t.root().Put("after", 1); }).ok());
     REQUIRE(r->Snapshot("doc").ok());
   }
-  // Migrated through 3 (segments) to the current 4 (document_bases for snapshot bootstraps).
-  CHECK(QueryOne(path, "SELECT value FROM meta WHERE key = 'schema_version'") == "4");
+  // Migrated through 3 (segments) and 4 (document_bases for snapshot bootstraps) to the current 5
+  // (equivocations, sealed snapshots).
+  CHECK(QueryOne(path, "SELECT value FROM meta WHERE key = 'schema_version'") == "5");
   CHECK(QueryOne(path, "SELECT count(*) FROM document_bases") == "0");
   CHECK(QueryOne(path, "PRAGMA auto_vacuum") == "2");  // incremental, like a new database
   CHECK(QueryOne(path, "SELECT count(*) FROM changes") == "0");

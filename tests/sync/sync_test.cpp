@@ -1361,6 +1361,8 @@ std::string HandmadeChange(Replica& holder, const std::string& doc, crdt::NodeId
   put.key = "entry";
   put.scalar = crdt::Scalar(value);
   c.ops.push_back(put);
+  // Signed by the key it binds to (an owned document's changes carry their author's signature).
+  if (bind_as) c.signature = bind_as->Sign(kChangePurpose, ChangeMessage(doc, c));
   return crdt::EncodeChange(c);
 }
 
@@ -1442,6 +1444,39 @@ TEST_CASE("a forged author, a reader's write and a stranger's write are refused 
     auto direct = owner->ApplyRemoteChanges("diary", {change});
     REQUIRE_FALSE(direct.ok());
     CHECK(direct.status().code() == StatusCode::kPermissionDenied);
+  }
+  SECTION("a writer's change altered after it was signed") {
+    auto change = crdt::DecodeChange(
+        HandmadeChange(relay->replica(), "diary", writer.node(), 1, &writer, "ok"));
+    REQUIRE(change.ok());
+    change->ops.back().scalar = crdt::Scalar(std::string("altered"));
+    RawPeer p(relay->port());
+    auto e = SendAs(p, writer, "diary", crdt::EncodeChange(*change));
+    REQUIRE(e);
+    CHECK(e->code == sync::ErrorCode::kPermissionDenied);
+    CHECK(e->message.find("signature") != std::string::npos);
+    CHECK(relay->Counter("signatures_refused_total") == 1);
+    CHECK(State(relay->replica(), "diary") == before);
+  }
+  SECTION("a writer signs two different changes at one seq") {
+    {
+      RawPeer p(relay->port());
+      REQUIRE_FALSE(SendAs(
+          p, writer, "diary",
+          HandmadeChange(relay->replica(), "diary", writer.node(), 1, &writer, "one history")));
+    }
+    const std::string first = State(relay->replica(), "diary");
+    REQUIRE(first != before);
+    RawPeer p(relay->port());
+    // Made on the state before the first, as a copy of the writer's database would.
+    (void)SendAs(p, writer, "diary",
+                 HandmadeChange(*owner, "diary", writer.node(), 1, &writer, "another history"));
+    REQUIRE(Eventually([&] { return relay->Counter("equivocations_total") == 1; }));
+    CHECK(State(relay->replica(), "diary") == first);
+    auto found = relay->replica().Equivocations();
+    REQUIRE(found.ok());
+    REQUIRE(found->size() == 1);
+    CHECK(found->front().key == writer.key());
   }
   SECTION("a writer writes") {
     RawPeer p(relay->port());

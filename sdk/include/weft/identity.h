@@ -52,6 +52,8 @@ class PublicKey {
 inline constexpr std::string_view kSessionPurpose = "weft/session/v1";      // sync handshakes
 inline constexpr std::string_view kBindPurpose = "weft/bind/v1";            // author -> key
 inline constexpr std::string_view kAdmissionPurpose = "weft/admission/v1";  // app tokens
+inline constexpr std::string_view kChangePurpose = "weft/change/v1";        // a change's author
+inline constexpr std::string_view kStatePurpose = "weft/state/v1";          // a sealed snapshot
 
 // Whether `signature` is `key`'s signature of `message` for `purpose` (see Replica::Sign).
 bool VerifySignature(const PublicKey& key, std::string_view purpose, std::string_view message,

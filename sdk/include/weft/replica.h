@@ -130,9 +130,28 @@ struct DocumentAccess {
 struct ApplyReport {
   size_t applied = 0;     // new changes applied
   size_t duplicates = 0;  // changes already held
+  size_t frozen = 0;      // changes of authors frozen for equivocating, not applied
   VersionVector version;  // the document's version after the batch
   // Durability::kGroup: the commit to wait on before the batch is durable (0: it already is).
   uint64_t commit = 0;
+};
+
+// An author caught signing two different changes that claim the same seqs of a document (a
+// fork of its history, e.g. a database copied and used in two places, or a malicious device).
+// The author is frozen in the document from `seq`: no more of its changes are applied there.
+struct Equivocation {
+  std::string doc;
+  NodeId author;
+  uint64_t seq = 0;         // a seq both changes claim
+  PublicKey key;            // the key that signed both
+  std::string held, other;  // the two changes (crdt::EncodeChange): the proof
+  int64_t detected_ms = 0;
+};
+
+// What this replica refused for integrity since it was opened.
+struct IntegrityCounters {
+  uint64_t signatures_refused = 0;  // changes whose author's signature did not verify
+  uint64_t equivocations = 0;       // authors caught equivocating (see Equivocation)
 };
 
 // A remote change as it travels: the encoded bytes of crdt::EncodeChange.
@@ -195,6 +214,9 @@ class Replica {
   // Takes `key`'s role away: its changes after the last one this replica holds are refused
   // everywhere the revocation reaches, and relays stop serving it the document.
   virtual Result<CommitInfo> Revoke(std::string_view doc, const PublicKey& key) = 0;
+  // Every equivocation this replica detected, in all documents (docs/security.md).
+  virtual Result<std::vector<Equivocation>> Equivocations() = 0;
+  virtual IntegrityCounters Integrity() const = 0;
 
   // Documents, by string ID (1 to 1024 bytes of UTF-8).
   virtual Result<std::vector<std::string>> ListDocuments() = 0;

@@ -144,7 +144,9 @@ struct Change {
   uint64_t lamport = 0;
   HlcTimestamp time;
   std::vector<Op> ops;
-  // Reserved for the author's signature (a later step); carried and encoded, not yet checked.
+  // The author's signature (Ed25519, 64 bytes) in documents with an access list, over the
+  // document ID and EncodeChangeUnsigned (checked by the SDK, which holds the keys); empty in
+  // public documents.
   std::string signature;
 
   // The seqs the ops take (one each; a sequence insert one per element).
@@ -158,6 +160,8 @@ struct Change {
 // needs a document: see Document::ApplyChange) and never crashes on hostile input.
 std::string EncodeChange(const Change& change);
 Result<Change> DecodeChange(std::string_view bytes);
+// The encoding of `change` as if its signature were empty: what the signature covers.
+std::string EncodeChangeUnsigned(const Change& change);
 
 // A read of one map key: every value with its causal context, and the context to hand back to a
 // write that should replace exactly what was read.
