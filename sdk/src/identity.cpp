@@ -1,6 +1,7 @@
 #include "weft/identity.h"
 
 #include "identity_internal.h"
+#include "weft/replica.h"
 
 namespace weft {
 
@@ -122,6 +123,17 @@ std::string ChangeMessage(std::string_view doc, const crdt::Change& change) {
   m.push_back('\0');
   m += crdt::EncodeChangeUnsigned(change);
   return Blake2b(m);
+}
+
+std::string StateMessage(std::string_view doc, const crdt::VersionVector& version, uint64_t lamport,
+                         std::string_view state_digest) {
+  std::string m(doc);
+  m.push_back('\0');
+  m += EncodeCausalToken("", version);
+  m.push_back('\0');
+  for (int i = 7; i >= 0; --i) m.push_back(static_cast<char>(lamport >> (8 * i)));
+  m.append(state_digest);
+  return m;
 }
 
 std::string RandomBytes(size_t n) {

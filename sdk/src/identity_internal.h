@@ -27,6 +27,11 @@ std::string BindingMessage(std::string_view doc, crdt::NodeId actor, std::string
 // only (a change replayed into another document, or altered in any byte, does not verify).
 std::string ChangeMessage(std::string_view doc, const crdt::Change& change);
 
+// What a state seal signs (kStatePurpose): the document ID, the version (as a causal token), the
+// Lamport time and the BLAKE2b-256 digest of the canonical state.
+std::string StateMessage(std::string_view doc, const crdt::VersionVector& version, uint64_t lamport,
+                         std::string_view state_digest);
+
 // A BLAKE2b-256 digest of `bytes`.
 std::string Blake2b(std::string_view bytes);
 

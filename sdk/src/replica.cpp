@@ -274,6 +274,48 @@ Status CheckSignature(std::string_view doc, const crdt::AccessList& access, cons
   return Status::Ok();
 }
 
+// Whether `seal` is the signature of `d` (document `doc`) by its owner or an admin.
+Status CheckStateSeal(std::string_view doc, const crdt::Document& d, const StateSeal& seal) {
+  if (seal.version != d.version() || seal.lamport != d.lamport()) {
+    return Status(StatusCode::kPermissionDenied, "the seal is of another version of the document");
+  }
+  const crdt::Role role = d.access().RoleOf(PrincipalOf(seal.key));
+  if (role != crdt::Role::kOwner && role != crdt::Role::kAdmin) {
+    return Status(StatusCode::kPermissionDenied,
+                  "the seal is not by the document's owner or an admin");
+  }
+  const std::string digest = Blake2b(d.CanonicalState());
+  if (!VerifySignature(seal.key, kStatePurpose,
+                       StateMessage(doc, seal.version, seal.lamport, digest), seal.signature)) {
+    return Status(StatusCode::kPermissionDenied,
+                  "the seal's signature does not match the snapshot's state");
+  }
+  return Status::Ok();
+}
+
+// A seal as sealed_snapshots keeps it: key (32 bytes), signature (64), Lamport time (8,
+// big-endian).
+std::string EncodeSeal(const StateSeal& seal) {
+  std::string out(reinterpret_cast<const char*>(seal.key.bytes().data()), PublicKey::kSize);
+  out += seal.signature;
+  for (int i = 7; i >= 0; --i) out.push_back(static_cast<char>(seal.lamport >> (8 * i)));
+  return out;
+}
+
+Result<StateSeal> DecodeSeal(std::string_view bytes, VersionVector version) {
+  if (bytes.size() != PublicKey::kSize + 64 + 8) return Status::Corruption("a stored seal");
+  StateSeal seal;
+  auto key = PublicKey::FromBytes(bytes.substr(0, PublicKey::kSize));
+  if (!key) return Status::Corruption("a stored seal's key");
+  seal.key = *key;
+  seal.signature = std::string(bytes.substr(PublicKey::kSize, 64));
+  for (char c : bytes.substr(PublicKey::kSize + 64)) {
+    seal.lamport = (seal.lamport << 8) | static_cast<uint8_t>(c);
+  }
+  seal.version = std::move(version);
+  return seal;
+}
+
 // A peer that may send only its own changes sent `c`: in an owned document (or one `c` creates),
 // its author must be bound, before or by `c` itself, to `sender`.
 Status CheckSender(const crdt::AccessList& access, const crdt::Change& c, const PublicKey& sender) {
@@ -373,7 +415,11 @@ class ReplicaImpl final : public Replica {
   }
   Result<DocumentSnapshot> ExportSnapshot(std::string_view doc) override;
   Result<VersionVector> ImportSnapshot(std::string_view doc, std::string_view data,
-                                       const VersionVector* expected) override;
+                                       const VersionVector* expected, const StateSeal* seal,
+                                       bool require_seal) override;
+  Result<StateSeal> SealState(std::string_view doc) override;
+  Status KeepSealedSnapshot(std::string_view doc, const StateSeal& seal) override;
+  Result<DocumentSnapshot> SealedSnapshot(std::string_view doc) override;
   Result<VersionVector> BaseVersion(std::string_view doc) override;
 
  private:
@@ -1734,8 +1780,82 @@ Status ReplicaImpl::LoadBase(std::string_view doc, const crdt::DocumentOptions& 
   return s;
 }
 
+Result<StateSeal> ReplicaImpl::SealState(std::string_view doc) {
+  StateSeal seal;
+  std::string digest;
+  Status refused;
+  WEFT_RETURN_IF_ERROR(Read(doc, [&](const View& v) {
+    const crdt::Document& d = v.document();
+    const crdt::Role role = d.access().RoleOf(PrincipalOf(public_key_));
+    if (!d.access().owned()) {
+      refused = Status::InvalidArgument("a public document has no owner to seal it");
+    } else if (role != crdt::Role::kOwner && role != crdt::Role::kAdmin) {
+      refused = Status(StatusCode::kPermissionDenied, "only the owner or an admin seals a state");
+    } else {
+      seal.version = d.version();
+      seal.lamport = d.lamport();
+      digest = Blake2b(d.CanonicalState());
+    }
+  }));
+  WEFT_RETURN_IF_ERROR(refused);
+  auto sig = secret_key_.Sign(kStatePurpose, StateMessage(doc, seal.version, seal.lamport, digest));
+  if (!sig.ok()) return sig.status();
+  seal.key = public_key_;
+  seal.signature.assign(reinterpret_cast<const char*>(sig->data()), sig->size());
+  return seal;
+}
+
+Status ReplicaImpl::KeepSealedSnapshot(std::string_view doc, const StateSeal& seal) {
+  std::unique_lock w(write_mu_);
+  auto loaded = Load(doc, false);
+  if (!loaded.ok()) return loaded.status();
+  std::string data;
+  {
+    std::shared_lock lock(state_mu_);
+    const crdt::Document& d = (*loaded)->doc;
+    if (d.version() != seal.version) {
+      return Status::InvalidArgument("the document is at another version here than the seal's");
+    }
+    WEFT_RETURN_IF_ERROR(CheckStateSeal(doc, d, seal));
+    data = d.EncodeSnapshot(false);
+  }
+  auto q = sql::Stmt::Prepare(
+      db_, "INSERT OR REPLACE INTO sealed_snapshots(doc, version, seal, data) VALUES(?, ?, ?, ?)");
+  if (!q.ok()) return q.status();
+  std::string token = EncodeCausalToken("", seal.version);
+  return q->Bind(1, doc)
+      .Bind(2, std::string_view(token).substr(1))
+      .BindBlob(3, EncodeSeal(seal))
+      .BindBlob(4, data)
+      .Run();
+}
+
+Result<DocumentSnapshot> ReplicaImpl::SealedSnapshot(std::string_view doc) {
+  WEFT_RETURN_IF_ERROR(CheckDocId(doc));
+  std::lock_guard lock(reader_mu_);
+  auto q =
+      sql::Stmt::Prepare(reader_, "SELECT version, seal, data FROM sealed_snapshots WHERE doc = ?");
+  if (!q.ok()) return q.status();
+  q->Bind(1, doc);
+  Status s;
+  if (!q->Step(&s)) {
+    WEFT_RETURN_IF_ERROR(s);
+    return Status::NotFound("no sealed snapshot of \"" + std::string(doc) + "\"");
+  }
+  auto t = DecodeCausalToken("x@" + q->Text(0));
+  if (!t.ok()) return Status::Corruption("sealed_snapshots: " + t.status().message());
+  auto seal = DecodeSeal(q->Blob(1), t->second);
+  if (!seal.ok()) return seal.status();
+  DocumentSnapshot out;
+  out.version = std::move(t->second);
+  out.seal = std::move(*seal);
+  out.data = std::string(q->Blob(2));
+  return out;
+}
+
 Result<VersionVector> ReplicaImpl::ImportSnapshot(std::string_view doc, std::string_view data,
-                                                  const VersionVector* expected) {
+                                                  const VersionVector* expected,
+                                                  const StateSeal* seal, bool require_seal) {
   WEFT_RETURN_IF_ERROR(CheckDocId(doc));
   // Validate before touching anything: hostile bytes are refused here.
   crdt::DocumentOptions dopts{options_.max_drift_ms, /*keep_history=*/false};
@@ -1748,6 +1868,17 @@ Result<VersionVector> ReplicaImpl::ImportSnapshot(std::string_view doc, std::str
   if (expected && *expected != version) {
     return Status::Corruption("the snapshot of \"" + std::string(doc) +
                               "\" does not hold the version it was sent with");
+  }
+  // A snapshot carries no history to check signatures on: an owned document's is taken from an
+  // untrusted source only with its owner's or an admin's seal of that very state.
+  if (seal) {
+    if (Status c = CheckStateSeal(doc, *decoded, *seal); !c.ok()) {
+      return Status(c.code(), "the snapshot of \"" + std::string(doc) + "\": " + c.message());
+    }
+  } else if (require_seal && decoded->access().owned()) {
+    return Status(StatusCode::kPermissionDenied, "the snapshot of owned document \"" +
+                                                     std::string(doc) +
+                                                     "\" is not sealed by its owner or an admin");
   }
   std::unique_lock w(write_mu_);
   VersionVector local;
@@ -1778,6 +1909,18 @@ Result<VersionVector> ReplicaImpl::ImportSnapshot(std::string_view doc, std::str
     s = base.ok()
             ? base->Bind(1, doc).Bind(2, std::string_view(token).substr(1)).BindBlob(3, data).Run()
             : base.status();
+  }
+  if (s.ok() && seal) {
+    // Kept to serve others: they check it the same way.
+    auto keep = sql::Stmt::Prepare(
+        db_,
+        "INSERT OR REPLACE INTO sealed_snapshots(doc, version, seal, data) VALUES(?, ?, ?, ?)");
+    s = keep.ok() ? keep->Bind(1, doc)
+                        .Bind(2, std::string_view(token).substr(1))
+                        .BindBlob(3, EncodeSeal(*seal))
+                        .BindBlob(4, data)
+                        .Run()
+                  : keep.status();
   }
   if (s.ok()) {
     // An older snapshot would hide the base on the next load; the log rows already held stay

@@ -93,6 +93,22 @@ struct SnapshotChunk {
   offset @2 :UInt64;
   total @3 :UInt64;                # total bytes of the snapshot (progress)
   data @4 :Data;
+  # The owner's or an admin's seal of the snapshot's state (with the first chunk), for an owned
+  # document: a device that does not trust the sender with the state takes the snapshot only when
+  # the seal matches it.
+  seal @5 :StateSeal;
+}
+
+# A signature of a document's state at a version by its owner or an admin (Replica::SealState):
+# over the document, the version, the Lamport time and a BLAKE2b-256 digest of the canonical state.
+# A device sends it to a relay that holds exactly its version; the relay checks it against its own
+# state and keeps that snapshot to bootstrap new devices, who check it again.
+struct StateSeal {
+  doc @0 :Text;
+  version @1 :List(VersionEntry);
+  lamport @2 :UInt64;
+  key @3 :Data;
+  signature @4 :Data;
 }
 
 # Ephemeral per-document state (who is here, cursors as stable anchors): fanned out to the other
@@ -140,5 +156,6 @@ struct Message {
     presence @5 :Presence;
     error @6 :Error;
     auth @7 :Auth;
+    seal @8 :StateSeal;
   }
 }

@@ -243,3 +243,66 @@ TEST_CASE("a held change arriving again unaltered is a duplicate, altered it is 
   CHECK(reader->Integrity().equivocations == 0);
   CHECK(Json(*reader, "d") == R"({"k":"v2"})");
 }
+
+TEST_CASE("a snapshot of an owned document is taken untrusted only with a matching seal",
+          "[sdk][security]") {
+  testing::TempDir dir;
+  auto owner = Open(dir.File("owner.db"));
+  auto writer = Open(dir.File("writer.db"));
+  auto fresh = Open(dir.File("fresh.db"));
+  Put(*owner, "d", "k", "v1");
+  REQUIRE(owner->Grant("d", writer->public_key(), Role::kWriter).ok());
+  REQUIRE(owner->Grant("d", fresh->public_key(), Role::kReader).ok());
+  auto snap = owner->ExportSnapshot("d");
+  REQUIRE(snap.ok());
+  auto seal = owner->SealState("d");
+  REQUIRE(seal.ok());
+  const std::string sealed_state = Json(*owner, "d");
+  CHECK(seal->key == owner->public_key());
+  CHECK(seal->version == snap->version);
+  // Only the owner or an admin seals.
+  REQUIRE(writer->ApplyRemoteChanges("d", All(*owner, "d")).ok());
+  CHECK(writer->SealState("d").status().code() == StatusCode::kPermissionDenied);
+
+  SECTION("no seal") {
+    auto r = fresh->ImportSnapshot("d", snap->data, &snap->version, nullptr, true);
+    CHECK(r.status().code() == StatusCode::kPermissionDenied);
+  }
+  SECTION("the seal of another state") {
+    Put(*owner, "d", "k", "v2");
+    auto later = owner->ExportSnapshot("d");
+    StateSeal old = *seal;
+    old.version = later->version;  // claims the later version: the digest does not match
+    CHECK(fresh->ImportSnapshot("d", later->data, &later->version, &old, true).status().code() ==
+          StatusCode::kPermissionDenied);
+  }
+  SECTION("a snapshot altered under a genuine seal") {
+    // The same version, another state: what a malicious relay would fabricate.
+    std::string data = snap->data;
+    const size_t at = data.find("v1");
+    REQUIRE(at != std::string::npos);
+    data.replace(at, 2, "v9");
+    CHECK(fresh->ImportSnapshot("d", data, &snap->version, &*seal, true).status().code() ==
+          StatusCode::kPermissionDenied);
+  }
+  SECTION("a seal by a writer") {
+    StateSeal forged = *seal;
+    forged.key = writer->public_key();
+    auto sig = writer->Sign(kStatePurpose, "whatever");
+    forged.signature.assign(reinterpret_cast<const char*>(sig->data()), sig->size());
+    CHECK(fresh->ImportSnapshot("d", snap->data, &snap->version, &forged, true).status().code() ==
+          StatusCode::kPermissionDenied);
+  }
+  // Nothing was stored by a refusal; the genuine seal is taken.
+  CHECK_FALSE(fresh->HasDocument("d"));
+  auto r = fresh->ImportSnapshot("d", snap->data, &snap->version, &*seal, true);
+  INFO(r.status().ToString());
+  REQUIRE(r.ok());
+  CHECK(Json(*fresh, "d") == sealed_state);
+  // A public document's snapshot needs no seal.
+  auto pub = Replica::Open(dir.File("public.db"), ReplicaOptions{.public_documents = true});
+  REQUIRE(pub.ok());
+  Put(**pub, "p", "k", "v");
+  auto psnap = (*pub)->ExportSnapshot("p");
+  CHECK(fresh->ImportSnapshot("p", psnap->data, &psnap->version, nullptr, true).ok());
+}

@@ -1530,3 +1530,57 @@ TEST_CASE("a connected device gets a document as soon as it is granted, and lose
   REQUIRE(member->Read("plan", [&](const View& v) { seen = v.ToJson(); }).ok());
   CHECK(seen.find("two") == std::string::npos);
 }
+
+TEST_CASE("a new device takes an owned document's snapshot only as its owner sealed it",
+          "[sync][security]") {
+  testing::TempDir dir;
+  auto relay = StartRelay(dir.File("relay"));
+  auto owner = OpenPrivate(dir.File("owner.db"));
+  auto member = OpenPrivate(dir.File("member.db"));
+  // Enough seqs for the relay to offer a snapshot (300 changes) and for the owner to seal.
+  for (int i = 0; i < 300; ++i) {
+    Check(owner
+              ->Transact("notes",
+                         [&](Txn& t) { return t.root().Put("k" + std::to_string(i % 7), i); })
+              .status());
+  }
+  Check(owner->Grant("notes", member->public_key(), Role::kReader).status());
+
+  SECTION("sealed: a snapshot, checked against the seal") {
+    REQUIRE(SyncOnce(*owner, Url(*relay), {}, 20s, FastOptions()).ok());
+    // The owner sealed its state once the relay acknowledged all of it.
+    REQUIRE(Eventually([&] { return relay->replica().SealedSnapshot("notes").ok(); }));
+    auto sealed = relay->replica().SealedSnapshot("notes");
+    REQUIRE(sealed->seal);
+    CHECK(sealed->seal->key == owner->public_key());
+    CHECK(sealed->version == *owner->Version("notes"));
+    auto client = SyncClient::Create(*member, FastOptions());
+    REQUIRE(client.ok());
+    Check((*client)->AddPeer(Url(*relay)));
+    REQUIRE((*client)->WaitUntilSynced(Url(*relay), 30s).ok());
+    CHECK(State(*member, "notes") == State(*owner, "notes"));
+    auto st = DocStatus(**client, "notes");
+    REQUIRE(st);
+    CHECK(st->snapshots_received == 1);
+    CHECK(st->changes_received == 0);
+    // The member keeps the seal with it.
+    CHECK(member->SealedSnapshot("notes").ok());
+    (*client)->Stop();
+  }
+  SECTION("not sealed: the log, every change checked") {
+    SyncOptions no_seal = FastOptions();
+    no_seal.seal_min_seqs = 0;
+    REQUIRE(SyncOnce(*owner, Url(*relay), {}, 20s, no_seal).ok());
+    CHECK(relay->replica().SealedSnapshot("notes").status().code() == StatusCode::kNotFound);
+    auto client = SyncClient::Create(*member, FastOptions());
+    REQUIRE(client.ok());
+    Check((*client)->AddPeer(Url(*relay)));
+    REQUIRE((*client)->WaitUntilSynced(Url(*relay), 30s).ok());
+    CHECK(State(*member, "notes") == State(*owner, "notes"));
+    auto st = DocStatus(**client, "notes");
+    REQUIRE(st);
+    CHECK(st->snapshots_received == 0);
+    CHECK(st->changes_received > 0);
+    (*client)->Stop();
+  }
+}

@@ -169,10 +169,22 @@ struct HistoryEntry {
   VersionVector version;
 };
 
+// An owner's or admin's signature of a document's state at a version (kStatePurpose, over the
+// document ID, the version, the Lamport time and a BLAKE2b-256 digest of the canonical state).
+// A snapshot has no history whose signatures could be checked: a replica that trusts no relay
+// takes one of an owned document only with a seal that matches it (docs/security.md).
+struct StateSeal {
+  VersionVector version;
+  uint64_t lamport = 0;
+  PublicKey key;          // the signer: the owner or an admin in the sealed state
+  std::string signature;  // 64 bytes
+};
+
 // A document's state without its history, for bootstrapping another replica.
 struct DocumentSnapshot {
   std::string data;       // crdt::Document::EncodeSnapshot(false)
   VersionVector version;  // the changes the snapshot holds
+  std::optional<StateSeal> seal;
 };
 
 class Replica {
@@ -338,8 +350,27 @@ class Replica {
   // kCorruption for bytes that are not a valid snapshot (or whose version is not `*expected`, when
   // given) and kInvalidArgument when the document holds changes the snapshot lacks (it cannot be
   // replaced without losing them).
+  //
+  // `seal`, when given, must match the snapshot (else kPermissionDenied) and is kept with it (see
+  // SealedSnapshot). With `require_seal`, a snapshot of an owned document without a seal is
+  // refused (kPermissionDenied): what a replica does with a snapshot from a peer it does not
+  // trust with the state.
   virtual Result<VersionVector> ImportSnapshot(std::string_view doc, std::string_view data,
-                                               const VersionVector* expected = nullptr) = 0;
+                                               const VersionVector* expected, const StateSeal* seal,
+                                               bool require_seal) = 0;
+  Result<VersionVector> ImportSnapshot(std::string_view doc, std::string_view data,
+                                       const VersionVector* expected = nullptr) {
+    return ImportSnapshot(doc, data, expected, nullptr, false);
+  }
+  // Seals the current state of owned document `doc` with this device's key (kPermissionDenied
+  // unless its key is the owner's or an admin's).
+  virtual Result<StateSeal> SealState(std::string_view doc) = 0;
+  // Keeps the snapshot of `doc` as it is now, with `seal`, for SealedSnapshot: when the seal
+  // matches the current state (kInvalidArgument when the document is at another version here,
+  // kPermissionDenied when the seal is not the owner's or an admin's signature of this state).
+  virtual Status KeepSealedSnapshot(std::string_view doc, const StateSeal& seal) = 0;
+  // The latest sealed snapshot kept of `doc` (kNotFound when none).
+  virtual Result<DocumentSnapshot> SealedSnapshot(std::string_view doc) = 0;
   // The version of the snapshot the log of `doc` starts after (empty when the log is complete).
   // kNotFound when the document is absent.
   virtual Result<VersionVector> BaseVersion(std::string_view doc) = 0;

@@ -66,6 +66,11 @@ struct SyncOptions {
   // --print-key`); otherwise any key is accepted for the peer, and the relays this client dials
   // are sent every document this replica holds.
   std::optional<PublicKey> relay_key;
+  // In documents this device owns or administers: its state is sealed for the relay once the
+  // relay acknowledges exactly its version and it holds at least this many more seqs (ops) than
+  // at its last seal on the connection, so that new devices can bootstrap from a snapshot they
+  // can check (docs/security.md); 0: never.
+  size_t seal_min_seqs = 256;
   // Seed of the backoff jitter; 0: random.
   uint64_t seed = 0;
   // wss:// peers: the certificates (PEM) a server's certificate must chain to, e.g. a private CA

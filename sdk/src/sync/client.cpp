@@ -75,6 +75,7 @@ class SyncClientImpl final : public SyncClient {
     o.link.documents = options_.documents;
     o.link.credentials = options_.credentials;
     o.link.expected_peer = options_.relay_key;
+    o.link.seal_min_seqs = options_.seal_min_seqs;
     o.link.ack_key = std::string(url);
     o.link.max_batch_changes = options_.max_batch_changes;
     // A device's Acks only tell its relays what it stored (their lag figures): one per document

@@ -260,6 +260,8 @@ void Link::Dispatch(Message& m) {
           OnError(msg);
         } else if constexpr (std::is_same_v<T, AuthMsg>) {
           OnAuth(msg);
+        } else if constexpr (std::is_same_v<T, StateSealMsg>) {
+          OnSeal(msg);
         } else {
           OnSnapshotChunk(msg);
         }
@@ -631,6 +633,50 @@ void Link::OnAck(const AckMsg& m) {
   VersionVector before = d.acked;
   d.acked.Merge(m.version);
   if (d.acked != before) PersistAck(m.doc, d);
+  MaybeSeal(m.doc, d, m.version);
+}
+
+bool Link::StateTrusted() const {
+  return config_.open || config_.trusted.count(peer_key_) > 0;
+}
+
+namespace {
+
+StateSealMsg SealMsg(const std::string& doc, const StateSeal& seal) {
+  return {doc, seal.version, seal.lamport,
+          std::string(reinterpret_cast<const char*>(seal.key.bytes().data()), PublicKey::kSize),
+          seal.signature};
+}
+
+std::optional<StateSeal> SealOf(const StateSealMsg& m) {
+  auto key = PublicKey::FromBytes(m.key);
+  if (!key) return std::nullopt;
+  return StateSeal{m.version, m.lamport, *key, m.signature};
+}
+
+}  // namespace
+
+void Link::MaybeSeal(const std::string& doc, LinkDocState& d, const VersionVector& acked) {
+  if (config_.relay || config_.seal_min_seqs == 0) return;
+  const VersionVector local = LocalVersion(doc);
+  if (acked != local || local.TotalOps() < d.sealed.TotalOps() + config_.seal_min_seqs) return;
+  d.sealed = local;  // once per version, sealed or not (a public document, or no admin here)
+  auto seal = hub_.replica().SealState(doc);
+  if (!seal.ok() || seal->version != local) return;
+  Send(SealMsg(doc, *seal));
+}
+
+void Link::OnSeal(const StateSealMsg& m) {
+  if (!config_.relay) return;  // only relays keep sealed snapshots, to serve new devices
+  if (docs_.find(m.doc) == docs_.end()) {
+    return Fail(ErrorCode::kUnexpected, "a seal for a document before its Have", m.doc);
+  }
+  auto seal = SealOf(m);
+  Status s = seal ? hub_.replica().KeepSealedSnapshot(m.doc, *seal)
+                  : Status(StatusCode::kPermissionDenied, "a seal's key is not a key");
+  // A seal of another version than this relay's (it moved on meanwhile) is dropped; a forged one
+  // is counted.
+  if (s.code() == StatusCode::kPermissionDenied) ++hub_.counters().writes_denied;
 }
 
 void Link::OnSnapshotChunk(const SnapshotChunkMsg& m) {
@@ -648,6 +694,7 @@ void Link::OnSnapshotChunk(const SnapshotChunkMsg& m) {
     }
     snapshot_in_pending_ -= d.snapshot_in.size();  // a restarted snapshot replaces the old one
     d.snapshot_receiving = true;
+    d.snapshot_in_seal = m.seal;
     d.snapshot_in = std::string();  // grows with the bytes that arrive, not with `total`
     d.snapshot_in_version = m.version;
     d.snapshot_in_total = m.total;
@@ -672,11 +719,19 @@ void Link::OnSnapshotChunk(const SnapshotChunkMsg& m) {
   d.snapshot_receiving = false;
   std::string data = std::move(d.snapshot_in);
   d.snapshot_in = std::string();
-  auto r = hub_.replica().ImportSnapshot(m.doc, data, &d.snapshot_in_version);
+  std::optional<StateSeal> seal;
+  if (d.snapshot_in_seal) {
+    seal = SealOf(*d.snapshot_in_seal);
+    if (!seal) return StopDoc(m.doc, ErrorCode::kPermissionDenied, "snapshot: a seal's bad key");
+  }
+  auto r = hub_.replica().ImportSnapshot(m.doc, data, &d.snapshot_in_version,
+                                         seal ? &*seal : nullptr, !StateTrusted());
   if (!r.ok()) {
-    ErrorCode code = r.status().code() == StatusCode::kCorruption        ? ErrorCode::kInvalidChange
-                     : r.status().code() == StatusCode::kInvalidArgument ? ErrorCode::kUnexpected
-                                                                         : ErrorCode::kStorage;
+    const StatusCode c = r.status().code();
+    ErrorCode code = c == StatusCode::kCorruption         ? ErrorCode::kInvalidChange
+                     : c == StatusCode::kInvalidArgument  ? ErrorCode::kUnexpected
+                     : c == StatusCode::kPermissionDenied ? ErrorCode::kPermissionDenied
+                                                          : ErrorCode::kStorage;
     std::string message = "snapshot: " + r.status().ToString();
     if (code == ErrorCode::kStorage) return Fail(code, std::move(message), m.doc);
     return StopDoc(m.doc, code, std::move(message));
@@ -973,17 +1028,24 @@ bool Link::MaybeStartSnapshot(const std::string& doc, LinkDocState& d, const Ver
                missing_changes >= config_.snapshot_min_changes &&
                LocalVersion(doc).Dominates(known);
   if (!needed && !worth) return false;
-  auto snap = hub_.replica().ExportSnapshot(doc);
+  // An owned document goes to a peer not trusted with the state only as a seal vouches for it:
+  // the latest sealed snapshot, when the peer holds nothing past it; else the log.
+  auto access = hub_.replica().Access(doc);
+  const bool sealed_only = !StateTrusted() && access.ok() && access->owned;
+  auto snap = sealed_only ? hub_.replica().SealedSnapshot(doc) : hub_.replica().ExportSnapshot(doc);
   if (!snap.ok()) {
     if (snap.status().code() != StatusCode::kNotFound) {
       Fail(ErrorCode::kStorage, snap.status().ToString(), doc);
     }
     return false;
   }
+  if (sealed_only && !snap->version.Dominates(known)) return false;
   d.outbox.clear();
   d.snapshot_sending = true;
   d.snapshot_out = std::move(snap->data);
   d.snapshot_out_version = std::move(snap->version);
+  d.snapshot_out_seal.reset();
+  if (snap->seal) d.snapshot_out_seal = SealMsg(doc, *snap->seal);
   d.snapshot_out_bytes = 0;
   d.snapshot_out_total = d.snapshot_out.size();
   return true;
@@ -998,6 +1060,7 @@ bool Link::SendSnapshotChunk(const std::string& doc, LinkDocState& d) {
   size_t n = std::min<uint64_t>(std::max<size_t>(config_.snapshot_chunk_bytes, 1),
                                 d.snapshot_out_total - d.snapshot_out_bytes);
   m.data = d.snapshot_out.substr(d.snapshot_out_bytes, n);
+  if (m.offset == 0) m.seal = d.snapshot_out_seal;
   d.snapshot_out_bytes += n;
   Send(m);
   if (d.snapshot_out_bytes == d.snapshot_out_total) {

@@ -72,6 +72,12 @@ struct LinkConfig {
   // first, then the log after it; 0 (and on devices): only when the log cannot serve the peer
   // (it starts after a base snapshot the peer lacks part of).
   size_t snapshot_min_changes = 256;
+  // A relay serves an owned document's snapshot to a peer it does not trust with the state (not
+  // in `trusted`, unless `open`) only as its owner or an admin sealed it (Replica::SealState), and
+  // takes one from such a peer only with a matching seal. On a device that owns or administers a
+  // document: its state is sealed for the relay when the relay acknowledges exactly its version
+  // and it holds at least this many more seqs than at its last seal on this connection (0: never).
+  size_t seal_min_seqs = 256;
   size_t snapshot_chunk_bytes = 256u << 10;
   size_t max_snapshot_bytes = 512u << 20;  // larger incoming snapshots are refused (tooLarge)
   DecodeLimits limits;
@@ -132,8 +138,11 @@ struct LinkDocState {
   bool snapshot_sending = false, snapshot_receiving = false;
   std::string snapshot_out;  // being sent
   VersionVector snapshot_out_version;
+  std::optional<StateSealMsg> snapshot_out_seal;
   std::string snapshot_in;  // being received
   VersionVector snapshot_in_version;
+  std::optional<StateSealMsg> snapshot_in_seal;
+  VersionVector sealed;  // the version this side last sealed for the peer
 };
 
 // Received changes of one document, checked and not yet stored (Link::OnFrames gathers them).
@@ -243,6 +252,12 @@ class Link {
   void OnChanges(ChangesMsg& m);
   void OnAck(const AckMsg& m);
   void OnSnapshotChunk(const SnapshotChunkMsg& m);
+  void OnSeal(const StateSealMsg& m);
+  // After the peer acknowledged `acked` of `doc`: seals the state for it when due (see
+  // LinkConfig::seal_min_seqs).
+  void MaybeSeal(const std::string& doc, LinkDocState& d, const VersionVector& acked);
+  // Whether the peer's snapshots are taken without a seal (and it is served unsealed ones).
+  bool StateTrusted() const;
   void OnPresence(const PresenceMsg& m);
   void OnError(const ErrorMsg& m);
 

@@ -87,6 +87,30 @@ Result<std::string> ReadDoc(capnp::Text::Reader t, const DecodeLimits& limits) {
   return doc;
 }
 
+Result<StateSealMsg> ReadSeal(proto::StateSeal::Reader s, const DecodeLimits& limits) {
+  StateSealMsg out;
+  auto doc = ReadDoc(s.getDoc(), limits);
+  if (!doc.ok()) return doc.status();
+  out.doc = std::move(*doc);
+  auto v = ReadVector(s.getVersion(), limits, "version");
+  if (!v.ok()) return v.status();
+  out.version = std::move(*v);
+  out.lamport = s.getLamport();
+  if (s.getKey().size() != 32) return Bad("a seal's key is 32 bytes");
+  if (s.getSignature().size() != 64) return Bad("a seal's signature is 64 bytes");
+  out.key = ToString(s.getKey());
+  out.signature = ToString(s.getSignature());
+  return out;
+}
+
+void WriteSeal(proto::StateSeal::Builder b, const StateSealMsg& m) {
+  b.setDoc(Text(m.doc));
+  SetVector([&](unsigned n) { return b.initVersion(n); }, m.version);
+  b.setLamport(m.lamport);
+  b.setKey(Bytes(m.key));
+  b.setSignature(Bytes(m.signature));
+}
+
 Result<Message> DecodeRoot(proto::Message::Reader m, const DecodeLimits& limits) {
   switch (m.which()) {
     case proto::Message::HELLO: {
@@ -111,6 +135,11 @@ Result<Message> DecodeRoot(proto::Message::Reader m, const DecodeLimits& limits)
       out.proof = ToString(h.getProof());
       out.expires = h.getExpires();
       return Message(std::move(out));
+    }
+    case proto::Message::SEAL: {
+      auto seal = ReadSeal(m.getSeal(), limits);
+      if (!seal.ok()) return seal.status();
+      return Message(std::move(*seal));
     }
     case proto::Message::AUTH: {
       auto a = m.getAuth();
@@ -187,6 +216,14 @@ Result<Message> DecodeRoot(proto::Message::Reader m, const DecodeLimits& limits)
         return Bad("a snapshot chunk past the snapshot's total size");
       }
       out.data = ToString(data);
+      if (s.hasSeal()) {
+        auto seal = ReadSeal(s.getSeal(), limits);
+        if (!seal.ok()) return seal.status();
+        if (seal->doc != out.doc || seal->version != out.version) {
+          return Bad("a snapshot chunk's seal is of another document or version");
+        }
+        out.seal = std::move(*seal);
+      }
       return Message(std::move(out));
     }
     case proto::Message::PRESENCE: {
@@ -243,8 +280,8 @@ const char* ErrorCodeName(ErrorCode code) {
 }
 
 const char* MessageName(const Message& message) {
-  static const char* const kNames[] = {"hello",          "have",     "changes", "ack",
-                                       "snapshot chunk", "presence", "error",   "auth"};
+  static const char* const kNames[] = {"hello",    "have",  "changes", "ack", "snapshot chunk",
+                                       "presence", "error", "auth",    "seal"};
   return kNames[message.index()];
 }
 
@@ -268,6 +305,8 @@ std::string Encode(const Message& message) {
           h.setAudience(Text(m.audience));
           h.setProof(Bytes(m.proof));
           h.setExpires(m.expires);
+        } else if constexpr (std::is_same_v<T, StateSealMsg>) {
+          WriteSeal(root.initSeal(), m);
         } else if constexpr (std::is_same_v<T, AuthMsg>) {
           auto a = root.initAuth();
           a.setProof(Bytes(m.proof));
@@ -302,6 +341,7 @@ std::string Encode(const Message& message) {
           s.setOffset(m.offset);
           s.setTotal(m.total);
           s.setData(Bytes(m.data));
+          if (m.seal) WriteSeal(s.initSeal(), *m.seal);
         } else if constexpr (std::is_same_v<T, PresenceMsg>) {
           auto p = root.initPresence();
           p.setDoc(Text(m.doc));

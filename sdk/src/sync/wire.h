@@ -22,7 +22,7 @@ namespace weft::sync {
 using crdt::NodeId;
 using crdt::VersionVector;
 
-inline constexpr uint32_t kProtocolVersion = 2;
+inline constexpr uint32_t kProtocolVersion = 3;
 inline constexpr size_t kNonceBytes = 32;
 
 struct HelloMsg {
@@ -70,12 +70,21 @@ struct AckMsg {
   VersionVector version;
 };
 
+struct StateSealMsg {
+  std::string doc;
+  VersionVector version;
+  uint64_t lamport = 0;
+  std::string key;        // 32 bytes
+  std::string signature;  // 64 bytes
+};
+
 struct SnapshotChunkMsg {
   std::string doc;
   VersionVector version;
   uint64_t offset = 0;
   uint64_t total = 0;
   std::string data;
+  std::optional<StateSealMsg> seal;
 };
 
 struct PresenceMsg {
@@ -111,7 +120,7 @@ struct ErrorMsg {
 };
 
 using Message = std::variant<HelloMsg, HaveMsg, ChangesMsg, AckMsg, SnapshotChunkMsg, PresenceMsg,
-                             ErrorMsg, AuthMsg>;
+                             ErrorMsg, AuthMsg, StateSealMsg>;
 
 // Limits on what Decode accepts (beyond the frame size, which the transport bounds).
 struct DecodeLimits {
