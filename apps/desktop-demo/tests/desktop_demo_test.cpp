@@ -1,8 +1,10 @@
 // The desktop demo, end to end on the offscreen platform: two windows on two replicas and a relay
-// started here on a free loopback port. Typing in one window shows in the other (and the other's
-// cursor stays put); both go offline, edit the text and the to-do list, come back online and
-// converge, with each local cursor and selection on the same characters as before; a title
-// edited on both sides shows in the conflict panel until one side picks a version.
+// started here on a free loopback port (secure, as weft-relay is by default: authenticated devices
+// and access lists). The owner's document reaches the other person only once the owner invites
+// their key; then typing in one window shows in the other (and the other's cursor stays put);
+// both go offline, edit the text and the to-do list, come back online and converge, with each
+// local cursor and selection on the same characters as before; a title edited on both sides shows
+// in the conflict panel until one side picks a version.
 //
 // Waits are bounded (QTRY_*: they process events while polling) and only decide failure.
 #include <QLabel>
@@ -19,6 +21,7 @@
 #include "relay.h"
 #include "text_diff.h"
 
+using weft::Role;
 using weft::demo::DemoOptions;
 using weft::demo::DemoWindow;
 using weft::demo::Diff;
@@ -137,25 +140,30 @@ class DesktopDemoTest : public QObject {
     auto relay = weft::relay::Relay::Start(o);
     QVERIFY2(relay.ok(), relay.status().ToString().c_str());
     relay_ = std::move(*relay);
-    const std::string url = "ws://127.0.0.1:" + std::to_string(relay_->port());
+    url_ = "ws://127.0.0.1:" + std::to_string(relay_->port());
 
     a_ = std::make_unique<DemoWindow>();
     b_ = std::make_unique<DemoWindow>();
-    DemoOptions oa{dir_.filePath("alice.db").toStdString(), url, "Alice"};
+    DemoOptions oa{dir_.filePath("alice.db").toStdString(), url_, "Alice"};
     oa.initial_sync = 10s;
     weft::Status s = a_->Open(oa);
     QVERIFY2(s.ok(), s.ToString().c_str());
-    // Bob's window opens once the relay holds Alice's document (its text and list).
+    // Bob's window opens once the relay holds Alice's document (its text and list), and waits
+    // for Alice to invite him.
     s = a_->WaitForRelayAck(10s);
     QVERIFY2(s.ok(), s.ToString().c_str());
-    DemoOptions ob{dir_.filePath("bob.db").toStdString(), url, "Bob"};
-    ob.initial_sync = 10s;  // returns as soon as Bob holds the relay's copy
+    DemoOptions ob{dir_.filePath("bob.db").toStdString(), url_, "Bob"};
+    ob.initial_sync = 10s;  // returns as soon as the relay refuses Bob the document
     s = b_->Open(ob);
     QVERIFY2(s.ok(), s.ToString().c_str());
+    QVERIFY(b_->waiting_for_invitation());
+    s = a_->Invite(b_->key_field()->text(), Role::kWriter);
+    QVERIFY2(s.ok(), s.ToString().c_str());
+    QTRY_VERIFY_WITH_TIMEOUT(b_->has_document(), 15000);
     a_->show();
     b_->show();
     QCOMPARE(a_->editor()->toPlainText(), QString());
-    QCOMPARE(State(a_.get()), State(b_.get()));
+    QTRY_VERIFY_WITH_TIMEOUT(State(a_.get()) == State(b_.get()), 10000);
   }
 
   void typingShowsInTheOtherWindow() {
@@ -372,7 +380,12 @@ class DesktopDemoTest : public QObject {
     QCOMPARE(b_->editor()->textCursor().position(), static_cast<int>(before.size()) + 2);
     QTest::qWait(100);  // the late event
     QCOMPARE(b_->editor()->toPlainText(), "X" + before + "Y");
+    // Alice first: in an owned document the relay takes a device's own changes only, so Bob's
+    // connection would be refused Alice's change (and stop the document until its next repair
+    // round) if it reached the relay before Alice.
     a_->online_button()->click();
+    weft::Status s = a_->WaitForRelayAck(10s);
+    QVERIFY2(s.ok(), s.ToString().c_str());
     b_->online_button()->click();
     QTRY_COMPARE_WITH_TIMEOUT(a_->editor()->toPlainText(), "X" + before + "Y", 10000);
     QTRY_VERIFY_WITH_TIMEOUT(State(a_.get()) == State(b_.get()), 10000);
@@ -388,6 +401,7 @@ class DesktopDemoTest : public QObject {
  private:
   QTemporaryDir dir_;
   std::unique_ptr<weft::relay::Relay> relay_;
+  std::string url_;
   std::unique_ptr<DemoWindow> a_, b_;
 };
 
