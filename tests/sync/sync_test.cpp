@@ -1584,3 +1584,39 @@ TEST_CASE("a new device takes an owned document's snapshot only as its owner sea
     (*client)->Stop();
   }
 }
+
+TEST_CASE("a device refused a document it named gets it as soon as it is granted",
+          "[sync][security]") {
+  testing::TempDir dir;
+  auto relay = StartRelay(dir.File("relay"));
+  auto owner = OpenPrivate(dir.File("owner.db"));
+  auto member = OpenPrivate(dir.File("member.db"));
+  Check(
+      owner->Transact("plan", [](Txn& t) { return t.root().Put("step", Scalar("one")); }).status());
+  REQUIRE(SyncOnce(*owner, Url(*relay), {}, 20s, FastOptions()).ok());
+  // The member names the document: the relay refuses it, the member holds nothing.
+  SyncOptions o = FastOptions();
+  o.documents = {"plan"};
+  o.anti_entropy_interval = 120s;  // the grant must not wait for a repair round
+  auto client = SyncClient::Create(*member, o);
+  REQUIRE(client.ok());
+  Check((*client)->AddPeer(Url(*relay)));
+  auto synced = (*client)->WaitUntilSynced(Url(*relay), 20s);
+  REQUIRE_FALSE(synced.ok());
+  CHECK(synced.status().code() == StatusCode::kPermissionDenied);
+  CHECK_FALSE(member->HasDocument("plan"));
+  // Granted: the relay offers it again, the member announces what it holds again (the relay
+  // dropped its first announcement when it refused it), and the document arrives.
+  Check(owner->Grant("plan", member->public_key(), Role::kWriter).status());
+  REQUIRE(SyncOnce(*owner, Url(*relay), {}, 20s, FastOptions()).ok());
+  REQUIRE(Eventually([&] { return State(*member, "plan") == State(*owner, "plan"); }, 10s));
+  // Its writes reach the owner.
+  Check(member->Transact("plan", [](Txn& t) { return t.root().Put("step", Scalar("two")); })
+            .status());
+  REQUIRE(Eventually(
+      [&] {
+        REQUIRE(SyncOnce(*owner, Url(*relay), {}, 20s, FastOptions()).ok());
+        return State(*member, "plan") == State(*owner, "plan");
+      },
+      10s));
+}

@@ -1,7 +1,10 @@
 #include "demo_window.h"
 
+#include <QClipboard>
+#include <QComboBox>
 #include <QFormLayout>
 #include <QGroupBox>
+#include <QGuiApplication>
 #include <QHBoxLayout>
 #include <QLabel>
 #include <QLineEdit>
@@ -66,6 +69,10 @@ QString Age(std::chrono::milliseconds ms) {
   return QString::number(ms.count() / 1000.0, 'f', 1) + " s";
 }
 
+QString RoleText(Role role) {
+  return QString::fromLatin1(crdt::RoleName(role));
+}
+
 }  // namespace
 
 QString ColorFor(crdt::NodeId node) {
@@ -73,6 +80,11 @@ QString ColorFor(crdt::NodeId node) {
                                    "#911eb4", "#008080", "#9a6324", "#800000"};
   uint64_t h = node.value * 0x9E3779B97F4A7C15ull;
   return QString::fromLatin1(kPalette[(h >> 32) % 8]);
+}
+
+QString ShortKey(const PublicKey& key) {
+  const QString hex = Q(key.ToHex());
+  return hex.left(8) + QStringLiteral("…") + hex.right(4);
 }
 
 DemoWindow::DemoWindow(QWidget* parent) : QMainWindow(parent) {
@@ -130,8 +142,8 @@ void DemoWindow::BuildUi() {
   auto* side = new QWidget;
   auto* side_layout = new QVBoxLayout(side);
   side_layout->setContentsMargins(0, 0, 0, 0);
-  auto* todo_box = new QGroupBox("To-do (shared list)");
-  auto* todo_layout = new QVBoxLayout(todo_box);
+  todo_box_ = new QGroupBox("To-do (shared list)");
+  auto* todo_layout = new QVBoxLayout(todo_box_);
   todo_list_ = new QListWidget;
   todo_list_->setEditTriggers(QAbstractItemView::DoubleClicked | QAbstractItemView::EditKeyPressed);
   connect(todo_list_, &QListWidget::itemChanged, this, &DemoWindow::OnTodoChanged);
@@ -166,7 +178,7 @@ void DemoWindow::BuildUi() {
   move_row->addWidget(down);
   move_row->addWidget(remove);
   todo_layout->addLayout(move_row);
-  side_layout->addWidget(todo_box, 3);
+  side_layout->addWidget(todo_box_, 3);
 
   auto* conflict_box = new QGroupBox("Conflicts (edited concurrently offline)");
   auto* conflict_layout = new QVBoxLayout(conflict_box);
@@ -194,6 +206,62 @@ void DemoWindow::BuildUi() {
   merge_row->addWidget(merge);
   conflict_layout->addLayout(merge_row);
   side_layout->addWidget(conflict_box, 2);
+
+  // Who may read and write the document: this device's key (to send to an owner), the members,
+  // and, for the owner and admins, inviting and revoking.
+  auto* people_box = new QGroupBox("People (the document's access list)");
+  auto* people_layout = new QVBoxLayout(people_box);
+  auto* key_row = new QHBoxLayout;
+  key_edit_ = new QLineEdit;
+  key_edit_->setReadOnly(true);
+  key_edit_->setToolTip("This device's public key: send it to a document's owner to be invited");
+  auto* copy_key = new QPushButton("Copy");
+  connect(copy_key, &QPushButton::clicked, this, [this] {
+    if (key_edit_->text().isEmpty()) return;
+    QGuiApplication::clipboard()->setText(key_edit_->text());
+    statusBar()->showMessage("Your key is on the clipboard: send it to the document's owner", 5000);
+  });
+  key_row->addWidget(new QLabel("Your key"));
+  key_row->addWidget(key_edit_, 1);
+  key_row->addWidget(copy_key);
+  people_layout->addLayout(key_row);
+  access_label_ = new QLabel;
+  access_label_->setWordWrap(true);
+  people_layout->addWidget(access_label_);
+  member_list_ = new QListWidget;
+  member_list_->setSelectionMode(QAbstractItemView::SingleSelection);
+  member_list_->setMaximumHeight(5 * member_list_->fontMetrics().height() + 8);  // a few rows
+  people_layout->addWidget(member_list_);
+  auto* invite_row = new QHBoxLayout;
+  invite_edit_ = new QLineEdit;
+  invite_edit_->setPlaceholderText("their key (64 hexadecimal characters)");
+  invite_role_ = new QComboBox;
+  invite_role_->addItem("writer", static_cast<int>(Role::kWriter));
+  invite_role_->addItem("reader", static_cast<int>(Role::kReader));
+  invite_button_ = new QPushButton("Invite");
+  auto invite = [this] {
+    const QString key = invite_edit_->text().trimmed();
+    if (key.isEmpty()) return;
+    const auto role = static_cast<Role>(invite_role_->currentData().toInt());
+    if (Invite(key, role).ok()) {
+      invite_edit_->clear();
+      statusBar()->showMessage(QString("Invited %1 as %2").arg(key.left(8), RoleText(role)), 5000);
+    }
+  };
+  connect(invite_button_, &QPushButton::clicked, this, invite);
+  connect(invite_edit_, &QLineEdit::returnPressed, this, invite);
+  invite_row->addWidget(invite_edit_, 1);
+  invite_row->addWidget(invite_role_);
+  invite_row->addWidget(invite_button_);
+  people_layout->addLayout(invite_row);
+  revoke_button_ = new QPushButton("Revoke selected");
+  connect(revoke_button_, &QPushButton::clicked, this, [this] {
+    QListWidgetItem* item = member_list_->currentItem();
+    if (!item) return;
+    (void)RevokeMember(item->data(Qt::UserRole).toString());
+  });
+  people_layout->addWidget(revoke_button_);
+  side_layout->addWidget(people_box, 2);
   splitter->addWidget(side);
   splitter->setStretchFactor(0, 3);
   splitter->setStretchFactor(1, 2);
@@ -234,13 +302,13 @@ Status DemoWindow::Open(const DemoOptions& options) {
   doc_edit_->setText(Q(options_.doc));
   if (options_.doc.empty()) return Status::InvalidArgument("no document name");
 
-  // The demo's documents are shared with every device that joins its relay: public documents
-  // (an owner inviting members by key is not part of the demo yet).
-  ReplicaOptions replica_options;
-  replica_options.public_documents = true;
-  auto replica = Replica::Open(options_.db, replica_options);
+  // Default options: a document this window creates is owned by this device's key, and others
+  // read and write it once invited (the People panel).
+  auto replica = Replica::Open(options_.db);
   if (!replica.ok()) return replica.status();
   replica_ = std::move(*replica);
+  key_edit_->setText(Q(replica_->public_key().ToHex()));
+  key_edit_->setCursorPosition(0);  // its start, as the members view abbreviates keys
   color_ = ColorFor(replica_->node_id());
   inbox_ = std::make_shared<Inbox>();
   inbox_->window = this;
@@ -270,32 +338,21 @@ Status DemoWindow::Open(const DemoOptions& options) {
     }
     online_ = true;
   }
-  // A new document here: first take the relay's copy, if there is one, so that the text and the
-  // list are the ones everybody else has.
+  // A document not complete here: first take the relay's copy, if there is one this device may
+  // read, so that the text and the list are the ones everybody else has. The relay refuses one
+  // it holds for others only (kPermissionDenied): then this window waits to be invited, rather
+  // than create a document of the same name (to everyone else, someone else's document).
   bool has_structure = false;
   if (replica_->HasDocument(options_.doc)) {
     (void)replica_->Read(options_.doc, [&](const View& v) {
       has_structure = v.root().Text(kTextKey).ok() && v.root().List(kTodoKey).ok();
     });
   }
-  if (!has_structure && online_)
-    (void)sync_->WaitUntilSynced(options_.relay, options_.initial_sync);
-  auto made = replica_->Transact(options_.doc, [](Txn& txn) -> Status {
-    WEFT_RETURN_IF_ERROR(txn.root().Text(kTextKey).status());
-    return txn.root().List(kTodoKey).status();
-  });
-  if (!made.ok()) {
-    CloseSession();
-    return made.status();
+  bool denied = false;
+  if (!has_structure && online_) {
+    auto synced = sync_->WaitUntilSynced(options_.relay, options_.initial_sync);
+    denied = !synced.ok() && synced.status().code() == StatusCode::kPermissionDenied;
   }
-
-  binding_ = new TextBinding(editor_, replica_.get(), options_.doc, this);
-  connect(binding_, &TextBinding::failed, this, &DemoWindow::ShowError);
-  if (Status s = binding_->Load(); !s.ok()) {
-    CloseSession();
-    return s;
-  }
-  editor_->setReadOnly(false);
   {
     const QSignalBlocker block(online_button_);
     online_button_->setEnabled(!options_.relay.empty());
@@ -303,7 +360,41 @@ Status DemoWindow::Open(const DemoOptions& options) {
     online_button_->setText(online_ ? "Online" : "Offline");
   }
   setWindowTitle(QString("Weft demo — %1 — %2").arg(Q(options_.name), Q(options_.doc)));
+  if (!denied || replica_->HasDocument(options_.doc)) {
+    if (Status s = StartEditing(); !s.ok()) {
+      CloseSession();
+      return s;
+    }
+  }
   Refresh();
+  return Status::Ok();
+}
+
+Status DemoWindow::StartEditing() {
+  bool has_structure = false;
+  if (replica_->HasDocument(options_.doc)) {
+    (void)replica_->Read(options_.doc, [&](const View& v) {
+      has_structure = v.root().Text(kTextKey).ok() && v.root().List(kTodoKey).ok();
+    });
+  }
+  if (!has_structure) {
+    // The first transaction creates the document, owned by this device; a writer of a document
+    // made without the text and the list adds them (made on two replicas concurrently, every
+    // replica picks the same sibling).
+    auto made = replica_->Transact(options_.doc, [](Txn& txn) -> Status {
+      WEFT_RETURN_IF_ERROR(txn.root().Text(kTextKey).status());
+      return txn.root().List(kTodoKey).status();
+    });
+    if (!made.ok()) return made.status();
+  }
+  auto* binding = new TextBinding(editor_, replica_.get(), options_.doc, this);
+  if (Status s = binding->Load(); !s.ok()) {
+    delete binding;
+    return s;
+  }
+  binding_ = binding;
+  connect(binding_, &TextBinding::failed, this, &DemoWindow::ShowError);
+  RefreshMembers();  // what this device may do in it
   return Status::Ok();
 }
 
@@ -330,6 +421,10 @@ void DemoWindow::CloseSession() {
   if (editor_) {
     editor_->SetRemoteCursors({});
     editor_->setReadOnly(true);
+  }
+  if (key_edit_) {
+    key_edit_->clear();
+    RefreshMembers();
   }
 }
 
@@ -361,8 +456,16 @@ void DemoWindow::Drain() {
     changes.swap(inbox_->changes);
     presence.swap(inbox_->presence);
   }
-  if (!binding_) return;
   bool list_changed = false;
+  if (!binding_) {
+    // Waiting for an invitation: the document's first changes mean it has come.
+    if (changes.empty() || !replica_ || !replica_->HasDocument(options_.doc)) return;
+    if (Status s = StartEditing(); !s.ok()) {
+      ShowError(Q("The document arrived but cannot be shown yet: " + s.ToString()));
+      return;
+    }
+    list_changed = true;  // the events below are in the text already: the binding skips them
+  }
   for (const ChangeEvent& e : changes) {
     binding_->OnEvent(e);
     for (const crdt::Patch& p : e.patches) {
@@ -379,11 +482,13 @@ void DemoWindow::Drain() {
     peers_[e.node] = PeerPresence{std::move(*p), std::chrono::steady_clock::now()};
   }
   if (list_changed) RefreshList();
+  if (!changes.empty()) RefreshMembers();  // a change may grant or revoke
   UpdateRemoteCursors();
 }
 
 void DemoWindow::Refresh() {
   Drain();  // whatever the feed has queued so far
+  RefreshMembers();
   RefreshList();
   UpdateRemoteCursors();
   UpdateStatus();
@@ -538,7 +643,12 @@ void DemoWindow::UpdateStatus() {
         connection += " (" + Q(p.last_error) + ")";
       }
       for (const DocumentSyncStatus& d : p.documents) {
-        if (d.doc == options_.doc) acked.Merge(d.acknowledged);
+        if (d.doc != options_.doc) continue;
+        acked.Merge(d.acknowledged);
+        // E.g. refused by the relay: this device has no role in the document.
+        if (p.state == ConnectionState::kConnected && !d.error.empty()) {
+          connection += " (" + Q(d.error) + ")";
+        }
       }
     }
   }
@@ -611,8 +721,114 @@ void DemoWindow::PublishPresence() {
   (void)sync_->PublishPresence(options_.doc, EncodePresence(p));  // offline: nobody to tell
 }
 
+Role DemoWindow::role() const {
+  if (!replica_ || !binding_) return Role::kNone;
+  if (!access_.owned) return Role::kWriter;  // public: anyone writes
+  auto it = access_.members.find(replica_->public_key());
+  return it == access_.members.end() ? Role::kNone : it->second;
+}
+
+void DemoWindow::RefreshMembers() {
+  DocumentAccess access;
+  if (replica_ && binding_) {
+    if (auto a = replica_->Access(options_.doc); a.ok()) access = std::move(*a);
+  }
+  const bool same = access.owned == access_.owned && access.members == access_.members;
+  access_ = std::move(access);
+  const Role mine = role();
+
+  if (!same || member_list_->count() != static_cast<int>(access_.members.size())) {
+    // Owner first, then by role, then by key; the selection stays on its key.
+    const QListWidgetItem* cur = member_list_->currentItem();
+    const QString selected = cur ? cur->data(Qt::UserRole).toString() : QString();
+    std::vector<std::pair<PublicKey, Role>> members(access_.members.begin(), access_.members.end());
+    std::stable_sort(members.begin(), members.end(),
+                     [](const auto& a, const auto& b) { return a.second > b.second; });
+    const QSignalBlocker block(member_list_);
+    member_list_->clear();
+    for (const auto& [key, role] : members) {
+      const bool you = replica_ && key == replica_->public_key();
+      auto* item = new QListWidgetItem(
+          QString("%1   %2%3")
+              .arg(ShortKey(key), RoleText(role), you ? QStringLiteral(" (you)") : QString()));
+      item->setData(Qt::UserRole, Q(key.ToHex()));
+      item->setToolTip(Q(key.ToHex()));
+      if (you) {
+        QFont f = item->font();
+        f.setBold(true);
+        item->setFont(f);
+      }
+      member_list_->addItem(item);
+      if (item->data(Qt::UserRole).toString() == selected) member_list_->setCurrentItem(item);
+    }
+  }
+
+  QString text;
+  if (!replica_) {
+    text = "No document open.";
+  } else if (!binding_) {
+    text =
+        "Waiting for an invitation: the relay holds this document for its members only. "
+        "Copy your key and send it to its owner; the document opens here once they invite you.";
+  } else if (!access_.owned) {
+    text = "Public document: every device on the relay reads and writes it (no access list).";
+  } else if (mine == Role::kOwner) {
+    text = "You own this document: invite others by their key.";
+  } else if (mine == Role::kNone) {
+    text = "You have no role in this document (any more): this is the copy you had.";
+  } else {
+    text = QString("You are a %1 of this document.").arg(RoleText(mine));
+  }
+  access_label_->setText(text);
+
+  const bool may_write = binding_ && mine >= Role::kWriter;
+  editor_->setReadOnly(!may_write);
+  todo_box_->setEnabled(may_write);
+  const bool may_grant = binding_ && access_.owned && mine >= Role::kAdmin;
+  invite_edit_->setEnabled(may_grant);
+  invite_role_->setEnabled(may_grant);
+  invite_button_->setEnabled(may_grant);
+  revoke_button_->setEnabled(may_grant);
+}
+
+Status DemoWindow::Invite(const QString& key_hex, Role role) {
+  if (!replica_ || !binding_) return Status::InvalidArgument("no document open");
+  if (role != Role::kWriter && role != Role::kReader) {
+    return Status::InvalidArgument("invite as a writer or a reader");
+  }
+  auto key = PublicKey::FromHex(key_hex.trimmed().toStdString());
+  Status s;
+  if (!key) {
+    s = Status::InvalidArgument("not a key: 64 hexadecimal characters expected");
+  } else if (*key == replica_->public_key()) {
+    s = Status::InvalidArgument("that is this device's own key");
+  } else {
+    s = replica_->Grant(options_.doc, *key, role).status();
+  }
+  if (!s.ok()) ShowError(Q("Cannot invite: " + s.ToString()));
+  RefreshMembers();
+  return s;
+}
+
+Status DemoWindow::RevokeMember(const QString& key_hex) {
+  if (!replica_ || !binding_) return Status::InvalidArgument("no document open");
+  auto key = PublicKey::FromHex(key_hex.trimmed().toStdString());
+  Status s;
+  if (!key) {
+    s = Status::InvalidArgument("not a key: 64 hexadecimal characters expected");
+  } else if (*key == replica_->public_key()) {
+    s = Status::InvalidArgument("that is this device's own key");
+  } else {
+    s = replica_->Revoke(options_.doc, *key).status();
+  }
+  if (!s.ok()) ShowError(Q("Cannot revoke: " + s.ToString()));
+  RefreshMembers();
+  return s;
+}
+
 Status DemoWindow::Write(const std::function<Status(Txn&, ObjectId)>& body) {
-  if (!replica_) return Status::InvalidArgument("no document open");
+  // Not before the document is here: a write would create it, as this device's own.
+  if (!replica_ || !binding_) return Status::InvalidArgument("no document open");
   auto commit = replica_->Transact(options_.doc, [&](Txn& txn) -> Status {
     auto list = txn.root().List(kTodoKey);
     if (!list.ok()) return list.status();

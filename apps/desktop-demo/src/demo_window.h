@@ -1,5 +1,11 @@
 // The demo's main window: one replica (a local SQLite file), optionally synced with a relay, with
-// a collaborative text editor, a shared to-do list, a conflict panel and a status area.
+// a collaborative text editor, a shared to-do list, a conflict panel, the document's members and
+// a status area.
+//
+// Documents are owned (docs/security.md): the device that creates one is its owner, and nobody
+// else reads or writes it until the owner invites their key. A window that opens a document the
+// relay holds for someone else waits for that invitation, showing this device's key to send to
+// the owner; the document appears once the owner grants a role.
 //
 // The window owns its session: the Replica, the SyncClient and the editor binding. Change-feed
 // and presence callbacks run on SDK threads; they only queue the event in an inbox and post one
@@ -24,6 +30,8 @@
 #include "weft/replica.h"
 #include "weft/sync.h"
 
+class QComboBox;
+class QGroupBox;
 class QLabel;
 class QLineEdit;
 class QListWidget;
@@ -62,6 +70,10 @@ class DemoWindow : public QMainWindow {
   Status Open(const DemoOptions& options);
   void CloseSession();
   bool has_session() const { return replica_ != nullptr; }
+  // Whether the document is here to show and edit; false while waiting to be invited to it.
+  bool has_document() const { return binding_ != nullptr; }
+  // Opened online, the relay holds the document for others only: waiting for an invitation.
+  bool waiting_for_invitation() const { return has_session() && !has_document(); }
 
   // Offline: the relay connection is closed (RemovePeer); edits keep committing locally.
   void SetOnline(bool online);
@@ -79,6 +91,19 @@ class DemoWindow : public QMainWindow {
   Status ResolveConflict(int index, int sibling);
   Status MergeConflict(int index, const QString& merged);
 
+  // The access list as last read (the members view shows it), and this device's role in it:
+  // kWriter for a public document (anyone may write), kNone while waiting to be invited.
+  const DocumentAccess& access() const { return access_; }
+  Role role() const;
+  // Invites the holder of `key_hex` (64 hexadecimal characters, from their window) with `role`
+  // (writer or reader): a grant, which syncs like any change; the relay then serves them the
+  // document. kInvalidArgument for a key that does not parse, this device's own key or another
+  // role; kPermissionDenied when this device may not grant (not the owner or an admin).
+  Status Invite(const QString& key_hex, Role role);
+  // Takes the role of `key_hex` away (Replica::Revoke): the relay stops serving them the
+  // document and refuses their later changes. The same errors as Invite.
+  Status RevokeMember(const QString& key_hex);
+
   // Blocks until the relay has acknowledged every change made here (semi-synchronous).
   Status WaitForRelayAck(std::chrono::milliseconds timeout);
   // Re-reads the list, the conflicts and the status now (also done on change and on a timer).
@@ -93,6 +118,13 @@ class DemoWindow : public QMainWindow {
   QLabel* connection_label() const { return connection_label_; }
   QLabel* lag_label() const { return lag_label_; }
   QLabel* peers_label() const { return peers_label_; }
+  QLineEdit* key_field() const { return key_edit_; }
+  QLabel* access_label() const { return access_label_; }
+  QListWidget* member_list() const { return member_list_; }
+  QLineEdit* invite_field() const { return invite_edit_; }
+  QComboBox* invite_role() const { return invite_role_; }
+  QPushButton* invite_button() const { return invite_button_; }
+  QPushButton* revoke_button() const { return revoke_button_; }
   Replica* replica() const { return replica_.get(); }
   SyncClient* sync() const { return sync_.get(); }
   const std::string& doc() const { return options_.doc; }
@@ -102,9 +134,13 @@ class DemoWindow : public QMainWindow {
   struct Inbox;
 
   void BuildUi();
+  // The document is here: makes its text and list when this device may write and they are
+  // missing, binds the editor and enables editing.
+  Status StartEditing();
   void Drain();
   void RefreshList();  // reads the list and its conflicts, rebuilds both widgets
   void RebuildConflictPanel();
+  void RefreshMembers();  // reads the access list, rebuilds the members view, sets what may edit
   void UpdateStatus();
   void UpdateRemoteCursors();
   void OnOpenClicked();
@@ -128,16 +164,25 @@ class DemoWindow : public QMainWindow {
   bool in_item_change_ = false;  // inside the list's itemChanged signal  // a refresh waits for an
                                  // open item editor to close
   std::map<crdt::NodeId, PeerPresence> peers_;
+  DocumentAccess access_;
 
   QLineEdit* db_edit_ = nullptr;
   QLineEdit* relay_edit_ = nullptr;
   QLineEdit* name_edit_ = nullptr;
   QLineEdit* doc_edit_ = nullptr;
   CollabEditor* editor_ = nullptr;
+  QGroupBox* todo_box_ = nullptr;
   QListWidget* todo_list_ = nullptr;
   QLineEdit* new_todo_edit_ = nullptr;
   QListWidget* conflict_list_ = nullptr;
   QLineEdit* merge_edit_ = nullptr;
+  QLineEdit* key_edit_ = nullptr;
+  QLabel* access_label_ = nullptr;
+  QListWidget* member_list_ = nullptr;
+  QLineEdit* invite_edit_ = nullptr;
+  QComboBox* invite_role_ = nullptr;
+  QPushButton* invite_button_ = nullptr;
+  QPushButton* revoke_button_ = nullptr;
   QPushButton* online_button_ = nullptr;
   QLabel* connection_label_ = nullptr;
   QLabel* lag_label_ = nullptr;
@@ -149,5 +194,7 @@ class DemoWindow : public QMainWindow {
 
 // A colour for a node, the same on every replica.
 QString ColorFor(crdt::NodeId node);
+// A key as the members view shows it: its first 8 and last 4 hexadecimal characters.
+QString ShortKey(const PublicKey& key);
 
 }  // namespace weft::demo

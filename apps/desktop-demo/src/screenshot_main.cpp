@@ -1,15 +1,18 @@
 // weft-demo-screenshot DIR: a scripted session of the desktop demo, for the README and for a quick
 // look at the whole thing working. It starts a relay in-process on a free loopback port, opens two
-// windows side by side (Alice and Bob, two replicas), types, fills the to-do list, goes offline on
-// both sides to make a conflict, comes back online, and writes PNG screenshots of both windows
-// (alice.png, bob.png) and of the screen (desktop.png) to DIR. Run it under a display (make
-// demo-screenshot uses xvfb-run). Exits non-zero when a step does not happen in time.
+// windows side by side (Alice and Bob, two replicas), Alice invites Bob's key to her document,
+// both type, fill the to-do list, go offline to make a conflict, come back online, and it writes
+// PNG screenshots of both windows (alice.png, bob.png) and of the screen (desktop.png) to DIR. Run
+// it under a display (make demo-screenshot uses xvfb-run). Exits non-zero when a step does not
+// happen in time.
 #include <QApplication>
 #include <QDir>
 #include <QElapsedTimer>
 #include <QLabel>
+#include <QLineEdit>
 #include <QListWidget>
 #include <QPixmap>
+#include <QPushButton>
 #include <QScreen>
 #include <QTemporaryDir>
 #include <QTextCursor>
@@ -113,6 +116,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "open: %s\n", s.ToString().c_str());
     return 1;
   }
+  // Bob waits for an invitation; Alice pastes his key into her People panel and invites him.
+  alice.invite_field()->setText(bob.key_field()->text());
+  alice.invite_button()->click();
+  if (!WaitFor([&] { return bob.has_document(); })) return Fail("Alice's invitation reaching Bob");
 
   // Alice writes; Bob adds a line below.
   Type(&alice,

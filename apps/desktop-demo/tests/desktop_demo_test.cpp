@@ -1,10 +1,13 @@
 // The desktop demo, end to end on the offscreen platform: two windows on two replicas and a relay
-// started here on a free loopback port. Typing in one window shows in the other (and the other's
-// cursor stays put); both go offline, edit the text and the to-do list, come back online and
-// converge, with each local cursor and selection on the same characters as before; a title
-// edited on both sides shows in the conflict panel until one side picks a version.
+// started here on a free loopback port (secure, as weft-relay is by default: authenticated devices
+// and access lists). The owner's document reaches the other person only once the owner invites
+// their key; then typing in one window shows in the other (and the other's cursor stays put);
+// both go offline, edit the text and the to-do list, come back online and converge, with each
+// local cursor and selection on the same characters as before; a title edited on both sides shows
+// in the conflict panel until one side picks a version.
 //
 // Waits are bounded (QTRY_*: they process events while polling) and only decide failure.
+#include <QComboBox>
 #include <QLabel>
 #include <QLineEdit>
 #include <QListWidget>
@@ -19,6 +22,7 @@
 #include "relay.h"
 #include "text_diff.h"
 
+using weft::Role;
 using weft::demo::DemoOptions;
 using weft::demo::DemoWindow;
 using weft::demo::Diff;
@@ -52,6 +56,17 @@ void Select(DemoWindow* w, int anchor, int position) {
   c.setPosition(anchor);
   c.setPosition(position, QTextCursor::KeepAnchor);
   w->editor()->setTextCursor(c);
+}
+
+// The members view, row by row.
+QStringList Members(DemoWindow* w) {
+  QStringList out;
+  for (int i = 0; i < w->member_list()->count(); ++i) out << w->member_list()->item(i)->text();
+  return out;
+}
+
+QString Member(const weft::PublicKey& key, const char* role) {
+  return weft::demo::ShortKey(key) + "   " + role;
 }
 
 }  // namespace
@@ -137,25 +152,124 @@ class DesktopDemoTest : public QObject {
     auto relay = weft::relay::Relay::Start(o);
     QVERIFY2(relay.ok(), relay.status().ToString().c_str());
     relay_ = std::move(*relay);
-    const std::string url = "ws://127.0.0.1:" + std::to_string(relay_->port());
+    url_ = "ws://127.0.0.1:" + std::to_string(relay_->port());
 
     a_ = std::make_unique<DemoWindow>();
     b_ = std::make_unique<DemoWindow>();
-    DemoOptions oa{dir_.filePath("alice.db").toStdString(), url, "Alice"};
+    DemoOptions oa{dir_.filePath("alice.db").toStdString(), url_, "Alice"};
     oa.initial_sync = 10s;
     weft::Status s = a_->Open(oa);
     QVERIFY2(s.ok(), s.ToString().c_str());
-    // Bob's window opens once the relay holds Alice's document (its text and list).
+    // Bob's window opens once the relay holds Alice's document (its text and list), and waits
+    // for Alice to invite him (ownerInvitesTheOtherPerson does it through the panel).
     s = a_->WaitForRelayAck(10s);
     QVERIFY2(s.ok(), s.ToString().c_str());
-    DemoOptions ob{dir_.filePath("bob.db").toStdString(), url, "Bob"};
-    ob.initial_sync = 10s;  // returns as soon as Bob holds the relay's copy
+    DemoOptions ob{dir_.filePath("bob.db").toStdString(), url_, "Bob"};
+    ob.initial_sync = 10s;  // returns as soon as the relay refuses Bob the document
     s = b_->Open(ob);
     QVERIFY2(s.ok(), s.ToString().c_str());
+    QVERIFY(b_->waiting_for_invitation());
+    s = a_->Invite(b_->key_field()->text(), Role::kWriter);
+    QVERIFY2(s.ok(), s.ToString().c_str());
+    QTRY_VERIFY_WITH_TIMEOUT(b_->has_document(), 15000);
     a_->show();
     b_->show();
     QCOMPARE(a_->editor()->toPlainText(), QString());
-    QCOMPARE(State(a_.get()), State(b_.get()));
+    QTRY_VERIFY_WITH_TIMEOUT(State(a_.get()) == State(b_.get()), 10000);
+  }
+
+  // The security flow, through the windows' panels: the owner's document reaches nobody else;
+  // the other person's window shows their key and waits (creating no document of its own); the
+  // owner invites that key as a writer; the document then opens there, the invited person's
+  // edits reach the owner, and both windows list both members with their roles. Revoked, the
+  // person's later edits no longer reach the owner.
+  void ownerInvitesTheOtherPerson() {
+    DemoWindow owner, guest;
+    DemoOptions oo{dir_.filePath("owner.db").toStdString(), url_, "Olga"};
+    oo.doc = "plans";
+    oo.initial_sync = 10s;
+    weft::Status s = owner.Open(oo);
+    QVERIFY2(s.ok(), s.ToString().c_str());
+    QCOMPARE(owner.role(), Role::kOwner);
+    QVERIFY(owner.access().owned);
+    QVERIFY(owner.invite_button()->isEnabled());
+    const weft::PublicKey owner_key = owner.replica()->public_key();
+    QCOMPARE(owner.key_field()->text(), QString::fromStdString(owner_key.ToHex()));
+    QCOMPARE(Members(&owner), QStringList({Member(owner_key, "owner (you)")}));
+    QTest::keyClicks(owner.editor(), "Secret plan");
+    s = owner.WaitForRelayAck(10s);
+    QVERIFY2(s.ok(), s.ToString().c_str());
+
+    DemoOptions og{dir_.filePath("guest.db").toStdString(), url_, "Gus"};
+    og.doc = "plans";
+    og.initial_sync = 10s;
+    s = guest.Open(og);
+    QVERIFY2(s.ok(), s.ToString().c_str());
+    const weft::PublicKey guest_key = guest.replica()->public_key();
+    QVERIFY(guest_key != owner_key);
+    QCOMPARE(guest.key_field()->text(), QString::fromStdString(guest_key.ToHex()));
+    // Not invited: nothing arrives, nothing can be written, and no document of the same name is
+    // made here.
+    QVERIFY(guest.waiting_for_invitation());
+    QVERIFY(guest.access_label()->text().startsWith("Waiting for an invitation"));
+    QVERIFY(guest.editor()->isReadOnly());
+    QVERIFY(!guest.invite_button()->isEnabled());
+    QVERIFY(!guest.AddTodo("mine").ok());
+    QTest::qWait(500);
+    QVERIFY(!guest.replica()->HasDocument("plans"));
+    QCOMPARE(guest.editor()->toPlainText(), QString());
+    QCOMPARE(guest.member_list()->count(), 0);
+
+    // A key that does not parse invites nobody.
+    owner.invite_field()->setText("not a key");
+    owner.invite_button()->click();
+    QCOMPARE(Members(&owner), QStringList({Member(owner_key, "owner (you)")}));
+
+    // The owner pastes the guest's key, picks "writer" and presses Invite.
+    owner.invite_field()->setText(guest.key_field()->text());
+    owner.invite_role()->setCurrentIndex(owner.invite_role()->findText("writer"));
+    owner.invite_button()->click();
+    QCOMPARE(owner.invite_field()->text(), QString());
+    QCOMPARE(Members(&owner),
+             QStringList({Member(owner_key, "owner (you)"), Member(guest_key, "writer")}));
+
+    // The guest's window gets the document, live, and may write.
+    QTRY_VERIFY_WITH_TIMEOUT(guest.has_document(), 15000);
+    QTRY_COMPARE_WITH_TIMEOUT(guest.editor()->toPlainText(), QString("Secret plan"), 10000);
+    QCOMPARE(guest.role(), Role::kWriter);
+    QVERIFY(!guest.editor()->isReadOnly());
+    QVERIFY(!guest.invite_button()->isEnabled());  // a writer does not invite
+    QCOMPARE(guest.access_label()->text(), QString("You are a writer of this document."));
+    QCOMPARE(Members(&guest),
+             QStringList({Member(owner_key, "owner"), Member(guest_key, "writer (you)")}));
+
+    // Its edits reach the owner.
+    Select(&guest, 11, 11);
+    QTest::keyClicks(guest.editor(), ", agreed");
+    QVERIFY(guest.AddTodo("bring snacks").ok());
+    QTRY_COMPARE_WITH_TIMEOUT(owner.editor()->toPlainText(), QString("Secret plan, agreed"), 10000);
+    QTRY_COMPARE_WITH_TIMEOUT(Titles(&owner), QStringList({"bring snacks"}), 10000);
+    QTRY_VERIFY_WITH_TIMEOUT(State(&owner) == State(&guest), 10000);
+
+    // Revoked (selected in the list, then the button): the list shows the owner alone, and the
+    // guest's later edits stay on the guest's device.
+    for (int i = 0; i < owner.member_list()->count(); ++i) {
+      if (owner.member_list()->item(i)->text() == Member(guest_key, "writer")) {
+        owner.member_list()->setCurrentRow(i);
+      }
+    }
+    owner.revoke_button()->click();
+    QCOMPARE(Members(&owner), QStringList({Member(owner_key, "owner (you)")}));
+    s = owner.WaitForRelayAck(10s);
+    QVERIFY2(s.ok(), s.ToString().c_str());
+    QTRY_VERIFY_WITH_TIMEOUT(
+        (guest.Refresh(), guest.connection_label()->text().contains("permission denied")), 10000);
+    Select(&guest, 0, 0);
+    QTest::keyClicks(guest.editor(), "Not ");
+    QTest::qWait(500);
+    QCOMPARE(owner.editor()->toPlainText(), QString("Secret plan, agreed"));
+    guest.CloseSession();
+    owner.CloseSession();
   }
 
   void typingShowsInTheOtherWindow() {
@@ -372,7 +486,12 @@ class DesktopDemoTest : public QObject {
     QCOMPARE(b_->editor()->textCursor().position(), static_cast<int>(before.size()) + 2);
     QTest::qWait(100);  // the late event
     QCOMPARE(b_->editor()->toPlainText(), "X" + before + "Y");
+    // Alice first: in an owned document the relay takes a device's own changes only, so Bob's
+    // connection would be refused Alice's change (and stop the document until its next repair
+    // round) if it reached the relay before Alice.
     a_->online_button()->click();
+    weft::Status s = a_->WaitForRelayAck(10s);
+    QVERIFY2(s.ok(), s.ToString().c_str());
     b_->online_button()->click();
     QTRY_COMPARE_WITH_TIMEOUT(a_->editor()->toPlainText(), "X" + before + "Y", 10000);
     QTRY_VERIFY_WITH_TIMEOUT(State(a_.get()) == State(b_.get()), 10000);
@@ -388,6 +507,7 @@ class DesktopDemoTest : public QObject {
  private:
   QTemporaryDir dir_;
   std::unique_ptr<weft::relay::Relay> relay_;
+  std::string url_;
   std::unique_ptr<DemoWindow> a_, b_;
 };
 

@@ -404,6 +404,9 @@ void Link::OnHave(const HaveMsg& m) {
       return;
     }
     ResumeDoc(d);  // the peer announces it again: it resumed
+    // It dropped this side's Have when it stopped the document (a relay that refused it until
+    // this device was granted a role waits for one): announce it again, below.
+    d.we_sent_have = false;
   }
   if (!d.peer_sent_have) {
     d.peer_sent_have = true;
