@@ -14,8 +14,10 @@
 //       arrivals do not all come within 30 s, or the edit drivers cannot keep the rate;
 //   {"bench":"saturation", ...}  the highest fan-out rate reached.
 //   {"bench":"bootstrap", ...}  the automerge-paper trace in a relay's log (replayed 260 patches
-//       a transaction); a new device's time from AddPeer to holding the whole text (a snapshot,
-//       then the log after it).
+//       a transaction by a writer device); a new device's time from AddPeer to holding the whole
+//       text (a snapshot, then the log after it), with security off (an --open relay, a public
+//       document) and with every check on (an owned document: signed changes, a sealed snapshot
+//       checked by the device); then {"bench":"bootstrap_security_ratio", ...}, on over off.
 //
 // Usage: weft-sync-bench [--devices N] [--rate EDITS_PER_S] [--duration S] [--warmup S]
 //                        [--saturation] [--saturation-start EDITS_PER_S] [--steps N]
@@ -84,8 +86,10 @@ std::string Url(const relay::Relay& r) {
   return "ws://127.0.0.1:" + std::to_string(r.port());
 }
 
-std::unique_ptr<relay::Relay> StartRelay(const Flags& f, const std::string& dir) {
+std::unique_ptr<relay::Relay> StartRelay(const Flags& f, const std::string& dir,
+                                         bool open = false) {
   relay::RelayOptions o;
+  o.open = open;
   o.listen_port = 0;
   o.data_dir = dir;
   o.durability = f.relay_durability;
@@ -377,47 +381,73 @@ void PrintRun(const char* bench, const Flags& f, double rate, double duration,
   std::fflush(stdout);
 }
 
-int RunBootstrap(const Flags& f, const std::string& dir) {
-  auto trace = testing::LoadTrace(f.trace);
-  if (!trace.ok()) {
-    std::printf("{\"bench\":\"bootstrap\",\"ok\":false,\"error\":\"%s\"}\n",
-                trace.status().ToString().c_str());
-    return 1;
-  }
-  auto relay = StartRelay(f, dir + "/boot-relay");
-  // The relay's log: the whole trace, 260 patches a transaction (about 1000 changes).
-  {
-    std::vector<const testing::TracePatch*> patches;
-    for (const auto& txn : trace->txns) {
-      for (const auto& p : txn.patches) patches.push_back(&p);
-    }
-    for (size_t i = 0; i < patches.size(); i += 260) {
-      auto c = relay->replica().Transact("paper", [&](Txn& t) {
-        auto text = t.root().Text("text");
-        if (!text.ok()) return text.status();
-        for (size_t k = i; k < std::min(patches.size(), i + 260); ++k) {
-          if (patches[k]->del) WEFT_RETURN_IF_ERROR(text->Delete(patches[k]->pos, patches[k]->del));
-          if (!patches[k]->insert.empty()) {
-            WEFT_RETURN_IF_ERROR(text->Insert(patches[k]->pos, patches[k]->insert));
-          }
-        }
-        return Status::Ok();
-      });
-      if (!c.ok()) Fleet::Die("replaying the trace: " + c.status().ToString());
-    }
-  }
-  ReplicaOptions boot_options;
-  boot_options.public_documents = true;
-  auto device = Replica::Open(dir + "/boot-device.db", boot_options);
+// One bootstrap of the automerge-paper trace into a new device, the relay holding it as a writer
+// device made it (260 patches a transaction, about 1000 changes). Security off: an --open relay
+// and a public document (no signatures, any snapshot taken). Every check on: a secure relay, the
+// document owned by the writer, who grants the new device and seals its state; the device checks
+// the seal against the snapshot, and every change after it.
+struct Boot {
+  bool ok = false;
+  double ms = 0;
+  uint64_t snapshot_bytes = 0, snapshots = 0, changes = 0;
+};
+
+Boot BootstrapOnce(const Flags& f, const std::string& dir, const testing::Trace& trace,
+                   bool secure) {
+  auto relay = StartRelay(f, dir + "/relay", /*open=*/!secure);
+  ReplicaOptions options;
+  options.public_documents = !secure;
+  auto writer = Replica::Open(dir + "/writer.db", options);
+  if (!writer.ok()) Fleet::Die("writer: " + writer.status().ToString());
+  auto device = Replica::Open(dir + "/device.db", options);
   if (!device.ok()) Fleet::Die("device: " + device.status().ToString());
+  std::vector<const testing::TracePatch*> patches;
+  for (const auto& txn : trace.txns) {
+    for (const auto& p : txn.patches) patches.push_back(&p);
+  }
+  for (size_t i = 0; i < patches.size(); i += 260) {
+    auto c = (*writer)->Transact("paper", [&](Txn& t) {
+      auto text = t.root().Text("text");
+      if (!text.ok()) return text.status();
+      for (size_t k = i; k < std::min(patches.size(), i + 260); ++k) {
+        if (patches[k]->del) WEFT_RETURN_IF_ERROR(text->Delete(patches[k]->pos, patches[k]->del));
+        if (!patches[k]->insert.empty()) {
+          WEFT_RETURN_IF_ERROR(text->Insert(patches[k]->pos, patches[k]->insert));
+        }
+      }
+      return Status::Ok();
+    });
+    if (!c.ok()) Fleet::Die("replaying the trace: " + c.status().ToString());
+  }
+  if (secure) {
+    auto g = (*writer)->Grant("paper", (*device)->public_key(), Role::kReader);
+    if (!g.ok()) Fleet::Die("grant: " + g.status().ToString());
+  }
+  {
+    SyncOptions wo;
+    wo.documents = {"paper"};
+    auto up = SyncClient::Create(**writer, wo);
+    if (!up.ok()) Fleet::Die("writer client: " + up.status().ToString());
+    (void)(*up)->AddPeer(Url(*relay));
+    auto synced = (*up)->WaitUntilSynced(Url(*relay), 120s);
+    if (!synced.ok()) Fleet::Die("writer sync: " + synced.status().ToString());
+    // The seal follows the relay's acknowledgement of the writer's whole version.
+    const auto deadline = Clock::now() + 30s;
+    while (secure && !relay->replica().SealedSnapshot("paper").ok()) {
+      if (Clock::now() > deadline) Fleet::Die("the writer's seal did not reach the relay");
+      std::this_thread::sleep_for(5ms);
+    }
+    (*up)->Stop();
+  }
   SyncOptions so;
   so.documents = {"paper"};
   const auto t0 = Clock::now();
   auto client = SyncClient::Create(**device, so);
   if (!client.ok()) Fleet::Die("client: " + client.status().ToString());
   (void)(*client)->AddPeer(Url(*relay));
-  auto synced = (*client)->WaitUntilSynced(Url(*relay), 60s);
-  const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+  auto synced = (*client)->WaitUntilSynced(Url(*relay), 120s);
+  Boot out;
+  out.ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
   std::string text;
   (void)(*device)->Read("paper", [&](const View& v) {
     auto t = v.root().Text("text");
@@ -425,25 +455,40 @@ int RunBootstrap(const Flags& f, const std::string& dir) {
     auto r = t->Read();
     if (r.ok()) text = *r;
   });
-  uint64_t bytes = 0, snapshots = 0, changes = 0;
   for (const auto& p : (*client)->Peers()) {
     for (const auto& d : p.documents) {
-      bytes += d.snapshot_bytes_received_total;
-      snapshots += d.snapshots_received;
-      changes += d.changes_received;
+      out.snapshot_bytes += d.snapshot_bytes_received_total;
+      out.snapshots += d.snapshots_received;
+      out.changes += d.changes_received;
     }
   }
-  bool ok = synced.ok() && text == trace->end_content;
-  std::printf(
-      "{\"bench\":\"bootstrap\",\"trace\":\"automerge-paper\",\"ok\":%s,\"bootstrap_ms\":%.1f,"
-      "\"snapshot_bytes\":%llu,\"snapshots\":%llu,\"changes_after_snapshot\":%llu,"
-      "\"text_chars_bytes\":%zu,\"target_ms\":300}\n",
-      ok ? "true" : "false", ms, static_cast<unsigned long long>(bytes),
-      static_cast<unsigned long long>(snapshots), static_cast<unsigned long long>(changes),
-      text.size());
-  std::fflush(stdout);
+  out.ok = synced.ok() && text == trace.end_content;
   (*client)->Stop();
-  return ok ? 0 : 1;
+  return out;
+}
+
+int RunBootstrap(const Flags& f, const std::string& dir) {
+  auto trace = testing::LoadTrace(f.trace);
+  if (!trace.ok()) {
+    std::printf("{\"bench\":\"bootstrap\",\"ok\":false,\"error\":\"%s\"}\n",
+                trace.status().ToString().c_str());
+    return 1;
+  }
+  // Off, then on, in the same run.
+  const Boot off = BootstrapOnce(f, dir + "/boot-off", *trace, false);
+  const Boot on = BootstrapOnce(f, dir + "/boot-on", *trace, true);
+  for (const auto& [mode, b] : {std::pair{"off", off}, std::pair{"on", on}}) {
+    std::printf(
+        "{\"bench\":\"bootstrap\",\"trace\":\"automerge-paper\",\"security\":\"%s\","
+        "\"ok\":%s,\"bootstrap_ms\":%.1f,\"snapshot_bytes\":%llu,\"snapshots\":%llu,"
+        "\"changes_after_snapshot\":%llu,\"target_ms\":300}\n",
+        mode, b.ok ? "true" : "false", b.ms, static_cast<unsigned long long>(b.snapshot_bytes),
+        static_cast<unsigned long long>(b.snapshots), static_cast<unsigned long long>(b.changes));
+  }
+  std::printf("{\"bench\":\"bootstrap_security_ratio\",\"on_over_off\":%.2f,\"target\":1.3}\n",
+              on.ms / off.ms);
+  std::fflush(stdout);
+  return off.ok && on.ok ? 0 : 1;
 }
 
 // Every wire device edits at `rate` a second for warmup + duration (the same schedule as
