@@ -23,7 +23,7 @@
 //                        [--saturation] [--saturation-start EDITS_PER_S] [--steps N]
 //                        [--step-duration S] [--no-bootstrap]
 //                        [--relay-durability full|normal] [--relay-threads N] [--trace FILE]
-//                        [--live-interval-us US] [--wire-devices]
+//                        [--live-interval-us US] [--wire-devices] [--open-relay] [--owned]
 // Exit status: 0; 1 when a measurement could not run (the JSON line says why) or the propagation
 // run missed arrivals; 2 on usage.
 #include <algorithm>
@@ -64,6 +64,11 @@ struct Flags {
   double saturation_start = 0.5;  // edits per second per device at the first step
   bool bootstrap = true;
   bool wire = false;  // --wire-devices: protocol clients with in-memory documents (wire_fleet.h)
+  // --open-relay: the relay serves anyone (weft-relay --open); --owned: with --wire-devices, the
+  // shared document is owned by a device that grants every wire device a writer role, and wire
+  // devices bind and sign their changes (the relay checks every signature).
+  bool open_relay = false;
+  bool owned = false;
   Durability relay_durability = Durability::kFull;
   int relay_threads = 2;
   int live_interval_us = relay::RelayOptions{}.live_interval.count();
@@ -527,13 +532,42 @@ Fleet::Result RunWire(relay::Relay& relay, bench::WireFleet& fleet, int n, doubl
 // A relay in `dir` with the shared document and `f.devices` wire devices; runs `body`.
 void WithWireFleet(const Flags& f, const std::string& dir,
                    const std::function<void(relay::Relay&, bench::WireFleet&)>& body) {
-  auto relay = StartRelay(f, dir + "/relay");
-  auto made =
-      relay->replica().Transact("shared", [](Txn& t) { return t.root().Set("s").status(); });
-  if (!made.ok()) Fleet::Die("shared document: " + made.status().ToString());
+  auto relay = StartRelay(f, dir + "/relay", f.open_relay);
   bench::WireFleetOptions o;
   o.devices = f.devices;
   o.port = relay->port();
+  std::unique_ptr<Replica> owner;
+  if (f.owned) {
+    // The owner makes the document and grants each wire device a writer role, then syncs it up.
+    auto r = Replica::Open(dir + "/owner.db");
+    if (!r.ok()) Fleet::Die("owner: " + r.status().ToString());
+    owner = std::move(*r);
+    auto made = owner->Transact("shared", [](Txn& t) { return t.root().Set("s").status(); });
+    if (!made.ok()) Fleet::Die("shared document: " + made.status().ToString());
+    o.owned = true;
+    o.before_connect = [&](const std::vector<PublicKey>& keys) {
+      auto granted = owner->Transact("shared", [&](Txn& t) {
+        for (const auto& k : keys) {
+          std::string principal(reinterpret_cast<const char*>(k.bytes().data()), PublicKey::kSize);
+          WEFT_RETURN_IF_ERROR(t.raw().Grant(principal, Role::kWriter));
+        }
+        return Status::Ok();
+      });
+      if (!granted.ok()) Fleet::Die("grants: " + granted.status().ToString());
+      SyncOptions so;
+      so.documents = {"shared"};
+      auto up = SyncClient::Create(*owner, so);
+      if (!up.ok()) Fleet::Die("owner client: " + up.status().ToString());
+      (void)(*up)->AddPeer(Url(*relay));
+      auto synced = (*up)->WaitUntilSynced(Url(*relay), 60s);
+      if (!synced.ok()) Fleet::Die("owner sync: " + synced.status().ToString());
+      (*up)->Stop();
+    };
+  } else {
+    auto made =
+        relay->replica().Transact("shared", [](Txn& t) { return t.root().Set("s").status(); });
+    if (!made.ok()) Fleet::Die("shared document: " + made.status().ToString());
+  }
   std::string error;
   auto fleet = bench::WireFleet::Start(o, &error);
   if (!fleet) Fleet::Die("wire devices: " + error);
@@ -565,7 +599,8 @@ void WithFleet(const Flags& f, const std::string& dir,
       "                       [--step-duration S] [--no-bootstrap]\n"
       "                       [--relay-durability full|normal] [--relay-threads N] "
       "[--trace FILE]\n"
-      "                       [--live-interval-us US] [--wire-devices]\n");
+      "                       [--live-interval-us US] [--wire-devices] [--open-relay] "
+      "[--owned]\n");
   std::exit(2);
 }
 
@@ -597,6 +632,10 @@ int main(int argc, char** argv) {
       f.step_duration_s = std::atof(value().c_str());
     } else if (a == "--wire-devices") {
       f.wire = true;
+    } else if (a == "--open-relay") {
+      f.open_relay = true;
+    } else if (a == "--owned") {
+      f.owned = true;
     } else if (a == "--no-bootstrap") {
       f.bootstrap = false;
     } else if (a == "--relay-durability") {

@@ -125,6 +125,8 @@ class Device : public std::enable_shared_from_this<Device> {
   // Its identity in the handshake (a wire device proves its key like any device).
   SecretKey secret_;
   PublicKey key_;
+  bool owned_ = false;  // bind and sign (WireFleetOptions::owned)
+  bool bound_ = false;
   std::string nonce_;
 
   std::mutex mu_;  // ready_, error_
@@ -144,12 +146,22 @@ class WireFleetImpl final : public WireFleet {
 
   bool Init(std::string* error) {
     std::mt19937_64 rng(std::random_device{}());
+    std::vector<PublicKey> keys;
     for (int i = 0; i < options_.devices; ++i) {
       auto d = std::make_shared<Device>(*this, ioc_, crdt::NodeId{rng() | 1});
       d->doc_name_ = options_.doc;
       d->set_key_ = options_.set_key;
+      d->owned_ = options_.owned;
+      auto key = d->secret_.Generate();
+      if (!key.ok()) {
+        *error = "key: " + key.status().ToString();
+        return false;
+      }
+      d->key_ = *key;
+      keys.push_back(*key);
       devices_.push_back(d);
     }
+    if (options_.before_connect) options_.before_connect(keys);
     for (int t = 0; t < std::max(1, options_.threads); ++t) {
       threads_.emplace_back([this] {
         pthread_setname_np(pthread_self(), "wire-devices");
@@ -237,9 +249,7 @@ void Device::Start(uint16_t port) {
           self->ws_.read_message_max(64u << 20);
           self->ws_.async_handshake("127.0.0.1", "/", [self](beast::error_code ec) {
             if (ec) return self->Fail("handshake: " + ec.message());
-            auto key = self->secret_.Generate();
-            if (!key.ok()) return self->Fail("key: " + key.status().ToString());
-            self->key_ = *key;
+            const PublicKey* key = &self->key_;
             self->nonce_ = RandomBytes(sync::kNonceBytes);
             sync::HelloMsg h;
             h.node = self->doc_.self();
@@ -318,11 +328,27 @@ void Device::Edit(std::string element) {
   auto set = SetId();
   if (!set) return Fail("an edit before the document arrived");
   auto t = doc_.Begin(NowMs());
+  if (owned_ && !bound_) {
+    // The author's first change in an owned document binds it to the device's key.
+    const std::string me(reinterpret_cast<const char*>(key_.bytes().data()), PublicKey::kSize);
+    auto proof = secret_.Sign(kBindPurpose, BindingMessage(doc_name_, doc_.self(), me));
+    if (!proof.ok()) return Fail("bind: " + proof.status().ToString());
+    if (Status s = t.Bind(me, std::string(reinterpret_cast<const char*>(proof->data()), 64));
+        !s.ok()) {
+      return Fail("bind: " + s.ToString());
+    }
+    bound_ = true;
+  }
   if (Status s = t.SetAdd(*set, crdt::Scalar(std::move(element))); !s.ok()) {
     return Fail("edit: " + s.ToString());
   }
   auto change = t.Commit();
   if (!change) return;
+  if (owned_) {
+    auto sig = secret_.Sign(kChangePurpose, ChangeMessage(doc_name_, *change));
+    if (!sig.ok()) return Fail("sign: " + sig.status().ToString());
+    change->signature.assign(reinterpret_cast<const char*>(sig->data()), sig->size());
+  }
   Send(sync::ChangesMsg{doc_name_, {crdt::EncodeChange(*change)}, {doc_.self()}, {}, 0, false});
 }
 

@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "weft/identity.h"
+
 namespace weft::bench {
 
 struct WireFleetOptions {
@@ -22,6 +24,11 @@ struct WireFleetOptions {
   std::string doc = "shared";
   std::string set_key = "s";  // the root key of the set every edit adds to
   int threads = 1;            // network threads for the whole fleet
+  // An owned document: each device binds its author to its key with its first change and signs
+  // every change, as SDK devices do. `before_connect` gets the devices' keys before they connect
+  // (to grant them a role).
+  bool owned = false;
+  std::function<void(const std::vector<PublicKey>&)> before_connect;
 };
 
 // Latencies of arrivals (milliseconds from the start of the author's commit to the arrival's

@@ -305,6 +305,25 @@ void AccessList::Add(AccessEntry e) {
     if (x.dot == e.dot) return;
   }
   auto at = std::upper_bound(entries_.begin(), entries_.end(), e, AccessOrder);
+  const auto index = at - entries_.begin();
+  // The first binding of an actor that made no grant or revoke, to a key no revoke names, changes
+  // nothing but the bindings: a walk would come out the same (a binding matters to the walk only
+  // for its actor's own grants and revokes, and for the cutoffs of revokes of its key). Devices
+  // joining a document each bind once, so this spares a full evaluation per device.
+  bool bind_only = e.action == AccessAction::kBind && bindings_.count(e.dot.node) == 0;
+  for (size_t i = 0; bind_only && i < entries_.size(); ++i) {
+    const AccessEntry& x = entries_[i];
+    if ((ChangesRoles(x.action) && x.dot.node == e.dot.node) ||
+        (x.action == AccessAction::kRevoke && x.principal == e.principal)) {
+      bind_only = false;
+    }
+  }
+  if (bind_only) {
+    bindings_[e.dot.node] = e.principal;
+    entries_.insert(at, std::move(e));
+    valid_.insert(valid_.begin() + index, true);
+    return;
+  }
   entries_.insert(at, std::move(e));
   Evaluate();
 }
