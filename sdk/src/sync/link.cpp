@@ -639,6 +639,17 @@ void Link::OnSnapshotChunk(const SnapshotChunkMsg& m) {
     return Fail(ErrorCode::kUnexpected, "a snapshot chunk for a document before its Have", m.doc);
   }
   LinkDocState& d = it->second;
+  // Dropped, as changes are, while the document is stopped on this connection (the rest of a
+  // refused snapshot may still be on its way).
+  if (!d.stopped.empty()) return;
+  // A snapshot is state without history: nothing in it can be checked against an access list
+  // (who wrote what, who granted what). Only a peer this side trusts (a trusted relay, or the
+  // relay a device dialled) may replace an owned document with one, or bring one in.
+  const bool checked = config_.open || peer_trusted_;
+  if (!checked && m.offset == 0) {
+    auto access = hub_.replica().Access(m.doc);
+    if (access.ok() && access->owned) return RefuseSnapshot(m.doc);
+  }
   if (m.offset == 0) {
     if (m.total > config_.max_snapshot_bytes) {
       return Fail(ErrorCode::kTooLarge,
@@ -672,6 +683,15 @@ void Link::OnSnapshotChunk(const SnapshotChunkMsg& m) {
   d.snapshot_receiving = false;
   std::string data = std::move(d.snapshot_in);
   d.snapshot_in = std::string();
+  if (!checked) {
+    // The document may have become owned while the chunks arrived, or the snapshot may be of an
+    // owned one (bytes that do not decode are ImportSnapshot's to refuse).
+    auto access = hub_.replica().Access(m.doc);
+    auto decoded = crdt::Document::DecodeSnapshot(data, hub_.self());
+    if ((access.ok() && access->owned) || (decoded.ok() && decoded->access().owned())) {
+      return RefuseSnapshot(m.doc);
+    }
+  }
   auto r = hub_.replica().ImportSnapshot(m.doc, data, &d.snapshot_in_version);
   if (!r.ok()) {
     ErrorCode code = r.status().code() == StatusCode::kCorruption        ? ErrorCode::kInvalidChange
@@ -686,6 +706,13 @@ void Link::OnSnapshotChunk(const SnapshotChunkMsg& m) {
   ++hub_.counters().snapshots_received;
   // The snapshot is durable (ImportSnapshot committed it): acknowledge.
   Send(AckMsg{m.doc, *r});
+}
+
+void Link::RefuseSnapshot(const std::string& doc) {
+  ++hub_.counters().writes_denied;
+  StopDoc(doc, ErrorCode::kPermissionDenied,
+          "a snapshot of an owned document is taken only from a trusted peer (its content cannot "
+          "be checked against the access list); send the log");
 }
 
 void Link::OnPresence(const PresenceMsg& m) {
