@@ -613,3 +613,39 @@ TEST_CASE("a peer that is not trusted cannot replace or bring in an owned docume
   CHECK(Only<sync::AckMsg>(e2.TakeSent()).size() == 1);
   CHECK(*relay->Version("pub") == pub->version);
 }
+
+// An Error from the peer makes an entry for the document it names, without a check of its rights:
+// presence for such a document once went out to every other session of it.
+TEST_CASE("presence is passed on only for a document the peer announced and may read",
+          "[link][security]") {
+  testing::TempDir dir;
+  auto owner = Replica::Open(dir.File("owner.db"));
+  REQUIRE(owner.ok());
+  auto relay = Open(dir.File("relay.db"));
+  REQUIRE((*owner)->Transact("doc", [](Txn& t) { return t.root().Put("k", Scalar("v")); }).ok());
+  REQUIRE(relay->ApplyRemoteChanges("doc", *(*owner)->ChangesSince("doc", {})).ok());
+  Edit(*relay, "pub", "x");
+  sync::Hub hub(*relay);
+  int passed_on = 0;
+  uint64_t other = hub.AddListener([&](const sync::HubEvent& ev) {
+    if (ev.kind == sync::HubEvent::Kind::kPresence) ++passed_on;
+  });
+  End e;
+  sync::LinkConfig config;
+  config.relay = true;
+  MakeLink(e, hub, config, false);
+  testing::FakePeer stranger(NodeId{0x5a});
+  AuthenticateAs(e, stranger);
+  e.link->OnFrame(
+      sync::Encode(sync::ErrorMsg{sync::ErrorCode::kInvalidChange, "stop", "doc", false}));
+  e.link->OnFrame(
+      sync::Encode(sync::PresenceMsg{"doc", stranger.node(), "{\"at\":1}", {stranger.node()}}));
+  CHECK(passed_on == 0);
+  CHECK_FALSE(e.link->closed());
+  // A document it may read, once announced.
+  e.link->OnFrame(sync::Encode(sync::HaveMsg{"pub", {}, 0}));
+  e.link->OnFrame(
+      sync::Encode(sync::PresenceMsg{"pub", stranger.node(), "{\"at\":1}", {stranger.node()}}));
+  CHECK(passed_on == 1);
+  hub.RemoveListener(other);
+}

@@ -718,7 +718,9 @@ void Link::RefuseSnapshot(const std::string& doc) {
 void Link::OnPresence(const PresenceMsg& m) {
   auto it = docs_.find(m.doc);
   if (it == docs_.end()) return Fail(ErrorCode::kUnexpected, "presence for an unknown document");
-  if (it->second.denied) return;  // not from a peer without rights
+  // Not from a peer without rights, nor for a document it never announced (its rights were
+  // checked by its Have; an Error alone also makes an entry here).
+  if (it->second.denied || !it->second.peer_sent_have) return;
   if (Names(m.path, hub_.self())) {
     ++hub_.counters().loops_dropped;
     return;
