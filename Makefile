@@ -86,7 +86,7 @@ bench-compare: build
 # replays corpora and regressions). FUZZ_TARGETS picks some; FUZZ_JOBS runs targets in parallel.
 FUZZ_BUILD   ?= build-fuzz
 FUZZ_SECONDS ?= 600
-FUZZ_TARGETS ?= wire_decode change_apply snapshot_decode relay_handshake access_ops
+FUZZ_TARGETS ?= wire_decode change_apply snapshot_decode relay_handshake access_ops relay_session
 FUZZ_JOBS    ?= 1
 .PHONY: fuzz fuzz-build fuzz-seeds
 fuzz-build:

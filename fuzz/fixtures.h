@@ -1,5 +1,5 @@
-// Shared by the fuzz targets and the seed generator: deterministic documents to fuzz against, and
-// the frame-sequence format of the relay_handshake target.
+// Shared by the fuzz targets and the seed generator: deterministic documents to fuzz against, the
+// frame-sequence format of the relay_handshake target, and the session ops of relay_session.
 //
 // Everything here is deterministic (fixed node IDs and times), so that an input found by one run
 // reproduces the same behaviour in the replay binaries that `make test` runs.
@@ -127,5 +127,81 @@ inline std::string JoinFrames(const std::vector<std::string>& frames) {
   }
   return out;
 }
+
+// relay_session input: a flags byte (bit 0: the device's Hello asks for all documents), then
+// frames as above (SplitFrames), each an op byte and its operands. The op byte's low four bits
+// pick the op; kEndBurst ends the burst after it (the frames gathered so far reach the relay
+// together, as frames read together do); kNoDrain then leaves what the relay sent unwritten (a
+// slow device: the relay finds its send queue full). Operands a frame lacks read as zero.
+namespace session {
+enum Op : uint8_t {
+  kRaw = 0,         // the rest is a frame, sent as it is
+  kHave = 1,        // doc, version pick
+  kChanges = 2,     // doc, flags (kPath...), then blobs as frames: one byte picks a Prepared change
+  kAck = 3,         // doc, version pick
+  kPresence = 4,    // doc, node pick (0 the device, 1 the relay, 2 the owner, 3 none; +16: looped)
+  kError = 5,       // doc (0xFF: none), code (+128: fatal), message
+  kSnapshot = 6,    // doc, pick (low 4 bits: a PreparedSnapshot, else the rest; high: 1-3 chunks)
+  kReplay = 7,      // the device's Hello again (operand bit 0: its Auth)
+  kTick = 8,        // the relay's anti-entropy tick
+  kTimer = 9,       // operand milliseconds pass on the link's clock
+  kOwnerStep = 10,  // another session stores the owner's next change (grants, revokes, ...)
+  kOtherPresence = 11,  // another session's presence in doc
+  kClose = 12,          // the device closes the connection; later frames must be ignored
+  kFlush = 13,          // ends the burst
+};
+inline constexpr uint8_t kEndBurst = 0x80, kNoDrain = 0x40;
+
+// Documents at the relay, by the index an operand names: the owner's, where the device has no
+// role, is a reader and a writer; a public one; one the device creates; one nobody holds.
+enum Doc : uint8_t { kPrivate, kShared, kTeam, kBoard, kMine, kNew, kDocCount };
+inline constexpr const char* kDocNames[kDocCount] = {"private", "shared", "team",
+                                                     "board",   "mine",   "new"};
+// Version operands: the relay's version at the start, its version now, one of its earlier
+// versions, the device's, or one claiming changes nobody has. Plus a state digest, wrong or right.
+enum Version : uint8_t {
+  kEmpty,
+  kPristine,
+  kCurrent,
+  kOlder,
+  kDeviceVersion,
+  kAhead,
+  kVersionCount
+};
+inline constexpr uint8_t kWrongDigest = 0x40, kRightDigest = 0x80;
+// Changes flags: the batch's path names the device, or the relay (a loop); one route per change;
+// the encrypted flag; a remaining count.
+inline constexpr uint8_t kPathDevice = 1, kPathLoop = 2, kRoutes = 4, kEncrypted = 8,
+                         kRemaining = 16;
+
+// Changes the target prepares, by the one-byte blob that names them.
+enum Prepared : uint8_t {
+  kTeamWrite,          // the device, a writer of "team" (binds its author, then writes)
+  kTeamText,           // ... and its next two changes
+  kTeamCounter,        //
+  kMineCreate,         // the device creates "mine" (owned by its key)
+  kMineGrant,          // and makes the owner a reader of it
+  kBoardWrite,         // the device writes the public document
+  kSharedWrite,        // the device writes "shared", where it is a reader
+  kSharedBind,         // the device binds an author in "shared", without writing
+  kPrivateWrite,       // the device writes "private", where it has no role
+  kTeamForgedAuthor,   // the device sends a change under the owner's author
+  kTeamSelfAdmin,      // the device (writer) grants itself admin
+  kPrivateOwnersNext,  // the owner's next change of "private", forwarded by the device
+  kTeamBadBinding,     // an author bound to the owner's key, signed by the device
+  kTeamFuture,         // a change stamped a day ahead of the relay's clock
+  kPreparedCount,
+};
+// Snapshots the target prepares: forged ones of the owner's documents (public, claiming the
+// owner's author, with versions past the relay's), and the device's own of what it holds.
+enum PreparedSnapshot : uint8_t {
+  kForgedShared,
+  kDeviceTeam,
+  kDeviceMine,
+  kDeviceBoard,
+  kForgedPrivate,
+  kSnapshotCount,
+};
+}  // namespace session
 
 }  // namespace weft::fuzz

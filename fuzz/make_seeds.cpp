@@ -212,6 +212,131 @@ int main(int argc, char** argv) {
       Write(root / "access_ops", "stranger_revokes", fuzz::JoinFrames({owner_revokes_admin}));
     }
   }
+  // relay_session: sessions of the authenticated device (fixtures.h, session).
+  {
+    namespace s = fuzz::session;
+    const fs::path dir = root / "relay_session";
+    constexpr uint8_t kEnd = s::kEndBurst;
+    auto op = [](uint8_t code, std::vector<uint8_t> operands, std::string_view rest = {}) {
+      std::string f(1, static_cast<char>(code));
+      for (uint8_t b : operands) f.push_back(static_cast<char>(b));
+      f.append(rest);
+      return f;
+    };
+    auto have = [&](s::Doc doc, uint8_t version, uint8_t flags = s::kEndBurst) {
+      return op(s::kHave | flags, {doc, version});
+    };
+    // A Changes frame of prepared changes (one byte each) and raw blobs.
+    auto changes = [&](s::Doc doc, std::vector<uint8_t> picks, uint8_t path = s::kPathDevice,
+                       uint8_t flags = s::kEndBurst, std::vector<std::string> raw = {}) {
+      std::vector<std::string> blobs;
+      for (uint8_t p : picks) blobs.emplace_back(1, static_cast<char>(p));
+      for (auto& r : raw) blobs.push_back(std::move(r));
+      return op(s::kChanges | flags, {doc, path}, fuzz::JoinFrames(blobs));
+    };
+    auto write = [&](const std::string& name, bool all, const std::vector<std::string>& frames) {
+      Write(dir, name, std::string(1, all ? '\1' : '\0') + fuzz::JoinFrames(frames));
+    };
+    const uint8_t nonfatal_invalid = static_cast<uint8_t>(sync::ErrorCode::kInvalidChange);
+    const uint8_t denied = static_cast<uint8_t>(sync::ErrorCode::kPermissionDenied);
+    write("handshake_only", false, {});
+    write("all_documents", true, {op(s::kTick, {})});
+    write("read_every_doc", false,
+          {have(s::kShared, s::kEmpty, 0), have(s::kTeam, s::kPristine, 0),
+           have(s::kBoard, s::kOlder, 0), have(s::kPrivate, s::kEmpty, 0), have(s::kNew, s::kEmpty),
+           have(s::kShared, s::kOlder | s::kRightDigest),
+           have(s::kTeam, s::kCurrent | s::kWrongDigest)});
+    write("team_writes", false,
+          {have(s::kTeam, s::kPristine),
+           changes(s::kTeam, {s::kTeamWrite, s::kTeamText, s::kTeamCounter}),
+           op(s::kAck | kEnd, {s::kTeam, s::kCurrent})});
+    write("team_burst", false,
+          {have(s::kTeam, s::kPristine, 0), changes(s::kTeam, {s::kTeamWrite}, s::kPathDevice, 0),
+           changes(s::kTeam, {s::kTeamText}, s::kPathDevice, 0),
+           changes(s::kTeam, {s::kTeamCounter}, 0, kEnd), have(s::kTeam, s::kCurrent)});
+    write("reader_writes", false,
+          {have(s::kShared, s::kPristine), changes(s::kShared, {s::kSharedWrite}), op(s::kTick, {}),
+           changes(s::kShared, {s::kSharedBind})});
+    write("stranger_writes", false,
+          {have(s::kPrivate, s::kPristine), changes(s::kPrivate, {s::kPrivateWrite}),
+           op(s::kError | kEnd, {s::kPrivate, nonfatal_invalid}, "stop"),
+           have(s::kPrivate, s::kEmpty), changes(s::kPrivate, {s::kPrivateWrite})});
+    for (auto [name, pick] :
+         {std::pair{"forged_author", s::kTeamForgedAuthor},
+          std::pair{"self_admin", s::kTeamSelfAdmin}, std::pair{"bad_binding", s::kTeamBadBinding},
+          std::pair{"future_change", s::kTeamFuture},
+          std::pair{"owners_change", s::kPrivateOwnersNext}}) {
+      s::Doc doc = pick == s::kPrivateOwnersNext ? s::kShared : s::kTeam;
+      write(name, false,
+            {have(doc, s::kPristine), changes(doc, {pick}), op(s::kTick, {}),
+             changes(doc, {s::kTeamWrite})});
+    }
+    write("device_document", false,
+          {have(s::kMine, s::kEmpty), changes(s::kMine, {s::kMineCreate, s::kMineGrant}),
+           have(s::kMine, s::kCurrent), op(s::kTimer, {3})});
+    write("public_document", true,
+          {have(s::kBoard, s::kPristine), changes(s::kBoard, {s::kBoardWrite}, 0),
+           op(s::kAck | kEnd, {s::kBoard, s::kDeviceVersion})});
+    write("revoked", false,
+          {have(s::kTeam, s::kPristine), have(s::kShared, s::kOlder), op(s::kOwnerStep, {}),
+           op(s::kOwnerStep, {}), op(s::kOwnerStep, {}), op(s::kOwnerStep, {}),
+           changes(s::kTeam, {s::kTeamWrite}), have(s::kTeam, s::kEmpty), op(s::kOwnerStep, {}),
+           op(s::kOwnerStep, {}), op(s::kTick, {}), have(s::kShared, s::kEmpty)});
+    write("granted", true,
+          {have(s::kPrivate, s::kEmpty), op(s::kOwnerStep, {}), op(s::kOwnerStep, {}),
+           op(s::kOwnerStep, {}), have(s::kPrivate, s::kEmpty), op(s::kTick, {}),
+           op(s::kOwnerStep, {}), op(s::kOwnerStep, {}), op(s::kOwnerStep, {}),
+           op(s::kOwnerStep, {}), have(s::kPrivate, s::kCurrent)});
+    write("presence", false,
+          {have(s::kShared, s::kPristine), op(s::kPresence | kEnd, {s::kShared, 0}, "{\"at\":1}"),
+           op(s::kOtherPresence, {s::kShared}, "{\"at\":2}"),
+           op(s::kPresence | kEnd, {s::kTeam, 16}, "{}")});
+    write("presence_after_error", false,
+          {op(s::kError | kEnd, {s::kPrivate, nonfatal_invalid}, "stop"),
+           op(s::kPresence | kEnd, {s::kPrivate, 0}, "{\"at\":1}")});
+    write("presence_after_denied", false,
+          {op(s::kError | kEnd, {s::kShared, denied}, "no"),
+           op(s::kPresence | kEnd, {s::kShared, 0}, "{}"), have(s::kShared, s::kPristine)});
+    write(
+        "snapshot_over_shared", false,
+        {have(s::kShared, s::kPristine), op(s::kSnapshot | kEnd, {s::kShared, s::kForgedShared})});
+    write("snapshot_over_private", false,
+          {op(s::kError | kEnd, {s::kPrivate, nonfatal_invalid}, "stop"),
+           op(s::kSnapshot | kEnd, {s::kPrivate, s::kForgedPrivate})});
+    write("snapshot_own", false,
+          {have(s::kMine, s::kEmpty), op(s::kSnapshot | kEnd, {s::kMine, s::kDeviceMine}),
+           have(s::kBoard, s::kPristine), op(s::kSnapshot | kEnd, {s::kBoard, s::kDeviceBoard}),
+           have(s::kTeam, s::kPristine),
+           op(s::kSnapshot | kEnd, {s::kTeam, static_cast<uint8_t>(s::kDeviceTeam | 0x10)})});
+    write(
+        "snapshot_raw", false,
+        {have(s::kNew, s::kEmpty), op(s::kSnapshot | kEnd, {s::kNew, s::kSnapshotCount, s::kEmpty},
+                                      crdt::Document(fuzz::kAuthorA).EncodeSnapshot(false))});
+    write("slow_device", false,
+          {have(s::kShared, s::kEmpty, kEnd | s::kNoDrain),
+           have(s::kTeam, s::kEmpty, kEnd | s::kNoDrain), op(s::kOwnerStep, {}),
+           op(s::kOwnerStep, {}), op(s::kTimer, {2}), op(s::kFlush, {})});
+    write("close_then_frames", false,
+          {have(s::kTeam, s::kPristine), op(s::kClose, {}), changes(s::kTeam, {s::kTeamWrite}),
+           have(s::kPrivate, s::kEmpty), op(s::kOwnerStep, {})});
+    write("fatal_error", false,
+          {have(s::kTeam, s::kPristine, 0), op(s::kError, {0xFF, 0x80 | nonfatal_invalid}, "bye"),
+           changes(s::kTeam, {s::kTeamWrite})});
+    write("replayed_handshake", false, {op(s::kReplay | kEnd, {1}), op(s::kReplay | kEnd, {0})});
+    write("loops_and_routes", false,
+          {have(s::kTeam, s::kPristine),
+           changes(s::kTeam, {s::kTeamWrite, s::kTeamText}, s::kPathLoop | s::kRoutes),
+           changes(s::kTeam, {s::kTeamWrite}, s::kPathDevice | s::kRemaining),
+           changes(s::kTeam, {s::kTeamCounter}, s::kEncrypted)});
+    write("raw_frames", false,
+          {op(s::kRaw | kEnd, {}, sync::Encode(sync::HaveMsg{"team", {}})),
+           op(s::kRaw | kEnd, {}, "garbage")});
+    write("new_documents", true,
+          {have(s::kNew, s::kAhead),
+           changes(s::kNew, {}, s::kPathDevice, kEnd,
+                   {crdt::EncodeChange(base.history()[0]), crdt::EncodeChange(base.history()[1])}),
+           op(s::kAck | kEnd, {s::kNew, s::kAhead})});
+  }
   std::printf("wrote the seed corpora under %s\n", root.c_str());
   return 0;
 }

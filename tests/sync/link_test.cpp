@@ -500,3 +500,152 @@ TEST_CASE("a document stopped for a change from the peer is tried again at the n
   CHECK(e.link->Documents().at("a").stopped.empty());
   CHECK_FALSE(e.link->closed());
 }
+
+namespace {
+
+// The accepting side of a relay's link to `fake`, authenticated; it announced nothing.
+void AuthenticateAs(End& e, const testing::FakePeer& fake) {
+  e.link->Start();
+  e.link->OnFrame(sync::Encode(fake.Hello()));
+  auto reply = sync::Decode(e.sent.back());
+  REQUIRE(reply.ok());
+  e.link->OnFrame(sync::Encode(fake.Auth(std::get<sync::HelloMsg>(*reply))));
+  REQUIRE(e.link->ready());
+  e.TakeSent();
+}
+
+// A public document claiming seqs of `author` past those of `real`: forged content with a version
+// that dominates the real document's. Returns its snapshot and version.
+std::pair<std::string, VersionVector> Forged(const VersionVector& real, NodeId author) {
+  crdt::Document d(author);
+  auto t = d.Begin(1'700'000'000'000);
+  auto text = t.PutObject(crdt::kRoot, "forged", crdt::ObjectKind::kText);
+  REQUIRE(text.ok());
+  REQUIRE(t.TextInsert(*text, 0, std::string(real.Get(author) + 1, 'x')).ok());
+  t.Commit();
+  REQUIRE(d.version().Dominates(real));
+  return {d.EncodeSnapshot(false), d.version()};
+}
+
+}  // namespace
+
+// A snapshot is state without history: its content cannot be checked against the access list.
+// A reader once replaced an owned document at the relay with a public one of its own making (any
+// content, no owner); a peer without any role did the same after an Error made the document known
+// to the link.
+TEST_CASE("a peer that is not trusted cannot replace or bring in an owned document by a snapshot",
+          "[link][security]") {
+  testing::TempDir dir;
+  auto owner = Replica::Open(dir.File("owner.db"));  // its documents are owned by its key
+  REQUIRE(owner.ok());
+  auto relay = Open(dir.File("relay.db"));
+  testing::FakePeer reader(NodeId{0x7ead});
+  REQUIRE((*owner)->Transact("doc", [](Txn& t) { return t.root().Put("k", Scalar("v")); }).ok());
+  REQUIRE((*owner)->Grant("doc", reader.key(), Role::kReader).ok());
+  REQUIRE(relay->ApplyRemoteChanges("doc", *(*owner)->ChangesSince("doc", {})).ok());
+  const VersionVector before = *relay->Version("doc");
+  const std::string state = [&] {
+    std::string s;
+    REQUIRE(relay->Read("doc", [&](const View& v) { s = v.CanonicalState(); }).ok());
+    return s;
+  }();
+  auto [data, version] = Forged(before, (*owner)->actor_id());
+  sync::SnapshotChunkMsg chunk{"doc", version, 0, data.size(), data};
+  sync::Hub hub(*relay);
+  End e;
+  sync::LinkConfig config;
+  config.relay = true;
+  MakeLink(e, hub, config, false);
+
+  SECTION("a reader, after its Have, in two chunks") {
+    AuthenticateAs(e, reader);
+    e.link->OnFrame(sync::Encode(sync::HaveMsg{"doc", before, 0}));
+    e.TakeSent();
+    const size_t half = data.size() / 2;
+    e.link->OnFrame(
+        sync::Encode(sync::SnapshotChunkMsg{"doc", version, 0, data.size(), data.substr(0, half)}));
+    // The rest was on its way: dropped, not a protocol error.
+    e.link->OnFrame(
+        sync::Encode(sync::SnapshotChunkMsg{"doc", version, half, data.size(), data.substr(half)}));
+    auto errors = ErrorsFor(e.TakeSent(), "doc");
+    REQUIRE(errors.size() == 1);
+    CHECK(errors[0].code == sync::ErrorCode::kPermissionDenied);
+    CHECK_FALSE(errors[0].fatal);
+    CHECK_FALSE(e.link->closed());
+    CHECK(hub.counters().writes_denied == 1);
+  }
+  SECTION("a stranger, after an Error naming the document") {
+    testing::FakePeer stranger(NodeId{0x5a});
+    AuthenticateAs(e, stranger);
+    e.link->OnFrame(
+        sync::Encode(sync::ErrorMsg{sync::ErrorCode::kInvalidChange, "stop", "doc", false}));
+    e.link->OnFrame(sync::Encode(chunk));
+    CHECK_FALSE(e.link->closed());
+  }
+  SECTION("a reader, a document the relay does not hold") {
+    AuthenticateAs(e, reader);
+    e.link->OnFrame(sync::Encode(sync::HaveMsg{"other", {}, 0}));
+    auto snap = (*owner)->ExportSnapshot("doc");
+    REQUIRE(snap.ok());
+    e.link->OnFrame(sync::Encode(
+        sync::SnapshotChunkMsg{"other", snap->version, 0, snap->data.size(), snap->data}));
+    auto errors = ErrorsFor(e.TakeSent(), "other");
+    REQUIRE(errors.size() == 1);
+    CHECK(errors[0].code == sync::ErrorCode::kPermissionDenied);
+    CHECK_FALSE(relay->HasDocument("other"));
+  }
+  CHECK(*relay->Version("doc") == before);
+  std::string after;
+  REQUIRE(relay->Read("doc", [&](const View& v) { after = v.CanonicalState(); }).ok());
+  CHECK(after == state);
+
+  // A public document's snapshot is still taken from any peer (as before access lists).
+  auto author = Open(dir.File("author.db"));
+  Edit(*author, "pub", "x");
+  auto pub = author->ExportSnapshot("pub");
+  REQUIRE(pub.ok());
+  End e2;
+  MakeLink(e2, hub, config, false);
+  AuthenticateAs(e2, testing::FakePeer(NodeId{0x9b}));
+  e2.link->OnFrame(sync::Encode(sync::HaveMsg{"pub", {}, 0}));
+  e2.link->OnFrame(
+      sync::Encode(sync::SnapshotChunkMsg{"pub", pub->version, 0, pub->data.size(), pub->data}));
+  CHECK(Only<sync::AckMsg>(e2.TakeSent()).size() == 1);
+  CHECK(*relay->Version("pub") == pub->version);
+}
+
+// An Error from the peer makes an entry for the document it names, without a check of its rights:
+// presence for such a document once went out to every other session of it.
+TEST_CASE("presence is passed on only for a document the peer announced and may read",
+          "[link][security]") {
+  testing::TempDir dir;
+  auto owner = Replica::Open(dir.File("owner.db"));
+  REQUIRE(owner.ok());
+  auto relay = Open(dir.File("relay.db"));
+  REQUIRE((*owner)->Transact("doc", [](Txn& t) { return t.root().Put("k", Scalar("v")); }).ok());
+  REQUIRE(relay->ApplyRemoteChanges("doc", *(*owner)->ChangesSince("doc", {})).ok());
+  Edit(*relay, "pub", "x");
+  sync::Hub hub(*relay);
+  int passed_on = 0;
+  uint64_t other = hub.AddListener([&](const sync::HubEvent& ev) {
+    if (ev.kind == sync::HubEvent::Kind::kPresence) ++passed_on;
+  });
+  End e;
+  sync::LinkConfig config;
+  config.relay = true;
+  MakeLink(e, hub, config, false);
+  testing::FakePeer stranger(NodeId{0x5a});
+  AuthenticateAs(e, stranger);
+  e.link->OnFrame(
+      sync::Encode(sync::ErrorMsg{sync::ErrorCode::kInvalidChange, "stop", "doc", false}));
+  e.link->OnFrame(
+      sync::Encode(sync::PresenceMsg{"doc", stranger.node(), "{\"at\":1}", {stranger.node()}}));
+  CHECK(passed_on == 0);
+  CHECK_FALSE(e.link->closed());
+  // A document it may read, once announced.
+  e.link->OnFrame(sync::Encode(sync::HaveMsg{"pub", {}, 0}));
+  e.link->OnFrame(
+      sync::Encode(sync::PresenceMsg{"pub", stranger.node(), "{\"at\":1}", {stranger.node()}}));
+  CHECK(passed_on == 1);
+  hub.RemoveListener(other);
+}

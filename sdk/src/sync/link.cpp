@@ -688,6 +688,17 @@ void Link::OnSnapshotChunk(const SnapshotChunkMsg& m) {
     return Fail(ErrorCode::kUnexpected, "a snapshot chunk for a document before its Have", m.doc);
   }
   LinkDocState& d = it->second;
+  // Dropped, as changes are, while the document is stopped on this connection (the rest of a
+  // refused snapshot may still be on its way).
+  if (!d.stopped.empty()) return;
+  // A snapshot is state without history: nothing in it can be checked against an access list
+  // (who wrote what, who granted what). Only a peer this side trusts (a trusted relay, or the
+  // relay a device dialled) may replace an owned document with one, or bring one in.
+  const bool checked = config_.open || peer_trusted_;
+  if (!checked && m.offset == 0) {
+    auto access = hub_.replica().Access(m.doc);
+    if (access.ok() && access->owned) return RefuseSnapshot(m.doc);
+  }
   if (m.offset == 0) {
     if (m.total > config_.max_snapshot_bytes) {
       return Fail(ErrorCode::kTooLarge,
@@ -722,6 +733,15 @@ void Link::OnSnapshotChunk(const SnapshotChunkMsg& m) {
   d.snapshot_receiving = false;
   std::string data = std::move(d.snapshot_in);
   d.snapshot_in = std::string();
+  if (!checked) {
+    // The document may have become owned while the chunks arrived, or the snapshot may be of an
+    // owned one (bytes that do not decode are ImportSnapshot's to refuse).
+    auto access = hub_.replica().Access(m.doc);
+    auto decoded = crdt::Document::DecodeSnapshot(data, hub_.self());
+    if ((access.ok() && access->owned) || (decoded.ok() && decoded->access().owned())) {
+      return RefuseSnapshot(m.doc);
+    }
+  }
   std::optional<StateSeal> seal;
   if (d.snapshot_in_seal) {
     seal = SealOf(*d.snapshot_in_seal);
@@ -746,10 +766,19 @@ void Link::OnSnapshotChunk(const SnapshotChunkMsg& m) {
   Send(AckMsg{m.doc, *r});
 }
 
+void Link::RefuseSnapshot(const std::string& doc) {
+  ++hub_.counters().writes_denied;
+  StopDoc(doc, ErrorCode::kPermissionDenied,
+          "a snapshot of an owned document is taken only from a trusted peer (its content cannot "
+          "be checked against the access list); send the log");
+}
+
 void Link::OnPresence(const PresenceMsg& m) {
   auto it = docs_.find(m.doc);
   if (it == docs_.end()) return Fail(ErrorCode::kUnexpected, "presence for an unknown document");
-  if (it->second.denied) return;  // not from a peer without rights
+  // Not from a peer without rights, nor for a document it never announced (its rights were
+  // checked by its Have; an Error alone also makes an entry here).
+  if (it->second.denied || !it->second.peer_sent_have) return;
   if (Names(m.path, hub_.self())) {
     ++hub_.counters().loops_dropped;
     return;

@@ -227,6 +227,9 @@ class Link {
   bool MaybeStartSnapshot(const std::string& doc, LinkDocState& d, const VersionVector& known,
                           size_t missing_changes);
   bool SendSnapshotChunk(const std::string& doc, LinkDocState& d);
+  // Refuses the snapshot of `doc` the peer is sending (see OnSnapshotChunk): stops the document
+  // (which drops what arrived of it).
+  void RefuseSnapshot(const std::string& doc);
   void PersistAck(const std::string& doc, const LinkDocState& d);
   VersionVector LocalVersion(const std::string& doc) const;
   // Our Have of `doc`, with the state digest when the peer is known to hold the same version.
