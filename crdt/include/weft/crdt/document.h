@@ -145,8 +145,8 @@ struct Change {
   HlcTimestamp time;
   std::vector<Op> ops;
   // The author's signature (Ed25519, 64 bytes) in documents with an access list, over the
-  // document ID and EncodeChangeUnsigned (checked by the SDK, which holds the keys); empty in
-  // public documents.
+  // document ID and EncodeChangeUnsigned (made and checked by the SDK, which holds the keys; its
+  // author's own log keeps the change unsigned until it is sent); empty in public documents.
   std::string signature;
 
   // The seqs the ops take (one each; a sequence insert one per element).
