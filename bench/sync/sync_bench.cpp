@@ -24,6 +24,7 @@
 //                        [--step-duration S] [--no-bootstrap]
 //                        [--relay-durability full|normal] [--relay-threads N] [--trace FILE]
 //                        [--live-interval-us US] [--wire-devices] [--open-relay] [--owned]
+//                        [--wire-threads N]
 // Exit status: 0; 1 when a measurement could not run (the JSON line says why) or the propagation
 // run missed arrivals; 2 on usage.
 #include <algorithm>
@@ -69,6 +70,7 @@ struct Flags {
   // devices bind and sign their changes (the relay checks every signature).
   bool open_relay = false;
   bool owned = false;
+  int wire_threads = 1;  // --wire-threads: network threads of the wire devices
   Durability relay_durability = Durability::kFull;
   int relay_threads = 2;
   int live_interval_us = relay::RelayOptions{}.live_interval.count();
@@ -536,6 +538,7 @@ void WithWireFleet(const Flags& f, const std::string& dir,
   bench::WireFleetOptions o;
   o.devices = f.devices;
   o.port = relay->port();
+  o.threads = f.wire_threads;
   std::unique_ptr<Replica> owner;
   if (f.owned) {
     // The owner makes the document and grants each wire device a writer role, then syncs it up.
@@ -600,7 +603,7 @@ void WithFleet(const Flags& f, const std::string& dir,
       "                       [--relay-durability full|normal] [--relay-threads N] "
       "[--trace FILE]\n"
       "                       [--live-interval-us US] [--wire-devices] [--open-relay] "
-      "[--owned]\n");
+      "[--owned] [--wire-threads N]\n");
   std::exit(2);
 }
 
@@ -636,6 +639,8 @@ int main(int argc, char** argv) {
       f.open_relay = true;
     } else if (a == "--owned") {
       f.owned = true;
+    } else if (a == "--wire-threads") {
+      f.wire_threads = std::atoi(value().c_str());
     } else if (a == "--no-bootstrap") {
       f.bootstrap = false;
     } else if (a == "--relay-durability") {
@@ -658,7 +663,7 @@ int main(int argc, char** argv) {
     }
   }
   if (f.devices < 2 || f.rate <= 0 || f.duration_s <= 0 || f.steps < 1 || f.relay_threads < 1 ||
-      f.saturation_start <= 0) {
+      f.wire_threads < 1 || f.saturation_start <= 0) {
     Usage();
   }
   testing::TempDir dir;
