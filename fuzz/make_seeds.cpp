@@ -127,7 +127,7 @@ int main(int argc, char** argv) {
   sync::ChangesMsg batch{"doc", blobs, {fuzz::kAuthorC}, {}, 0, false};
   sync::AckMsg ack{"doc", after.version()};
   std::string snap = base.EncodeSnapshot(false);
-  sync::SnapshotChunkMsg chunk{"doc", base.version(), 0, snap.size(), snap};
+  sync::SnapshotChunkMsg chunk{"doc", base.version(), 0, snap.size(), snap, std::nullopt};
   sync::PresenceMsg presence{"doc", fuzz::kAuthorC, "{\"cursor\":3}", {fuzz::kAuthorC}};
   sync::ErrorMsg error{sync::ErrorCode::kMalformed, "bad frame", "doc", true};
   sync::AuthMsg auth{std::string(64, 's'), 1'700'000'000};

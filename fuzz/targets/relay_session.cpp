@@ -540,8 +540,8 @@ class Session {
         size_t chunks = 1 + (at(1) >> 4) % 3;
         size_t size = (s.data.size() + chunks - 1) / std::max<size_t>(chunks, 1);
         for (size_t offset = 0; offset < s.data.size() || offset == 0; offset += size) {
-          sync::SnapshotChunkMsg m{doc(0), s.version, offset, s.data.size(),
-                                   s.data.substr(offset, size)};
+          sync::SnapshotChunkMsg m{
+              doc(0), s.version, offset, s.data.size(), s.data.substr(offset, size), std::nullopt};
           send(m);
           if (size == 0) break;
         }

@@ -25,6 +25,12 @@ std::unique_ptr<Replica> Open(const std::string& path) {
   return std::move(*r);
 }
 
+ReplicaOptions PublicOptions() {
+  ReplicaOptions o;
+  o.public_documents = true;
+  return o;
+}
+
 void Put(Replica& r, const std::string& doc, const std::string& key, const std::string& value) {
   auto c = r.Transact(doc, [&](Txn& t) { return t.root().Put(key, Scalar(value)); });
   INFO(c.status().ToString());
@@ -55,7 +61,7 @@ TEST_CASE("changes of an owned document carry their author's signature", "[sdk][
   testing::TempDir dir;
   auto owner = Open(dir.File("owner.db"));
   Put(*owner, "d", "k", "v");
-  auto pub = Replica::Open(dir.File("public.db"), ReplicaOptions{.public_documents = true});
+  auto pub = Replica::Open(dir.File("public.db"), PublicOptions());
   REQUIRE(pub.ok());
   Put(**pub, "p", "k", "v");
   for (const auto& b : All(*owner, "d")) CHECK(Decode(b).signature.size() == 64);
@@ -300,7 +306,7 @@ TEST_CASE("a snapshot of an owned document is taken untrusted only with a matchi
   REQUIRE(r.ok());
   CHECK(Json(*fresh, "d") == sealed_state);
   // A public document's snapshot needs no seal.
-  auto pub = Replica::Open(dir.File("public.db"), ReplicaOptions{.public_documents = true});
+  auto pub = Replica::Open(dir.File("public.db"), PublicOptions());
   REQUIRE(pub.ok());
   Put(**pub, "p", "k", "v");
   auto psnap = (*pub)->ExportSnapshot("p");

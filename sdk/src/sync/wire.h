@@ -84,7 +84,7 @@ struct SnapshotChunkMsg {
   uint64_t offset = 0;
   uint64_t total = 0;
   std::string data;
-  std::optional<StateSealMsg> seal;
+  std::optional<StateSealMsg> seal = std::nullopt;
 };
 
 struct PresenceMsg {
