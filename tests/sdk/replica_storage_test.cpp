@@ -185,7 +185,10 @@ TEST_CASE("a compacted database stays small and gives freed pages back", "[sdk][
   CHECK(QueryOne(path, "PRAGMA freelist_count") == "0");
   const auto bytes = std::filesystem::file_size(path);
   INFO("file " << bytes << " bytes");
-  CHECK(bytes < 64 * 1024);  // 3200 change rows alone would take over 200 KB
+  // 3200 change rows alone would take over 200 KB. The bound leaves room for the schema's own
+  // pages (a root page per table and index, two more since signed changes: 15 pages of 4 KiB
+  // here, 17 under ASan, which compacts at other moments).
+  CHECK(bytes < 72 * 1024);
   auto r = OpenAt(path);
   std::string reopened;
   REQUIRE(r->Read("doc", [&](const View& v) { reopened = *v.root().Text("text")->Read(); }).ok());
