@@ -210,10 +210,9 @@ std::map<Principal, Role> AccessList::Members() const {
   return roles_;  // Walk keeps no kNone entries
 }
 
-std::optional<Principal> AccessList::KeyOf(NodeId actor) const {
+const Principal* AccessList::KeyOf(NodeId actor) const {
   auto it = bindings_.find(actor);
-  if (it == bindings_.end()) return std::nullopt;
-  return it->second;
+  return it == bindings_.end() ? nullptr : &it->second;
 }
 
 std::vector<NodeId> AccessList::ActorsOf(const Principal& key) const {
@@ -224,9 +223,19 @@ std::vector<NodeId> AccessList::ActorsOf(const Principal& key) const {
   return out;
 }
 
+bool AccessList::WasWriter(const Principal& key) const {
+  if (owner_ && *owner_ == key) return true;
+  for (const AccessEntry& x : entries_) {
+    if (x.action == AccessAction::kGrant && x.role >= Role::kWriter && x.principal == key) {
+      return true;
+    }
+  }
+  return false;
+}
+
 Status AccessList::CheckWrite(NodeId author, uint64_t end_seq) const {
   if (!owned()) return Status::Ok();
-  auto key = KeyOf(author);
+  const Principal* key = KeyOf(author);
   if (!key) {
     return Denied("author " + author.ToHex() + " is not bound to a key in this document");
   }
@@ -264,10 +273,21 @@ Status AccessList::Check(const AccessEntry& e, const VersionVector& held, bool f
     return Denied(std::string("a ") + AccessActionName(e.action) +
                   " op in a document without an owner (no create op)");
   }
-  auto key = KeyOf(e.dot.node);
+  const Principal* key = KeyOf(e.dot.node);
   if (e.action == AccessAction::kBind) {
     if (key && *key != e.principal) {
       return Denied("actor " + e.dot.node.ToHex() + " is bound to another key already");
+    }
+    // Only a key that was ever given the right to write binds an actor: a reader or a stranger
+    // could otherwise fill the list with bindings (each held forever) through changes that carry
+    // nothing else. "Ever given" (a grant held, valid or not) rather than "holds now" keeps the
+    // decision the same on every node: an honest bind follows its grant causally, so every node
+    // that applies it holds the grant; and the answer never turns from yes to no.
+    if (!key && !WasWriter(e.principal)) {
+      return Denied("actor " + e.dot.node.ToHex() + " may not bind to " + KeyName(e.principal) +
+                    (RoleOf(e.principal) == Role::kReader
+                         ? ": a reader of this document, which may not write"
+                         : ": it has no role in this document"));
     }
     return Status::Ok();
   }

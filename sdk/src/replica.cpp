@@ -249,7 +249,7 @@ bool InOwnedDocument(const crdt::AccessList& access, const crdt::Change& c) {
 
 // The key `c`'s author is bound to: by the access list, or by a binding in `c` itself.
 std::optional<crdt::Principal> AuthorKey(const crdt::AccessList& access, const crdt::Change& c) {
-  if (auto key = access.KeyOf(c.author)) return key;
+  if (const crdt::Principal* key = access.KeyOf(c.author)) return *key;
   for (const auto& op : c.ops) {
     if (op.type == crdt::Op::Type::kAccess && op.action == crdt::AccessAction::kBind) {
       return op.principal;

@@ -170,12 +170,13 @@ TEST_CASE("access ops round-trip through the change codec and hostile ones are r
   }
 }
 
-TEST_CASE("the owner creates; admins grant; readers and strangers cannot write", "[access]") {
+TEST_CASE("the owner creates, admins grant, readers and strangers cannot write", "[access]") {
   Document owner = OwnedDocument();
   REQUIRE(owner.access().owned());
   CHECK(owner.access().owner() == Key(0));
   CHECK(owner.access().RoleOf(Key(0)) == Role::kOwner);
-  CHECK(owner.access().KeyOf(NodeId{1}) == Key(0));
+  REQUIRE(owner.access().KeyOf(NodeId{1}));
+  CHECK(*owner.access().KeyOf(NodeId{1}) == Key(0));
   REQUIRE(Commit(owner, [](Transaction& t) {
             WEFT_RETURN_IF_ERROR(t.Grant(Key(1), Role::kAdmin));
             WEFT_RETURN_IF_ERROR(t.Grant(Key(2), Role::kWriter));
@@ -195,28 +196,45 @@ TEST_CASE("the owner creates; admins grant; readers and strangers cannot write",
         Forge(owner, NodeId{50}, {AccessOp(AccessAction::kBind, Key(9)), PutOp("title", "mine")}));
     CHECK(s.code() == StatusCode::kPermissionDenied);
     CHECK(owner.CanonicalState() == before);
-    // A stranger's own replica refuses its write at once, once it is bound.
-    Document stranger = Join(owner, NodeId{50}, Key(9));
-    Status local = Commit(stranger, [](Transaction& t) { return t.Put(kRoot, "title", "x"); });
+    // A stranger's own replica refuses at once to bind its actor to its key.
+    Document stranger = Join(owner, NodeId{50});
+    Status local = Commit(stranger, [](Transaction& t) { return t.Bind(Key(9), "proof"); });
     CHECK(local.code() == StatusCode::kPermissionDenied);
     CHECK(local.message().find("no role") != std::string::npos);
   }
 
-  SECTION("a reader's data change is refused whole; a writer's is accepted") {
-    Document reader = Join(owner, NodeId{4}, Key(3));
-    Sync(owner, reader);  // a change that only binds is fine
-    Status local = Commit(reader, [](Transaction& t) { return t.Put(kRoot, "title", "x"); });
+  SECTION("a reader cannot bind or write; a writer's change is accepted") {
+    // A reader binds no actor: its own replica refuses, and so does every other, even a change
+    // that carries nothing but the bind (it would grow the list for good).
+    Document reader = Join(owner, NodeId{4});
+    Status local = Commit(reader, [](Transaction& t) { return t.Bind(Key(3), "proof"); });
     CHECK(local.code() == StatusCode::kPermissionDenied);
     CHECK(local.message().find("reader") != std::string::npos);
     std::string before = owner.CanonicalState();
-    Status s = owner.ApplyChange(Forge(owner, NodeId{4}, {PutOp("a", 1), PutOp("title", "x")}));
+    Op bind = AccessOp(AccessAction::kBind, Key(3));
+    CHECK(owner.ApplyChange(Forge(owner, NodeId{4}, {bind})).code() ==
+          StatusCode::kPermissionDenied);
+    Status s =
+        owner.ApplyChange(Forge(owner, NodeId{4}, {bind, PutOp("a", 1), PutOp("title", "x")}));
     CHECK(s.code() == StatusCode::kPermissionDenied);
     CHECK(owner.CanonicalState() == before);
+    CHECK(!owner.access().KeyOf(NodeId{4}));
 
     Document writer = Join(owner, NodeId{3}, Key(2));
     REQUIRE(Commit(writer, [](Transaction& t) { return t.Put(kRoot, "title", "final"); }).ok());
     Sync(owner, writer);
     CHECK(owner.Get(kRoot, "title")->values.at(0).value.scalar() == Scalar("final"));
+
+    // A writer made a reader keeps its bound actor, and may no longer write with it.
+    REQUIRE(Commit(owner, [](Transaction& t) { return t.Grant(Key(2), Role::kReader); }).ok());
+    Sync(writer, owner);
+    local = Commit(writer, [](Transaction& t) { return t.Put(kRoot, "title", "x"); });
+    CHECK(local.code() == StatusCode::kPermissionDenied);
+    CHECK(local.message().find("reader") != std::string::npos);
+    before = owner.CanonicalState();
+    s = owner.ApplyChange(Forge(owner, NodeId{3}, {PutOp("title", "x")}));
+    CHECK(s.code() == StatusCode::kPermissionDenied);
+    CHECK(owner.CanonicalState() == before);
   }
 
   SECTION("an admin grants; a reader cannot; an admin cannot grant admin") {
@@ -229,10 +247,13 @@ TEST_CASE("the owner creates; admins grant; readers and strangers cannot write",
     s = Commit(admin, [](Transaction& t) { return t.Revoke(Key(0)); });
     CHECK(s.code() == StatusCode::kPermissionDenied);
 
-    Document reader = Join(owner, NodeId{4}, Key(3));
+    // A reader (a writer made a reader: it has a bound actor) cannot grant.
+    Document reader = Join(owner, NodeId{4}, Key(2));
+    Sync(owner, reader);
+    REQUIRE(Commit(owner, [](Transaction& t) { return t.Grant(Key(2), Role::kReader); }).ok());
+    Sync(reader, owner);
     s = Commit(reader, [](Transaction& t) { return t.Grant(Key(5), Role::kReader); });
     CHECK(s.code() == StatusCode::kPermissionDenied);
-    Sync(owner, reader);
     std::string before = owner.CanonicalState();
     Op grant = AccessOp(AccessAction::kGrant, Key(5), Role::kReader);
     CHECK(owner.ApplyChange(Forge(owner, NodeId{4}, {grant})).code() ==
@@ -437,6 +458,10 @@ std::string RunAccessScenario(uint64_t seed, size_t* void_ops) {
     }
     for (int a = 0; a < admins; ++a) {
       if (!txn.Grant(Key(2 + a), Role::kAdmin).ok()) return "setup grant failed";
+    }
+    // Users start as writers, so that they may bind their actors (a revoke then cuts them off).
+    for (int u = 2 + admins; u < n; ++u) {
+      if (!txn.Grant(Key(u), Role::kWriter).ok()) return "setup grant failed";
     }
     (void)txn.Commit();
   }

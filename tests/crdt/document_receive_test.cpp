@@ -153,7 +153,7 @@ TEST_CASE("random permutations of a multi-author history converge, as the plain 
   }
 }
 
-TEST_CASE("a held change with an invalid op is dropped when its turn comes; the rest applies",
+TEST_CASE("a held change with an invalid op is dropped when its turn comes, the rest applies",
           "[document][receive]") {
   Document a(NodeId{1});
   std::vector<Change> chain = Chain(a, 3);

@@ -1444,6 +1444,19 @@ TEST_CASE("a forged author, a reader's write and a stranger's write are refused 
     auto direct = owner->ApplyRemoteChanges("diary", {change});
     REQUIRE_FALSE(direct.ok());
     CHECK(direct.status().code() == StatusCode::kPermissionDenied);
+    // Nor may it store a change that only binds its author: the list would grow for good.
+    auto bind_only = crdt::DecodeChange(change);
+    REQUIRE(bind_only.ok());
+    bind_only->ops.pop_back();
+    bind_only->signature = reader.Sign(kChangePurpose, ChangeMessage("diary", *bind_only));
+    RawPeer q(relay->port());
+    e = SendAs(q, reader, "diary", crdt::EncodeChange(*bind_only));
+    REQUIRE(e);
+    CHECK(e->code == sync::ErrorCode::kPermissionDenied);
+    CHECK(e->message.find("reader") != std::string::npos);
+    CHECK(State(relay->replica(), "diary") == before);
+    CHECK(owner->ApplyRemoteChanges("diary", {crdt::EncodeChange(*bind_only)}).status().code() ==
+          StatusCode::kPermissionDenied);
   }
   SECTION("a writer's change altered after it was signed") {
     auto change = crdt::DecodeChange(

@@ -36,7 +36,10 @@
 // revoke that cuts it later voids it in the walk (it stays held, without effect).
 //
 // Data ops (every op that is not kAccess) are checked when their change is applied, against the
-// list the node holds then (CheckWrite). Consequence: a change a node accepted before it learned
+// list the node holds then (CheckWrite). A bind is accepted only when its key is the owner's or
+// a grant of writer or admin to it is held (valid or not): a key that was never given the right
+// to write has nothing to bind an actor for (Check says why this rule gives every node the same
+// answer). Consequence: a change a node accepted before it learned
 // of the revoke that cuts it off stays there; a node that learned of the revoke first refuses it.
 //
 // AccessList is a plain value; not thread-safe for concurrent mutation.
@@ -109,8 +112,8 @@ class AccessList {
   Role RoleOf(const Principal& key) const;
   // Every principal with a role above kNone (the owner as kOwner).
   std::map<Principal, Role> Members() const;
-  // The key `actor` is bound to; nullopt when it is not bound.
-  std::optional<Principal> KeyOf(NodeId actor) const;
+  // The key `actor` is bound to (valid until the list changes); nullptr when it is not bound.
+  const Principal* KeyOf(NodeId actor) const;
   // The actors bound to `key`, in NodeId order.
   std::vector<NodeId> ActorsOf(const Principal& key) const;
   // Whether `author` may write data ops in a change whose last seq is `end_seq`: OK in a public
@@ -143,6 +146,8 @@ class AccessList {
 
  private:
   void Evaluate();
+  // Whether `key` is the owner's or a grant of writer or admin to it is held.
+  bool WasWriter(const Principal& key) const;
 
   std::vector<AccessEntry> entries_;
   // Derived from entries_ by Evaluate.
