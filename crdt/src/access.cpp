@@ -235,6 +235,11 @@ bool AccessList::WasWriter(const Principal& key) const {
 
 Status AccessList::CheckWrite(NodeId author, uint64_t end_seq) const {
   if (!owned()) return Status::Ok();
+  auto fast = std::lower_bound(actor_roles_.begin(), actor_roles_.end(), author,
+                               [](const auto& e, NodeId n) { return e.first < n; });
+  if (fast != actor_roles_.end() && fast->first == author && fast->second >= Role::kWriter) {
+    return Status::Ok();
+  }
   const Principal* key = KeyOf(author);
   if (!key) {
     return Denied("author " + author.ToHex() + " is not bound to a key in this document");
@@ -339,6 +344,9 @@ void AccessList::Add(AccessEntry e) {
     }
   }
   if (bind_only) {
+    auto slot = std::lower_bound(actor_roles_.begin(), actor_roles_.end(), e.dot.node,
+                                 [](const auto& x, NodeId n) { return x.first < n; });
+    actor_roles_.insert(slot, {e.dot.node, RoleOf(e.principal)});
     bindings_[e.dot.node] = e.principal;
     entries_.insert(at, std::move(e));
     valid_.insert(valid_.begin() + index, true);
@@ -355,6 +363,13 @@ void AccessList::Evaluate() {
   bindings_ = std::move(ev.bindings);
   roles_ = std::move(ev.roles);
   write_cutoffs_ = std::move(ev.write_cutoffs);
+  IndexActorRoles();
+}
+
+void AccessList::IndexActorRoles() {
+  actor_roles_.clear();
+  actor_roles_.reserve(bindings_.size());
+  for (const auto& [actor, key] : bindings_) actor_roles_.emplace_back(actor, RoleOf(key));
 }
 
 Result<AccessList> AccessList::FromEntries(std::vector<AccessEntry> entries) {

@@ -117,6 +117,34 @@ void VersionVector::Merge(const VersionVector& other) {
   entries_ = std::move(out);
 }
 
+std::optional<Dot> VersionVector::FirstMissing(const VersionVector& other) const {
+  auto from = entries_.begin();
+  for (const auto& [node, seq] : other.entries_) {
+    // Galloping: the entries left are searched from where the last one was found.
+    size_t step = 1;
+    auto hi = from;
+    while (hi != entries_.end() && hi->first < node) {
+      from = hi;
+      hi = static_cast<size_t>(entries_.end() - hi) > step ? hi + step : entries_.end();
+      step *= 2;
+    }
+    from = std::lower_bound(from, hi, node, [](const Entry& e, NodeId n) { return e.first < n; });
+    if (from == entries_.end() || from->first != node || from->second < seq) return Dot{node, seq};
+  }
+  return std::nullopt;
+}
+
+void VersionVector::DropCovered(const VersionVector& other) {
+  size_t out = 0, j = 0;
+  for (size_t i = 0; i < entries_.size(); ++i) {
+    while (j < other.entries_.size() && other.entries_[j].first < entries_[i].first) ++j;
+    bool covered = j < other.entries_.size() && other.entries_[j].first == entries_[i].first &&
+                   entries_[i].second <= other.entries_[j].second;
+    if (!covered) entries_[out++] = entries_[i];
+  }
+  entries_.resize(out);
+}
+
 std::vector<DotRange> VersionVector::Subtract(const VersionVector& other) const {
   std::vector<DotRange> out;
   for (const auto& [node, seq] : entries_) {

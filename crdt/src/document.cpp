@@ -1210,11 +1210,9 @@ Verdict Judge(const Change& c, const VersionVector& version, Dot* waits_for) {
     return Verdict::kAfterGap;
   }
   if (c.deps.Get(c.author) != 0) return Verdict::kOwnAuthorDep;
-  for (const auto& [node, seq] : c.deps.entries()) {
-    if (version.Get(node) < seq) {
-      *waits_for = Dot{node, seq};
-      return Verdict::kMissingDeps;
-    }
+  if (auto missing = version.FirstMissing(c.deps)) {
+    *waits_for = *missing;
+    return Verdict::kMissingDeps;
   }
   return Verdict::kReady;
 }
@@ -1288,11 +1286,12 @@ Status Document::CheckAccess(const Change& c, std::optional<AccessList>* next) c
     seq += OpSpan(op);
   }
   if (!list->owned()) return Status::Ok();
+  if (data) return list->CheckWrite(c.author, c.end_seq());  // which also needs a bound author
   if (!list->KeyOf(c.author)) {
     return Status(StatusCode::kPermissionDenied,
                   "author " + c.author.ToHex() + " is not bound to a key in this document");
   }
-  return data ? list->CheckWrite(c.author, c.end_seq()) : Status::Ok();
+  return Status::Ok();
 }
 
 Status Document::ApplyChecked(Change c, std::vector<Patch>* patches) {
@@ -1321,9 +1320,7 @@ Status Document::ApplyChecked(Change c, std::vector<Patch>* patches) {
   version_.Set(c.author, seq - 1);
   WakeHeld(c.author, seq - 1);
   // The frontier: what the change depends on is no longer latest; the change is.
-  for (const auto& [node, dep] : c.deps.entries()) {
-    if (heads_.Get(node) <= dep) heads_.Set(node, 0);
-  }
+  heads_.DropCovered(c.deps);
   heads_.Set(c.author, seq - 1);
   lamport_ = std::max(lamport_, c.lamport);
   clock_.Witness(c.time);

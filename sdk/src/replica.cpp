@@ -247,6 +247,11 @@ bool InOwnedDocument(const crdt::AccessList& access, const crdt::Change& c) {
   return false;
 }
 
+bool HasAccessOps(const crdt::Change& c) {
+  return std::any_of(c.ops.begin(), c.ops.end(),
+                     [](const crdt::Op& op) { return op.type == crdt::Op::Type::kAccess; });
+}
+
 // The key `c`'s author is bound to: by the access list, or by a binding in `c` itself.
 std::optional<crdt::Principal> AuthorKey(const crdt::AccessList& access, const crdt::Change& c) {
   if (const crdt::Principal* key = access.KeyOf(c.author)) return *key;
@@ -261,12 +266,21 @@ std::optional<crdt::Principal> AuthorKey(const crdt::AccessList& access, const c
 // In an owned document, `c` carries its author's signature (the key its author is bound to) of
 // `doc` and its own bytes: no byte of it can change on the way, nor can it move to another
 // document. (Bindings are checked by CheckBindings.)
-Status CheckSignature(std::string_view doc, const crdt::AccessList& access, const crdt::Change& c) {
+bool SignedBy(std::string_view doc, const crdt::Principal& principal, const crdt::Change& c) {
+  auto key = PublicKey::FromBytes(principal);
+  return key && VerifySignature(*key, kChangePurpose, ChangeMessage(doc, c), c.signature);
+}
+
+// `verified`: the key a check made earlier found the signature valid for (skips the check when
+// the author's key is still that one).
+Status CheckSignature(std::string_view doc, const crdt::AccessList& access, const crdt::Change& c,
+                      const std::optional<crdt::Principal>& verified = std::nullopt) {
   if (!InOwnedDocument(access, c)) return Status::Ok();
   auto principal = AuthorKey(access, c);
-  auto key = principal ? PublicKey::FromBytes(*principal) : std::nullopt;
-  if (!key) return Status(StatusCode::kPermissionDenied, "its author is bound to no key");
-  if (!VerifySignature(*key, kChangePurpose, ChangeMessage(doc, c), c.signature)) {
+  if (!principal || principal->size() != PublicKey::kSize) {
+    return Status(StatusCode::kPermissionDenied, "its author is bound to no key");
+  }
+  if (principal != verified && !SignedBy(doc, *principal, c)) {
     return Status(StatusCode::kPermissionDenied,
                   "its author's signature does not verify (the change was altered, forged, or "
                   "belongs to another document)");
@@ -432,6 +446,13 @@ class ReplicaImpl final : public Replica {
   // different change at those seqs signed by the same author is an equivocation, recorded with
   // both changes as proof, and the author is frozen in the document from there; a different
   // change that is not signed is refused (kPermissionDenied). Caller holds write_mu_.
+  // The signatures of `changes` (a batch for `doc`) checked before the state lock is taken, so
+  // that readers keep reading meanwhile (the caller holds write_mu_: the document cannot
+  // change): per change, the key its signature was found valid for (nullopt: not checked, or
+  // invalid; ApplyRemoteChanges checks it again under the lock, against the key the author has
+  // then, unless that is the key found here).
+  std::vector<std::optional<crdt::Principal>> VerifyAhead(
+      std::string_view doc, const DocState& st, const std::vector<crdt::Change>& changes) const;
   Status CheckHeldAgain(std::string_view doc, DocState* st, const crdt::Change& c,
                         std::string_view blob);
   // The changes of `doc` a peer lacks, as the log holds them (ChangesSince signs them).
@@ -1050,6 +1071,7 @@ Result<CommitInfo> ReplicaImpl::Transact(std::string_view doc,
   }
   (void)MaybeSnapshot(std::string(doc));
   ChangeEvent ev{std::string(doc), true, change->id(), std::move(patches)};
+  ev.access = HasAccessOps(*change);
   {
     std::lock_guard f(feed_mu_);
     queue_.push_back(std::move(ev));
@@ -1236,6 +1258,7 @@ Result<ApplyReport> ReplicaImpl::ApplyRemoteChanges(std::string_view doc,
   auto loaded = Load(doc, true);
   if (!loaded.ok()) return loaded.status();
   DocState* st = *loaded;
+  const std::vector<std::optional<crdt::Principal>> verified = VerifyAhead(doc, *st, changes);
   ApplyReport report;
   std::vector<crdt::Patch> patches;
   std::vector<const crdt::Change*> applied;
@@ -1298,7 +1321,7 @@ Result<ApplyReport> ReplicaImpl::ApplyRemoteChanges(std::string_view doc,
           break;
         }
       }
-      if (Status sig = CheckSignature(doc, st->doc.access(), c); !sig.ok()) {
+      if (Status sig = CheckSignature(doc, st->doc.access(), c, verified[i]); !sig.ok()) {
         ++signatures_refused_;
         failure = Status(sig.code(), "change " + c.id().ToString() + ": " + sig.message());
         break;
@@ -1343,7 +1366,10 @@ Result<ApplyReport> ReplicaImpl::ApplyRemoteChanges(std::string_view doc,
   if (!applied.empty()) {
     std::lock_guard f(feed_mu_);
     // One event for the batch, naming its first new change.
-    queue_.push_back(ChangeEvent{std::string(doc), false, applied.front()->id(), patches});
+    ChangeEvent ev{std::string(doc), false, applied.front()->id(), patches};
+    ev.access = std::any_of(applied.begin(), applied.end(),
+                            [](const crdt::Change* c) { return HasAccessOps(*c); });
+    queue_.push_back(std::move(ev));
   }
   version_cv_.notify_all();
   w.unlock();
@@ -1389,6 +1415,34 @@ Result<std::vector<Equivocation>> ReplicaImpl::Equivocations() {
         if (auto k = PublicKey::FromBytes(*p)) e.key = *k;
       }
     });
+  }
+  return out;
+}
+
+std::vector<std::optional<crdt::Principal>> ReplicaImpl::VerifyAhead(
+    std::string_view doc, const DocState& st, const std::vector<crdt::Change>& changes) const {
+  std::vector<std::optional<crdt::Principal>> out(changes.size());
+  const crdt::AccessList& access = st.doc.access();
+  if (!access.owned()) return out;
+  // Authors the batch binds, by their earliest binding in it (which is the one applied).
+  std::map<crdt::NodeId, std::pair<uint64_t, const crdt::Principal*>> bound;
+  for (const crdt::Change& c : changes) {
+    for (const crdt::Op& op : c.ops) {
+      if (op.type != crdt::Op::Type::kAccess || op.action != crdt::AccessAction::kBind) continue;
+      auto [it, fresh] = bound.try_emplace(c.author, c.start_seq, &op.principal);
+      if (!fresh && c.start_seq < it->second.first) it->second = {c.start_seq, &op.principal};
+    }
+  }
+  for (size_t i = 0; i < changes.size(); ++i) {
+    const crdt::Change& c = changes[i];
+    if (st.frozen.count(c.author) != 0 || st.doc.HasChange({c.author, c.end_seq()})) continue;
+    const crdt::Principal* key = access.KeyOf(c.author);
+    if (!key) {
+      auto it = bound.find(c.author);
+      if (it == bound.end()) continue;
+      key = it->second.second;
+    }
+    if (SignedBy(doc, *key, c)) out[i] = *key;
   }
   return out;
 }
@@ -1979,6 +2033,7 @@ Result<VersionVector> ReplicaImpl::ImportSnapshot(std::string_view doc, std::str
     std::lock_guard f(feed_mu_);
     ChangeEvent ev{std::string(doc), false, {}, {}};
     ev.snapshot = true;
+    ev.access = true;
     queue_.push_back(std::move(ev));
   }
   version_cv_.notify_all();

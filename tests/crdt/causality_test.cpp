@@ -49,6 +49,42 @@ TEST_CASE("version vector subtract lists the dots the other lacks", "[causality]
   CHECK_FALSE(x.Contains({A, 0}));
 }
 
+TEST_CASE("first missing entry and dropping covered entries agree with a naive walk",
+          "[causality]") {
+  VersionVector x{{A, 5}, {B, 2}, {C, 4}};
+  CHECK(!x.FirstMissing(VersionVector{}).has_value());
+  CHECK(!x.FirstMissing(VersionVector{{A, 5}, {C, 1}}).has_value());
+  CHECK(x.FirstMissing(VersionVector{{A, 6}, {C, 9}}) == Dot{A, 6});
+  CHECK(x.FirstMissing(VersionVector{{B, 1}, {NodeId{9}, 1}}) == Dot{NodeId{9}, 1});
+  CHECK(VersionVector{}.FirstMissing(x) == Dot{A, 5});
+  // Random vectors of many sizes (the search gallops over long runs).
+  uint64_t state = 12345;
+  auto next = [&state](uint64_t n) {
+    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (state >> 33) % n;
+  };
+  for (int round = 0; round < 2000; ++round) {
+    VersionVector a, b;
+    size_t na = next(300), nb = next(40);
+    for (size_t i = 0; i < na; ++i) a.Set(NodeId{1 + next(400)}, 1 + next(5));
+    for (size_t i = 0; i < nb; ++i) b.Set(NodeId{1 + next(400)}, 1 + next(5));
+    std::optional<Dot> naive;
+    for (const auto& [node, seq] : b.entries()) {
+      if (a.Get(node) < seq) {
+        naive = Dot{node, seq};
+        break;
+      }
+    }
+    CHECK(a.FirstMissing(b) == naive);
+    VersionVector dropped = a, expect = a;
+    dropped.DropCovered(b);
+    for (const auto& [node, seq] : b.entries()) {
+      if (expect.Get(node) <= seq) expect.Set(node, 0);
+    }
+    CHECK(dropped == expect);
+  }
+}
+
 TEST_CASE("setting an entry to zero removes it, keeping equality canonical", "[causality]") {
   VersionVector x{{A, 1}};
   x.Set(A, 0);

@@ -103,6 +103,9 @@ struct ChangeEvent {
   // The document was replaced by an imported snapshot (Replica::ImportSnapshot): `patches` is
   // empty and `change` is unset; read the document again.
   bool snapshot = false;
+  // The change (or one of the batch) holds access list ops: who may read or write may have
+  // changed (also set with `snapshot`).
+  bool access = false;
 };
 using ChangeCallback = std::function<void(const ChangeEvent&)>;
 

@@ -19,6 +19,7 @@ Hub::Hub(Replica& replica) : replica_(replica), self_(replica.node_id()) {
     HubEvent e;
     e.kind = HubEvent::Kind::kDocChanged;
     e.doc = ev.doc;
+    e.access = ev.access || ev.snapshot;
     Broadcast(e);
   });
 }

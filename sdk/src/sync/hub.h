@@ -65,6 +65,7 @@ struct HubEvent {
   enum class Kind { kDocChanged, kPresence };
   Kind kind = Kind::kDocChanged;
   std::string doc;
+  bool access = false;   // kDocChanged: the access list may have changed
   PresenceMsg presence;  // kPresence
   uint64_t origin = 0;   // the listener that raised it (not told), 0: none
 };

@@ -837,7 +837,7 @@ void Link::OnEvent(const HubEvent& e) {
     }
     // The change may have granted or revoked the peer's role: a revoked reader loses the
     // document at once; a document it was denied and may now read starts again.
-    if (!config_.open && !peer_trusted_) {
+    if (e.access && !config_.open && !peer_trusted_) {
       bool may = PeerMayRead(e.doc);
       if (!may && !it->second.denied) return Deny(e.doc);
       if (may && it->second.denied && !it->second.stopped_by_peer) {

@@ -157,6 +157,10 @@ class AccessList {
   std::map<Principal, Role> roles_;
   // Per actor whose key lost writer rights (or more) by a valid revoke: the revoke's cutoff.
   std::map<NodeId, uint64_t> write_cutoffs_;
+  // Per bound actor, the role of its key, sorted by actor: CheckWrite's fast path (one search
+  // of a contiguous array, run for every change applied).
+  std::vector<std::pair<NodeId, Role>> actor_roles_;
+  void IndexActorRoles();
 };
 
 }  // namespace weft::crdt

@@ -78,6 +78,11 @@ class VersionVector {
   bool Dominates(const VersionVector& other) const;
   // Pointwise maximum.
   void Merge(const VersionVector& other);
+  // The first entry (by node) of `other` this vector does not reach, as the dot it lacks;
+  // nullopt when it dominates `other`. O(k log(n / k)) for k entries of `other`.
+  std::optional<Dot> FirstMissing(const VersionVector& other) const;
+  // Removes every entry `other` reaches (seq at most other's): one pass.
+  void DropCovered(const VersionVector& other);
   // The dots this vector has that `other` lacks, as one range per node, sorted by node.
   std::vector<DotRange> Subtract(const VersionVector& other) const;
 
