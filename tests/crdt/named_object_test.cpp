@@ -398,3 +398,20 @@ TEST_CASE("named: PutObject of an existing container empties it; concurrent edit
   });
   CHECK(*a.ReadText(OnlyObject(a, "x").id) == "new");
 }
+
+TEST_CASE("named: the id hash is fixed (ids are stored and shared by every build)",
+          "[document][named][compat]") {
+  // Values from an independent implementation of the documented hash (docs/crdt.md).
+  CHECK(NamedObjectId(kRoot, "n", ObjectKind::kCounter) ==
+        (ObjectId{NodeId{}, 0xe19baeba45c2fdbbULL}));
+  CHECK(NamedObjectId(Dot{NodeId{1}, 7}, "h\xc3\xa9", ObjectKind::kText) ==
+        (ObjectId{NodeId{}, 0xb454ac3391a75f50ULL}));
+  // Each part of the origin matters.
+  ObjectId base = NamedObjectId(kRoot, "n", ObjectKind::kCounter);
+  CHECK(NamedObjectId(kRoot, "m", ObjectKind::kCounter) != base);
+  CHECK(NamedObjectId(kRoot, "n", ObjectKind::kText) != base);
+  CHECK(NamedObjectId(Dot{NodeId{1}, 1}, "n", ObjectKind::kCounter) != base);
+  CHECK(IsNamedObject(base));
+  CHECK_FALSE(IsNamedObject(kRoot));
+  CHECK_FALSE(IsNamedObject(Dot{NodeId{1}, 1}));
+}

@@ -1,7 +1,8 @@
 // A document: a tree of CRDT objects under a root map, changed in transactions, exchanged as
 // changes.
 //
-// Objects are named by the dot of the operation that created them (the root map is ObjectId{}).
+// Objects are named by the dot of the operation that created them (the root map is ObjectId{}),
+// or, for containers created by a map write, by a hash of where they were created (named ids).
 // A map key holds a multi-value slot of values, each a scalar or a reference to a nested object,
 // so concurrent writes of one key are siblings. Nested objects are registers, LWW registers,
 // counters, add-wins sets and maps (lists and text join them with the sequence CRDT).
@@ -10,7 +11,9 @@
 // observed. A write of the key concurrent with the delete survives it (update wins). A nested
 // object that the delete observed is removed with everything inside it, including edits made
 // inside it concurrently with the delete (as in Automerge): to keep such an object, write the key
-// again. Removed objects leave no metadata behind.
+// again. Removed objects leave no metadata behind, except named containers (created by PutObject
+// of a counter, set, map, list or text): concurrent creations of one at a key are one object, so a
+// delete leaves it hidden rather than removed, and a later PutObject empties it (docs/crdt.md).
 //
 // A local Transaction applies its operations at once (reads inside it see them) and, on Commit,
 // becomes one Change: the author's next contiguous run of seqs (one per operation), the document's
