@@ -359,7 +359,7 @@ TEST_CASE("named: a delete concurrent with a creation converges in both orders",
   CHECK(*x.ReadCounter(OnlyObject(x, "n").id) == 7);
 }
 
-TEST_CASE("named: PutObject of an existing container empties it; concurrent edits survive",
+TEST_CASE("named: PutObject of an existing container empties it, and concurrent edits survive",
           "[document][named][semantics]") {
   Document a(NodeId{1}), b(NodeId{2});
   Edit(a, [](Transaction& t) {
