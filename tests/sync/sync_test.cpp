@@ -101,7 +101,8 @@ void Check(const Status& s) {
 }
 
 // The shared start of the to-do document: its counter and set exist before anyone edits offline
-// (objects created concurrently would be siblings, each with its own count).
+// (created concurrently they would merge too, being named containers; the change counts below
+// count this shared start once).
 void CreateTodo(Replica& r) {
   Check(r.Transact("todo", [](Txn& t) {
            WEFT_RETURN_IF_ERROR(t.root().Counter("likes").status());
