@@ -54,12 +54,70 @@ Document::Object MakeObject(ObjectKind k) {
   return Document::MapObject{};
 }
 
+// How many distinct values a map key shows: siblings referencing one named container count once.
+size_t DistinctValues(const MVSlot<Value>& slot) {
+  const auto& sib = slot.siblings();
+  size_t n = 0;
+  for (size_t i = 0; i < sib.size(); ++i) {
+    bool dup = false;
+    if (sib[i].value.is_object() && IsNamedObject(sib[i].value.object().id)) {
+      for (size_t j = 0; j < i && !dup; ++j) dup = sib[j].value == sib[i].value;
+    }
+    if (!dup) ++n;
+  }
+  return n;
+}
+
+std::string OriginString(const NamedOrigin& o) {
+  return std::string(ObjectKindName(o.kind)) + " at key \"" + o.key + "\" of " +
+         o.parent.ToString();
+}
+
 std::string KindError(ObjectId id, ObjectKind want, ObjectKind have) {
   return "object " + id.ToString() + " is a " + ObjectKindName(have) + ", not a " +
          ObjectKindName(want);
 }
 
 }  // namespace
+
+bool IsMergeableKind(ObjectKind kind) {
+  return kind != ObjectKind::kRegister && kind != ObjectKind::kLwwRegister;
+}
+
+uint64_t DefaultNamedIdHash(ObjectId parent, std::string_view key, ObjectKind kind) {
+  // FNV-1a over a domain-separated, length-prefixed, little-endian encoding of the origin, then
+  // the splitmix64 finaliser to spread FNV's weak high bits. Fixed forever: ids are stored.
+  uint64_t h = 0xcbf29ce484222325ULL;
+  auto byte = [&](uint8_t b) {
+    h ^= b;
+    h *= 0x100000001b3ULL;
+  };
+  auto u64 = [&](uint64_t v) {
+    for (int i = 0; i < 8; ++i) byte(static_cast<uint8_t>(v >> (8 * i)));
+  };
+  for (char c : std::string_view("weft/named-object/v1")) byte(static_cast<uint8_t>(c));
+  u64(parent.node.value);
+  u64(parent.seq);
+  byte(static_cast<uint8_t>(kind));
+  u64(key.size());
+  for (char c : key) byte(static_cast<uint8_t>(c));
+  h ^= h >> 30;
+  h *= 0xbf58476d1ce4e5b9ULL;
+  h ^= h >> 27;
+  h *= 0x94d049bb133111ebULL;
+  h ^= h >> 31;
+  return h == 0 ? 1 : h;
+}
+
+ObjectId NamedObjectId(ObjectId parent, std::string_view key, ObjectKind kind) {
+  return ObjectId{NodeId{}, DefaultNamedIdHash(parent, key, kind)};
+}
+
+ObjectId Document::NamedId(ObjectId parent, std::string_view key, ObjectKind kind) const {
+  if (!options_.named_id_hash) return NamedObjectId(parent, key, kind);
+  uint64_t seq = options_.named_id_hash(parent, key, kind);
+  return ObjectId{NodeId{}, seq == 0 ? 1 : seq};
+}
 
 std::string Value::ToString() const {
   if (is_object())
@@ -91,12 +149,18 @@ namespace {
 // kUnsupportedVersion to an older build instead of failing on an unknown op type.
 constexpr uint8_t kChangeFormat = 1;
 constexpr uint8_t kAccessChangeFormat = 2;
+// Format 3 is format 2 plus named containers: creations (value flag 2) and ops on them (object
+// {0, hash}). A change with either is written as format 3, any other as before, so old changes
+// keep their bytes and an older build says kUnsupportedVersion to a change it cannot apply.
+constexpr uint8_t kNamedChangeFormat = 3;
 constexpr size_t kMaxKeyBytes = 1 << 16;
 
-// A value an op writes: u8 0 and a scalar, or u8 1 and the kind of a new nested object.
-void EncodeValueSpec(Writer& w, const Scalar& scalar, const std::optional<ObjectKind>& kind) {
+// A value an op writes: u8 0 and a scalar, u8 1 and the kind of a new nested object named by the
+// op's dot, or (map sets only) u8 2 and the kind of a new named container.
+void EncodeValueSpec(Writer& w, const Scalar& scalar, const std::optional<ObjectKind>& kind,
+                     bool named = false) {
   if (kind) {
-    w.U8(1);
+    w.U8(named ? 2 : 1);
     w.U8(static_cast<uint8_t>(*kind));
   } else {
     w.U8(0);
@@ -104,14 +168,20 @@ void EncodeValueSpec(Writer& w, const Scalar& scalar, const std::optional<Object
   }
 }
 
-void DecodeValueSpec(Reader& r, Scalar* scalar, std::optional<ObjectKind>* kind) {
+// `named` is null where named creations cannot be (list items).
+void DecodeValueSpec(Reader& r, Scalar* scalar, std::optional<ObjectKind>* kind,
+                     bool* named = nullptr) {
   uint8_t is_object = r.U8();
-  if (is_object == 1) {
+  if (is_object == 1 || (is_object == 2 && named)) {
     uint8_t k = r.U8();
-    if (!ValidKind(k))
+    if (!ValidKind(k)) {
       r.Fail("unknown object kind");
-    else
+    } else if (is_object == 2 && !IsMergeableKind(static_cast<ObjectKind>(k))) {
+      r.Fail("a named object of a kind that has none");
+    } else {
       *kind = static_cast<ObjectKind>(k);
+      if (named) *named = is_object == 2;
+    }
   } else if (is_object == 0) {
     *scalar = Scalar::Decode(r);
   } else {
@@ -133,7 +203,7 @@ void internal::EncodeOp(Writer& w, const Op& op) {
     case Op::Type::kMapSet:
       w.Bytes(op.key);
       w.Vector(op.context);
-      EncodeValueSpec(w, op.scalar, op.new_object);
+      EncodeValueSpec(w, op.scalar, op.new_object, op.named);
       break;
     case Op::Type::kMapDelete:
       w.Bytes(op.key);
@@ -171,12 +241,13 @@ Op internal::DecodeOp(Reader& r) {
   }
   op.type = static_cast<Op::Type>(type);
   op.object = r.DotValue();
-  if (r.ok() && (op.object.node.valid() != (op.object.seq != 0))) r.Fail("bad object id");
+  // The root {0, 0}, an object named by a dot, or a named container {0, hash}.
+  if (r.ok() && op.object.node.valid() && op.object.seq == 0) r.Fail("bad object id");
   switch (op.type) {
     case Op::Type::kMapSet: {
       op.key = std::string(r.Bytes());
       op.context = r.Vector();
-      DecodeValueSpec(r, &op.scalar, &op.new_object);
+      DecodeValueSpec(r, &op.scalar, &op.new_object, &op.named);
       break;
     }
     case Op::Type::kMapDelete:
@@ -237,9 +308,19 @@ Op internal::DecodeOp(Reader& r) {
 }
 
 namespace {
+// Whether `c` creates a named container or writes into one.
+bool HasNamedOps(const Change& c) {
+  return std::any_of(c.ops.begin(), c.ops.end(),
+                     [](const Op& op) { return op.named || IsNamedObject(op.object); });
+}
+
+uint8_t FormatOf(const Change& c) {
+  if (HasNamedOps(c)) return kNamedChangeFormat;
+  return internal::HasAccessOps(c) ? kAccessChangeFormat : kChangeFormat;
+}
+
 void EncodeChangeTo(Writer& w, const Change& c, bool with_signature) {
-  bool access = internal::HasAccessOps(c);
-  w.U8(access ? kAccessChangeFormat : kChangeFormat);
+  w.U8(FormatOf(c));
   w.Node(c.author);
   w.Varint(c.start_seq);
   w.Vector(c.deps);
@@ -267,10 +348,10 @@ std::string EncodeChangeUnsigned(const Change& c) {
 Result<Change> DecodeChange(std::string_view bytes) {
   Reader r(bytes);
   uint8_t format = r.U8();
-  if (r.ok() && format != kChangeFormat && format != kAccessChangeFormat) {
+  if (r.ok() && (format < kChangeFormat || format > kNamedChangeFormat)) {
     return Status::UnsupportedVersion("change format " + std::to_string(format) +
                                       " (this build reads up to " +
-                                      std::to_string(kAccessChangeFormat) + ")");
+                                      std::to_string(kNamedChangeFormat) + ")");
   }
   Change c;
   c.author = r.Node();
@@ -292,10 +373,10 @@ Result<Change> DecodeChange(std::string_view bytes) {
     return Status::Corruption("change: bad start seq");
   }
   if (c.deps.Get(c.author) != 0) return Status::Corruption("change: depends on its own author");
-  bool access = internal::HasAccessOps(c);
-  if (access != (format == kAccessChangeFormat)) {
-    return Status::Corruption("change: format " + std::to_string(format) +
-                              (access ? " with" : " without") + " access ops");
+  // One encoding per change: the lowest format that holds its ops.
+  if (format != FormatOf(c)) {
+    return Status::Corruption("change: format " + std::to_string(format) + " for ops of format " +
+                              std::to_string(FormatOf(c)));
   }
   return c;
 }
@@ -441,9 +522,65 @@ Result<ObjectId> Transaction::PutObject(ObjectId map, std::string_view key, Obje
   op.key = std::string(key);
   op.context = read->context;
   op.new_object = kind;
-  Dot dot{doc_->self_, next_seq_};
-  WEFT_RETURN_IF_ERROR(Add(std::move(op)));
-  return dot;
+  if (!IsMergeableKind(kind)) {
+    Dot dot{doc_->self_, next_seq_};
+    WEFT_RETURN_IF_ERROR(Add(std::move(op)));
+    return dot;
+  }
+  op.named = true;
+  ObjectId id = doc_->NamedId(map, key, kind);
+  // The container may exist already: at the key, or hidden since the key dropped it. The caller
+  // asked for an empty one, so empty it with ops that remove only what this replica sees.
+  bool existed = doc_->Exists(id);
+  size_t ops_mark = ops_.size(), undo_mark = undo_.size(), patches_mark = patches_.size();
+  uint64_t seq_mark = next_seq_;
+  WEFT_RETURN_IF_ERROR(Add(std::move(op)));  // refuses a collision, changing nothing
+  if (existed) {
+    Status s = Clear(id, kind);
+    if (!s.ok()) {
+      // Undo the clear and the creation: the transaction is as before the call.
+      while (undo_.size() > undo_mark) {
+        undo_.back()(*doc_);
+        undo_.pop_back();
+      }
+      ops_.resize(ops_mark);
+      patches_.resize(patches_mark);
+      next_seq_ = seq_mark;
+      return s;
+    }
+  }
+  return id;
+}
+
+Status Transaction::Clear(ObjectId id, ObjectKind kind) {
+  switch (kind) {
+    case ObjectKind::kCounter: {
+      auto v = doc_->ReadCounter(id);
+      if (!v.ok()) return v.status();
+      if (*v == 0) return Status::Ok();
+      // Wrapping negation, as the counter's arithmetic wraps.
+      return Increment(id, static_cast<int64_t>(0 - static_cast<uint64_t>(*v)));
+    }
+    case ObjectKind::kText:
+    case ObjectKind::kList: {
+      auto n = doc_->SequenceSize(id);
+      if (!n.ok()) return n.status();
+      return *n == 0 ? Status::Ok() : ListDelete(id, 0, *n);
+    }
+    case ObjectKind::kSet: {
+      auto elements = doc_->ReadSet(id);
+      if (!elements.ok()) return elements.status();
+      for (Scalar& e : *elements) WEFT_RETURN_IF_ERROR(SetRemove(id, std::move(e)));
+      return Status::Ok();
+    }
+    case ObjectKind::kMap: {
+      auto keys = doc_->Keys(id);
+      if (!keys.ok()) return keys.status();
+      for (const std::string& k : *keys) WEFT_RETURN_IF_ERROR(Delete(id, k));
+      return Status::Ok();
+    }
+    default: return Status::Ok();
+  }
 }
 
 Status Transaction::Delete(ObjectId map, std::string_view key) {
@@ -627,11 +764,27 @@ Status Document::ValidateOp(const Op& op, const Dot& dot) const {
     if (*have != want && !register_ok && !delete_ok) {
       return Status::TypeMismatch(KindError(op.object, want, *have));
     }
-  } else if (!known(op.object)) {
-    // Not here and never seen: the op names an object from a change we do not have.
+  } else if (!IsNamedObject(op.object) && !known(op.object)) {
+    // Not here and never seen: the op names an object from a change we do not have. (A named
+    // container absent here went with an ancestor: the op is dropped, as on a removed object.)
     return Status::Corruption("op " + dot.ToString() + " targets unknown object " +
                               op.object.ToString());
   }  // else the object existed and was deleted: the op will be dropped.
+  if (op.named) {
+    if (op.type != Op::Type::kMapSet || !op.new_object || !IsMergeableKind(*op.new_object)) {
+      return Status::Corruption("op " + dot.ToString() + ": a named creation of no container");
+    }
+    // A hash collision: another origin holds the id. Refused (the whole change with it), so
+    // that two unrelated containers never merge.
+    NamedOrigin origin{op.object, op.key, *op.new_object};
+    ObjectId id = NamedId(op.object, op.key, *op.new_object);
+    auto held = named_.find(id);
+    if (target && held != named_.end() && !(held->second == origin)) {
+      return Status::InvalidArgument("named object " + id.ToString() + " for the " +
+                                     OriginString(origin) + " is held by the " +
+                                     OriginString(held->second) + " (a hash collision)");
+    }
+  }
   return Status::Ok();
 }
 
@@ -657,14 +810,23 @@ Status Document::ApplyOpChecked(const Op& op, const Dot& dot, const HlcTimestamp
     auto it = map->entries.find(op.key);
     std::optional<MVSlot<Value>> before;
     if (it != map->entries.end()) before = it->second;
-    auto removed = std::make_shared<std::vector<std::pair<ObjectId, Object>>>();
+    auto removed = std::make_shared<Removed>();
     VersionVector seen = map->seen;
+    // The object the op creates, when it is new (a named container may exist already).
+    std::optional<ObjectId> created;
+    if (op.type == Op::Type::kMapSet && op.new_object) {
+      ObjectId id = op.named ? NamedId(op.object, op.key, *op.new_object) : dot;
+      if (!Exists(id)) created = id;
+    }
     ApplyOp(op, dot, time, removed.get(), patches);
-    bool created = op.type == Op::Type::kMapSet && op.new_object.has_value();
+    if (created && !Exists(*created)) created.reset();  // a duplicate op created nothing
     undo->push_back(Undo([obj, key = op.key, before = std::move(before), seen = std::move(seen),
-                          removed, created, dot](Document& doc) {
-      if (created) doc.objects_.erase(dot);
-      for (auto& [id, o] : *removed) doc.objects_.emplace(id, std::move(o));
+                          removed, created](Document& doc) {
+      if (created) {
+        doc.objects_.erase(*created);
+        doc.named_.erase(*created);
+      }
+      doc.Reinsert(*removed);
       auto& m = std::get<MapObject>(*doc.Find(obj));
       if (before) {
         m.entries[key] = *before;
@@ -693,28 +855,45 @@ Status Document::ApplyOpChecked(const Op& op, const Dot& dot, const HlcTimestamp
   return Status::Ok();
 }
 
-void Document::RemoveTree(ObjectId id, std::vector<std::pair<ObjectId, Object>>* removed) {
+void Document::RemoveTree(ObjectId id, Removed* removed) {
   auto it = objects_.find(id);
   if (it == objects_.end()) return;
   std::vector<ObjectId> children;
   if (auto* m = std::get_if<MapObject>(&it->second)) {
     for (const auto& [k, slot] : m->entries) {
       for (const auto& s : slot.siblings()) {
-        if (s.value.is_object()) children.push_back(s.value.object().id);
+        if (s.value.is_object() && !IsNamedObject(s.value.object().id)) {
+          children.push_back(s.value.object().id);
+        }
       }
+    }
+    // The named containers created in this map, referenced or hidden.
+    for (const auto& [nid, origin] : named_) {
+      if (origin.parent == id) children.push_back(nid);
     }
   } else if (auto* l = std::get_if<List<Value>>(&it->second)) {
     for (const Value& v : l->Values()) {
       if (v.is_object()) children.push_back(v.object().id);
     }
   }
-  if (removed) removed->emplace_back(id, std::move(it->second));
+  std::optional<NamedOrigin> origin;
+  if (auto n = named_.find(id); n != named_.end()) {
+    origin = std::move(n->second);
+    named_.erase(n);
+  }
+  if (removed) removed->push_back({id, std::move(it->second), std::move(origin)});
   objects_.erase(it);
   for (ObjectId c : children) RemoveTree(c, removed);
 }
 
-void Document::ApplyOp(const Op& op, const Dot& dot, const HlcTimestamp& time,
-                       std::vector<std::pair<ObjectId, Object>>* removed,
+void Document::Reinsert(Removed& removed) {
+  for (RemovedObject& r : removed) {
+    objects_.emplace(r.id, std::move(r.object));
+    if (r.origin) named_.emplace(r.id, std::move(*r.origin));
+  }
+}
+
+void Document::ApplyOp(const Op& op, const Dot& dot, const HlcTimestamp& time, Removed* removed,
                        std::vector<Patch>* patches) {
   Object* target = Find(op.object);
   if (!target) return;  // deleted concurrently: the op has nothing left to change
@@ -733,21 +912,28 @@ void Document::ApplyOp(const Op& op, const Dot& dot, const HlcTimestamp& time,
         if (op.type == Op::Type::kMapDelete) return;
         it = map.entries.emplace(op.key, MVSlot<Value>()).first;
       }
+      // The objects the op replaces go with their subtrees, except named containers: they stay
+      // (hidden when no value references them), so that a creation of the same container
+      // concurrent with this op finds what the others wrote into it in every order.
       std::vector<ObjectId> dropped;
       for (const auto& s : it->second.siblings()) {
-        if (op.context.Contains(s.clock.dot) && s.value.is_object()) {
+        if (op.context.Contains(s.clock.dot) && s.value.is_object() &&
+            !IsNamedObject(s.value.object().id)) {
           dropped.push_back(s.value.object().id);
         }
       }
       std::optional<Value> v;
+      ObjectId created = dot;
       if (op.type == Op::Type::kMapSet) {
-        if (op.new_object)
-          v = Value(ObjectRef{dot, *op.new_object});
-        else
+        if (op.new_object) {
+          if (op.named) created = NamedId(op.object, op.key, *op.new_object);
+          v = Value(ObjectRef{created, *op.new_object});
+        } else {
           v = Value(op.scalar);
+        }
       }
       it->second.Write(dot, op.context, std::move(v));
-      size_t siblings = it->second.siblings().size();
+      size_t siblings = DistinctValues(it->second);
       if (it->second.empty()) map.entries.erase(it);
       if (patches) {
         Patch p;
@@ -761,7 +947,10 @@ void Document::ApplyOp(const Op& op, const Dot& dot, const HlcTimestamp& time,
       // references stable, so it does), but keep the order: write first, then drop subtrees.
       for (ObjectId c : dropped) RemoveTree(c, removed);
       if (op.type == Op::Type::kMapSet && op.new_object) {
-        objects_.emplace(dot, MakeObject(*op.new_object));
+        // A named container created before (here or by a concurrent op) is joined, not remade.
+        if (objects_.emplace(created, MakeObject(*op.new_object)).second && op.named) {
+          named_.emplace(created, NamedOrigin{op.object, op.key, *op.new_object});
+        }
       }
       return;
     }
@@ -918,7 +1107,7 @@ Status Document::ApplySequenceOp(const Op& op, const Dot& dot, std::vector<UndoF
   // A delete from a text or a list.
   DeleteOp del{op.ranges};
   std::vector<DotRange> newly;
-  auto removed = std::make_shared<std::vector<std::pair<ObjectId, Object>>>();
+  auto removed = std::make_shared<Removed>();
   if (auto* t = std::get_if<Text>(target)) {
     Status s = t->Apply(del, &newly);
     if (!s.ok()) return bad(s);
@@ -950,7 +1139,7 @@ Status Document::ApplySequenceOp(const Op& op, const Dot& dot, std::vector<UndoF
   }
   if (undo) {
     undo->push_back(Undo([obj, newly = DeleteOp{newly}, removed](Document& d) {
-      for (auto& [id, o] : *removed) d.objects_.emplace(id, std::move(o));
+      d.Reinsert(*removed);
       Object* o = d.Find(obj);
       if (auto* t = std::get_if<Text>(o))
         t->UndoDelete(newly);
@@ -1099,10 +1288,10 @@ Status Transaction::ListDelete(ObjectId seq, size_t pos, size_t len) {
   DeleteOp del;
   std::vector<ObjectId> dropped;
   WEFT_RETURN_IF_ERROR(SequenceDelete(d, target, seq, pos, len, &del, &dropped));
-  auto removed = std::make_shared<std::vector<std::pair<ObjectId, Document::Object>>>();
+  auto removed = std::make_shared<Document::Removed>();
   for (ObjectId c : dropped) d.RemoveTree(c, removed.get());
   undo_.push_back(Undo([seq, del, removed](Document& doc) {
-    for (auto& [id, o] : *removed) doc.objects_.emplace(id, std::move(o));
+    doc.Reinsert(*removed);
     Document::Object* o = doc.Find(seq);
     if (auto* t = std::get_if<Text>(o))
       t->UndoDelete(del);
@@ -1425,7 +1614,15 @@ Result<KeyRead> Document::Get(ObjectId id, std::string_view key) const {
   KeyRead read;
   auto it = m->entries.find(key);
   if (it == m->entries.end()) return read;
-  for (const auto& s : it->second.siblings()) read.values.push_back({s.value, s.clock});
+  for (const auto& s : it->second.siblings()) {
+    // Siblings that reference one named container are one value: keep the greatest dot.
+    if (s.value.is_object() && IsNamedObject(s.value.object().id)) {
+      auto same = std::find_if(read.values.begin(), read.values.end(),
+                               [&](const KeyRead::Entry& e) { return e.value == s.value; });
+      if (same != read.values.end()) read.values.erase(same);
+    }
+    read.values.push_back({s.value, s.clock});
+  }
   read.context = it->second.Context();
   return read;
 }

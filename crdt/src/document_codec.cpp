@@ -1,7 +1,8 @@
 // Snapshots, the canonical state encoding and the JSON rendering of a Document.
 //
 // Snapshot format (version 1), all integers LEB128 unless noted:
-//   "WEFTDOC" u8(version) u8(flags: 1 = history follows, 2 = access ops follow the state)
+//   "WEFTDOC" u8(version) u8(flags: 1 = history follows, 2 = access ops follow the state,
+//                            4 = named container origins follow the state)
 //   state: VV(version) varint(object count) object*
 //     object: dot(id) u8(kind) VV(seen) body
 //       map:      varint(n) { bytes(key) siblings<value> }*      keys strictly increasing
@@ -10,14 +11,19 @@
 //       counter:  varint(n) { fixed64(node) varint(total) }*     nodes strictly increasing
 //       set:      varint(n) { scalar siblings<> }*               elements strictly increasing
 //     siblings<X>: varint(n) { dot VV(context) X }*             dots strictly increasing
-//     value: scalar, or u8(7) u8(kind) for a nested object whose id is the sibling's dot
+//     value: scalar, or u8(7) u8(kind) for a nested object whose id is the sibling's dot, or
+//            u8(8) u8(kind) dot(id) for a named container (several siblings of a key may
+//            reference one; one need not be referenced at all: hidden after its key dropped it)
+//   [named: varint(n >= 1) { dot(id) dot(parent) bytes(key) u8(kind) }*  ids increasing; each
+//    id is the hash of its origin; written (flag 4) only when the document holds named ones]
 //   [access: varint(n >= 1) { dot varint(lamport) access fields }*  in walk order (access.h);
 //    the fields as in a change (change_codec.h: EncodeAccessFields)]
 //   varint(lamport) varint(wall) varint(logical)
 //   [history: VV(base) varint(n) { bytes(change) }*]
-// The state part and the access part (when the document holds access ops) are the canonical
-// encoding: every collection is written in a fixed order. A public document's snapshot and
-// canonical state are what they were before access lists.
+// The state part, the named part and the access part (each when the document holds any) are the
+// canonical encoding: every collection is written in a fixed order. A public document's snapshot
+// and canonical state are what they were before access lists.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <functional>
@@ -33,6 +39,8 @@ namespace {
 constexpr std::string_view kSnapshotMagic = "WEFTDOC";
 constexpr uint8_t kSnapshotVersion = 1;
 constexpr uint8_t kObjectRefTag = 7;
+constexpr uint8_t kNamedRefTag = 8;
+constexpr uint8_t kFlagHistory = 1, kFlagAccess = 2, kFlagNamed = 4;
 constexpr int kMaxDepth = 512;
 }  // namespace
 
@@ -89,7 +97,11 @@ struct Document::Snapshotter {
               for (const auto& [k, slot] : o.entries) {
                 w.Bytes(k);
                 Siblings(w, slot, [&](const Value& v) {
-                  if (v.is_object()) {
+                  if (v.is_object() && IsNamedObject(v.object().id)) {
+                    w.U8(kNamedRefTag);
+                    w.U8(static_cast<uint8_t>(v.object().kind));
+                    w.DotValue(v.object().id);
+                  } else if (v.is_object()) {
                     w.U8(kObjectRefTag);
                     w.U8(static_cast<uint8_t>(v.object().kind));
                   } else {
@@ -131,6 +143,44 @@ struct Document::Snapshotter {
           },
           obj);
     }
+  }
+
+  static void Named(Writer& w, const Document& d) {
+    if (d.named_.empty()) return;
+    w.Varint(d.named_.size());
+    for (const auto& [id, origin] : d.named_) {
+      w.DotValue(id);
+      w.DotValue(origin.parent);
+      w.Bytes(origin.key);
+      w.U8(static_cast<uint8_t>(origin.kind));
+    }
+  }
+
+  static Status ReadNamed(Reader& r, Document& d) {
+    uint64_t n = r.Count(5);
+    if (r.ok() && n == 0) r.Fail("an empty list of named objects");
+    ObjectId prev{};
+    for (uint64_t i = 0; i < n && r.ok(); ++i) {
+      ObjectId id = r.DotValue();
+      NamedOrigin o;
+      o.parent = r.DotValue();
+      o.key = std::string(r.Bytes());
+      uint8_t kind = r.U8();
+      if (!r.ok()) break;
+      if (!IsNamedObject(id) || !(prev < id))
+        return Status::Corruption("snapshot: named ids out of order");
+      if (kind < 1 || kind > 7 || !IsMergeableKind(static_cast<ObjectKind>(kind))) {
+        return Status::Corruption("snapshot: a named object of a kind that has none");
+      }
+      o.kind = static_cast<ObjectKind>(kind);
+      if (d.NamedId(o.parent, o.key, o.kind) != id) {
+        return Status::Corruption("snapshot: named object " + id.ToString() +
+                                  " is not the id of its origin");
+      }
+      prev = id;
+      d.named_.emplace(id, std::move(o));
+    }
+    return r.status("snapshot named objects");
   }
 
   static void Access(Writer& w, const Document& d) {
@@ -206,13 +256,26 @@ struct Document::Snapshotter {
     return seen;
   }
 
-  static Status ReadState(Reader& r, Document& d) {
+  // A map value that references a named container: where it is, to check against its origin.
+  struct NamedRef {
+    ObjectId id;
+    ObjectKind kind;
+    ObjectId map;
+    std::string key;
+  };
+  struct Refs {
+    // Each nested object made by a dot must be referenced by exactly one value, whose dot is its
+    // id.
+    std::map<ObjectId, ObjectKind> dotted;
+    std::vector<NamedRef> named;
+  };
+
+  static Status ReadState(Reader& r, Document& d, Refs& all) {
     d.version_ = r.Vector();
     d.heads_ = d.version_;  // a snapshot keeps no frontier: the whole version stands for it
     d.objects_.clear();
     uint64_t n = r.Count(11);
-    // Each nested object must be referenced by exactly one value, whose dot is its id.
-    std::map<ObjectId, ObjectKind> refs;
+    auto& refs = all.dotted;
     Dot prev_id{};
     for (uint64_t i = 0; i < n && r.ok(); ++i) {
       ObjectId id = r.DotValue();
@@ -220,7 +283,7 @@ struct Document::Snapshotter {
       if (!r.ok()) break;
       if (i > 0 && !(prev_id < id)) return Status::Corruption("snapshot: objects out of order");
       if (i == 0 && id != kRoot) return Status::Corruption("snapshot: the root map is missing");
-      if (id != kRoot && !d.version_.Contains(id)) {
+      if (id != kRoot && !IsNamedObject(id) && !d.version_.Contains(id)) {
         return Status::Corruption("snapshot: object " + id.ToString() + " beyond the version");
       }
       prev_id = id;
@@ -239,9 +302,22 @@ struct Document::Snapshotter {
               break;
             }
             auto slot = ReadSiblings<Value>(r, d.version_, [&](const Dot& dot) -> Value {
-              // Peek the tag: 7 is a nested object, anything else a scalar.
+              // Peek the tag: 7 is a nested object, 8 a named container, anything else a scalar.
               Reader probe = r;
-              if (probe.U8() == kObjectRefTag) {
+              uint8_t tag = probe.U8();
+              if (tag == kNamedRefTag) {
+                r.U8();
+                uint8_t k2 = r.U8();
+                ObjectId named = r.DotValue();
+                if (!r.ok()) return Value();
+                if (k2 < 1 || k2 > 7 || !IsNamedObject(named)) {
+                  r.Fail("bad named object reference");
+                  return Value();
+                }
+                all.named.push_back({named, static_cast<ObjectKind>(k2), id, key});
+                return Value(ObjectRef{named, static_cast<ObjectKind>(k2)});
+              }
+              if (tag == kObjectRefTag) {
                 r.U8();
                 uint8_t k2 = r.U8();
                 if (k2 < 1 || k2 > 7) {
@@ -357,16 +433,43 @@ struct Document::Snapshotter {
     }
     WEFT_RETURN_IF_ERROR(r.status("snapshot"));
     if (d.objects_.empty()) return Status::Corruption("snapshot: the root map is missing");
+    return Status::Ok();
+  }
+
+  // Checks that the objects read form one tree under the root (after the named origins are read).
+  static Status CheckTree(Document& d, const Refs& all) {
+    const auto& refs = all.dotted;
+    // Every named container has its origin, in a map, and every reference to one is at its
+    // origin; a named container need not be referenced (its key may have dropped it).
+    std::multimap<ObjectId, ObjectId> named_children;
+    for (const auto& [id, origin] : d.named_) {
+      const Object* o = d.Find(id);
+      const Object* parent = d.Find(origin.parent);
+      if (!o || KindOf(*o) != origin.kind || !parent || KindOf(*parent) != ObjectKind::kMap) {
+        return Status::Corruption("snapshot: named object " + id.ToString() +
+                                  " does not match its origin");
+      }
+      named_children.emplace(origin.parent, id);
+    }
+    for (const NamedRef& ref : all.named) {
+      auto it = d.named_.find(ref.id);
+      if (it == d.named_.end() || it->second.parent != ref.map || it->second.key != ref.key ||
+          it->second.kind != ref.kind) {
+        return Status::Corruption("snapshot: a reference to a named object away from its origin");
+      }
+    }
     // The objects must form one tree under the root: every reference names an object of its kind,
-    // and every object but the root is referenced (exactly once, checked above).
-    if (refs.size() + 1 != d.objects_.size()) {
+    // and every object but the root and the named ones is referenced (exactly once, checked
+    // above).
+    if (refs.size() + d.named_.size() + 1 != d.objects_.size()) {
       return Status::Corruption("snapshot: objects and references do not match");
     }
     for (const auto& [id, kind] : refs) {
       const Object* o = d.Find(id);
       if (!o || KindOf(*o) != kind) return Status::Corruption("snapshot: dangling reference");
     }
-    // Walk from the root, so that references cannot form a cycle cut off from it.
+    // Walk from the root, so that references cannot form a cycle cut off from it. A map leads to
+    // the objects its values made by dots reference and to the named containers created in it.
     size_t reached = 0;
     std::function<bool(ObjectId, int)> walk = [&](ObjectId id, int depth) {
       if (depth > kMaxDepth) return false;
@@ -375,8 +478,15 @@ struct Document::Snapshotter {
       if (auto* m = std::get_if<MapObject>(o)) {
         for (const auto& [k, slot] : m->entries) {
           for (const auto& s : slot.siblings()) {
-            if (s.value.is_object() && !walk(s.value.object().id, depth + 1)) return false;
+            if (s.value.is_object() && !IsNamedObject(s.value.object().id) &&
+                !walk(s.value.object().id, depth + 1)) {
+              return false;
+            }
           }
+        }
+        auto [b, e] = named_children.equal_range(id);
+        for (auto it = b; it != e; ++it) {
+          if (!walk(it->second, depth + 1)) return false;
         }
       } else if (auto* l = std::get_if<List<Value>>(o)) {
         for (const Value& v : l->Values()) {
@@ -395,6 +505,7 @@ struct Document::Snapshotter {
 std::string Document::CanonicalState() const {
   Writer w;
   Snapshotter::State(w, *this);
+  Snapshotter::Named(w, *this);
   Snapshotter::Access(w, *this);
   return w.Take();
 }
@@ -404,8 +515,10 @@ std::string Document::EncodeSnapshot(bool with_history) const {
   w.Raw(kSnapshotMagic);
   w.U8(kSnapshotVersion);
   bool history = with_history && options_.keep_history;
-  w.U8((history ? 1 : 0) | (access_.entries().empty() ? 0 : 2));
+  w.U8((history ? kFlagHistory : 0) | (access_.entries().empty() ? 0 : kFlagAccess) |
+       (named_.empty() ? 0 : kFlagNamed));
   Snapshotter::State(w, *this);
+  Snapshotter::Named(w, *this);
   Snapshotter::Access(w, *this);
   w.Varint(lamport_);
   w.Varint(clock_.last().wall_ms);
@@ -430,10 +543,13 @@ Result<Document> Document::DecodeSnapshot(std::string_view bytes, NodeId self,
     return Status::UnsupportedVersion("snapshot version " + std::to_string(version));
   }
   uint8_t flags = r.U8();
-  if (r.ok() && flags > 3) return Status::Corruption("snapshot: unknown flags");
+  if (r.ok() && flags > 7) return Status::Corruption("snapshot: unknown flags");
   Document d(self, options);
-  WEFT_RETURN_IF_ERROR(Snapshotter::ReadState(r, d));
-  if (flags & 2) WEFT_RETURN_IF_ERROR(Snapshotter::ReadAccess(r, d));
+  Snapshotter::Refs refs;
+  WEFT_RETURN_IF_ERROR(Snapshotter::ReadState(r, d, refs));
+  if (flags & kFlagNamed) WEFT_RETURN_IF_ERROR(Snapshotter::ReadNamed(r, d));
+  WEFT_RETURN_IF_ERROR(Snapshotter::CheckTree(d, refs));
+  if (flags & kFlagAccess) WEFT_RETURN_IF_ERROR(Snapshotter::ReadAccess(r, d));
   d.lamport_ = r.Varint();
   for (const AccessEntry& e : d.access_.entries()) {
     if (e.lamport > d.lamport_) return Status::Corruption("snapshot: access op after the clock");
@@ -444,7 +560,7 @@ Result<Document> Document::DecodeSnapshot(std::string_view bytes, NodeId self,
   if (logical > UINT32_MAX) r.Fail("logical time out of range");
   t.logical = static_cast<uint32_t>(logical);
   d.clock_.Reset(t);
-  if (flags & 1) {
+  if (flags & kFlagHistory) {
     VersionVector base = r.Vector();
     uint64_t n = r.Count(2);
     VersionVector running = base;
@@ -593,17 +709,25 @@ void RenderObject(const Document& d, const Document::Object* o, std::string& out
 }
 
 void RenderSlot(const Document& d, const MVSlot<Value>& slot, std::string& out) {
-  const auto& sibs = slot.siblings();
-  if (sibs.size() != 1) out += "{\"conflict\":[";
-  for (size_t i = 0; i < sibs.size(); ++i) {
-    if (i) out += ",";
-    if (sibs[i].value.is_object()) {
-      RenderObject(d, d.FindObject(sibs[i].value.object().id), out);
-    } else {
-      JsonScalar(out, sibs[i].value.scalar());
+  // Siblings that reference one named container are one value.
+  std::vector<const Value*> values;
+  for (const auto& s : slot.siblings()) {
+    if (std::find_if(values.begin(), values.end(), [&](const Value* v) { return *v == s.value; }) ==
+            values.end() ||
+        !s.value.is_object()) {
+      values.push_back(&s.value);
     }
   }
-  if (sibs.size() != 1) out += "]}";
+  if (values.size() != 1) out += "{\"conflict\":[";
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (i) out += ",";
+    if (values[i]->is_object()) {
+      RenderObject(d, d.FindObject(values[i]->object().id), out);
+    } else {
+      JsonScalar(out, values[i]->scalar());
+    }
+  }
+  if (values.size() != 1) out += "]}";
 }
 
 }  // namespace
@@ -730,6 +854,14 @@ std::string Document::CanonicalJson() const {
     JsonString(out, id == kRoot ? std::string("root") : id.ToString());
     out += ":{\"kind\":";
     JsonString(out, ObjectKindName(Snapshotter::KindOf(obj)));
+    if (auto origin = named_.find(id); origin != named_.end()) {
+      out += ",\"origin\":{\"parent\":";
+      JsonString(out, origin->second.parent == kRoot ? std::string("root")
+                                                     : origin->second.parent.ToString());
+      out += ",\"key\":";
+      JsonString(out, origin->second.key);
+      out += "}";
+    }
     std::visit(
         [&](const auto& o) {
           using T = std::decay_t<decltype(o)>;
@@ -747,6 +879,10 @@ std::string Document::CanonicalJson() const {
                 if (v.is_object()) {
                   out += "{\"object\":";
                   JsonString(out, ObjectKindName(v.object().kind));
+                  if (IsNamedObject(v.object().id)) {
+                    out += ",\"id\":";
+                    JsonString(out, v.object().id.ToString());
+                  }
                   out += "}";
                 } else {
                   ExactScalar(out, v.scalar());

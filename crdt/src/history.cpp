@@ -516,7 +516,8 @@ Result<std::vector<Change>> DecodeSegment(std::string_view bytes) {
       }
       if (bad || !columns_ok()) break;
       op.object = Dot{obj_node, obj_seq};
-      if (op.object.node.valid() != (op.object.seq != 0)) fail("bad object id");
+      // The root, an object named by a dot, or a named container {0, hash}.
+      if (op.object.node.valid() && op.object.seq == 0) fail("bad object id");
       uint64_t span = OpSpan(op);
       if (op.type == Op::Type::kTextInsert) cursor = left_seq = seq + span - 1;
       if (op.type == Op::Type::kSeqDelete && !op.ranges.empty()) {

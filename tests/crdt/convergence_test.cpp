@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 #include <cstdio>
 #include <cstdlib>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -24,8 +25,52 @@ struct Message {
   std::string bytes;  // an encoded change
 };
 
+using EditFn = Status (*)(Document&, Transaction&, Rng&);
+
+// Half of the edits create containers at two shared keys of the root or of a map, each key
+// taking one of two kinds, so replicas often create the same container concurrently; the other
+// half are RandomEdit.
+Status SharedContainerEdit(Document& doc, Transaction& txn, Rng& rng) {
+  if (rng.Chance(50)) return RandomEdit(doc, txn, rng);
+  static const ObjectKind kKinds[][2] = {{ObjectKind::kCounter, ObjectKind::kText},
+                                         {ObjectKind::kMap, ObjectKind::kList},
+                                         {ObjectKind::kSet, ObjectKind::kCounter}};
+  static const char* kKeys[] = {"a", "b", "c"};
+  ObjectId map = kRoot;
+  auto objects = CollectObjects(doc);
+  for (const auto& o : objects) {
+    if (o.kind == ObjectKind::kMap && o.depth < 2 && rng.Chance(30)) map = o.id;
+  }
+  size_t k = rng.Below(3);
+  return txn.PutObject(map, kKeys[k], kKinds[k][rng.Below(100) < 85 ? 0 : 1]).status();
+}
+
+// How many keys of `doc` hold several writes of one container (merged concurrent creations);
+// fails (returns an error) when a key holds two distinct containers of one mergeable kind.
+std::string CountMerged(const Document& doc, size_t* merged) {
+  for (const auto& o : CollectObjects(doc)) {
+    if (o.kind != ObjectKind::kMap) continue;
+    auto keys = doc.Keys(o.id);
+    for (const auto& key : *keys) {
+      auto read = doc.Get(o.id, key);
+      std::set<ObjectKind> kinds;
+      for (const auto& e : read->values) {
+        if (!e.value.is_object()) continue;
+        ObjectKind kind = e.value.object().kind;
+        if (IsMergeableKind(kind) && !kinds.insert(kind).second) {
+          return "key " + key + " holds two " + ObjectKindName(kind) + " containers";
+        }
+      }
+      // One context entry per sibling: more than values means shared containers.
+      if (read->context.entries().size() > read->values.size()) ++*merged;
+    }
+  }
+  return std::string();
+}
+
 // Returns an empty string on success, else a description of the divergence.
-std::string RunOnce(uint64_t seed, uint64_t* total_ops) {
+std::string RunOnce(uint64_t seed, uint64_t* total_ops, EditFn edit = RandomEdit,
+                    size_t* merged = nullptr) {
   Rng rng(seed);
   int n = static_cast<int>(rng.Range(3, 5));
   std::vector<Document> replicas;
@@ -64,7 +109,7 @@ std::string RunOnce(uint64_t seed, uint64_t* total_ops) {
     auto txn = replicas[r].Begin(now);
     int edits = static_cast<int>(rng.Range(1, 3));
     for (int e = 0; e < edits; ++e) {
-      Status s = RandomEdit(replicas[r], txn, rng);
+      Status s = edit(replicas[r], txn, rng);
       if (!s.ok()) return "local edit failed: " + s.ToString();
     }
     auto change = txn.Commit();
@@ -104,6 +149,7 @@ std::string RunOnce(uint64_t seed, uint64_t* total_ops) {
   if (!copy.ok()) return "snapshot failed: " + copy.status().ToString();
   if (copy->CanonicalState() != reference) return "snapshot state differs";
   if (std::getenv("WEFT_VERBOSE")) std::printf("%s\n", replicas[0].ToJson().c_str());
+  if (merged) return CountMerged(replicas[0], merged);
   return std::string();
 }
 
@@ -119,4 +165,18 @@ TEST_CASE("1,000 seeded runs of 3 to 5 replicas converge byte for byte", "[conve
   }
   // Every run made edits (at least 20 steps of 1 to 3 ops each).
   CHECK(total_ops >= 20 * (last - first + 1));
+}
+
+TEST_CASE("seeded runs creating the same containers concurrently converge into one each",
+          "[convergence][named]") {
+  uint64_t only = SeedFromEnv();
+  uint64_t first = only ? only : 1, last = only ? only : 300;
+  uint64_t total_ops = 0;
+  size_t merged = 0;
+  for (uint64_t seed = first; seed <= last; ++seed) {
+    std::string err = RunOnce(seed, &total_ops, SharedContainerEdit, &merged);
+    if (!err.empty()) FAIL("seed " << seed << " (replay: WEFT_SEED=" << seed << "): " << err);
+  }
+  // Concurrent creations of one container did happen, and merged.
+  if (!only) CHECK(merged >= 10);
 }

@@ -309,8 +309,13 @@ TEST_CASE("a rolled-back transaction leaves the state byte for byte as it was",
     REQUIRE(t.SetRemove(set, 1).ok());
     REQUIRE(t.SetRegister(reg, "w").ok());
     REQUIRE(t.Put(kRoot, "new", true).ok());
-    REQUIRE(t.PutObject(kRoot, "inner", ObjectKind::kCounter).ok());  // drops the whole subtree
-    CHECK_FALSE(d.Exists(counter));
+    // Replaces the map at "inner"; the map is a named container, so it stays, hidden, with its
+    // subtree (docs/crdt.md).
+    REQUIRE(t.PutObject(kRoot, "inner", ObjectKind::kCounter).ok());
+    auto now = d.Get(kRoot, "inner");
+    REQUIRE(now->values.size() == 1);
+    CHECK(now->values[0].value.object().kind == ObjectKind::kCounter);
+    CHECK(d.Exists(counter));
     t.Rollback();
   }
   CHECK(d.CanonicalState() == before);
@@ -392,7 +397,56 @@ TEST_CASE("deleting a nested map removes edits made inside it concurrently",
   Sync(b, a);
   CHECK(a.ToJson() == "{}");
   CHECK(b.ToJson() == "{}");
+  // The map is a named container: no key reaches it, and creating it again gives an empty map,
+  // without the edit made concurrently with the delete.
+  CHECK(b.Get(kRoot, "item")->values.empty());
+  CHECK(a.CanonicalState() == b.CanonicalState());
+  {
+    auto t = b.Begin(kNow);
+    auto again = t.PutObject(kRoot, "item", ObjectKind::kMap);
+    REQUIRE(again.ok());
+    CHECK(*again == item);
+    CHECK(b.Keys(item)->empty());
+    Commit(t);
+  }
+  CHECK(b.ToJson() == R"({"item":{}})");
+  Sync(b, a);
+  CHECK(a.CanonicalState() == b.CanonicalState());
+}
+
+TEST_CASE("deleting an object made by a dot removes it with edits made inside it concurrently",
+          "[document][semantics]") {
+  // Objects in lists keep dot ids: a delete removes them and everything in them, named
+  // containers included.
+  Document a(NodeId{1}), b(NodeId{2});
+  ObjectId list, item, inner;
+  {
+    auto t = a.Begin(kNow);
+    list = *t.PutObject(kRoot, "items", ObjectKind::kList);
+    item = *t.ListInsertObject(list, 0, ObjectKind::kMap);
+    REQUIRE(t.Put(item, "done", false).ok());
+    inner = *t.PutObject(item, "n", ObjectKind::kCounter);
+    Commit(t);
+  }
+  Sync(a, b);
+  {
+    auto t = a.Begin(kNow);
+    REQUIRE(t.ListDelete(list, 0, 1).ok());
+    Commit(t);
+  }
+  {
+    auto t = b.Begin(kNow);
+    REQUIRE(t.Put(item, "done", true).ok());
+    REQUIRE(t.Increment(inner, 1).ok());
+    Commit(t);
+  }
+  Sync(a, b);
+  Sync(b, a);
+  CHECK(a.ToJson() == R"({"items":[]})");
+  CHECK(b.ToJson() == R"({"items":[]})");
   CHECK_FALSE(b.Exists(item));
+  CHECK_FALSE(b.Exists(inner));
+  CHECK(b.named_origins().count(inner) == 0);
   CHECK(a.CanonicalState() == b.CanonicalState());
 }
 

@@ -189,6 +189,41 @@ class CliTest(unittest.TestCase):
         finally:
             relay.stop()
 
+    def test_concurrent_incr_on_a_missing_key_sums(self):
+        """Two devices each `incr` a key that does not exist yet, offline; synced through a relay,
+        both print the sum (one counter, not a conflict of two)."""
+        relay = RelayProcess(os.path.join(self._tmp.name, "relay"))
+        db = lambda name: os.path.join(self._tmp.name, name)
+        run = lambda name, *a: subprocess.run([WEFT, "--db", db(name), *a], capture_output=True,
+                                              text=True, timeout=60)
+        try:
+            # a makes the document and lets b write it; both hold it before going offline.
+            self.assertEqual(run("a.db", "set", "doc", "title", '"shared"').returncode, 0)
+            b = run("b.db", "id").stdout.strip()
+            self.assertEqual(run("a.db", "grant", "doc", b, "writer").returncode, 0)
+            self.assertEqual(run("a.db", "sync", relay.url).returncode, 0)
+            self.assertEqual(run("b.db", "sync", relay.url).returncode, 0)
+            self.assertNotEqual(run("b.db", "get", "doc", "n").returncode, 0)  # no "n" yet
+            # Concurrent creations of the counter at "n".
+            self.assertEqual(run("a.db", "incr", "doc", "n", "2").returncode, 0)
+            self.assertEqual(run("b.db", "incr", "doc", "n", "5").returncode, 0)
+            for name in ("a.db", "b.db", "a.db"):
+                p = run(name, "sync", relay.url)
+                self.assertEqual(p.returncode, 0, p.stderr)
+            for name in ("a.db", "b.db"):
+                p = run(name, "get", "doc", "n")
+                self.assertEqual(p.returncode, 0, p.stderr)
+                self.assertEqual(json.loads(p.stdout), 7)
+                self.assertEqual(json.loads(run(name, "get", "doc").stdout),
+                                 {"title": "shared", "n": 7})
+            # Both keep counting into the one counter.
+            self.assertEqual(run("b.db", "incr", "doc", "n", "-1").returncode, 0)
+            self.assertEqual(run("b.db", "sync", relay.url).returncode, 0)
+            self.assertEqual(run("a.db", "sync", relay.url).returncode, 0)
+            self.assertEqual(json.loads(run("a.db", "get", "doc", "n").stdout), 6)
+        finally:
+            relay.stop()
+
     def test_open_relay_warns(self):
         relay = RelayProcess(os.path.join(self._tmp.name, "relay"), "--open")
         try:

@@ -101,7 +101,8 @@ void Check(const Status& s) {
 }
 
 // The shared start of the to-do document: its counter and set exist before anyone edits offline
-// (objects created concurrently would be siblings, each with its own count).
+// (created concurrently they would merge too, being named containers; the change counts below
+// count this shared start once).
 void CreateTodo(Replica& r) {
   Check(r.Transact("todo", [](Txn& t) {
            WEFT_RETURN_IF_ERROR(t.root().Counter("likes").status());
@@ -449,9 +450,10 @@ TEST_CASE("acknowledged changes survive a relay killed with SIGKILL", "[sync]") 
 
 namespace {
 
-// Four devices spread over three relays, edited offline, then synced live until all converge.
-void RunTopology(const std::vector<std::vector<int>>& dials) {
-  testing::TempDir dir;
+// Starts one relay per entry of `dials`, each dialing the relays it names (so they may form a
+// ring or a mesh), with its data under `dir`.
+std::vector<std::unique_ptr<relay::Relay>> StartTopology(
+    testing::TempDir& dir, const std::vector<std::vector<int>>& dials) {
   std::vector<std::unique_ptr<relay::Relay>> relays;
   // Ports are known once bound: start each relay dialing the earlier ones it names, then restart
   // (same store, same port) those that also dial later ones, with their full peer list.
@@ -475,6 +477,13 @@ void RunTopology(const std::vector<std::vector<int>>& dials) {
     relays[i] = StartRelay(dir.File("relay" + std::to_string(i)), peers,
                            [&](relay::RelayOptions& o) { o.listen_port = ports[i]; });
   }
+  return relays;
+}
+
+// Four devices spread over three relays, edited offline, then synced live until all converge.
+void RunTopology(const std::vector<std::vector<int>>& dials) {
+  testing::TempDir dir;
+  auto relays = StartTopology(dir, dials);
 
   std::vector<std::unique_ptr<Replica>> devices;
   std::vector<std::unique_ptr<SyncClient>> clients;
@@ -547,6 +556,93 @@ TEST_CASE("three relays all-to-all with four devices converge without loops", "[
 TEST_CASE("three relays in a ring with four devices converge without loops", "[sync]") {
   // 0 -> 1 -> 2 -> 0.
   RunTopology({{1}, {2}, {0}});
+}
+
+TEST_CASE("three devices on a ring of relays create one counter and one text concurrently",
+          "[sync][named]") {
+  testing::TempDir dir;
+  auto relays = StartTopology(dir, {{1}, {2}, {0}});  // 0 -> 1 -> 2 -> 0
+  std::vector<std::unique_ptr<Replica>> devices;
+  for (int d = 0; d < 3; ++d) {
+    devices.push_back(OpenReplica(dir.File("d" + std::to_string(d) + ".db")));
+    // Offline, each device creates the counter "n" and the text "notes" of a document none of
+    // them held before, and writes into them.
+    Check(devices[d]
+              ->Transact("ring",
+                         [&](Txn& t) {
+                           auto n = t.root().Counter("n");
+                           if (!n.ok()) return n.status();
+                           WEFT_RETURN_IF_ERROR(n->Increment(d + 1));
+                           auto notes = t.root().Text("notes");
+                           if (!notes.ok()) return notes.status();
+                           return notes->Insert(0, "[d" + std::to_string(d) + "]");
+                         })
+              .status());
+  }
+  std::vector<std::unique_ptr<SyncClient>> clients;
+  for (int d = 0; d < 3; ++d) {
+    auto c = SyncClient::Create(*devices[d], FastOptions());
+    REQUIRE(c.ok());
+    Check((*c)->AddPeer(Url(*relays[d])));
+    clients.push_back(std::move(*c));
+  }
+  // Reads a device's "n" and "notes", each of which must be one value (not siblings).
+  auto read = [](Replica& r, int64_t* n, std::string* notes) {
+    Check(r.Read("ring", [&](const View& v) {
+      auto root = v.root();
+      auto gn = root.Get("n");
+      auto gt = root.Get("notes");
+      if (!gn.ok() || gn->values.size() != 1 || !gt.ok() || gt->values.size() != 1) return;
+      auto c = root.Counter("n");
+      auto t = root.Text("notes");
+      if (c.ok() && c->Value().ok()) *n = *c->Value();
+      if (t.ok() && t->Read().ok()) *notes = *t->Read();
+    }));
+  };
+  auto converged = [&](int64_t sum) {
+    return Eventually(
+        [&] {
+          std::string s0 = State(*devices[0], "ring");
+          for (auto& d : devices) {
+            if (State(*d, "ring") != s0) return false;
+          }
+          for (auto& r : relays) {
+            if (State(r->replica(), "ring") != s0) return false;
+          }
+          int64_t n = -1;
+          std::string notes;
+          read(*devices[0], &n, &notes);
+          return n == sum;
+        },
+        30s);
+  };
+  REQUIRE(converged(1 + 2 + 3));
+  for (auto& d : devices) {
+    int64_t n = -1;
+    std::string notes;
+    read(*d, &n, &notes);
+    CHECK(n == 6);
+    // One text holding the three typings, each whole.
+    CHECK(notes.size() == 12);
+    for (int k = 0; k < 3; ++k) CHECK(notes.find("[d" + std::to_string(k) + "]") != notes.npos);
+    std::string json;
+    Check(d->Read("ring", [&](const View& v) { json = v.ToJson(); }));
+    CHECK(json.find("conflict") == std::string::npos);
+  }
+  // Live: each increments the one counter again while the others' increments stream in.
+  for (int d = 0; d < 3; ++d) {
+    Check(devices[d]
+              ->Transact("ring",
+                         [&](Txn& t) {
+                           auto n = t.root().Counter("n");
+                           if (!n.ok()) return n.status();
+                           return n->Increment(10);
+                         })
+              .status());
+  }
+  REQUIRE(converged(36));
+  for (auto& c : clients) c->Stop();
+  for (auto& r : relays) r->Stop();
 }
 
 TEST_CASE("hostile frames are refused with clear errors and the relay keeps serving", "[sync]") {

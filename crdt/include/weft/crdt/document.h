@@ -1,7 +1,8 @@
 // A document: a tree of CRDT objects under a root map, changed in transactions, exchanged as
 // changes.
 //
-// Objects are named by the dot of the operation that created them (the root map is ObjectId{}).
+// Objects are named by the dot of the operation that created them (the root map is ObjectId{}),
+// or, for containers created by a map write, by a hash of where they were created (named ids).
 // A map key holds a multi-value slot of values, each a scalar or a reference to a nested object,
 // so concurrent writes of one key are siblings. Nested objects are registers, LWW registers,
 // counters, add-wins sets and maps (lists and text join them with the sequence CRDT).
@@ -10,7 +11,9 @@
 // observed. A write of the key concurrent with the delete survives it (update wins). A nested
 // object that the delete observed is removed with everything inside it, including edits made
 // inside it concurrently with the delete (as in Automerge): to keep such an object, write the key
-// again. Removed objects leave no metadata behind.
+// again. Removed objects leave no metadata behind, except named containers (created by PutObject
+// of a counter, set, map, list or text): concurrent creations of one at a key are one object, so a
+// delete leaves it hidden rather than removed, and a later PutObject empties it (docs/crdt.md).
 //
 // A local Transaction applies its operations at once (reads inside it see them) and, on Commit,
 // becomes one Change: the author's next contiguous run of seqs (one per operation), the document's
@@ -45,7 +48,10 @@
 
 namespace weft::crdt {
 
-// The dot of the operation that created the object; {} is the root map.
+// The dot of the operation that created the object; {} is the root map. A container created by
+// a map write (PutObject) is "named" instead: its id is a deterministic function of where it was
+// created (NamedObjectId), with node 0, so concurrent creations of one container on several
+// replicas make the same object and their contents merge.
 using ObjectId = Dot;
 inline constexpr ObjectId kRoot{};
 
@@ -59,6 +65,30 @@ enum class ObjectKind : uint8_t {
   kText = 7,  // collaborative text (code points)
 };
 const char* ObjectKindName(ObjectKind k);
+
+// Whether PutObject gives containers of `kind` a named id: counters, sets, maps, lists and texts.
+// Registers keep dot ids (concurrent creations of one stay siblings).
+bool IsMergeableKind(ObjectKind kind);
+// Whether `id` is a named id (node 0, seq not 0).
+constexpr bool IsNamedObject(ObjectId id) {
+  return !id.node.valid() && id.seq != 0;
+}
+// Hashes a named container's origin to the seq of its id: a domain-separated 64-bit hash of
+// (parent id, key, kind), never 0.
+using NamedIdHash = uint64_t (*)(ObjectId parent, std::string_view key, ObjectKind kind);
+uint64_t DefaultNamedIdHash(ObjectId parent, std::string_view key, ObjectKind kind);
+// The named id of the container of `kind` created at `key` of map `parent`, with the default
+// hash (a document with DocumentOptions::named_id_hash uses that instead).
+ObjectId NamedObjectId(ObjectId parent, std::string_view key, ObjectKind kind);
+
+// Where a named container was created: the document keeps this for each one, to refuse a
+// creation whose id some other origin already holds (a hash collision).
+struct NamedOrigin {
+  ObjectId parent;
+  std::string key;
+  ObjectKind kind = ObjectKind::kMap;
+  friend bool operator==(const NamedOrigin&, const NamedOrigin&) = default;
+};
 
 struct ObjectRef {
   ObjectId id;
@@ -95,7 +125,9 @@ struct ListItem {
 // ops before it took.
 struct Op {
   enum class Type : uint8_t {
-    kMapSet = 1,       // key := scalar, or := a new object of `kind` (whose id is this op's dot)
+    // key := scalar, or := a new object of `kind` (whose id is this op's dot, or its named id
+    // when `named`)
+    kMapSet = 1,
     kMapDelete = 2,    // remove the key's values named by `context`
     kRegisterSet = 3,  // register or LWW register := scalar
     kCounterAdd = 4,
@@ -113,7 +145,10 @@ struct Op {
   std::string key;        // kMapSet, kMapDelete
   VersionVector context;  // what the op replaces (map, register, set ops)
   Scalar scalar;          // kMapSet (unless new object), kRegisterSet, kSetAdd, kSetRemove
-  std::optional<ObjectKind> new_object;         // kMapSet creating a nested object
+  std::optional<ObjectKind> new_object;  // kMapSet creating a nested object
+  // kMapSet creating a nested object: the object's id is its named id (NamedObjectId) rather
+  // than the op's dot. Changes written before named containers never set it.
+  bool named = false;
   int64_t delta = 0;                            // kCounterAdd
   Dot left, right;                              // sequence inserts: origins (node 0: start / end)
   std::string text;                             // kTextInsert: UTF-8, at least one code point
@@ -170,7 +205,9 @@ struct KeyRead {
     Value value;
     DottedVersionVector clock;
   };
-  std::vector<Entry> values;  // sorted by dot; empty when the key is absent
+  // Sorted by dot; empty when the key is absent. Siblings that reference the same (named)
+  // container are one value: the entry of the greatest dot stands for them.
+  std::vector<Entry> values;
   VersionVector context;
   bool conflict() const { return values.size() > 1; }
 };
@@ -187,10 +224,10 @@ struct LwwRead {
 // of an element already present) produce no patch.
 struct Patch {
   enum class Type : uint8_t {
-    kMapKey = 1,     // `key` of map `object` now has `siblings` values (0: the key is gone)
-    kRegister = 2,   // register `object` now has `siblings` values
-    kCounter = 3,    // counter `object` changed by `delta`
-    kSetAdd = 4,     // `element` joined set `object`
+    kMapKey = 1,    // `key` of map `object` now has `siblings` distinct values (0: the key is gone)
+    kRegister = 2,  // register `object` now has `siblings` values
+    kCounter = 3,   // counter `object` changed by `delta`
+    kSetAdd = 4,    // `element` joined set `object`
     kSetRemove = 5,  // `element` left set `object`
     kInsert = 6,     // `length` elements (`text` for a text) inserted at `index` of `object`
     kDelete = 7,     // `length` elements deleted at `index` of `object`
@@ -212,6 +249,9 @@ struct DocumentOptions {
   // Keep every change in memory, so ChangesSince can answer any peer (a relay or the SDK may
   // keep its log elsewhere and turn this off).
   bool keep_history = true;
+  // For tests: replaces the hash that names containers (to force collisions). Every replica of
+  // a document must use the same one.
+  NamedIdHash named_id_hash = nullptr;
 };
 
 struct ApplyOptions {
@@ -248,7 +288,13 @@ class Transaction {
   // Replaces only the values a prior read returned (KeyRead::context); later concurrent ones stay.
   Status PutAfterRead(ObjectId map, std::string_view key, Scalar value,
                       const VersionVector& read_context);
-  // Creates a nested object of `kind` at `key`, replacing the key's visible values.
+  // Creates a nested object of `kind` at `key`, replacing the key's visible values. A mergeable
+  // kind (IsMergeableKind) gets its named id, so concurrent creations on other replicas are the
+  // same object. When that container already exists (at the key, or held since the key was
+  // deleted) it is emptied in this transaction by the ops its kind has (a counter adds minus its
+  // value, a text or list deletes its items, a set removes its elements, a map deletes its keys),
+  // so the caller gets an empty container and edits made concurrently with this one survive.
+  // kInvalidArgument, changing nothing, when another origin holds the named id (a collision).
   Result<ObjectId> PutObject(ObjectId map, std::string_view key, ObjectKind kind);
   Status Delete(ObjectId map, std::string_view key);
 
@@ -297,6 +343,8 @@ class Transaction {
   // Whether the local actor may add a data op now: in an owned document, once it is bound, its
   // key must be allowed to write (AccessList::CheckWrite).
   Status CheckLocalWrite() const;
+  // Empties container `id` of `kind` with ops of its kind (PutObject of an existing one).
+  Status Clear(ObjectId id, ObjectKind kind);
   Status AddAccess(Op op);
 
   Document* doc_;
@@ -438,6 +486,8 @@ class Document {
 
   // Internals, shared with Transaction and the encoder.
   const auto* FindObject(ObjectId id) const { return Find(id); }
+  // The origin of every named container held, by id.
+  const std::map<ObjectId, NamedOrigin>& named_origins() const { return named_; }
   struct MapObject {
     std::map<std::string, MVSlot<Value>, std::less<>> entries;
     VersionVector seen;
@@ -452,14 +502,27 @@ class Document {
 
   using UndoFn = UndoEntry;
   friend struct UndoEntry;
+  // An object removed with its subtree, kept to undo the removal.
+  struct RemovedObject {
+    ObjectId id;
+    Object object;
+    std::optional<NamedOrigin> origin;
+  };
+  using Removed = std::vector<RemovedObject>;
   Status ValidateOp(const Op& op, const Dot& dot) const;
   // Validates `op` against the current state and applies it; appends its undo when `undo` is set.
   Status ApplyOpChecked(const Op& op, const Dot& dot, const HlcTimestamp& time,
                         std::vector<UndoFn>* undo, std::vector<Patch>* patches);
   // Applies a validated op; `removed` collects objects it removed (for undo), when given.
-  void ApplyOp(const Op& op, const Dot& dot, const HlcTimestamp& time,
-               std::vector<std::pair<ObjectId, Object>>* removed, std::vector<Patch>* patches);
-  void RemoveTree(ObjectId id, std::vector<std::pair<ObjectId, Object>>* removed);
+  void ApplyOp(const Op& op, const Dot& dot, const HlcTimestamp& time, Removed* removed,
+               std::vector<Patch>* patches);
+  // Removes `id` and its subtree: the objects its values reference and the named containers
+  // created in it. A named container is removed only with an ancestor made by a dot (see
+  // docs/crdt.md); when its key drops it, it stays, hidden.
+  void RemoveTree(ObjectId id, Removed* removed);
+  void Reinsert(Removed& removed);
+  // The named id of a container created at (`parent`, `key`, `kind`), with this document's hash.
+  ObjectId NamedId(ObjectId parent, std::string_view key, ObjectKind kind) const;
   // Applies a sequence op (validated); records undo and patches.
   Status ApplySequenceOp(const Op& op, const Dot& dot, std::vector<UndoFn>* undo,
                          std::vector<Patch>* patches);
@@ -487,6 +550,8 @@ class Document {
   uint64_t lamport_ = 0;
   HybridClock clock_;
   std::map<ObjectId, Object> objects_;
+  // The origin of each named container in objects_.
+  std::map<ObjectId, NamedOrigin> named_;
   AccessList access_;
   std::vector<Change> history_;
   VersionVector history_base_;  // the version before the first change in history_
