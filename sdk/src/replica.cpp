@@ -446,13 +446,12 @@ class ReplicaImpl final : public Replica {
   // different change at those seqs signed by the same author is an equivocation, recorded with
   // both changes as proof, and the author is frozen in the document from there; a different
   // change that is not signed is refused (kPermissionDenied). Caller holds write_mu_.
-  // The signatures of `changes` (a batch for `doc`) checked before the state lock is taken, so
-  // that readers keep reading meanwhile (the caller holds write_mu_: the document cannot
-  // change): per change, the key its signature was found valid for (nullopt: not checked, or
-  // invalid; ApplyRemoteChanges checks it again under the lock, against the key the author has
-  // then, unless that is the key found here).
-  std::vector<std::optional<crdt::Principal>> VerifyAhead(
-      std::string_view doc, const DocState& st, const std::vector<crdt::Change>& changes) const;
+  // The signatures of `changes` (a batch for `doc`) checked before any lock is taken, so that
+  // sessions verify in parallel and readers and writers go on meanwhile: per change, the key its
+  // signature was found valid for (nullopt: not checked, or invalid). ApplyRemoteChanges checks
+  // each change again under the lock unless its author's key is then the one found here.
+  std::vector<std::optional<crdt::Principal>> VerifyAhead(std::string_view doc,
+                                                          const std::vector<crdt::Change>& changes);
   Status CheckHeldAgain(std::string_view doc, DocState* st, const crdt::Change& c,
                         std::string_view blob);
   // The changes of `doc` a peer lacks, as the log holds them (ChangesSince signs them).
@@ -1254,11 +1253,12 @@ Result<ApplyReport> ReplicaImpl::ApplyRemoteChanges(std::string_view doc,
     }
     changes.push_back(std::move(*c));
   }
+  // Signatures first, before any lock is held: sessions check theirs in parallel.
+  const std::vector<std::optional<crdt::Principal>> verified = VerifyAhead(doc, changes);
   std::unique_lock w(write_mu_);
   auto loaded = Load(doc, true);
   if (!loaded.ok()) return loaded.status();
   DocState* st = *loaded;
-  const std::vector<std::optional<crdt::Principal>> verified = VerifyAhead(doc, *st, changes);
   ApplyReport report;
   std::vector<crdt::Patch> patches;
   std::vector<const crdt::Change*> applied;
@@ -1420,10 +1420,8 @@ Result<std::vector<Equivocation>> ReplicaImpl::Equivocations() {
 }
 
 std::vector<std::optional<crdt::Principal>> ReplicaImpl::VerifyAhead(
-    std::string_view doc, const DocState& st, const std::vector<crdt::Change>& changes) const {
+    std::string_view doc, const std::vector<crdt::Change>& changes) {
   std::vector<std::optional<crdt::Principal>> out(changes.size());
-  const crdt::AccessList& access = st.doc.access();
-  if (!access.owned()) return out;
   // Authors the batch binds, by their earliest binding in it (which is the one applied).
   std::map<crdt::NodeId, std::pair<uint64_t, const crdt::Principal*>> bound;
   for (const crdt::Change& c : changes) {
@@ -1433,16 +1431,27 @@ std::vector<std::optional<crdt::Principal>> ReplicaImpl::VerifyAhead(
       if (!fresh && c.start_seq < it->second.first) it->second = {c.start_seq, &op.principal};
     }
   }
+  // The key of each change's author as the document names it now (nullopt: unbound or held).
+  std::vector<std::optional<crdt::Principal>> keys(changes.size());
+  bool owned = false;
+  Status read = Read(doc, [&](const View& v) {
+    const crdt::Document& d = v.document();
+    owned = d.access().owned();
+    for (size_t i = 0; owned && i < changes.size(); ++i) {
+      const crdt::Change& c = changes[i];
+      if (d.HasChange({c.author, c.end_seq()})) continue;
+      if (const crdt::Principal* key = d.access().KeyOf(c.author)) keys[i] = *key;
+    }
+  });
+  if (!read.ok() || !owned) return out;
   for (size_t i = 0; i < changes.size(); ++i) {
-    const crdt::Change& c = changes[i];
-    if (st.frozen.count(c.author) != 0 || st.doc.HasChange({c.author, c.end_seq()})) continue;
-    const crdt::Principal* key = access.KeyOf(c.author);
+    const crdt::Principal* key = keys[i] ? &*keys[i] : nullptr;
     if (!key) {
-      auto it = bound.find(c.author);
+      auto it = bound.find(changes[i].author);
       if (it == bound.end()) continue;
       key = it->second.second;
     }
-    if (SignedBy(doc, *key, c)) out[i] = *key;
+    if (SignedBy(doc, *key, changes[i])) out[i] = *key;
   }
   return out;
 }
