@@ -13,6 +13,9 @@
 //       changes fanned out per second (weft_relay_changes_out_total), until p99 passes 1 s, or
 //       arrivals do not all come within 30 s, or the edit drivers cannot keep the rate;
 //   {"bench":"saturation", ...}  the highest fan-out rate reached.
+//   {"bench":"propagation_security_off"|"propagation_security_on", ...}, then
+//       {"bench":"relay_security_ratio", ...}: --security-rounds, the same run with security off
+//       and on, round after round, and the ratio of their median p99s.
 //   {"bench":"bootstrap", ...}  the automerge-paper trace in a relay's log (replayed 260 patches
 //       a transaction by a writer device); a new device's time from AddPeer to holding the whole
 //       text (a snapshot, then the log after it), with security off (an --open relay, a public
@@ -24,7 +27,7 @@
 //                        [--step-duration S] [--no-bootstrap]
 //                        [--relay-durability full|normal] [--relay-threads N] [--trace FILE]
 //                        [--live-interval-us US] [--wire-devices] [--open-relay] [--owned]
-//                        [--wire-threads N]
+//                        [--wire-threads N] [--security-rounds N]
 // Exit status: 0; 1 when a measurement could not run (the JSON line says why) or the propagation
 // run missed arrivals; 2 on usage.
 #include <algorithm>
@@ -70,6 +73,10 @@ struct Flags {
   // devices bind and sign their changes (the relay checks every signature).
   bool open_relay = false;
   bool owned = false;
+  // --security-rounds N: with --wire-devices, N rounds of a propagation run with security off
+  // (--open-relay, a public document) then on (--owned), each on a fresh relay and fleet, in one
+  // process; then the ratio of the median p99s.
+  int security_rounds = 0;
   int wire_threads = 1;  // --wire-threads: network threads of the wire devices
   Durability relay_durability = Durability::kFull;
   int relay_threads = 2;
@@ -603,7 +610,7 @@ void WithFleet(const Flags& f, const std::string& dir,
       "                       [--relay-durability full|normal] [--relay-threads N] "
       "[--trace FILE]\n"
       "                       [--live-interval-us US] [--wire-devices] [--open-relay] "
-      "[--owned] [--wire-threads N]\n");
+      "[--owned] [--wire-threads N] [--security-rounds N]\n");
   std::exit(2);
 }
 
@@ -637,6 +644,8 @@ int main(int argc, char** argv) {
       f.wire = true;
     } else if (a == "--open-relay") {
       f.open_relay = true;
+    } else if (a == "--security-rounds") {
+      f.security_rounds = std::atoi(value().c_str());
     } else if (a == "--owned") {
       f.owned = true;
     } else if (a == "--wire-threads") {
@@ -690,7 +699,32 @@ int main(int argc, char** argv) {
       });
     }
   };
-  if (f.duration_s > 0) {
+  if (f.security_rounds > 0) {
+    if (!f.wire) Usage();
+    std::vector<double> p99[2];
+    for (int round = 0; round < f.security_rounds; ++round) {
+      for (int on = 0; on < 2; ++on) {
+        Flags g = f;
+        g.open_relay = on == 0;
+        g.owned = on == 1;
+        const char* name = on ? "propagation_security_on" : "propagation_security_off";
+        WithWireFleet(g, dir.File(name + std::to_string(round)),
+                      [&](relay::Relay& relay, bench::WireFleet& fleet) {
+                        auto r =
+                            RunWire(relay, fleet, g.devices, g.rate, g.warmup_s, g.duration_s, 30s);
+                        PrintRun(name, g, g.rate, g.duration_s, r);
+                        if (r.arrived < r.expected) status = 1;
+                        p99[on].push_back(r.p99);
+                      });
+      }
+    }
+    double off = Percentile(p99[0], 0.5), on = Percentile(p99[1], 0.5);
+    std::printf(
+        "{\"bench\":\"relay_security_ratio\",\"rounds\":%d,\"median_p99_off_ms\":%.2f,"
+        "\"median_p99_on_ms\":%.2f,\"on_over_off\":%.2f,\"target\":1.3}\n",
+        f.security_rounds, off, on, off > 0 ? on / off : 0.0);
+    std::fflush(stdout);
+  } else if (f.duration_s > 0) {
     series("propagation", [&](RunFn run, QuiesceFn) {
       auto r = run(f.rate, f.warmup_s, f.duration_s);
       PrintRun("propagation", f, f.rate, f.duration_s, r);
