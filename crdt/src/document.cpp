@@ -403,12 +403,21 @@ void UndoEntry::operator()(Document& doc) const {
     std::get<List<Value>>(*o).UndoInsert(first, count);
 }
 
-Transaction::Transaction(Document* doc, uint64_t now_ms)
-    : doc_(doc), now_ms_(now_ms), next_seq_(doc->version_.Get(doc->self_) + 1) {}
+Transaction::Transaction(Document* doc, uint64_t now_ms, NodeId author, bool at_view)
+    : doc_(doc),
+      now_ms_(now_ms),
+      author_(author),
+      at_view_(at_view),
+      next_seq_(doc->version_.Get(author) + 1) {}
 
 Transaction::Transaction(Transaction&& o) noexcept
     : doc_(o.doc_),
       now_ms_(o.now_ms_),
+      author_(o.author_),
+      at_view_(o.at_view_),
+      at_(std::move(o.at_)),
+      at_deps_(std::move(o.at_deps_)),
+      at_lamport_(o.at_lamport_),
       next_seq_(o.next_seq_),
       ops_(std::move(o.ops_)),
       patches_(std::move(o.patches_)),
@@ -424,16 +433,27 @@ Transaction::~Transaction() {
 Status Transaction::CheckLocalWrite() const {
   const AccessList& access = doc_->access_;
   // Not bound yet: the SDK binds the actor in this transaction before it commits.
-  if (!access.owned() || !access.KeyOf(doc_->self_)) return Status::Ok();
-  return access.CheckWrite(doc_->self_, next_seq_);
+  if (!access.owned() || !access.KeyOf(author_)) return Status::Ok();
+  return access.CheckWrite(author_, next_seq_);
+}
+
+ViewMode Transaction::TextMode() const {
+  if (at_view_) return ViewMode::kAt;
+  return doc_->InView() ? ViewMode::kJoin : ViewMode::kOutside;
+}
+
+Status Transaction::CheckCurrent() const {
+  if (!at_view_) return Status::Ok();
+  return Status::InvalidArgument("only text edits can be made at an earlier version");
 }
 
 Status Transaction::AddAccess(Op op) {
   if (!open_) return Status::InvalidArgument("transaction is closed");
+  WEFT_RETURN_IF_ERROR(CheckCurrent());
   Document& d = *doc_;
   op.type = Op::Type::kAccess;
   op.object = kRoot;
-  AccessEntry e = internal::AccessEntryOf(op, Dot{d.self_, next_seq_}, d.lamport_ + 1);
+  AccessEntry e = internal::AccessEntryOf(op, Dot{author_, next_seq_}, d.lamport_ + 1);
   WEFT_RETURN_IF_ERROR(d.access_.Check(e, d.version_, d.version_.empty()));
   undo_.push_back(Undo([before = d.access_](Document& doc) { doc.access_ = before; }));
   d.access_.Add(std::move(e));
@@ -486,10 +506,11 @@ Status Transaction::Revoke(const Principal& key) {
 
 Status Transaction::Add(Op op) {
   if (!open_) return Status::InvalidArgument("transaction is closed");
+  WEFT_RETURN_IF_ERROR(CheckCurrent());
   Document& d = *doc_;
   if (!d.Exists(op.object)) return Status::NotFound("object " + op.object.ToString());
   WEFT_RETURN_IF_ERROR(CheckLocalWrite());
-  Dot dot{d.self_, next_seq_};
+  Dot dot{author_, next_seq_};
   WEFT_RETURN_IF_ERROR(d.ApplyOpChecked(op, dot, d.clock_.last(), &undo_, &patches_));
   next_seq_ += OpSpan(op);
   ops_.push_back(std::move(op));
@@ -523,7 +544,7 @@ Result<ObjectId> Transaction::PutObject(ObjectId map, std::string_view key, Obje
   op.context = read->context;
   op.new_object = kind;
   if (!IsMergeableKind(kind)) {
-    Dot dot{doc_->self_, next_seq_};
+    Dot dot{author_, next_seq_};
     WEFT_RETURN_IF_ERROR(Add(std::move(op)));
     return dot;
   }
@@ -643,24 +664,21 @@ Status Transaction::SetRemove(ObjectId set, Scalar element) {
   return Add(std::move(op));
 }
 
-namespace {
-Change BuildChange(const Document& d, NodeId self, uint64_t lamport, HlcTimestamp time,
-                   std::vector<Op> ops) {
-  Change c;
-  c.author = self;
-  c.start_seq = d.version().Get(self) + 1;
-  c.deps = d.heads();
-  c.deps.Set(self, 0);
-  c.lamport = lamport + 1;
-  c.time = time;
-  c.ops = std::move(ops);
-  return c;
-}
-}  // namespace
-
 std::optional<Change> Transaction::Prepare() const {
   if (!open_ || ops_.empty()) return std::nullopt;
-  return BuildChange(*doc_, doc_->self_, doc_->lamport_, doc_->clock_.last(), ops_);
+  return doc_->BuildChange(*this, ops_);
+}
+
+Change Document::BuildChange(const Transaction& t, std::vector<Op> ops) const {
+  Change c;
+  c.author = t.author_;
+  c.start_seq = version_.Get(t.author_) + 1;
+  c.deps = t.at_view_ ? t.at_deps_ : heads_;
+  c.deps.Set(t.author_, 0);
+  c.lamport = (t.at_view_ ? t.at_lamport_ : lamport_) + 1;
+  c.time = clock_.last();
+  c.ops = std::move(ops);
+  return c;
 }
 
 std::optional<Change> Transaction::Commit() {
@@ -670,14 +688,22 @@ std::optional<Change> Transaction::Commit() {
   d.in_transaction_ = false;
   undo_.clear();
   if (ops_.empty()) return std::nullopt;
-  Change c = BuildChange(d, d.self_, d.lamport_, d.clock_.last(), std::move(ops_));
+  Change c = d.BuildChange(*this, std::move(ops_));
   ops_.clear();
-  d.version_.Set(d.self_, c.end_seq());
+  d.version_.Set(author_, c.end_seq());
   // Held changes that waited for this (a peer built on seqs of a copy of this document) are
   // applied by the next Receive.
-  d.WakeHeld(d.self_, c.end_seq());
-  d.heads_ = VersionVector{{d.self_, c.end_seq()}};  // it follows everything held
-  d.lamport_ = c.lamport;
+  d.WakeHeld(author_, c.end_seq());
+  if (at_view_) {
+    // It follows `at` only: the heads outside it stay heads. It joined the texts' views.
+    d.heads_.DropCovered(at_);
+    d.heads_.Set(author_, c.end_seq());
+    d.view_.at.Set(author_, c.end_seq());
+    d.view_.current = d.view_.at == d.version_;
+  } else {
+    d.heads_ = VersionVector{{author_, c.end_seq()}};  // it follows everything held
+  }
+  d.lamport_ = std::max(d.lamport_, c.lamport);  // one made at an earlier version is lower
   if (d.options_.keep_history) d.history_.push_back(c);
   return c;
 }
@@ -709,7 +735,145 @@ Transaction Document::Begin(uint64_t now_ms) {
   // The transaction's hybrid time is fixed at its start: LWW writes in it are stamped with it.
   clock_.Now(now_ms);
   in_transaction_ = true;
-  return Transaction(this, now_ms);
+  return Transaction(this, now_ms, self_, false);
+}
+
+Result<Transaction> Document::BeginAt(const VersionVector& at, uint64_t now_ms, NodeId author) {
+  if (in_transaction_) return Status::InvalidArgument("a local transaction is open");
+  if (!author.valid()) author = self_;
+  if (at == version_) {
+    clock_.Now(now_ms);
+    in_transaction_ = true;
+    return Transaction(this, now_ms, author, false);
+  }
+  if (!options_.keep_history) {
+    return Status::InvalidArgument("edits at an earlier version need the document's history");
+  }
+  VersionVector frontier;
+  uint64_t lamport = 0;
+  WEFT_RETURN_IF_ERROR(ExamineVersion(at, &frontier, &lamport));
+  if (at.Get(author) != version_.Get(author)) {
+    return Status::InvalidArgument("the version lacks changes of the author " + author.ToHex() +
+                                   " (an author's changes follow one another)");
+  }
+  MoveView(at);
+  clock_.Now(now_ms);
+  in_transaction_ = true;
+  Transaction t(this, now_ms, author, true);
+  t.at_ = at;
+  t.at_deps_ = std::move(frontier);
+  t.at_lamport_ = lamport;
+  return t;
+}
+
+Status Document::ExamineVersion(const VersionVector& at, VersionVector* frontier,
+                                uint64_t* lamport) const {
+  if (!version_.Dominates(at)) {
+    return Status::InvalidArgument("version " + at.ToString() + " is not held here");
+  }
+  if (!at.Dominates(history_base_)) {
+    return Status(StatusCode::kHistoryTruncated,
+                  "version " + at.ToString() + " is older than the history kept");
+  }
+  // Causally closed, in whole changes: the last change of each author in `at` ends there, and
+  // everything it depends on is in `at` (the earlier ones were checked when it was applied).
+  // One walk over `at` and the history index, both sorted by node.
+  IndexHistory();
+  const auto& entries = at.entries();
+  std::vector<const Change*> last(entries.size(), nullptr);
+  *lamport = 0;
+  bool before_history = false;
+  auto idx = view_.by_author.begin();
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const auto& [node, seq] = entries[i];
+    while (idx != view_.by_author.end() && idx->first < node) ++idx;
+    if (seq <= history_base_.Get(node)) {
+      before_history = true;
+      continue;
+    }
+    if (idx != view_.by_author.end() && idx->first == node) {
+      const auto& list = idx->second;
+      auto c = std::lower_bound(list.begin(), list.end(), std::make_pair(seq, size_t{0}));
+      if (c != list.end() && c->first == seq) last[i] = &history_[c->second];
+    }
+    if (!last[i]) {
+      return Status::InvalidArgument("version " + at.ToString() + " splits a change of " +
+                                     node.ToHex());
+    }
+    if (at.FirstMissing(last[i]->deps)) {
+      return Status::InvalidArgument("version " + at.ToString() + " lacks what change " +
+                                     last[i]->id().ToString() + " depends on");
+    }
+    *lamport = std::max(*lamport, last[i]->lamport);
+  }
+  // Before the history kept, a change's time is unknown here, and at most the document's.
+  if (before_history) *lamport = lamport_;
+  // The frontier: the entries no other last change names as a dependency (the deps are
+  // frontiers themselves, so an entry covered only further back stays; that is still correct).
+  std::vector<bool> covered(entries.size(), false);
+  for (size_t i = 0; i < entries.size(); ++i) {
+    if (!last[i]) continue;
+    for (const auto& [dep, dseq] : last[i]->deps.entries()) {
+      if (dep == entries[i].first || dseq == 0) continue;
+      auto it = std::lower_bound(entries.begin(), entries.end(), dep,
+                                 [](const auto& e, NodeId n) { return e.first < n; });
+      if (it != entries.end() && it->first == dep && it->second == dseq) {
+        covered[static_cast<size_t>(it - entries.begin())] = true;
+      }
+    }
+  }
+  *frontier = VersionVector{};
+  for (size_t i = 0; i < entries.size(); ++i) {
+    if (!covered[i]) frontier->Set(entries[i].first, entries[i].second);
+  }
+  return Status::Ok();
+}
+
+void Document::IndexHistory() const {
+  View& v = const_cast<View&>(view_);
+  for (; v.indexed < history_.size(); ++v.indexed) {
+    const Change& c = history_[v.indexed];
+    v.by_author[c.author].emplace_back(c.end_seq(), v.indexed);
+  }
+}
+
+void Document::MoveView(const VersionVector& at) {
+  if (view_.current) {
+    view_.current = false;
+    view_.at = version_;
+  }
+  IndexHistory();
+  auto move = [&](const VersionVector& from, const VersionVector& to, bool in) {
+    for (const DotRange& r : from.Subtract(to)) {
+      const auto& list = view_.by_author[r.node];
+      auto c = std::lower_bound(list.begin(), list.end(), std::make_pair(r.first, size_t{0}));
+      for (; c != list.end() && history_[c->second].start_seq <= r.last; ++c) {
+        const Change& ch = history_[c->second];
+        uint64_t seq = ch.start_seq;
+        for (const Op& op : ch.ops) {
+          uint64_t span = OpSpan(op);
+          if (op.type == Op::Type::kTextInsert || op.type == Op::Type::kListInsert ||
+              op.type == Op::Type::kSeqDelete) {
+            Object* o = Find(op.object);
+            auto visit = [&](auto& s) {
+              if (op.type == Op::Type::kSeqDelete) {
+                s.AddViewDeletes(DeleteOp{op.ranges}, in ? 1 : -1);
+              } else {
+                s.SetInView(Dot{ch.author, seq}, span, in);
+              }
+            };
+            if (auto* t = o ? std::get_if<Text>(o) : nullptr) visit(*t);
+            if (auto* l = o ? std::get_if<List<Value>>(o) : nullptr) visit(*l);
+          }
+          seq += span;
+        }
+      }
+    }
+  };
+  move(view_.at, at, false);  // retreat what `at` lacks
+  move(at, view_.at, true);   // advance what it adds
+  view_.at = at;
+  view_.current = at == version_;
 }
 
 Document::Object* Document::Find(ObjectId id) {
@@ -1063,7 +1227,7 @@ Status Document::ApplySequenceOp(const Op& op, const Dot& dot, std::vector<UndoF
   if (op.type == Op::Type::kTextInsert) {
     Text& t = std::get<Text>(*target);
     size_t before = t.size();
-    Status s = t.Apply(TextInsertOp{dot, op.left, op.right, op.text});
+    Status s = t.Apply(TextInsertOp{dot, op.left, op.right, op.text}, InView());
     if (!s.ok()) return bad(s);
     uint64_t n = t.size() - before;
     if (n == 0) return Status::Ok();  // already here
@@ -1088,7 +1252,7 @@ Status Document::ApplySequenceOp(const Op& op, const Dot& dot, std::vector<UndoF
       }
     }
     size_t before = l.size();
-    Status s = l.Apply(ins);
+    Status s = l.Apply(ins, InView());
     if (!s.ok()) return bad(s);
     uint64_t n = l.size() - before;
     if (n == 0) return Status::Ok();  // already here
@@ -1108,10 +1272,12 @@ Status Document::ApplySequenceOp(const Op& op, const Dot& dot, std::vector<UndoF
   DeleteOp del{op.ranges};
   std::vector<DotRange> newly;
   auto removed = std::make_shared<Removed>();
+  const bool in_view = InView();
   if (auto* t = std::get_if<Text>(target)) {
-    Status s = t->Apply(del, &newly);
+    Status s = t->Apply(del, &newly, in_view);
     if (!s.ok()) return bad(s);
-    if (newly.empty()) return Status::Ok();
+    // A delete that found only tombstones still counted in the view: its undo takes that back.
+    if (newly.empty() && !in_view) return Status::Ok();
     if (patches) DeletePatches(t->core(), obj, newly, patches);
   } else {
     auto& l = std::get<List<Value>>(*target);
@@ -1131,20 +1297,23 @@ Status Document::ApplySequenceOp(const Op& op, const Dot& dot, std::vector<UndoF
         if (v.ok() && v->is_object()) dropped.push_back(v->object().id);
       }
     }
-    Status s = l.Apply(del, &newly);
+    Status s = l.Apply(del, &newly, in_view);
     if (!s.ok()) return bad(s);
-    if (newly.empty()) return Status::Ok();
+    if (newly.empty() && !in_view) return Status::Ok();
     if (patches) DeletePatches(l.core(), obj, newly, patches);
     for (ObjectId c : dropped) RemoveTree(c, undo ? removed.get() : nullptr);
   }
   if (undo) {
-    undo->push_back(Undo([obj, newly = DeleteOp{newly}, removed](Document& d) {
+    std::optional<DeleteOp> view;
+    if (in_view) view = del;
+    undo->push_back(Undo([obj, newly = DeleteOp{newly}, view, removed](Document& d) {
       d.Reinsert(*removed);
       Object* o = d.Find(obj);
+      const DeleteOp* v = view ? &*view : nullptr;
       if (auto* t = std::get_if<Text>(o))
-        t->UndoDelete(newly);
+        t->UndoDelete(newly, v);
       else
-        std::get<List<Value>>(*o).UndoDelete(newly);
+        std::get<List<Value>>(*o).UndoDelete(newly, v);
     }));
   }
   return Status::Ok();
@@ -1157,21 +1326,23 @@ Status Transaction::AddSequenceInsert(Op op) {
   Document::Object* target = d.Find(op.object);
   if (!target) return Status::NotFound("object " + op.object.ToString());
   WEFT_RETURN_IF_ERROR(CheckLocalWrite());
-  Dot dot{d.self_, next_seq_};
+  Dot dot{author_, next_seq_};
   ObjectId obj = op.object;
   uint64_t n;
   size_t pos = op.left.seq;  // the caller passes the index in left.seq
   if (op.type == Op::Type::kTextInsert) {
     auto* t = std::get_if<Text>(target);
     if (!t) return Status::TypeMismatch(KindError(obj, ObjectKind::kText, KindOfObject(*target)));
-    auto ins = t->LocalInsert(pos, op.text, dot);
+    auto ins = t->LocalInsert(pos, op.text, dot, TextMode());
     if (!ins.ok()) return ins.status();
     op.left = ins->left;
     op.right = ins->right;
     n = OpSpan(op);
     undo_.push_back(UndoEntry{obj, dot, n, {}});
-    patches_.push_back(InsertPatch(obj, pos, n, op.text));
+    // At an earlier version, the patch says where the text went in the current state.
+    patches_.push_back(InsertPatch(obj, at_view_ ? *t->IndexOf(dot) : pos, n, op.text));
   } else {
+    WEFT_RETURN_IF_ERROR(CheckCurrent());
     auto* l = std::get_if<List<Value>>(target);
     if (!l) return Status::TypeMismatch(KindError(obj, ObjectKind::kList, KindOfObject(*target)));
     std::vector<Value> values;
@@ -1185,7 +1356,7 @@ Status Transaction::AddSequenceInsert(Op op) {
         values.push_back(Value(op.items[i].scalar));
       }
     }
-    auto ins = l->LocalInsert(pos, std::move(values), dot);
+    auto ins = l->LocalInsert(pos, std::move(values), dot, d.InView());
     if (!ins.ok()) return ins.status();
     op.left = ins->left;
     op.right = ins->right;
@@ -1233,16 +1404,16 @@ Result<ObjectId> Transaction::ListInsertObject(ObjectId list, size_t pos, Object
   op.object = list;
   op.left = Dot{NodeId{}, pos};
   op.items.push_back(ListItem{Scalar(), kind});
-  Dot id{doc_->self_, next_seq_};
+  Dot id{author_, next_seq_};
   WEFT_RETURN_IF_ERROR(AddSequenceInsert(std::move(op)));
   return id;
 }
 
 namespace {
-Status SequenceDelete(Document& d, Document::Object* target, ObjectId obj, size_t pos, size_t len,
-                      DeleteOp* out, std::vector<ObjectId>* dropped) {
+Status SequenceDelete(Document::Object* target, ObjectId obj, size_t pos, size_t len, ViewMode mode,
+                      DeleteOp* out, DeleteOp* newly, std::vector<ObjectId>* dropped) {
   if (auto* t = std::get_if<Text>(target)) {
-    auto del = t->LocalDelete(pos, len);
+    auto del = t->LocalDelete(pos, len, mode, &newly->ranges);
     if (!del.ok()) return del.status();
     *out = std::move(*del);
     return Status::Ok();
@@ -1254,10 +1425,10 @@ Status SequenceDelete(Document& d, Document::Object* target, ObjectId obj, size_
   for (const Value& v : *items) {
     if (v.is_object()) dropped->push_back(v.object().id);
   }
-  auto del = l->LocalDelete(pos, len);
+  auto del = l->LocalDelete(pos, len, mode == ViewMode::kJoin);
   if (!del.ok()) return del.status();
   *out = std::move(*del);
-  (void)d;
+  *newly = *out;
   return Status::Ok();
 }
 }  // namespace
@@ -1276,34 +1447,47 @@ Status Transaction::ListDelete(ObjectId seq, size_t pos, size_t len) {
   Document& d = *doc_;
   Document::Object* target = d.Find(seq);
   if (!target) return Status::NotFound("object " + seq.ToString());
+  if (!std::holds_alternative<Text>(*target)) WEFT_RETURN_IF_ERROR(CheckCurrent());
   WEFT_RETURN_IF_ERROR(CheckLocalWrite());
   if (len == 0) {
-    size_t size = std::holds_alternative<Text>(*target) ? std::get<Text>(*target).size()
-                  : std::holds_alternative<List<Value>>(*target)
-                      ? std::get<List<Value>>(*target).size()
-                      : 0;
+    size_t size =
+        std::holds_alternative<Text>(*target)
+            ? (at_view_ ? std::get<Text>(*target).view_size() : std::get<Text>(*target).size())
+        : std::holds_alternative<List<Value>>(*target) ? std::get<List<Value>>(*target).size()
+                                                       : 0;
     if (pos > size) return Status::OutOfRange("position past the end");
     return Status::Ok();
   }
-  DeleteOp del;
+  DeleteOp del, newly;
   std::vector<ObjectId> dropped;
-  WEFT_RETURN_IF_ERROR(SequenceDelete(d, target, seq, pos, len, &del, &dropped));
+  ViewMode mode = TextMode();
+  WEFT_RETURN_IF_ERROR(SequenceDelete(target, seq, pos, len, mode, &del, &newly, &dropped));
   auto removed = std::make_shared<Document::Removed>();
   for (ObjectId c : dropped) d.RemoveTree(c, removed.get());
-  undo_.push_back(Undo([seq, del, removed](Document& doc) {
+  std::optional<DeleteOp> in_view;
+  if (mode != ViewMode::kOutside) in_view = del;
+  undo_.push_back(Undo([seq, newly, in_view, removed](Document& doc) {
     doc.Reinsert(*removed);
     Document::Object* o = doc.Find(seq);
+    const DeleteOp* view = in_view ? &*in_view : nullptr;
     if (auto* t = std::get_if<Text>(o))
-      t->UndoDelete(del);
+      t->UndoDelete(newly, view);
     else
-      std::get<List<Value>>(*o).UndoDelete(del);
+      std::get<List<Value>>(*o).UndoDelete(newly, view);
   }));
-  Patch p;
-  p.type = Patch::Type::kDelete;
-  p.object = seq;
-  p.index = pos;
-  p.length = len;
-  patches_.push_back(std::move(p));
+  if (at_view_) {
+    // The patches say which items left the current state, and where.
+    if (!newly.ranges.empty()) {
+      DeletePatches(std::get<Text>(*target).core(), seq, newly.ranges, &patches_);
+    }
+  } else {
+    Patch p;
+    p.type = Patch::Type::kDelete;
+    p.object = seq;
+    p.index = pos;
+    p.length = len;
+    patches_.push_back(std::move(p));
+  }
   Op op;
   op.type = Op::Type::kSeqDelete;
   op.object = seq;

@@ -39,12 +39,17 @@ struct Run {
   uint32_t len = 0;
   uint32_t content = 0;
   bool deleted = false;
+  // The view (SequenceCore's view of an earlier version): `out` when the items are not in it,
+  // `vdel` the number of the view's deletes that name them.
+  bool out = false;
+  uint32_t vdel = 0;
 
   uint64_t vis() const { return deleted ? 0 : len; }
+  uint64_t view() const { return !out && vdel == 0 ? len : 0; }
   uint64_t last() const { return seq + len - 1; }
 };
 
-// Same shape (ids, origins, flag); content not compared.
+// Same shape (ids, origins, flag); content and view not compared: what the encoding merges.
 bool CanMergeShape(const Run& a, const Run& b) {
   return a.node == b.node && a.seq + a.len == b.seq && b.lnode == a.node && b.lseq == a.last() &&
          a.rnode == b.rnode && a.rseq == b.rseq && a.deleted == b.deleted &&
@@ -52,7 +57,7 @@ bool CanMergeShape(const Run& a, const Run& b) {
 }
 
 bool CanMerge(const Run& a, const Run& b) {
-  if (!CanMergeShape(a, b)) return false;
+  if (!CanMergeShape(a, b) || a.out != b.out || a.vdel != b.vdel) return false;
   if (a.content == kNoContent || b.content == kNoContent) {
     return a.content == kNoContent && b.content == kNoContent;
   }
@@ -87,7 +92,28 @@ struct Inner : NodeBase {
   int n = 0;
   NodeBase* child[kNodeCap];
   uint64_t vis[kNodeCap];
+  uint64_t view[kNodeCap];
   uint64_t tot[kNodeCap];
+};
+
+// Item counts of a subtree: visible, visible in the view, all.
+struct Sums {
+  uint64_t vis = 0, view = 0, tot = 0;
+};
+
+// A change of those counts.
+struct RunDelta {
+  int64_t vis = 0, view = 0, tot = 0;
+  void Add(const Run& r, int64_t sign) {
+    vis += sign * static_cast<int64_t>(r.vis());
+    view += sign * static_cast<int64_t>(r.view());
+    tot += sign * static_cast<int64_t>(r.len);
+  }
+  static RunDelta Of(const Run& r) {
+    RunDelta d;
+    d.Add(r, 1);
+    return d;
+  }
 };
 
 struct Cursor {
@@ -96,26 +122,34 @@ struct Cursor {
   uint32_t off = 0;
 };
 
-void LeafSums(const Leaf* l, uint64_t* v, uint64_t* t) {
-  uint64_t vv = 0, tt = 0;
+Sums LeafSums(const Leaf* l) {
+  Sums s;
   for (int i = 0; i < l->n; ++i) {
-    tt += l->runs[i].len;
-    vv += l->runs[i].vis();
+    s.tot += l->runs[i].len;
+    s.vis += l->runs[i].vis();
+    s.view += l->runs[i].view();
   }
-  *v = vv;
-  *t = tt;
+  return s;
 }
 
-void NodeSums(const NodeBase* n, uint64_t* v, uint64_t* t) {
-  if (n->is_leaf) return LeafSums(static_cast<const Leaf*>(n), v, t);
+Sums NodeSums(const NodeBase* n) {
+  if (n->is_leaf) return LeafSums(static_cast<const Leaf*>(n));
   const Inner* in = static_cast<const Inner*>(n);
-  uint64_t vv = 0, tt = 0;
+  Sums s;
   for (int i = 0; i < in->n; ++i) {
-    vv += in->vis[i];
-    tt += in->tot[i];
+    s.vis += in->vis[i];
+    s.view += in->view[i];
+    s.tot += in->tot[i];
   }
-  *v = vv;
-  *t = tt;
+  return s;
+}
+
+// Stores the sums of `n` in slot i of `p`.
+void SetSlotSums(Inner* p, int i, const NodeBase* n) {
+  Sums s = NodeSums(n);
+  p->vis[i] = s.vis;
+  p->view[i] = s.view;
+  p->tot[i] = s.tot;
 }
 
 int ChildIndex(const Inner* p, const NodeBase* c) {
@@ -165,31 +199,25 @@ struct SequenceCore::Impl {
     vis_leaf = nullptr;
     while (n->parent) {
       Inner* p = n->parent;
-      int i = ChildIndex(p, n);
-      NodeSums(n, &p->vis[i], &p->tot[i]);
+      SetSlotSums(p, ChildIndex(p, n), n);
       n = p;
     }
   }
-  void AddDelta(NodeBase* n, int64_t dv, int64_t dt) {
-    if (dv != 0 && n != vis_leaf) vis_leaf = nullptr;  // may have moved the cached leaf
+  // Adds `d` to the sums above `n`.
+  void AddDelta(NodeBase* n, const RunDelta& d) {
+    if (d.vis != 0 && n != vis_leaf) vis_leaf = nullptr;  // may have moved the cached leaf
     while (n->parent) {
       Inner* p = n->parent;
       int i = ChildIndex(p, n);
-      p->vis[i] += static_cast<uint64_t>(dv);
-      p->tot[i] += static_cast<uint64_t>(dt);
+      p->vis[i] += static_cast<uint64_t>(d.vis);
+      p->view[i] += static_cast<uint64_t>(d.view);
+      p->tot[i] += static_cast<uint64_t>(d.tot);
       n = p;
     }
   }
-  uint64_t Visible() const {
-    uint64_t v, t;
-    NodeSums(root, &v, &t);
-    return v;
-  }
-  uint64_t Total() const {
-    uint64_t v, t;
-    NodeSums(root, &v, &t);
-    return t;
-  }
+  uint64_t Visible() const { return NodeSums(root).vis; }
+  uint64_t InView() const { return NodeSums(root).view; }
+  uint64_t Total() const { return NodeSums(root).tot; }
 
   // ---- index ----
   NodeMap* MapFor(uint64_t node) const {
@@ -371,25 +399,6 @@ struct SequenceCore::Impl {
     const Run& r = c.leaf->runs[c.idx];
     return Dot{NodeId{r.node}, r.seq + c.off};
   }
-  // The item just before a cursor, or the null Dot at the start.
-  static Dot ItemBefore(const Cursor& c) {
-    if (c.off > 0) {
-      const Run& r = c.leaf->runs[c.idx];
-      return Dot{NodeId{r.node}, r.seq + c.off - 1};
-    }
-    if (c.idx > 0) {
-      const Run& r = c.leaf->runs[c.idx - 1];
-      return Dot{NodeId{r.node}, r.last()};
-    }
-    for (Leaf* l = c.leaf->prev; l; l = l->prev) {
-      if (l->n > 0) {
-        const Run& r = l->runs[l->n - 1];
-        return Dot{NodeId{r.node}, r.last()};
-      }
-    }
-    return Dot{};
-  }
-
   // The cursor at the visible item `pos`, or the end when pos == Visible().
   static bool ScanLeaf(Leaf* l, uint64_t pos, Cursor* c) {
     for (int i = 0; i < l->n; ++i) {
@@ -403,22 +412,28 @@ struct SequenceCore::Impl {
     }
     return false;
   }
+  // The leaf that holds item `*pos` as `counts` (Inner::vis or Inner::view) count items; leaves
+  // in *pos the number of such items before it in that leaf.
+  Leaf* Descend(uint64_t* pos, uint64_t (Inner::*counts)[kNodeCap]) const {
+    NodeBase* n = root;
+    while (!n->is_leaf) {
+      Inner* in = static_cast<Inner*>(n);
+      const uint64_t* c = in->*counts;
+      int i = 0;
+      for (; i < in->n - 1; ++i) {
+        if (*pos < c[i]) break;
+        *pos -= c[i];
+      }
+      n = in->child[i];
+    }
+    return static_cast<Leaf*>(n);
+  }
   Cursor FindVisible(uint64_t pos) const {
     // Edits cluster: try the leaf of the previous lookup first.
     Cursor c;
     if (vis_leaf && pos >= vis_start && ScanLeaf(vis_leaf, pos - vis_start, &c)) return c;
     uint64_t target = pos;
-    NodeBase* n = root;
-    while (!n->is_leaf) {
-      Inner* in = static_cast<Inner*>(n);
-      int i = 0;
-      for (; i < in->n - 1; ++i) {
-        if (pos < in->vis[i]) break;
-        pos -= in->vis[i];
-      }
-      n = in->child[i];
-    }
-    Leaf* l = static_cast<Leaf*>(n);
+    Leaf* l = Descend(&pos, &Inner::vis);
     vis_leaf = l;
     vis_start = target - pos;
     if (ScanLeaf(l, pos, &c)) return c;
@@ -469,7 +484,7 @@ struct SequenceCore::Impl {
       p->child[0] = left;
       left->parent = p;
       left->slot = 0;
-      NodeSums(left, &p->vis[0], &p->tot[0]);
+      SetSlotSums(p, 0, left);
       root = p;
     }
     if (p->n == kNodeCap) {
@@ -481,14 +496,15 @@ struct SequenceCore::Impl {
       p->child[j] = p->child[j - 1];
       p->child[j]->slot = j;
       p->vis[j] = p->vis[j - 1];
+      p->view[j] = p->view[j - 1];
       p->tot[j] = p->tot[j - 1];
     }
     p->child[i + 1] = right;
     right->parent = p;
     right->slot = i + 1;
     ++p->n;
-    NodeSums(left, &p->vis[i], &p->tot[i]);
-    NodeSums(right, &p->vis[i + 1], &p->tot[i + 1]);
+    SetSlotSums(p, i, left);
+    SetSlotSums(p, i + 1, right);
     FixUp(p);
   }
 
@@ -499,6 +515,7 @@ struct SequenceCore::Impl {
     for (int j = h; j < p->n; ++j) {
       q->child[j - h] = p->child[j];
       q->vis[j - h] = p->vis[j];
+      q->view[j - h] = p->view[j];
       q->tot[j - h] = p->tot[j];
       p->child[j]->parent = q;
       p->child[j]->slot = j - h;
@@ -526,15 +543,14 @@ struct SequenceCore::Impl {
   }
 
   // Inserts k (<= 2) runs at `idx` of `leaf`, indexes them and fixes the sums. The caller may
-  // already have changed the leaf's other runs by (pre_dv, pre_dt) items without fixing the sums.
+  // already have changed the leaf's other runs by `pre` items without fixing the sums.
   // Returns the cursor of the first inserted run.
   // runs[existing..k) are ids already indexed to `leaf` (pieces of a run split in place).
-  Cursor LeafInsert(Leaf* leaf, int idx, const Run* runs, int k, int existing, int64_t pre_dv = 0,
-                    int64_t pre_dt = 0) {
+  Cursor LeafInsert(Leaf* leaf, int idx, const Run* runs, int k, int existing, RunDelta pre = {}) {
     Leaf* orig = leaf;
     if (leaf->n + k > kLeafCap) {
       Leaf* r = SplitLeaf(leaf);  // recomputes the sums of both halves from their runs
-      pre_dv = pre_dt = 0;
+      pre = {};
       if (idx > leaf->n) {
         idx -= leaf->n;
         leaf = r;
@@ -542,16 +558,15 @@ struct SequenceCore::Impl {
     }
     std::memmove(static_cast<void*>(&leaf->runs[idx + k]), &leaf->runs[idx],
                  sizeof(Run) * static_cast<size_t>(leaf->n - idx));
-    int64_t dv = pre_dv, dt = pre_dt;
+    RunDelta d = pre;
     for (int j = 0; j < k; ++j) {
       leaf->runs[idx + j] = runs[j];
-      dv += static_cast<int64_t>(runs[j].vis());
-      dt += runs[j].len;
+      d.Add(runs[j], 1);
     }
     leaf->n += k;
     int reindex = leaf == orig ? existing : k;
     for (int j = 0; j < reindex; ++j) IndexRun(runs[j], leaf);
-    AddDelta(leaf, dv, dt);
+    AddDelta(leaf, d);
     return Cursor{leaf, idx, 0};
   }
 
@@ -566,14 +581,15 @@ struct SequenceCore::Impl {
     if (c.idx < c.leaf->n && c.off > 0) {
       Run tail = SplitRun(c.leaf->runs[c.idx], c.off);
       Run two[2] = {r, tail};
-      LeafInsert(c.leaf, c.idx + 1, two, 2, 1, -static_cast<int64_t>(tail.vis()),
-                 -int64_t{tail.len});
+      RunDelta pre;
+      pre.Add(tail, -1);
+      LeafInsert(c.leaf, c.idx + 1, two, 2, 1, pre);
       return;
     }
     if (c.idx > 0 && CanMerge(c.leaf->runs[c.idx - 1], r)) {
       c.leaf->runs[c.idx - 1].len += r.len;
       IndexRun(r, c.leaf);
-      AddDelta(c.leaf, static_cast<int64_t>(r.vis()), r.len);
+      AddDelta(c.leaf, RunDelta::Of(r));
       return;
     }
     if (c.idx == 0) {
@@ -583,7 +599,7 @@ struct SequenceCore::Impl {
       if (p && CanMerge(p->runs[p->n - 1], r)) {
         p->runs[p->n - 1].len += r.len;
         IndexRun(r, p);
-        AddDelta(p, static_cast<int64_t>(r.vis()), r.len);
+        AddDelta(p, RunDelta::Of(r));
         return;
       }
     }
@@ -602,15 +618,22 @@ struct SequenceCore::Impl {
     }
   }
 
-  // Sets the deleted flag of k items at cursor c (within one run); the flag must differ.
-  void SetFlag(Cursor c, uint32_t k, bool deleted) {
+  // Sets the state (deleted, out, vdel) of k items at cursor c (within one run) to `to`'s.
+  void SetState(Cursor c, uint32_t k, const Run& to) {
     Leaf* l = c.leaf;
     Run& r = l->runs[c.idx];
-    int64_t dv = deleted ? -int64_t{k} : int64_t{k};
+    auto assign = [&](Run& x) {
+      x.deleted = to.deleted;
+      x.out = to.out;
+      x.vdel = to.vdel;
+    };
     if (c.off == 0 && k == r.len) {
-      r.deleted = deleted;
+      RunDelta d;
+      d.Add(r, -1);
+      assign(r);
+      d.Add(r, 1);
       TryMerge(l, c.idx);
-      AddDelta(l, dv, 0);
+      AddDelta(l, d);
       return;
     }
     Run pieces[3];
@@ -624,23 +647,25 @@ struct SequenceCore::Impl {
     Run tail;
     bool has_tail = k < cur.len;
     if (has_tail) tail = SplitRun(cur, k);
-    cur.deleted = deleted;
+    assign(cur);
     pieces[np++] = cur;
     if (has_tail) pieces[np++] = tail;
     // Sums change by: pieces[0] replacing r, then the inserted pieces.
-    int64_t pre_dv = static_cast<int64_t>(pieces[0].vis()) - static_cast<int64_t>(r.vis());
-    int64_t pre_dt = int64_t{pieces[0].len} - int64_t{r.len};
+    RunDelta pre;
+    pre.Add(pieces[0], 1);
+    pre.Add(r, -1);
     l->runs[c.idx] = pieces[0];
-    Cursor at = LeafInsert(l, c.idx + 1, pieces + 1, np - 1, 0, pre_dv, pre_dt);
-    // The flagged piece: first inserted when there was a head, else just before `at`.
+    Cursor at = LeafInsert(l, c.idx + 1, pieces + 1, np - 1, 0, pre);
+    // The changed piece: first inserted when there was a head, else just before `at`.
     int mid = c.off > 0 ? at.idx : at.idx - 1;
     TryMerge(at.leaf, mid);
   }
 
-  // Sets the flag of every present item of [first, last] of `node`; appends the ranges whose flag
-  // changed to *changed.
-  void MarkRange(uint64_t node, uint64_t first, uint64_t last_seq, bool deleted,
-                 std::vector<DotRange>* changed) {
+  // For every present item of [first, last] of `node`, a piece (k items from seq, in one run)
+  // at a time: fn(state, seq, k) may change `state` (a copy of the piece's run) and returns true
+  // when it did; the piece then takes that state.
+  template <typename Fn>
+  void UpdateRange(uint64_t node, uint64_t first, uint64_t last_seq, Fn&& fn) {
     uint64_t seq = first;
     while (seq <= last_seq) {
       Cursor c;
@@ -650,23 +675,111 @@ struct SequenceCore::Impl {
         seq = nx;
         continue;
       }
-      const Run& r = c.leaf->runs[c.idx];
-      uint64_t k = std::min<uint64_t>(r.len - c.off, last_seq - seq + 1);
-      bool change = r.deleted != deleted && (deleted || r.content != kNoContent);
-      if (change) {
-        if (changed) {
-          if (!changed->empty() && changed->back().node.value == node &&
-              changed->back().last + 1 == seq) {
-            changed->back().last = seq + k - 1;
-          } else {
-            changed->push_back(DotRange{NodeId{node}, seq, seq + k - 1});
-          }
-        }
-        SetFlag(c, static_cast<uint32_t>(k), deleted);
-      }
+      Run state = c.leaf->runs[c.idx];
+      uint64_t k = std::min<uint64_t>(state.len - c.off, last_seq - seq + 1);
+      if (fn(state, seq, k)) SetState(c, static_cast<uint32_t>(k), state);
       if (seq + k - 1 == UINT64_MAX) return;
       seq += k;
     }
+  }
+
+  static void AppendRange(std::vector<DotRange>* out, uint64_t node, uint64_t seq, uint64_t k) {
+    if (!out) return;
+    if (!out->empty() && out->back().node.value == node && out->back().last + 1 == seq) {
+      out->back().last = seq + k - 1;
+    } else {
+      out->push_back(DotRange{NodeId{node}, seq, seq + k - 1});
+    }
+  }
+
+  // Sets the flag of every present item of [first, last] of `node`; appends the ranges whose flag
+  // changed to *changed. With `view_delta`, also adds it to the view's delete count of each item.
+  void MarkRange(uint64_t node, uint64_t first, uint64_t last_seq, bool deleted,
+                 std::vector<DotRange>* changed, int view_delta = 0) {
+    UpdateRange(node, first, last_seq, [&](Run& r, uint64_t seq, uint64_t k) {
+      bool change = r.deleted != deleted && (deleted || r.content != kNoContent);
+      if (change) {
+        AppendRange(changed, node, seq, k);
+        r.deleted = deleted;
+      }
+      if (view_delta != 0) {
+        r.vdel = AddViewDelete(r.vdel, view_delta);
+        change = true;
+      }
+      return change;
+    });
+  }
+
+  static uint32_t AddViewDelete(uint32_t vdel, int delta) {
+    if (delta < 0) return vdel >= static_cast<uint32_t>(-delta) ? vdel + delta : 0;
+    return vdel + static_cast<uint32_t>(delta);
+  }
+
+  // The cursor at the item `pos` of the view, or the end of the sequence when pos == InView().
+  Cursor FindInView(uint64_t pos) const {
+    if (pos >= InView()) return Cursor{last, last->n, 0};
+    Leaf* l = Descend(&pos, &Inner::view);
+    for (int i = 0; i < l->n; ++i) {
+      uint64_t w = l->runs[i].view();
+      if (pos < w) return Cursor{l, i, static_cast<uint32_t>(pos)};
+      pos -= w;
+    }
+    assert(false);
+    return Cursor{last, last->n, 0};
+  }
+
+  // Where an insert at visible position `pos` goes and its origins, as FugueMax picks them
+  // (in the YjsMod formulation): the left origin is the visible item just before `pos` (or the
+  // start), the right origin the next item after it, tombstones included (or the end). With
+  // `in_view`, positions and items are those of the view: items outside it are skipped, and
+  // the cursor returned is just after the left origin, with them still to be integrated past.
+  Cursor Origins(uint64_t pos, bool in_view, Dot* left, Dot* right) const {
+    Cursor c{first, 0, 0};
+    *left = Dot{};
+    if (pos > 0) {
+      c = in_view ? FindInView(pos - 1) : FindVisible(pos - 1);
+      *left = ItemAt(c);
+      if (++c.off == c.leaf->runs[c.idx].len) {
+        ++c.idx;
+        c.off = 0;
+      }
+    }
+    Normalize(&c);
+    Cursor at = c;
+    while (in_view && !AtEnd(c) && c.leaf->runs[c.idx].out) {
+      ++c.idx;
+      c.off = 0;
+      Normalize(&c);
+    }
+    *right = ItemAt(c);
+    return at;
+  }
+
+  // Deletes `len` items from visible position `pos`, of the view (`at_view`) or of the current
+  // state; the op names them all, *newly_deleted (when given) those still visible in the current
+  // state. `join_view`: the delete counts as one of the view.
+  Result<DeleteOp> DeleteAt(uint64_t pos, uint64_t len, bool at_view, bool join_view,
+                            std::vector<DotRange>* newly_deleted) {
+    uint64_t size = at_view ? InView() : Visible();
+    if (pos > size || len > size - pos) {
+      return Status::OutOfRange("sequence delete range past the end");
+    }
+    DeleteOp op;
+    // The item at `pos` moves on each time the previous ones are deleted.
+    uint64_t remaining = len;
+    while (remaining > 0) {
+      Cursor c = at_view ? FindInView(pos) : FindVisible(pos);
+      const Run& r = c.leaf->runs[c.idx];
+      uint64_t k = std::min<uint64_t>(r.len - c.off, remaining);
+      AppendRange(&op.ranges, r.node, r.seq + c.off, k);
+      if (!r.deleted) AppendRange(newly_deleted, r.node, r.seq + c.off, k);
+      Run state = r;
+      state.deleted = true;
+      if (join_view) state.vdel = 1;  // visible in the view: no delete of it named it yet
+      SetState(c, static_cast<uint32_t>(k), state);
+      remaining -= k;
+    }
+    return op;
   }
 
   // ---- bulk build ----
@@ -708,7 +821,7 @@ struct SequenceCore::Impl {
           in->child[in->n] = level[j];
           level[j]->parent = in;
           level[j]->slot = in->n;
-          NodeSums(level[j], &in->vis[in->n], &in->tot[in->n]);
+          SetSlotSums(in, in->n, level[j]);
           ++in->n;
         }
         up.push_back(in);
@@ -817,7 +930,7 @@ Status CheckNewIds(Dot id, uint64_t len) {
 }  // namespace
 
 Status SequenceCore::LocalInsert(size_t pos, Dot first_id, uint64_t len, uint32_t content,
-                                 Dot* left, Dot* right) {
+                                 Dot* left, Dot* right, bool in_view) {
   WEFT_RETURN_IF_ERROR(CheckNewIds(first_id, len));
   if (content != kNoContent && static_cast<uint64_t>(content) + len >= kNoContent) {
     return Status::InvalidArgument("sequence insert: content arena full");
@@ -827,9 +940,8 @@ Status SequenceCore::LocalInsert(size_t pos, Dot first_id, uint64_t len, uint32_
   if (m.HasAny(first_id.node.value, first_id.seq, first_id.seq + len - 1)) {
     return Status::InvalidArgument("sequence insert: id already used");
   }
-  Cursor c = m.FindVisible(pos);
-  *left = Impl::ItemBefore(c);
-  *right = Impl::ItemAt(c);
+  // Every item is in the current state: nothing to integrate past.
+  Cursor c = m.Origins(pos, false, left, right);
   Run r;
   r.node = first_id.node.value;
   r.seq = first_id.seq;
@@ -839,34 +951,13 @@ Status SequenceCore::LocalInsert(size_t pos, Dot first_id, uint64_t len, uint32_
   r.rseq = right->seq;
   r.len = static_cast<uint32_t>(len);
   r.content = content;
+  r.out = !in_view;
   m.InsertAt(c, r);
   return Status::Ok();
 }
 
-Result<DeleteOp> SequenceCore::LocalDelete(size_t pos, size_t len) {
-  Impl& m = *impl_;
-  uint64_t size = m.Visible();
-  if (pos > size || len > size - pos) {
-    return Status::OutOfRange("sequence delete range past the end");
-  }
-  DeleteOp op;
-  // The item at visible `pos` moves on each time the previous ones are deleted.
-  uint64_t remaining = len;
-  while (remaining > 0) {
-    Cursor c = m.FindVisible(pos);
-    const Run& r = c.leaf->runs[c.idx];
-    uint64_t k = std::min<uint64_t>(r.len - c.off, remaining);
-    uint64_t s = r.seq + c.off;
-    if (!op.ranges.empty() && op.ranges.back().node.value == r.node &&
-        op.ranges.back().last + 1 == s) {
-      op.ranges.back().last = s + k - 1;
-    } else {
-      op.ranges.push_back(DotRange{NodeId{r.node}, s, s + k - 1});
-    }
-    m.SetFlag(c, static_cast<uint32_t>(k), true);
-    remaining -= k;
-  }
-  return op;
+Result<DeleteOp> SequenceCore::LocalDelete(size_t pos, size_t len, bool in_view) {
+  return impl_->DeleteAt(pos, len, false, in_view, nullptr);
 }
 
 Status SequenceCore::ValidateInsert(Dot first_id, Dot left, Dot right, uint64_t len,
@@ -899,7 +990,7 @@ Status SequenceCore::ValidateInsert(Dot first_id, Dot left, Dot right, uint64_t 
 }
 
 Result<bool> SequenceCore::ApplyInsert(Dot first_id, Dot left, Dot right, uint64_t len,
-                                       uint32_t content) {
+                                       uint32_t content, bool in_view) {
   WEFT_RETURN_IF_ERROR(CheckNewIds(first_id, len));
   if (content != kNoContent && static_cast<uint64_t>(content) + len >= kNoContent) {
     return Status::InvalidArgument("sequence insert: content arena full");
@@ -939,6 +1030,7 @@ Result<bool> SequenceCore::ApplyInsert(Dot first_id, Dot left, Dot right, uint64
   r.rseq = right.seq;
   r.len = static_cast<uint32_t>(len);
   r.content = content;
+  r.out = !in_view;
 
   if (Impl::ItemAt(c) == right) {  // nothing between the origins: no concurrency to resolve
     m.InsertAt(c, r);
@@ -1011,10 +1103,11 @@ Status SequenceCore::ValidateDelete(const DeleteOp& op) const {
   return Status::Ok();
 }
 
-Status SequenceCore::ApplyDelete(const DeleteOp& op, std::vector<DotRange>* newly_deleted) {
+Status SequenceCore::ApplyDelete(const DeleteOp& op, std::vector<DotRange>* newly_deleted,
+                                 bool in_view) {
   WEFT_RETURN_IF_ERROR(ValidateDelete(op));
   for (const DotRange& d : op.ranges) {
-    impl_->MarkRange(d.node.value, d.first, d.last, true, newly_deleted);
+    impl_->MarkRange(d.node.value, d.first, d.last, true, newly_deleted, in_view ? 1 : 0);
   }
   return Status::Ok();
 }
@@ -1057,11 +1150,62 @@ void SequenceCore::UndoInsert(Dot first, uint64_t len) {
   }
 }
 
-void SequenceCore::UndoDelete(const std::vector<DotRange>& ranges) {
+void SequenceCore::UndoDelete(const std::vector<DotRange>& ranges,
+                              const std::vector<DotRange>* view_ranges) {
   for (const DotRange& d : ranges) {
     if (!d.node.valid() || d.first == 0 || d.last < d.first) continue;
     impl_->MarkRange(d.node.value, d.first, d.last, false, nullptr);
   }
+  if (view_ranges) AddViewDeletes(*view_ranges, -1);
+}
+
+// ---- the view ----
+
+size_t SequenceCore::view_size() const {
+  return impl_->InView();
+}
+
+void SequenceCore::SetInView(Dot first, uint64_t len, bool in) {
+  if (!first.node.valid() || len == 0 || first.seq == 0 || first.seq > UINT64_MAX - (len - 1)) {
+    return;
+  }
+  impl_->UpdateRange(first.node.value, first.seq, first.seq + len - 1,
+                     [&](Run& r, uint64_t, uint64_t) {
+                       if (r.out == !in) return false;
+                       r.out = !in;
+                       return true;
+                     });
+}
+
+void SequenceCore::AddViewDeletes(const std::vector<DotRange>& ranges, int delta) {
+  for (const DotRange& d : ranges) {
+    if (!d.node.valid() || d.first == 0 || d.last < d.first) continue;
+    impl_->UpdateRange(d.node.value, d.first, d.last, [&](Run& r, uint64_t, uint64_t) {
+      uint32_t v = Impl::AddViewDelete(r.vdel, delta);
+      if (v == r.vdel) return false;
+      r.vdel = v;
+      return true;
+    });
+  }
+}
+
+Status SequenceCore::ViewInsert(size_t pos, Dot first_id, uint64_t len, uint32_t content, Dot* left,
+                                Dot* right) {
+  Impl& m = *impl_;
+  if (pos > m.InView()) return Status::OutOfRange("sequence insert position past the end");
+  Dot l, r;
+  m.Origins(pos, true, &l, &r);
+  Result<bool> done = ApplyInsert(first_id, l, r, len, content, true);
+  if (!done.ok()) return done.status();
+  if (!*done) return Status::InvalidArgument("sequence insert: id already used");
+  *left = l;
+  *right = r;
+  return Status::Ok();
+}
+
+Result<DeleteOp> SequenceCore::ViewDelete(size_t pos, size_t len,
+                                          std::vector<DotRange>* newly_deleted) {
+  return impl_->DeleteAt(pos, len, true, true, newly_deleted);
 }
 
 Result<Dot> SequenceCore::IdAt(size_t index) const {
@@ -1314,6 +1458,7 @@ Result<SequenceCore> SequenceCore::DecodeStructure(Reader& rd) {
   uint64_t content = 0;
   for (Run& r : runs) {
     if (r.deleted) {
+      r.vdel = 1;  // the view is the current state: some delete named it
       r.content = kNoContent;
     } else {
       if (content + r.len >= kNoContent) return bad("too many visible items");
@@ -1334,11 +1479,11 @@ Result<SequenceCore> SequenceCore::DecodeStructure(Reader& rd) {
 // ---- invariants ----
 
 namespace {
-std::string CheckNode(const NodeBase* n, uint64_t* v, uint64_t* t, int depth, int* leaf_depth) {
+std::string CheckNode(const NodeBase* n, Sums* sums, int depth, int* leaf_depth) {
   if (n->is_leaf) {
     if (*leaf_depth < 0) *leaf_depth = depth;
     if (*leaf_depth != depth) return "leaves at different depths";
-    LeafSums(static_cast<const Leaf*>(n), v, t);
+    *sums = LeafSums(static_cast<const Leaf*>(n));
     const Leaf* l = static_cast<const Leaf*>(n);
     for (int i = 0; i < l->n; ++i) {
       if (l->runs[i].len == 0) return "empty run";
@@ -1347,19 +1492,19 @@ std::string CheckNode(const NodeBase* n, uint64_t* v, uint64_t* t, int depth, in
   }
   const Inner* in = static_cast<const Inner*>(n);
   if (in->n == 0) return "empty inner node";
-  uint64_t vv = 0, tt = 0;
+  Sums total;
   for (int i = 0; i < in->n; ++i) {
     if (in->child[i]->parent != in) return "bad parent pointer";
     if (in->child[i]->slot != i) return "bad slot";
-    uint64_t cv, ct;
-    std::string e = CheckNode(in->child[i], &cv, &ct, depth + 1, leaf_depth);
+    Sums c;
+    std::string e = CheckNode(in->child[i], &c, depth + 1, leaf_depth);
     if (!e.empty()) return e;
-    if (cv != in->vis[i] || ct != in->tot[i]) return "bad sums";
-    vv += cv;
-    tt += ct;
+    if (c.vis != in->vis[i] || c.view != in->view[i] || c.tot != in->tot[i]) return "bad sums";
+    total.vis += c.vis;
+    total.view += c.view;
+    total.tot += c.tot;
   }
-  *v = vv;
-  *t = tt;
+  *sums = total;
   return "";
 }
 }  // namespace
@@ -1367,9 +1512,9 @@ std::string CheckNode(const NodeBase* n, uint64_t* v, uint64_t* t, int depth, in
 std::string SequenceCore::CheckInvariants() const {
   const Impl& m = *impl_;
   if (m.root->parent) return "root has a parent";
-  uint64_t v, t;
+  Sums sums;
   int leaf_depth = -1;
-  std::string e = CheckNode(m.root, &v, &t, 0, &leaf_depth);
+  std::string e = CheckNode(m.root, &sums, 0, &leaf_depth);
   if (!e.empty()) return e;
   uint64_t items = 0;
   const Leaf* prev = nullptr;
@@ -1385,7 +1530,7 @@ std::string SequenceCore::CheckInvariants() const {
     }
   }
   if (prev != m.last) return "bad last leaf";
-  if (items != t) return "item count mismatch";
+  if (items != sums.tot) return "item count mismatch";
   uint64_t indexed = 0;
   for (const auto& [node, map] : m.index) {
     for (const auto& [first, entry] : map) indexed += entry.last - first + 1;

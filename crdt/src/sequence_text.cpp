@@ -51,7 +51,8 @@ Result<char32_t> Text::At(size_t index) const {
   return out;
 }
 
-Result<TextInsertOp> Text::LocalInsert(size_t pos, std::string_view text, Dot first_id) {
+Result<TextInsertOp> Text::LocalInsert(size_t pos, std::string_view text, Dot first_id,
+                                       ViewMode mode) {
   size_t old = chars_.size();
   WEFT_RETURN_IF_ERROR(AppendDecoded(text, &chars_));
   size_t n = chars_.size() - old;
@@ -62,7 +63,11 @@ Result<TextInsertOp> Text::LocalInsert(size_t pos, std::string_view text, Dot fi
   }
   TextInsertOp op;
   op.id = first_id;
-  Status s = core_.LocalInsert(pos, first_id, n, static_cast<uint32_t>(old), &op.left, &op.right);
+  uint32_t content = static_cast<uint32_t>(old);
+  Status s = mode == ViewMode::kAt
+                 ? core_.ViewInsert(pos, first_id, n, content, &op.left, &op.right)
+                 : core_.LocalInsert(pos, first_id, n, content, &op.left, &op.right,
+                                     mode == ViewMode::kJoin);
   if (!s.ok()) {
     chars_.resize(old);
     return s;
@@ -71,8 +76,12 @@ Result<TextInsertOp> Text::LocalInsert(size_t pos, std::string_view text, Dot fi
   return op;
 }
 
-Result<DeleteOp> Text::LocalDelete(size_t pos, size_t len) {
-  return core_.LocalDelete(pos, len);
+Result<DeleteOp> Text::LocalDelete(size_t pos, size_t len, ViewMode mode,
+                                   std::vector<DotRange>* newly_deleted) {
+  if (mode == ViewMode::kAt) return core_.ViewDelete(pos, len, newly_deleted);
+  Result<DeleteOp> op = core_.LocalDelete(pos, len, mode == ViewMode::kJoin);
+  if (op.ok() && newly_deleted) *newly_deleted = op->ranges;
+  return op;
 }
 
 Status Text::Validate(const TextInsertOp& op) const {
@@ -89,7 +98,7 @@ Status Text::Validate(const TextOp& op) const {
   return std::visit([&](const auto& o) { return Validate(o); }, op);
 }
 
-Status Text::Apply(const TextInsertOp& op) {
+Status Text::Apply(const TextInsertOp& op, bool in_view) {
   size_t old = chars_.size();
   WEFT_RETURN_IF_ERROR(AppendDecoded(op.text, &chars_));
   size_t n = chars_.size() - old;
@@ -97,13 +106,14 @@ Status Text::Apply(const TextInsertOp& op) {
     chars_.resize(old);
     return Status::InvalidArgument("text insert: content arena full");
   }
-  Result<bool> r = core_.ApplyInsert(op.id, op.left, op.right, n, static_cast<uint32_t>(old));
+  Result<bool> r =
+      core_.ApplyInsert(op.id, op.left, op.right, n, static_cast<uint32_t>(old), in_view);
   if (!r.ok() || !*r) chars_.resize(old);
   return r.status();
 }
 
-Status Text::Apply(const DeleteOp& op, std::vector<DotRange>* newly_deleted) {
-  return core_.ApplyDelete(op, newly_deleted);
+Status Text::Apply(const DeleteOp& op, std::vector<DotRange>* newly_deleted, bool in_view) {
+  return core_.ApplyDelete(op, newly_deleted, in_view);
 }
 
 Status Text::Apply(const TextOp& op) {

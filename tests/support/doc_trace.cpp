@@ -12,79 +12,86 @@ namespace {
 constexpr uint64_t kStartMs = 1'700'000'000'000;
 const NodeId kGenesisNode{0xFFFFFFFFull};
 
-// Per author, the indexes of its changes in seq order, for catching a replica up.
-struct ChangeIndex {
-  std::map<NodeId, std::vector<size_t>> by_author;
-
-  void Add(const std::vector<Change>& changes, size_t i) {
-    by_author[changes[i].author].push_back(i);
-  }
-  // Receives into `doc` every change of the authors in `want` up to their seq there.
-  Status CatchUp(const std::vector<Change>& changes, const VersionVector& want,
-                 Document* doc) const {
-    for (const auto& [node, seq] : want.entries()) {
-      auto it = by_author.find(node);
-      if (it == by_author.end()) continue;
-      const auto& list = it->second;
-      uint64_t have = doc->version().Get(node);
-      auto first = std::upper_bound(list.begin(), list.end(), have,
-                                    [&](uint64_t h, size_t i) { return h < changes[i].end_seq(); });
-      for (auto c = first; c != list.end() && changes[*c].end_seq() <= seq; ++c) {
-        WEFT_RETURN_IF_ERROR(doc->Receive(changes[*c]));
+// A concurrent trace through one document: each txn is made at exactly its parents' version
+// (Document::BeginAt). An agent's txns may be concurrent with one another (a trace from git
+// history has branches); the document needs each author's changes to follow one another, so such
+// a txn goes to another of the agent's nodes (its lanes).
+Status ReplayConcurrent(const Trace& trace, Document* doc, DocReplay* out) {
+  std::vector<VersionVector> after(trace.txns.size());  // the version after each txn
+  std::vector<std::vector<NodeId>> lanes(trace.num_agents);
+  uint64_t next_lane = 0;
+  uint64_t now = kStartMs;
+  for (size_t i = 0; i < trace.txns.size(); ++i) {
+    const TraceTxn& txn = trace.txns[i];
+    VersionVector at{{kGenesisNode, 1}};  // every txn follows the change that made the text
+    for (uint32_t p : txn.parents) at.Merge(after[p]);
+    NodeId author;
+    for (NodeId lane : lanes[txn.agent]) {
+      if (at.Get(lane) == doc->version().Get(lane)) {
+        author = lane;
+        break;
       }
     }
-    if (doc->pending() != 0) return Status::Corruption("trace replay: changes held back");
-    return Status::Ok();
+    if (!author.valid()) {
+      author =
+          lanes[txn.agent].empty() ? AgentNode(txn.agent) : NodeId{(1ull << 32) + (++next_lane)};
+      lanes[txn.agent].push_back(author);
+    }
+    Result<Transaction> t = doc->BeginAt(at, ++now, author);
+    if (!t.ok()) return t.status();
+    for (const TracePatch& p : txn.patches) {
+      Status s = p.del ? t->TextDelete(out->text, p.pos, p.del) : Status::Ok();
+      if (s.ok() && !p.insert.empty()) s = t->TextInsert(out->text, p.pos, p.insert);
+      if (!s.ok()) {
+        return Status(s.code(), "txn " + std::to_string(i) + ": " + s.message());
+      }
+    }
+    std::optional<Change> c = t->Commit();
+    if (c) {
+      at.Set(author, c->end_seq());
+      out->changes.push_back(std::move(*c));
+    }
+    after[i] = std::move(at);
   }
-};
+  return Status::Ok();
+}
 
 }  // namespace
 
 Result<DocReplay> ReplayTraceIntoDocuments(const Trace& trace) {
   DocReplay out;
   DocumentOptions opts;
-  opts.keep_history = false;  // the replay keeps the changes itself
+  // A concurrent replay edits at earlier versions, which needs the history; a sequential one
+  // keeps the changes itself.
+  opts.keep_history = trace.concurrent;
   out.changes.reserve(trace.txns.size() + 1);
+  Document doc(AgentNode(0), opts);
   {
-    Document genesis(kGenesisNode, opts);
-    auto t = genesis.Begin(kStartMs);
-    auto text = t.PutObject(kRoot, "text", ObjectKind::kText);
+    Result<Transaction> t = doc.BeginAt(doc.version(), kStartMs, kGenesisNode);
+    if (!t.ok()) return t.status();
+    auto text = t->PutObject(kRoot, "text", ObjectKind::kText);
     if (!text.ok()) return text.status();
     out.text = *text;
     if (!trace.start_content.empty()) {
-      WEFT_RETURN_IF_ERROR(t.TextInsert(out.text, 0, trace.start_content));
+      WEFT_RETURN_IF_ERROR(t->TextInsert(out.text, 0, trace.start_content));
     }
-    out.changes.push_back(*t.Commit());
+    out.changes.push_back(*t->Commit());
   }
-  ChangeIndex index;
-  index.Add(out.changes, 0);
-  for (uint32_t a = 0; a < trace.num_agents; ++a) {
-    out.replicas.emplace_back(AgentNode(a), opts);
-    WEFT_RETURN_IF_ERROR(out.replicas.back().ApplyChange(out.changes[0]));
+  if (trace.concurrent) {
+    WEFT_RETURN_IF_ERROR(ReplayConcurrent(trace, &doc, &out));
+  } else {
+    uint64_t now = kStartMs;
+    for (const TraceTxn& txn : trace.txns) {
+      auto t = doc.Begin(++now);
+      for (const TracePatch& p : txn.patches) {
+        if (p.del) WEFT_RETURN_IF_ERROR(t.TextDelete(out.text, p.pos, p.del));
+        if (!p.insert.empty()) WEFT_RETURN_IF_ERROR(t.TextInsert(out.text, p.pos, p.insert));
+      }
+      std::optional<Change> c = t.Commit();
+      if (c) out.changes.push_back(std::move(*c));
+    }
   }
-  // The version each txn's author had after it (concurrent traces).
-  std::vector<VersionVector> after(trace.concurrent ? trace.txns.size() : 0);
-  uint64_t now = kStartMs;
-  for (size_t i = 0; i < trace.txns.size(); ++i) {
-    const TraceTxn& txn = trace.txns[i];
-    Document& doc = out.replicas[txn.agent];
-    if (trace.concurrent) {
-      VersionVector want;
-      for (uint32_t p : txn.parents) want.Merge(after[p]);
-      WEFT_RETURN_IF_ERROR(index.CatchUp(out.changes, want, &doc));
-    }
-    auto t = doc.Begin(++now);
-    for (const TracePatch& p : txn.patches) {
-      if (p.del) WEFT_RETURN_IF_ERROR(t.TextDelete(out.text, p.pos, p.del));
-      if (!p.insert.empty()) WEFT_RETURN_IF_ERROR(t.TextInsert(out.text, p.pos, p.insert));
-    }
-    std::optional<Change> c = t.Commit();
-    if (c) {
-      out.changes.push_back(std::move(*c));
-      index.Add(out.changes, out.changes.size() - 1);
-    }
-    if (trace.concurrent) after[i] = doc.version();
-  }
+  out.replicas.push_back(std::move(doc));
   return out;
 }
 

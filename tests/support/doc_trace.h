@@ -10,15 +10,16 @@
 namespace weft::testing {
 
 struct DocReplay {
-  // One document per agent (one for a sequential trace).
+  // The document the trace was replayed through (one; MergeAllDocuments merges any others).
   std::vector<crdt::Document> replicas;
   // Every change, in txn order; the first makes the text (and startContent).
   std::vector<crdt::Change> changes;
   crdt::ObjectId text;
 };
 
-// Every agent edits its own document, one transaction per txn; before a txn, the agent receives
-// the changes of the txn's parents and their history.
+// Replays the trace through one document, one transaction per txn (the first change makes the
+// text). A concurrent trace's txn is made at exactly its parents' version (Document::BeginAt),
+// by its agent's node, so the changes are those the agents' own replicas would have made.
 Result<DocReplay> ReplayTraceIntoDocuments(const Trace& trace);
 // Brings every replica up to date with every change.
 Status MergeAllDocuments(DocReplay* replay);

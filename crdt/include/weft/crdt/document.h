@@ -337,7 +337,7 @@ class Transaction {
 
  private:
   friend class Document;
-  explicit Transaction(Document* doc, uint64_t now_ms);
+  Transaction(Document* doc, uint64_t now_ms, NodeId author, bool at_view);
   Status Add(Op op);
   Status AddSequenceInsert(Op op);
   // Whether the local actor may add a data op now: in an owned document, once it is bound, its
@@ -347,8 +347,18 @@ class Transaction {
   Status Clear(ObjectId id, ObjectKind kind);
   Status AddAccess(Op op);
 
+  // Refuses ops other than text edits in a transaction at an earlier version.
+  Status CheckCurrent() const;
+  // How text edits relate to the texts' views (SequenceCore).
+  ViewMode TextMode() const;
   Document* doc_;
   uint64_t now_ms_;
+  NodeId author_;
+  // Made by BeginAt at an earlier version `at_`: positions are those of the texts' views.
+  bool at_view_ = false;
+  VersionVector at_;
+  VersionVector at_deps_;    // the frontier of at_
+  uint64_t at_lamport_ = 0;  // the greatest Lamport time in at_
   uint64_t next_seq_;
   std::vector<Op> ops_;
   std::vector<Patch> patches_;
@@ -422,6 +432,18 @@ class Document {
 
   // Starts a local transaction at physical time `now_ms` (milliseconds since the epoch).
   Transaction Begin(uint64_t now_ms);
+  // Starts a transaction that edits the document as it was at version `at` (Automerge's
+  // changeAt): text positions are those of each text at `at`, and the change depends on `at`
+  // only, so it merges with everything else the document holds as a concurrent change would.
+  // `author` (default: self) makes the change; replaying recorded history may use other
+  // authors. Only text edits (TextInsert, TextDelete) may be made at an earlier version; other
+  // ops return kInvalidArgument. Needs keep_history. Errors, with no transaction started:
+  // kInvalidArgument when `at` is not a causally closed version this document holds (or splits
+  // a change), or when it lacks a change of `author` the document holds (an author's changes
+  // form one chain); kHistoryTruncated when `at` is older than the history kept; kInvalidArgument
+  // when a transaction is open or history is not kept. Moving to `at` costs O(log n) for each
+  // op between it and the version of the previous BeginAt.
+  Result<Transaction> BeginAt(const VersionVector& at, uint64_t now_ms, NodeId author = {});
 
   // Applies a remote change whole, after checking its dependencies and every op. OK for a
   // duplicate (nothing changes). kMissingDependency when a dependency is absent; kCorruption or
@@ -565,6 +587,28 @@ class Document {
   WaitIndex waiting_;
   std::set<uint64_t> ready_;
   bool in_transaction_ = false;
+
+  // Every text's view (SequenceCore) shows version `at`; when `current`, it is version_ (every
+  // change applied joins it) and `at` is not kept. BeginAt moves it.
+  struct View {
+    bool current = true;
+    VersionVector at;
+    // Each author's changes in history_[0, indexed), in seq order: (last seq, index).
+    std::map<NodeId, std::vector<std::pair<uint64_t, size_t>>> by_author;
+    size_t indexed = 0;
+  };
+  View view_;
+  // Checks that `at` is a causally closed version held here, in whole changes, and finds its
+  // causal frontier (what a change made at `at` depends on) and its greatest Lamport time.
+  Status ExamineVersion(const VersionVector& at, VersionVector* frontier, uint64_t* lamport) const;
+  // Moves the texts' views to `at` (checked by ExamineVersion).
+  void MoveView(const VersionVector& at);
+  // Whether local edits and changes applied now join the views.
+  bool InView() const { return view_.current; }
+  // Brings view_.by_author up to date with history_.
+  void IndexHistory() const;
+  // The change a local transaction's ops make.
+  Change BuildChange(const Transaction& t, std::vector<Op> ops) const;
 };
 
 }  // namespace weft::crdt

@@ -2,15 +2,26 @@
 //
 // Every element (a code point of a text, a value of a list) is an item named by a Dot. A run of n
 // elements inserted together by one node takes n contiguous seqs, so items are stored run-length
-// encoded. Each insert names its left origin (the item just before it when it was made, or the
-// start) and its right origin (the item just after it, or the end); concurrent inserts are
-// ordered by the FugueMax rule (in the YjsMod formulation: the same total order), which never
-// interleaves concurrent runs typed at the same place, with ties broken by node id. Deleted
-// items stay as tombstones so that any concurrent change can still be merged.
+// encoded. Each insert names its left origin (the visible item just before it when it was made,
+// or the start) and its right origin (the item just after that one, a tombstone or not, or the
+// end); concurrent inserts are ordered by the FugueMax rule (in the YjsMod formulation: the same
+// total order), which never interleaves concurrent runs typed at the same place, with ties broken
+// by node id. These are the origins Eg-walker and diamond-types pick, so a recorded concurrent
+// history replays to the same text when ties do not arise. Deleted items stay as tombstones so
+// that any concurrent change can still be merged.
 //
 // Internally: runs of items in a B-tree whose inner nodes count visible and total items (so a
 // position is found in O(log n)), and an index from id ranges to B-tree leaves (so an id is found
 // in O(log n)).
+//
+// The view: besides the current state, every item records whether it is part of an earlier
+// version of the sequence (the view) and how many of that version's deletes name it, and the
+// B-tree counts the items visible in the view. Edits can be made at positions of the view, as
+// their author saw the sequence at that version, and are then merged into the current state as
+// concurrent with everything outside the view (Eg-walker's "prepare" version, here kept in the
+// same tree). Normally the view is the current state: every op is applied with `in_view` true.
+// The caller (Document) moves the view back by retreating ops (SetInView false, AddViewDeletes
+// -1) and forward by advancing them; these commute, so the order does not matter.
 //
 // SequenceCore is the engine: it stores, for each run, an offset into a content arena that its
 // owner keeps (Text keeps code points, List<V> keeps values). Text and List<V> are the value
@@ -80,11 +91,13 @@ class SequenceCore {
   // content is at offsets content..content+len-1 of the owner's arena. Sets *left / *right to
   // the origins chosen (node 0: start / end). kOutOfRange when pos > size(); kInvalidArgument
   // on a bad id or len, or when one of the ids is already taken. Nothing changes on error.
+  // `in_view`: whether the new items join the view.
   Status LocalInsert(size_t pos, Dot first_id, uint64_t len, uint32_t content, Dot* left,
-                     Dot* right);
+                     Dot* right, bool in_view = true);
   // Deletes `len` visible items from `pos`; the op names exactly the items it deleted (all newly
-  // deleted). kOutOfRange (nothing changed) when pos + len > size().
-  Result<DeleteOp> LocalDelete(size_t pos, size_t len);
+  // deleted). kOutOfRange (nothing changed) when pos + len > size(). `in_view`: whether the
+  // delete is part of the view.
+  Result<DeleteOp> LocalDelete(size_t pos, size_t len, bool in_view = true);
 
   // Checks a remote insert. Sets *already_present when every id is already here (applying it is
   // a no-op). Errors: kInvalidArgument (bad id, zero or huge length, some but not all ids
@@ -92,18 +105,43 @@ class SequenceCore {
   Status ValidateInsert(Dot first_id, Dot left, Dot right, uint64_t len,
                         bool* already_present) const;
   // Validates, then integrates. Returns true when inserted, false when already present (no-op).
-  Result<bool> ApplyInsert(Dot first_id, Dot left, Dot right, uint64_t len, uint32_t content);
+  Result<bool> ApplyInsert(Dot first_id, Dot left, Dot right, uint64_t len, uint32_t content,
+                           bool in_view = true);
   // Errors: kInvalidArgument (empty or reversed range, node 0), kMissingDependency (unknown id).
   Status ValidateDelete(const DeleteOp& op) const;
   // Validates, then marks the items deleted. Appends the ranges that were visible before (the
-  // newly deleted ones) to *newly_deleted when given. Idempotent.
-  Status ApplyDelete(const DeleteOp& op, std::vector<DotRange>* newly_deleted = nullptr);
+  // newly deleted ones) to *newly_deleted when given. Idempotent, except that each application
+  // `in_view` counts once more as a delete of the view.
+  Status ApplyDelete(const DeleteOp& op, std::vector<DotRange>* newly_deleted = nullptr,
+                     bool in_view = true);
 
   // Physically removes items first..first+len-1 (which must have been inserted by the latest
   // local inserts, undone in reverse order; no other item may name them as origin).
   void UndoInsert(Dot first, uint64_t len);
-  // Marks the items in `ranges` visible again (the ranges a delete newly deleted).
-  void UndoDelete(const std::vector<DotRange>& ranges);
+  // Marks the items in `ranges` visible again (the ranges a delete newly deleted), and takes one
+  // view delete off the items of `view_ranges` (the ranges of a delete applied in the view).
+  void UndoDelete(const std::vector<DotRange>& ranges,
+                  const std::vector<DotRange>* view_ranges = nullptr);
+
+  // ---- the view (see the top of this file) ----
+  // Items visible in the view.
+  size_t view_size() const;
+  // Puts items first..first+len-1 into the view (an insert advanced) or takes them out (one
+  // retreated). Ids not present are skipped.
+  void SetInView(Dot first, uint64_t len, bool in);
+  // Adds `delta` (1: a delete advanced, -1: retreated) to the view's delete count of every item
+  // of `ranges`. Ids not present are skipped.
+  void AddViewDeletes(const std::vector<DotRange>& ranges, int delta);
+  // Inserts at position `pos` of the view (0..view_size()): the origins are the item of the view
+  // just before (a tombstone of the view included) and the visible item of the view at `pos`,
+  // and the items integrate among concurrent ones as a remote insert would. The items join the
+  // view. Errors as LocalInsert; nothing changes on error.
+  Status ViewInsert(size_t pos, Dot first_id, uint64_t len, uint32_t content, Dot* left,
+                    Dot* right);
+  // Deletes `len` items of the view from `pos` (the delete joins the view); the op names them
+  // all, *newly_deleted (when given) those that were still visible in the current state.
+  // kOutOfRange (nothing changed) past the end of the view.
+  Result<DeleteOp> ViewDelete(size_t pos, size_t len, std::vector<DotRange>* newly_deleted);
 
   // The id of the visible item at `index`; kOutOfRange past the end.
   Result<Dot> IdAt(size_t index) const;
@@ -138,6 +176,13 @@ class SequenceCore {
   std::unique_ptr<Impl> impl_;
 };
 
+// How a local edit relates to SequenceCore's view.
+enum class ViewMode : uint8_t {
+  kJoin = 0,     // positions in the current state; the edit joins the view (it is current)
+  kOutside = 1,  // positions in the current state; the edit stays out of the view
+  kAt = 2,       // positions in the view; the edit joins it (an edit made at that version)
+};
+
 // An insert into a text: `text` (UTF-8, at least one code point) gets ids id, id+1, ... one per
 // code point, between `left` and `right` (node 0: the start / the end).
 struct TextInsertOp {
@@ -161,21 +206,32 @@ class Text {
   // Inserts UTF-8 `text` at code point `pos` with ids first_id.. (one per code point) and
   // returns the op to send. kInvalidArgument on bad UTF-8, empty text or a taken id,
   // kOutOfRange past the end; nothing changes on error.
-  Result<TextInsertOp> LocalInsert(size_t pos, std::string_view text, Dot first_id);
-  Result<DeleteOp> LocalDelete(size_t pos, size_t len);
+  Result<TextInsertOp> LocalInsert(size_t pos, std::string_view text, Dot first_id,
+                                   ViewMode mode = ViewMode::kJoin);
+  // *newly_deleted (when given): the ranges the delete took out of the current state.
+  Result<DeleteOp> LocalDelete(size_t pos, size_t len, ViewMode mode = ViewMode::kJoin,
+                               std::vector<DotRange>* newly_deleted = nullptr);
 
   Status Validate(const TextInsertOp& op) const;
   Status Validate(const DeleteOp& op) const;
   Status Validate(const TextOp& op) const;
   // Validate, then apply; nothing changes on error. Applying an op twice is a no-op.
-  Status Apply(const TextInsertOp& op);
-  Status Apply(const DeleteOp& op, std::vector<DotRange>* newly_deleted = nullptr);
+  // `in_view`: whether the op joins the view (SequenceCore).
+  Status Apply(const TextInsertOp& op, bool in_view = true);
+  Status Apply(const DeleteOp& op, std::vector<DotRange>* newly_deleted = nullptr,
+               bool in_view = true);
   Status Apply(const TextOp& op);
 
   // Undo of local ops of an aborted transaction, in reverse order (see SequenceCore).
   void UndoInsert(Dot first, uint64_t len) { core_.UndoInsert(first, len); }
   void UndoInsert(const TextInsertOp& op) { UndoInsert(op.id, CountCodePoints(op.text)); }
-  void UndoDelete(const DeleteOp& newly_deleted) { core_.UndoDelete(newly_deleted.ranges); }
+  void UndoDelete(const DeleteOp& newly_deleted, const DeleteOp* in_view = nullptr) {
+    core_.UndoDelete(newly_deleted.ranges, in_view ? &in_view->ranges : nullptr);
+  }
+  // The view (SequenceCore): moving it, and its length.
+  void SetInView(Dot first, uint64_t len, bool in) { core_.SetInView(first, len, in); }
+  void AddViewDeletes(const DeleteOp& op, int delta) { core_.AddViewDeletes(op.ranges, delta); }
+  size_t view_size() const { return core_.view_size(); }
 
   Result<Dot> IdAt(size_t index) const { return core_.IdAt(index); }
   Result<size_t> IndexOf(Dot id) const { return core_.IndexOf(id); }
@@ -234,7 +290,9 @@ class List {
   }
   std::vector<V> Values() const { return *Slice(0, size()); }
 
-  Result<ListInsertOp<V>> LocalInsert(size_t pos, std::vector<V> values, Dot first_id) {
+  // Lists take no edits at an earlier version (ViewMode::kAt); see Text.
+  Result<ListInsertOp<V>> LocalInsert(size_t pos, std::vector<V> values, Dot first_id,
+                                      bool in_view = true) {
     if (values.empty()) return Status::InvalidArgument("empty list insert");
     if (values_.size() + values.size() >= SequenceCore::kNoContent) {
       return Status::InvalidArgument("list content arena full");
@@ -243,12 +301,14 @@ class List {
     op.id = first_id;
     uint32_t content = static_cast<uint32_t>(values_.size());
     WEFT_RETURN_IF_ERROR(
-        core_.LocalInsert(pos, first_id, values.size(), content, &op.left, &op.right));
+        core_.LocalInsert(pos, first_id, values.size(), content, &op.left, &op.right, in_view));
     values_.insert(values_.end(), values.begin(), values.end());
     op.values = std::move(values);
     return op;
   }
-  Result<DeleteOp> LocalDelete(size_t pos, size_t len) { return core_.LocalDelete(pos, len); }
+  Result<DeleteOp> LocalDelete(size_t pos, size_t len, bool in_view = true) {
+    return core_.LocalDelete(pos, len, in_view);
+  }
 
   Status Validate(const ListInsertOp<V>& op) const {
     bool present;
@@ -258,25 +318,31 @@ class List {
   Status Validate(const ListOp<V>& op) const {
     return std::visit([&](const auto& o) { return Validate(o); }, op);
   }
-  Status Apply(const ListInsertOp<V>& op) {
+  Status Apply(const ListInsertOp<V>& op, bool in_view = true) {
     if (values_.size() + op.values.size() >= SequenceCore::kNoContent) {
       return Status::InvalidArgument("list content arena full");
     }
     uint32_t content = static_cast<uint32_t>(values_.size());
-    Result<bool> r = core_.ApplyInsert(op.id, op.left, op.right, op.values.size(), content);
+    Result<bool> r =
+        core_.ApplyInsert(op.id, op.left, op.right, op.values.size(), content, in_view);
     if (!r.ok()) return r.status();
     if (*r) values_.insert(values_.end(), op.values.begin(), op.values.end());
     return Status::Ok();
   }
-  Status Apply(const DeleteOp& op, std::vector<DotRange>* newly_deleted = nullptr) {
-    return core_.ApplyDelete(op, newly_deleted);
+  Status Apply(const DeleteOp& op, std::vector<DotRange>* newly_deleted = nullptr,
+               bool in_view = true) {
+    return core_.ApplyDelete(op, newly_deleted, in_view);
   }
   Status Apply(const ListOp<V>& op) {
     return std::visit([&](const auto& o) { return Apply(o); }, op);
   }
 
   void UndoInsert(Dot first, uint64_t len) { core_.UndoInsert(first, len); }
-  void UndoDelete(const DeleteOp& newly_deleted) { core_.UndoDelete(newly_deleted.ranges); }
+  void UndoDelete(const DeleteOp& newly_deleted, const DeleteOp* in_view = nullptr) {
+    core_.UndoDelete(newly_deleted.ranges, in_view ? &in_view->ranges : nullptr);
+  }
+  void SetInView(Dot first, uint64_t len, bool in) { core_.SetInView(first, len, in); }
+  void AddViewDeletes(const DeleteOp& op, int delta) { core_.AddViewDeletes(op.ranges, delta); }
 
   Result<Dot> IdAt(size_t index) const { return core_.IdAt(index); }
   Result<size_t> IndexOf(Dot id) const { return core_.IndexOf(id); }
