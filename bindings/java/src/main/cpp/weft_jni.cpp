@@ -287,9 +287,13 @@ int OnConflict(const weft_conflict* c, weft_value* chosen, void* user) {
                                     static_cast<jlong>(c->map.node), static_cast<jlong>(c->map.seq),
                                     key, sibs);
   if (env->ExceptionCheck() || !v) return 0;
+  // Value's accessors do not throw; each call is still checked, as JNI requires.
   jint type = env->CallIntMethod(v, g.value_type);
+  if (env->ExceptionCheck()) return 0;
   jlong i = env->CallLongMethod(v, g.value_int);
+  if (env->ExceptionCheck()) return 0;
   jdouble d = env->CallDoubleMethod(v, g.value_real);
+  if (env->ExceptionCheck()) return 0;
   auto data = static_cast<jbyteArray>(env->CallObjectMethod(v, g.value_data));
   if (env->ExceptionCheck()) return 0;
   Bytes b(env, data);
