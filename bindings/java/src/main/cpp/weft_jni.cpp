@@ -165,13 +165,13 @@ jobject ValueOut(JNIEnv* env, const weft_value& v) {
                         static_cast<jint>(v.time_logical));
 }
 
-jobjectArray ValuesOut(JNIEnv* env, const weft_values* list) {
-  size_t n = weft_values_count(list);
-  jobjectArray out = env->NewObjectArray(static_cast<jsize>(n), g.value, nullptr);
+// A Java array of n elements of class cls, element i made by make(i) (a new local reference,
+// or nullptr after a failure, with an exception pending: then the result is nullptr).
+template <typename Make>
+jobjectArray ArrayOf(JNIEnv* env, jclass cls, size_t n, Make make) {
+  jobjectArray out = env->NewObjectArray(static_cast<jsize>(n), cls, nullptr);
   for (size_t i = 0; out && i < n; i++) {
-    weft_value v;
-    if (!Ok(env, weft_values_get(list, i, &v))) return nullptr;
-    jobject o = ValueOut(env, v);
+    jobject o = make(i);
     if (!o) return nullptr;
     env->SetObjectArrayElement(out, static_cast<jsize>(i), o);
     env->DeleteLocalRef(o);
@@ -179,20 +179,19 @@ jobjectArray ValuesOut(JNIEnv* env, const weft_values* list) {
   return out;
 }
 
+jobjectArray ValuesOut(JNIEnv* env, const weft_values* list) {
+  return ArrayOf(env, g.value, weft_values_count(list), [&](size_t i) -> jobject {
+    weft_value v;
+    return Ok(env, weft_values_get(list, i, &v)) ? ValueOut(env, v) : nullptr;
+  });
+}
+
 jobjectArray StringsOut(JNIEnv* env, weft_strings* list) {
-  size_t n = weft_strings_count(list);
-  jobjectArray out = env->NewObjectArray(static_cast<jsize>(n), g.bytes, nullptr);
-  for (size_t i = 0; out && i < n; i++) {
+  jobjectArray out = ArrayOf(env, g.bytes, weft_strings_count(list), [&](size_t i) -> jobject {
     size_t len = 0;
     const char* s = weft_strings_get(list, i, &len);
-    jbyteArray b = NewBytes(env, s, len);
-    if (!b) {
-      out = nullptr;
-      break;
-    }
-    env->SetObjectArrayElement(out, static_cast<jsize>(i), b);
-    env->DeleteLocalRef(b);
-  }
+    return NewBytes(env, s, len);
+  });
   weft_strings_free(list);
   return out;
 }
@@ -217,16 +216,10 @@ jobject PatchOut(JNIEnv* env, const weft_patch& p) {
 // Patches from a list of count items, fetched by get(i, &patch).
 template <typename Get>
 jobjectArray PatchesOut(JNIEnv* env, size_t count, Get get) {
-  jobjectArray out = env->NewObjectArray(static_cast<jsize>(count), g.patch, nullptr);
-  for (size_t i = 0; out && i < count; i++) {
+  return ArrayOf(env, g.patch, count, [&](size_t i) -> jobject {
     weft_patch p;
-    if (!get(i, &p)) return nullptr;
-    jobject o = PatchOut(env, p);
-    if (!o) return nullptr;
-    env->SetObjectArrayElement(out, static_cast<jsize>(i), o);
-    env->DeleteLocalRef(o);
-  }
-  return out;
+    return get(i, &p) ? PatchOut(env, p) : nullptr;
+  });
 }
 
 jobject SummaryOut(JNIEnv* env, const weft_sync_summary& s) {
@@ -830,26 +823,18 @@ WEFT_JNI(jobjectArray, history)(JNIEnv* env, jclass, jlong r, jbyteArray doc) {
   Bytes d(env, doc);
   weft_history* h = nullptr;
   if (!Ok(env, weft_doc_history(Ptr<weft_replica>(r), d.data(), d.size(), &h))) return nullptr;
-  size_t n = weft_history_count(h);
-  jobjectArray out = env->NewObjectArray(static_cast<jsize>(n), g.history, nullptr);
-  for (size_t i = 0; out && i < n; i++) {
+  jobjectArray out = ArrayOf(env, g.history, weft_history_count(h), [&](size_t i) -> jobject {
     weft_history_entry e;
-    jbyteArray token = nullptr;
-    jobject o = nullptr;
-    if (Ok(env, weft_history_get(h, i, &e)) && (token = NewBytes(env, e.token, e.token_len))) {
-      o = env->NewObject(g.history, g.history_ctor, static_cast<jlong>(e.change.node),
-                         static_cast<jlong>(e.change.seq), static_cast<jlong>(e.end_seq),
-                         static_cast<jlong>(e.lamport), static_cast<jlong>(e.time_ms),
-                         static_cast<jlong>(e.ops), token);
-    }
-    if (!o) {
-      out = nullptr;
-      break;
-    }
-    env->SetObjectArrayElement(out, static_cast<jsize>(i), o);
-    env->DeleteLocalRef(o);
+    if (!Ok(env, weft_history_get(h, i, &e))) return nullptr;
+    jbyteArray token = NewBytes(env, e.token, e.token_len);
+    if (!token) return nullptr;
+    jobject o = env->NewObject(g.history, g.history_ctor, static_cast<jlong>(e.change.node),
+                               static_cast<jlong>(e.change.seq), static_cast<jlong>(e.end_seq),
+                               static_cast<jlong>(e.lamport), static_cast<jlong>(e.time_ms),
+                               static_cast<jlong>(e.ops), token);
     env->DeleteLocalRef(token);
-  }
+    return o;
+  });
   weft_history_free(h);
   return out;
 }
@@ -862,19 +847,11 @@ WEFT_JNI(jobjectArray, changesSince)
           weft_changes_since(Ptr<weft_replica>(r), d.data(), d.size(), t.data(), t.size(), &b))) {
     return nullptr;
   }
-  size_t n = weft_blobs_count(b);
-  jobjectArray out = env->NewObjectArray(static_cast<jsize>(n), g.bytes, nullptr);
-  for (size_t i = 0; out && i < n; i++) {
+  jobjectArray out = ArrayOf(env, g.bytes, weft_blobs_count(b), [&](size_t i) -> jobject {
     size_t len = 0;
     const uint8_t* p = weft_blobs_get(b, i, &len);
-    jbyteArray a = NewBytes(env, p, len);
-    if (!a) {
-      out = nullptr;
-      break;
-    }
-    env->SetObjectArrayElement(out, static_cast<jsize>(i), a);
-    env->DeleteLocalRef(a);
-  }
+    return NewBytes(env, p, len);
+  });
   weft_blobs_free(b);
   return out;
 }
@@ -963,38 +940,24 @@ WEFT_JNI(void, syncWaitForAck)
 WEFT_JNI(jobjectArray, syncPeers)(JNIEnv* env, jclass, jlong s) {
   weft_peers* p = nullptr;
   if (!Ok(env, weft_sync_peers(Ptr<weft_sync>(s), &p))) return nullptr;
-  size_t n = weft_peers_count(p);
-  jobjectArray out = env->NewObjectArray(static_cast<jsize>(n), g.peer, nullptr);
-  for (size_t i = 0; out && i < n; i++) {
+  jobjectArray out = ArrayOf(env, g.peer, weft_peers_count(p), [&](size_t i) -> jobject {
     weft_peer_info info;
-    if (!Ok(env, weft_peers_get(p, i, &info))) {
-      out = nullptr;
-      break;
-    }
-    jobjectArray docs =
-        env->NewObjectArray(static_cast<jsize>(info.document_count), g.docstat, nullptr);
-    for (size_t j = 0; docs && j < info.document_count; j++) {
+    if (!Ok(env, weft_peers_get(p, i, &info))) return nullptr;
+    jobjectArray docs = ArrayOf(env, g.docstat, info.document_count, [&](size_t j) -> jobject {
       weft_doc_sync_info ds;
-      jbyteArray name = nullptr;
-      jobject o = nullptr;
-      if (Ok(env, weft_peers_document(p, i, j, &ds)) &&
-          (name = NewBytes(env, ds.doc, ds.doc_len))) {
-        o = env->NewObject(
-            g.docstat, g.docstat_ctor, name, static_cast<jboolean>(ds.live != 0),
-            static_cast<jlong>(ds.acknowledged_operations),
-            static_cast<jlong>(ds.unacknowledged_changes),
-            static_cast<jlong>(ds.oldest_unacknowledged_age_ms),
-            static_cast<jlong>(ds.behind_operations), static_cast<jlong>(ds.incoming_remaining),
-            static_cast<jlong>(ds.changes_sent), static_cast<jlong>(ds.changes_received));
-      }
-      if (!o) {
-        docs = nullptr;
-        break;
-      }
-      env->SetObjectArrayElement(docs, static_cast<jsize>(j), o);
-      env->DeleteLocalRef(o);
+      if (!Ok(env, weft_peers_document(p, i, j, &ds))) return nullptr;
+      jbyteArray name = NewBytes(env, ds.doc, ds.doc_len);
+      if (!name) return nullptr;
+      jobject o = env->NewObject(
+          g.docstat, g.docstat_ctor, name, static_cast<jboolean>(ds.live != 0),
+          static_cast<jlong>(ds.acknowledged_operations),
+          static_cast<jlong>(ds.unacknowledged_changes),
+          static_cast<jlong>(ds.oldest_unacknowledged_age_ms),
+          static_cast<jlong>(ds.behind_operations), static_cast<jlong>(ds.incoming_remaining),
+          static_cast<jlong>(ds.changes_sent), static_cast<jlong>(ds.changes_received));
       env->DeleteLocalRef(name);
-    }
+      return o;
+    });
     jbyteArray url = docs ? NewBytes(env, info.url, info.url_len) : nullptr;
     jbyteArray err = url ? NewBytes(env, info.last_error, info.last_error_len) : nullptr;
     jobject o = err ? env->NewObject(g.peer, g.peer_ctor, url, static_cast<jint>(info.state),
@@ -1006,16 +969,11 @@ WEFT_JNI(jobjectArray, syncPeers)(JNIEnv* env, jclass, jlong s) {
                                      static_cast<jlong>(info.changes_received),
                                      static_cast<jlong>(info.duplicates_received), docs)
                     : nullptr;
-    if (!o) {
-      out = nullptr;
-      break;
-    }
-    env->SetObjectArrayElement(out, static_cast<jsize>(i), o);
-    env->DeleteLocalRef(o);
     env->DeleteLocalRef(docs);
     env->DeleteLocalRef(url);
     env->DeleteLocalRef(err);
-  }
+    return o;
+  });
   weft_peers_free(p);
   return out;
 }

@@ -1,6 +1,7 @@
 package dev.weft;
 
 import java.util.concurrent.locks.ReentrantReadWriteLock;
+import java.util.function.LongFunction;
 
 /**
  * One native handle: its pointer, freed at most once. Every call on the handle holds the read
@@ -34,6 +35,16 @@ final class Handle {
 
   void release() {
     lock.readLock().unlock();
+  }
+
+  /** f(pointer), with the read lock held during the call; throws when closed. */
+  <T> T call(LongFunction<T> f) {
+    long p = acquire();
+    try {
+      return f.apply(p);
+    } finally {
+      release();
+    }
   }
 
   /** Whether this thread is inside a call on the handle (e.g. in its transaction's body). */

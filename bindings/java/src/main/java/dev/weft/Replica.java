@@ -154,12 +154,7 @@ public final class Replica implements AutoCloseable {
   }
 
   <T> T with(LongFunction<T> f) {
-    long p = state.handle.acquire();
-    try {
-      return f.apply(p);
-    } finally {
-      state.handle.release();
-    }
+    return state.handle.call(f);
   }
 
   private static byte[] docId(String doc) {

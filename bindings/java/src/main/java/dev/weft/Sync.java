@@ -47,12 +47,7 @@ public final class Sync implements AutoCloseable {
   }
 
   private <T> T with(java.util.function.LongFunction<T> f) {
-    long p = state.handle.acquire();
-    try {
-      return f.apply(p);
-    } finally {
-      state.handle.release();
-    }
+    return state.handle.call(f);
   }
 
   private static byte[] url(String url) {

@@ -34,6 +34,19 @@ class ReplicaTest {
     return assertThrows(WeftException.class, r::run).code();
   }
 
+  /** What this thread's uncaught-exception handler receives while r runs. */
+  static List<Throwable> reportedWhile(Runnable r) {
+    List<Throwable> reported = new ArrayList<>();
+    Thread.UncaughtExceptionHandler old = Thread.currentThread().getUncaughtExceptionHandler();
+    Thread.currentThread().setUncaughtExceptionHandler((th, x) -> reported.add(x));
+    try {
+      r.run();
+    } finally {
+      Thread.currentThread().setUncaughtExceptionHandler(old);
+    }
+    return reported;
+  }
+
   @Test
   void identityAndDocuments() {
     long node;
@@ -347,14 +360,8 @@ class ReplicaTest {
       b.applyChanges("d", a.changesSince("d", null));
       a.transact("d", t -> t.root().put("title", "A2"));
       b.transact("d", t -> t.root().put("title", "B2"));
-      List<Throwable> reported = new ArrayList<>();
-      Thread.UncaughtExceptionHandler old = Thread.currentThread().getUncaughtExceptionHandler();
-      Thread.currentThread().setUncaughtExceptionHandler((th, x) -> reported.add(x));
-      try {
-        a.applyChanges("d", b.changesSince("d", null));
-      } finally {
-        Thread.currentThread().setUncaughtExceptionHandler(old);
-      }
+      List<Throwable> reported =
+          reportedWhile(() -> a.applyChanges("d", b.changesSince("d", null)));
       assertEquals(1, reported.size());
       assertEquals("resolver failed", reported.get(0).getMessage());
       assertTrue(a.read("d", v -> v.get(ObjectId.ROOT, "title")).isConflict());
@@ -362,13 +369,7 @@ class ReplicaTest {
       a.setConflictResolver("d", null);
       b.transact("d", t -> t.root().put("title", "B3"));
       a.transact("d", t -> t.root().put("title", "A3"));
-      Thread.currentThread().setUncaughtExceptionHandler((th, x) -> reported.add(x));
-      try {
-        a.applyChanges("d", b.changesSince("d", null));
-      } finally {
-        Thread.currentThread().setUncaughtExceptionHandler(old);
-      }
-      assertEquals(1, reported.size());
+      assertTrue(reportedWhile(() -> a.applyChanges("d", b.changesSince("d", null))).isEmpty());
       assertTrue(a.read("d", v -> v.get(ObjectId.ROOT, "title")).isConflict());
     }
   }
@@ -416,15 +417,10 @@ class ReplicaTest {
       Subscription bad = r.subscribe("d", ev -> {
         throw new IllegalStateException("listener failed");
       });
-      Thread.UncaughtExceptionHandler old = Thread.currentThread().getUncaughtExceptionHandler();
-      List<Throwable> reported = new ArrayList<>();
-      Thread.currentThread().setUncaughtExceptionHandler((th, x) -> reported.add(x));
-      try {
-        r.transact("d", t -> t.root().put("title", "y"));
-      } finally {
-        Thread.currentThread().setUncaughtExceptionHandler(old);
-      }
+      List<Throwable> reported =
+          reportedWhile(() -> r.transact("d", t -> t.root().put("title", "y")));
       assertEquals(1, reported.size());
+      assertEquals("listener failed", reported.get(0).getMessage());
       assertEquals(3, events.size());
       bad.close();
       all.close();
