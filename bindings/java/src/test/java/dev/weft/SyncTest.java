@@ -247,4 +247,32 @@ class SyncTest {
       assertEquals(WeftException.INVALID_ARGUMENT, code(() -> s.addPeer(url)));
     }
   }
+
+  @Test
+  void aRelayWithAnAdmissionKeyAdmitsOnlyDevicesWithItsTokens() throws Exception {
+    try (Replica app = open("app.db", true); Replica dev = open("dev.db", true);
+         Replica stranger = open("stranger.db", true);
+         RelayProcess gated = new RelayProcess(dir.resolve("gated").toFile(), "--admission-key",
+             app.publicKeyHex())) {
+      dev.transact("d", t -> t.root().put("k", 1));
+      String token = app.issueToken(dev.publicKey(), 600);
+      SyncSummary s;
+      try (Sync sync = dev.sync(new SyncOptions().admissionToken(token))) {
+        sync.addPeer(gated.url());
+        s = sync.waitUntilSynced(gated.url(), T);
+      }
+      assertTrue(s.changesSent() >= 1);
+      assertEquals(1, s.documents());
+      assertEquals(0, s.changesReceived());
+      // Without a token: refused at every attempt, so the one-shot sync times out, and the
+      // relay holds nothing of the stranger's.
+      stranger.transact("d", t -> t.root().put("k", 2));
+      assertEquals(WeftException.TIMEOUT, code(() -> stranger.syncOnce(gated.url(), "d", 3000)));
+      try (Sync sync = dev.sync(new SyncOptions().admissionToken(token))) {
+        sync.addPeer(gated.url());
+        sync.waitUntilSynced(gated.url(), T);
+      }
+      assertEquals(1, dev.read("d", v -> v.get(ObjectId.ROOT, "k")).value().asLong());
+    }
+  }
 }

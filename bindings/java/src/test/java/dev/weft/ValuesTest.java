@@ -167,4 +167,58 @@ class ValuesTest {
     assertEquals(WeftException.INVALID_ARGUMENT, e.code());
     assertEquals(before, r.toJson("d"));
   }
+
+  @Test
+  void refsByIdListAndSetReadsAndValueIdentity() {
+    ObjectId[] ids = new ObjectId[6];
+    r.transact("d", t -> {
+      assertEquals("d", t.doc());
+      ids[0] = t.root().list("l").id();
+      ids[1] = t.root().set("s").id();
+      ids[2] = t.root().counter("c").id();
+      ids[3] = t.root().register("r").id();
+      ids[4] = t.root().lww("w").id();
+      ids[5] = t.root().map("m").id();
+    });
+    r.transact("d", t -> {
+      ListRef l = t.list(ids[0]).add(Value.of("a"), Value.of("b"), Value.of("c")).delete(1, 1);
+      assertEquals(List.of(Value.of("a"), Value.of("c")), l.values());
+      assertEquals(2, l.size());
+      SetRef set = t.set(ids[1]).add(Value.of(1)).add(Value.of(1));
+      assertEquals(List.of(Value.of(1)), set.elements());
+      assertEquals(5, t.counter(ids[2]).add(5).value());
+      t.register(ids[3]).set(Value.of(true));
+      t.lww(ids[4]).set(Value.of("w"));
+      t.map(ids[5]).put("k", "v");
+      assertEquals(4, t.root().text("t").insert(0, "a\uD83D\uDE00bc").size());
+      // A ref of the wrong kind fails and changes nothing.
+      assertEquals(WeftException.TYPE_MISMATCH,
+          assertThrows(WeftException.class, () -> t.counter(ids[1]).add(1)).code());
+    });
+    r.read("d", v -> {
+      assertTrue(v.register(ids[3]).value().asBoolean());
+      Value w = v.lww(ids[4]).get(0);
+      assertTrue(w.timeMs() > 0 && w.timeLogical() >= 0);
+      assertEquals("v", v.get(ids[5], "k").value().asString());
+      assertEquals(List.of(Value.of(1)), v.setElements(ids[1]));
+      return null;
+    });
+    // Values, IDs and anchors are plain values.
+    assertEquals(Value.of("x"), Value.of("x"));
+    assertEquals(Value.of("x").hashCode(), Value.of("x").hashCode());
+    assertFalse(Value.of(1).equals(Value.of(1.0)));
+    assertFalse(Value.of("1").equals(Value.ofBytes(new byte[] {'1'})));
+    assertEquals("\"x\"", Value.of("x").toString());
+    assertEquals("null", Value.ofNull().toString());
+    assertEquals(new ObjectId(-1, 2), new ObjectId(-1, 2));
+    assertEquals("18446744073709551615.2", new ObjectId(-1, 2).toString());
+    assertEquals(new Anchor(ObjectId.ROOT, true), new Anchor(ObjectId.ROOT, true));
+    assertFalse(new Anchor(ObjectId.ROOT, true).equals(new Anchor(ObjectId.ROOT, false)));
+    assertTrue(Kind.TEXT.isObject());
+    assertFalse(Kind.BYTES.isObject());
+    assertEquals(WeftException.INVALID_ARGUMENT,
+        assertThrows(WeftException.class, () -> Value.ofBytes(null)).code());
+    assertEquals(WeftException.INVALID_ARGUMENT,
+        assertThrows(WeftException.class, () -> new Anchor(null, false)).code());
+  }
 }
