@@ -15,6 +15,8 @@ packages=(
   libsodium-dev         # identities (key pairs)
   libssl-dev            # TLS (wss://): OpenSSL under Beast's ssl_stream, and test certificates
   python3
+  openjdk-17-jdk-headless  # bindings/java: javac and the JNI headers
+  junit5                # bindings/java tests: JUnit 5 jars and console launcher in /usr/share/java
   qt6-base-dev          # apps/desktop-demo: Qt 6 Widgets, and Qt Test for its test
   qt6-qpa-plugins       # Qt platform plugins (offscreen for the test, xcb for windows)
   fonts-dejavu-core     # a font for the demo's text, also under Xvfb
