@@ -837,7 +837,33 @@ void Document::IndexHistory() const {
   }
 }
 
+void Document::ActivateView() {
+  // Every text and list: in the view with no delete counted, then every delete op kept, then one
+  // for each item deleted before the history kept.
+  auto each = [&](auto&& fn) {
+    for (auto& [id, o] : objects_) {
+      if (auto* t = std::get_if<Text>(&o)) fn(*t);
+      if (auto* l = std::get_if<List<Value>>(&o)) fn(*l);
+    }
+  };
+  each([](auto& seq) { seq.ResetView(false); });
+  for (const Change& c : history_) {
+    for (const Op& op : c.ops) {
+      if (op.type != Op::Type::kSeqDelete) continue;
+      Object* o = Find(op.object);
+      if (auto* t = o ? std::get_if<Text>(o) : nullptr) t->AddViewDeletes(DeleteOp{op.ranges}, 1);
+      if (auto* l = o ? std::get_if<List<Value>>(o) : nullptr) {
+        l->AddViewDeletes(DeleteOp{op.ranges}, 1);
+      }
+    }
+  }
+  each([](auto& seq) { seq.ResetView(true); });
+  view_.active = true;
+  view_.current = true;
+}
+
 void Document::MoveView(const VersionVector& at) {
+  if (!view_.active) ActivateView();
   if (view_.current) {
     view_.current = false;
     view_.at = version_;
@@ -1272,7 +1298,8 @@ Status Document::ApplySequenceOp(const Op& op, const Dot& dot, std::vector<UndoF
   DeleteOp del{op.ranges};
   std::vector<DotRange> newly;
   auto removed = std::make_shared<Removed>();
-  const bool in_view = InView();
+  // Deletes are counted in the views once BeginAt made them active (ActivateView).
+  const bool in_view = InView() && view_.active;
   if (auto* t = std::get_if<Text>(target)) {
     Status s = t->Apply(del, &newly, in_view);
     if (!s.ok()) return bad(s);

@@ -1161,6 +1161,28 @@ void SequenceCore::UndoDelete(const std::vector<DotRange>& ranges,
 
 // ---- the view ----
 
+void SequenceCore::ResetView(bool count_unnamed_deletes) {
+  std::vector<Run> runs = impl_->AllRuns();
+  std::vector<Run> merged;
+  merged.reserve(runs.size());
+  for (Run& r : runs) {
+    if (count_unnamed_deletes) {
+      if (r.deleted && r.vdel == 0) r.vdel = 1;
+    } else {
+      r.out = false;
+      r.vdel = 0;
+    }
+    if (!merged.empty() && CanMerge(merged.back(), r)) {
+      merged.back().len += r.len;
+    } else {
+      merged.push_back(r);
+    }
+  }
+  Status s = impl_->Build(merged);  // the same ids as before: cannot fail
+  assert(s.ok());
+  (void)s;
+}
+
 size_t SequenceCore::view_size() const {
   return impl_->InView();
 }

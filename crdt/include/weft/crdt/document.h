@@ -590,7 +590,10 @@ class Document {
 
   // Every text's view (SequenceCore) shows version `at`; when `current`, it is version_ (every
   // change applied joins it) and `at` is not kept. BeginAt moves it.
+  // Until the first BeginAt at an earlier version the views are not kept up to date (deletes are
+  // not counted: merging stays as fast as without them); ActivateView rebuilds them.
   struct View {
+    bool active = false;
     bool current = true;
     VersionVector at;
     // Each author's changes in history_[0, indexed), in seq order: (last seq, index).
@@ -603,6 +606,8 @@ class Document {
   Status ExamineVersion(const VersionVector& at, VersionVector* frontier, uint64_t* lamport) const;
   // Moves the texts' views to `at` (checked by ExamineVersion).
   void MoveView(const VersionVector& at);
+  // Rebuilds every view as the current version, from the history kept.
+  void ActivateView();
   // Whether local edits and changes applied now join the views.
   bool InView() const { return view_.current; }
   // Brings view_.by_author up to date with history_.

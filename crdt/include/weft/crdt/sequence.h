@@ -124,6 +124,11 @@ class SequenceCore {
                   const std::vector<DotRange>* view_ranges = nullptr);
 
   // ---- the view (see the top of this file) ----
+  // Rebuilds the view from scratch, in two steps: ResetView(false) puts every item in it with no
+  // delete counted; after the caller has counted every delete op it knows (AddViewDeletes),
+  // ResetView(true) counts one for each deleted item no op named (deleted before the history the
+  // caller holds). O(n).
+  void ResetView(bool count_unnamed_deletes);
   // Items visible in the view.
   size_t view_size() const;
   // Puts items first..first+len-1 into the view (an insert advanced) or takes them out (one
@@ -229,6 +234,7 @@ class Text {
     core_.UndoDelete(newly_deleted.ranges, in_view ? &in_view->ranges : nullptr);
   }
   // The view (SequenceCore): moving it, and its length.
+  void ResetView(bool count_unnamed_deletes) { core_.ResetView(count_unnamed_deletes); }
   void SetInView(Dot first, uint64_t len, bool in) { core_.SetInView(first, len, in); }
   void AddViewDeletes(const DeleteOp& op, int delta) { core_.AddViewDeletes(op.ranges, delta); }
   size_t view_size() const { return core_.view_size(); }
@@ -341,6 +347,7 @@ class List {
   void UndoDelete(const DeleteOp& newly_deleted, const DeleteOp* in_view = nullptr) {
     core_.UndoDelete(newly_deleted.ranges, in_view ? &in_view->ranges : nullptr);
   }
+  void ResetView(bool count_unnamed_deletes) { core_.ResetView(count_unnamed_deletes); }
   void SetInView(Dot first, uint64_t len, bool in) { core_.SetInView(first, len, in); }
   void AddViewDeletes(const DeleteOp& op, int delta) { core_.AddViewDeletes(op.ranges, delta); }
 
