@@ -1694,7 +1694,7 @@ Status Document::CheckAccess(const Change& c, std::optional<AccessList>* next) c
   return Status::Ok();
 }
 
-Status Document::ApplyChecked(Change c, std::vector<Patch>* patches) {
+Status Document::ApplyChecked(const Change& c, std::vector<Patch>* patches, Change* movable) {
   std::optional<AccessList> next_access;
   if (Status s = CheckAccess(c, &next_access); !s.ok()) {
     return Status(s.code(), "change " + c.id().ToString() + ": " + s.message());
@@ -1724,7 +1724,7 @@ Status Document::ApplyChecked(Change c, std::vector<Patch>* patches) {
   heads_.Set(c.author, seq - 1);
   lamport_ = std::max(lamport_, c.lamport);
   clock_.Witness(c.time);
-  if (options_.keep_history) history_.push_back(std::move(c));
+  if (options_.keep_history) history_.push_back(movable ? std::move(*movable) : c);
   return Status::Ok();
 }
 
@@ -1745,7 +1745,7 @@ Status Document::Receive(Change change, const ApplyOptions& options) {
   }
   if (r.readiness != Readiness::kDuplicate) {
     WEFT_RETURN_IF_ERROR(CheckChange(change, options));
-    WEFT_RETURN_IF_ERROR(ApplyChecked(std::move(change), options.patches));
+    WEFT_RETURN_IF_ERROR(ApplyChecked(change, options.patches, &change));
   }
   DrainPending(options);
   return Status::Ok();
@@ -1782,7 +1782,7 @@ void Document::DrainPending(const ApplyOptions& options) {
     // An invalid held change is dropped (its error reaches no caller), and so is a duplicate.
     if (r.readiness == Readiness::kReady &&
         (!options.now_ms || clock_.Check(c.time, *options.now_ms).ok())) {
-      (void)ApplyChecked(std::move(c), options.patches);
+      (void)ApplyChecked(c, options.patches, &c);
     }
   }
   // What is left filed belongs to changes no longer held.

@@ -549,7 +549,9 @@ class Document {
   Status ApplySequenceOp(const Op& op, const Dot& dot, std::vector<UndoFn>* undo,
                          std::vector<Patch>* patches);
   Status CheckChange(const Change& change, const ApplyOptions& options) const;
-  Status ApplyChecked(Change change, std::vector<Patch>* patches);
+  // Applies a checked change; a copy goes into the history when kept (moved from `movable`, the
+  // caller's own copy of `c`, when given).
+  Status ApplyChecked(const Change& c, std::vector<Patch>* patches, Change* movable = nullptr);
   // Checks the change against the access list: on success, `next` holds the list with the
   // change's access ops added (when it has any).
   Status CheckAccess(const Change& change, std::optional<AccessList>* next) const;
