@@ -28,7 +28,9 @@
 // - Notification: after AppendChanges stores at least one change, and after ImportBase, every
 //   watcher is called once, on the writing thread, after the commit and with no store lock held,
 //   with the document and the seqs stored. A notice means "read past your position"; it carries
-//   no data, and a watcher that missed notices loses nothing by reading the log again.
+//   no data, and a watcher that missed notices loses nothing by reading the log again. The writer
+//   may hold locks of its own (the replica's writer lock): a watcher notes the notice and returns,
+//   acting on it elsewhere, and never writes through the same replica from inside the call.
 // - Errors: Status codes as elsewhere (kCorruption for damaged stored bytes, naming the document
 //   and log seq; kIOError, kBusy for storage failures; kInvalidArgument for bad input, which
 //   changes nothing).
