@@ -1,6 +1,7 @@
 #include "op_log.h"
 
 #include <algorithm>
+#include <charconv>
 
 #include "weft/crdt/encoding.h"
 #include "weft/crdt/history.h"
@@ -178,10 +179,11 @@ Status CheckMetaEntries(const std::vector<store::MetaEntry>& entries) {
   for (const store::MetaEntry& e : entries) {
     if (e.key.empty()) return Status::InvalidArgument("a metadata key is empty");
     if (e.type != store::MetaType::kInteger) continue;
-    std::string_view v = e.value;
-    if (!v.empty() && v[0] == '-') v.remove_prefix(1);
-    if (v.empty() || v.size() > 18 || v.find_first_not_of("0123456789") != std::string::npos) {
-      return Status::InvalidArgument("metadata \"" + e.key + "\" is not an integer");
+    int64_t v = 0;
+    const char* end = e.value.data() + e.value.size();
+    auto [p, ec] = std::from_chars(e.value.data(), end, v);
+    if (e.value.empty() || ec != std::errc() || p != end) {
+      return Status::InvalidArgument("metadata \"" + e.key + "\" is not a 64-bit integer");
     }
   }
   return Status::Ok();

@@ -35,13 +35,15 @@ class StoreFactory {
 
 class SqliteFactory final : public StoreFactory {
  public:
+  explicit SqliteFactory(Durability durability) { options_.durability = durability; }
   std::string name() const override { return "sqlite"; }
   Result<std::unique_ptr<Store>> Open() override {
-    return store::OpenSqliteStore(dir_.File("store.db"), {});
+    return store::OpenSqliteStore(dir_.File("store.db"), options_);
   }
 
  private:
   TempDir dir_;
+  store::SqliteStoreOptions options_;
 };
 
 class MemoryFactory final : public StoreFactory {
@@ -54,7 +56,9 @@ class MemoryFactory final : public StoreFactory {
 };
 
 std::unique_ptr<StoreFactory> MakeFactory(const std::string& kind) {
-  if (kind == "sqlite") return std::make_unique<SqliteFactory>();
+  // SQLite as a device has it, and with group commit (the relay's durability).
+  if (kind == "sqlite") return std::make_unique<SqliteFactory>(Durability::kNormal);
+  if (kind == "sqlite-group") return std::make_unique<SqliteFactory>(Durability::kGroup);
   return std::make_unique<MemoryFactory>();
 }
 
@@ -65,10 +69,10 @@ std::unique_ptr<Store> OpenStore(StoreFactory& f) {
   return std::move(*s);
 }
 
-#define FOR_EVERY_STORE()                                                   \
-  const std::string kind = GENERATE(as<std::string>{}, "sqlite", "memory"); \
-  INFO("store: " << kind);                                                  \
-  auto factory = MakeFactory(kind);                                         \
+#define FOR_EVERY_STORE()                                                                   \
+  const std::string kind = GENERATE(as<std::string>{}, "sqlite", "sqlite-group", "memory"); \
+  INFO("store: " << kind);                                                                  \
+  auto factory = MakeFactory(kind);                                                         \
   auto st = OpenStore(*factory)
 
 const NodeId kA{0xa1};
@@ -167,6 +171,12 @@ TEST_CASE("store: metadata keeps text, integers and bytes; a bad entry writes no
   CHECK(bad.code() == StatusCode::kInvalidArgument);
   CHECK(bad.message().find("\"i\"") != std::string::npos);
   CHECK(st->PutMeta({{"", "v", store::MetaType::kText}}).code() == StatusCode::kInvalidArgument);
+  for (const char* not_int : {"", "1.5", " 1", "99999999999999999999", "0x10"}) {
+    CHECK(st->PutMeta({{"t", not_int, store::MetaType::kInteger}}).code() ==
+          StatusCode::kInvalidArgument);
+  }
+  REQUIRE(st->PutMeta({{"big", "-9223372036854775808", store::MetaType::kInteger}}).ok());
+  CHECK(st->GetMeta({"big"})->at("big") == "-9223372036854775808");
   CHECK(st->GetMeta({"t"})->at("t") == "hello");
 
   // Conditional writes: all of `expect` must match (integers compare in decimal).
@@ -637,6 +647,13 @@ TEST_CASE("store: SqliteStore writes a batch whole or not at all when the disk f
   CHECK(failures > 0);
 }
 
+TEST_CASE("store: opening on nothing is refused clearly", "[store]") {
+  auto r = OpenReplica(nullptr, {});
+  CHECK(r.status().code() == StatusCode::kInvalidArgument);
+  auto m = store::OpenMemoryStore(nullptr);
+  CHECK(m.status().code() == StatusCode::kInvalidArgument);
+}
+
 // A replica needs nothing but the seam: the same work on each store gives the same document,
 // survives a reopen, and syncs with a replica on the other store.
 TEST_CASE("store: a replica runs on every store", "[store][replica]") {
@@ -681,7 +698,7 @@ TEST_CASE("store: a replica runs on every store", "[store][replica]") {
   CHECK((*r2)->History("doc")->size() == 41);
 
   // A replica on the other store takes the changes and converges.
-  auto other_factory = MakeFactory(kind == "sqlite" ? "memory" : "sqlite");
+  auto other_factory = MakeFactory(kind == "memory" ? "sqlite" : "memory");
   auto other_store = other_factory->Open();
   REQUIRE(other_store.ok());
   auto other = OpenReplica(std::move(*other_store), opts);
