@@ -1,16 +1,13 @@
-// Replica: the SQLite-backed local leader. See weft/replica.h for the contract and
-// docs/storage.md for the schema.
+// Replica: the local leader's logic (documents in memory, access checks, signatures, the change
+// feed, snapshots and compaction policy, time travel) over a store (store.h): SqliteStore by
+// default. See weft/replica.h for the contract and docs/storage.md for the storage seam.
 #include "weft/replica.h"
-
-#include <sqlite3.h>
 
 #include <algorithm>
 #include <atomic>
+#include <charconv>
 #include <condition_variable>
-#include <cstring>
 #include <deque>
-#include <filesystem>
-#include <fstream>
 #include <map>
 #include <mutex>
 #include <random>
@@ -22,156 +19,15 @@
 #include "actor_lease.h"
 #include "doc_id.h"
 #include "identity_internal.h"
-#include "log_syncer.h"
-#include "sqlite.h"
+#include "op_log.h"
+#include "replica_store.h"
+#include "sqlite_store.h"
+#include "store.h"
 #include "weft/crdt/encoding.h"
 #include "weft/crdt/history.h"
 
 namespace weft {
 namespace {
-
-constexpr int kSchemaVersion = 5;
-
-// Schema migrations: kMigrations[i] takes a database from version i to i + 1.
-const char* const kMigrations[] = {
-    R"sql(
-CREATE TABLE meta(key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
-CREATE TABLE documents(id TEXT PRIMARY KEY, created_ms INTEGER NOT NULL) WITHOUT ROWID;
-CREATE TABLE changes(
-  seq INTEGER PRIMARY KEY,          -- the local log order (a causal order)
-  doc TEXT NOT NULL,
-  author INTEGER NOT NULL,          -- node id, as a signed 64-bit integer
-  start_seq INTEGER NOT NULL,
-  end_seq INTEGER NOT NULL,
-  data BLOB NOT NULL                -- crdt::EncodeChange
-);
-CREATE UNIQUE INDEX changes_by_id ON changes(doc, author, start_seq);
-CREATE INDEX changes_by_doc ON changes(doc, seq);
-CREATE TABLE snapshots(
-  doc TEXT PRIMARY KEY,
-  upto INTEGER NOT NULL,            -- the last changes.seq the snapshot includes
-  data BLOB NOT NULL                -- crdt::Document::EncodeSnapshot(false)
-) WITHOUT ROWID;
-)sql",
-    // 1 -> 2 (issue 5): per peer and document, the version the peer acknowledged storing.
-    R"sql(
-CREATE TABLE peer_versions(
-  peer TEXT NOT NULL,               -- the sync client's name for the peer (its URL)
-  doc TEXT NOT NULL,
-  version TEXT NOT NULL,            -- EncodeCausalToken(doc, version) without the "doc@" prefix
-  updated_ms INTEGER NOT NULL,
-  PRIMARY KEY(peer, doc)
-) WITHOUT ROWID;
-)sql",
-    // 2 -> 3: change rows carry a checksum; compacted history lives in segments. Compaction
-    // deletes rows, so a new row's seq is above meta.log_floor, the highest seq ever compacted.
-    R"sql(
-CREATE TABLE changes_v3(
-  seq INTEGER PRIMARY KEY,          -- the local log order (a causal order), never reused
-  doc TEXT NOT NULL,
-  author INTEGER NOT NULL,          -- node id, as a signed 64-bit integer
-  start_seq INTEGER NOT NULL,
-  end_seq INTEGER NOT NULL,
-  crc INTEGER NOT NULL,             -- crdt::Crc32c(data)
-  data BLOB NOT NULL                -- crdt::EncodeChange
-);
-INSERT INTO changes_v3(seq, doc, author, start_seq, end_seq, crc, data)
-  SELECT seq, doc, author, start_seq, end_seq, weft_crc32c(data), data FROM changes ORDER BY seq;
-DROP TABLE changes;
-ALTER TABLE changes_v3 RENAME TO changes;
-CREATE UNIQUE INDEX changes_by_id ON changes(doc, author, start_seq);
-CREATE INDEX changes_by_doc ON changes(doc, seq);
-CREATE TABLE segments(
-  id INTEGER PRIMARY KEY,
-  doc TEXT NOT NULL,
-  first_seq INTEGER NOT NULL,       -- the changes.seq of its first and last change
-  last_seq INTEGER NOT NULL,
-  changes INTEGER NOT NULL,         -- how many changes, and ops in them
-  ops INTEGER NOT NULL,
-  heads BLOB NOT NULL,              -- per author, the highest seq in it (a version vector)
-  data BLOB NOT NULL                -- crdt::EncodeSegment (checksummed)
-);
-CREATE INDEX segments_by_doc ON segments(doc, last_seq);
-)sql",
-    // 3 -> 4 (snapshot bootstrap): the snapshot a document was bootstrapped from. Its log holds
-    // only changes after `version`.
-    R"sql(
-CREATE TABLE IF NOT EXISTS document_bases(
-  doc TEXT PRIMARY KEY,
-  version TEXT NOT NULL,            -- EncodeCausalToken(doc, version) without the "doc@" prefix
-  data BLOB NOT NULL                -- crdt::Document::EncodeSnapshot(false)
-) WITHOUT ROWID;
-)sql",
-    // 4 -> 5 (signed changes): authors caught signing two different changes at one seq, with
-    // both changes as the proof; and the snapshots an owner or admin sealed, served to new
-    // devices that cannot check a snapshot any other way.
-    R"sql(
-CREATE TABLE IF NOT EXISTS equivocations(
-  doc TEXT NOT NULL,
-  author INTEGER NOT NULL,          -- node id, as a signed 64-bit integer
-  seq INTEGER NOT NULL,             -- a seq both changes claim: the author is frozen from here
-  held BLOB NOT NULL,               -- crdt::EncodeChange of the change held here
-  other BLOB NOT NULL,              -- and of the other, signed by the same key
-  detected_ms INTEGER NOT NULL,
-  PRIMARY KEY(doc, author)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS sealed_snapshots(
-  doc TEXT PRIMARY KEY,
-  version TEXT NOT NULL,            -- EncodeCausalToken(doc, version) without the "doc@" prefix
-  seal BLOB NOT NULL,               -- the seal (EncodeStateSeal)
-  data BLOB NOT NULL                -- crdt::Document::EncodeSnapshot(false) at that version
-) WITHOUT ROWID;
-)sql",
-};
-
-// Compaction folds a document's log rows into segments; a segment holds at most this much, and
-// trailing segments merge four of a size at a time (see Compact).
-constexpr uint64_t kSegmentMaxOps = 1ull << 18;
-constexpr uint64_t kSegmentMaxChanges = 1ull << 17;
-constexpr size_t kSegmentMergeFanIn = 4;
-
-void Crc32cSqlFunction(sqlite3_context* ctx, int, sqlite3_value** argv) {
-  const void* p = sqlite3_value_blob(argv[0]);
-  int n = sqlite3_value_bytes(argv[0]);
-  std::string_view data(static_cast<const char*>(p), p ? static_cast<size_t>(n) : 0);
-  sqlite3_result_int64(ctx, crdt::Crc32c(data));
-}
-
-// Ends a read transaction begun with BEGIN on the statements' connection, whatever the path out.
-struct EndRead {
-  sql::StmtCache& stmts;
-  ~EndRead() {
-    if (!stmts.Run("COMMIT").ok()) (void)stmts.Run("ROLLBACK");
-  }
-};
-
-Status CorruptLog(std::string_view doc, const std::string& what) {
-  return Status::Corruption("op log of \"" + std::string(doc) + "\": " + what);
-}
-
-// Decodes a log row, checking its checksum first.
-Result<crdt::Change> DecodeRow(std::string_view doc, int64_t seq, int64_t crc,
-                               std::string_view data) {
-  if (static_cast<int64_t>(crdt::Crc32c(data)) != crc) {
-    return CorruptLog(doc, "change at log seq " + std::to_string(seq) + ": checksum mismatch");
-  }
-  auto c = crdt::DecodeChange(data);
-  if (!c.ok()) {
-    return CorruptLog(doc,
-                      "change at log seq " + std::to_string(seq) + ": " + c.status().message());
-  }
-  return c;
-}
-
-Result<std::vector<crdt::Change>> DecodeSegmentRow(std::string_view doc, int64_t last_seq,
-                                                   std::string_view data) {
-  auto cs = crdt::DecodeSegment(data);
-  if (!cs.ok()) {
-    return CorruptLog(doc, "segment ending at log seq " + std::to_string(last_seq) + ": " +
-                               cs.status().message());
-  }
-  return cs;
-}
 
 uint64_t SystemClockMs() {
   return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -342,25 +198,18 @@ Status CheckSender(const crdt::AccessList& access, const crdt::Change& c, const 
 
 class ReplicaImpl final : public Replica {
  public:
-  ReplicaImpl(std::string path, ReplicaOptions options)
-      : path_(std::move(path)), options_(std::move(options)) {
+  ReplicaImpl(std::unique_ptr<store::Store> store, ReplicaOptions options)
+      : path_(store->path()), options_(std::move(options)), store_(std::move(store)) {
     if (!options_.clock) options_.clock = SystemClockMs;
   }
   ~ReplicaImpl() override {
     if (ready_) CompactOnClose();
     bool closed = ready_ && MarkActorClosed();
-    if (syncer_) sqlite3_wal_hook(db_, nullptr, nullptr);
-    syncer_.reset();  // syncs what was committed
     docs_.clear();
-    insert_change_.reset();
-    insert_doc_.reset();
-    held_change_.reset();
-    wstmt_.Clear();
-    rstmt_.Clear();
-    sqlite3_close_v2(reader_);
-    int rc = sqlite3_close_v2(db_);  // the last connection checkpoints the log into the file
+    // Syncs what was committed; SQLite's last connection checkpoints the log into the file.
+    const Status store_closed = store_->Close();
     // The lease last: a crash before this line leaves it "open", and the next open a new actor.
-    if (closed && rc == SQLITE_OK) {
+    if (closed && store_closed.ok()) {
       (void)WriteActorLease(path_ + "-lease", {actor_, /*closed=*/true, actor_generation_});
     }
   }
@@ -395,16 +244,11 @@ class ReplicaImpl final : public Replica {
                                          const StoredHook& stored,
                                          const std::optional<PublicKey>& only_author) override;
   void WhenDurable(uint64_t commit, std::function<void(Status)> fn) override {
-    if (commit == 0 || !syncer_) return fn(Status::Ok());
-    syncer_->WhenDurable(commit, std::move(fn));
+    store_->WhenDurable(commit, std::move(fn));
   }
-  Status WaitDurable(uint64_t commit) override {
-    if (commit == 0 || !syncer_) return Status::Ok();
-    return syncer_->WaitDurable(commit);
-  }
+  Status WaitDurable(uint64_t commit) override { return store_->WaitDurable(commit); }
   LogSyncStats LogSync() override {
-    if (!syncer_) return {};
-    auto s = syncer_->GetStats();
+    const store::SyncStats s = store_->GetSyncStats();
     return {s.commits, s.syncs, s.failures, s.checkpoints};
   }
   Result<std::string> CausalToken(std::string_view doc) override;
@@ -464,11 +308,11 @@ class ReplicaImpl final : public Replica {
   Result<DocState*> Load(std::string_view doc, bool create);
   // The cached state of `doc` for a reader (caller holds state_mu_ shared); loads it when needed.
   Result<const DocState*> ForRead(std::string_view doc);
-  // Writes the snapshot of `doc` and compacts its log up to it, in one SQLite transaction.
+  // Writes the snapshot of `doc` and compacts its log up to it, in one write of the store.
   Status WriteSnapshot(const std::string& doc, const DocState& st);
   // Loads the base snapshot of `doc` into `out` when it has one (caller holds write_mu_).
   Status LoadBase(std::string_view doc, const crdt::DocumentOptions& dopts, crdt::Document* out);
-  // Reads the device key pair from meta, or makes one (and makes the file owner-only first).
+  // Reads the device key pair from meta, or makes one (kept as a secret: see store::MetaType).
   Status LoadOrCreateIdentity();
   // Picks this open's actor (actor_lease.h) and records it as open, in the lease then in meta.
   Status ChooseActor();
@@ -488,26 +332,20 @@ class ReplicaImpl final : public Replica {
   Result<crdt::Document> Rebuild(std::string_view doc, const FullHistory& h,
                                  const VersionVector& to, const VersionVector* from,
                                  std::vector<crdt::Patch>* patches);
-  // Folds the log rows of `doc` up to `upto` into segments (caller holds an open transaction).
-  Status Compact(std::string_view doc, int64_t upto);
-  // Compacts every document's log up to its snapshot, each inside a savepoint that a failure
-  // rolls back (caller holds an open transaction). Fails only on a storage error.
-  Status CompactSnapshotted();
   // At a clean close: snapshots and compacts documents with enough new changes, and gives free
   // pages back to the file system. Best effort: a failure leaves the log as it was.
   void CompactOnClose();
   Status MaybeSnapshot(const std::string& doc);
-  Status AppendChanges(std::string_view doc, const std::vector<const crdt::Change*>& cs,
-                       const std::vector<std::string>& blobs);
+  Result<store::AppendResult> AppendChanges(std::string_view doc,
+                                            const std::vector<const crdt::Change*>& cs,
+                                            const std::vector<std::string>& blobs);
   void Dispatch();
   void Resolve(const std::string& doc, const std::vector<crdt::Patch>& patches);
 
   std::string path_;
   ReplicaOptions options_;
-  sqlite3* db_ = nullptr;         // the writer's connection
-  sqlite3* reader_ = nullptr;     // readers' connection (WAL: sees only committed data)
-  sql::StmtCache wstmt_, rstmt_;  // statements of db_ and reader_ run often
-  bool ready_ = false;            // Init succeeded
+  std::unique_ptr<store::Store> store_;  // SqliteStore unless OpenReplica was given another
+  bool ready_ = false;                   // Init succeeded
   NodeId node_;
   // The author of this open's local changes: the last open's when the actor lease shows this
   // database is the latest state of that actor (closed cleanly, not restored or copied), else a
@@ -518,14 +356,10 @@ class ReplicaImpl final : public Replica {
   bool lease_held_ = false;        // this open wrote its lease: it marks it closed at close
   PublicKey public_key_;
   SecretKey secret_key_;  // this device's, read from meta at open (never written elsewhere)
-  std::unique_ptr<sql::Stmt> insert_change_, insert_doc_;  // cached; used under write_mu_
-  std::unique_ptr<sql::Stmt> held_change_;                 // likewise (CheckHeldAgain)
   std::atomic<uint64_t> signatures_refused_{0}, equivocations_{0};
-  std::unique_ptr<LogSyncer> syncer_;  // Durability::kGroup
 
   std::mutex write_mu_;        // one writer at a time
   WriterFirstMutex state_mu_;  // guards docs_ contents
-  std::mutex reader_mu_;       // guards reader_
   std::map<std::string, std::unique_ptr<DocState>, std::less<>> docs_;
 
   std::mutex feed_mu_;
@@ -541,178 +375,34 @@ class ReplicaImpl final : public Replica {
   bool dispatching_ = false;
 };
 
-// Looks at an existing file before SQLite does, for two kinds of damage SQLite lets through: it
-// takes a 1-byte file for an empty database (and would write a new one over it), and it does not
-// notice a file cut inside its last page. Without a WAL to recover from, a SQLite database is a
-// whole number of pages; with one, the WAL may still complete the file, so SQLite judges.
-Status CheckDatabaseFile(const std::string& path) {
-  std::error_code ec;
-  const auto size = std::filesystem::file_size(path, ec);
-  if (ec || size == 0) return Status::Ok();  // missing or empty: a new database
-  unsigned char header[100] = {};
-  std::ifstream in(path, std::ios::binary);
-  in.read(reinterpret_cast<char*>(header), sizeof header);
-  if (in.gcount() < static_cast<std::streamsize>(sizeof header) ||
-      std::memcmp(header, "SQLite format 3", 16) != 0) {
-    return Status::Corruption(path + " is not a Weft database (not SQLite)");
-  }
-  uint32_t page = (uint32_t{header[16]} << 8) | header[17];
-  if (page == 1) page = 65536;
-  const auto wal = std::filesystem::file_size(path + "-wal", ec);
-  const bool has_wal = !ec && wal > 32;  // more than the WAL header
-  if (!has_wal && (page < 512 || size % page != 0)) {
-    return Status::Corruption(path + " is truncated or damaged (not a whole number of pages)");
-  }
-  return Status::Ok();
-}
-
 Status ReplicaImpl::Init() {
-  WEFT_RETURN_IF_ERROR(CheckDatabaseFile(path_));
-  int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
-  if (options_.create_if_missing) flags |= SQLITE_OPEN_CREATE;
-  const char* vfs = options_.vfs.empty() ? nullptr : options_.vfs.c_str();
-  int rc = sqlite3_open_v2(path_.c_str(), &db_, flags, vfs);
-  wstmt_.set_db(db_);
-  if (rc != SQLITE_OK) {
-    Status s = sql::FromCode(rc, db_, "open " + path_);
-    if (rc == SQLITE_CANTOPEN) s = Status::IOError("cannot open " + path_);
-    return s;
-  }
-  sqlite3_extended_result_codes(db_, 1);
-  sqlite3_busy_timeout(db_, 5000);
-  rc = sqlite3_create_function_v2(db_, "weft_crc32c", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC,
-                                  nullptr, Crc32cSqlFunction, nullptr, nullptr, nullptr);
-  if (rc != SQLITE_OK) return sql::FromCode(rc, db_, "register weft_crc32c");
-
-  // Look before touching anything: is this SQLite at all, and a Weft database of a known version?
-  auto tables = sql::Stmt::Prepare(db_, "SELECT name FROM sqlite_master WHERE type='table'");
-  if (!tables.ok()) {
-    return tables.status().code() == StatusCode::kCorruption
-               ? Status::Corruption(path_ + " is not a Weft database (not SQLite, or damaged)")
-               : tables.status();
-  }
-  Status s;
-  std::vector<std::string> names;
-  while (tables->Step(&s)) names.push_back(tables->Text(0));
-  if (!s.ok()) {
-    return s.code() == StatusCode::kCorruption
-               ? Status::Corruption(path_ + " is not a Weft database (not SQLite, or damaged)")
-               : s;
-  }
-  int version = 0;
-  if (!names.empty()) {
-    if (std::find(names.begin(), names.end(), "meta") == names.end()) {
-      return Status::Corruption(path_ + " is a SQLite database, but not a Weft one");
-    }
-    auto q = sql::Stmt::Prepare(db_, "SELECT key, value FROM meta");
-    if (!q.ok() && q.status().code() != StatusCode::kBusy) {
-      // A table called meta, but not ours (the schema was just read, so this is no I/O error).
-      return Status::Corruption(path_ + " is a SQLite database, but not a Weft one (" +
-                                q.status().message() + ")");
-    }
-    if (!q.ok()) return q.status();
-    std::string format;
-    while (q->Step(&s)) {
-      std::string k = q->Text(0);
-      if (k == "format") format = q->Text(1);
-      if (k == "schema_version") version = static_cast<int>(q->Int(1));
-      if (k == "node_id") {
-        auto n = NodeId::FromHex(q->Text(1));
-        if (n) node_ = *n;
-      }
-    }
-    WEFT_RETURN_IF_ERROR(s);
-    if (format != "weft") return Status::Corruption(path_ + " is not a Weft database");
-    if (version > kSchemaVersion) {
-      return Status::UnsupportedVersion(path_ + " has schema version " + std::to_string(version) +
-                                        "; this Weft reads up to " +
-                                        std::to_string(kSchemaVersion));
-    }
-    if (version < 1 || !node_.valid()) return Status::Corruption(path_ + ": bad Weft metadata");
-  }
-
-  // A new database gives pages that compaction frees back to the file system (at close).
-  if (version == 0) WEFT_RETURN_IF_ERROR(sql::Exec(db_, "PRAGMA auto_vacuum=INCREMENTAL"));
-  WEFT_RETURN_IF_ERROR(sql::Exec(db_, "PRAGMA journal_mode=WAL"));
-  // kGroup commits without fsync; its LogSyncer (started at the end of Init) fsyncs the log.
-  WEFT_RETURN_IF_ERROR(sql::Exec(db_, options_.durability == Durability::kFull
-                                          ? "PRAGMA synchronous=FULL"
-                                          : "PRAGMA synchronous=NORMAL"));
-  if (version < kSchemaVersion) {
-    WEFT_RETURN_IF_ERROR(wstmt_.Run("BEGIN IMMEDIATE"));
-    Status m;
-    for (int v = version; v < kSchemaVersion && m.ok(); ++v) m = sql::Exec(db_, kMigrations[v]);
-    if (m.ok() && version == 0) {
-      std::random_device rd;
-      uint64_t id = options_.new_node_id.value;
-      while (id == 0) id = (static_cast<uint64_t>(rd()) << 32) ^ rd();
-      node_ = NodeId{id};
-      auto ins = sql::Stmt::Prepare(db_, "INSERT INTO meta(key, value) VALUES(?, ?)");
-      if (!ins.ok()) m = ins.status();
-      if (m.ok()) m = ins->Bind(1, "format").Bind(2, "weft").Run();
-      if (m.ok()) m = ins->Bind(1, "node_id").Bind(2, node_.ToHex()).Run();
-    }
-    if (m.ok()) {
-      auto up = sql::Stmt::Prepare(db_, "INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)");
-      m = up.ok() ? up->Bind(1, "schema_version").Bind(2, int64_t{kSchemaVersion}).Run()
-                  : up.status();
-    }
-    // From version 2: fold each document's rows that its snapshot covers into segments now, as
-    // its next snapshot would. Best effort per document: one whose log is damaged keeps its rows
-    // (and reports the damage when it is read).
-    if (m.ok() && version == 2) m = CompactSnapshotted();
-    if (m.ok()) m = wstmt_.Run("COMMIT");
-    if (!m.ok()) {
-      (void)wstmt_.Run("ROLLBACK");
-      return m;
-    }
-    // An older database: switch it to incremental vacuuming too (VACUUM rebuilds the file; on
-    // failure the database is as valid as before, only larger).
-    if (version > 0) (void)sql::Exec(db_, "PRAGMA auto_vacuum=INCREMENTAL; VACUUM");
-  }
-
+  node_ = store_->node_id();
   WEFT_RETURN_IF_ERROR(LoadOrCreateIdentity());
-
-  rc = sqlite3_open_v2(path_.c_str(), &reader_, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, vfs);
-  rstmt_.set_db(reader_);
-  if (rc != SQLITE_OK) return sql::FromCode(rc, reader_, "open reader");
-  sqlite3_busy_timeout(reader_, 5000);
   WEFT_RETURN_IF_ERROR(ChooseActor());
-  if (options_.durability == Durability::kGroup) {
-    syncer_ = std::make_unique<LogSyncer>(path_, options_.vfs);
-    // Checkpoints run on the syncer's thread, not in the commit that fills the WAL.
-    sqlite3_wal_hook(
-        db_,
-        [](void* ctx, sqlite3* db, const char* name, int frames) {
-          if (static_cast<LogSyncer*>(ctx)->OnWalSize(frames)) {
-            (void)sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
-          }
-          return SQLITE_OK;
-        },
-        syncer_.get());
-  }
   ready_ = true;
   return Status::Ok();
 }
 
 Status ReplicaImpl::ChooseActor() {
-  auto q = sql::Stmt::Prepare(
-      db_, "SELECT key, value FROM meta WHERE key IN ('actor', 'actor_state', 'actor_generation')");
-  if (!q.ok()) return q.status();
+  auto meta = store_->GetMeta({"actor", "actor_state", "actor_generation"});
+  if (!meta.ok()) return meta.status();
   std::optional<NodeId> stored;
   bool stored_closed = false;
   uint64_t stored_generation = 0;
-  Status s;
-  while (q->Step(&s)) {
-    std::string k = q->Text(0);
-    if (k == "actor") stored = NodeId::FromHex(q->Text(1));
-    if (k == "actor_state") stored_closed = q->Text(1) == "closed";
-    if (k == "actor_generation") stored_generation = static_cast<uint64_t>(q->Int(1));
+  if (auto it = meta->find("actor"); it != meta->end()) stored = NodeId::FromHex(it->second);
+  if (auto it = meta->find("actor_state"); it != meta->end()) {
+    stored_closed = it->second == "closed";
   }
-  q->Reset();
-  WEFT_RETURN_IF_ERROR(s);
-  const std::string lease_path = path_ + "-lease";
-  std::optional<ActorLease> lease = ReadActorLease(lease_path);
+  if (auto it = meta->find("actor_generation"); it != meta->end()) {
+    const std::string& g = it->second;
+    if (std::from_chars(g.data(), g.data() + g.size(), stored_generation).ec != std::errc()) {
+      stored_generation = 0;
+    }
+  }
+  // The lease lives beside the database file; a store that is no file keeps none.
+  const std::string lease_path = path_.empty() ? std::string() : path_ + "-lease";
+  std::optional<ActorLease> lease;
+  if (!lease_path.empty()) lease = ReadActorLease(lease_path);
   auto fresh = [&] {
     uint64_t a = options_.new_actor.value;
     std::random_device rd;
@@ -729,25 +419,17 @@ Status ReplicaImpl::ChooseActor() {
   actor_generation_ = std::max(stored_generation, lease ? lease->generation : 0) + 1;
   // The lease first: once it says "open", a crash, a copy or a restore of the database can only
   // lead to a new actor.
-  if (!WriteActorLease(lease_path, {actor_, /*closed=*/false, actor_generation_}).ok()) {
+  if (lease_path.empty() ||
+      !WriteActorLease(lease_path, {actor_, /*closed=*/false, actor_generation_}).ok()) {
     // No lease (a read-only directory, say): a new actor now, and nothing recorded, so that no
     // later open can take this one's seqs for its own.
     if (!options_.session_actor.valid()) actor_ = fresh();
     return Status::Ok();
   }
-  WEFT_RETURN_IF_ERROR(wstmt_.Run("BEGIN IMMEDIATE"));
-  auto up = sql::Stmt::Prepare(db_, "INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)");
-  Status m = up.status();
-  if (m.ok()) m = up->Bind(1, "actor").Bind(2, actor_.ToHex()).Run();
-  if (m.ok()) m = up->Bind(1, "actor_state").Bind(2, "open").Run();
-  if (m.ok()) {
-    m = up->Bind(1, "actor_generation").Bind(2, static_cast<int64_t>(actor_generation_)).Run();
-  }
-  if (m.ok()) m = wstmt_.Run("COMMIT");
-  if (!m.ok()) {
-    (void)wstmt_.Run("ROLLBACK");
-    return m;
-  }
+  WEFT_RETURN_IF_ERROR(store_->PutMeta(
+      {{"actor", actor_.ToHex(), store::MetaType::kText},
+       {"actor_state", "open", store::MetaType::kText},
+       {"actor_generation", std::to_string(actor_generation_), store::MetaType::kInteger}}));
   lease_held_ = true;
   return Status::Ok();
 }
@@ -755,35 +437,26 @@ Status ReplicaImpl::ChooseActor() {
 bool ReplicaImpl::MarkActorClosed() {
   if (!lease_held_) return false;
   // Only while meta still names this open (another process may have opened the file since).
-  auto up = sql::Stmt::Prepare(db_,
-                               "UPDATE meta SET value = 'closed' WHERE key = 'actor_state' AND "
-                               "(SELECT value FROM meta WHERE key = 'actor_generation') = ? AND "
-                               "(SELECT value FROM meta WHERE key = 'actor') = ?");
-  if (!up.ok()) return false;
-  if (!up->Bind(1, static_cast<int64_t>(actor_generation_)).Bind(2, actor_.ToHex()).Run().ok()) {
-    return false;
-  }
-  return sqlite3_changes(db_) == 1;
+  auto wrote = store_->PutMetaIf(
+      {{"actor_generation", std::to_string(actor_generation_)}, {"actor", actor_.ToHex()}},
+      {{"actor_state", "closed", store::MetaType::kText}});
+  return wrote.ok() && *wrote;
 }
 
 Status ReplicaImpl::LoadOrCreateIdentity() {
-  auto q = sql::Stmt::Prepare(
-      db_, "SELECT key, value FROM meta WHERE key IN ('device_key', 'device_secret_key')");
-  if (!q.ok()) return q.status();
+  auto meta = store_->GetMeta({"device_key", "device_secret_key"});
+  if (!meta.ok()) return meta.status();
   std::optional<PublicKey> stored_public;
   std::string secret;
   bool found_public = false;
-  Status s;
-  while (q->Step(&s)) {
-    if (q->Text(0) == "device_key") {
-      found_public = true;
-      stored_public = PublicKey::FromHex(q->Text(1));
-    } else {
-      secret = std::string(q->Blob(1));
-    }
+  if (auto it = meta->find("device_key"); it != meta->end()) {
+    found_public = true;
+    stored_public = PublicKey::FromHex(it->second);
   }
-  q->Reset();
-  WEFT_RETURN_IF_ERROR(s);
+  if (auto it = meta->find("device_secret_key"); it != meta->end()) {
+    secret = it->second;
+    sodium_memzero(it->second.data(), it->second.size());
+  }
   if (!secret.empty() || found_public) {
     auto pk = secret_key_.Load(secret);
     sodium_memzero(secret.data(), secret.size());
@@ -796,35 +469,15 @@ Status ReplicaImpl::LoadOrCreateIdentity() {
     public_key_ = *pk;
     return Status::Ok();
   }
-  // A new identity. The file holds a secret from now on: readable by its owner only (SQLite
-  // gives its -wal and -shm files the database file's permissions).
-  if (options_.vfs.empty()) {
-    std::error_code ec;
-    std::filesystem::permissions(
-        path_, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write,
-        std::filesystem::perm_options::replace, ec);
-    if (ec) return Status::IOError("cannot make " + path_ + " owner-only: " + ec.message());
-    for (const char* suffix : {"-wal", "-shm"}) {
-      if (std::filesystem::exists(path_ + suffix, ec)) {
-        std::filesystem::permissions(
-            path_ + suffix,
-            std::filesystem::perms::owner_read | std::filesystem::perms::owner_write,
-            std::filesystem::perm_options::replace, ec);
-      }
-    }
-  }
+  // A new identity: the store keeps the secret from other users (a file becomes owner-only).
   auto pk = secret_key_.Generate();
   if (!pk.ok()) return pk.status();
-  WEFT_RETURN_IF_ERROR(wstmt_.Run("BEGIN IMMEDIATE"));
-  auto ins = sql::Stmt::Prepare(db_, "INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)");
-  Status m = ins.status();
-  if (m.ok()) m = ins->Bind(1, "device_key").Bind(2, pk->ToHex()).Run();
-  if (m.ok()) m = ins->Bind(1, "device_secret_key").BindBlob(2, secret_key_.ForStorage()).Run();
-  if (m.ok()) m = wstmt_.Run("COMMIT");
-  if (!m.ok()) {
-    (void)wstmt_.Run("ROLLBACK");
-    return m;
-  }
+  std::vector<store::MetaEntry> entries = {
+      {"device_key", pk->ToHex(), store::MetaType::kText},
+      {"device_secret_key", std::string(secret_key_.ForStorage()), store::MetaType::kSecret}};
+  Status put = store_->PutMeta(entries);
+  sodium_memzero(entries[1].value.data(), entries[1].value.size());
+  WEFT_RETURN_IF_ERROR(put);
   public_key_ = *pk;
   return Status::Ok();
 }
@@ -832,74 +485,55 @@ Status ReplicaImpl::LoadOrCreateIdentity() {
 Result<DocState*> ReplicaImpl::Load(std::string_view doc, bool create) {
   WEFT_RETURN_IF_ERROR(CheckDocId(doc));
   if (auto it = docs_.find(doc); it != docs_.end()) return it->second.get();
-  auto exists = sql::Stmt::Prepare(db_, "SELECT 1 FROM documents WHERE id = ?");
-  if (!exists.ok()) return exists.status();
-  exists->Bind(1, doc);
-  Status s;
-  bool found = exists->Step(&s);
-  WEFT_RETURN_IF_ERROR(s);
+  auto found = store_->HasDocument(doc);
+  if (!found.ok()) return found.status();
   crdt::DocumentOptions dopts{options_.max_drift_ms, /*keep_history=*/false};
   auto st = std::make_unique<DocState>(crdt::Document(actor_, dopts));
-  if (!found) {
+  if (!*found) {
     // A new document is recorded with its first change (or by CreateDocument).
     if (!create) return Status::NotFound("no document \"" + std::string(doc) + "\"");
   } else {
-    int64_t upto = 0;
-    auto snap = sql::Stmt::Prepare(db_, "SELECT upto, data FROM snapshots WHERE doc = ?");
+    uint64_t upto = 0;
+    auto snap = store_->GetSnapshot(doc);
     if (!snap.ok()) return snap.status();
-    snap->Bind(1, doc);
-    bool snapshot_found = false;
-    if (snap->Step(&s)) {
-      snapshot_found = true;
-      auto d = crdt::Document::DecodeSnapshot(snap->Blob(1), actor_, dopts);
+    if (*snap) {
+      auto d = crdt::Document::DecodeSnapshot((*snap)->data, actor_, dopts);
       if (!d.ok())
         return Status::Corruption("snapshot of \"" + std::string(doc) +
                                   "\": " + d.status().message());
       st->doc = std::move(*d);
-      upto = snap->Int(0);
+      upto = (*snap)->upto;
+    } else {
+      // No snapshot yet: start from the base snapshot, if the document was bootstrapped from one.
+      WEFT_RETURN_IF_ERROR(LoadBase(doc, dopts, &st->doc));
     }
-    WEFT_RETURN_IF_ERROR(s);
-    // No snapshot yet: start from the base snapshot, if the document was bootstrapped from one.
-    if (!snapshot_found) WEFT_RETURN_IF_ERROR(LoadBase(doc, dopts, &st->doc));
     // The log after the snapshot: segments (compaction writes them only up to a snapshot, so
     // normally none), then rows. A change the snapshot already holds is skipped.
     auto replay = [&](const crdt::Change& c) -> Status {
       if (st->doc.HasChange({c.author, c.end_seq()})) return Status::Ok();
       Status a = st->doc.ApplyChange(c);
-      if (!a.ok()) return CorruptLog(doc, a.message());
+      if (!a.ok()) return oplog::CorruptLog(doc, a.message());
       ++st->since_snapshot;
       st->ops_since_snapshot += c.span();
       return Status::Ok();
     };
-    auto segs = sql::Stmt::Prepare(
-        db_,
-        "SELECT last_seq, data FROM segments WHERE doc = ? AND last_seq > ? ORDER BY last_seq");
-    if (!segs.ok()) return segs.status();
-    segs->Bind(1, doc).Bind(2, upto);
-    while (segs->Step(&s)) {
-      auto cs = DecodeSegmentRow(doc, segs->Int(0), segs->Blob(1));
+    store::LogRead read;
+    read.after = upto;
+    read.segment = [&](const store::SegmentInfo& seg, std::string_view data) -> Status {
+      auto cs = oplog::DecodeSegmentData(doc, seg.last_seq, data);
       if (!cs.ok()) return cs.status();
       for (const crdt::Change& c : *cs) WEFT_RETURN_IF_ERROR(replay(c));
-    }
-    WEFT_RETURN_IF_ERROR(s);
-    auto log = sql::Stmt::Prepare(
-        db_, "SELECT seq, crc, data FROM changes WHERE doc = ? AND seq > ? ORDER BY seq");
-    if (!log.ok()) return log.status();
-    log->Bind(1, doc).Bind(2, upto);
-    while (log->Step(&s)) {
-      auto c = DecodeRow(doc, log->Int(0), log->Int(1), log->Blob(2));
+      return Status::Ok();
+    };
+    read.row = [&](const store::RowInfo& row, std::string_view data) -> Status {
+      auto c = oplog::DecodeRow(doc, row.seq, data);
       if (!c.ok()) return c.status();
-      WEFT_RETURN_IF_ERROR(replay(*c));
-    }
-    WEFT_RETURN_IF_ERROR(s);
-    auto frozen = sql::Stmt::Prepare(db_, "SELECT author, seq FROM equivocations WHERE doc = ?");
+      return replay(*c);
+    };
+    WEFT_RETURN_IF_ERROR(store_->ReadLog(doc, read));
+    auto frozen = store_->Equivocations(doc);
     if (!frozen.ok()) return frozen.status();
-    frozen->Bind(1, doc);
-    while (frozen->Step(&s)) {
-      st->frozen.emplace(crdt::NodeId{static_cast<uint64_t>(frozen->Int(0))},
-                         static_cast<uint64_t>(frozen->Int(1)));
-    }
-    WEFT_RETURN_IF_ERROR(s);
+    for (const store::EquivocationRecord& e : *frozen) st->frozen.emplace(e.author, e.seq);
   }
   DocState* raw = st.get();
   std::unique_lock lock(state_mu_);
@@ -913,91 +547,42 @@ Result<const DocState*> ReplicaImpl::ForRead(std::string_view doc) {
 }
 
 Result<std::vector<std::string>> ReplicaImpl::ListDocuments() {
-  std::lock_guard lock(reader_mu_);
-  auto q = sql::Stmt::Prepare(reader_, "SELECT id FROM documents ORDER BY id");
-  if (!q.ok()) return q.status();
-  std::vector<std::string> out;
-  Status s;
-  while (q->Step(&s)) out.push_back(q->Text(0));
-  WEFT_RETURN_IF_ERROR(s);
-  return out;
+  return store_->ListDocuments();
 }
 
 Status ReplicaImpl::CreateDocument(std::string_view doc) {
   std::lock_guard w(write_mu_);
   auto st = Load(doc, true);
   if (!st.ok()) return st.status();
-  auto ins =
-      sql::Stmt::Prepare(db_, "INSERT OR IGNORE INTO documents(id, created_ms) VALUES(?, ?)");
-  if (!ins.ok()) return ins.status();
-  return ins->Bind(1, doc).Bind(2, static_cast<int64_t>(options_.clock())).Run();
+  return store_->CreateDocument(doc, static_cast<int64_t>(options_.clock()));
 }
 
 bool ReplicaImpl::HasDocument(std::string_view doc) {
   if (!CheckDocId(doc).ok()) return false;
-  std::lock_guard lock(reader_mu_);
-  auto q = sql::Stmt::Prepare(reader_, "SELECT 1 FROM documents WHERE id = ?");
-  if (!q.ok()) return false;
-  q->Bind(1, doc);
-  Status s;
-  return q->Step(&s);
+  auto found = store_->HasDocument(doc);
+  return found.ok() && *found;
 }
 
 Status ReplicaImpl::DeleteDocument(std::string_view doc) {
   WEFT_RETURN_IF_ERROR(CheckDocId(doc));
   std::lock_guard w(write_mu_);
   if (!HasDocument(doc)) return Status::NotFound("no document \"" + std::string(doc) + "\"");
-  WEFT_RETURN_IF_ERROR(wstmt_.Run("BEGIN IMMEDIATE"));
-  Status s;
-  for (const char* q :
-       {"DELETE FROM changes WHERE doc = ?", "DELETE FROM segments WHERE doc = ?",
-        "DELETE FROM snapshots WHERE doc = ?", "DELETE FROM document_bases WHERE doc = ?",
-        "DELETE FROM equivocations WHERE doc = ?", "DELETE FROM sealed_snapshots WHERE doc = ?",
-        "DELETE FROM documents WHERE id = ?"}) {
-    auto st = sql::Stmt::Prepare(db_, q);
-    s = st.ok() ? st->Bind(1, doc).Run() : st.status();
-    if (!s.ok()) break;
-  }
-  if (s.ok()) s = wstmt_.Run("COMMIT");
-  if (!s.ok()) {
-    (void)wstmt_.Run("ROLLBACK");
-    return s;
-  }
+  WEFT_RETURN_IF_ERROR(store_->DeleteDocument(doc));
   std::unique_lock lock(state_mu_);
   if (auto it = docs_.find(doc); it != docs_.end()) docs_.erase(it);
   return Status::Ok();
 }
 
-// Appends changes to the log, and records the document if new, in one SQLite transaction.
-Status ReplicaImpl::AppendChanges(std::string_view doc, const std::vector<const crdt::Change*>& cs,
-                                  const std::vector<std::string>& blobs) {
-  if (!insert_change_) {
-    auto a = sql::Stmt::Prepare(
-        db_,
-        "INSERT INTO changes(seq, doc, author, start_seq, end_seq, crc, data) VALUES("
-        "MAX(COALESCE((SELECT MAX(seq) FROM changes), 0), "
-        "COALESCE((SELECT value FROM meta WHERE key = 'log_floor'), 0)) + 1, ?, ?, ?, ?, ?, ?)");
-    if (!a.ok()) return a.status();
-    auto b =
-        sql::Stmt::Prepare(db_, "INSERT OR IGNORE INTO documents(id, created_ms) VALUES(?, ?)");
-    if (!b.ok()) return b.status();
-    insert_change_ = std::make_unique<sql::Stmt>(std::move(*a));
-    insert_doc_ = std::make_unique<sql::Stmt>(std::move(*b));
+// Appends changes to the log, and records the document if new, in one write of the store.
+Result<store::AppendResult> ReplicaImpl::AppendChanges(std::string_view doc,
+                                                       const std::vector<const crdt::Change*>& cs,
+                                                       const std::vector<std::string>& blobs) {
+  std::vector<store::NewChange> changes;
+  changes.reserve(cs.size());
+  for (size_t i = 0; i < cs.size(); ++i) {
+    changes.push_back({cs[i]->author, cs[i]->start_seq, cs[i]->end_seq(), blobs[i]});
   }
-  WEFT_RETURN_IF_ERROR(wstmt_.Run("BEGIN IMMEDIATE"));
-  Status s = insert_doc_->Bind(1, doc).Bind(2, static_cast<int64_t>(options_.clock())).Run();
-  for (size_t i = 0; s.ok() && i < cs.size(); ++i) {
-    s = insert_change_->Bind(1, doc)
-            .Bind(2, static_cast<int64_t>(cs[i]->author.value))
-            .Bind(3, static_cast<int64_t>(cs[i]->start_seq))
-            .Bind(4, static_cast<int64_t>(cs[i]->end_seq()))
-            .Bind(5, static_cast<int64_t>(crdt::Crc32c(blobs[i])))
-            .BindBlob(6, blobs[i])
-            .Run();
-  }
-  if (s.ok()) s = wstmt_.Run("COMMIT");
-  if (!s.ok()) (void)wstmt_.Run("ROLLBACK");
-  return s;
+  return store_->AppendChanges(doc, static_cast<int64_t>(options_.clock()), changes);
 }
 
 Result<CommitInfo> ReplicaImpl::Transact(std::string_view doc,
@@ -1042,9 +627,9 @@ Result<CommitInfo> ReplicaImpl::Transact(std::string_view doc,
     return info;
   }
   std::string blob = crdt::EncodeChange(*change);
-  Status stored = AppendChanges(doc, {&*change}, {blob});
+  auto appended = AppendChanges(doc, {&*change}, {blob});
   // kGroup: durable before anyone sees it, as with kFull (the log sync serves other commits too).
-  if (stored.ok() && syncer_) stored = syncer_->WaitDurable(syncer_->Committed());
+  Status stored = appended.ok() ? store_->WaitDurable(appended->commit) : appended.status();
   if (!stored.ok()) {
     // Drop the cached document: the next read loads it as the log has it (a new one stays absent).
     std::unique_lock lock(state_mu_);
@@ -1159,78 +744,38 @@ Result<std::vector<ChangeBlob>> ReplicaImpl::ReadChangesSince(std::string_view d
     if (missing.empty()) return std::vector<ChangeBlob>{};
     by_author = missing.size() <= kMaxAuthorLookups;
   }
-  std::lock_guard lock(reader_mu_);
-  // One read transaction for segments and rows, so that a compaction committing in between
-  // cannot move changes out of sight.
-  WEFT_RETURN_IF_ERROR(rstmt_.Run("BEGIN"));
-  EndRead end_read{rstmt_};
+  // One read for segments and rows, so that a compaction committing in between cannot move
+  // changes out of sight.
   std::vector<ChangeBlob> out;
-  Status s;
-  {
-    // A segment whose heads the peer has is skipped without reading its data.
-    auto q = sql::Stmt::Prepare(
-        reader_, "SELECT last_seq, heads, data FROM segments WHERE doc = ? ORDER BY last_seq");
-    if (!q.ok()) return q.status();
-    q->Bind(1, doc);
-    while (q->Step(&s)) {
-      crdt::Reader hr(q->Blob(1));
-      VersionVector heads = hr.Vector();
-      if (!hr.Finish("heads").ok()) {
-        return CorruptLog(doc,
-                          "segment ending at log seq " + std::to_string(q->Int(0)) + ": bad heads");
-      }
-      bool covered = true;
-      for (const auto& [node, seq] : heads.entries()) covered = covered && peer.Get(node) >= seq;
-      if (covered) continue;
-      auto cs = DecodeSegmentRow(doc, q->Int(0), q->Blob(2));
-      if (!cs.ok()) return cs.status();
-      for (const crdt::Change& c : *cs) {
-        if (c.end_seq() > peer.Get(c.author)) out.push_back(crdt::EncodeChange(c));
-      }
+  store::LogRead read;
+  // A segment whose heads the peer has is skipped without reading its data.
+  read.with_heads = true;
+  read.want_segment = [&](const store::SegmentInfo& seg) {
+    for (const auto& [node, seq] : seg.heads.entries()) {
+      if (peer.Get(node) < seq) return true;
     }
-    WEFT_RETURN_IF_ERROR(s);
-  }
-  // Rows the peer lacks, in log order.
-  auto take = [&](sql::Stmt& q, std::vector<std::pair<int64_t, ChangeBlob>>* rows) {
-    while (q.Step(&s)) {
-      NodeId author{static_cast<uint64_t>(q.Int(1))};
-      if (static_cast<uint64_t>(q.Int(2)) <= peer.Get(author)) continue;
-      std::string_view data = q.Blob(4);
-      if (static_cast<int64_t>(crdt::Crc32c(data)) != q.Int(3)) {
-        s = CorruptLog(doc,
-                       "change at log seq " + std::to_string(q.Int(0)) + ": checksum mismatch");
-        break;
-      }
-      rows->emplace_back(q.Int(0), ChangeBlob(data));
-    }
-    q.Reset();
-    return s;
+    return false;
   };
-  std::vector<std::pair<int64_t, ChangeBlob>> rows;
+  read.segment = [&](const store::SegmentInfo& seg, std::string_view data) -> Status {
+    auto cs = oplog::DecodeSegmentData(doc, seg.last_seq, data);
+    if (!cs.ok()) return cs.status();
+    for (const crdt::Change& c : *cs) {
+      if (c.end_seq() > peer.Get(c.author)) out.push_back(crdt::EncodeChange(c));
+    }
+    return Status::Ok();
+  };
+  // Rows the peer lacks, in log order, served as stored (checked against their checksums).
+  read.want_row = [&](const store::RowInfo& row) { return row.end_seq > peer.Get(row.author); };
+  read.row = [&](const store::RowInfo&, std::string_view data) {
+    out.emplace_back(data);
+    return Status::Ok();
+  };
   if (by_author) {
     // Per author: the row holding the first missing seq, and the rows after it.
-    auto q = rstmt_.Get(
-        "SELECT seq, author, end_seq, crc, data FROM changes WHERE doc = ?1 AND author = ?2 AND "
-        "start_seq >= COALESCE((SELECT MAX(start_seq) FROM changes WHERE doc = ?1 AND author = ?2 "
-        "AND start_seq <= ?3), 0)");
-    if (!q.ok()) return q.status();
-    for (const auto& r : missing) {
-      (*q)->Bind(1, doc)
-          .Bind(2, static_cast<int64_t>(r.node.value))
-          .Bind(3, static_cast<int64_t>(r.first));
-      WEFT_RETURN_IF_ERROR(take(**q, &rows));
-    }
-    std::sort(rows.begin(), rows.end(),
-              [](const auto& a, const auto& b) { return a.first < b.first; });
-  } else {
-    auto q = rstmt_.Get(
-        "SELECT seq, author, end_seq, crc, data FROM changes WHERE doc = ? ORDER BY seq");
-    if (!q.ok()) return q.status();
-    (*q)->Bind(1, doc);
-    WEFT_RETURN_IF_ERROR(take(**q, &rows));
+    read.authors.emplace();
+    for (const auto& r : missing) read.authors->emplace_back(r.node, r.first);
   }
-  out.reserve(out.size() + rows.size());
-  for (auto& [seq, blob] : rows) out.push_back(std::move(blob));
+  WEFT_RETURN_IF_ERROR(store_->ReadLog(doc, read));
   return out;
 }
 
@@ -1347,7 +892,15 @@ Result<ApplyReport> ReplicaImpl::ApplyRemoteChanges(std::string_view doc,
         }
       }
     }
-    if (failure.ok() && !applied.empty()) failure = AppendChanges(doc, applied, applied_blobs);
+    uint64_t commit = 0;
+    if (failure.ok() && !applied.empty()) {
+      auto appended = AppendChanges(doc, applied, applied_blobs);
+      if (appended.ok()) {
+        commit = appended->commit;
+      } else {
+        failure = appended.status();
+      }
+    }
     if (!failure.ok()) {
       // Put the document back as the log has it.
       docs_.erase(std::string(doc));
@@ -1358,7 +911,7 @@ Result<ApplyReport> ReplicaImpl::ApplyRemoteChanges(std::string_view doc,
     report.version = st->doc.version();
     // kGroup: the commit to wait on before acknowledging; with nothing new stored, the latest
     // (what the batch duplicated may have been stored by a commit not yet durable).
-    if (syncer_) report.commit = applied.empty() ? syncer_->Latest() : syncer_->Committed();
+    report.commit = applied.empty() ? store_->LatestCommit() : commit;
     // Before readers can see the new version.
     if (stored) stored(report);
   }
@@ -1379,33 +932,26 @@ Result<ApplyReport> ReplicaImpl::ApplyRemoteChanges(std::string_view doc,
 }
 
 Result<std::vector<Equivocation>> ReplicaImpl::Equivocations() {
+  auto records = store_->Equivocations(std::nullopt);
+  if (!records.ok()) return records.status();
   std::vector<Equivocation> out;
-  {
-    std::lock_guard lock(reader_mu_);
-    auto q = sql::Stmt::Prepare(
-        reader_,
-        "SELECT doc, author, seq, held, other, detected_ms FROM equivocations ORDER BY doc");
-    if (!q.ok()) return q.status();
-    Status s;
-    while (q->Step(&s)) {
-      Equivocation e;
-      e.doc = q->Text(0);
-      e.author = NodeId{static_cast<uint64_t>(q->Int(1))};
-      e.seq = static_cast<uint64_t>(q->Int(2));
-      e.held = std::string(q->Blob(3));
-      e.other = std::string(q->Blob(4));
-      e.detected_ms = q->Int(5);
-      // The key: the binding in the document's access list (both changes verified against it).
-      if (auto c = crdt::DecodeChange(e.other); c.ok()) {
-        for (const auto& op : c->ops) {
-          if (op.type == crdt::Op::Type::kAccess && op.action == crdt::AccessAction::kBind) {
-            if (auto k = PublicKey::FromBytes(op.principal)) e.key = *k;
-          }
+  for (store::EquivocationRecord& r : *records) {
+    Equivocation e;
+    e.doc = std::move(r.doc);
+    e.author = r.author;
+    e.seq = r.seq;
+    e.held = std::move(r.held);
+    e.other = std::move(r.other);
+    e.detected_ms = r.detected_ms;
+    // The key: the binding in the document's access list (both changes verified against it).
+    if (auto c = crdt::DecodeChange(e.other); c.ok()) {
+      for (const auto& op : c->ops) {
+        if (op.type == crdt::Op::Type::kAccess && op.action == crdt::AccessAction::kBind) {
+          if (auto k = PublicKey::FromBytes(op.principal)) e.key = *k;
         }
       }
-      out.push_back(std::move(e));
     }
-    WEFT_RETURN_IF_ERROR(s);
+    out.push_back(std::move(e));
   }
   // Keys bound before the two changes: from the documents' access lists.
   for (auto& e : out) {
@@ -1459,23 +1005,11 @@ std::vector<std::optional<crdt::Principal>> ReplicaImpl::VerifyAhead(
 Status ReplicaImpl::CheckHeldAgain(std::string_view doc, DocState* st, const crdt::Change& c,
                                    std::string_view blob) {
   // The latest held change of the author that starts at or before the end of `c`.
-  if (!held_change_) {
-    auto q = sql::Stmt::Prepare(db_,
-                                "SELECT seq, crc, data FROM changes WHERE doc = ? AND author = ? "
-                                "AND start_seq <= ? ORDER BY start_seq DESC LIMIT 1");
-    if (!q.ok()) return q.status();
-    held_change_ = std::make_unique<sql::Stmt>(std::move(*q));
-  }
-  sql::Stmt& q = *held_change_;
-  q.Reset();
-  q.Bind(1, doc)
-      .Bind(2, static_cast<int64_t>(c.author.value))
-      .Bind(3, static_cast<int64_t>(c.end_seq()));
-  Status s;
-  if (!q.Step(&s)) return s;  // compacted into segments: nothing to compare with here
-  std::string held_blob(q.Blob(2));
-  auto held = DecodeRow(doc, q.Int(0), q.Int(1), held_blob);
-  q.Reset();
+  auto found = store_->FindRow(doc, c.author, c.end_seq());
+  if (!found.ok()) return found.status();
+  if (!*found) return Status::Ok();  // compacted into segments: nothing to compare with here
+  const std::string& held_blob = (*found)->data;
+  auto held = oplog::DecodeRow(doc, (*found)->info.seq, held_blob);
   if (!held.ok()) return held.status();
   if (held_blob == blob || held->end_seq() < c.start_seq || *held == c) return Status::Ok();
   if (held->signature.empty()) {
@@ -1491,18 +1025,9 @@ Status ReplicaImpl::CheckHeldAgain(std::string_view doc, DocState* st, const crd
     return sig;
   }
   const uint64_t seq = std::max(held->start_seq, c.start_seq);
-  auto ins =
-      sql::Stmt::Prepare(db_,
-                         "INSERT OR IGNORE INTO equivocations(doc, author, seq, held, other, "
-                         "detected_ms) VALUES(?, ?, ?, ?, ?, ?)");
-  if (!ins.ok()) return ins.status();
-  WEFT_RETURN_IF_ERROR(ins->Bind(1, doc)
-                           .Bind(2, static_cast<int64_t>(c.author.value))
-                           .Bind(3, static_cast<int64_t>(seq))
-                           .BindBlob(4, held_blob)
-                           .BindBlob(5, blob)
-                           .Bind(6, static_cast<int64_t>(options_.clock()))
-                           .Run());
+  WEFT_RETURN_IF_ERROR(
+      store_->RecordEquivocation({std::string(doc), c.author, seq, held_blob, std::string(blob),
+                                  static_cast<int64_t>(options_.clock())}));
   st->frozen.emplace(c.author, seq);
   ++equivocations_;
   return Status::Ok();
@@ -1568,209 +1093,23 @@ Result<CommitInfo> ReplicaImpl::Revoke(std::string_view doc, const PublicKey& ke
   return Transact(doc, [&](Txn& t) { return t.raw().Revoke(PrincipalOf(key)); });
 }
 
+// Writes the snapshot of `doc` and compacts its log up to it, in one write of the store: the
+// compaction is planned from what the log holds (oplog::PlanCompaction) and written with the
+// snapshot, so both happen or neither does.
 Status ReplicaImpl::WriteSnapshot(const std::string& doc, const DocState& st) {
   std::string data;
   {
     std::shared_lock lock(state_mu_);
     data = st.doc.EncodeSnapshot(false);
   }
-  WEFT_RETURN_IF_ERROR(wstmt_.Run("BEGIN IMMEDIATE"));
-  Status s;
-  int64_t upto = 0;
-  {
-    // The snapshot covers the whole log of the document (the writer holds write_mu_).
-    auto q =
-        sql::Stmt::Prepare(db_,
-                           "SELECT MAX(COALESCE((SELECT MAX(seq) FROM changes WHERE doc = ?1), 0), "
-                           "COALESCE((SELECT MAX(last_seq) FROM segments WHERE doc = ?1), 0))");
-    if (!q.ok()) s = q.status();
-    if (s.ok()) {
-      q->Bind(1, doc);
-      if (q->Step(&s)) upto = q->Int(0);
-    }
-  }
-  if (s.ok()) {
-    auto q = sql::Stmt::Prepare(
-        db_, "INSERT OR REPLACE INTO snapshots(doc, upto, data) VALUES(?, ?, ?)");
-    s = q.ok() ? q->Bind(1, doc).Bind(2, upto).BindBlob(3, data).Run() : q.status();
-  }
-  if (s.ok()) s = Compact(doc, upto);
-  if (s.ok()) s = wstmt_.Run("COMMIT");
-  if (!s.ok()) (void)wstmt_.Run("ROLLBACK");
-  return s;
-}
-
-namespace {
-
-// A segment of a document's log during compaction: an existing row (id != 0, its changes loaded
-// only when it is rewritten) or a new one.
-struct PendingSegment {
-  int64_t id = 0;
-  int64_t first = 0, last = 0;
-  uint64_t changes = 0, ops = 0;
-  std::vector<crdt::Change> cs;
-};
-
-// Segments of about the same size (ops within a factor of four) share a tier.
-int Tier(uint64_t ops) {
-  int bits = 0;
-  while (ops > 1) ops >>= 1, ++bits;
-  return bits / 2;
-}
-
-}  // namespace
-
-// Compaction: the rows up to `upto` become new segments; then, while the last kSegmentMergeFanIn
-// or more segments are of the tier of the last one or below, they merge into one (an LSM-style
-// size-tiered policy: a change is rewritten about log4(history / batch) times, and a document
-// keeps a few segments per tier). Segments only ever cover seqs up to a snapshot's `upto`, and
-// rows after it stay rows, so the log reads as segments in order, then rows.
-Status ReplicaImpl::Compact(std::string_view doc, int64_t upto) {
-  std::vector<PendingSegment> segs;
-  Status s;
-  {
-    auto q = sql::Stmt::Prepare(db_,
-                                "SELECT id, first_seq, last_seq, changes, ops FROM segments WHERE "
-                                "doc = ? ORDER BY last_seq");
-    if (!q.ok()) return q.status();
-    q->Bind(1, doc);
-    while (q->Step(&s)) {
-      PendingSegment g;
-      g.id = q->Int(0);
-      g.first = q->Int(1);
-      g.last = q->Int(2);
-      g.changes = static_cast<uint64_t>(q->Int(3));
-      g.ops = static_cast<uint64_t>(q->Int(4));
-      segs.push_back(std::move(g));
-    }
-    WEFT_RETURN_IF_ERROR(s);
-  }
-  const size_t existing = segs.size();
-  int64_t folded = 0;
-  {
-    auto q = sql::Stmt::Prepare(
-        db_, "SELECT seq, crc, data FROM changes WHERE doc = ? AND seq <= ? ORDER BY seq");
-    if (!q.ok()) return q.status();
-    q->Bind(1, doc).Bind(2, upto);
-    while (q->Step(&s)) {
-      int64_t seq = q->Int(0);
-      auto c = DecodeRow(doc, seq, q->Int(1), q->Blob(2));
-      if (!c.ok()) return c.status();
-      uint64_t ops = c->ops.size();
-      // A change too large for any segment stays a row, and so does everything after it.
-      if (ops > crdt::kMaxSegmentOps) break;
-      if (segs.size() == existing || segs.back().ops + ops > kSegmentMaxOps ||
-          segs.back().changes + 1 > kSegmentMaxChanges) {
-        segs.emplace_back();
-        segs.back().first = seq;
-      }
-      PendingSegment& g = segs.back();
-      g.last = seq;
-      ++g.changes;
-      g.ops += ops;
-      g.cs.push_back(std::move(*c));
-      folded = seq;
-    }
-    WEFT_RETURN_IF_ERROR(s);
-  }
-  if (folded == 0) return Status::Ok();
-
-  std::vector<int64_t> replaced;
-  while (segs.size() >= kSegmentMergeFanIn) {
-    const int tier = Tier(segs.back().ops);
-    size_t begin = segs.size();
-    uint64_t ops = 0, changes = 0;
-    while (begin > 0 && Tier(segs[begin - 1].ops) <= tier) {
-      --begin;
-      ops += segs[begin].ops;
-      changes += segs[begin].changes;
-    }
-    if (segs.size() - begin < kSegmentMergeFanIn || ops > kSegmentMaxOps ||
-        changes > kSegmentMaxChanges) {
-      break;
-    }
-    PendingSegment merged;
-    merged.first = segs[begin].first;
-    merged.last = segs.back().last;
-    merged.ops = ops;
-    merged.changes = changes;
-    merged.cs.reserve(changes);
-    for (size_t i = begin; i < segs.size(); ++i) {
-      PendingSegment& g = segs[i];
-      if (g.id != 0) {
-        auto q = sql::Stmt::Prepare(db_, "SELECT data FROM segments WHERE id = ?");
-        if (!q.ok()) return q.status();
-        q->Bind(1, g.id);
-        if (!q->Step(&s)) return s.ok() ? CorruptLog(doc, "a segment vanished") : s;
-        auto cs = DecodeSegmentRow(doc, g.last, q->Blob(0));
-        if (!cs.ok()) return cs.status();
-        g.cs = std::move(*cs);
-        replaced.push_back(g.id);
-      }
-      for (crdt::Change& c : g.cs) merged.cs.push_back(std::move(c));
-    }
-    segs.resize(begin);
-    segs.push_back(std::move(merged));
-  }
-
-  {
-    auto del = sql::Stmt::Prepare(db_, "DELETE FROM segments WHERE id = ?");
-    if (!del.ok()) return del.status();
-    for (int64_t id : replaced) WEFT_RETURN_IF_ERROR(del->Bind(1, id).Run());
-  }
-  auto ins = sql::Stmt::Prepare(db_,
-                                "INSERT INTO segments(doc, first_seq, last_seq, changes, ops, "
-                                "heads, data) VALUES(?, ?, ?, ?, ?, ?, ?)");
-  if (!ins.ok()) return ins.status();
-  for (const PendingSegment& g : segs) {
-    if (g.id != 0) continue;
-    VersionVector heads;
-    for (const crdt::Change& c : g.cs) {
-      heads.Set(c.author, std::max(heads.Get(c.author), c.end_seq()));
-    }
-    crdt::Writer hw;
-    hw.Vector(heads);
-    std::vector<const crdt::Change*> ptrs;
-    ptrs.reserve(g.cs.size());
-    for (const crdt::Change& c : g.cs) ptrs.push_back(&c);
-    WEFT_RETURN_IF_ERROR(ins->Bind(1, doc)
-                             .Bind(2, g.first)
-                             .Bind(3, g.last)
-                             .Bind(4, static_cast<int64_t>(g.changes))
-                             .Bind(5, static_cast<int64_t>(g.ops))
-                             .BindBlob(6, hw.data())
-                             .BindBlob(7, crdt::EncodeSegment(ptrs))
-                             .Run());
-  }
-  // Seqs up to `folded` may leave the table: new rows must still come after them.
-  auto floor =
-      sql::Stmt::Prepare(db_,
-                         "INSERT OR REPLACE INTO meta(key, value) VALUES('log_floor', "
-                         "MAX(COALESCE((SELECT value FROM meta WHERE key = 'log_floor'), 0), ?))");
-  if (!floor.ok()) return floor.status();
-  WEFT_RETURN_IF_ERROR(floor->Bind(1, folded).Run());
-  auto del = sql::Stmt::Prepare(db_, "DELETE FROM changes WHERE doc = ? AND seq <= ?");
-  if (!del.ok()) return del.status();
-  return del->Bind(1, doc).Bind(2, folded).Run();
-}
-
-Status ReplicaImpl::CompactSnapshotted() {
-  std::vector<std::pair<std::string, int64_t>> snapshots;
-  {
-    auto q = sql::Stmt::Prepare(db_, "SELECT doc, upto FROM snapshots ORDER BY doc");
-    if (!q.ok()) return q.status();
-    Status s;
-    while (q->Step(&s)) snapshots.emplace_back(q->Text(0), q->Int(1));
-    WEFT_RETURN_IF_ERROR(s);
-  }
-  for (const auto& [doc, upto] : snapshots) {
-    WEFT_RETURN_IF_ERROR(sql::Exec(db_, "SAVEPOINT fold"));
-    Status c = Compact(doc, upto);
-    if (!c.ok()) WEFT_RETURN_IF_ERROR(sql::Exec(db_, "ROLLBACK TO fold"));
-    WEFT_RETURN_IF_ERROR(sql::Exec(db_, "RELEASE fold"));
-    if (!c.ok() && c.code() != StatusCode::kCorruption) return c;
-  }
-  return Status::Ok();
+  // The snapshot covers the whole log of the document (the writer holds write_mu_).
+  auto upto = store_->LastSeq(doc);
+  if (!upto.ok()) return upto.status();
+  auto plan = oplog::PlanCompaction(
+      doc, *upto, [&](const store::LogRead& read) { return store_->ReadLog(doc, read); },
+      [&](const std::vector<uint64_t>& ids) { return store_->ReadSegments(doc, ids); });
+  if (!plan.ok()) return plan.status();
+  return store_->WriteSnapshot(doc, *upto, data, *plan);
 }
 
 void ReplicaImpl::CompactOnClose() {
@@ -1784,15 +1123,7 @@ void ReplicaImpl::CompactOnClose() {
       if (st->since_snapshot > 0 && worth) (void)WriteSnapshot(doc, *st);
     }
   }
-  int64_t free_pages = 0;
-  {
-    auto q = sql::Stmt::Prepare(db_, "PRAGMA freelist_count");
-    Status s;
-    if (q.ok() && q->Step(&s)) free_pages = q->Int(0);
-  }
-  // Moves pages from the end of the file into free ones and truncates it (a no-op unless the
-  // database uses auto_vacuum=INCREMENTAL).
-  if (free_pages > 0) (void)sql::Exec(db_, "PRAGMA incremental_vacuum");
+  store_->ReclaimSpace();
 }
 
 Status ReplicaImpl::MaybeSnapshot(const std::string& doc) {
@@ -1822,34 +1153,12 @@ Status ReplicaImpl::Snapshot(std::string_view doc) {
 Status ReplicaImpl::SetPeerVersion(std::string_view peer, std::string_view doc,
                                    const VersionVector& version) {
   WEFT_RETURN_IF_ERROR(CheckDocId(doc));
-  std::string token = EncodeCausalToken("", version);  // "@node.seq,..."
-  std::lock_guard w(write_mu_);
-  auto q = sql::Stmt::Prepare(
-      db_, "INSERT OR REPLACE INTO peer_versions(peer, doc, version, updated_ms) VALUES(?,?,?,?)");
-  if (!q.ok()) return q.status();
-  return q->Bind(1, peer)
-      .Bind(2, doc)
-      .Bind(3, std::string_view(token).substr(1))
-      .Bind(4, static_cast<int64_t>(options_.clock()))
-      .Run();
+  return store_->SetPeerVersion(peer, doc, version, static_cast<int64_t>(options_.clock()));
 }
 
 Result<std::vector<std::pair<std::string, VersionVector>>> ReplicaImpl::PeerVersions(
     std::string_view peer) {
-  std::lock_guard lock(reader_mu_);
-  auto q = sql::Stmt::Prepare(reader_,
-                              "SELECT doc, version FROM peer_versions WHERE peer = ? ORDER BY doc");
-  if (!q.ok()) return q.status();
-  q->Bind(1, peer);
-  std::vector<std::pair<std::string, VersionVector>> out;
-  Status s;
-  while (q->Step(&s)) {
-    auto t = DecodeCausalToken("x@" + q->Text(1));
-    if (!t.ok()) return Status::Corruption("peer_versions: " + t.status().message());
-    out.emplace_back(q->Text(0), std::move(t->second));
-  }
-  WEFT_RETURN_IF_ERROR(s);
-  return out;
+  return store_->PeerVersions(peer);
 }
 
 // ---- Snapshot bootstrap (issue 5): base snapshots, kept apart from the op log. ----
@@ -1865,19 +1174,16 @@ Result<DocumentSnapshot> ReplicaImpl::ExportSnapshot(std::string_view doc) {
 
 Status ReplicaImpl::LoadBase(std::string_view doc, const crdt::DocumentOptions& dopts,
                              crdt::Document* out) {
-  auto q = sql::Stmt::Prepare(db_, "SELECT data FROM document_bases WHERE doc = ?");
-  if (!q.ok()) return q.status();
-  q->Bind(1, doc);
-  Status s;
-  if (q->Step(&s)) {
-    auto d = crdt::Document::DecodeSnapshot(q->Blob(0), actor_, dopts);
-    if (!d.ok()) {
-      return Status::Corruption("base snapshot of \"" + std::string(doc) +
-                                "\": " + d.status().message());
-    }
-    *out = std::move(*d);
+  auto base = store_->GetBase(doc, /*with_data=*/true);
+  if (!base.ok()) return base.status();
+  if (!*base) return Status::Ok();
+  auto d = crdt::Document::DecodeSnapshot((*base)->data, actor_, dopts);
+  if (!d.ok()) {
+    return Status::Corruption("base snapshot of \"" + std::string(doc) +
+                              "\": " + d.status().message());
   }
-  return s;
+  *out = std::move(*d);
+  return Status::Ok();
 }
 
 Result<StateSeal> ReplicaImpl::SealState(std::string_view doc) {
@@ -1919,37 +1225,20 @@ Status ReplicaImpl::KeepSealedSnapshot(std::string_view doc, const StateSeal& se
     WEFT_RETURN_IF_ERROR(CheckStateSeal(doc, d, seal));
     data = d.EncodeSnapshot(false);
   }
-  auto q = sql::Stmt::Prepare(
-      db_, "INSERT OR REPLACE INTO sealed_snapshots(doc, version, seal, data) VALUES(?, ?, ?, ?)");
-  if (!q.ok()) return q.status();
-  std::string token = EncodeCausalToken("", seal.version);
-  return q->Bind(1, doc)
-      .Bind(2, std::string_view(token).substr(1))
-      .BindBlob(3, EncodeSeal(seal))
-      .BindBlob(4, data)
-      .Run();
+  return store_->PutSealedSnapshot(doc, seal.version, EncodeSeal(seal), data);
 }
 
 Result<DocumentSnapshot> ReplicaImpl::SealedSnapshot(std::string_view doc) {
   WEFT_RETURN_IF_ERROR(CheckDocId(doc));
-  std::lock_guard lock(reader_mu_);
-  auto q =
-      sql::Stmt::Prepare(reader_, "SELECT version, seal, data FROM sealed_snapshots WHERE doc = ?");
-  if (!q.ok()) return q.status();
-  q->Bind(1, doc);
-  Status s;
-  if (!q->Step(&s)) {
-    WEFT_RETURN_IF_ERROR(s);
-    return Status::NotFound("no sealed snapshot of \"" + std::string(doc) + "\"");
-  }
-  auto t = DecodeCausalToken("x@" + q->Text(0));
-  if (!t.ok()) return Status::Corruption("sealed_snapshots: " + t.status().message());
-  auto seal = DecodeSeal(q->Blob(1), t->second);
+  auto rec = store_->GetSealedSnapshot(doc);
+  if (!rec.ok()) return rec.status();
+  if (!*rec) return Status::NotFound("no sealed snapshot of \"" + std::string(doc) + "\"");
+  auto seal = DecodeSeal((*rec)->seal, (*rec)->version);
   if (!seal.ok()) return seal.status();
   DocumentSnapshot out;
-  out.version = std::move(t->second);
+  out.version = std::move((*rec)->version);
   out.seal = std::move(*seal);
-  out.data = std::string(q->Blob(2));
+  out.data = std::move((*rec)->data);
   return out;
 }
 
@@ -1994,46 +1283,12 @@ Result<VersionVector> ReplicaImpl::ImportSnapshot(std::string_view doc, std::str
                                    "\" lacks changes this replica holds; it cannot replace them");
   }
   if (loaded.ok() && local.Dominates(version)) return local;  // nothing new in it
-  std::string token = EncodeCausalToken("", version);
-  WEFT_RETURN_IF_ERROR(wstmt_.Run("BEGIN IMMEDIATE"));
-  Status s;
-  {
-    auto ins =
-        sql::Stmt::Prepare(db_, "INSERT OR IGNORE INTO documents(id, created_ms) VALUES(?, ?)");
-    s = ins.ok() ? ins->Bind(1, doc).Bind(2, static_cast<int64_t>(options_.clock())).Run()
-                 : ins.status();
-  }
-  if (s.ok()) {
-    auto base = sql::Stmt::Prepare(
-        db_, "INSERT OR REPLACE INTO document_bases(doc, version, data) VALUES(?, ?, ?)");
-    s = base.ok()
-            ? base->Bind(1, doc).Bind(2, std::string_view(token).substr(1)).BindBlob(3, data).Run()
-            : base.status();
-  }
-  if (s.ok() && seal) {
-    // Kept to serve others: they check it the same way.
-    auto keep = sql::Stmt::Prepare(
-        db_,
-        "INSERT OR REPLACE INTO sealed_snapshots(doc, version, seal, data) VALUES(?, ?, ?, ?)");
-    s = keep.ok() ? keep->Bind(1, doc)
-                        .Bind(2, std::string_view(token).substr(1))
-                        .BindBlob(3, EncodeSeal(*seal))
-                        .BindBlob(4, data)
-                        .Run()
-                  : keep.status();
-  }
-  if (s.ok()) {
-    // An older snapshot would hide the base on the next load; the log rows already held stay
-    // (the base includes them: replaying them is a no-op).
-    auto del = sql::Stmt::Prepare(db_, "DELETE FROM snapshots WHERE doc = ?");
-    s = del.ok() ? del->Bind(1, doc).Run() : del.status();
-  }
-  if (s.ok()) s = wstmt_.Run("COMMIT");
-  if (!s.ok()) {
-    (void)wstmt_.Run("ROLLBACK");
-    return s;
-  }
-  if (syncer_) WEFT_RETURN_IF_ERROR(syncer_->WaitDurable(syncer_->Committed()));
+  // Kept with the base, to serve others: they check the seal the same way.
+  const std::string sealed = seal ? EncodeSeal(*seal) : std::string();
+  auto commit = store_->ImportBase(doc, static_cast<int64_t>(options_.clock()), version, data,
+                                   seal ? &sealed : nullptr);
+  if (!commit.ok()) return commit.status();
+  WEFT_RETURN_IF_ERROR(store_->WaitDurable(*commit));
   {
     std::unique_lock lock(state_mu_);
     docs_[std::string(doc)] = std::make_unique<DocState>(std::move(*decoded));
@@ -2054,19 +1309,10 @@ Result<VersionVector> ReplicaImpl::ImportSnapshot(std::string_view doc, std::str
 Result<VersionVector> ReplicaImpl::BaseVersion(std::string_view doc) {
   WEFT_RETURN_IF_ERROR(CheckDocId(doc));
   if (!HasDocument(doc)) return Status::NotFound("no document \"" + std::string(doc) + "\"");
-  std::lock_guard lock(reader_mu_);
-  auto q = sql::Stmt::Prepare(reader_, "SELECT version FROM document_bases WHERE doc = ?");
-  if (!q.ok()) return q.status();
-  q->Bind(1, doc);
-  Status s;
-  VersionVector out;
-  if (q->Step(&s)) {
-    auto t = DecodeCausalToken("x@" + q->Text(0));
-    if (!t.ok()) return Status::Corruption("document_bases: " + t.status().message());
-    out = std::move(t->second);
-  }
-  WEFT_RETURN_IF_ERROR(s);
-  return out;
+  auto base = store_->GetBase(doc, /*with_data=*/false);
+  if (!base.ok()) return base.status();
+  if (!*base) return VersionVector();
+  return std::move((*base)->version);
 }
 
 // ---- Time travel: documents rebuilt from the op log at a version. ----
@@ -2075,17 +1321,16 @@ Result<ReplicaImpl::FullHistory> ReplicaImpl::ReadHistory(std::string_view doc) 
   WEFT_RETURN_IF_ERROR(CheckDocId(doc));
   if (!HasDocument(doc)) return Status::NotFound("no document \"" + std::string(doc) + "\"");
   FullHistory h;
-  std::lock_guard lock(reader_mu_);
-  // One read transaction: a compaction committing meanwhile cannot move changes out of sight.
-  WEFT_RETURN_IF_ERROR(rstmt_.Run("BEGIN"));
-  EndRead end_read{rstmt_};
-  Status s;
-  auto base = sql::Stmt::Prepare(reader_, "SELECT data FROM document_bases WHERE doc = ?");
-  if (!base.ok()) return base.status();
-  base->Bind(1, doc);
-  if (base->Step(&s)) h.base = std::string(base->Blob(0));
-  WEFT_RETURN_IF_ERROR(s);
-  if (!h.base.empty()) {
+  auto take = [&](crdt::Change c) {
+    if (h.version.Get(c.author) >= c.end_seq()) return;  // in the base already
+    h.version.Advance(c.author, c.end_seq());
+    h.changes.push_back(std::move(c));
+  };
+  // One read: a compaction committing meanwhile cannot move changes out of sight.
+  store::LogRead read;
+  read.base = [&](std::string_view data) -> Status {
+    h.base = std::string(data);
+    if (h.base.empty()) return Status::Ok();
     crdt::DocumentOptions dopts{options_.max_drift_ms, /*keep_history=*/false};
     auto d = crdt::Document::DecodeSnapshot(h.base, actor_, dopts);
     if (!d.ok()) {
@@ -2093,33 +1338,22 @@ Result<ReplicaImpl::FullHistory> ReplicaImpl::ReadHistory(std::string_view doc) 
                                 "\": " + d.status().message());
     }
     h.base_version = d->version();
-  }
-  h.version = h.base_version;
-  auto take = [&](crdt::Change c) {
-    if (h.version.Get(c.author) >= c.end_seq()) return;  // in the base already
-    h.version.Advance(c.author, c.end_seq());
-    h.changes.push_back(std::move(c));
+    h.version = h.base_version;
+    return Status::Ok();
   };
-  auto segs = sql::Stmt::Prepare(
-      reader_, "SELECT last_seq, data FROM segments WHERE doc = ? ORDER BY last_seq");
-  if (!segs.ok()) return segs.status();
-  segs->Bind(1, doc);
-  while (segs->Step(&s)) {
-    auto cs = DecodeSegmentRow(doc, segs->Int(0), segs->Blob(1));
+  read.segment = [&](const store::SegmentInfo& seg, std::string_view data) -> Status {
+    auto cs = oplog::DecodeSegmentData(doc, seg.last_seq, data);
     if (!cs.ok()) return cs.status();
     for (crdt::Change& c : *cs) take(std::move(c));
-  }
-  WEFT_RETURN_IF_ERROR(s);
-  auto rows =
-      sql::Stmt::Prepare(reader_, "SELECT seq, crc, data FROM changes WHERE doc = ? ORDER BY seq");
-  if (!rows.ok()) return rows.status();
-  rows->Bind(1, doc);
-  while (rows->Step(&s)) {
-    auto c = DecodeRow(doc, rows->Int(0), rows->Int(1), rows->Blob(2));
+    return Status::Ok();
+  };
+  read.row = [&](const store::RowInfo& row, std::string_view data) -> Status {
+    auto c = oplog::DecodeRow(doc, row.seq, data);
     if (!c.ok()) return c.status();
     take(std::move(*c));
-  }
-  WEFT_RETURN_IF_ERROR(s);
+    return Status::Ok();
+  };
+  WEFT_RETURN_IF_ERROR(store_->ReadLog(doc, read));
   return h;
 }
 
@@ -2170,7 +1404,7 @@ Result<crdt::Document> ReplicaImpl::Rebuild(std::string_view doc, const FullHist
                                        " holds change " + c.id().ToString() +
                                        " without its dependencies");
       }
-      if (!s.ok()) return CorruptLog(doc, s.message());
+      if (!s.ok()) return oplog::CorruptLog(doc, s.message());
     }
     if (out.version() != v) {
       return Status::InvalidArgument("version " + v.ToString() + " of " + name +
@@ -2316,10 +1550,23 @@ void ReplicaImpl::Resolve(const std::string& doc, const std::vector<crdt::Patch>
 
 }  // namespace
 
-Result<std::unique_ptr<Replica>> Replica::Open(const std::string& path, ReplicaOptions options) {
-  auto r = std::make_unique<ReplicaImpl>(path, std::move(options));
+Result<std::unique_ptr<Replica>> OpenReplica(std::unique_ptr<store::Store> store,
+                                             ReplicaOptions options) {
+  if (!store) return Status::InvalidArgument("no store to open a replica on");
+  auto r = std::make_unique<ReplicaImpl>(std::move(store), std::move(options));
   WEFT_RETURN_IF_ERROR(r->Init());
   return std::unique_ptr<Replica>(std::move(r));
+}
+
+Result<std::unique_ptr<Replica>> Replica::Open(const std::string& path, ReplicaOptions options) {
+  store::SqliteStoreOptions so;
+  so.durability = options.durability;
+  so.create_if_missing = options.create_if_missing;
+  so.vfs = options.vfs;
+  so.new_node_id = options.new_node_id;
+  auto s = store::OpenSqliteStore(path, so);
+  if (!s.ok()) return s.status();
+  return OpenReplica(std::move(*s), std::move(options));
 }
 
 std::string EncodeCausalToken(std::string_view doc, const VersionVector& version) {

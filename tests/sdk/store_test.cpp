@@ -1,0 +1,729 @@
+// The storage seam's conformance suite (sdk/src/store.h): every test runs against every store,
+// through a factory that opens a store on the same data again (a reopen). A new store
+// implementation joins by adding a factory to Factories(). A replica running on each store at the
+// end shows that the replica's logic needs nothing but the seam.
+#include "store.h"
+
+#include <atomic>
+#include <catch2/catch.hpp>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "memory_store.h"
+#include "replica_store.h"
+#include "sqlite_store.h"
+#include "support/temp_dir.h"
+#include "weft/replica.h"
+#include "weft/testing/fault_vfs.h"
+
+namespace weft {
+namespace {
+
+using store::Store;
+using testing::TempDir;
+
+// Opens stores on one set of data: each Open after the first finds what the ones before stored.
+class StoreFactory {
+ public:
+  virtual ~StoreFactory() = default;
+  virtual std::string name() const = 0;
+  virtual Result<std::unique_ptr<Store>> Open() = 0;
+};
+
+class SqliteFactory final : public StoreFactory {
+ public:
+  explicit SqliteFactory(Durability durability) { options_.durability = durability; }
+  std::string name() const override { return "sqlite"; }
+  Result<std::unique_ptr<Store>> Open() override {
+    return store::OpenSqliteStore(dir_.File("store.db"), options_);
+  }
+
+ private:
+  TempDir dir_;
+  store::SqliteStoreOptions options_;
+};
+
+class MemoryFactory final : public StoreFactory {
+ public:
+  std::string name() const override { return "memory"; }
+  Result<std::unique_ptr<Store>> Open() override { return store::OpenMemoryStore(storage_); }
+
+ private:
+  std::shared_ptr<store::MemoryStorage> storage_ = store::NewMemoryStorage();
+};
+
+std::unique_ptr<StoreFactory> MakeFactory(const std::string& kind) {
+  // SQLite as a device has it, and with group commit (the relay's durability).
+  if (kind == "sqlite") return std::make_unique<SqliteFactory>(Durability::kNormal);
+  if (kind == "sqlite-group") return std::make_unique<SqliteFactory>(Durability::kGroup);
+  return std::make_unique<MemoryFactory>();
+}
+
+std::unique_ptr<Store> OpenStore(StoreFactory& f) {
+  auto s = f.Open();
+  INFO(s.status().ToString());
+  REQUIRE(s.ok());
+  return std::move(*s);
+}
+
+#define FOR_EVERY_STORE()                                                                   \
+  const std::string kind = GENERATE(as<std::string>{}, "sqlite", "sqlite-group", "memory"); \
+  INFO("store: " << kind);                                                                  \
+  auto factory = MakeFactory(kind);                                                         \
+  auto st = OpenStore(*factory)
+
+const NodeId kA{0xa1};
+const NodeId kB{0xb2};
+
+// A change's bytes as the store sees them: opaque (with a NUL byte, to show they are binary).
+std::string Bytes(NodeId author, uint64_t seq) {
+  return std::string("change\0", 7) + author.ToHex() + "." + std::to_string(seq);
+}
+
+store::NewChange Change(NodeId author, uint64_t seq, const std::string& data) {
+  return {author, seq, seq, data};
+}
+
+struct Logged {
+  uint64_t seq;
+  NodeId author;
+  uint64_t start_seq;
+  std::string data;
+  bool operator==(const Logged& o) const {
+    return seq == o.seq && author == o.author && start_seq == o.start_seq && data == o.data;
+  }
+};
+
+// Every row of the document's log, in log order.
+std::vector<Logged> Rows(Store& s, std::string_view doc, store::LogRead read = {}) {
+  std::vector<Logged> out;
+  read.row = [&](const store::RowInfo& r, std::string_view data) {
+    out.push_back({r.seq, r.author, r.start_seq, std::string(data)});
+    return Status::Ok();
+  };
+  Status st = s.ReadLog(doc, read);
+  INFO(st.ToString());
+  REQUIRE(st.ok());
+  return out;
+}
+
+std::vector<store::SegmentInfo> Segments(Store& s, std::string_view doc) {
+  std::vector<store::SegmentInfo> out;
+  store::LogRead read;
+  read.with_heads = true;
+  read.segment = [&](const store::SegmentInfo& g, std::string_view) {
+    out.push_back(g);
+    return Status::Ok();
+  };
+  REQUIRE(s.ReadLog(doc, read).ok());
+  return out;
+}
+
+// Appends one change per seq of `author` in `seqs`, as one call.
+store::AppendResult Append(Store& s, std::string_view doc, NodeId author,
+                           std::vector<uint64_t> seqs) {
+  std::vector<std::string> data;
+  for (uint64_t q : seqs) data.push_back(Bytes(author, q));
+  std::vector<store::NewChange> cs;
+  for (size_t i = 0; i < seqs.size(); ++i) cs.push_back(Change(author, seqs[i], data[i]));
+  auto r = s.AppendChanges(doc, 1000, cs);
+  INFO(r.status().ToString());
+  REQUIRE(r.ok());
+  return *r;
+}
+
+TEST_CASE("store: a new store has a node ID that stays, and nothing else", "[store]") {
+  FOR_EVERY_STORE();
+  const NodeId node = st->node_id();
+  CHECK(node.valid());
+  CHECK(st->ListDocuments()->empty());
+  CHECK_FALSE(*st->HasDocument("d"));
+  CHECK(st->GetMeta({"x"})->empty());
+  CHECK(*st->LastSeq("d") == 0);
+  CHECK(Rows(*st, "d").empty());
+  CHECK_FALSE(st->GetSnapshot("d")->has_value());
+  CHECK_FALSE(st->GetBase("d", true)->has_value());
+  CHECK(st->Close().ok());
+  st = OpenStore(*factory);
+  CHECK(st->node_id() == node);
+}
+
+TEST_CASE("store: metadata keeps text, integers and bytes; a bad entry writes nothing", "[store]") {
+  FOR_EVERY_STORE();
+  const std::string bytes("\x00\x01\xff secret", 10);
+  REQUIRE(st->PutMeta({{"t", "hello", store::MetaType::kText},
+                       {"i", "42", store::MetaType::kInteger},
+                       {"n", "-7", store::MetaType::kInteger},
+                       {"b", bytes, store::MetaType::kBytes},
+                       {"s", bytes, store::MetaType::kSecret}})
+              .ok());
+  auto m = st->GetMeta({"t", "i", "n", "b", "s", "missing"});
+  REQUIRE(m.ok());
+  CHECK(*m == std::map<std::string, std::string>{
+                  {"t", "hello"}, {"i", "42"}, {"n", "-7"}, {"b", bytes}, {"s", bytes}});
+
+  // An entry that is not what it claims fails the whole call, before anything is written.
+  Status bad = st->PutMeta(
+      {{"t", "changed", store::MetaType::kText}, {"i", "4x", store::MetaType::kInteger}});
+  CHECK(bad.code() == StatusCode::kInvalidArgument);
+  CHECK(bad.message().find("\"i\"") != std::string::npos);
+  CHECK(st->PutMeta({{"", "v", store::MetaType::kText}}).code() == StatusCode::kInvalidArgument);
+  for (const char* not_int : {"", "1.5", " 1", "99999999999999999999", "0x10"}) {
+    CHECK(st->PutMeta({{"t", not_int, store::MetaType::kInteger}}).code() ==
+          StatusCode::kInvalidArgument);
+  }
+  REQUIRE(st->PutMeta({{"big", "-9223372036854775808", store::MetaType::kInteger}}).ok());
+  CHECK(st->GetMeta({"big"})->at("big") == "-9223372036854775808");
+  CHECK(st->GetMeta({"t"})->at("t") == "hello");
+
+  // Conditional writes: all of `expect` must match (integers compare in decimal).
+  auto wrote = st->PutMetaIf({{"i", "42"}, {"t", "hello"}}, {{"t", "v2", store::MetaType::kText}});
+  REQUIRE(wrote.ok());
+  CHECK(*wrote);
+  wrote = st->PutMetaIf({{"i", "41"}}, {{"t", "v3", store::MetaType::kText}});
+  REQUIRE(wrote.ok());
+  CHECK_FALSE(*wrote);
+  wrote = st->PutMetaIf({{"missing", ""}}, {{"t", "v4", store::MetaType::kText}});
+  REQUIRE(wrote.ok());
+  CHECK_FALSE(*wrote);
+  CHECK(st->GetMeta({"t"})->at("t") == "v2");
+
+  REQUIRE(st->Close().ok());
+  st = OpenStore(*factory);
+  m = st->GetMeta({"t", "i", "b", "s"});
+  REQUIRE(m.ok());
+  CHECK(*m ==
+        std::map<std::string, std::string>{{"t", "v2"}, {"i", "42"}, {"b", bytes}, {"s", bytes}});
+}
+
+TEST_CASE("store: appended changes get growing seqs and read back in log order", "[store]") {
+  FOR_EVERY_STORE();
+  auto r1 = Append(*st, "d", kA, {1, 2, 3});
+  CHECK(r1.stored == 3);
+  CHECK(r1.first_seq > 0);
+  CHECK(r1.last_seq > r1.first_seq);
+  CHECK(*st->HasDocument("d"));
+  auto r2 = Append(*st, "e", kB, {1});
+  auto r3 = Append(*st, "d", kB, {1, 2});
+  CHECK(r3.first_seq > r1.last_seq);
+  CHECK(st->ListDocuments().value() == std::vector<std::string>{"d", "e"});
+
+  std::vector<Logged> rows = Rows(*st, "d");
+  REQUIRE(rows.size() == 5);
+  for (size_t i = 1; i < rows.size(); ++i) CHECK(rows[i - 1].seq < rows[i].seq);
+  CHECK(rows[0] == Logged{r1.first_seq, kA, 1, Bytes(kA, 1)});
+  CHECK(rows[4] == Logged{r3.last_seq, kB, 2, Bytes(kB, 2)});
+  CHECK(Rows(*st, "e") == std::vector<Logged>{{r2.first_seq, kB, 1, Bytes(kB, 1)}});
+  CHECK(*st->LastSeq("d") == r3.last_seq);
+
+  SECTION("after and upto bound the rows") {
+    store::LogRead read;
+    read.after = rows[0].seq;
+    read.upto = rows[3].seq;
+    auto part = Rows(*st, "d", read);
+    CHECK(part == std::vector<Logged>(rows.begin() + 1, rows.begin() + 4));
+  }
+  SECTION("by author: from the row holding a seq on, in log order") {
+    store::LogRead read;
+    read.authors = std::vector<std::pair<NodeId, uint64_t>>{{kB, 2}, {kA, 2}};
+    auto part = Rows(*st, "d", read);
+    CHECK(part == std::vector<Logged>{rows[1], rows[2], rows[4]});
+  }
+  SECTION("a row not wanted is skipped") {
+    store::LogRead read;
+    read.want_row = [](const store::RowInfo& r) { return r.author == kB; };
+    CHECK(Rows(*st, "d", read) == std::vector<Logged>{rows[3], rows[4]});
+  }
+  SECTION("a reader's error stops the read and is returned") {
+    store::LogRead read;
+    int seen = 0;
+    read.row = [&](const store::RowInfo&, std::string_view) {
+      return ++seen == 2 ? Status::Aborted("enough") : Status::Ok();
+    };
+    CHECK(st->ReadLog("d", read).code() == StatusCode::kAborted);
+    CHECK(seen == 2);
+  }
+  SECTION("what was stored is there after a reopen") {
+    REQUIRE(st->Close().ok());
+    st = OpenStore(*factory);
+    CHECK(Rows(*st, "d") == rows);
+  }
+}
+
+TEST_CASE("store: appending a change the log holds stores nothing for it", "[store]") {
+  FOR_EVERY_STORE();
+  std::vector<store::StoredNotice> notices;
+  st->Watch([&](const store::StoredNotice& n) { notices.push_back(n); });
+  auto first = Append(*st, "d", kA, {1, 2});
+  // A retried batch, with one new change and a duplicate inside it.
+  const std::string other = "another change at the same key", third = Bytes(kA, 3);
+  std::vector<store::NewChange> again = {Change(kA, 2, other), Change(kA, 3, third),
+                                         Change(kA, 3, third)};
+  auto r = st->AppendChanges("d", 1, again);
+  REQUIRE(r.ok());
+  CHECK(r->stored == 1);
+  CHECK(r->first_seq == r->last_seq);
+  CHECK(r->first_seq > first.last_seq);
+  auto rows = Rows(*st, "d");
+  REQUIRE(rows.size() == 3);
+  CHECK(rows[1].data == Bytes(kA, 2));  // the first one written stays
+  // Nothing new: no notice.
+  const std::string first_bytes = Bytes(kA, 1);
+  auto none = st->AppendChanges("d", 1, {Change(kA, 1, first_bytes)});
+  REQUIRE(none.ok());
+  CHECK(none->stored == 0);
+  REQUIRE(notices.size() == 2);
+  CHECK(notices[0].doc == "d");
+  CHECK(notices[0].first_seq == first.first_seq);
+  CHECK(notices[0].last_seq == first.last_seq);
+  CHECK_FALSE(notices[0].base);
+  CHECK(notices[1].first_seq == r->first_seq);
+}
+
+TEST_CASE("store: watchers hear of every write that stores something, until unwatched", "[store]") {
+  FOR_EVERY_STORE();
+  std::vector<std::string> heard;
+  uint64_t id = st->Watch([&](const store::StoredNotice& n) {
+    heard.push_back(n.doc + (n.base ? ":base" : ":" + std::to_string(n.last_seq - n.first_seq)));
+  });
+  Append(*st, "a", kA, {1, 2, 3});
+  REQUIRE(st->ImportBase("b", 1, VersionVector{}, "base bytes", nullptr).ok());
+  REQUIRE(st->SetPeerVersion("peer", "a", VersionVector{}, 1).ok());  // not stored changes
+  REQUIRE(st->CreateDocument("c", 1).ok());
+  CHECK(heard == std::vector<std::string>{"a:2", "b:base"});
+  st->Unwatch(id);
+  Append(*st, "a", kA, {4});
+  CHECK(heard.size() == 2);
+}
+
+TEST_CASE("store: FindRow finds an author's row holding or before a seq", "[store]") {
+  FOR_EVERY_STORE();
+  std::string d1 = Bytes(kA, 1), d3 = Bytes(kA, 3);
+  REQUIRE(st->AppendChanges("d", 1, {{kA, 1, 2, d1}, {kA, 3, 5, d3}}).ok());
+  Append(*st, "d", kB, {9});
+  auto f = st->FindRow("d", kA, 4);
+  REQUIRE(f.ok());
+  REQUIRE(f->has_value());
+  CHECK((*f)->info.start_seq == 3);
+  CHECK((*f)->info.end_seq == 5);
+  CHECK((*f)->data == d3);
+  f = st->FindRow("d", kA, 2);
+  REQUIRE(f->has_value());
+  CHECK((*f)->data == d1);
+  CHECK_FALSE(st->FindRow("d", kB, 8)->has_value());
+  CHECK_FALSE(st->FindRow("d", NodeId{7}, 100)->has_value());
+  CHECK_FALSE(st->FindRow("none", kA, 100)->has_value());
+}
+
+store::NewSegment Seg(uint64_t first, uint64_t last, uint64_t changes, const std::string& data,
+                      VersionVector heads) {
+  store::NewSegment g;
+  g.first_seq = first;
+  g.last_seq = last;
+  g.changes = changes;
+  g.ops = changes * 2;
+  g.heads = std::move(heads);
+  g.data = data;
+  return g;
+}
+
+TEST_CASE("store: a snapshot and its compaction are written together, and seqs stay unique",
+          "[store]") {
+  FOR_EVERY_STORE();
+  auto r = Append(*st, "d", kA, {1, 2, 3, 4});
+  auto rows = Rows(*st, "d");
+  VersionVector heads;
+  heads.Set(kA, 3);
+  store::Compaction c;
+  c.added.push_back(Seg(rows[0].seq, rows[2].seq, 3, "segment one", heads));
+  c.folded = rows[2].seq;
+  REQUIRE(st->WriteSnapshot("d", r.last_seq, "snapshot one", c).ok());
+
+  auto snap = st->GetSnapshot("d");
+  REQUIRE(snap.ok());
+  REQUIRE(snap->has_value());
+  CHECK((*snap)->upto == r.last_seq);
+  CHECK((*snap)->data == "snapshot one");
+  CHECK(Rows(*st, "d") == std::vector<Logged>{rows[3]});
+  auto segs = Segments(*st, "d");
+  REQUIRE(segs.size() == 1);
+  CHECK(segs[0].first_seq == rows[0].seq);
+  CHECK(segs[0].last_seq == rows[2].seq);
+  CHECK(segs[0].changes == 3);
+  CHECK(segs[0].ops == 6);
+  CHECK(segs[0].heads == heads);
+  CHECK(st->ReadSegments("d", {segs[0].id}).value() == std::vector<std::string>{"segment one"});
+  CHECK(*st->LastSeq("d") == r.last_seq);
+
+  // New rows never take a seq compaction deleted, even once every row is gone.
+  store::Compaction all;
+  all.added.push_back(Seg(rows[3].seq, rows[3].seq, 1, "segment two", {}));
+  all.folded = rows[3].seq;
+  REQUIRE(st->WriteSnapshot("d", r.last_seq, "snapshot two", all).ok());
+  CHECK(Rows(*st, "d").empty());
+  CHECK(*st->LastSeq("d") == r.last_seq);
+  auto next = Append(*st, "d", kA, {5});
+  CHECK(next.first_seq > r.last_seq);
+
+  SECTION("segments read in log order, then rows; `after` skips what a snapshot holds") {
+    std::vector<std::string> order;
+    store::LogRead read;
+    read.segment = [&](const store::SegmentInfo&, std::string_view data) {
+      order.emplace_back(data);
+      return Status::Ok();
+    };
+    read.row = [&](const store::RowInfo& row, std::string_view) {
+      order.push_back("row " + std::to_string(row.start_seq));
+      return Status::Ok();
+    };
+    REQUIRE(st->ReadLog("d", read).ok());
+    CHECK(order == std::vector<std::string>{"segment one", "segment two", "row 5"});
+    order.clear();
+    read.after = rows[2].seq;
+    REQUIRE(st->ReadLog("d", read).ok());
+    CHECK(order == std::vector<std::string>{"segment two", "row 5"});
+  }
+  SECTION("a segment not wanted is skipped") {
+    std::vector<std::string> order;
+    store::LogRead read;
+    read.with_heads = true;
+    read.want_segment = [](const store::SegmentInfo& g) { return !g.heads.empty(); };
+    read.segment = [&](const store::SegmentInfo&, std::string_view data) {
+      order.emplace_back(data);
+      return Status::Ok();
+    };
+    REQUIRE(st->ReadLog("d", read).ok());
+    CHECK(order == std::vector<std::string>{"segment one"});
+  }
+  SECTION("merging replaces segments") {
+    store::Compaction merge;
+    merge.replaced = {Segments(*st, "d")[0].id, Segments(*st, "d")[1].id};
+    merge.added.push_back(Seg(rows[0].seq, rows[3].seq, 4, "merged", heads));
+    REQUIRE(st->WriteSnapshot("d", next.last_seq, "snapshot three", merge).ok());
+    segs = Segments(*st, "d");
+    REQUIRE(segs.size() == 1);
+    CHECK(st->ReadSegments("d", {segs[0].id}).value() == std::vector<std::string>{"merged"});
+    CHECK(Rows(*st, "d").size() == 1);  // folded 0: rows stay
+    REQUIRE(st->Close().ok());
+    st = OpenStore(*factory);
+    CHECK(st->GetSnapshot("d").value()->data == "snapshot three");
+    CHECK(Segments(*st, "d").size() == 1);
+  }
+  SECTION("a compaction whose segments are gone changes nothing") {
+    store::Compaction stale;
+    stale.replaced = {Segments(*st, "d")[0].id, 999999};
+    stale.added.push_back(Seg(rows[0].seq, rows[3].seq, 4, "merged", heads));
+    stale.folded = next.last_seq;
+    Status s = st->WriteSnapshot("d", next.last_seq, "snapshot three", stale);
+    CHECK(s.code() == StatusCode::kAborted);
+    CHECK(st->GetSnapshot("d").value()->data == "snapshot two");
+    CHECK(Segments(*st, "d").size() == 2);
+    CHECK(Rows(*st, "d").size() == 1);
+    CHECK(st->ReadSegments("d", {999999}).status().code() == StatusCode::kCorruption);
+  }
+}
+
+TEST_CASE("store: a base snapshot replaces the cached snapshot and may be kept sealed", "[store]") {
+  FOR_EVERY_STORE();
+  Append(*st, "d", kA, {1});
+  REQUIRE(st->WriteSnapshot("d", *st->LastSeq("d"), "cached", {}).ok());
+  VersionVector v;
+  v.Set(kA, 5);
+  v.Set(kB, 2);
+  const std::string seal = "seal bytes";
+  auto commit = st->ImportBase("d", 1, v, "base data", &seal);
+  REQUIRE(commit.ok());
+  CHECK(st->WaitDurable(*commit).ok());
+  CHECK_FALSE(st->GetSnapshot("d")->has_value());
+  auto base = st->GetBase("d", true);
+  REQUIRE(base.ok());
+  REQUIRE(base->has_value());
+  CHECK((*base)->version == v);
+  CHECK((*base)->data == "base data");
+  CHECK(st->GetBase("d", false).value()->data.empty());
+  CHECK(Rows(*st, "d").size() == 1);  // rows held stay
+  auto sealed = st->GetSealedSnapshot("d");
+  REQUIRE(sealed.ok());
+  REQUIRE(sealed->has_value());
+  CHECK((*sealed)->version == v);
+  CHECK((*sealed)->seal == seal);
+  CHECK((*sealed)->data == "base data");
+  // A base read with the log, in the same read.
+  std::string got;
+  store::LogRead read;
+  read.base = [&](std::string_view data) {
+    got = std::string(data);
+    return Status::Ok();
+  };
+  REQUIRE(st->ReadLog("d", read).ok());
+  CHECK(got == "base data");
+  // A new document through its base.
+  REQUIRE(st->ImportBase("new", 1, v, "other", nullptr).ok());
+  CHECK(*st->HasDocument("new"));
+  CHECK_FALSE(st->GetSealedSnapshot("new")->has_value());
+  // Sealed snapshots on their own.
+  VersionVector w;
+  w.Set(kA, 9);
+  REQUIRE(st->PutSealedSnapshot("new", w, "seal 2", "state 2").ok());
+  CHECK(st->GetSealedSnapshot("new").value()->version == w);
+  REQUIRE(st->Close().ok());
+  st = OpenStore(*factory);
+  CHECK(st->GetBase("d", true).value()->data == "base data");
+  CHECK(st->GetSealedSnapshot("new").value()->data == "state 2");
+}
+
+TEST_CASE("store: equivocation proofs, the first per author and document", "[store]") {
+  FOR_EVERY_STORE();
+  REQUIRE(st->RecordEquivocation({"d", kB, 4, "held", "other", 10}).ok());
+  REQUIRE(st->RecordEquivocation({"d", kB, 5, "held 2", "other 2", 11}).ok());  // ignored
+  REQUIRE(st->RecordEquivocation({"d", kA, 1, "h", "o", 12}).ok());
+  REQUIRE(st->RecordEquivocation({"c", kA, 2, "h", "o", 13}).ok());
+  auto all = st->Equivocations(std::nullopt);
+  REQUIRE(all.ok());
+  REQUIRE(all->size() == 3);
+  CHECK((*all)[0].doc == "c");
+  auto d = st->Equivocations(std::string_view("d"));
+  REQUIRE(d.ok());
+  REQUIRE(d->size() == 2);
+  CHECK((*d)[0].author == kA);
+  CHECK((*d)[1].author == kB);
+  CHECK((*d)[1].seq == 4);
+  CHECK((*d)[1].held == "held");
+  CHECK((*d)[1].other == "other");
+  CHECK((*d)[1].detected_ms == 10);
+}
+
+TEST_CASE("store: peer versions, per peer, sorted by document", "[store]") {
+  FOR_EVERY_STORE();
+  VersionVector v1, v2;
+  v1.Set(kA, 3);
+  v2.Set(kA, 4);
+  v2.Set(kB, 1);
+  REQUIRE(st->SetPeerVersion("ws://p", "z", v1, 1).ok());
+  REQUIRE(st->SetPeerVersion("ws://p", "a", v1, 1).ok());
+  REQUIRE(st->SetPeerVersion("ws://p", "a", v2, 2).ok());
+  REQUIRE(st->SetPeerVersion("ws://q", "a", v1, 1).ok());
+  auto p = st->PeerVersions("ws://p");
+  REQUIRE(p.ok());
+  CHECK(*p == std::vector<std::pair<std::string, VersionVector>>{{"a", v2}, {"z", v1}});
+  CHECK(st->PeerVersions("ws://none")->empty());
+  REQUIRE(st->Close().ok());
+  st = OpenStore(*factory);
+  CHECK(st->PeerVersions("ws://q").value() ==
+        std::vector<std::pair<std::string, VersionVector>>{{"a", v1}});
+}
+
+TEST_CASE("store: deleting a document removes everything of it but peers' versions", "[store]") {
+  FOR_EVERY_STORE();
+  Append(*st, "d", kA, {1, 2});
+  Append(*st, "keep", kA, {1});
+  REQUIRE(st->WriteSnapshot("d", 1, "snap", {}).ok());
+  REQUIRE(st->ImportBase("d", 1, VersionVector{}, "base", nullptr).ok());
+  REQUIRE(st->PutSealedSnapshot("d", VersionVector{}, "s", "x").ok());
+  REQUIRE(st->RecordEquivocation({"d", kA, 1, "h", "o", 1}).ok());
+  REQUIRE(st->SetPeerVersion("p", "d", VersionVector{}, 1).ok());
+  REQUIRE(st->DeleteDocument("d").ok());
+  CHECK_FALSE(*st->HasDocument("d"));
+  CHECK(Rows(*st, "d").empty());
+  CHECK(*st->LastSeq("d") == 0);
+  CHECK_FALSE(st->GetSnapshot("d")->has_value());
+  CHECK_FALSE(st->GetBase("d", true)->has_value());
+  CHECK_FALSE(st->GetSealedSnapshot("d")->has_value());
+  CHECK(st->Equivocations(std::string_view("d"))->empty());
+  CHECK(st->PeerVersions("p")->size() == 1);
+  CHECK(Rows(*st, "keep").size() == 1);
+  CHECK(st->DeleteDocument("d").code() == StatusCode::kNotFound);
+  CHECK(st->ListDocuments().value() == std::vector<std::string>{"keep"});
+  // CreateDocument: a no-op when it exists.
+  REQUIRE(st->CreateDocument("keep", 5).ok());
+  REQUIRE(st->CreateDocument("new", 5).ok());
+  CHECK(st->ListDocuments().value() == std::vector<std::string>{"keep", "new"});
+}
+
+TEST_CASE("store: a reader sees each batch whole or not at all", "[store]") {
+  FOR_EVERY_STORE();
+  constexpr int kBatches = 60, kBatch = 5;
+  std::atomic<bool> done{false};
+  std::atomic<int> torn{0}, reads{0};
+  std::thread reader([&] {
+    while (!done.load()) {
+      size_t n = 0;
+      store::LogRead read;
+      read.row = [&](const store::RowInfo&, std::string_view) {
+        ++n;
+        return Status::Ok();
+      };
+      if (!st->ReadLog("d", read).ok()) ++torn;
+      if (n % kBatch != 0) ++torn;
+      ++reads;
+    }
+  });
+  for (int b = 0; b < kBatches; ++b) {
+    // Each batch after the reader has read again (or a while), so that reads and writes interleave.
+    const int seen = reads.load();
+    for (int spin = 0; spin < 100000 && reads.load() == seen; ++spin) std::this_thread::yield();
+    std::vector<uint64_t> seqs;
+    for (int i = 1; i <= kBatch; ++i) seqs.push_back(static_cast<uint64_t>(b * kBatch + i));
+    auto r = Append(*st, "d", kA, seqs);
+    CHECK(st->WaitDurable(r.commit).ok());
+  }
+  done = true;
+  reader.join();
+  CHECK(torn == 0);
+  CHECK(reads > 0);
+  CHECK(Rows(*st, "d").size() == kBatches * kBatch);
+}
+
+TEST_CASE("store: a commit number is waited on, or called back, once durable", "[store]") {
+  FOR_EVERY_STORE();
+  auto r = Append(*st, "d", kA, {1});
+  CHECK(st->WaitDurable(r.commit).ok());
+  bool called = false;
+  st->WhenDurable(r.commit, [&](Status s) {
+    called = true;
+    CHECK(s.ok());
+  });
+  CHECK(called);
+  CHECK(st->WaitDurable(0).ok());
+}
+
+TEST_CASE("store: SqliteStore with group commit hands out commits that become durable", "[store]") {
+  TempDir dir;
+  store::SqliteStoreOptions o;
+  o.durability = Durability::kGroup;
+  auto st = store::OpenSqliteStore(dir.File("g.db"), o);
+  REQUIRE(st.ok());
+  auto r1 = Append(**st, "d", kA, {1});
+  CHECK(r1.commit > 0);
+  auto dup = Append(**st, "d", kA, {1});
+  CHECK(dup.stored == 0);
+  CHECK(dup.commit == r1.commit);  // nothing new: the latest commit
+  CHECK((*st)->LatestCommit() == r1.commit);
+  CHECK((*st)->WaitDurable(r1.commit).ok());
+  CHECK((*st)->GetSyncStats().commits >= 1);
+}
+
+// Every write of SqliteStore is one transaction: failing the Nth write of the file, for every N,
+// leaves either the whole batch or none of it.
+TEST_CASE("store: SqliteStore writes a batch whole or not at all when the disk fails",
+          "[store][fault]") {
+  TempDir dir;
+  testing::FaultVfs vfs("weft-store-fault");
+  vfs.SkipRealSyncs(true);
+  store::SqliteStoreOptions o;
+  o.vfs = vfs.name();
+  o.durability = Durability::kFull;
+  auto st = store::OpenSqliteStore(dir.File("f.db"), o);
+  REQUIRE(st.ok());
+  Append(**st, "d", kA, {1});
+  uint64_t next = 2;
+  int failures = 0;
+  for (uint64_t n = 1;; ++n) {
+    const size_t before = Rows(**st, "d").size();
+    vfs.Arm(testing::FaultVfs::Op::kWrite, n);
+    std::vector<std::string> data;
+    for (uint64_t q = next; q < next + 20; ++q)
+      data.push_back(Bytes(kA, q) + std::string(900, 'x'));
+    std::vector<store::NewChange> cs;
+    for (uint64_t i = 0; i < 20; ++i) cs.push_back(Change(kA, next + i, data[i]));
+    auto r = (*st)->AppendChanges("d", 1, cs);
+    const bool fired = vfs.Fired();
+    vfs.Disarm();
+    const size_t after = Rows(**st, "d").size();
+    INFO("n = " << n);
+    if (r.ok()) {
+      CHECK(after == before + 20);
+      next += 20;
+      if (!fired) break;  // reached the end of the batch's writes
+    } else {
+      ++failures;
+      CHECK(after == before);
+    }
+    REQUIRE(n < 200);
+  }
+  CHECK(failures > 0);
+}
+
+TEST_CASE("store: opening on nothing is refused clearly", "[store]") {
+  auto r = OpenReplica(nullptr, {});
+  CHECK(r.status().code() == StatusCode::kInvalidArgument);
+  auto m = store::OpenMemoryStore(nullptr);
+  CHECK(m.status().code() == StatusCode::kInvalidArgument);
+}
+
+// A replica needs nothing but the seam: the same work on each store gives the same document,
+// survives a reopen, and syncs with a replica on the other store.
+TEST_CASE("store: a replica runs on every store", "[store][replica]") {
+  FOR_EVERY_STORE();
+  ReplicaOptions opts;
+  opts.public_documents = true;
+  opts.snapshot_every = 7;  // snapshots and compaction on the way
+  auto r = OpenReplica(std::move(st), opts);
+  INFO(r.status().ToString());
+  REQUIRE(r.ok());
+  for (int i = 0; i < 40; ++i) {
+    REQUIRE((*r)->Transact("doc",
+                           [&](Txn& t) {
+                             WEFT_RETURN_IF_ERROR(
+                                 t.root().Put("k" + std::to_string(i % 5), int64_t{i}));
+                             return t.root().Text("text")->Insert(0, "ab");
+                           })
+                .ok());
+  }
+  REQUIRE((*r)->Snapshot("doc").ok());
+  REQUIRE((*r)->Transact("doc", [](Txn& t) { return t.root().Put("last", "yes"); }).ok());
+  std::string json;
+  REQUIRE((*r)->Read("doc", [&](const View& v) { json = v.ToJson(); }).ok());
+  const VersionVector version = *(*r)->Version("doc");
+  auto history = (*r)->History("doc");
+  REQUIRE(history.ok());
+  CHECK(history->size() == 41);
+  auto all = (*r)->ChangesSince("doc", {});
+  REQUIRE(all.ok());
+  CHECK(all->size() == 41);
+
+  // Reopened on the same data: the same document, from its snapshot and the log after it.
+  r->reset();
+  auto again = factory->Open();
+  REQUIRE(again.ok());
+  auto r2 = OpenReplica(std::move(*again), opts);
+  REQUIRE(r2.ok());
+  std::string json2;
+  REQUIRE((*r2)->Read("doc", [&](const View& v) { json2 = v.ToJson(); }).ok());
+  CHECK(json2 == json);
+  CHECK(*(*r2)->Version("doc") == version);
+  CHECK((*r2)->History("doc")->size() == 41);
+
+  // A replica on the other store takes the changes and converges.
+  auto other_factory = MakeFactory(kind == "memory" ? "sqlite" : "memory");
+  auto other_store = other_factory->Open();
+  REQUIRE(other_store.ok());
+  auto other = OpenReplica(std::move(*other_store), opts);
+  REQUIRE(other.ok());
+  auto since = (*r2)->ChangesSince("doc", {});
+  REQUIRE(since.ok());
+  auto applied = (*other)->ApplyRemoteChanges("doc", *since);
+  INFO(applied.status().ToString());
+  REQUIRE(applied.ok());
+  CHECK(applied->applied == 41);
+  std::string json3;
+  REQUIRE((*other)->Read("doc", [&](const View& v) { json3 = v.ToJson(); }).ok());
+  CHECK(json3 == json);
+
+  // Bootstrapping from a snapshot, and peers' versions.
+  auto snap = (*r2)->ExportSnapshot("doc");
+  REQUIRE(snap.ok());
+  REQUIRE((*r2)->SetPeerVersion("ws://relay", "doc", version).ok());
+  CHECK((*r2)->PeerVersions("ws://relay").value().at(0).second == version);
+  REQUIRE((*other)->DeleteDocument("doc").ok());
+  auto imported = (*other)->ImportSnapshot("doc", snap->data, &snap->version);
+  REQUIRE(imported.ok());
+  CHECK(*imported == version);
+  CHECK(*(*other)->BaseVersion("doc") == version);
+}
+
+}  // namespace
+}  // namespace weft
