@@ -1496,6 +1496,10 @@ void ReplicaImpl::Unsubscribe(uint64_t id) {
 
 void ReplicaImpl::SetConflictResolver(std::string_view doc, ConflictResolver resolver) {
   std::lock_guard f(feed_mu_);
+  if (!resolver) {
+    resolvers_.erase(std::string(doc));
+    return;
+  }
   resolvers_[std::string(doc)] = std::move(resolver);
 }
 

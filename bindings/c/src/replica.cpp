@@ -741,8 +741,22 @@ weft_status weft_set_conflict_resolver(weft_replica* r, const char* doc, size_t 
   return Guard(&r->err, [&] {
     std::string_view d;
     WEFT_CHECK(&r->err, CheckText(doc, doc_len, "document ID", &d));
-    auto gate = std::make_shared<CallbackGate>();
     std::shared_ptr<CallbackGate> old;
+    if (!fn) {
+      // Removed: a document without its own falls back to the every-document resolver.
+      {
+        std::lock_guard l(r->mu);
+        auto it = r->resolvers.find(std::string(d));
+        if (it != r->resolvers.end()) {
+          old = it->second;
+          r->resolvers.erase(it);
+        }
+      }
+      r->impl->SetConflictResolver(d, nullptr);
+      if (old) old->End();
+      return WEFT_OK;
+    }
+    auto gate = std::make_shared<CallbackGate>();
     {
       std::lock_guard l(r->mu);
       auto& slot = r->resolvers[std::string(d)];
@@ -751,7 +765,6 @@ weft_status weft_set_conflict_resolver(weft_replica* r, const char* doc, size_t 
     }
     r->impl->SetConflictResolver(
         d, [gate, fn, user](const ConflictInfo& info) -> std::optional<Scalar> {
-          if (!fn) return std::nullopt;
           std::optional<Scalar> chosen;
           RunGated(*gate, [&] {
             weft_values sibs;

@@ -975,6 +975,20 @@ static void test_resolver(void) {
   EXPECT(WEFT_INVALID_ARGUMENT, weft_set_conflict_resolver(NULL, S("d"), pick_greatest, &ctx));
   EXPECT(WEFT_INVALID_ARGUMENT, weft_set_conflict_resolver(y, S(kBadUtf8), pick_greatest, &ctx));
   OK(weft_set_conflict_resolver(y, NULL, 0, pick_greatest, &ctx)); /* every document */
+  /* "d" has no resolver of its own (removed above): the every-document one resolves it. */
+  OK(weft_transact(x, S("d"), put_k, "elder", NULL));
+  OK(weft_transact(y, S("d"), put_k, "fig", NULL));
+  CHECK(exchange(x, y, "d") == 1);
+  CHECK(ctx.calls == 2);
+  CHECK(count_k(y) == 1);
+  /* One of its own, then removed again: the every-document one takes over once more. */
+  OK(weft_set_conflict_resolver(y, S("d"), pick_greatest, &ctx));
+  OK(weft_set_conflict_resolver(y, S("d"), NULL, NULL));
+  OK(weft_transact(x, S("d"), put_k, "grape", NULL));
+  OK(weft_transact(y, S("d"), put_k, "hazel", NULL));
+  CHECK(exchange(x, y, "d") == 1);
+  CHECK(ctx.calls == 3);
+  CHECK(count_k(y) == 1);
   OK(weft_close(x));
   OK(weft_close(y));
 }

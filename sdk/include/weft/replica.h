@@ -322,7 +322,8 @@ class Replica {
   // The change feed. `doc` empty: every document. Returns an ID for Unsubscribe.
   virtual uint64_t Subscribe(std::string_view doc, ChangeCallback callback) = 0;
   virtual void Unsubscribe(uint64_t id) = 0;
-  // Resolve-on-write for `doc` (empty: every document); replaces any earlier resolver.
+  // Resolve-on-write for `doc` (empty: every document); replaces any earlier resolver. An empty
+  // `resolver` removes it: the document falls back to the every-document resolver, if any.
   virtual void SetConflictResolver(std::string_view doc, ConflictResolver resolver) = 0;
 
   // Writes a snapshot of `doc` now (also done by the policy), and compacts its op log up to it in
