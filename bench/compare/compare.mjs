@@ -272,7 +272,8 @@ if (args[0] === '--lib' && args.length === 3) {
   try {
     console.log(JSON.stringify(await runOne(args[1], args[2])));
   } catch (e) {
-    console.log(JSON.stringify({ trace: basename(args[2]), lib: args[1], ok: false, error: String(e) }));
+    const trace = basename(args[2]).replace(/\.gz$/, '').replace(/\.json$/, '');
+    console.log(JSON.stringify({ trace, lib: args[1], ok: false, error: String(e) }));
   }
 } else if (args.length === 1) {
   const self = fileURLToPath(import.meta.url);
