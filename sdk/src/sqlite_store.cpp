@@ -941,7 +941,10 @@ Status SqliteStore::CompactSnapshotted() {
     while (q->Step(&s)) snapshots.emplace_back(q->Text(0), U(q->Int(1)));
     WEFT_RETURN_IF_ERROR(s);
   }
-  for (const auto& [doc, upto] : snapshots) {
+  for (const auto& snapshot : snapshots) {
+    // Named, not structured bindings: the lambdas below capture them.
+    const auto& doc = snapshot.first;
+    const auto upto = snapshot.second;
     WEFT_RETURN_IF_ERROR(sql::Exec(db_, "SAVEPOINT fold"));
     auto plan = oplog::PlanCompaction(
         doc, upto, [&](const LogRead& read) { return ReadLogOn(wstmt_, doc, read); },
