@@ -3,6 +3,8 @@
 //   weft-relay --listen HOST:PORT --data DIR [--peer ws://HOST:PORT]... [options]
 //   weft-relay --config FILE [options]     (settings from FILE; options override it)
 //   weft-relay --version
+//   weft-relay backup --data DIR --to FILE           (while it serves; see store_backup.h)
+//   weft-relay restore --from FILE --data DIR [--force]
 //   weft-relay ... --tls-cert CERT.pem --tls-key KEY.pem   (the port speaks only TLS: wss://)
 //
 // Prints "weft-relay listening on HOST:PORT" once it serves (PORT is the bound one when 0 was
@@ -16,6 +18,7 @@
 
 #include "config.h"
 #include "relay.h"
+#include "store_backup.h"
 #include "weft/version.h"
 
 namespace {
@@ -25,6 +28,7 @@ void Usage(FILE* out) {
       out,
       "usage: weft-relay [--config FILE] [--listen HOST:PORT] [--data DIR] [options]\n"
       "       weft-relay --version | --help\n"
+      "       weft-relay backup ... | restore ...   (weft-relay backup --help)\n"
       "  --config FILE        read settings from FILE: `name = value` lines, # comments;\n"
       "                       every option below is a name there (open = true|false);\n"
       "                       options given here override the file\n"
@@ -77,9 +81,73 @@ int LoadSettings(const std::string& config_file, const std::vector<weft::relay::
   return 0;
 }
 
+const char kBackupUsage[] =
+    "usage: weft-relay backup (--data DIR | --config FILE) --to FILE\n"
+    "         a consistent copy of the relay's store, also while it serves\n"
+    "       weft-relay restore --from FILE (--data DIR | --config FILE) [--force]\n"
+    "         put a backup in place (the relay stopped); --force replaces a store\n";
+
+// `weft-relay backup ...` and `weft-relay restore ...`.
+int BackupOrRestore(const std::string& command, int argc, char** argv) {
+  std::string config_file, file;
+  std::vector<weft::relay::Setting> flags;
+  bool force = false;
+  const std::string file_flag = command == "backup" ? "--to" : "--from";
+  for (int i = 0; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--help" || a == "-h") {
+      std::fputs(kBackupUsage, stdout);
+      return 0;
+    }
+    if (a == "--force" && command == "restore") {
+      force = true;
+      continue;
+    }
+    if (a != "--data" && a != "--config" && a != file_flag) {
+      std::fprintf(stderr, "weft-relay %s: unknown argument %s\n%s", command.c_str(), a.c_str(),
+                   kBackupUsage);
+      return 2;
+    }
+    if (i + 1 >= argc) return Refuse(a + " needs a value");
+    std::string value = argv[++i];
+    if (a == "--data") {
+      flags.push_back({"data", value, a, ""});
+    } else if (a == "--config") {
+      config_file = value;
+    } else {
+      file = value;
+    }
+  }
+  if (file.empty() || (flags.empty() && config_file.empty())) {
+    std::fputs(kBackupUsage, stderr);
+    return 2;
+  }
+  weft::relay::RelayOptions o;
+  if (int rc = LoadSettings(config_file, flags, &o); rc != 0) return rc;
+  if (command == "backup") {
+    weft::Status s = weft::relay::BackupRelay(o.data_dir, file);
+    if (!s.ok()) {
+      std::fprintf(stderr, "weft-relay backup: %s\n", s.ToString().c_str());
+      return 1;
+    }
+    std::printf("weft-relay: backed up %s to %s\n", o.data_dir.c_str(), file.c_str());
+    return 0;
+  }
+  weft::Status s = weft::relay::RestoreRelay(file, o.data_dir, force);
+  if (!s.ok()) {
+    std::fprintf(stderr, "weft-relay restore: %s\n", s.ToString().c_str());
+    return 1;
+  }
+  std::printf("weft-relay: restored %s into %s\n", file.c_str(), o.data_dir.c_str());
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc >= 2 && (std::string(argv[1]) == "backup" || std::string(argv[1]) == "restore")) {
+    return BackupOrRestore(argv[1], argc - 2, argv + 2);
+  }
   weft::relay::RelayOptions o;
   o.data_dir = "./weft-data";
   bool print_key = false;

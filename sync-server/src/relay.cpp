@@ -1,13 +1,8 @@
 // The relay server (see relay.h): Beast listener, HTTP endpoints, WebSocket sessions, peers.
 #include "relay.h"
 
-#include <fcntl.h>
 #include <pthread.h>
-#include <sys/file.h>
-#include <unistd.h>
 
-#include <cerrno>
-#include <cstring>
 #include <filesystem>
 #include <list>
 #include <map>
@@ -15,6 +10,7 @@
 #include <sstream>
 #include <thread>
 
+#include "dir_lock.h"
 #include "sync/dialer.h"
 #include "sync/hub.h"
 #include "sync/ws_session.h"
@@ -30,43 +26,6 @@ namespace websocket = sync::websocket;
 using tcp = sync::tcp;
 
 class RelayImpl;
-
-// An exclusive lock on the data directory (flock on DIR/weft-relay.lock), held for the relay's
-// life, so that a second relay on the same store fails at start instead of sharing it.
-class DirLock {
- public:
-  DirLock() = default;
-  DirLock(const DirLock&) = delete;
-  DirLock& operator=(const DirLock&) = delete;
-  ~DirLock() {
-    if (fd_ >= 0) ::close(fd_);  // releases the lock
-  }
-  Status Acquire(const std::string& dir) {
-    std::string path = dir + "/weft-relay.lock";
-    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd_ < 0) return Status::IOError("cannot open " + path + ": " + std::strerror(errno));
-    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
-      int e = errno;
-      ::close(fd_);
-      fd_ = -1;
-      if (e == EWOULDBLOCK) {
-        return Status(StatusCode::kBusy, "the data directory " + dir +
-                                             " is in use by another weft-relay (" + path +
-                                             " is locked)");
-      }
-      return Status::IOError("cannot lock " + path + ": " + std::strerror(e));
-    }
-    // For whoever looks: the holder's process ID.
-    std::string pid = std::to_string(::getpid()) + "\n";
-    if (::ftruncate(fd_, 0) == 0) {
-      (void)!::write(fd_, pid.data(), pid.size());
-    }
-    return Status::Ok();
-  }
-
- private:
-  int fd_ = -1;
-};
 
 // One HTTP connection, plain or TLS (`Stream` is beast::tcp_stream or sync::TlsStream): for TLS,
 // the handshake first (a peer that does not complete it is counted and dropped), then reads the
