@@ -8,6 +8,8 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <utility>
+#include <vector>
 
 namespace weft::relay {
 namespace {
@@ -54,6 +56,23 @@ Spec NumberIn(uint64_t lo, uint64_t hi, Set set) {
             }
             set(o, *n);
             return std::string();
+          }};
+}
+
+// One of a few words, each storing its value in `field`.
+template <class T>
+Spec OneOf(std::vector<std::pair<std::string, T>> words, T RelayOptions::*field,
+           Kind kind = Kind::kValue) {
+  return {kind, [words, field](const std::string& v, const std::string&, RelayOptions* o) {
+            std::string names;
+            for (size_t i = 0; i < words.size(); ++i) {
+              if (words[i].first == v) {
+                o->*field = words[i].second;
+                return std::string();
+              }
+              names += (i == 0 ? "" : i + 1 == words.size() ? " or " : ", ") + words[i].first;
+            }
+            return "takes " + names + ", not " + Quoted(v);
           }};
 }
 
@@ -110,29 +129,14 @@ const std::map<std::string, Spec>& Specs() {
         }}},
       {"trust-relay", KeySetting(true)},
       {"admission-key", KeySetting(false)},
-      {"open",
-       {Kind::kSwitch,
-        [](const std::string& v, const std::string&, RelayOptions* o) {
-          if (v != "true" && v != "false") return "takes true or false, not " + Quoted(v);
-          o->open = v == "true";
-          return std::string();
-        }}},
+      {"open", OneOf<bool>({{"true", true}, {"false", false}}, &RelayOptions::open, Kind::kSwitch)},
       {"tls-cert", PathSetting(&RelayOptions::tls_cert_file)},
       {"tls-key", PathSetting(&RelayOptions::tls_key_file)},
       {"ca", PathSetting(&RelayOptions::tls_ca_file)},
       {"threads", NumberIn(1, 64, [](RelayOptions* o, uint64_t n) { o->threads = int(n); })},
       {"durability",
-       {Kind::kValue,
-        [](const std::string& v, const std::string&, RelayOptions* o) {
-          if (v == "full") {
-            o->durability = Durability::kFull;
-          } else if (v == "normal") {
-            o->durability = Durability::kNormal;
-          } else {
-            return "takes full or normal, not " + Quoted(v);
-          }
-          return std::string();
-        }}},
+       OneOf<Durability>({{"full", Durability::kFull}, {"normal", Durability::kNormal}},
+                         &RelayOptions::durability)},
       {"max-frame",
        NumberIn(1024, 1ull << 30, [](RelayOptions* o, uint64_t n) { o->max_frame_bytes = n; })},
       {"max-batch",
@@ -155,6 +159,10 @@ const std::map<std::string, Spec>& Specs() {
        NumberIn(1, kMaxMs, [](RelayOptions* o, uint64_t n) { o->idle_timeout = ms(n); })},
       {"anti-entropy",
        NumberIn(1, kMaxMs, [](RelayOptions* o, uint64_t n) { o->anti_entropy_interval = ms(n); })},
+      {"log-format",
+       OneOf<LogFormat>(
+           {{"none", LogFormat::kNone}, {"text", LogFormat::kText}, {"json", LogFormat::kJson}},
+           &RelayOptions::log_format)},
   };
   return specs;
 }

@@ -59,7 +59,10 @@ void Usage(FILE* out) {
       "                       (default 256; 0: only when the log cannot serve it)\n"
       "  --live-interval-us US   send a session live changes at most this often, so\n"
       "                       that changes of a burst share a frame (default 2000)\n"
-      "  --handshake-timeout MS, --idle-timeout MS, --anti-entropy MS\n");
+      "  --handshake-timeout MS, --idle-timeout MS, --anti-entropy MS\n"
+      "  --log-format none|text|json   a line per event on stderr (sessions, changes\n"
+      "                       received, refusals; never document content): none (default),\n"
+      "                       text for people, json for machines\n");
 }
 
 int Refuse(const std::string& message) {

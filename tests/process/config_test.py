@@ -125,6 +125,7 @@ open = false
             ("threads = 2\nthreads = 3\n", "bad.conf:3: threads is set twice (first on line 2)"),
             ("data = elsewhere\n", "bad.conf:2: data is set twice (first on line 1)"),
             ("max-frame = -5\n", "bad.conf:2: max-frame takes a number"),
+            ("log-format = xml\n", "bad.conf:2: log-format takes none, text or json"),
         ]
         for text, message in cases:
             with self.subTest(text=text):
@@ -149,7 +150,7 @@ open = false
                   "trust-relay": KEY, "admission-key": KEY, "open": "false",
                   "tls-cert": "c.pem", "tls-key": "k.pem", "ca": "ca.pem",
                   "durability": "full", "max-frame": "1048576", "max-queue": "1048576",
-                  "max-snapshot": "1048576", "threads": "4"}
+                  "max-snapshot": "1048576", "threads": "4", "log-format": "json"}
         self.assertGreater(len(flags - actions), 15)
         for flag in sorted(flags - actions):
             with self.subTest(flag=flag):

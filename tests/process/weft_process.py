@@ -26,13 +26,13 @@ class RelayProcess:
             args += ["--data", data]
         self.proc = subprocess.Popen(args + list(flags), stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True)
+        self.pid = self.proc.pid
         self.banner = [self.proc.stdout.readline(), self.proc.stdout.readline()]
         if "listening" not in self.banner[0]:
             err = self.proc.stderr.read() if self.proc.poll() is not None else ""
             self.stop()
             raise RuntimeError("the relay did not start: %r %r" % (self.banner, err))
         self.url = "ws://127.0.0.1:%d" % self.port
-        self.pid = self.proc.pid
 
     def stop(self):
         """SIGTERM to the relay's process ID; returns its stderr."""
