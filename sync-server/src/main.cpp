@@ -127,6 +127,9 @@ int BackupOrRestore(const std::string& command, int argc, char** argv) {
   }
   weft::relay::RelayOptions o;
   if (int rc = LoadSettings(config_file, flags, &o); rc != 0) return rc;
+  if (o.data_dir.empty()) {
+    return Refuse("no data directory: give --data DIR, or data = DIR in " + config_file);
+  }
   if (command == "backup") {
     weft::Status s = weft::relay::BackupRelay(o.data_dir, file);
     if (!s.ok()) {

@@ -137,6 +137,13 @@ class BackupTest(unittest.TestCase):
         p = relay_cmd("restore", "--from", self.path("absent"), "--data", self.path("x"))
         self.assertEqual(p.returncode, 1)
         self.assertFalse(os.path.exists(self.path("x")))
+        conf = self.path("no-data.conf")
+        with open(conf, "w") as f:
+            f.write("threads = 1\n")
+        p = relay_cmd("backup", "--config", conf, "--to", self.path("other"))
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("no data directory", p.stderr)
+        self.assertFalse(os.path.exists(self.path("other")))
         p = relay_cmd("backup", "--data", data1, "--to", backup)  # never over a file
         self.assertEqual(p.returncode, 1)
         self.assertIn("exists already", p.stderr)
@@ -188,8 +195,13 @@ class BackupTest(unittest.TestCase):
         data = self.path("relay")
         relay = RelayProcess(data)
         try:
+            # The data directory from the relay's config file (relative to the file).
+            conf = self.path("relay.conf")
+            with open(conf, "w") as f:
+                f.write("data = relay\nlog-format = json\n")
             backup = self.path("b")
-            self.ok(relay_cmd("backup", "--data", data, "--to", backup))
+            self.ok(relay_cmd("backup", "--config", conf, "--to", backup))
+            self.assertEqual(os.stat(backup).st_mode & 0o777, 0o600)
             p = relay_cmd("restore", "--from", backup, "--data", data, "--force")
             self.assertEqual(p.returncode, 1)
             self.assertIn("in use by another weft-relay", p.stderr)
