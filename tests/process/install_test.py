@@ -81,6 +81,21 @@ class InstallTest(unittest.TestCase):
         self.assertIn("data = /var/lib/weft", settings)
         self.assertFalse([line for line in settings if line.startswith("open")])
 
+    def test_systemd_accepts_the_unit_and_the_user(self):
+        if not shutil.which("systemd-analyze") or not shutil.which("systemd-sysusers"):
+            self.skipTest("systemd-analyze and systemd-sysusers are not installed")
+        unit = os.path.join(self.prefix, "lib/systemd/system/weft-relay.service")
+        p = subprocess.run(["systemd-analyze", "verify", unit], capture_output=True, text=True,
+                           timeout=60)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertNotIn("weft-relay.service:", p.stderr)  # no warnings about the unit
+        root = tempfile.mkdtemp(dir=self.tmp)
+        p = subprocess.run(["systemd-sysusers", "--dry-run", "--root", root,
+                            os.path.join(self.prefix, "lib/sysusers.d/weft.conf")],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn("weft", p.stdout + p.stderr)
+
     def test_installed_config_is_valid_and_kept(self):
         relay_bin = os.path.join(self.prefix, "bin/weft-relay")
         conf = os.path.join(self.prefix, "etc/weft/weft-relay.conf")
