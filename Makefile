@@ -6,7 +6,7 @@ JOBS       ?= $(shell nproc)
 WERROR     ?= $(if $(CI),ON,OFF)
 CMAKE_ARGS ?=
 
-.PHONY: all deps build run relay example test test-sync test-asan bench clean
+.PHONY: all deps build install run relay example test test-sync test-asan bench clean
 
 all: build
 
@@ -16,6 +16,14 @@ deps:
 build: deps
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWEFT_WERROR=$(WERROR) $(CMAKE_ARGS) >/dev/null
 	@cmake --build $(BUILD) -j$(JOBS)
+
+# Installs the tools, libraries, headers, CMake package, pkg-config file and the systemd unit
+# (see docs/operations.md): `make install PREFIX=/usr/local`, or staged for packaging with
+# `make install PREFIX=/usr DESTDIR=/tmp/stage`.
+PREFIX  ?= /usr/local
+DESTDIR ?=
+install: build
+	DESTDIR=$(DESTDIR) cmake --install $(BUILD) --prefix $(PREFIX)
 
 # The main job: the sync relay on an embedded store (Ctrl-C stops it cleanly).
 # Override with e.g. `make run LISTEN=0.0.0.0:9000 DATA=/var/lib/weft`.

@@ -6,7 +6,16 @@
 #   lib/cmake/Weft/                     WeftConfig.cmake: find_package(Weft) gives Weft::weft (C)
 #                                       and, when its dependencies are found, Weft::sdk (C++)
 #   lib/pkgconfig/weft.pc               pkg-config for the C API
-# Everything is relocatable: the files locate the prefix relative to themselves.
+#   bin/weft-relay, bin/weft            the relay and the command-line tool
+#   lib/systemd/system/weft-relay.service   the relay as a hardened system service, and
+#   lib/sysusers.d/weft.conf            its system user (WEFT_SYSTEMD_UNIT_DIR and
+#                                       WEFT_SYSUSERS_DIR move them)
+#   etc/weft/weft-relay.conf            the relay's settings (/etc/weft/ for the prefix /usr;
+#                                       an existing file is kept)
+#   share/doc/weft/                     README.md and docs/
+# Everything but the service unit is relocatable: the files locate the prefix relative to
+# themselves, while the unit names the relay by its absolute installed path (under DESTDIR
+# staging too, it names the final one).
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
@@ -41,3 +50,28 @@ install(FILES ${CMAKE_BINARY_DIR}/cmake/WeftConfig.cmake
 file(RELATIVE_PATH WEFT_PC_UP /root/${CMAKE_INSTALL_LIBDIR}/pkgconfig /root)
 configure_file(${PROJECT_SOURCE_DIR}/cmake/weft.pc.in ${CMAKE_BINARY_DIR}/cmake/weft.pc @ONLY)
 install(FILES ${CMAKE_BINARY_DIR}/cmake/weft.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
+
+# The programs: weft-relay and the `weft` tool (both link the SDK statically).
+install(TARGETS weft-relay weft-cli RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+
+# The relay as a systemd service, and its system user. lib/systemd/system rather than
+# CMAKE_INSTALL_LIBDIR, which is multiarch (lib/x86_64-linux-gnu) under /usr on Debian.
+set(WEFT_SYSTEMD_UNIT_DIR lib/systemd/system CACHE STRING
+    "Where weft-relay.service is installed (relative to the prefix, or absolute)")
+set(WEFT_SYSUSERS_DIR lib/sysusers.d CACHE STRING
+    "Where the sysusers.d file for the weft user is installed (relative or absolute)")
+install(CODE "
+  set(WEFT_UNIT_TEMPLATE \"${PROJECT_SOURCE_DIR}/packaging/systemd/weft-relay.service.in\")
+  set(WEFT_CONFIG_TEMPLATE \"${PROJECT_SOURCE_DIR}/packaging/weft-relay.conf\")
+  set(WEFT_SYSTEMD_UNIT_DIR \"${WEFT_SYSTEMD_UNIT_DIR}\")
+  set(WEFT_BINDIR \"${CMAKE_INSTALL_BINDIR}\")
+  include(\"${PROJECT_SOURCE_DIR}/cmake/WeftInstallUnit.cmake\")")
+install(FILES ${PROJECT_SOURCE_DIR}/packaging/systemd/weft.sysusers
+        DESTINATION ${WEFT_SYSUSERS_DIR} RENAME weft.conf)
+
+# The documentation, for operators and developers who have only the installed files.
+install(FILES ${PROJECT_SOURCE_DIR}/README.md DESTINATION ${CMAKE_INSTALL_DATAROOTDIR}/doc/weft)
+install(FILES ${PROJECT_SOURCE_DIR}/packaging/weft-relay.conf
+        DESTINATION ${CMAKE_INSTALL_DATAROOTDIR}/doc/weft RENAME weft-relay.conf.example)
+install(DIRECTORY ${PROJECT_SOURCE_DIR}/docs/ DESTINATION ${CMAKE_INSTALL_DATAROOTDIR}/doc/weft
+        FILES_MATCHING PATTERN "*.md" PATTERN "screenshots" EXCLUDE)

@@ -1,6 +1,6 @@
 // `weft`: the command-line tool for users, scripts and tests to drive a replica.
 //
-// Commands (weft --db PATH COMMAND ...):
+// Commands (weft --db PATH COMMAND ...; `weft --version` prints the release and protocol):
 //   set DOC KEY JSON                  set a root key: objects become maps, arrays lists, other
 //                                     values scalars (register values)
 //   get DOC [KEY] [--at TOKEN]        print the document or one key as JSON (as it was at
@@ -43,6 +43,7 @@
 #include "weft/json.h"
 #include "weft/replica.h"
 #include "weft/sync.h"
+#include "weft/version.h"
 
 using namespace weft;
 
@@ -53,6 +54,7 @@ constexpr int kExitUsage = 2;
 
 const char kUsage[] =
     "usage: weft --db PATH COMMAND ...\n"
+    "       weft --version         the release and the sync protocol version\n"
     "  set DOC KEY JSON        set a root key to a JSON value\n"
     "  get DOC [KEY] [--at TOKEN]  print the document, or one key, as JSON (at TOKEN: as it\n"
     "                          was at that version)\n"
@@ -189,6 +191,9 @@ int Run(int argc, char** argv) {
       db = a.substr(5);
     } else if (a == "-h" || a == "--help") {
       std::fputs(kUsage, stdout);
+      return 0;
+    } else if (a == "--version" && args.empty()) {
+      std::printf("weft %s (sync protocol %u)\n", ReleaseVersion(), SyncProtocolVersion());
       return 0;
     } else {
       args.push_back(a);

@@ -1,6 +1,10 @@
 // weft-relay: the Weft sync relay (see relay.h and docs/protocol.md).
 //
 //   weft-relay --listen HOST:PORT --data DIR [--peer ws://HOST:PORT]... [options]
+//   weft-relay --config FILE [options]     (settings from FILE; options override it)
+//   weft-relay --version
+//   weft-relay backup --data DIR --to FILE           (while it serves; see store_backup.h)
+//   weft-relay restore --from FILE --data DIR [--force]
 //   weft-relay ... --tls-cert CERT.pem --tls-key KEY.pem   (the port speaks only TLS: wss://)
 //
 // Prints "weft-relay listening on HOST:PORT" once it serves (PORT is the bound one when 0 was
@@ -10,15 +14,24 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <vector>
 
+#include "config.h"
 #include "relay.h"
+#include "store_backup.h"
+#include "weft/version.h"
 
 namespace {
 
 void Usage(FILE* out) {
   std::fprintf(
       out,
-      "usage: weft-relay [--listen HOST:PORT] [--data DIR] [--peer ws://HOST:PORT]...\n"
+      "usage: weft-relay [--config FILE] [--listen HOST:PORT] [--data DIR] [options]\n"
+      "       weft-relay --version | --help\n"
+      "       weft-relay backup ... | restore ...   (weft-relay backup --help)\n"
+      "  --config FILE        read settings from FILE: `name = value` lines, # comments;\n"
+      "                       every option below is a name there (open = true|false);\n"
+      "                       options given here override the file\n"
       "  --listen HOST:PORT   address to serve sync, /metrics and /healthz on\n"
       "                       (default 127.0.0.1:8787; port 0 picks a free one)\n"
       "  --data DIR           the embedded store (default ./weft-data)\n"
@@ -34,134 +47,148 @@ void Usage(FILE* out) {
       "                       and /healthz): certificate chain and private key, PEM\n"
       "  --ca FILE            wss:// peers must chain to these certificates (PEM;\n"
       "                       default: the system's CAs)\n"
-      "  --threads N          network threads (default 2)\n"
+      "  --threads N          network threads, 1 to 64 (default 2)\n"
       "  --durability full|normal   fsync before acknowledging (default; one fsync\n"
       "                       serves the changes stored meanwhile) or survive crashes only\n"
       "  --max-frame BYTES    largest WebSocket frame accepted (default 16 MiB)\n"
-      "  --max-batch N        changes per batch sent (default 512)\n"
+      "  --max-batch N        changes per batch sent, 1 to 4096 (default 512)\n"
       "  --max-queue BYTES    per-session send queue before closing a slow consumer\n"
       "  --max-snapshot BYTES largest incoming snapshot (default 512 MiB)\n"
+      "  --max-connections N  open connections accepted at once (default 10000)\n"
       "  --snapshot-min-changes N   send a snapshot to a peer lacking N changes or more\n"
       "                       (default 256; 0: only when the log cannot serve it)\n"
       "  --live-interval-us US   send a session live changes at most this often, so\n"
       "                       that changes of a burst share a frame (default 2000)\n"
-      "  --handshake-timeout MS, --idle-timeout MS, --anti-entropy MS\n");
+      "  --handshake-timeout MS, --idle-timeout MS, --anti-entropy MS\n"
+      "  --log-format none|text|json   a line per event on stderr (sessions, changes\n"
+      "                       received, refusals; never document content): none (default),\n"
+      "                       text for people, json for machines\n");
 }
 
-bool ParseNumber(const char* s, uint64_t* out) {
-  char* end = nullptr;
-  errno = 0;
-  unsigned long long v = std::strtoull(s, &end, 10);
-  if (errno != 0 || end == s || *end != '\0') return false;
-  *out = v;
-  return true;
+int Refuse(const std::string& message) {
+  std::fprintf(stderr, "weft-relay: %s\n", message.c_str());
+  return 2;
+}
+
+// The settings of `config_file` (if any) overridden by `flags`, onto `o`; 0 or the exit status.
+int LoadSettings(const std::string& config_file, const std::vector<weft::relay::Setting>& flags,
+                 weft::relay::RelayOptions* o) {
+  std::vector<weft::relay::Setting> file;
+  if (!config_file.empty()) {
+    auto read = weft::relay::ReadConfigFile(config_file);
+    if (!read.ok()) return Refuse(read.status().message());
+    file = std::move(*read);
+  }
+  auto settings = weft::relay::MergeSettings(std::move(file), flags);
+  if (auto s = weft::relay::ApplySettings(settings, o); !s.ok()) return Refuse(s.message());
+  return 0;
+}
+
+const char kBackupUsage[] =
+    "usage: weft-relay backup (--data DIR | --config FILE) --to FILE\n"
+    "         a consistent copy of the relay's store, also while it serves\n"
+    "       weft-relay restore --from FILE (--data DIR | --config FILE) [--force]\n"
+    "         put a backup in place (the relay stopped); --force replaces a store\n";
+
+// `weft-relay backup ...` and `weft-relay restore ...`.
+int BackupOrRestore(const std::string& command, int argc, char** argv) {
+  std::string config_file, file;
+  std::vector<weft::relay::Setting> flags;
+  bool force = false;
+  const std::string file_flag = command == "backup" ? "--to" : "--from";
+  for (int i = 0; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--help" || a == "-h") {
+      std::fputs(kBackupUsage, stdout);
+      return 0;
+    }
+    if (a == "--force" && command == "restore") {
+      force = true;
+      continue;
+    }
+    if (a != "--data" && a != "--config" && a != file_flag) {
+      std::fprintf(stderr, "weft-relay %s: unknown argument %s\n%s", command.c_str(), a.c_str(),
+                   kBackupUsage);
+      return 2;
+    }
+    if (i + 1 >= argc) return Refuse(a + " needs a value");
+    std::string value = argv[++i];
+    if (a == "--data") {
+      flags.push_back({"data", value, a, ""});
+    } else if (a == "--config") {
+      config_file = value;
+    } else {
+      file = value;
+    }
+  }
+  if (file.empty() || (flags.empty() && config_file.empty())) {
+    std::fputs(kBackupUsage, stderr);
+    return 2;
+  }
+  weft::relay::RelayOptions o;
+  if (int rc = LoadSettings(config_file, flags, &o); rc != 0) return rc;
+  if (o.data_dir.empty()) {
+    return Refuse("no data directory: give --data DIR, or data = DIR in " + config_file);
+  }
+  if (command == "backup") {
+    weft::Status s = weft::relay::BackupRelay(o.data_dir, file);
+    if (!s.ok()) {
+      std::fprintf(stderr, "weft-relay backup: %s\n", s.ToString().c_str());
+      return 1;
+    }
+    std::printf("weft-relay: backed up %s to %s\n", o.data_dir.c_str(), file.c_str());
+    return 0;
+  }
+  weft::Status s = weft::relay::RestoreRelay(file, o.data_dir, force);
+  if (!s.ok()) {
+    std::fprintf(stderr, "weft-relay restore: %s\n", s.ToString().c_str());
+    return 1;
+  }
+  std::printf("weft-relay: restored %s into %s\n", file.c_str(), o.data_dir.c_str());
+  return 0;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc >= 2 && (std::string(argv[1]) == "backup" || std::string(argv[1]) == "restore")) {
+    return BackupOrRestore(argv[1], argc - 2, argv + 2);
+  }
   weft::relay::RelayOptions o;
   o.data_dir = "./weft-data";
   bool print_key = false;
+  std::string config_file;
+  std::vector<weft::relay::Setting> flags;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    auto value = [&](const char* what) -> const char* {
-      if (i + 1 >= argc) {
-        std::fprintf(stderr, "weft-relay: %s needs a value\n", what);
-        std::exit(2);
-      }
-      return argv[++i];
-    };
-    auto number = [&](const char* what) -> uint64_t {
-      uint64_t v = 0;
-      if (!ParseNumber(value(what), &v)) {
-        std::fprintf(stderr, "weft-relay: %s takes a number\n", what);
-        std::exit(2);
-      }
-      return v;
-    };
+    std::string name = a.rfind("--", 0) == 0 ? a.substr(2) : std::string();
     if (a == "--help" || a == "-h") {
       Usage(stdout);
       return 0;
-    } else if (a == "--listen") {
-      std::string l = value("--listen");
-      size_t colon = l.rfind(':');
-      uint64_t port = 0;
-      if (colon == std::string::npos || !ParseNumber(l.c_str() + colon + 1, &port) ||
-          port > 65535) {
-        std::fprintf(stderr, "weft-relay: --listen takes HOST:PORT\n");
-        return 2;
-      }
-      std::string host = l.substr(0, colon);
-      if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-        host = host.substr(1, host.size() - 2);
-      }
-      o.listen_host = host.empty() ? "127.0.0.1" : host;
-      o.listen_port = static_cast<uint16_t>(port);
-    } else if (a == "--data") {
-      o.data_dir = value("--data");
+    } else if (a == "--version") {
+      std::printf("weft-relay %s (sync protocol %u)\n", weft::ReleaseVersion(),
+                  weft::SyncProtocolVersion());
+      return 0;
     } else if (a == "--print-key") {
       print_key = true;
-    } else if (a == "--peer") {
-      o.peers.push_back(value("--peer"));
-    } else if (a == "--trust-relay" || a == "--admission-key") {
-      std::string hex = value(a.c_str());
-      auto key = weft::PublicKey::FromHex(hex);
-      if (!key) {
-        std::fprintf(stderr, "weft-relay: %s takes a public key (64 hex characters), not %s\n",
-                     a.c_str(), hex.c_str());
-        return 2;
+    } else if (a == "--config" || weft::relay::IsSetting(name)) {
+      std::string value = "true";
+      if (!weft::relay::IsSwitch(name)) {
+        if (i + 1 >= argc) return Refuse(a + " needs a value");
+        value = argv[++i];
       }
-      if (a == "--trust-relay") {
-        o.trusted_relays.push_back(*key);
+      if (a == "--config") {
+        config_file = value;
       } else {
-        o.admission_key = *key;
+        flags.push_back({name, value, a, ""});
       }
-    } else if (a == "--open") {
-      o.open = true;
-    } else if (a == "--tls-cert") {
-      o.tls_cert_file = value("--tls-cert");
-    } else if (a == "--tls-key") {
-      o.tls_key_file = value("--tls-key");
-    } else if (a == "--ca") {
-      o.tls_ca_file = value("--ca");
-    } else if (a == "--threads") {
-      o.threads = static_cast<int>(std::min<uint64_t>(number("--threads"), 64));
-    } else if (a == "--durability") {
-      std::string d = value("--durability");
-      if (d == "full") {
-        o.durability = weft::Durability::kFull;
-      } else if (d == "normal") {
-        o.durability = weft::Durability::kNormal;
-      } else {
-        std::fprintf(stderr, "weft-relay: --durability is full or normal\n");
-        return 2;
-      }
-    } else if (a == "--max-frame") {
-      o.max_frame_bytes = number("--max-frame");
-    } else if (a == "--max-batch") {
-      o.max_batch_changes = std::max<uint64_t>(1, std::min<uint64_t>(number("--max-batch"), 4096));
-    } else if (a == "--max-queue") {
-      o.max_send_queue_bytes = number("--max-queue");
-    } else if (a == "--max-snapshot") {
-      o.max_snapshot_bytes = number("--max-snapshot");
-    } else if (a == "--snapshot-min-changes") {
-      o.snapshot_min_changes = number("--snapshot-min-changes");
-    } else if (a == "--live-interval-us") {
-      o.live_interval =
-          std::chrono::microseconds(std::min<uint64_t>(number("--live-interval-us"), 1'000'000));
-    } else if (a == "--handshake-timeout") {
-      o.handshake_timeout = std::chrono::milliseconds(number("--handshake-timeout"));
-    } else if (a == "--idle-timeout") {
-      o.idle_timeout = std::chrono::milliseconds(number("--idle-timeout"));
-    } else if (a == "--anti-entropy") {
-      o.anti_entropy_interval = std::chrono::milliseconds(number("--anti-entropy"));
     } else {
       std::fprintf(stderr, "weft-relay: unknown argument %s\n", a.c_str());
       Usage(stderr);
       return 2;
     }
   }
+  if (int rc = LoadSettings(config_file, flags, &o); rc != 0) return rc;
 
   if (print_key) {
     auto key = weft::relay::ReadKey(o.data_dir);

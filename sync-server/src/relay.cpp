@@ -1,13 +1,8 @@
 // The relay server (see relay.h): Beast listener, HTTP endpoints, WebSocket sessions, peers.
 #include "relay.h"
 
-#include <fcntl.h>
 #include <pthread.h>
-#include <sys/file.h>
-#include <unistd.h>
 
-#include <cerrno>
-#include <cstring>
 #include <filesystem>
 #include <list>
 #include <map>
@@ -15,6 +10,8 @@
 #include <sstream>
 #include <thread>
 
+#include "dir_lock.h"
+#include "event_log.h"
 #include "sync/dialer.h"
 #include "sync/hub.h"
 #include "sync/ws_session.h"
@@ -30,43 +27,6 @@ namespace websocket = sync::websocket;
 using tcp = sync::tcp;
 
 class RelayImpl;
-
-// An exclusive lock on the data directory (flock on DIR/weft-relay.lock), held for the relay's
-// life, so that a second relay on the same store fails at start instead of sharing it.
-class DirLock {
- public:
-  DirLock() = default;
-  DirLock(const DirLock&) = delete;
-  DirLock& operator=(const DirLock&) = delete;
-  ~DirLock() {
-    if (fd_ >= 0) ::close(fd_);  // releases the lock
-  }
-  Status Acquire(const std::string& dir) {
-    std::string path = dir + "/weft-relay.lock";
-    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd_ < 0) return Status::IOError("cannot open " + path + ": " + std::strerror(errno));
-    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
-      int e = errno;
-      ::close(fd_);
-      fd_ = -1;
-      if (e == EWOULDBLOCK) {
-        return Status(StatusCode::kBusy, "the data directory " + dir +
-                                             " is in use by another weft-relay (" + path +
-                                             " is locked)");
-      }
-      return Status::IOError("cannot lock " + path + ": " + std::strerror(e));
-    }
-    // For whoever looks: the holder's process ID.
-    std::string pid = std::to_string(::getpid()) + "\n";
-    if (::ftruncate(fd_, 0) == 0) {
-      (void)!::write(fd_, pid.data(), pid.size());
-    }
-    return Status::Ok();
-  }
-
- private:
-  int fd_ = -1;
-};
 
 // One HTTP connection, plain or TLS (`Stream` is beast::tcp_stream or sync::TlsStream): for TLS,
 // the handshake first (a peer that does not complete it is counted and dropped), then reads the
@@ -91,7 +51,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
 
 class RelayImpl final : public Relay {
  public:
-  explicit RelayImpl(RelayOptions options) : options_(std::move(options)) {}
+  explicit RelayImpl(RelayOptions options)
+      : options_(std::move(options)), log_(options_.log_format) {}
   ~RelayImpl() override { Stop(2000ms); }
 
   Status Init();
@@ -125,7 +86,8 @@ class RelayImpl final : public Relay {
   Lag LagOf(const sync::Link& link);
 
   RelayOptions options_;
-  DirLock lock_;  // declared first: released last
+  EventLog log_;
+  DirLock lock_;  // released last
   std::unique_ptr<Replica> replica_;
   std::unique_ptr<sync::Hub> hub_;
   net::io_context ioc_;
@@ -253,6 +215,7 @@ Status RelayImpl::Init() {
   if (!r.ok()) return r.status();
   replica_ = std::move(*r);
   hub_ = std::make_unique<sync::Hub>(*replica_);
+  if (log_.enabled()) hub_->SetLog([this](const sync::LogEvent& e) { log_.Write(e); });
 
   link_config_.relay = true;
   link_config_.open = options_.open;
@@ -303,6 +266,12 @@ Status RelayImpl::Init() {
     dialers_.push_back(d);
     d->Start();
   }
+  if (log_.enabled()) {
+    sync::LogEvent e;
+    e.event = "relay.start";
+    e.counts = {{"port", port_}, {"peers", options_.peers.size()}, {"open", options_.open}};
+    log_.Write(e);
+  }
   for (int i = 0; i < options_.threads; ++i) {
     threads_.emplace_back([this] {
       pthread_setname_np(pthread_self(), "weft-relay");  // for top -H, perf and debuggers
@@ -334,13 +303,19 @@ void RelayImpl::DoAccept() {
 
 template <class Stream>
 void RelayImpl::Upgrade(Stream stream, http::request<http::string_body> req) {
-  auto session = std::make_shared<sync::WsSession>(*hub_, std::move(stream), link_config_, limits_);
+  sync::LinkConfig config = link_config_;
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) return;
+    config.log_session = next_session_++;
+  }
+  auto session = std::make_shared<sync::WsSession>(*hub_, std::move(stream), config, limits_);
   {
     std::lock_guard lock(mu_);
     if (stopping_) return;
     // Forget sessions that have ended.
     sessions_.remove_if([](const auto& w) { return w.second.expired(); });
-    sessions_.emplace_back(next_session_++, session);
+    sessions_.emplace_back(config.log_session, session);
   }
   session->Accept(std::move(req));
 }
@@ -377,6 +352,13 @@ void RelayImpl::Stop(std::chrono::milliseconds grace) {
     if (t.joinable()) t.join();
   }
   threads_.clear();
+  if (log_.enabled() && hub_) {
+    sync::LogEvent e;
+    e.event = "relay.stop";
+    e.counts = {{"changes_received", hub_->counters().changes_in.load()},
+                {"changes_sent", hub_->counters().changes_out.load()}};
+    log_.Write(e);
+  }
 }
 
 RelayImpl::Lag RelayImpl::LagOf(const std::map<std::string, VersionVector>& acked,

@@ -28,6 +28,12 @@
 
 namespace weft::relay {
 
+// The relay's event log on stderr (docs/operations.md, "Logs"): one line per event (a session
+// opened, refused, failed or closed, changes received, a document stopped on a connection, the
+// relay started or stopped). kText for people, kJson for machines (one JSON object a line);
+// kNone logs nothing beyond the start-up banner.
+enum class LogFormat { kNone, kText, kJson };
+
 struct RelayOptions {
   std::string listen_host = "127.0.0.1";
   uint16_t listen_port = 8787;     // 0: any free port (see Relay::port)
@@ -69,6 +75,7 @@ struct RelayOptions {
   std::chrono::milliseconds anti_entropy_interval{30000};
   std::chrono::milliseconds initial_backoff{250};
   std::chrono::milliseconds max_backoff{10000};
+  LogFormat log_format = LogFormat::kNone;
 };
 
 class Relay {

@@ -3,41 +3,11 @@ clear errors for bad tokens. WEFT_BIN names the binary."""
 
 import json
 import os
-import socket
 import subprocess
 import tempfile
 import unittest
 
-WEFT = os.environ.get("WEFT_BIN", "weft")
-RELAY = os.environ.get("WEFT_RELAY_BIN", "weft-relay")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class RelayProcess:
-    """weft-relay on a free loopback port, stopped by its process ID."""
-
-    def __init__(self, data, *flags):
-        self.port = free_port()
-        self.proc = subprocess.Popen(
-            [RELAY, "--listen", "127.0.0.1:%d" % self.port, "--data", data, *flags],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        self.banner = [self.proc.stdout.readline(), self.proc.stdout.readline()]
-        if "listening" not in self.banner[0]:
-            self.stop()
-            raise RuntimeError("the relay did not start: %r" % self.banner)
-        self.url = "ws://127.0.0.1:%d" % self.port
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=20)
-        self.proc.stdout.close()
-        self.proc.stderr.close()
+from weft_process import RELAY, WEFT, RelayProcess
 
 
 class CliTest(unittest.TestCase):

@@ -52,6 +52,20 @@ struct HubCounters {
   std::atomic<uint64_t> snapshots_received{0};
 };
 
+// One event of a connection, for the operator's log (the relay's --log-format): what happened,
+// to which peer and document, and how much. Never a document's content or a secret: the fields
+// are identifiers, counts, and error messages that name no content.
+struct LogEvent {
+  const char* level = "info";  // "info", "warn" or "error"
+  const char* event = "";      // "session.open", "changes.received", ... (docs/operations.md)
+  uint64_t session = 0;        // LinkConfig::log_session (0: none)
+  NodeId node;                 // the peer's node (invalid: not known yet)
+  const char* peer = "";       // "relay" or "device" once known
+  std::string document;        // "" when not about one document
+  std::vector<std::pair<const char*, uint64_t>> counts;
+  std::string error;  // what went wrong ("" when nothing did)
+};
+
 // A change this replica stored recently, as the hub remembers it for fan-out.
 struct RecentChange {
   crdt::Dot id;  // author, first seq
@@ -80,6 +94,14 @@ class Hub {
   Replica& replica() const { return replica_; }
   NodeId self() const { return self_; }
   HubCounters& counters() { return counters_; }
+
+  // Where connections report events (LogEvent); unset: nowhere. Set it before any connection
+  // starts; `log` is called on the connections' threads, concurrently, and must not block long.
+  void SetLog(std::function<void(const LogEvent&)> log) { log_ = std::move(log); }
+  void Log(const LogEvent& event) const {
+    if (log_) log_(event);
+  }
+  bool logging() const { return static_cast<bool>(log_); }
 
   // Registers a listener; returns its ID (never 0), also used as the origin of its events.
   uint64_t AddListener(std::function<void(const HubEvent&)> fn);
@@ -129,6 +151,7 @@ class Hub {
   Replica& replica_;
   NodeId self_;
   HubCounters counters_;
+  std::function<void(const LogEvent&)> log_;
   uint64_t feed_id_ = 0;
 
   mutable std::mutex mu_;

@@ -60,9 +60,26 @@ void Link::Send(const Message& m) {
   transport_.send(std::move(frame));
 }
 
+void Link::Report(const char* level, const char* event, std::string doc,
+                  std::vector<std::pair<const char*, uint64_t>> counts, std::string error) {
+  if (!hub_.logging()) return;
+  LogEvent e;
+  e.level = level;
+  e.event = event;
+  e.session = config_.log_session;
+  e.node = peer_;
+  if (hello_seen_) e.peer = peer_relay_ ? "relay" : "device";
+  e.document = std::move(doc);
+  e.counts = std::move(counts);
+  e.error = std::move(error);
+  hub_.Log(e);
+}
+
 void Link::Fail(ErrorCode code, std::string message, std::string doc) {
   if (closed_) return;
   last_error_ = std::string(ErrorCodeName(code)) + ": " + message;
+  Report("warn", code == ErrorCode::kUnauthenticated ? "session.refused" : "session.failed", doc,
+         {}, last_error_);
   ++hub_.counters().errors_sent;
   Send(ErrorMsg{code, message, doc, true});
   closed_ = true;
@@ -86,6 +103,7 @@ void Link::StopDoc(const std::string& doc, ErrorCode code, std::string message) 
   }
   if (pending_ && pending_->doc == doc) pending_.reset();
   last_error_ = "document \"" + doc + "\" stopped: " + d.stopped;
+  Report("warn", "document.stopped", doc, {}, d.stopped);
   ++hub_.counters().documents_stopped;
   ++hub_.counters().errors_sent;
   Send(ErrorMsg{code, std::move(message), doc, /*fatal=*/false});
@@ -374,6 +392,7 @@ void Link::OnAuth(const AuthMsg& m) {
 void Link::Authenticated() {
   hello_received_ = true;
   ++hub_.counters().connections_total;
+  Report("info", "session.open");
   if (!config_.dialer) return;
   std::vector<std::string> docs = config_.documents;
   if (all_docs_) {
@@ -537,6 +556,8 @@ void Link::ApplyPending() {
   if (config_.relay) {
     remember = [&](const ApplyReport&) { hub_.Remember(p.doc, std::move(p.recent)); };
   }
+  uint64_t bytes = 0;
+  for (const auto& b : p.blobs) bytes += b.size();
   // A peer that is not trusted to forward others' changes sends only its own.
   auto r = hub_.replica().ApplyRemoteChanges(
       p.doc, p.blobs, remember, peer_trusted_ ? std::nullopt : std::optional<PublicKey>(peer_key_));
@@ -553,6 +574,8 @@ void Link::ApplyPending() {
   }
   d.changes_received += r->applied;
   d.duplicates += r->duplicates;
+  Report("info", "changes.received", p.doc,
+         {{"changes", r->applied}, {"duplicates", r->duplicates}, {"bytes", bytes}});
   d.peer_remaining = p.remaining;
   changes_received_ += r->applied;
   duplicates_ += r->duplicates;
@@ -916,6 +939,15 @@ void Link::OnHelloTimeout() {
 
 void Link::OnClosed(const std::string& reason) {
   std::lock_guard lock(mu_);
+  if (!close_reported_) {
+    close_reported_ = true;
+    Report("info", "session.close", {},
+           {{"documents", docs_.size()},
+            {"changes_received", changes_received_},
+            {"changes_sent", changes_sent_},
+            {"duplicates", duplicates_}},
+           last_error_.empty() ? reason : last_error_);
+  }
   closed_ = true;
   pending_.reset();
   if (last_error_.empty() && !reason.empty()) last_error_ = reason;

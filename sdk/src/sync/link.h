@@ -52,6 +52,7 @@ struct LinkConfig {
   // is trusted, or is the relay this side dialled, or reads it by the document's access list.
   bool open = false;
   std::string ack_key;  // persist the peer's acks under this name (Replica::SetPeerVersion); "": no
+  uint64_t log_session = 0;  // the connection's number in the hub's log events (0: none)
   size_t max_batch_changes = 512;
   size_t max_batch_bytes = 1 << 20;
   size_t max_documents = 100000;  // per connection
@@ -208,6 +209,9 @@ class Link {
 
  private:
   void Send(const Message& m);
+  // Reports an event of this connection to the hub's log (when it has one).
+  void Report(const char* level, const char* event, std::string doc = {},
+              std::vector<std::pair<const char*, uint64_t>> counts = {}, std::string error = {});
   void Fail(ErrorCode code, std::string message, std::string doc = {});
   // Stops `doc` on this connection (LinkDocState::stopped) and tells the peer with a non-fatal
   // Error; the connection and its other documents go on.
@@ -289,6 +293,7 @@ class Link {
   bool refused_ = false;
   std::map<std::string, LinkDocState> docs_;
   uint64_t changes_sent_ = 0, changes_received_ = 0, duplicates_ = 0;
+  bool close_reported_ = false;       // the session.close event
   uint64_t snapshot_in_pending_ = 0;  // bytes of incomplete incoming snapshots, all documents
 
   std::optional<ReceivedChanges> pending_;  // see OnFrames
