@@ -110,6 +110,12 @@ weft_status Give(std::unique_ptr<T> p, T** out) {
   return WEFT_OK;
 }
 
+PublicKey KeyFrom(const uint8_t key[32]) {
+  std::array<uint8_t, PublicKey::kSize> b{};
+  std::memcpy(b.data(), key, b.size());
+  return PublicKey(b);
+}
+
 }  // namespace
 
 extern "C" {
@@ -792,15 +798,6 @@ weft_status weft_set_conflict_resolver(weft_replica* r, const char* doc, size_t 
 
 /* ---------------------------------------------------------------- access lists */
 
-namespace {
-
-PublicKey KeyFrom(const uint8_t key[32]) {
-  std::array<uint8_t, PublicKey::kSize> b{};
-  std::memcpy(b.data(), key, b.size());
-  return PublicKey(b);
-}
-
-}  // namespace
 
 weft_status weft_doc_grant(weft_replica* r, const char* doc, size_t doc_len, const uint8_t key[32],
                            int role) {
