@@ -4,8 +4,8 @@
 // kNodeCap children with, per child, the number of visible and of all items below it. Leaves may
 // become empty (after UndoInsert); every walk skips them.
 //
-// Index: per node, a std::map from the first seq of a range to (last seq, leaf). The ranges cover
-// exactly the items present, so it also answers "is this id here?".
+// Index: per node, the ranges of seqs present, each with the leaf that holds them (RangeIndex).
+// The ranges cover exactly the items present, so it also answers "is this id here?".
 //
 // Integration of a remote insert follows the YjsMod rule (Gentle's fix of YATA, which produces the
 // FugueMax order): scan right from the left origin up to the right origin, comparing the origins
@@ -15,7 +15,7 @@
 #include <algorithm>
 #include <cassert>
 #include <cstring>
-#include <map>
+#include <optional>
 
 #include "sequence_huffman.h"
 
@@ -169,14 +169,262 @@ void FreeTree(NodeBase* n) {
   delete in;
 }
 
-}  // namespace
-
-struct SequenceCore::Impl {
+// One node's part of the id index: disjoint ranges [first, last] of seqs, each mapped to the
+// leaf that holds those items, sorted by first. Kept in chunks of at most kChunk entries with
+// the first seq of each chunk beside them, so a lookup is two binary searches and a change
+// moves at most one chunk's entries (a node may have hundreds of thousands of ranges: one
+// sorted array would move them all, a std::map allocates per entry).
+class RangeIndex {
+ public:
   struct Entry {
+    uint64_t first;
     uint64_t last;
     Leaf* leaf;
   };
-  using NodeMap = std::map<uint64_t, Entry>;
+
+  bool empty() const { return chunks_.empty(); }
+
+  // The entry holding `seq`, or null.
+  const Entry* Get(uint64_t seq) const {
+    Pos p = UpperBound(seq);
+    if (!HasPrev(p)) return nullptr;
+    const Entry& e = At(Prev(p));
+    return e.last >= seq ? &e : nullptr;
+  }
+  // True when every seq in [first, last] is held.
+  bool HasAll(uint64_t first, uint64_t last) const {
+    while (true) {
+      const Entry* e = Get(first);
+      if (!e) return false;
+      if (e->last >= last) return true;
+      first = e->last + 1;
+    }
+  }
+  // True when some seq in [first, last] is held.
+  bool HasAny(uint64_t first, uint64_t last) const { return Overlap(first, last).has_value(); }
+  // The first seq held after `seq`, or 0.
+  uint64_t NextStart(uint64_t seq) const {
+    Pos p = UpperBound(seq);
+    return AtEnd(p) ? 0 : At(p).first;
+  }
+
+  // Maps [first, last] to `leaf`, replacing what mapped any of it, and joins the entry with a
+  // neighbour that continues it in the same leaf.
+  void Assign(uint64_t first, uint64_t last, Leaf* leaf) {
+    if (!chunks_.empty()) {
+      Entry& back = chunks_.back().back();
+      if (back.first <= first && back.last + 1 >= first && back.leaf == leaf) {
+        // The newest ids of a node (typing): extend the last entry.
+        if (back.last < last) back.last = last;
+        return;
+      }
+      if (first > back.last) {
+        Insert(Pos{chunks_.size() - 1, chunks_.back().size()}, Entry{first, last, leaf});
+        return;
+      }
+    }
+    Pos p = UpperBound(first);
+    if (HasPrev(p)) {
+      // Within one entry (a leaf split moves runs): relabel that part of it.
+      Pos q = Prev(p);
+      Entry& e = At(q);
+      if (e.first <= first && last <= e.last) {
+        if (e.leaf == leaf) return;
+        if (e.first == first && e.last == last) {
+          e.leaf = leaf;
+          JoinAround(q);
+          return;
+        }
+        if (e.first < first && e.last > last) {
+          Entry tail{last + 1, e.last, e.leaf};
+          e.last = first - 1;
+          Insert(Insert(p, tail), Entry{first, last, leaf});
+          return;
+        }
+        if (e.first == first) {
+          SetFirst(q, last + 1);
+          JoinAround(Insert(q, Entry{first, last, leaf}));
+          return;
+        }
+        e.last = first - 1;  // e.last == last
+        JoinAround(Insert(p, Entry{first, last, leaf}));
+        return;
+      }
+    }
+    Erase(first, last);
+    p = UpperBound(first);
+    bool join_next = !AtEnd(p) && At(p).first == last + 1 && At(p).leaf == leaf;
+    if (HasPrev(p)) {
+      Entry& prev = At(Prev(p));
+      if (prev.last + 1 == first && prev.leaf == leaf) {
+        if (join_next) {
+          prev.last = At(p).last;
+          Remove(p);
+        } else {
+          prev.last = last;
+        }
+        return;
+      }
+    }
+    if (join_next) {
+      SetFirst(p, first);
+      return;
+    }
+    Insert(p, Entry{first, last, leaf});
+  }
+
+  // Unmaps [first, last] (keeping the rest of the entries that overlap it).
+  void Erase(uint64_t first, uint64_t last) {
+    while (std::optional<Pos> o = Overlap(first, last)) {
+      Entry& e = At(*o);
+      if (e.first < first) {
+        if (e.last > last) {
+          Entry tail{last + 1, e.last, e.leaf};
+          e.last = first - 1;
+          Insert(Next(*o), tail);
+          return;
+        }
+        e.last = first - 1;
+      } else if (e.last > last) {
+        SetFirst(*o, last + 1);
+        return;
+      } else {
+        Remove(*o);
+      }
+    }
+  }
+
+  // Appends an entry after every other (Build: entries come in order).
+  void Append(uint64_t first, uint64_t last, Leaf* leaf) {
+    if (!chunks_.empty()) {
+      Entry& back = chunks_.back().back();
+      if (back.leaf == leaf && back.last + 1 == first) {
+        back.last = last;
+        return;
+      }
+      Insert(Pos{chunks_.size() - 1, chunks_.back().size()}, Entry{first, last, leaf});
+      return;
+    }
+    Insert(Pos{0, 0}, Entry{first, last, leaf});
+  }
+
+  // Empty when the chunks are non-empty, their heads right and the entries sorted and disjoint.
+  std::string Check() const {
+    if (heads_.size() != chunks_.size()) return "index: chunk heads out of step";
+    uint64_t prev_last = 0;
+    bool any = false;
+    for (size_t c = 0; c < chunks_.size(); ++c) {
+      if (chunks_[c].empty() || chunks_[c].size() > kChunk) return "index: bad chunk size";
+      if (heads_[c] != chunks_[c].front().first) return "index: wrong chunk head";
+      for (const Entry& e : chunks_[c]) {
+        if (e.first > e.last || (any && e.first <= prev_last)) return "index: ranges out of order";
+        prev_last = e.last;
+        any = true;
+      }
+    }
+    return "";
+  }
+
+  template <typename Fn>
+  void ForEach(Fn&& fn) const {
+    for (const auto& c : chunks_)
+      for (const Entry& e : c) fn(e);
+  }
+
+ private:
+  static constexpr size_t kChunk = 64;
+  // An entry's place: chunk c, index i; {chunks_.size(), 0} is the end.
+  struct Pos {
+    size_t c, i;
+  };
+
+  Entry& At(Pos p) { return chunks_[p.c][p.i]; }
+  const Entry& At(Pos p) const { return chunks_[p.c][p.i]; }
+  bool AtEnd(Pos p) const { return p.c >= chunks_.size(); }
+  static bool HasPrev(Pos p) { return p.c > 0 || p.i > 0; }
+  Pos Prev(Pos p) const {
+    return p.i > 0 ? Pos{p.c, p.i - 1} : Pos{p.c - 1, chunks_[p.c - 1].size() - 1};
+  }
+  Pos Next(Pos p) const {
+    return p.i + 1 < chunks_[p.c].size() ? Pos{p.c, p.i + 1} : Pos{p.c + 1, 0};
+  }
+
+  // The first entry whose first seq is greater than `seq`.
+  Pos UpperBound(uint64_t seq) const {
+    size_t c =
+        static_cast<size_t>(std::upper_bound(heads_.begin(), heads_.end(), seq) - heads_.begin());
+    if (c == 0) return Pos{0, 0};
+    const std::vector<Entry>& ch = chunks_[c - 1];
+    size_t i = static_cast<size_t>(
+        std::upper_bound(ch.begin(), ch.end(), seq,
+                         [](uint64_t s, const Entry& e) { return s < e.first; }) -
+        ch.begin());
+    return i < ch.size() ? Pos{c - 1, i} : Pos{c, 0};
+  }
+  // The first entry that overlaps [first, last], if any.
+  std::optional<Pos> Overlap(uint64_t first, uint64_t last) const {
+    Pos p = UpperBound(first);
+    if (HasPrev(p) && At(Prev(p)).last >= first) return Prev(p);
+    if (!AtEnd(p) && At(p).first <= last) return p;
+    return std::nullopt;
+  }
+  // Joins the entry at p with its neighbours when they continue it in the same leaf.
+  void JoinAround(Pos p) {
+    if (Pos n = Next(p); !AtEnd(n) && At(n).first == At(p).last + 1 && At(n).leaf == At(p).leaf) {
+      At(p).last = At(n).last;
+      Remove(n);
+    }
+    if (HasPrev(p)) {
+      Pos q = Prev(p);
+      if (At(q).last + 1 == At(p).first && At(q).leaf == At(p).leaf) {
+        At(q).last = At(p).last;
+        Remove(p);
+      }
+    }
+  }
+  void SetFirst(Pos p, uint64_t first) {
+    At(p).first = first;
+    if (p.i == 0) heads_[p.c] = first;
+  }
+  // Inserts `e` before position p (which may be the end of a chunk, or the end); returns where
+  // it went.
+  Pos Insert(Pos p, const Entry& e) {
+    if (chunks_.empty()) {
+      chunks_.emplace_back().push_back(e);
+      heads_.push_back(e.first);
+      return Pos{0, 0};
+    }
+    if (p.c == chunks_.size()) p = Pos{p.c - 1, chunks_[p.c - 1].size()};
+    std::vector<Entry>& ch = chunks_[p.c];
+    ch.insert(ch.begin() + static_cast<std::ptrdiff_t>(p.i), e);
+    if (p.i == 0) heads_[p.c] = e.first;
+    if (ch.size() <= kChunk) return p;
+    std::vector<Entry> half(ch.begin() + kChunk / 2, ch.end());
+    ch.resize(kChunk / 2);
+    uint64_t head = half.front().first;
+    chunks_.insert(chunks_.begin() + static_cast<std::ptrdiff_t>(p.c) + 1, std::move(half));
+    heads_.insert(heads_.begin() + static_cast<std::ptrdiff_t>(p.c) + 1, head);
+    return p.i < kChunk / 2 ? p : Pos{p.c + 1, p.i - kChunk / 2};
+  }
+  void Remove(Pos p) {
+    std::vector<Entry>& ch = chunks_[p.c];
+    ch.erase(ch.begin() + static_cast<std::ptrdiff_t>(p.i));
+    if (ch.empty()) {
+      chunks_.erase(chunks_.begin() + static_cast<std::ptrdiff_t>(p.c));
+      heads_.erase(heads_.begin() + static_cast<std::ptrdiff_t>(p.c));
+    } else if (p.i == 0) {
+      heads_[p.c] = ch.front().first;
+    }
+  }
+
+  std::vector<std::vector<Entry>> chunks_;  // each non-empty
+  std::vector<uint64_t> heads_;             // heads_[c] == chunks_[c].front().first
+};
+
+}  // namespace
+
+struct SequenceCore::Impl {
+  using NodeMap = RangeIndex;
 
   NodeBase* root = nullptr;
   Leaf* first = nullptr;
@@ -238,125 +486,31 @@ struct SequenceCore::Impl {
     return it->second;
   }
 
-  // Removes [first, last] from the map (keeps the rest of overlapping entries).
-  static void MapErase(NodeMap& m, uint64_t first, uint64_t last) {
-    auto it = m.upper_bound(first);
-    if (it != m.begin()) {
-      auto p = std::prev(it);
-      if (p->second.last >= first) {
-        Entry pe = p->second;
-        if (p->first < first) {
-          p->second.last = first - 1;
-        } else {
-          m.erase(p);
-        }
-        if (pe.last > last) m.emplace(last + 1, Entry{pe.last, pe.leaf});
-      }
-    }
-    it = m.lower_bound(first);
-    while (it != m.end() && it->first <= last) {
-      Entry e = it->second;
-      it = m.erase(it);
-      if (e.last > last) {
-        m.emplace_hint(it, last + 1, Entry{e.last, e.leaf});
-        break;
-      }
-    }
-  }
-
-  void IndexSet(uint64_t node, uint64_t first, uint64_t last_seq, Leaf* leaf) {
-    NodeMap& m = MapCreate(node);
-    if (m.empty()) {
-      m.emplace(first, Entry{last_seq, leaf});
-      return;
-    }
-    {  // The newest ids of a node (local typing): extend or append after the last entry.
-      auto& back = *m.rbegin();
-      if (back.first <= first && back.second.leaf == leaf && back.second.last + 1 >= first) {
-        if (back.second.last < last_seq) back.second.last = last_seq;
-        return;
-      }
-      if (first > back.second.last) {
-        m.emplace_hint(m.end(), first, Entry{last_seq, leaf});
-        return;
-      }
-    }
-    auto it = m.upper_bound(first);
-    if (it != m.begin()) {
-      auto p = std::prev(it);
-      if (p->second.leaf == leaf) {
-        // Extending or already covered.
-        if (p->second.last + 1 >= first && (it == m.end() || it->first > last_seq)) {
-          if (p->second.last < last_seq) p->second.last = last_seq;
-          return;
-        }
-      }
-    }
-    MapErase(m, first, last_seq);
-    it = m.lower_bound(first);
-    if (it != m.begin()) {
-      auto p = std::prev(it);
-      if (p->second.last + 1 == first && p->second.leaf == leaf) {
-        p->second.last = last_seq;
-        if (it != m.end() && it->first == last_seq + 1 && it->second.leaf == leaf) {
-          p->second.last = it->second.last;
-          m.erase(it);
-        }
-        return;
-      }
-    }
-    if (it != m.end() && it->first == last_seq + 1 && it->second.leaf == leaf) {
-      Entry e = it->second;
-      m.erase(it);
-      m.emplace(first, Entry{e.last, leaf});
-      return;
-    }
-    m.emplace_hint(it, first, Entry{last_seq, leaf});
-  }
-  void IndexRun(const Run& r, Leaf* leaf) { IndexSet(r.node, r.seq, r.last(), leaf); }
+  void IndexRun(const Run& r, Leaf* leaf) { MapCreate(r.node).Assign(r.seq, r.last(), leaf); }
   void IndexErase(uint64_t node, uint64_t first, uint64_t last_seq) {
-    if (NodeMap* m = MapFor(node)) MapErase(*m, first, last_seq);
+    if (NodeMap* m = MapFor(node)) m->Erase(first, last_seq);
   }
 
   Leaf* LeafOf(uint64_t node, uint64_t seq) const {
     const NodeMap* m = MapFor(node);
     if (!m) return nullptr;
-    auto it = m->upper_bound(seq);
-    if (it == m->begin()) return nullptr;
-    --it;
-    return it->second.last >= seq ? it->second.leaf : nullptr;
+    const RangeIndex::Entry* e = m->Get(seq);
+    return e ? e->leaf : nullptr;
   }
   // True when every seq in [first, last] is present.
   bool HasAll(uint64_t node, uint64_t first, uint64_t last_seq) const {
     const NodeMap* m = MapFor(node);
-    if (!m) return false;
-    auto it = m->upper_bound(first);
-    if (it == m->begin()) return false;
-    --it;
-    uint64_t covered = first - 1;
-    if (it->second.last < first) return false;
-    while (true) {
-      covered = it->second.last;
-      if (covered >= last_seq) return true;
-      ++it;
-      if (it == m->end() || it->first != covered + 1) return false;
-    }
+    return m && m->HasAll(first, last_seq);
   }
   // True when some seq in [first, last] is present.
   bool HasAny(uint64_t node, uint64_t first, uint64_t last_seq) const {
     const NodeMap* m = MapFor(node);
-    if (!m || m->empty()) return false;
-    if (m->rbegin()->second.last < first) return false;  // disjoint entries: sorted by last too
-    auto it = m->upper_bound(first);
-    if (it != m->begin() && std::prev(it)->second.last >= first) return true;
-    return it != m->end() && it->first <= last_seq;
+    return m && m->HasAny(first, last_seq);
   }
   // Next present seq after `seq` (exclusive) of `node`, or 0.
   uint64_t NextPresent(uint64_t node, uint64_t seq) const {
     const NodeMap* m = MapFor(node);
-    if (!m) return 0;
-    auto it = m->upper_bound(seq);
-    return it == m->end() ? 0 : it->first;
+    return m ? m->NextStart(seq) : 0;
   }
 
   static bool FindInLeaf(Leaf* l, uint64_t node, uint64_t seq, Cursor* c) {
@@ -849,14 +1003,7 @@ struct SequenceCore::Impl {
         index.emplace_back(sp.node, NodeMap{});
         m = &index.back().second;
       }
-      if (!m->empty()) {
-        auto& back = *m->rbegin();
-        if (back.second.leaf == sp.leaf && back.second.last + 1 == sp.seq) {
-          back.second.last = sp.last;
-          continue;
-        }
-      }
-      m->emplace_hint(m->end(), sp.seq, Entry{sp.last, sp.leaf});
+      m->Append(sp.seq, sp.last, sp.leaf);
     }
     if (sorted_spans) *sorted_spans = std::move(spans);
     return Status::Ok();
@@ -1555,7 +1702,9 @@ std::string SequenceCore::CheckInvariants() const {
   if (items != sums.tot) return "item count mismatch";
   uint64_t indexed = 0;
   for (const auto& [node, map] : m.index) {
-    for (const auto& [first, entry] : map) indexed += entry.last - first + 1;
+    (void)node;
+    if (std::string bad = map.Check(); !bad.empty()) return bad;
+    map.ForEach([&](const RangeIndex::Entry& e) { indexed += e.last - e.first + 1; });
   }
   if (indexed != items)
     return "index covers " + std::to_string(indexed) + " items, tree has " + std::to_string(items);

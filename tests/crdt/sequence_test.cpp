@@ -112,6 +112,25 @@ TEST_CASE("utf: validation and UTF-16 conversion", "[utf]") {
   CHECK(Utf16ToCodePoint(cps, 2).status().code() == StatusCode::kInvalidArgument);
 }
 
+TEST_CASE("utf: counting code points agrees with decoding, at every length and offset", "[utf]") {
+  // The count reads eight bytes at a time: strings of every length up to 40, starting at every
+  // byte of a buffer, mixing one- to four-byte code points.
+  const char* pieces[] = {"a", "\n", "\xc3\xa9", "\xe4\xb8\xad", "\xf0\x9f\x98\x80"};
+  Rng rng(7);
+  for (int round = 0; round < 300; ++round) {
+    std::string s;
+    size_t cps = 0;
+    while (s.size() < static_cast<size_t>(rng.Below(41))) {
+      s += pieces[rng.Below(5)];
+      ++cps;
+    }
+    std::string buf = std::string(rng.Below(8), 'x') + s;
+    std::string_view v(buf.data() + (buf.size() - s.size()), s.size());
+    CHECK(CountCodePoints(v) == cps);
+    CHECK(CountCodePoints(v) == DecodeUtf8(v)->size());
+  }
+}
+
 TEST_CASE("text: invalid input gives an error and changes nothing", "[sequence]") {
   Text t;
   Ins(t, 0, "abc", Dot{kA, 1});
