@@ -387,7 +387,17 @@ Result<Change> DecodeChange(std::string_view bytes) {
 namespace {
 template <typename F>
 UndoEntry Undo(F&& fn) {
-  return UndoEntry{{}, {}, 0, std::forward<F>(fn)};
+  UndoEntry u;
+  u.fn = std::forward<F>(fn);
+  return u;
+}
+// The undo of a sequence insert of `count` items from `first`.
+UndoEntry InsertUndo(ObjectId obj, Dot first, uint64_t count) {
+  UndoEntry u;
+  u.object = obj;
+  u.first = first;
+  u.count = count;
+  return u;
 }
 }  // namespace
 
@@ -397,11 +407,35 @@ void UndoEntry::operator()(Document& doc) const {
     return;
   }
   Document::Object* o = doc.Find(object);
+  auto undo = [&](auto& seq) {
+    if (!is_delete) {
+      seq.UndoInsert(first, count);
+    } else {
+      seq.UndoDelete(deleted, in_view ? &view_ranges : nullptr);
+    }
+  };
   if (auto* t = std::get_if<Text>(o))
-    t->UndoInsert(first, count);
+    undo(*t);
   else
-    std::get<List<Value>>(*o).UndoInsert(first, count);
+    undo(std::get<List<Value>>(*o));
 }
+
+namespace {
+// The undo of a sequence delete: `deleted` the items it deleted, `view` its ranges when it counted
+// in the view (else null).
+UndoEntry DeleteUndo(ObjectId obj, std::vector<DotRange> deleted,
+                     const std::vector<DotRange>* view) {
+  UndoEntry u;
+  u.object = obj;
+  u.is_delete = true;
+  u.deleted = std::move(deleted);
+  if (view) {
+    u.in_view = true;
+    u.view_ranges = *view;
+  }
+  return u;
+}
+}  // namespace
 
 Transaction::Transaction(Document* doc, uint64_t now_ms, NodeId author, bool at_view)
     : doc_(doc),
@@ -673,8 +707,12 @@ Change Document::BuildChange(const Transaction& t, std::vector<Op> ops) const {
   Change c;
   c.author = t.author_;
   c.start_seq = version_.Get(t.author_) + 1;
-  c.deps = t.at_view_ ? t.at_deps_ : heads_;
-  c.deps.Set(t.author_, 0);
+  const VersionVector& deps = t.at_view_ ? t.at_deps_ : heads_;
+  // Typing in a row: the only head is the author's own, and no dependency is left to copy.
+  if (deps.size() != 1 || deps.entries()[0].first != t.author_) {
+    c.deps = deps;
+    c.deps.Set(t.author_, 0);
+  }
   c.lamport = (t.at_view_ ? t.at_lamport_ : lamport_) + 1;
   c.time = clock_.last();
   c.ops = std::move(ops);
@@ -701,7 +739,12 @@ std::optional<Change> Transaction::Commit() {
     d.view_.at.Set(author_, c.end_seq());
     d.view_.current = d.view_.at == d.version_;
   } else {
-    d.heads_ = VersionVector{{author_, c.end_seq()}};  // it follows everything held
+    // It follows everything held.
+    if (d.heads_.size() == 1 && d.heads_.entries()[0].first == author_) {
+      d.heads_.Set(author_, c.end_seq());
+    } else {
+      d.heads_ = VersionVector{{author_, c.end_seq()}};
+    }
   }
   d.lamport_ = std::max(d.lamport_, c.lamport);  // one made at an earlier version is lower
   if (d.options_.keep_history) d.history_.push_back(c);
@@ -1258,7 +1301,7 @@ Status Document::ApplySequenceOp(const Op& op, const Dot& dot, std::vector<UndoF
     uint64_t n = t.size() - before;
     if (n == 0) return Status::Ok();  // already here
     if (undo) {
-      undo->push_back(UndoEntry{obj, dot, n, {}});
+      undo->push_back(InsertUndo(obj, dot, n));
     }
     if (patches) patches->push_back(InsertPatch(obj, *t.IndexOf(dot), n, op.text));
     return Status::Ok();
@@ -1297,7 +1340,7 @@ Status Document::ApplySequenceOp(const Op& op, const Dot& dot, std::vector<UndoF
   // A delete from a text or a list.
   DeleteOp del{op.ranges};
   std::vector<DotRange> newly;
-  auto removed = std::make_shared<Removed>();
+  std::shared_ptr<Removed> removed;  // made only when the delete drops nested objects
   // Deletes are counted in the views once BeginAt made them active (ActivateView).
   const bool in_view = InView() && view_.active;
   if (auto* t = std::get_if<Text>(target)) {
@@ -1328,9 +1371,12 @@ Status Document::ApplySequenceOp(const Op& op, const Dot& dot, std::vector<UndoF
     if (!s.ok()) return bad(s);
     if (newly.empty() && !in_view) return Status::Ok();
     if (patches) DeletePatches(l.core(), obj, newly, patches);
+    if (!dropped.empty() && undo) removed = std::make_shared<Removed>();
     for (ObjectId c : dropped) RemoveTree(c, undo ? removed.get() : nullptr);
   }
-  if (undo) {
+  if (undo && !removed) {
+    undo->push_back(DeleteUndo(obj, std::move(newly), in_view ? &del.ranges : nullptr));
+  } else if (undo) {
     std::optional<DeleteOp> view;
     if (in_view) view = del;
     undo->push_back(Undo([obj, newly = DeleteOp{newly}, view, removed](Document& d) {
@@ -1346,7 +1392,7 @@ Status Document::ApplySequenceOp(const Op& op, const Dot& dot, std::vector<UndoF
   return Status::Ok();
 }
 
-Status Transaction::AddSequenceInsert(Op op) {
+Status Transaction::AddSequenceInsert(Op&& op) {
   // Local inserts go through the sequence's own LocalInsert, which picks the origins.
   if (!open_) return Status::InvalidArgument("transaction is closed");
   Document& d = *doc_;
@@ -1360,12 +1406,9 @@ Status Transaction::AddSequenceInsert(Op op) {
   if (op.type == Op::Type::kTextInsert) {
     auto* t = std::get_if<Text>(target);
     if (!t) return Status::TypeMismatch(KindError(obj, ObjectKind::kText, KindOfObject(*target)));
-    auto ins = t->LocalInsert(pos, op.text, dot, TextMode());
-    if (!ins.ok()) return ins.status();
-    op.left = ins->left;
-    op.right = ins->right;
+    WEFT_RETURN_IF_ERROR(t->LocalInsert(pos, op.text, dot, TextMode(), &op.left, &op.right));
     n = OpSpan(op);
-    undo_.push_back(UndoEntry{obj, dot, n, {}});
+    undo_.push_back(InsertUndo(obj, dot, n));
     // At an earlier version, the patch says where the text went in the current state.
     patches_.push_back(InsertPatch(obj, at_view_ ? *t->IndexOf(dot) : pos, n, op.text));
   } else {
@@ -1489,25 +1532,29 @@ Status Transaction::ListDelete(ObjectId seq, size_t pos, size_t len) {
   std::vector<ObjectId> dropped;
   ViewMode mode = TextMode();
   WEFT_RETURN_IF_ERROR(SequenceDelete(target, seq, pos, len, mode, &del, &newly, &dropped));
-  auto removed = std::make_shared<Document::Removed>();
-  for (ObjectId c : dropped) d.RemoveTree(c, removed.get());
-  std::optional<DeleteOp> in_view;
-  if (mode != ViewMode::kOutside) in_view = del;
-  undo_.push_back(Undo([seq, newly, in_view, removed](Document& doc) {
-    doc.Reinsert(*removed);
-    Document::Object* o = doc.Find(seq);
-    const DeleteOp* view = in_view ? &*in_view : nullptr;
-    if (auto* t = std::get_if<Text>(o))
-      t->UndoDelete(newly, view);
-    else
-      std::get<List<Value>>(*o).UndoDelete(newly, view);
-  }));
-  if (at_view_) {
+  if (at_view_ && !newly.ranges.empty()) {
     // The patches say which items left the current state, and where.
-    if (!newly.ranges.empty()) {
-      DeletePatches(std::get<Text>(*target).core(), seq, newly.ranges, &patches_);
-    }
+    DeletePatches(std::get<Text>(*target).core(), seq, newly.ranges, &patches_);
+  }
+  const std::vector<DotRange>* view = mode != ViewMode::kOutside ? &del.ranges : nullptr;
+  if (dropped.empty()) {
+    undo_.push_back(DeleteUndo(seq, std::move(newly.ranges), view));
   } else {
+    auto removed = std::make_shared<Document::Removed>();
+    for (ObjectId c : dropped) d.RemoveTree(c, removed.get());
+    std::optional<DeleteOp> in_view;
+    if (view) in_view = del;
+    undo_.push_back(Undo([seq, newly, in_view, removed](Document& doc) {
+      doc.Reinsert(*removed);
+      Document::Object* o = doc.Find(seq);
+      const DeleteOp* v = in_view ? &*in_view : nullptr;
+      if (auto* t = std::get_if<Text>(o))
+        t->UndoDelete(newly, v);
+      else
+        std::get<List<Value>>(*o).UndoDelete(newly, v);
+    }));
+  }
+  if (!at_view_) {
     Patch p;
     p.type = Patch::Type::kDelete;
     p.object = seq;

@@ -790,6 +790,41 @@ struct SequenceCore::Impl {
       AddDelta(l, d);
       return;
     }
+    // A piece at an end of the run that joins the neighbour beside it (backspace or delete next
+    // to earlier deletes): move the items over, no split.
+    if (c.off == 0 && c.idx > 0) {
+      Run head = r;
+      Run rest = SplitRun(head, k);
+      assign(head);
+      Run& prev = l->runs[c.idx - 1];
+      if (CanMerge(prev, head)) {
+        RunDelta d;
+        d.Add(r, -1);
+        prev.len += k;
+        r = rest;
+        d.Add(head, 1);
+        d.Add(rest, 1);
+        AddDelta(l, d);
+        return;
+      }
+    }
+    if (c.off > 0 && c.off + k == r.len && c.idx + 1 < l->n) {
+      Run front = r;
+      Run piece = SplitRun(front, c.off);
+      assign(piece);
+      Run& next = l->runs[c.idx + 1];
+      if (CanMerge(piece, next)) {
+        RunDelta d;
+        d.Add(r, -1);
+        d.Add(front, 1);
+        d.Add(piece, 1);
+        piece.len += next.len;
+        next = piece;
+        r = front;
+        AddDelta(l, d);
+        return;
+      }
+    }
     Run pieces[3];
     int np = 0;
     Run cur = r;

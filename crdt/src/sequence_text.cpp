@@ -53,6 +53,15 @@ Result<char32_t> Text::At(size_t index) const {
 
 Result<TextInsertOp> Text::LocalInsert(size_t pos, std::string_view text, Dot first_id,
                                        ViewMode mode) {
+  TextInsertOp op;
+  op.id = first_id;
+  WEFT_RETURN_IF_ERROR(LocalInsert(pos, text, first_id, mode, &op.left, &op.right));
+  op.text.assign(text);
+  return op;
+}
+
+Status Text::LocalInsert(size_t pos, std::string_view text, Dot first_id, ViewMode mode, Dot* left,
+                         Dot* right) {
   size_t old = chars_.size();
   WEFT_RETURN_IF_ERROR(AppendDecoded(text, &chars_));
   size_t n = chars_.size() - old;
@@ -61,19 +70,12 @@ Result<TextInsertOp> Text::LocalInsert(size_t pos, std::string_view text, Dot fi
     chars_.resize(old);
     return Status::InvalidArgument("text insert: content arena full");
   }
-  TextInsertOp op;
-  op.id = first_id;
   uint32_t content = static_cast<uint32_t>(old);
-  Status s = mode == ViewMode::kAt
-                 ? core_.ViewInsert(pos, first_id, n, content, &op.left, &op.right)
-                 : core_.LocalInsert(pos, first_id, n, content, &op.left, &op.right,
-                                     mode == ViewMode::kJoin);
-  if (!s.ok()) {
-    chars_.resize(old);
-    return s;
-  }
-  op.text.assign(text);
-  return op;
+  Status s = mode == ViewMode::kAt ? core_.ViewInsert(pos, first_id, n, content, left, right)
+                                   : core_.LocalInsert(pos, first_id, n, content, left, right,
+                                                       mode == ViewMode::kJoin);
+  if (!s.ok()) chars_.resize(old);
+  return s;
 }
 
 Result<DeleteOp> Text::LocalDelete(size_t pos, size_t len, ViewMode mode,

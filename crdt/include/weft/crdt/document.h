@@ -265,12 +265,19 @@ struct ApplyOptions {
 class Document;
 
 // How to undo one applied op (inside a transaction, or a change that fails half way). A sequence
-// insert is undone without a closure (no allocation on the hot path); anything else runs `fn`.
+// insert or delete is undone without a closure (no allocation for it on the hot path); anything
+// else runs `fn`.
 struct UndoEntry {
   ObjectId object;
   Dot first;  // the first item a sequence insert made
   uint64_t count = 0;
   std::function<void(Document&)> fn;
+  // A sequence delete (`is_delete`): the items it deleted, and, when it was counted in the view,
+  // its ranges (`view_ranges`, to take out of the view again).
+  bool is_delete = false;
+  bool in_view = false;
+  std::vector<DotRange> deleted;
+  std::vector<DotRange> view_ranges;
   void operator()(Document& doc) const;
 };
 
@@ -339,7 +346,7 @@ class Transaction {
   friend class Document;
   Transaction(Document* doc, uint64_t now_ms, NodeId author, bool at_view);
   Status Add(Op op);
-  Status AddSequenceInsert(Op op);
+  Status AddSequenceInsert(Op&& op);
   // Whether the local actor may add a data op now: in an owned document, once it is bound, its
   // key must be allowed to write (AccessList::CheckWrite).
   Status CheckLocalWrite() const;

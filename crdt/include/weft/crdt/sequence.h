@@ -213,6 +213,9 @@ class Text {
   // kOutOfRange past the end; nothing changes on error.
   Result<TextInsertOp> LocalInsert(size_t pos, std::string_view text, Dot first_id,
                                    ViewMode mode = ViewMode::kJoin);
+  // The same, giving only the origins it chose (the caller keeps the text): no copy of it.
+  Status LocalInsert(size_t pos, std::string_view text, Dot first_id, ViewMode mode, Dot* left,
+                     Dot* right);
   // *newly_deleted (when given): the ranges the delete took out of the current state.
   Result<DeleteOp> LocalDelete(size_t pos, size_t len, ViewMode mode = ViewMode::kJoin,
                                std::vector<DotRange>* newly_deleted = nullptr);
@@ -232,6 +235,10 @@ class Text {
   void UndoInsert(const TextInsertOp& op) { UndoInsert(op.id, CountCodePoints(op.text)); }
   void UndoDelete(const DeleteOp& newly_deleted, const DeleteOp* in_view = nullptr) {
     core_.UndoDelete(newly_deleted.ranges, in_view ? &in_view->ranges : nullptr);
+  }
+  void UndoDelete(const std::vector<DotRange>& newly_deleted,
+                  const std::vector<DotRange>* in_view) {
+    core_.UndoDelete(newly_deleted, in_view);
   }
   // The view (SequenceCore): moving it, and its length.
   void ResetView(bool count_unnamed_deletes) { core_.ResetView(count_unnamed_deletes); }
@@ -346,6 +353,10 @@ class List {
   void UndoInsert(Dot first, uint64_t len) { core_.UndoInsert(first, len); }
   void UndoDelete(const DeleteOp& newly_deleted, const DeleteOp* in_view = nullptr) {
     core_.UndoDelete(newly_deleted.ranges, in_view ? &in_view->ranges : nullptr);
+  }
+  void UndoDelete(const std::vector<DotRange>& newly_deleted,
+                  const std::vector<DotRange>* in_view) {
+    core_.UndoDelete(newly_deleted, in_view);
   }
   void ResetView(bool count_unnamed_deletes) { core_.ResetView(count_unnamed_deletes); }
   void SetInView(Dot first, uint64_t len, bool in) { core_.SetInView(first, len, in); }
