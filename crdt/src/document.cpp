@@ -1392,7 +1392,14 @@ Status Document::ApplySequenceOp(const Op& op, const Dot& dot, std::vector<UndoF
   return Status::Ok();
 }
 
-Status Transaction::AddSequenceInsert(Op&& op) {
+Status Transaction::AddSequenceInsert() {
+  // The op is built in place (no move of it): the last of ops_, taken back on error.
+  Status s = PlaceSequenceInsert(ops_.back());
+  if (!s.ok()) ops_.pop_back();
+  return s;
+}
+
+Status Transaction::PlaceSequenceInsert(Op& op) {
   // Local inserts go through the sequence's own LocalInsert, which picks the origins.
   if (!open_) return Status::InvalidArgument("transaction is closed");
   Document& d = *doc_;
@@ -1443,39 +1450,38 @@ Status Transaction::AddSequenceInsert(Op&& op) {
     patches_.push_back(InsertPatch(obj, pos, n, {}));
   }
   next_seq_ += n;
-  ops_.push_back(std::move(op));
   return Status::Ok();
 }
 
 Status Transaction::TextInsert(ObjectId text, size_t pos, std::string_view utf8) {
   WEFT_RETURN_IF_ERROR(ValidateUtf8(utf8));
   if (utf8.empty()) return Status::InvalidArgument("empty text insert");
-  Op op;
+  Op& op = ops_.emplace_back();
   op.type = Op::Type::kTextInsert;
   op.object = text;
   op.left = Dot{NodeId{}, pos};
   op.text = std::string(utf8);
-  return AddSequenceInsert(std::move(op));
+  return AddSequenceInsert();
 }
 
 Status Transaction::ListInsert(ObjectId list, size_t pos, std::vector<Scalar> values) {
   if (values.empty()) return Status::InvalidArgument("empty list insert");
-  Op op;
+  Op& op = ops_.emplace_back();
   op.type = Op::Type::kListInsert;
   op.object = list;
   op.left = Dot{NodeId{}, pos};
   for (Scalar& v : values) op.items.push_back(ListItem{std::move(v), std::nullopt});
-  return AddSequenceInsert(std::move(op));
+  return AddSequenceInsert();
 }
 
 Result<ObjectId> Transaction::ListInsertObject(ObjectId list, size_t pos, ObjectKind kind) {
-  Op op;
+  Op& op = ops_.emplace_back();
   op.type = Op::Type::kListInsert;
   op.object = list;
   op.left = Dot{NodeId{}, pos};
   op.items.push_back(ListItem{Scalar(), kind});
   Dot id{author_, next_seq_};
-  WEFT_RETURN_IF_ERROR(AddSequenceInsert(std::move(op)));
+  WEFT_RETURN_IF_ERROR(AddSequenceInsert());
   return id;
 }
 
@@ -1562,12 +1568,11 @@ Status Transaction::ListDelete(ObjectId seq, size_t pos, size_t len) {
     p.length = len;
     patches_.push_back(std::move(p));
   }
-  Op op;
+  Op& op = ops_.emplace_back();
   op.type = Op::Type::kSeqDelete;
   op.object = seq;
   op.ranges = std::move(del.ranges);
   next_seq_ += 1;
-  ops_.push_back(std::move(op));
   return Status::Ok();
 }
 

@@ -346,7 +346,9 @@ class Transaction {
   friend class Document;
   Transaction(Document* doc, uint64_t now_ms, NodeId author, bool at_view);
   Status Add(Op op);
-  Status AddSequenceInsert(Op&& op);
+  // Completes the sequence insert built as the last of ops_ (drops it on error).
+  Status AddSequenceInsert();
+  Status PlaceSequenceInsert(Op& op);
   // Whether the local actor may add a data op now: in an owned document, once it is bound, its
   // key must be allowed to write (AccessList::CheckWrite).
   Status CheckLocalWrite() const;
