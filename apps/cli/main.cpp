@@ -16,12 +16,14 @@
 //   token DOC                         the document's current causal token
 //   history DOC                       the versions of the document, one JSON line each: the
 //                                     change, its author and time, and the token it led to
-//   sync URL [--doc DOC]... [--timeout SECONDS] [--token TOKEN] [--relay-key KEY] [--ca FILE]
-//                                     exchange changes with a relay until both sides have each
-//                                     other's (every document when none is named); an admission
-//                                     token for relays that ask for one; a pinned relay key; a
-//                                     wss:// URL is checked against the CA certificates of FILE
-//                                     (PEM) or the system's
+//   sync URL [URL...] [--quorum W] [--doc DOC]... [--timeout SECONDS] [--token TOKEN]
+//        [--relay-key KEY] [--ca FILE]
+//                                     exchange changes with relays until both sides have each
+//                                     other's (every document when none is named) and the relay
+//                                     acknowledged storing them, with at least W of the URLs
+//                                     (all by default); an admission token for relays that ask
+//                                     for one; a pinned relay key; a wss:// URL is checked
+//                                     against the CA certificates of FILE (PEM) or the system's
 //   grant DOC KEY ROLE                give the device with that public key a role in DOC
 //                                     (reader, writer or admin): a change, synced later
 //   revoke DOC KEY                    take that device's role away (a change)
@@ -68,11 +70,13 @@ const char kUsage[] =
     "  log DOC                 the changes, one line each\n"
     "  token DOC               the document's current causal token\n"
     "  history DOC             its versions: change, author, time and token, a JSON line each\n"
-    "  sync URL [--doc DOC]... [--timeout SECONDS] [--token TOKEN] [--relay-key KEY]\n"
-    "       [--ca FILE]        exchange changes with a relay (ws://HOST:PORT, or\n"
-    "                          wss://HOST[:PORT] trusting the CAs of FILE or the system);\n"
-    "                          --token: an admission token, --relay-key: refuse a relay\n"
-    "                          with another key\n"
+    "  sync URL [URL...] [--quorum W] [--doc DOC]... [--timeout SECONDS] [--token TOKEN]\n"
+    "       [--relay-key KEY] [--ca FILE]\n"
+    "                          exchange changes with relays (ws://HOST:PORT, or\n"
+    "                          wss://HOST[:PORT] trusting the CAs of FILE or the system)\n"
+    "                          until W of them (all by default) hold and acknowledged\n"
+    "                          every change; --token: an admission token, --relay-key:\n"
+    "                          refuse a relay with another key\n"
     "  grant DOC KEY ROLE      give a device (its public key) a role: reader, writer, admin\n"
     "  revoke DOC KEY          take a device's role away\n"
     "  members DOC             the access list as JSON: {\"KEY\": \"owner\"|\"admin\"|...}\n"
@@ -341,10 +345,21 @@ int Run(int argc, char** argv) {
   }
   if (cmd == "sync" && args.size() >= 2) {
     std::vector<std::string> docs;
+    std::vector<std::string> urls{args[1]};
+    size_t quorum = 0;  // all
     double timeout_s = 30;
     SyncOptions so;
     for (size_t i = 2; i < args.size(); ++i) {
-      if (args[i] == "--doc" && i + 1 < args.size()) {
+      if (args[i].rfind("--", 0) != 0) {
+        urls.push_back(args[i]);
+      } else if (args[i] == "--quorum" && i + 1 < args.size()) {
+        char* end = nullptr;
+        unsigned long w = std::strtoul(args[++i].c_str(), &end, 10);
+        if (*end != '\0' || w == 0 || args[i][0] == '-') {
+          return Fail("--quorum takes a number of relays, at least 1: " + args[i]);
+        }
+        quorum = w;
+      } else if (args[i] == "--doc" && i + 1 < args.size()) {
         docs.push_back(args[++i]);
       } else if (args[i] == "--ca" && i + 1 < args.size()) {
         so.tls_ca_file = args[++i];
@@ -366,11 +381,19 @@ int Run(int argc, char** argv) {
         return kExitUsage;
       }
     }
-    auto summary = SyncOnce(r, args[1], docs,
+    if (quorum == 0) quorum = urls.size();
+    if (quorum > urls.size()) {
+      return Fail("--quorum " + std::to_string(quorum) + " is more than the " +
+                  std::to_string(urls.size()) + " relay URL(s) given");
+    }
+    auto summary = SyncOnce(r, urls, quorum, docs,
                             std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000)), so);
     if (!summary.ok()) return Fail(summary.status());
+    std::string with = urls.size() == 1 ? urls[0]
+                                        : std::to_string(quorum) + " of " +
+                                              std::to_string(urls.size()) + " relays";
     std::printf("synced %zu document(s) with %s: %llu change(s) sent, %llu received\n",
-                summary->documents, args[1].c_str(),
+                summary->documents, with.c_str(),
                 static_cast<unsigned long long>(summary->changes_sent),
                 static_cast<unsigned long long>(summary->changes_received));
     return 0;

@@ -1,4 +1,4 @@
-// weft-sync-bench: the sync path end to end on loopback (issue 5's speed targets).
+// weft-sync-bench: the sync path end to end on loopback.
 //
 // One in-process relay (the weft-relay code, on its embedded SQLite store) and N devices, each
 // its own Replica on its own SQLite file with its own SyncClient (and network thread), all

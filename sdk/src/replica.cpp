@@ -1161,7 +1161,7 @@ Result<std::vector<std::pair<std::string, VersionVector>>> ReplicaImpl::PeerVers
   return store_->PeerVersions(peer);
 }
 
-// ---- Snapshot bootstrap (issue 5): base snapshots, kept apart from the op log. ----
+// ---- Snapshot bootstrap: base snapshots, kept apart from the op log. ----
 
 Result<DocumentSnapshot> ReplicaImpl::ExportSnapshot(std::string_view doc) {
   DocumentSnapshot out;

@@ -1,4 +1,4 @@
-// The relay: a Weft replica with a server face (issue 5).
+// The relay: a Weft replica with a server face.
 //
 // A Relay owns a Replica on an embedded SQLite store in its data directory, listens for WebSocket
 // sync sessions (and HTTP /metrics and /healthz on the same port), and dials its --peer relays

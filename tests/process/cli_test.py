@@ -194,6 +194,47 @@ class CliTest(unittest.TestCase):
         finally:
             relay.stop()
 
+    def test_sync_with_a_quorum_of_relays(self):
+        """`sync URL URL URL --quorum 2`: exits 0 with one relay down, fails clearly with two
+        down; without --quorum every relay is needed."""
+        relays = [RelayProcess(os.path.join(self._tmp.name, "relay%d" % i)) for i in range(3)]
+        urls = [r.url for r in relays]
+        try:
+            self.weft("set", "doc", "a", "1")
+            readers = [os.path.join(self._tmp.name, "n%d.db" % i) for i in range(2)]
+            for other in readers:
+                key = subprocess.run([WEFT, "--db", other, "id"], capture_output=True, text=True,
+                                     timeout=60).stdout.strip()
+                self.weft("grant", "doc", key, "reader")
+            relays[2].stop()
+            p = self.weft("sync", *urls, "--quorum", "2", "--timeout", "20")
+            self.assertIn("with 2 of 3 relays", p.stdout)
+            # Each of the two relays up holds the change: a new device gets it from either.
+            for i, other in enumerate(readers):
+                q = subprocess.run([WEFT, "--db", other, "sync", urls[i]], capture_output=True,
+                                   text=True, timeout=60)
+                self.assertEqual(q.returncode, 0, q.stderr)
+                q = subprocess.run([WEFT, "--db", other, "get", "doc", "a"], capture_output=True,
+                                   text=True, timeout=60)
+                self.assertEqual(q.stdout.strip(), "1")
+            p = self.weft("sync", *urls, "--timeout", "2", ok=False)  # all three by default
+            self.assertNotEqual(p.returncode, 0)
+            self.assertIn("2 of 3 peers synced, 3 needed", p.stderr)
+            relays[1].stop()
+            p = self.weft("sync", *urls, "--quorum", "2", "--timeout", "2", ok=False)
+            self.assertNotEqual(p.returncode, 0)
+            self.assertIn("1 of 3 peers synced, 2 needed", p.stderr)
+            self.assertIn(urls[1], p.stderr)
+            self.assertIn(urls[2], p.stderr)
+            p = self.weft("sync", *urls, "--quorum", "4", ok=False)
+            self.assertIn("more than the 3 relay URL(s)", p.stderr)
+            p = self.weft("sync", *urls, "--quorum", "0", ok=False)
+            self.assertIn("--quorum takes a number of relays", p.stderr)
+        finally:
+            for r in relays:
+                if not r.proc.stderr.closed:
+                    r.stop()
+
     def test_open_relay_warns(self):
         relay = RelayProcess(os.path.join(self._tmp.name, "relay"), "--open")
         try:

@@ -1,4 +1,4 @@
-// A deterministic simulation of Weft replicas and relays in one process (issue 6).
+// A deterministic simulation of Weft replicas and relays in one process.
 //
 // Every node is a real Replica on its own SQLite file with a real sync::Hub; every connection is a
 // pair of real sync::Links (the protocol of docs/protocol.md) whose frames travel through a

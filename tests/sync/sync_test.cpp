@@ -1729,3 +1729,66 @@ TEST_CASE("a device refused a document it named gets it as soon as it is granted
       },
       10s));
 }
+
+TEST_CASE("a quorum of relays: synced and acknowledged by W of N, or a timeout naming the rest",
+          "[sync][quorum]") {
+  testing::TempDir dir;
+  std::vector<std::unique_ptr<relay::Relay>> relays;
+  std::vector<std::string> urls;
+  for (int i = 0; i < 3; ++i) {
+    relays.push_back(StartRelay(dir.File("relay" + std::to_string(i))));
+    urls.push_back(Url(*relays.back()));
+  }
+  auto a = OpenReplica(dir.File("a.db"));
+  auto info = a->Transact("q", [](Txn& t) { return t.root().Put("k", Scalar(int64_t{1})); });
+  REQUIRE(info.ok());
+
+  SECTION("W of N in one sync, with one relay down") {
+    relays[2]->Stop();
+    auto r = SyncOnce(*a, urls, 2, {}, 20s, FastOptions());
+    INFO(r.status().ToString());
+    REQUIRE(r.ok());
+    CHECK(r->changes_sent == 2);  // the change, to each of the two relays up
+    // Each of the two holds it: a new device reads it from either alone.
+    for (int i = 0; i < 2; ++i) {
+      auto b = OpenReplica(dir.File("b" + std::to_string(i) + ".db"));
+      REQUIRE(SyncOnce(*b, urls[static_cast<size_t>(i)], {}, 20s, FastOptions()).ok());
+      CHECK(State(*b, "q") == State(*a, "q"));
+    }
+  }
+  SECTION("two relays down: the quorum of two times out, naming both") {
+    relays[1]->Stop();
+    relays[2]->Stop();
+    auto r = SyncOnce(*a, urls, 2, {}, 1500ms, FastOptions());
+    REQUIRE(r.status().code() == StatusCode::kTimeout);
+    CHECK(r.status().message().find("1 of 3 peers synced, 2 needed") != std::string::npos);
+    CHECK(r.status().message().find(urls[1]) != std::string::npos);
+    CHECK(r.status().message().find(urls[2]) != std::string::npos);
+    // A quorum of one is still met.
+    CHECK(SyncOnce(*a, urls, 1, {}, 20s, FastOptions()).ok());
+  }
+  SECTION("an app waits until its change is stored on W relays") {
+    relays[2]->Stop();
+    auto c = SyncClient::Create(*a, FastOptions());
+    REQUIRE(c.ok());
+    for (const auto& u : urls) Check((*c)->AddPeer(u));
+    Check((*c)->WaitForAcks("q", info->version, 2, 20s));
+    auto more = a->Transact("q", [](Txn& t) { return t.root().Put("k", Scalar(int64_t{2})); });
+    REQUIRE(more.ok());
+    Check((*c)->WaitForAcks("q", more->version, 2, 20s));
+    Status three = (*c)->WaitForAcks("q", more->version, 3, 500ms);
+    CHECK(three.code() == StatusCode::kTimeout);
+    CHECK(three.message().find("2 of 3") != std::string::npos);
+    CHECK((*c)->WaitForAcks("q", more->version, 4, 10ms).code() == StatusCode::kInvalidArgument);
+    CHECK((*c)->WaitForAcks("q", more->version, 0, 10ms).code() == StatusCode::kInvalidArgument);
+    // A relay that acknowledged stays counted after it went away.
+    relays[0]->Stop();
+    Check((*c)->WaitForAcks("q", more->version, 2, 1s));
+    (*c)->Stop();
+  }
+  SECTION("bad quorums are refused before connecting") {
+    CHECK(SyncOnce(*a, urls, 0, {}, 1s).status().code() == StatusCode::kInvalidArgument);
+    CHECK(SyncOnce(*a, urls, 4, {}, 1s).status().code() == StatusCode::kInvalidArgument);
+  }
+  for (auto& r : relays) r->Stop();
+}

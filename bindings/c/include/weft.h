@@ -649,6 +649,13 @@ WEFT_EXPORT weft_status weft_sync_wait_for_ack(weft_sync* s, const char* doc, si
                                                const char* token, size_t token_len,
                                                uint64_t timeout_ms, const char* url,
                                                size_t url_len);
+/* Durability on several relays: blocks until at least `quorum` of the client's peers have each
+ * acknowledged storing every change `token` names (on the current connection or an earlier
+ * one), or timeout_ms passes (WEFT_TIMEOUT, the message says how many did).
+ * WEFT_INVALID_ARGUMENT for a quorum of 0 or over the number of peers. */
+WEFT_EXPORT weft_status weft_sync_wait_for_acks(weft_sync* s, const char* doc, size_t doc_len,
+                                                const char* token, size_t token_len, size_t quorum,
+                                                uint64_t timeout_ms);
 
 /* Connection states. */
 typedef enum weft_connection_state {

@@ -51,6 +51,22 @@ struct weft_peers {
     if (!weft_check_.ok()) return Report(slot, weft_check_); \
   } while (0)
 
+namespace {
+// Checks a document ID and a causal token of it, and runs `wait` with the token's version.
+template <typename F>
+weft_status WaitOnToken(weft_sync* s, const char* doc, size_t doc_len, const char* token,
+                        size_t token_len, F&& wait) {
+  std::string_view d, t;
+  WEFT_CHECK(&s->err, CheckText(doc, doc_len, "document ID", &d));
+  WEFT_CHECK(&s->err, CheckText(token, token_len, "token", &t));
+  auto dec = DecodeCausalToken(t);
+  if (!dec.ok()) return Report(&s->err, dec.status());
+  if (dec->first != d)
+    return Fail(&s->err, WEFT_INVALID_ARGUMENT, "the token names another document");
+  return Report(&s->err, wait(d, dec->second));
+}
+}  // namespace
+
 extern "C" {
 
 weft_sync_options* weft_sync_options_create(void) {
@@ -259,15 +275,24 @@ weft_status weft_sync_wait_for_ack(weft_sync* s, const char* doc, size_t doc_len
                                    size_t url_len) {
   if (!s) return NullArg("weft_sync_wait_for_ack");
   return Guard(&s->err, [&] {
-    std::string_view d, t, u;
-    WEFT_CHECK(&s->err, CheckText(doc, doc_len, "document ID", &d));
-    WEFT_CHECK(&s->err, CheckText(token, token_len, "token", &t));
+    std::string_view u;
     WEFT_CHECK(&s->err, CheckText(url, url_len, "URL", &u));
-    auto dec = DecodeCausalToken(t);
-    if (!dec.ok()) return Report(&s->err, dec.status());
-    if (dec->first != d)
-      return Fail(&s->err, WEFT_INVALID_ARGUMENT, "the token names another document");
-    return Report(&s->err, s->impl->WaitForAck(d, dec->second, Ms(timeout_ms), u));
+    return WaitOnToken(s, doc, doc_len, token, token_len,
+                       [&](std::string_view d, const VersionVector& v) {
+                         return s->impl->WaitForAck(d, v, Ms(timeout_ms), u);
+                       });
+  });
+}
+
+weft_status weft_sync_wait_for_acks(weft_sync* s, const char* doc, size_t doc_len,
+                                    const char* token, size_t token_len, size_t quorum,
+                                    uint64_t timeout_ms) {
+  if (!s) return NullArg("weft_sync_wait_for_acks");
+  return Guard(&s->err, [&] {
+    return WaitOnToken(s, doc, doc_len, token, token_len,
+                       [&](std::string_view d, const VersionVector& v) {
+                         return s->impl->WaitForAcks(d, v, quorum, Ms(timeout_ms));
+                       });
   });
 }
 

@@ -69,6 +69,12 @@ class SyncTest(unittest.TestCase):
                 t.text("body").append(" world")
             sb.wait_for_ack("notes", t.result.token, timeout=20, url=url)
             sb.wait_for_ack("notes", t.result.token, timeout=20)
+            sb.wait_for_ack("notes", t.result.token, timeout=20, quorum=1)
+            with self.assertRaises(weft.WeftError) as e:
+                sb.wait_for_ack("notes", t.result.token, timeout=1, quorum=2)
+            self.assertIn("a quorum of 2 of 1 peers", str(e.exception))
+            with self.assertRaises(ValueError):
+                sb.wait_for_ack("notes", t.result.token, url=url, quorum=1)
             a.wait_for(t.result.token, timeout=20)
             self.assertEqual(a.get("notes", "body"), "hello world")
 

@@ -1175,8 +1175,16 @@ class Sync:
                                                ctypes.byref(s)))
         return _summary(s)
 
-    def wait_for_ack(self, doc, token, timeout=10.0, url=None):
+    def wait_for_ack(self, doc, token, timeout=10.0, url=None, quorum=None):
+        """Waits until a peer (`url`, or any) stored every change `token` names; with `quorum`,
+        until that many of the peers each did."""
         d, t, u = _b(doc), _b(token), _b(url) if url else b""
+        if quorum is not None:
+            if url:
+                raise ValueError("give either url or quorum")
+            _check(lib.weft_sync_wait_for_acks(self._handle(), d, len(d), t, len(t), quorum,
+                                               int(timeout * 1000)))
+            return
         _check(lib.weft_sync_wait_for_ack(self._handle(), d, len(d), t, len(t),
                                           int(timeout * 1000), u, len(u)))
 

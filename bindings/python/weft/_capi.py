@@ -249,6 +249,7 @@ _SIGNATURES = {
     "weft_sync_remove_peer": (_ST, [_P, _S, _Z]),
     "weft_sync_wait_until_synced": (_ST, [_P, _S, _Z, _U64, ctypes.POINTER(SyncSummary)]),
     "weft_sync_wait_for_ack": (_ST, [_P, _S, _Z, _S, _Z, _U64, _S, _Z]),
+    "weft_sync_wait_for_acks": (_ST, [_P, _S, _Z, _S, _Z, _Z, _U64]),
     "weft_sync_peers": (_ST, [_P, ctypes.POINTER(_P)]),
     "weft_peers_count": (_Z, [_P]),
     "weft_peers_get": (_ST, [_P, _Z, ctypes.POINTER(PeerInfo)]),

@@ -13,7 +13,7 @@
 
 namespace weft {
 
-// The codes are part of the ABI of the C API (issue 7): never renumber or reuse a value.
+// The codes are part of the ABI of the C API: never renumber or reuse a value.
 enum class StatusCode : int {
   kOk = 0,
   kNotFound = 1,

@@ -2,7 +2,7 @@
 //
 // A Replica accepts every write locally, at once, online or offline. Each transaction commits as
 // one CRDT change and one SQLite transaction: the change joins the op log (the source of truth),
-// and snapshots (caches rebuilt from the log) are made by a policy. Sync (issue 5) carries the op
+// and snapshots (caches rebuilt from the log) are made by a policy. Sync carries the op
 // log between replicas through ChangesSince / ApplyRemoteChanges.
 //
 // Thread safety: a Replica may be used from any number of threads. Reads (Read, Version,
@@ -331,7 +331,7 @@ class Replica {
   // compact is damaged; nothing changes on failure.
   virtual Status Snapshot(std::string_view doc) = 0;
 
-  // Sync state per peer (issue 5): the version of `doc` that `peer` (the sync client's name for
+  // Sync state per peer: the version of `doc` that `peer` (the sync client's name for
   // it, its URL) acknowledged storing durably. Kept across restarts, so that the sync client
   // reports replication lag while offline and resumes from it.
   virtual Status SetPeerVersion(std::string_view peer, std::string_view doc,
@@ -340,7 +340,7 @@ class Replica {
   virtual Result<std::vector<std::pair<std::string, VersionVector>>> PeerVersions(
       std::string_view peer) = 0;
 
-  // Snapshots for sync bootstrap (issue 5). A replica that imported a snapshot keeps no change
+  // Snapshots for sync bootstrap. A replica that imported a snapshot keeps no change
   // from before it: its log starts after the snapshot's version (its base), and ChangesSince
   // returns only changes in the log, so a peer that lacks part of the base must be sent a snapshot
   // in turn (the sync client does this).

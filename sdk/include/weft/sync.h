@@ -186,6 +186,23 @@ class SyncClient {
   virtual Status WaitForAck(std::string_view doc, const VersionVector& version,
                             std::chrono::milliseconds timeout, std::string_view url = {}) = 0;
 
+  // Durability on several peers: blocks until at least `quorum` of this client's peers have
+  // each acknowledged storing every change named by `version` of `doc` (on the current
+  // connection, or on an earlier one: what each peer acknowledged is kept in the replica).
+  // kTimeout when fewer did in time (the message says how many); kInvalidArgument when `quorum`
+  // is 0 or exceeds the number of peers.
+  virtual Status WaitForAcks(std::string_view doc, const VersionVector& version, size_t quorum,
+                             std::chrono::milliseconds timeout) = 0;
+
+  // Blocks until at least `quorum` of the peers `urls` are synced as WaitUntilSynced says, and
+  // returns their summaries added up. Fails at once when so many peers refused that the quorum
+  // cannot be reached, and with kTimeout when fewer got there in time; either message names each
+  // peer that did not and why. kInvalidArgument for a quorum of 0 or over urls.size(), kNotFound
+  // for a URL not added.
+  virtual Result<SyncSummary> WaitUntilSyncedWith(const std::vector<std::string>& urls,
+                                                  size_t quorum,
+                                                  std::chrono::milliseconds timeout) = 0;
+
   // Presence: sends `payload` (opaque, at most 64 KiB) to every peer that syncs `doc`, which fan
   // it out to their other subscribers; never stored. kDisconnected when no peer is connected.
   virtual Status PublishPresence(std::string_view doc, std::string payload) = 0;
@@ -200,6 +217,13 @@ class SyncClient {
 // changes, then disconnects: for `weft sync`. Fails with kTimeout (and what was awaited), the
 // peer's refusal, or kInvalidArgument for a bad URL.
 Result<SyncSummary> SyncOnce(Replica& replica, std::string_view url,
+                             const std::vector<std::string>& documents,
+                             std::chrono::milliseconds timeout, SyncOptions options = {});
+
+// SyncOnce with several peers at once: connects to every URL, and succeeds once `quorum` of them
+// (1 to urls.size()) are synced (both sides hold each other's changes and the peer acknowledged
+// storing them), with their summaries added up; fails as WaitUntilSyncedWith does.
+Result<SyncSummary> SyncOnce(Replica& replica, const std::vector<std::string>& urls, size_t quorum,
                              const std::vector<std::string>& documents,
                              std::chrono::milliseconds timeout, SyncOptions options = {});
 

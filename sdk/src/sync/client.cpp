@@ -3,6 +3,8 @@
 
 #include <atomic>
 #include <map>
+#include <optional>
+#include <set>
 #include <thread>
 
 #include "sync/dialer.h"
@@ -129,37 +131,64 @@ class SyncClientImpl final : public SyncClient {
 
   Result<SyncSummary> WaitUntilSynced(std::string_view url,
                                       std::chrono::milliseconds timeout) override {
-    std::shared_ptr<Dialer> d = Find(url);
-    if (!d) return Status::NotFound("no peer " + std::string(url));
+    return WaitUntilSyncedWith({std::string(url)}, 1, timeout);
+  }
+
+  Result<SyncSummary> WaitUntilSyncedWith(const std::vector<std::string>& urls, size_t quorum,
+                                          std::chrono::milliseconds timeout) override {
+    if (quorum == 0 || quorum > urls.size()) {
+      return Status::InvalidArgument("a quorum of " + std::to_string(quorum) + " of " +
+                                     std::to_string(urls.size()) + " peers");
+    }
+    struct Wait {
+      std::shared_ptr<Dialer> dialer;
+      std::string waiting = "the connection";
+      std::optional<Status> failed;  // the peer's refusal: decided, not synced
+      std::optional<SyncSummary> synced;
+    };
+    std::vector<Wait> waits;
+    for (const std::string& url : urls) {
+      std::shared_ptr<Dialer> d = Find(url);
+      if (!d) return Status::NotFound("no peer " + url);
+      waits.emplace_back().dialer = std::move(d);
+    }
     auto deadline = std::chrono::steady_clock::now() + timeout;
-    std::string waiting = "the connection";
     while (true) {
-      auto s = d->session();
-      if (s) {
-        if (s->link().Converged(&waiting)) {
+      size_t synced = 0, failed = 0;
+      for (Wait& w : waits) {
+        if (!w.synced && !w.failed) Poll(w.dialer, &w.waiting, &w.failed, &w.synced);
+        synced += w.synced.has_value();
+        failed += w.failed.has_value();
+      }
+      bool timed_out = std::chrono::steady_clock::now() >= deadline;
+      if (synced >= quorum || waits.size() - failed < quorum || timed_out) {
+        if (synced >= quorum) {
           SyncSummary sum;
-          sum.changes_sent = d->changes_sent();
-          sum.changes_received = d->changes_received();
-          sum.documents = s->link().Documents().size();
+          for (const Wait& w : waits) {
+            if (!w.synced) continue;
+            sum.changes_sent += w.synced->changes_sent;
+            sum.changes_received += w.synced->changes_received;
+            sum.documents = std::max(sum.documents, w.synced->documents);
+          }
           return sum;
         }
-        if (s->link().refused()) {
-          return Status(StatusCode::kAborted, url_str(url) + ": " + s->link().last_error());
+        // Why not: one peer's own error as it was; several, each named.
+        if (waits.size() == 1) {
+          if (waits[0].failed) return *waits[0].failed;
+          return TimedOut(*waits[0].dialer, waits[0].waiting, timeout);
         }
-        if (std::string denied = s->link().denied(); !denied.empty()) {
-          return Status(StatusCode::kPermissionDenied, url_str(url) + ": " + denied);
+        std::string why;
+        StatusCode code = timed_out ? StatusCode::kTimeout : StatusCode::kAborted;
+        for (const Wait& w : waits) {
+          if (w.synced) continue;
+          why += "; " + (w.failed ? w.failed->ToString()
+                                  : TimedOut(*w.dialer, w.waiting, timeout).message());
         }
-      } else if (d->untrusted()) {
-        return Status(StatusCode::kPermissionDenied, url_str(url) + ": " + d->last_error());
+        return Status(code, std::to_string(synced) + " of " + std::to_string(waits.size()) +
+                                " peers synced, " + std::to_string(quorum) + " needed" + why);
       }
-      if (std::chrono::steady_clock::now() >= deadline) break;
       std::this_thread::sleep_for(10ms);
     }
-    std::string last = d->last_error();
-    return Status(StatusCode::kTimeout, "sync with " + url_str(url) + " did not complete in " +
-                                            std::to_string(timeout.count()) + " ms: waiting for " +
-                                            waiting +
-                                            (last.empty() ? "" : "; last error: " + last));
   }
 
   Status WaitForAck(std::string_view doc, const VersionVector& version,
@@ -168,16 +197,37 @@ class SyncClientImpl final : public SyncClient {
     while (true) {
       for (const auto& d : Dialers()) {
         if (!url.empty() && d->url() != url) continue;
-        auto s = d->session();
-        if (!s) continue;
-        auto docs = s->link().Documents();
-        auto it = docs.find(std::string(doc));
-        if (it != docs.end() && it->second.acked.Dominates(version)) return Status::Ok();
+        if (LiveAck(*d, doc, version)) return Status::Ok();
       }
       if (std::chrono::steady_clock::now() >= deadline) break;
       std::this_thread::sleep_for(5ms);
     }
     return Status(StatusCode::kTimeout, "no peer acknowledged the change in time");
+  }
+
+  Status WaitForAcks(std::string_view doc, const VersionVector& version, size_t quorum,
+                     std::chrono::milliseconds timeout) override {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    // A peer that acknowledged stays counted (its acknowledgement is durable there), even if its
+    // connection drops while others are awaited.
+    std::set<std::string> acked;
+    while (true) {
+      std::vector<std::shared_ptr<Dialer>> ds = Dialers();
+      if (quorum == 0 || quorum > ds.size()) {
+        return Status::InvalidArgument("a quorum of " + std::to_string(quorum) + " of " +
+                                       std::to_string(ds.size()) + " peers");
+      }
+      for (const auto& d : ds) {
+        if (acked.count(d->url())) continue;
+        if (LiveAck(*d, doc, version) || StoredAck(d->url(), doc, version)) acked.insert(d->url());
+      }
+      if (acked.size() >= quorum) return Status::Ok();
+      if (std::chrono::steady_clock::now() >= deadline) break;
+      std::this_thread::sleep_for(5ms);
+    }
+    return Status(StatusCode::kTimeout, std::to_string(acked.size()) + " of " +
+                                            std::to_string(quorum) +
+                                            " peers needed acknowledged the change in time");
   }
 
   Status PublishPresence(std::string_view doc, std::string payload) override {
@@ -221,6 +271,55 @@ class SyncClientImpl final : public SyncClient {
 
  private:
   static std::string url_str(std::string_view url) { return std::string(url); }
+
+  // One look at a peer being waited for: sets *synced (both sides hold each other's changes and
+  // the peer acknowledged them) or *failed (the peer refused), else says in *waiting what is
+  // awaited.
+  static void Poll(const std::shared_ptr<Dialer>& d, std::string* waiting,
+                   std::optional<Status>* failed, std::optional<SyncSummary>* synced) {
+    const std::string& url = d->url();
+    auto s = d->session();
+    if (s) {
+      if (s->link().Converged(waiting)) {
+        SyncSummary sum;
+        sum.changes_sent = d->changes_sent();
+        sum.changes_received = d->changes_received();
+        sum.documents = s->link().Documents().size();
+        *synced = sum;
+      } else if (s->link().refused()) {
+        *failed = Status(StatusCode::kAborted, url + ": " + s->link().last_error());
+      } else if (std::string denied = s->link().denied(); !denied.empty()) {
+        *failed = Status(StatusCode::kPermissionDenied, url + ": " + denied);
+      }
+    } else if (d->untrusted()) {
+      *failed = Status(StatusCode::kPermissionDenied, url + ": " + d->last_error());
+    }
+  }
+  static Status TimedOut(const Dialer& d, const std::string& waiting,
+                         std::chrono::milliseconds timeout) {
+    std::string last = d.last_error();
+    return Status(StatusCode::kTimeout, "sync with " + d.url() + " did not complete in " +
+                                            std::to_string(timeout.count()) + " ms: waiting for " +
+                                            waiting +
+                                            (last.empty() ? "" : "; last error: " + last));
+  }
+  // The peer's acknowledgement on its current connection covers `version` of `doc`.
+  static bool LiveAck(const Dialer& d, std::string_view doc, const VersionVector& version) {
+    auto s = d.session();
+    if (!s) return false;
+    auto docs = s->link().Documents();
+    auto it = docs.find(std::string(doc));
+    return it != docs.end() && it->second.acked.Dominates(version);
+  }
+  // What the replica keeps of the peer's acknowledgements covers `version` of `doc`.
+  bool StoredAck(const std::string& url, std::string_view doc, const VersionVector& version) {
+    auto stored = replica_.PeerVersions(url);
+    if (!stored.ok()) return false;
+    for (const auto& [d, v] : *stored) {
+      if (d == doc) return v.Dominates(version);
+    }
+    return false;
+  }
 
   std::vector<std::shared_ptr<Dialer>> Dialers() {
     std::lock_guard lock(mu_);
@@ -354,11 +453,21 @@ Result<std::unique_ptr<SyncClient>> SyncClient::Create(Replica& replica, SyncOpt
 Result<SyncSummary> SyncOnce(Replica& replica, std::string_view url,
                              const std::vector<std::string>& documents,
                              std::chrono::milliseconds timeout, SyncOptions options) {
+  return SyncOnce(replica, {std::string(url)}, 1, documents, timeout, std::move(options));
+}
+
+Result<SyncSummary> SyncOnce(Replica& replica, const std::vector<std::string>& urls, size_t quorum,
+                             const std::vector<std::string>& documents,
+                             std::chrono::milliseconds timeout, SyncOptions options) {
+  if (quorum == 0 || quorum > urls.size()) {
+    return Status::InvalidArgument("a quorum of " + std::to_string(quorum) + " of " +
+                                   std::to_string(urls.size()) + " peers");
+  }
   options.documents = documents;
   auto client = SyncClient::Create(replica, std::move(options));
   if (!client.ok()) return client.status();
-  WEFT_RETURN_IF_ERROR((*client)->AddPeer(url));
-  auto r = (*client)->WaitUntilSynced(url, timeout);
+  for (const std::string& url : urls) WEFT_RETURN_IF_ERROR((*client)->AddPeer(url));
+  auto r = (*client)->WaitUntilSyncedWith(urls, quorum, timeout);
   (*client)->Stop();
   return r;
 }
