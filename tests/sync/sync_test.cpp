@@ -1792,3 +1792,43 @@ TEST_CASE("a quorum of relays: synced and acknowledged by W of N, or a timeout n
   }
   for (auto& r : relays) r->Stop();
 }
+
+TEST_CASE("failover: devices with two relays go on through one when the other dies, and return",
+          "[sync][quorum]") {
+  testing::TempDir dir;
+  auto r1 = StartRelay(dir.File("r1"));
+  auto r2 = StartRelay(dir.File("r2"));  // not peered: only the devices join them
+  const uint16_t port1 = r1->port();
+  const std::string u1 = Url(*r1), u2 = Url(*r2);
+  auto a = OpenReplica(dir.File("a.db"));
+  auto b = OpenReplica(dir.File("b.db"));
+  auto ca = SyncClient::Create(*a, FastOptions());
+  auto cb = SyncClient::Create(*b, FastOptions());
+  REQUIRE(ca.ok());
+  REQUIRE(cb.ok());
+  for (const auto& u : {u1, u2}) {
+    Check((*ca)->AddPeer(u));
+    Check((*cb)->AddPeer(u));
+  }
+  auto first = a->Transact("f", [](Txn& t) { return t.root().Put("k", Scalar(int64_t{1})); });
+  REQUIRE(first.ok());
+  Check((*ca)->WaitForAcks("f", first->version, 2, 20s));
+
+  r1->Stop();
+  r1.reset();
+  auto later = a->Transact("f", [](Txn& t) { return t.root().Put("k", Scalar(int64_t{2})); });
+  REQUIRE(later.ok());
+  Check((*ca)->WaitForAck("f", later->version, 20s, u2));
+  Check(b->WaitFor(EncodeCausalToken("f", later->version), 20s));
+
+  // r1 comes back on its store and port: a's client reconnects and sends what r1 lacks.
+  r1 = StartRelay(dir.File("r1"), {}, [&](relay::RelayOptions& o) { o.listen_port = port1; });
+  Check((*ca)->WaitForAck("f", later->version, 20s, u1));
+  auto c = OpenReplica(dir.File("c.db"));
+  REQUIRE(SyncOnce(*c, u1, {}, 20s, FastOptions()).ok());
+  CHECK(State(*c, "f") == State(*a, "f"));
+  (*ca)->Stop();
+  (*cb)->Stop();
+  r1->Stop();
+  r2->Stop();
+}
