@@ -1,4 +1,5 @@
-# The Weft sync protocol (issue 5): one Message per WebSocket binary frame.
+# The Weft sync protocol: one Message per WebSocket binary frame. The SDK owns it (sdk/src/sync/
+# speaks it for devices and relays alike; weft-relay links the SDK).
 # docs/protocol.md describes the exchange; this file is the wire format. Fields are only ever added
 # (never renumbered or reused), so a peer of the same protocol version ignores what it does not know.
 @0xe34b3244b82d9e46;
