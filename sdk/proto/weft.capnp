@@ -7,10 +7,12 @@
 using Cxx = import "/capnp/c++.capnp";
 $Cxx.namespace("weft::proto");
 
-# The version this schema describes. A Hello with another version is answered with an Error
-# (code unsupportedVersion) and a close.
+# The version this schema describes (sdk/src/sync/wire.cpp checks that kProtocolVersion is this).
+# A Hello with another version is answered with an Error (code unsupportedVersion) and a close;
+# Error keeps its encoding across versions, so that a peer of any version reads that refusal.
 # Version 2 authenticates both sides (Hello.publicKey, nonce, proof; Auth).
-const protocolVersion :UInt32 = 2;
+# Version 3 adds signed snapshots (StateSeal, SnapshotChunk.seal).
+const protocolVersion :UInt32 = 3;
 
 # One entry of a version vector: node -> highest contiguous seq held.
 struct VersionEntry {
