@@ -13,7 +13,9 @@
 #   etc/weft/weft-relay.conf            the relay's settings (/etc/weft/ for the prefix /usr;
 #                                       an existing file is kept)
 #   share/doc/weft/                     README.md and docs/
-# Everything but the service unit is relocatable: the files locate the prefix relative to
+#   share/weft/python/                  the Python package, for `pip install` from there; its
+#                                       weft/_install.py names this install's libweft.so.0
+# Everything but the service unit and the Python package's record is relocatable: the files locate the prefix relative to
 # themselves, while the unit names the relay by its absolute installed path (under DESTDIR
 # staging too, it names the final one).
 include(GNUInstallDirs)
@@ -75,3 +77,18 @@ install(FILES ${PROJECT_SOURCE_DIR}/packaging/weft-relay.conf
         DESTINATION ${CMAKE_INSTALL_DATAROOTDIR}/doc/weft RENAME weft-relay.conf.example)
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/docs/ DESTINATION ${CMAKE_INSTALL_DATAROOTDIR}/doc/weft
         FILES_MATCHING PATTERN "*.md" PATTERN "screenshots" EXCLUDE)
+
+# The Python package (bindings/python), installed with `pip install PREFIX/share/weft/python`:
+# the package's sources, and weft/_install.py written at install time with the final paths of
+# libweft.so.0 and weft-relay, so that the package finds this prefix's library (README, "Python").
+set(WEFT_PYTHON_DIR ${CMAKE_INSTALL_DATAROOTDIR}/weft/python)
+install(FILES ${PROJECT_SOURCE_DIR}/bindings/python/pyproject.toml DESTINATION ${WEFT_PYTHON_DIR})
+install(DIRECTORY ${PROJECT_SOURCE_DIR}/bindings/python/weft
+                  ${PROJECT_SOURCE_DIR}/bindings/python/examples
+        DESTINATION ${WEFT_PYTHON_DIR}
+        FILES_MATCHING PATTERN "*.py" PATTERN "_install.py" EXCLUDE PATTERN "__pycache__" EXCLUDE)
+install(CODE "
+  set(WEFT_PYTHON_DIR \"${WEFT_PYTHON_DIR}\")
+  set(WEFT_LIBDIR \"${CMAKE_INSTALL_LIBDIR}\")
+  set(WEFT_BINDIR \"${CMAKE_INSTALL_BINDIR}\")
+  include(\"${PROJECT_SOURCE_DIR}/cmake/WeftInstallPython.cmake\")")

@@ -15,6 +15,10 @@ packages=(
   libsodium-dev         # identities (key pairs)
   libssl-dev            # TLS (wss://): OpenSSL under Beast's ssl_stream, and test certificates
   python3
+  python3-venv          # bindings/python: a venv to pip-install the package into (process test)
+  python3-pip           # pip install PREFIX/share/weft/python, offline (--no-index)
+  python3-setuptools    # the package's build backend (pyproject.toml), without network
+  python3-wheel         # setuptools builds the wheel pip installs with it
   openjdk-17-jdk-headless  # bindings/java: javac and the JNI headers
   junit5                # bindings/java tests: JUnit 5 jars and console launcher in /usr/share/java
   qt6-base-dev          # apps/desktop-demo: Qt 6 Widgets, and Qt Test for its test

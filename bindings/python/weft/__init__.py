@@ -15,7 +15,8 @@ not resolved come back as a Conflict (a list of the sibling values).
 Every failure raises WeftError (or a subclass per code) carrying the C error code and message.
 
 The library is found through the WEFT_LIBRARY environment variable (a path to libweft.so), else
-the system's library path.
+the path `cmake --install` recorded in the copy of this package it installed
+(PREFIX/share/weft/python, which `pip install` takes from there), else the system's library path.
 
 Threads: a Replica may be shared between threads. Change-feed callbacks run on the thread that
 committed: the one calling a transaction for local changes, a sync client's network thread for

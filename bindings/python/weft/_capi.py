@@ -261,11 +261,40 @@ _SIGNATURES = {
 }
 
 
-def _load():
+def installed_path(name):
+    """The path of `name` ("library" or "relay") that `cmake --install` recorded in the copy of
+    this package it installed (weft/_install.py), if that file exists there; else None."""
+    try:
+        from . import _install
+    except ImportError:  # a package from the source tree: nothing recorded
+        return None
+    path = {"library": _install.LIBRARY, "relay": _install.RELAY}[name]
+    return path if os.path.exists(path) else None
+
+
+def _find_library():
+    """Where libweft is: $WEFT_LIBRARY, else the path recorded at install time, else the system's
+    library path (ldconfig's cache, then the dynamic loader's own search)."""
     path = os.environ.get("WEFT_LIBRARY")
-    if not path:
-        path = ctypes.util.find_library("weft") or "libweft.so.0"
-    lib = ctypes.CDLL(path)
+    if path:
+        return path, "WEFT_LIBRARY"
+    path = installed_path("library")
+    if path:
+        return path, "the path recorded by cmake --install"
+    return ctypes.util.find_library("weft") or "libweft.so.0", "the system's library path"
+
+
+def _load():
+    global LIBRARY_PATH
+    path, source = _find_library()
+    try:
+        lib = ctypes.CDLL(path)
+    except OSError as e:
+        raise ImportError(
+            f"weft: cannot load libweft ({path}, from {source}): {e}. Install Weft "
+            "(cmake --install, then pip install PREFIX/share/weft/python), or set WEFT_LIBRARY "
+            "to the path of libweft.so.0") from None
+    LIBRARY_PATH = path
     for name, (res, args) in _SIGNATURES.items():
         fn = getattr(lib, name)
         fn.restype = res
@@ -273,4 +302,6 @@ def _load():
     return lib
 
 
+# The libweft that was loaded: a path, or a name the dynamic loader resolved.
+LIBRARY_PATH = None
 lib = _load()

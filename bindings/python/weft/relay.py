@@ -4,16 +4,20 @@ import os
 import shutil
 import subprocess
 
+from . import _capi
+
 
 class RelayProcess:
     """`with RelayProcess(data_dir) as relay:` starts weft-relay on 127.0.0.1 (port 0: the kernel
     picks a free one), and stops it on exit. relay.url is its ws:// URL, or its wss:// URL when
     `tls` is a (certificate file, key file) pair (PEM): then the relay speaks only TLS.
 
-    The binary is `binary`, else $WEFT_RELAY, else weft-relay on the PATH."""
+    The binary is `binary`, else $WEFT_RELAY, else the weft-relay installed beside the library
+    (recorded by `cmake --install`), else weft-relay on the PATH."""
 
     def __init__(self, data_dir, binary=None, tls=None):
-        self.binary = binary or os.environ.get("WEFT_RELAY") or shutil.which("weft-relay")
+        self.binary = (binary or os.environ.get("WEFT_RELAY") or _capi.installed_path("relay")
+                       or shutil.which("weft-relay"))
         if not self.binary:
             raise FileNotFoundError("weft-relay not found (set WEFT_RELAY)")
         self.data_dir = str(data_dir)

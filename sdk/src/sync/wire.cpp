@@ -11,6 +11,11 @@
 #include "weft/proto/weft.capnp.h"
 
 namespace weft::sync {
+
+// The version a Hello carries is the one the schema describes.
+static_assert(kProtocolVersion == proto::PROTOCOL_VERSION,
+              "kProtocolVersion and the schema's protocolVersion differ");
+
 namespace {
 
 // Traversal limit for one frame: generous for any honest message of the frame's size, and a

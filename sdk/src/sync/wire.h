@@ -1,6 +1,6 @@
 // The sync protocol's messages as plain C++ values, and their Cap'n Proto encoding.
 //
-// The schema is sync-server/proto/weft.capnp (docs/protocol.md). Only wire.cpp sees Cap'n Proto:
+// The schema is sdk/proto/weft.capnp (docs/protocol.md). Only wire.cpp sees Cap'n Proto:
 // everything else in the sync module works with the structs below. Decode treats its input as
 // untrusted: it bounds the Cap'n Proto traversal, validates every field it hands out and never
 // throws or crashes; a bad frame is a kCorruption Status.
