@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "fake_peer.h"
+#include "pg_server.h"
 #include "random.h"
 #include "relay.h"
 #include "sync/session_auth.h"
@@ -316,6 +317,49 @@ TEST_CASE("two devices edit offline and converge through a relay", "[sync]") {
   CHECK(rc->changes_received == 1);
   CHECK(!c->HasDocument("todo"));
   CHECK(State(*c, "notes") == State(*a, "notes"));
+}
+
+// A relay on PostgreSQL (--store): devices sync through it; restarted on the same database it
+// is the same relay (its key) with the same documents; a second relay on that database, under
+// its own name, has its own key and serves the documents the first one stored.
+TEST_CASE("relays keep their data in one PostgreSQL database", "[sync][postgres]") {
+  auto server = testing::PgServer::Shared();
+  INFO(server.status().ToString());
+  REQUIRE(server.ok());
+  auto db = (*server)->CreateDatabase();
+  REQUIRE(db.ok());
+  testing::TempDir dir;
+  auto on_pg = [&](const std::string& name) {
+    return [&db, name](relay::RelayOptions& o) {
+      o.store = *db;
+      o.store_name = name;
+    };
+  };
+  auto relay = StartRelay(dir.File("relay"), {}, on_pg("relay-1"));
+  const PublicKey key = relay->replica().public_key();
+  auto a = OpenReplica(dir.File("a.db"));
+  CreateTodo(*a);
+  EditTodo(*a, "a", 3);
+  auto ra = SyncOnce(*a, Url(*relay), {}, 20s, FastOptions());
+  INFO(ra.status().ToString());
+  REQUIRE(ra.ok());
+  CHECK(ra->changes_sent == 4);
+  CHECK(State(relay->replica(), "todo") == State(*a, "todo"));
+  relay->Stop();
+  relay.reset();
+
+  relay = StartRelay(dir.File("relay"), {}, on_pg("relay-1"));
+  CHECK(relay->replica().public_key() == key);
+  CHECK(State(relay->replica(), "todo") == State(*a, "todo"));
+
+  auto second = StartRelay(dir.File("relay-2"), {}, on_pg("relay-2"));
+  CHECK(second->replica().public_key() != key);
+  auto b = OpenReplica(dir.File("b.db"));
+  auto rb = SyncOnce(*b, Url(*second), {}, 20s, FastOptions());
+  INFO(rb.status().ToString());
+  REQUIRE(rb.ok());
+  CHECK(rb->changes_received == 4);
+  CHECK(State(*b, "todo") == State(*a, "todo"));
 }
 
 TEST_CASE("a live client streams changes both ways and reports lag", "[sync]") {
