@@ -28,10 +28,13 @@ namespace fs = std::filesystem;
 // The directory holding initdb and postgres: $WEFT_PG_BINDIR, else Debian's
 // /usr/lib/postgresql/<version>/bin (the newest), else "" (not installed).
 std::string FindBinDir() {
-  if (const char* env = std::getenv("WEFT_PG_BINDIR"); env && *env) return env;
+  std::error_code ec;
+  if (const char* env = std::getenv("WEFT_PG_BINDIR"); env && *env) {
+    const fs::path bin(env);
+    return fs::exists(bin / "initdb", ec) && fs::exists(bin / "postgres", ec) ? bin.string() : "";
+  }
   std::string best;
   int best_version = -1;
-  std::error_code ec;
   for (const auto& e : fs::directory_iterator("/usr/lib/postgresql", ec)) {
     const fs::path bin = e.path() / "bin";
     if (!fs::exists(bin / "initdb", ec) || !fs::exists(bin / "postgres", ec)) continue;
@@ -113,8 +116,9 @@ Result<std::unique_ptr<PgServer>> PgServer::Start() {
   const std::string bin = FindBinDir();
   if (bin.empty()) {
     return Status::NotFound(
-        "PostgreSQL server binaries (initdb, postgres) not found under /usr/lib/postgresql/*/bin: "
-        "install postgresql-15 (scripts/install-deps.sh) or set WEFT_PG_BINDIR");
+        "PostgreSQL server binaries (initdb, postgres) not found in $WEFT_PG_BINDIR or under "
+        "/usr/lib/postgresql/*/bin: install postgresql-15 (scripts/install-deps.sh) or set "
+        "WEFT_PG_BINDIR to their directory");
   }
   User user;
   if (geteuid() == 0) {
