@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstring>
 #include <deque>
@@ -112,6 +113,7 @@ CREATE TABLE weft_peer_versions(
 constexpr int64_t kMigrationLock = 0x77656674;  // "weft"
 constexpr const char* kDocLockSeed = "1";
 constexpr const char* kMetaLockSeed = "2";
+constexpr const char* kNameLockSeed = "3";
 
 int64_t Bound(uint64_t v) {
   return static_cast<int64_t>(std::min<uint64_t>(v, std::numeric_limits<int64_t>::max()));
@@ -508,8 +510,37 @@ Status PgStore::LoadNodeId(Conn& c) {
   return Status::Ok();
 }
 
+// Takes the relay name's lock on `c` (a session lock, held while the connection lives): false
+// when another open store holds it.
+Result<bool> LockName(Conn& c, const std::string& name) {
+  auto q = Run(c,
+               std::string("SELECT pg_try_advisory_lock(hashtextextended($1::text, ") +
+                   kNameLockSeed + "))::int4",
+               Params().Str(name));
+  if (!q.ok()) return q.status();
+  return GetInt(q->get(), 0, 0) != 0;
+}
+
 Status PgStore::Init() {
   if (options_.name.empty()) return Status::InvalidArgument("a PgStore needs a relay name");
+  // One open store per relay name: its lock is held by the listening connection (which LISTENs
+  // before Open returns, so that a write another store makes after it is heard).
+  auto l = Connect();
+  if (!l.ok()) return l.status();
+  // A store of this name that just died (a relay killed and restarted) may hold the lock until
+  // the server notices: wait a little before refusing.
+  auto locked = LockName(**l, options_.name);
+  for (int i = 0; i < 30 && locked.ok() && !*locked; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    locked = LockName(**l, options_.name);
+  }
+  if (!locked.ok()) return locked.status();
+  if (!*locked) {
+    return Status(StatusCode::kBusy, "postgres: the relay name \"" + options_.name +
+                                         "\" is in use by another open store");
+  }
+  if (options_.listen) WEFT_RETURN_IF_ERROR(Exec(**l, "LISTEN weft_store"));
+  listen_conn_ = std::move(*l);
   auto c = Borrow();
   if (!c.ok()) return c.status();
   Status s = Migrate(**c);
@@ -517,11 +548,6 @@ Status PgStore::Init() {
   Return(std::move(*c));
   WEFT_RETURN_IF_ERROR(s);
   if (!options_.listen) return Status::Ok();
-  // LISTEN before Open returns: a write another store makes after it is heard.
-  auto l = Connect();
-  if (!l.ok()) return l.status();
-  WEFT_RETURN_IF_ERROR(Exec(**l, "LISTEN weft_store"));
-  listen_conn_ = std::move(*l);
   if (pipe(wake_) != 0) return Status::IOError("postgres: cannot make the listener's pipe");
   listener_ = std::thread([this] { Listen(); });
   listener_id_ = listener_.get_id();
@@ -533,6 +559,9 @@ void PgStore::Listen() {
     if (!listen_conn_) {
       auto l = Connect();
       if (l.ok() && Exec(**l, "LISTEN weft_store").ok()) {
+        // The name's lock went with the lost connection: take it again (best effort; should
+        // another store of this name have opened meanwhile, both now run).
+        (void)LockName(**l, options_.name);
         listen_conn_ = std::move(*l);
       } else {
         // Try again in a while (or stop).

@@ -33,7 +33,8 @@ namespace weft::store {
 
 struct PgStoreOptions {
   // The relay's name in the shared database: the key of its metadata and peer versions. Stores
-  // opened with one name are one relay (one node ID); give each relay its own.
+  // opened with one name are one relay (one node ID), one at a time: while a store of a name is
+  // open (holding a session advisory lock), opening another fails with kBusy.
   std::string name = "relay";
   NodeId new_node_id;  // the node ID a new relay name takes (0: a random one)
   bool listen = true;  // LISTEN for other stores' writes (false: own writes only)
@@ -42,7 +43,8 @@ struct PgStoreOptions {
 // Opens a store on the database `conninfo` names (a postgres:// URL or a libpq keyword string),
 // creating or migrating the schema in one transaction when needed. kIOError when the server
 // cannot be reached; kUnsupportedVersion for a schema newer than this build knows;
-// kInvalidArgument for an empty name; kCorruption for a database whose Weft tables are damaged.
+// kInvalidArgument for an empty name; kBusy when a store of this name is open (in any process);
+// kCorruption for a database whose Weft tables are damaged.
 Result<std::unique_ptr<Store>> OpenPgStore(const std::string& conninfo,
                                            const PgStoreOptions& options = {});
 

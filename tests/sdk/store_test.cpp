@@ -181,7 +181,8 @@ TEST_CASE("store: a new store has a node ID that stays, and nothing else", "[sto
   CHECK(st->node_id() == node);
 }
 
-TEST_CASE("store: metadata keeps text, integers and bytes; a bad entry writes nothing", "[store]") {
+TEST_CASE("store: metadata keeps text, integers and bytes, and a bad entry writes nothing",
+          "[store]") {
   FOR_EVERY_STORE();
   const std::string bytes("\x00\x01\xff secret", 10);
   REQUIRE(st->PutMeta({{"t", "hello", store::MetaType::kText},
@@ -738,7 +739,10 @@ TEST_CASE("store: PgStores on one database share documents, hear each other, sto
   CHECK(a->node_id() != b->node_id());
   REQUIRE(a->PutMeta({{"k", "of a", store::MetaType::kText}}).ok());
   CHECK(b->GetMeta({"k"})->empty());
-  CHECK(OpenPg(factory.conninfo(), "relay-b")->node_id() == b->node_id());
+  // One open store per relay name.
+  store::PgStoreOptions same;
+  same.name = "relay-b";
+  CHECK(store::OpenPgStore(factory.conninfo(), same).status().code() == StatusCode::kBusy);
 
   Heard heard_a, heard_b;
   a->Watch(heard_a.watcher());
@@ -791,6 +795,11 @@ TEST_CASE("store: PgStores on one database share documents, hear each other, sto
     CHECK(rows[i].start_seq == i + 1);
     CHECK(rows[i].data == Bytes(kB, i + 1));
   }
+  // Closed, its name opens again: the same relay.
+  const NodeId node_b = b->node_id();
+  REQUIRE(b->Close().ok());
+  b.reset();
+  CHECK(OpenPg(factory.conninfo(), "relay-b")->node_id() == node_b);
 }
 
 TEST_CASE("store: PgStores compacting one document at once: one wins, the other is aborted",
