@@ -10,6 +10,7 @@ packages=(
   libbenchmark-dev      # bench/
   zlib1g-dev            # reading gzipped editing traces in bench/ and tests/
   libsqlite3-dev        # sdk/ storage
+  postgresql-15 libpq-dev  # the relays' PostgreSQL store (libpq); tests start a real server
   libboost1.81-dev      # Boost.Asio and Boost.Beast: WebSocket sync client and relay
   capnproto libcapnp-dev  # sync protocol messages (Cap'n Proto 0.9)
   libsodium-dev         # identities (key pairs)

@@ -1,7 +1,8 @@
 // The storage seam: what a replica (a device or a relay) keeps, behind one interface, so that the
 // replica's logic (replica.cpp) does not know which store it has. SqliteStore (sqlite_store.h) is
 // the default and the only store a device needs; MemoryStore (memory_store.h) keeps everything in
-// process memory, for simulations and as a second implementation that keeps the seam honest. One
+// process memory, for simulations and as a second implementation that keeps the seam honest;
+// PgStore (pg_store.h) keeps a relay's data in PostgreSQL, shared by several relays. One
 // conformance suite (tests/sdk/store_test.cpp) runs against every implementation.
 //
 // What a store holds, per document: the op log (rows, one per change, and segments, runs of

@@ -118,6 +118,26 @@ const std::map<std::string, Spec>& Specs() {
           return std::string();
         }}},
       {"data", PathSetting(&RelayOptions::data_dir)},
+      {"store",
+       {Kind::kValue,
+        [](const std::string& v, const std::string&, RelayOptions* o) {
+          if (v == "sqlite") {
+            o->store.clear();
+            return std::string();
+          }
+          if (v.rfind("postgres://", 0) != 0 && v.rfind("postgresql://", 0) != 0) {
+            return "takes sqlite or a postgres:// URL, not " + Quoted(v);
+          }
+          o->store = v;
+          return std::string();
+        }}},
+      {"store-name",
+       {Kind::kValue,
+        [](const std::string& v, const std::string&, RelayOptions* o) {
+          if (v.empty() || v.size() > 200) return std::string("takes a name of 1 to 200 bytes");
+          o->store_name = v;
+          return std::string();
+        }}},
       {"peer",
        {Kind::kList,
         [](const std::string& v, const std::string&, RelayOptions* o) {

@@ -35,6 +35,9 @@ void Usage(FILE* out) {
       "  --listen HOST:PORT   address to serve sync, /metrics and /healthz on\n"
       "                       (default 127.0.0.1:8787; port 0 picks a free one)\n"
       "  --data DIR           the embedded store (default ./weft-data)\n"
+      "  --store URL          keep the data in PostgreSQL instead (postgres://...; default\n"
+      "                       sqlite: the embedded store in --data); relays may share one\n"
+      "  --store-name NAME    this relay's name in a shared PostgreSQL store (default relay)\n"
       "  --print-key          print the relay's public key (its identity) and exit\n"
       "  --trust-relay KEY    a relay of this deployment (its public key): it reads every\n"
       "                       document and forwards any author's changes (repeatable)\n"
@@ -191,7 +194,7 @@ int main(int argc, char** argv) {
   if (int rc = LoadSettings(config_file, flags, &o); rc != 0) return rc;
 
   if (print_key) {
-    auto key = weft::relay::ReadKey(o.data_dir);
+    auto key = weft::relay::ReadKey(o);
     if (!key.ok()) {
       std::fprintf(stderr, "weft-relay: %s\n", key.status().ToString().c_str());
       return 1;
@@ -215,7 +218,8 @@ int main(int argc, char** argv) {
   }
   std::printf("weft-relay listening on %s:%u (node %s, key %s, data %s)\n", o.listen_host.c_str(),
               (*relay)->port(), (*relay)->node_id().ToHex().c_str(),
-              (*relay)->replica().public_key().ToHex().c_str(), o.data_dir.c_str());
+              (*relay)->replica().public_key().ToHex().c_str(),
+              o.store.empty() ? o.data_dir.c_str() : "postgres");
   if (o.open) {
     std::printf(
         "weft-relay: WARNING: started with --open: every device that connects reads and syncs "

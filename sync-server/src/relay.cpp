@@ -12,6 +12,8 @@
 
 #include "dir_lock.h"
 #include "event_log.h"
+#include "pg_store.h"
+#include "replica_store.h"
 #include "sync/dialer.h"
 #include "sync/hub.h"
 #include "sync/ws_session.h"
@@ -27,6 +29,16 @@ namespace websocket = sync::websocket;
 using tcp = sync::tcp;
 
 class RelayImpl;
+
+// The relay's replica on its store: the embedded SQLite one in data_dir, or PostgreSQL.
+Result<std::unique_ptr<Replica>> OpenRelayReplica(const RelayOptions& o, const ReplicaOptions& ro) {
+  if (o.store.empty()) return Replica::Open(StorePath(o.data_dir), ro);
+  store::PgStoreOptions po;
+  po.name = o.store_name;
+  auto st = store::OpenPgStore(o.store, po);
+  if (!st.ok()) return st.status();
+  return OpenReplica(std::move(*st), ro);
+}
 
 // One HTTP connection, plain or TLS (`Stream` is beast::tcp_stream or sync::TlsStream): for TLS,
 // the handshake first (a peer that does not complete it is counted and dropped), then reads the
@@ -211,7 +223,7 @@ Status RelayImpl::Init() {
   // A relay authors no documents of its own: one its operator writes into its store directly
   // (seeding, tests, benchmarks) is public, not owned by the relay's key.
   ro.public_documents = true;
-  auto r = Replica::Open(StorePath(options_.data_dir), ro);
+  auto r = OpenRelayReplica(options_, ro);
   if (!r.ok()) return r.status();
   replica_ = std::move(*r);
   hub_ = std::make_unique<sync::Hub>(*replica_);
@@ -577,6 +589,13 @@ std::string RelayImpl::Metrics() {
 
 std::string StorePath(const std::string& data_dir) {
   return data_dir + "/weft-relay.db";
+}
+
+Result<PublicKey> ReadKey(const RelayOptions& options) {
+  if (options.store.empty()) return ReadKey(options.data_dir);
+  auto r = OpenRelayReplica(options, ReplicaOptions{});
+  if (!r.ok()) return r.status();
+  return (*r)->public_key();
 }
 
 Result<PublicKey> ReadKey(const std::string& data_dir) {

@@ -36,8 +36,15 @@ enum class LogFormat { kNone, kText, kJson };
 
 struct RelayOptions {
   std::string listen_host = "127.0.0.1";
-  uint16_t listen_port = 8787;     // 0: any free port (see Relay::port)
-  std::string data_dir;            // created if missing; holds weft-relay.db
+  uint16_t listen_port = 8787;  // 0: any free port (see Relay::port)
+  std::string data_dir;         // created if missing; holds weft-relay.db
+  // The store: "" for the embedded SQLite store in data_dir (the default), or a postgres:// URL:
+  // a PostgreSQL database that several relays may share (docs/storage.md, "The PostgreSQL
+  // store"). data_dir is still locked (one relay per directory).
+  std::string store;
+  // With a PostgreSQL store: this relay's name in the shared database, the key of its identity
+  // and metadata. Relays sharing one database need distinct names.
+  std::string store_name = "relay";
   std::vector<std::string> peers;  // ws:// URLs of relays to dial
   // Access (docs/security.md). Every session proves both keys. Unless `open`, a device is sent
   // only the documents it may read (public ones, or owned ones whose access list names it), and
@@ -105,5 +112,7 @@ std::string StorePath(const std::string& data_dir);
 // The relay's public key (its identity, made with its store when new), read from the store in
 // `data_dir` without starting a relay (a running one may hold the directory).
 Result<PublicKey> ReadKey(const std::string& data_dir);
+// The same from the relay's configured store (options.store, else the one in data_dir).
+Result<PublicKey> ReadKey(const RelayOptions& options);
 
 }  // namespace weft::relay

@@ -150,7 +150,8 @@ open = false
                   "trust-relay": KEY, "admission-key": KEY, "open": "false",
                   "tls-cert": "c.pem", "tls-key": "k.pem", "ca": "ca.pem",
                   "durability": "full", "max-frame": "1048576", "max-queue": "1048576",
-                  "max-snapshot": "1048576", "threads": "4", "log-format": "json"}
+                  "max-snapshot": "1048576", "threads": "4", "log-format": "json",
+                  "store": "sqlite", "store-name": "relay-1"}
         self.assertGreater(len(flags - actions), 15)
         for flag in sorted(flags - actions):
             with self.subTest(flag=flag):

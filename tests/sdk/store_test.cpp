@@ -6,15 +6,20 @@
 
 #include <atomic>
 #include <catch2/catch.hpp>
+#include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "memory_store.h"
+#include "pg_store.h"
 #include "replica_store.h"
 #include "sqlite_store.h"
+#include "support/pg_server.h"
 #include "support/temp_dir.h"
 #include "weft/replica.h"
 #include "weft/testing/fault_vfs.h"
@@ -55,10 +60,34 @@ class MemoryFactory final : public StoreFactory {
   std::shared_ptr<store::MemoryStorage> storage_ = store::NewMemoryStorage();
 };
 
+// A new database on the test process's PostgreSQL server (started on first use; a missing
+// PostgreSQL fails the test, with the reason, when the store is opened).
+class PgFactory final : public StoreFactory {
+ public:
+  explicit PgFactory(std::string name = "relay") { options_.name = std::move(name); }
+  std::string name() const override { return "postgres"; }
+  Result<std::unique_ptr<Store>> Open() override {
+    if (conninfo_.empty()) {
+      auto server = testing::PgServer::Shared();
+      if (!server.ok()) return server.status();
+      auto db = (*server)->CreateDatabase();
+      if (!db.ok()) return db.status();
+      conninfo_ = *db;
+    }
+    return store::OpenPgStore(conninfo_, options_);
+  }
+  const std::string& conninfo() const { return conninfo_; }
+
+ private:
+  std::string conninfo_;
+  store::PgStoreOptions options_;
+};
+
 std::unique_ptr<StoreFactory> MakeFactory(const std::string& kind) {
   // SQLite as a device has it, and with group commit (the relay's durability).
   if (kind == "sqlite") return std::make_unique<SqliteFactory>(Durability::kNormal);
   if (kind == "sqlite-group") return std::make_unique<SqliteFactory>(Durability::kGroup);
+  if (kind == "postgres") return std::make_unique<PgFactory>();
   return std::make_unique<MemoryFactory>();
 }
 
@@ -69,10 +98,11 @@ std::unique_ptr<Store> OpenStore(StoreFactory& f) {
   return std::move(*s);
 }
 
-#define FOR_EVERY_STORE()                                                                   \
-  const std::string kind = GENERATE(as<std::string>{}, "sqlite", "sqlite-group", "memory"); \
-  INFO("store: " << kind);                                                                  \
-  auto factory = MakeFactory(kind);                                                         \
+#define FOR_EVERY_STORE()                                                          \
+  const std::string kind =                                                         \
+      GENERATE(as<std::string>{}, "sqlite", "sqlite-group", "memory", "postgres"); \
+  INFO("store: " << kind);                                                         \
+  auto factory = MakeFactory(kind);                                                \
   auto st = OpenStore(*factory)
 
 const NodeId kA{0xa1};
@@ -151,7 +181,8 @@ TEST_CASE("store: a new store has a node ID that stays, and nothing else", "[sto
   CHECK(st->node_id() == node);
 }
 
-TEST_CASE("store: metadata keeps text, integers and bytes; a bad entry writes nothing", "[store]") {
+TEST_CASE("store: metadata keeps text, integers and bytes, and a bad entry writes nothing",
+          "[store]") {
   FOR_EVERY_STORE();
   const std::string bytes("\x00\x01\xff secret", 10);
   REQUIRE(st->PutMeta({{"t", "hello", store::MetaType::kText},
@@ -652,6 +683,210 @@ TEST_CASE("store: opening on nothing is refused clearly", "[store]") {
   CHECK(r.status().code() == StatusCode::kInvalidArgument);
   auto m = store::OpenMemoryStore(nullptr);
   CHECK(m.status().code() == StatusCode::kInvalidArgument);
+}
+
+// ---- PostgreSQL: what only a shared database has. ----
+
+// Notices a watcher heard, waited on from the test's thread (a PgStore calls its watchers from
+// its listening thread for other stores' writes).
+class Heard {
+ public:
+  store::Watcher watcher() {
+    return [this](const store::StoredNotice& n) {
+      std::lock_guard lock(mu_);
+      notices_.push_back(n);
+      cv_.notify_all();
+    };
+  }
+  // Waits (up to 20 s) until `pred` holds for a notice heard; returns whether it did.
+  bool WaitFor(const std::function<bool(const store::StoredNotice&)>& pred) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, std::chrono::seconds(20), [&] {
+      for (const auto& n : notices_) {
+        if (pred(n)) return true;
+      }
+      return false;
+    });
+  }
+  size_t Count(const std::function<bool(const store::StoredNotice&)>& pred) {
+    std::lock_guard lock(mu_);
+    size_t n = 0;
+    for (const auto& x : notices_) n += pred(x) ? 1 : 0;
+    return n;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<store::StoredNotice> notices_;
+};
+
+std::unique_ptr<Store> OpenPg(const std::string& conninfo, const std::string& name) {
+  store::PgStoreOptions o;
+  o.name = name;
+  auto s = store::OpenPgStore(conninfo, o);
+  INFO(s.status().ToString());
+  REQUIRE(s.ok());
+  return std::move(*s);
+}
+
+TEST_CASE("store: PgStores on one database share documents, hear each other, store a key once",
+          "[store][postgres]") {
+  PgFactory factory("relay-a");
+  auto a = OpenStore(factory);
+  auto b = OpenPg(factory.conninfo(), "relay-b");
+  // Each relay its own identity and metadata; the documents are shared.
+  CHECK(a->node_id() != b->node_id());
+  REQUIRE(a->PutMeta({{"k", "of a", store::MetaType::kText}}).ok());
+  CHECK(b->GetMeta({"k"})->empty());
+  // One open store per relay name.
+  store::PgStoreOptions same;
+  same.name = "relay-b";
+  CHECK(store::OpenPgStore(factory.conninfo(), same).status().code() == StatusCode::kBusy);
+
+  Heard heard_a, heard_b;
+  a->Watch(heard_a.watcher());
+  b->Watch(heard_b.watcher());
+  auto rb = Append(*b, "d", kA, {1, 2});
+  // b's own write reaches b's watcher on the writing thread, before AppendChanges returns.
+  auto mine = [&](const store::StoredNotice& n) {
+    return n.doc == "d" && n.first_seq == rb.first_seq && n.last_seq == rb.last_seq && !n.base;
+  };
+  CHECK(heard_b.Count(mine) == 1);
+  CHECK(heard_a.WaitFor(mine));
+  CHECK(Rows(*a, "d").size() == 2);
+  // A write through a, heard by b: notices arrive in commit order, so b has heard any echo of
+  // its own write by now, and must not have (its listener skips its own notices).
+  auto ra = Append(*a, "d", kB, {1});
+  CHECK(ra.first_seq == rb.last_seq + 1);  // one document, one order
+  CHECK(heard_b.WaitFor([&](const store::StoredNotice& n) { return n.first_seq == ra.first_seq; }));
+  CHECK(heard_b.Count(mine) == 1);
+  REQUIRE(b->ImportBase("e", 1, VersionVector{}, "base", nullptr).ok());
+  CHECK(heard_a.WaitFor([](const store::StoredNotice& n) { return n.doc == "e" && n.base; }));
+
+  // Both relays append the same changes at once: each is stored exactly once, and the
+  // document's seqs are handed out one after another in commit order (no gap, no clash).
+  constexpr uint64_t kKeys = 100;
+  std::atomic<int> ready{0};
+  std::atomic<uint64_t> stored{0};
+  std::atomic<int> failures{0};
+  auto race = [&](Store* st) {
+    ++ready;
+    while (ready.load() < 2) std::this_thread::yield();
+    for (uint64_t k = 1; k <= kKeys; ++k) {
+      const std::string data = Bytes(kB, k);
+      auto r = st->AppendChanges("c", 1, {Change(kB, k, data)});
+      if (!r.ok()) {
+        ++failures;
+        continue;
+      }
+      stored += r->stored;
+    }
+  };
+  std::thread t1(race, a.get()), t2(race, b.get());
+  t1.join();
+  t2.join();
+  CHECK(failures == 0);
+  CHECK(stored == kKeys);
+  auto rows = Rows(*a, "c");
+  REQUIRE(rows.size() == kKeys);
+  for (uint64_t i = 0; i < kKeys; ++i) {
+    CHECK(rows[i].seq == i + 1);
+    CHECK(rows[i].start_seq == i + 1);
+    CHECK(rows[i].data == Bytes(kB, i + 1));
+  }
+  // Closed, its name opens again: the same relay.
+  const NodeId node_b = b->node_id();
+  REQUIRE(b->Close().ok());
+  b.reset();
+  CHECK(OpenPg(factory.conninfo(), "relay-b")->node_id() == node_b);
+}
+
+TEST_CASE("store: PgStores compacting one document at once: one wins, the other is aborted",
+          "[store][postgres]") {
+  PgFactory factory("relay-a");
+  auto a = OpenStore(factory);
+  auto b = OpenPg(factory.conninfo(), "relay-b");
+  auto r = Append(*a, "d", kA, {1, 2});
+  store::Compaction first;
+  first.added.push_back(Seg(r.first_seq, r.last_seq, 2, "segment", {}));
+  first.folded = r.last_seq;
+  REQUIRE(a->WriteSnapshot("d", r.last_seq, "snapshot", first).ok());
+  const uint64_t id = Segments(*a, "d").at(0).id;
+  for (int round = 0; round < 5; ++round) {
+    const uint64_t current = Segments(*a, "d").at(0).id;
+    store::Compaction merge;
+    merge.replaced = {current};
+    merge.added.push_back(Seg(r.first_seq, r.last_seq, 2, "merged", {}));
+    Status sa, sb;
+    std::thread ta([&] { sa = a->WriteSnapshot("d", r.last_seq, "by a", merge); });
+    std::thread tb([&] { sb = b->WriteSnapshot("d", r.last_seq, "by b", merge); });
+    ta.join();
+    tb.join();
+    INFO(sa.ToString() << " / " << sb.ToString());
+    CHECK(sa.ok() != sb.ok());
+    CHECK((sa.ok() ? sb : sa).code() == StatusCode::kAborted);
+    CHECK(Segments(*a, "d").size() == 1);
+  }
+  CHECK(Segments(*b, "d").at(0).id != id);
+}
+
+TEST_CASE("store: PgStore reports a lost connection, connects again, and names damaged rows",
+          "[store][postgres]") {
+  PgFactory factory;
+  auto st = OpenStore(factory);
+  Heard heard;
+  st->Watch(heard.watcher());
+  auto r = Append(*st, "d", kA, {1, 2});
+
+  // The server ends every connection of the store (as a restart or a network cut would).
+  REQUIRE(testing::PgServer::RunSql(factory.conninfo(),
+                                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                    "WHERE datname = current_database() AND "
+                                    "pid <> pg_backend_pid()")
+              .ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  auto lost = st->LastSeq("d");
+  CHECK(lost.status().code() == StatusCode::kIOError);
+  auto again = st->LastSeq("d");
+  INFO(again.status().ToString());
+  REQUIRE(again.ok());
+  CHECK(*again == r.last_seq);
+  // Its listener connects again too: another relay's writes are heard once more (notices sent
+  // while it was away are lost, which the contract allows, so write until one is heard).
+  auto other = OpenPg(factory.conninfo(), "other");
+  bool heard_other = false;
+  for (uint64_t k = 10; k < 60 && !heard_other; ++k) {
+    auto w = Append(*other, "d", kB, {k});
+    heard_other =
+        heard.WaitFor([&](const store::StoredNotice& n) { return n.first_seq == w.first_seq; });
+  }
+  CHECK(heard_other);
+
+  // Bad input: refused clearly, nothing written.
+  const std::string nul_doc("d\0x", 3), long_doc(8000, 'x'), data = Bytes(kA, 9);
+  auto bad = st->AppendChanges(nul_doc, 1, {Change(kA, 9, data)});
+  CHECK(bad.status().code() == StatusCode::kInvalidArgument);
+  CHECK(st->AppendChanges(long_doc, 1, {Change(kA, 9, data)}).status().code() ==
+        StatusCode::kInvalidArgument);
+  CHECK(st->ListDocuments().value() == std::vector<std::string>{"d"});
+
+  // A row whose bytes changed under the store: kCorruption naming the document and seq.
+  REQUIRE(testing::PgServer::RunSql(
+              factory.conninfo(),
+              "UPDATE weft_changes SET data = 'damaged'::bytea WHERE doc = 'd' AND seq = " +
+                  std::to_string(r.last_seq))
+              .ok());
+  Status damaged = st->ReadLog("d", [] {
+    store::LogRead read;
+    read.row = [](const store::RowInfo&, std::string_view) { return Status::Ok(); };
+    return read;
+  }());
+  CHECK(damaged.code() == StatusCode::kCorruption);
+  CHECK(damaged.message().find("\"d\"") != std::string::npos);
+  CHECK(damaged.message().find("seq " + std::to_string(r.last_seq)) != std::string::npos);
+  CHECK(st->FindRow("d", kA, 2).status().code() == StatusCode::kCorruption);
+  CHECK(st->FindRow("d", kA, 1).ok());
 }
 
 // A replica needs nothing but the seam: the same work on each store gives the same document,

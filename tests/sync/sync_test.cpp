@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "fake_peer.h"
+#include "pg_server.h"
 #include "random.h"
 #include "relay.h"
 #include "sync/session_auth.h"
@@ -233,7 +234,15 @@ uint16_t FreePort() {
 // The weft-relay binary as a child process.
 class RelayProcess {
  public:
-  RelayProcess(const std::string& data, uint16_t port) {
+  // `extra`: more arguments (a store, ...).
+  RelayProcess(const std::string& data, uint16_t port, std::vector<std::string> extra = {}) {
+    std::string listen = "127.0.0.1:" + std::to_string(port);
+    std::vector<std::string> args = {"weft-relay", "--listen",    listen, "--data",
+                                     data,         "--max-batch", "16"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    std::vector<char*> argv;
+    for (std::string& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
     int fds[2];
     REQUIRE(pipe(fds) == 0);
     pid_ = fork();
@@ -242,9 +251,7 @@ class RelayProcess {
       dup2(fds[1], 1);
       close(fds[0]);
       close(fds[1]);
-      std::string listen = "127.0.0.1:" + std::to_string(port);
-      execl(WEFT_RELAY_BINARY, "weft-relay", "--listen", listen.c_str(), "--data", data.c_str(),
-            "--max-batch", "16", static_cast<char*>(nullptr));
+      execv(WEFT_RELAY_BINARY, argv.data());
       _exit(127);
     }
     close(fds[1]);
@@ -316,6 +323,97 @@ TEST_CASE("two devices edit offline and converge through a relay", "[sync]") {
   CHECK(rc->changes_received == 1);
   CHECK(!c->HasDocument("todo"));
   CHECK(State(*c, "notes") == State(*a, "notes"));
+}
+
+// The weft-relay binary on PostgreSQL: a change it acknowledged survives a SIGKILL (each commit
+// is synchronous), and the relay restarted on the database serves it with the same key.
+TEST_CASE("weft-relay --store postgres:// keeps acknowledged changes across a SIGKILL",
+          "[sync][postgres]") {
+  auto server = testing::PgServer::Shared();
+  INFO(server.status().ToString());
+  REQUIRE(server.ok());
+  auto db = (*server)->CreateDatabase();
+  REQUIRE(db.ok());
+  testing::TempDir dir;
+  const std::vector<std::string> store = {"--store", *db, "--store-name", "smoke"};
+  auto print_key = [&]() {
+    std::string cmd = std::string(WEFT_RELAY_BINARY) + " --data " + dir.File("relay") +
+                      " --store '" + *db + "' --store-name smoke --print-key";
+    FILE* p = popen(cmd.c_str(), "r");
+    REQUIRE(p != nullptr);
+    char buf[200] = {};
+    const size_t n = fread(buf, 1, sizeof buf - 1, p);
+    const int rc = pclose(p);
+    CHECK(rc == 0);
+    return std::string(buf, n);
+  };
+  const std::string key = print_key();
+  CHECK(key.size() == 65);  // 64 hex digits and a newline
+
+  const uint16_t port = FreePort();
+  auto a = OpenReplica(dir.File("a.db"));
+  CreateTodo(*a);
+  EditTodo(*a, "a", 4);
+  {
+    RelayProcess relay(dir.File("relay"), port, store);
+    auto ra = SyncOnce(*a, Url(port), {}, 20s, FastOptions());
+    INFO(ra.status().ToString());
+    REQUIRE(ra.ok());
+    CHECK(ra->changes_sent == 5);
+    CHECK(WIFSIGNALED(relay.Kill(SIGKILL)));
+  }
+  CHECK(print_key() == key);
+  RelayProcess relay(dir.File("relay"), port, store);
+  auto b = OpenReplica(dir.File("b.db"));
+  auto rb = SyncOnce(*b, Url(port), {}, 20s, FastOptions());
+  INFO(rb.status().ToString());
+  REQUIRE(rb.ok());
+  CHECK(rb->changes_received == 5);
+  CHECK(State(*b, "todo") == State(*a, "todo"));
+  CHECK(relay.Kill(SIGTERM) == 0);
+}
+
+// A relay on PostgreSQL (--store): devices sync through it; restarted on the same database it
+// is the same relay (its key) with the same documents; a second relay on that database, under
+// its own name, has its own key and serves the documents the first one stored.
+TEST_CASE("relays keep their data in one PostgreSQL database", "[sync][postgres]") {
+  auto server = testing::PgServer::Shared();
+  INFO(server.status().ToString());
+  REQUIRE(server.ok());
+  auto db = (*server)->CreateDatabase();
+  REQUIRE(db.ok());
+  testing::TempDir dir;
+  auto on_pg = [&](const std::string& name) {
+    return [&db, name](relay::RelayOptions& o) {
+      o.store = *db;
+      o.store_name = name;
+    };
+  };
+  auto relay = StartRelay(dir.File("relay"), {}, on_pg("relay-1"));
+  const PublicKey key = relay->replica().public_key();
+  auto a = OpenReplica(dir.File("a.db"));
+  CreateTodo(*a);
+  EditTodo(*a, "a", 3);
+  auto ra = SyncOnce(*a, Url(*relay), {}, 20s, FastOptions());
+  INFO(ra.status().ToString());
+  REQUIRE(ra.ok());
+  CHECK(ra->changes_sent == 4);
+  CHECK(State(relay->replica(), "todo") == State(*a, "todo"));
+  relay->Stop();
+  relay.reset();
+
+  relay = StartRelay(dir.File("relay"), {}, on_pg("relay-1"));
+  CHECK(relay->replica().public_key() == key);
+  CHECK(State(relay->replica(), "todo") == State(*a, "todo"));
+
+  auto second = StartRelay(dir.File("relay-2"), {}, on_pg("relay-2"));
+  CHECK(second->replica().public_key() != key);
+  auto b = OpenReplica(dir.File("b.db"));
+  auto rb = SyncOnce(*b, Url(*second), {}, 20s, FastOptions());
+  INFO(rb.status().ToString());
+  REQUIRE(rb.ok());
+  CHECK(rb->changes_received == 4);
+  CHECK(State(*b, "todo") == State(*a, "todo"));
 }
 
 TEST_CASE("a live client streams changes both ways and reports lag", "[sync]") {

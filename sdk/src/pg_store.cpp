@@ -1,0 +1,1177 @@
+// PgStore (pg_store.h): the schema, its migrations, and every SQL statement of a relay on
+// PostgreSQL. Every statement is prepared (per connection, on first use) and takes its values as
+// parameters; results come back in binary form (integers big-endian, bytes as they are).
+#include "pg_store.h"
+
+#include <libpq-fe.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <limits>
+#include <mutex>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "op_log.h"
+#include "weft/crdt/history.h"
+
+namespace weft::store {
+namespace {
+
+constexpr int kSchemaVersion = 1;
+constexpr const char* kChannel = "weft_store";
+// NOTIFY payloads must stay under 8000 bytes: the document ID and two seqs fit well below this.
+constexpr size_t kMaxDocBytes = 7900;
+
+// kMigrations[i] takes a database from schema version i to i + 1, in one transaction, under an
+// advisory lock (relays starting together migrate once). Version 0 is an empty database.
+const char* const kMigrations[] = {
+    R"sql(
+CREATE TABLE weft_schema(version BIGINT NOT NULL);  -- one row: the schema version
+INSERT INTO weft_schema(version) VALUES(0);
+CREATE TABLE weft_meta(
+  relay TEXT NOT NULL,              -- PgStoreOptions::name: each relay's own metadata
+  key TEXT NOT NULL,
+  value BYTEA NOT NULL,
+  PRIMARY KEY(relay, key)
+);
+CREATE TABLE weft_documents(
+  id TEXT PRIMARY KEY,
+  created_ms BIGINT NOT NULL,
+  last_seq BIGINT NOT NULL          -- the last log seq handed out; appends lock this row
+);
+CREATE TABLE weft_seq_floors(       -- a deleted document's last seq: a new one starts above it
+  doc TEXT PRIMARY KEY,
+  floor BIGINT NOT NULL
+);
+CREATE TABLE weft_changes(
+  doc TEXT NOT NULL,
+  seq BIGINT NOT NULL,              -- the document's log order (its commit order)
+  author BIGINT NOT NULL,           -- node id, as a signed 64-bit integer
+  start_seq BIGINT NOT NULL,
+  end_seq BIGINT NOT NULL,
+  crc BIGINT NOT NULL,              -- crdt::Crc32c(data)
+  data BYTEA NOT NULL,              -- crdt::EncodeChange
+  PRIMARY KEY(doc, seq),
+  UNIQUE(doc, author, start_seq)    -- appends are idempotent
+);
+CREATE TABLE weft_segments(
+  id BIGSERIAL PRIMARY KEY,
+  doc TEXT NOT NULL,
+  first_seq BIGINT NOT NULL,
+  last_seq BIGINT NOT NULL,
+  changes BIGINT NOT NULL,
+  ops BIGINT NOT NULL,
+  heads BYTEA NOT NULL,             -- oplog::EncodeHeads
+  data BYTEA NOT NULL               -- crdt::EncodeSegment (checksummed)
+);
+CREATE INDEX weft_segments_by_doc ON weft_segments(doc, last_seq);
+CREATE TABLE weft_snapshots(
+  doc TEXT PRIMARY KEY,
+  upto BIGINT NOT NULL,
+  data BYTEA NOT NULL
+);
+CREATE TABLE weft_bases(
+  doc TEXT PRIMARY KEY,
+  version TEXT NOT NULL,            -- oplog::EncodeVersion
+  data BYTEA NOT NULL
+);
+CREATE TABLE weft_sealed_snapshots(
+  doc TEXT PRIMARY KEY,
+  version TEXT NOT NULL,
+  seal BYTEA NOT NULL,
+  data BYTEA NOT NULL
+);
+CREATE TABLE weft_equivocations(
+  doc TEXT NOT NULL,
+  author BIGINT NOT NULL,
+  seq BIGINT NOT NULL,
+  held BYTEA NOT NULL,
+  other BYTEA NOT NULL,
+  detected_ms BIGINT NOT NULL,
+  PRIMARY KEY(doc, author)
+);
+CREATE TABLE weft_peer_versions(
+  relay TEXT NOT NULL,              -- each relay's own peers
+  peer TEXT NOT NULL,
+  doc TEXT NOT NULL,
+  version TEXT NOT NULL,
+  updated_ms BIGINT NOT NULL,
+  PRIMARY KEY(relay, peer, doc)
+);
+)sql",
+};
+
+// Seeds of hashtextextended for advisory lock keys, one per kind of lock.
+constexpr int64_t kMigrationLock = 0x77656674;  // "weft"
+constexpr const char* kDocLockSeed = "1";
+constexpr const char* kMetaLockSeed = "2";
+constexpr const char* kNameLockSeed = "3";
+
+int64_t Bound(uint64_t v) {
+  return static_cast<int64_t>(std::min<uint64_t>(v, std::numeric_limits<int64_t>::max()));
+}
+int64_t AsInt(NodeId n) {
+  return static_cast<int64_t>(n.value);
+}
+
+struct ResultFree {
+  void operator()(PGresult* r) const { PQclear(r); }
+};
+using PgResult = std::unique_ptr<PGresult, ResultFree>;
+
+// Statement parameters: integers as text, strings and bytes in binary form (length-delimited,
+// so that bytes pass unchanged and a NUL in a text value is refused by the server, not cut).
+class Params {
+ public:
+  Params& Str(std::string_view s) {
+    values_.push_back(s.empty() ? "" : s.data());
+    lengths_.push_back(static_cast<int>(s.size()));
+    formats_.push_back(1);
+    return *this;
+  }
+  Params& Int(int64_t v) {
+    owned_.push_back(std::to_string(v));
+    values_.push_back(owned_.back().c_str());
+    lengths_.push_back(0);
+    formats_.push_back(0);
+    return *this;
+  }
+  int size() const { return static_cast<int>(values_.size()); }
+  const char* const* values() const { return values_.data(); }
+  const int* lengths() const { return lengths_.data(); }
+  const int* formats() const { return formats_.data(); }
+
+ private:
+  std::deque<std::string> owned_;  // stable addresses
+  std::vector<const char*> values_;
+  std::vector<int> lengths_, formats_;
+};
+
+// A binary-format result's values.
+int64_t GetInt(const PGresult* r, int row, int col) {
+  const auto* p = reinterpret_cast<const unsigned char*>(PQgetvalue(r, row, col));
+  const int n = PQgetlength(r, row, col);
+  uint64_t v = 0;
+  for (int i = 0; i < n; ++i) v = (v << 8) | p[i];
+  if (n == 4) return static_cast<int32_t>(static_cast<uint32_t>(v));
+  return static_cast<int64_t>(v);
+}
+uint64_t GetU(const PGresult* r, int row, int col) {
+  return static_cast<uint64_t>(GetInt(r, row, col));
+}
+std::string_view GetStr(const PGresult* r, int row, int col) {
+  return {PQgetvalue(r, row, col), static_cast<size_t>(PQgetlength(r, row, col))};
+}
+
+// One connection, with the statements prepared on it so far.
+struct Conn {
+  PGconn* pg = nullptr;
+  std::set<std::string> prepared;
+  bool broken = false;  // lost: closed rather than pooled
+  ~Conn() {
+    if (pg) PQfinish(pg);
+  }
+};
+
+// A status for a failed command on `c`: kIOError (the connection marked lost) when the server is
+// gone, kBusy for a serialization failure or deadlock, kInvalidArgument for data the server
+// refuses as such, kIOError otherwise.
+Status FromResult(Conn& c, const PGresult* r, std::string_view what) {
+  std::string msg = r ? PQresultErrorMessage(r) : PQerrorMessage(c.pg);
+  while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
+  msg = "postgres: " + std::string(what) + ": " + msg;
+  const char* state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : nullptr;
+  const std::string code = state ? state : "";
+  if (PQstatus(c.pg) == CONNECTION_BAD || code.rfind("08", 0) == 0 || code.rfind("57P", 0) == 0) {
+    c.broken = true;
+    return Status::IOError(msg);
+  }
+  if (code == "40001" || code == "40P01" || code == "55P03") return Status(StatusCode::kBusy, msg);
+  if (code.rfind("22", 0) == 0) return Status::InvalidArgument(msg);
+  return Status::IOError(msg);
+}
+
+// Runs a command without parameters (BEGIN, COMMIT, ...).
+Status Exec(Conn& c, const char* sql) {
+  PgResult r(PQexec(c.pg, sql));
+  const auto st = r ? PQresultStatus(r.get()) : PGRES_FATAL_ERROR;
+  if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) return FromResult(c, r.get(), sql);
+  return Status::Ok();
+}
+
+// Runs a prepared statement (prepared on first use on this connection); binary results.
+Result<PgResult> Run(Conn& c, const std::string& sql, const Params& p) {
+  const std::string name = "w" + std::to_string(std::hash<std::string>{}(sql));
+  if (c.prepared.count(name) == 0) {
+    PgResult r(PQprepare(c.pg, name.c_str(), sql.c_str(), p.size(), nullptr));
+    if (!r || PQresultStatus(r.get()) != PGRES_COMMAND_OK) return FromResult(c, r.get(), sql);
+    c.prepared.insert(name);
+  }
+  PgResult r(PQexecPrepared(c.pg, name.c_str(), p.size(), p.values(), p.lengths(), p.formats(), 1));
+  const auto st = r ? PQresultStatus(r.get()) : PGRES_FATAL_ERROR;
+  if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) return FromResult(c, r.get(), sql);
+  return r;
+}
+
+// Rows a command changed.
+uint64_t Changed(const PGresult* r) {
+  const char* n = PQcmdTuples(const_cast<PGresult*>(r));
+  return n && *n ? std::stoull(n) : 0;
+}
+
+Status Aborted(std::string_view doc) {
+  return Status::Aborted("op log of \"" + std::string(doc) +
+                         "\" changed during its compaction (a segment it merges is gone)");
+}
+
+// A notice as sent on the channel: "<kind> <first> <last> <doc>", kind a (append) or b (base).
+std::string EncodeNotice(const StoredNotice& n) {
+  return std::string(n.base ? "b " : "a ") + std::to_string(n.first_seq) + " " +
+         std::to_string(n.last_seq) + " " + n.doc;
+}
+std::optional<StoredNotice> DecodeNotice(std::string_view p) {
+  if (p.size() < 2 || (p[0] != 'a' && p[0] != 'b') || p[1] != ' ') return std::nullopt;
+  StoredNotice n;
+  n.base = p[0] == 'b';
+  p.remove_prefix(2);
+  uint64_t* fields[] = {&n.first_seq, &n.last_seq};
+  for (uint64_t* f : fields) {
+    const size_t sp = p.find(' ');
+    if (sp == std::string_view::npos || sp == 0 || sp > 20) return std::nullopt;
+    uint64_t v = 0;
+    for (char ch : p.substr(0, sp)) {
+      if (ch < '0' || ch > '9') return std::nullopt;
+      v = v * 10 + static_cast<uint64_t>(ch - '0');
+    }
+    *f = v;
+    p.remove_prefix(sp + 1);
+  }
+  n.doc = std::string(p);
+  return n;
+}
+
+Status CheckDoc(std::string_view doc) {
+  if (doc.size() > kMaxDocBytes) {
+    return Status::InvalidArgument("document ID too long for the PostgreSQL store (" +
+                                   std::to_string(doc.size()) + " bytes; at most " +
+                                   std::to_string(kMaxDocBytes) + ")");
+  }
+  return Status::Ok();
+}
+
+class PgStore final : public Store {
+ public:
+  PgStore(std::string conninfo, PgStoreOptions options)
+      : conninfo_(std::move(conninfo)), options_(std::move(options)) {}
+  ~PgStore() override { (void)Close(); }
+
+  Status Init();
+
+  NodeId node_id() const override { return node_; }
+  const std::string& path() const override { return path_; }
+
+  Result<std::map<std::string, std::string>> GetMeta(const std::vector<std::string>& keys) override;
+  Status PutMeta(const std::vector<MetaEntry>& entries) override;
+  Result<bool> PutMetaIf(const std::vector<std::pair<std::string, std::string>>& expect,
+                         const std::vector<MetaEntry>& put) override;
+
+  Result<std::vector<std::string>> ListDocuments() override;
+  Result<bool> HasDocument(std::string_view doc) override;
+  Status CreateDocument(std::string_view doc, int64_t created_ms) override;
+  Status DeleteDocument(std::string_view doc) override;
+
+  Result<AppendResult> AppendChanges(std::string_view doc, int64_t now_ms,
+                                     const std::vector<NewChange>& changes) override;
+  Status ReadLog(std::string_view doc, const LogRead& read) override;
+  Result<std::optional<FoundRow>> FindRow(std::string_view doc, NodeId author,
+                                          uint64_t seq) override;
+  Result<uint64_t> LastSeq(std::string_view doc) override;
+  Result<std::vector<std::string>> ReadSegments(std::string_view doc,
+                                                const std::vector<uint64_t>& ids) override;
+
+  Result<std::optional<StoredSnapshot>> GetSnapshot(std::string_view doc) override;
+  Status WriteSnapshot(std::string_view doc, uint64_t upto, std::string_view data,
+                       const Compaction& compaction) override;
+
+  Result<std::optional<BaseSnapshot>> GetBase(std::string_view doc, bool with_data) override;
+  Result<uint64_t> ImportBase(std::string_view doc, int64_t now_ms, const VersionVector& version,
+                              std::string_view data, const std::string* seal) override;
+  Status PutSealedSnapshot(std::string_view doc, const VersionVector& version,
+                           std::string_view seal, std::string_view data) override;
+  Result<std::optional<SealedSnapshotRecord>> GetSealedSnapshot(std::string_view doc) override;
+
+  Status RecordEquivocation(const EquivocationRecord& e) override;
+  Result<std::vector<EquivocationRecord>> Equivocations(
+      std::optional<std::string_view> doc) override;
+
+  Status SetPeerVersion(std::string_view peer, std::string_view doc, const VersionVector& version,
+                        int64_t now_ms) override;
+  Result<std::vector<std::pair<std::string, VersionVector>>> PeerVersions(
+      std::string_view peer) override;
+
+  // Every commit is synchronous: durable on return.
+  void WhenDurable(uint64_t, std::function<void(Status)> fn) override { fn(Status::Ok()); }
+  Status WaitDurable(uint64_t) override { return Status::Ok(); }
+  uint64_t LatestCommit() override { return 0; }
+  SyncStats GetSyncStats() override { return {}; }
+
+  uint64_t Watch(Watcher watcher) override {
+    std::lock_guard lock(watch_mu_);
+    watchers_.emplace(next_watch_, std::move(watcher));
+    return next_watch_++;
+  }
+  void Unwatch(uint64_t id) override {
+    // Waits for a delivery from the listening thread in progress (unless called from it).
+    std::unique_lock deliver(deliver_mu_, std::defer_lock);
+    if (std::this_thread::get_id() != listener_id_) deliver.lock();
+    std::lock_guard lock(watch_mu_);
+    watchers_.erase(id);
+  }
+
+  void ReclaimSpace() override {}  // autovacuum's work
+  Status Close() override;
+
+ private:
+  using ConnPtr = std::unique_ptr<Conn>;
+  Result<ConnPtr> Connect();
+  Result<ConnPtr> Borrow();
+  void Return(ConnPtr c);
+  // Runs `body` on a pooled connection, in a transaction (read-only: REPEATABLE READ, one
+  // consistent state), committing when it succeeds and rolling back otherwise.
+  Status Txn(bool read_only, const std::function<Status(Conn&)>& body);
+  // Runs `body` on a pooled connection, outside a transaction (one statement: atomic).
+  Status OnConn(const std::function<Status(Conn&)>& body);
+  Status Migrate(Conn& c);
+  Status LoadNodeId(Conn& c);
+  Status ReadLogOn(Conn& c, std::string_view doc, const LogRead& read);
+  void Notify(const StoredNotice& notice);
+  void Listen();
+
+  const std::string conninfo_;
+  const PgStoreOptions options_;
+  const std::string path_;  // none: no file, no actor lease
+  NodeId node_;
+  bool closed_ = false;
+
+  std::mutex pool_mu_;
+  std::vector<ConnPtr> idle_;
+  std::set<int> own_pids_;  // backends of this store's connections: their notices are ours
+
+  std::mutex watch_mu_;
+  uint64_t next_watch_ = 1;
+  std::map<uint64_t, Watcher> watchers_;
+
+  // The listening thread, its connection, and a pipe that wakes it to stop.
+  std::thread listener_;
+  std::thread::id listener_id_;
+  std::mutex deliver_mu_;
+  ConnPtr listen_conn_;
+  int wake_[2] = {-1, -1};
+  std::atomic<bool> stop_{false};
+};
+
+Result<PgStore::ConnPtr> PgStore::Connect() {
+  auto c = std::make_unique<Conn>();
+  c->pg = PQconnectdb(conninfo_.c_str());
+  if (!c->pg || PQstatus(c->pg) != CONNECTION_OK) {
+    std::string msg = c->pg ? PQerrorMessage(c->pg) : "out of memory";
+    while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
+    return Status::IOError("postgres: cannot connect: " + msg);
+  }
+  PQsetNoticeProcessor(
+      c->pg, [](void*, const char*) {}, nullptr);
+  // Every commit waits for its WAL to be flushed (the default; a server may set it otherwise).
+  WEFT_RETURN_IF_ERROR(Exec(*c, "SET synchronous_commit TO on"));
+  return c;
+}
+
+Result<PgStore::ConnPtr> PgStore::Borrow() {
+  {
+    std::lock_guard lock(pool_mu_);
+    if (closed_) return Status::IOError("postgres: the store is closed");
+    if (!idle_.empty()) {
+      ConnPtr c = std::move(idle_.back());
+      idle_.pop_back();
+      return c;
+    }
+  }
+  auto c = Connect();
+  if (!c.ok()) return c.status();
+  std::lock_guard lock(pool_mu_);
+  own_pids_.insert(PQbackendPID((*c)->pg));
+  return std::move(*c);
+}
+
+void PgStore::Return(ConnPtr c) {
+  const bool usable =
+      !c->broken && PQstatus(c->pg) == CONNECTION_OK && PQtransactionStatus(c->pg) == PQTRANS_IDLE;
+  std::lock_guard lock(pool_mu_);
+  if (usable && !closed_) {
+    idle_.push_back(std::move(c));
+    return;
+  }
+  // A notice of a write it made may still be on its way to the listener: its PID stays
+  // counted as ours (a lost connection's PID could only be reused by a later backend).
+  c.reset();
+}
+
+Status PgStore::Txn(bool read_only, const std::function<Status(Conn&)>& body) {
+  auto c = Borrow();
+  if (!c.ok()) return c.status();
+  Conn& conn = **c;
+  Status s = Exec(conn, read_only ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" : "BEGIN");
+  if (s.ok()) s = body(conn);
+  if (s.ok()) {
+    s = Exec(conn, "COMMIT");
+  } else if (!conn.broken) {
+    (void)Exec(conn, "ROLLBACK");
+  }
+  Return(std::move(*c));
+  return s;
+}
+
+Status PgStore::OnConn(const std::function<Status(Conn&)>& body) {
+  auto c = Borrow();
+  if (!c.ok()) return c.status();
+  Status s = body(**c);
+  Return(std::move(*c));
+  return s;
+}
+
+Status PgStore::Migrate(Conn& c) {
+  // One migration per transaction; the version is read again under the lock each time.
+  for (;;) {
+    WEFT_RETURN_IF_ERROR(Exec(c, "BEGIN"));
+    bool done = false;
+    Status s = [&]() -> Status {
+      auto lock = Run(c, "SELECT pg_advisory_xact_lock($1::bigint)", Params().Int(kMigrationLock));
+      if (!lock.ok()) return lock.status();
+      auto exists = Run(c, "SELECT (to_regclass('weft_schema') IS NOT NULL)::int4", Params());
+      if (!exists.ok()) return exists.status();
+      int64_t version = 0;
+      if (GetInt(exists->get(), 0, 0) != 0) {
+        auto v = Run(c, "SELECT version FROM weft_schema", Params());
+        if (!v.ok()) return v.status();
+        if (PQntuples(v->get()) != 1) {
+          return Status::Corruption("postgres: weft_schema does not hold one version row");
+        }
+        version = GetInt(v->get(), 0, 0);
+      }
+      if (version > kSchemaVersion || version < 0) {
+        return Status::UnsupportedVersion("postgres: the database has Weft schema version " +
+                                          std::to_string(version) + "; this Weft reads up to " +
+                                          std::to_string(kSchemaVersion));
+      }
+      if (version == kSchemaVersion) {
+        done = true;
+        return Status::Ok();
+      }
+      WEFT_RETURN_IF_ERROR(Exec(c, kMigrations[version]));
+      return Run(c, "UPDATE weft_schema SET version = $1::bigint", Params().Int(version + 1))
+          .status();
+    }();
+    if (!s.ok()) {
+      if (!c.broken) (void)Exec(c, "ROLLBACK");
+      return s;
+    }
+    WEFT_RETURN_IF_ERROR(Exec(c, "COMMIT"));
+    if (done) return Status::Ok();
+  }
+}
+
+Status PgStore::LoadNodeId(Conn& c) {
+  std::random_device rd;
+  uint64_t id = options_.new_node_id.value;
+  while (id == 0) id = (static_cast<uint64_t>(rd()) << 32) ^ rd();
+  // Taken when the relay's name is new; kept otherwise.
+  auto ins = Run(c,
+                 "INSERT INTO weft_meta(relay, key, value) VALUES($1::text, 'node_id', $2::bytea) "
+                 "ON CONFLICT (relay, key) DO NOTHING",
+                 Params().Str(options_.name).Str(NodeId{id}.ToHex()));
+  if (!ins.ok()) return ins.status();
+  auto q = Run(c, "SELECT value FROM weft_meta WHERE relay = $1::text AND key = 'node_id'",
+               Params().Str(options_.name));
+  if (!q.ok()) return q.status();
+  if (PQntuples(q->get()) != 1) return Status::Corruption("postgres: no node_id in weft_meta");
+  auto n = NodeId::FromHex(std::string(GetStr(q->get(), 0, 0)));
+  if (!n || !n->valid()) {
+    return Status::Corruption("postgres: bad node_id in weft_meta for relay \"" + options_.name +
+                              "\"");
+  }
+  node_ = *n;
+  return Status::Ok();
+}
+
+// Takes the relay name's lock on `c` (a session lock, held while the connection lives): false
+// when another open store holds it.
+Result<bool> LockName(Conn& c, const std::string& name) {
+  auto q = Run(c,
+               std::string("SELECT pg_try_advisory_lock(hashtextextended($1::text, ") +
+                   kNameLockSeed + "))::int4",
+               Params().Str(name));
+  if (!q.ok()) return q.status();
+  return GetInt(q->get(), 0, 0) != 0;
+}
+
+Status PgStore::Init() {
+  if (options_.name.empty()) return Status::InvalidArgument("a PgStore needs a relay name");
+  // One open store per relay name: its lock is held by the listening connection (which LISTENs
+  // before Open returns, so that a write another store makes after it is heard).
+  auto l = Connect();
+  if (!l.ok()) return l.status();
+  // A store of this name that just died (a relay killed and restarted) may hold the lock until
+  // the server notices: wait a little before refusing.
+  auto locked = LockName(**l, options_.name);
+  for (int i = 0; i < 30 && locked.ok() && !*locked; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    locked = LockName(**l, options_.name);
+  }
+  if (!locked.ok()) return locked.status();
+  if (!*locked) {
+    return Status(StatusCode::kBusy, "postgres: the relay name \"" + options_.name +
+                                         "\" is in use by another open store");
+  }
+  if (options_.listen) WEFT_RETURN_IF_ERROR(Exec(**l, "LISTEN weft_store"));
+  listen_conn_ = std::move(*l);
+  auto c = Borrow();
+  if (!c.ok()) return c.status();
+  Status s = Migrate(**c);
+  if (s.ok()) s = LoadNodeId(**c);
+  Return(std::move(*c));
+  WEFT_RETURN_IF_ERROR(s);
+  if (!options_.listen) return Status::Ok();
+  if (pipe(wake_) != 0) return Status::IOError("postgres: cannot make the listener's pipe");
+  listener_ = std::thread([this] { Listen(); });
+  listener_id_ = listener_.get_id();
+  return Status::Ok();
+}
+
+void PgStore::Listen() {
+  while (!stop_.load()) {
+    if (!listen_conn_) {
+      auto l = Connect();
+      if (l.ok() && Exec(**l, "LISTEN weft_store").ok()) {
+        // The name's lock went with the lost connection: take it again (best effort; should
+        // another store of this name have opened meanwhile, both now run).
+        (void)LockName(**l, options_.name);
+        listen_conn_ = std::move(*l);
+      } else {
+        // Try again in a while (or stop).
+        pollfd w{wake_[0], POLLIN, 0};
+        (void)poll(&w, 1, 500);
+        continue;
+      }
+    }
+    pollfd fds[2] = {{PQsocket(listen_conn_->pg), POLLIN, 0}, {wake_[0], POLLIN, 0}};
+    if (poll(fds, 2, 1000) < 0) continue;
+    if (stop_.load()) break;
+    if (!PQconsumeInput(listen_conn_->pg) || PQstatus(listen_conn_->pg) != CONNECTION_OK) {
+      listen_conn_.reset();  // lost: connect again
+      continue;
+    }
+    while (PGnotify* n = PQnotifies(listen_conn_->pg)) {
+      bool own;
+      {
+        std::lock_guard lock(pool_mu_);
+        own = own_pids_.count(n->be_pid) > 0;
+      }
+      std::optional<StoredNotice> notice;
+      if (!own && std::strcmp(n->relname, kChannel) == 0) notice = DecodeNotice(n->extra);
+      PQfreemem(n);
+      if (!notice) continue;
+      std::lock_guard deliver(deliver_mu_);
+      Notify(*notice);
+    }
+  }
+  listen_conn_.reset();
+}
+
+Status PgStore::Close() {
+  {
+    std::lock_guard lock(pool_mu_);
+    if (closed_) return Status::Ok();
+    closed_ = true;
+    idle_.clear();
+  }
+  if (listener_.joinable()) {
+    stop_ = true;
+    const char b = 0;
+    (void)!write(wake_[1], &b, 1);
+    listener_.join();
+  }
+  listen_conn_.reset();
+  for (int& fd : wake_) {
+    if (fd >= 0) close(fd);
+    fd = -1;
+  }
+  return Status::Ok();
+}
+
+void PgStore::Notify(const StoredNotice& notice) {
+  std::vector<Watcher> targets;
+  {
+    std::lock_guard lock(watch_mu_);
+    for (const auto& [id, w] : watchers_) targets.push_back(w);
+  }
+  for (const auto& w : targets) w(notice);
+}
+
+// ---- Metadata (the relay's own). ----
+
+Result<std::map<std::string, std::string>> PgStore::GetMeta(const std::vector<std::string>& keys) {
+  std::map<std::string, std::string> out;
+  WEFT_RETURN_IF_ERROR(Txn(true, [&](Conn& c) -> Status {
+    for (const std::string& k : keys) {
+      auto q = Run(c, "SELECT value FROM weft_meta WHERE relay = $1::text AND key = $2::text",
+                   Params().Str(options_.name).Str(k));
+      if (!q.ok()) return q.status();
+      if (PQntuples(q->get()) == 1) out[k] = std::string(GetStr(q->get(), 0, 0));
+    }
+    return Status::Ok();
+  }));
+  return out;
+}
+
+namespace meta {
+std::string Value(const MetaEntry& e) {
+  return e.type == MetaType::kInteger ? std::to_string(std::stoll(e.value)) : e.value;
+}
+Status Write(Conn& c, const std::string& relay, const std::vector<MetaEntry>& entries) {
+  for (const MetaEntry& e : entries) {
+    auto q = Run(c,
+                 "INSERT INTO weft_meta(relay, key, value) VALUES($1::text, $2::text, $3::bytea) "
+                 "ON CONFLICT (relay, key) DO UPDATE SET value = EXCLUDED.value",
+                 Params().Str(relay).Str(e.key).Str(Value(e)));
+    if (!q.ok()) return q.status();
+  }
+  return Status::Ok();
+}
+}  // namespace meta
+
+Status PgStore::PutMeta(const std::vector<MetaEntry>& entries) {
+  WEFT_RETURN_IF_ERROR(oplog::CheckMetaEntries(entries));
+  return Txn(false, [&](Conn& c) { return meta::Write(c, options_.name, entries); });
+}
+
+Result<bool> PgStore::PutMetaIf(const std::vector<std::pair<std::string, std::string>>& expect,
+                                const std::vector<MetaEntry>& put) {
+  WEFT_RETURN_IF_ERROR(oplog::CheckMetaEntries(put));
+  bool match = true;
+  WEFT_RETURN_IF_ERROR(Txn(false, [&](Conn& c) -> Status {
+    // One conditional write of this relay's metadata at a time (absent keys cannot be row-locked).
+    auto lock = Run(c,
+                    std::string("SELECT pg_advisory_xact_lock(hashtextextended($1::text, ") +
+                        kMetaLockSeed + "))",
+                    Params().Str(options_.name));
+    if (!lock.ok()) return lock.status();
+    for (const auto& [key, value] : expect) {
+      auto q = Run(c, "SELECT value FROM weft_meta WHERE relay = $1::text AND key = $2::text",
+                   Params().Str(options_.name).Str(key));
+      if (!q.ok()) return q.status();
+      if (PQntuples(q->get()) != 1 || GetStr(q->get(), 0, 0) != value) {
+        match = false;
+        return Status::Ok();
+      }
+    }
+    return meta::Write(c, options_.name, put);
+  }));
+  return match;
+}
+
+// ---- Documents. ----
+
+Result<std::vector<std::string>> PgStore::ListDocuments() {
+  std::vector<std::string> out;
+  WEFT_RETURN_IF_ERROR(OnConn([&](Conn& c) -> Status {
+    // COLLATE "C": sorted by bytes, as every store sorts.
+    auto q = Run(c, "SELECT id FROM weft_documents ORDER BY id COLLATE \"C\"", Params());
+    if (!q.ok()) return q.status();
+    for (int i = 0; i < PQntuples(q->get()); ++i) out.emplace_back(GetStr(q->get(), i, 0));
+    return Status::Ok();
+  }));
+  return out;
+}
+
+Result<bool> PgStore::HasDocument(std::string_view doc) {
+  bool found = false;
+  WEFT_RETURN_IF_ERROR(OnConn([&](Conn& c) -> Status {
+    auto q = Run(c, "SELECT 1 FROM weft_documents WHERE id = $1::text", Params().Str(doc));
+    if (!q.ok()) return q.status();
+    found = PQntuples(q->get()) > 0;
+    return Status::Ok();
+  }));
+  return found;
+}
+
+// Records a document (a no-op when it exists), its seqs above those of a deleted one of its ID.
+const char* const kInsertDocument =
+    "INSERT INTO weft_documents(id, created_ms, last_seq) VALUES($1::text, $2::bigint, "
+    "COALESCE((SELECT floor FROM weft_seq_floors WHERE doc = $1::text), 0)) "
+    "ON CONFLICT (id) DO NOTHING";
+
+Status PgStore::CreateDocument(std::string_view doc, int64_t created_ms) {
+  WEFT_RETURN_IF_ERROR(CheckDoc(doc));
+  return OnConn(
+      [&](Conn& c) { return Run(c, kInsertDocument, Params().Str(doc).Int(created_ms)).status(); });
+}
+
+Status PgStore::DeleteDocument(std::string_view doc) {
+  return Txn(false, [&](Conn& c) -> Status {
+    auto q = Run(c, "SELECT last_seq FROM weft_documents WHERE id = $1::text FOR UPDATE",
+                 Params().Str(doc));
+    if (!q.ok()) return q.status();
+    if (PQntuples(q->get()) == 0)
+      return Status::NotFound("no document \"" + std::string(doc) + "\"");
+    const int64_t last = GetInt(q->get(), 0, 0);
+    // Seqs are never reused: a document made again with this ID starts above them.
+    auto f = Run(c,
+                 "INSERT INTO weft_seq_floors(doc, floor) VALUES($1::text, $2::bigint) "
+                 "ON CONFLICT (doc) DO UPDATE SET floor = GREATEST(weft_seq_floors.floor, "
+                 "EXCLUDED.floor)",
+                 Params().Str(doc).Int(last));
+    if (!f.ok()) return f.status();
+    for (const char* text : {"DELETE FROM weft_changes WHERE doc = $1::text",
+                             "DELETE FROM weft_segments WHERE doc = $1::text",
+                             "DELETE FROM weft_snapshots WHERE doc = $1::text",
+                             "DELETE FROM weft_bases WHERE doc = $1::text",
+                             "DELETE FROM weft_equivocations WHERE doc = $1::text",
+                             "DELETE FROM weft_sealed_snapshots WHERE doc = $1::text",
+                             "DELETE FROM weft_documents WHERE id = $1::text"}) {
+      auto d = Run(c, text, Params().Str(doc));
+      if (!d.ok()) return d.status();
+    }
+    return Status::Ok();
+  });
+}
+
+// ---- The op log. ----
+
+Result<AppendResult> PgStore::AppendChanges(std::string_view doc, int64_t now_ms,
+                                            const std::vector<NewChange>& changes) {
+  WEFT_RETURN_IF_ERROR(CheckDoc(doc));
+  AppendResult out;
+  Status s = Txn(false, [&](Conn& c) -> Status {
+    out = AppendResult{};
+    auto ins = Run(c, kInsertDocument, Params().Str(doc).Int(now_ms));
+    if (!ins.ok()) return ins.status();
+    // The document's row lock: appends to one document commit one at a time, and take their
+    // seqs in commit order.
+    auto q = Run(c, "SELECT last_seq FROM weft_documents WHERE id = $1::text FOR UPDATE",
+                 Params().Str(doc));
+    if (!q.ok()) return q.status();
+    if (PQntuples(q->get()) != 1) return Status::IOError("postgres: a document vanished");
+    int64_t seq = GetInt(q->get(), 0, 0);
+    for (const NewChange& ch : changes) {
+      auto r = Run(c,
+                   "INSERT INTO weft_changes(doc, seq, author, start_seq, end_seq, crc, data) "
+                   "VALUES($1::text, $2::bigint, $3::bigint, $4::bigint, $5::bigint, $6::bigint, "
+                   "$7::bytea) ON CONFLICT (doc, author, start_seq) DO NOTHING",
+                   Params()
+                       .Str(doc)
+                       .Int(seq + 1)
+                       .Int(AsInt(ch.author))
+                       .Int(Bound(ch.start_seq))
+                       .Int(Bound(ch.end_seq))
+                       .Int(static_cast<int64_t>(crdt::Crc32c(ch.data)))
+                       .Str(ch.data));
+      if (!r.ok()) return r.status();
+      if (Changed(r->get()) != 1) continue;  // held already
+      ++seq;
+      if (out.stored++ == 0) out.first_seq = static_cast<uint64_t>(seq);
+      out.last_seq = static_cast<uint64_t>(seq);
+    }
+    if (out.stored == 0) return Status::Ok();
+    auto up = Run(c, "UPDATE weft_documents SET last_seq = $2::bigint WHERE id = $1::text",
+                  Params().Str(doc).Int(seq));
+    if (!up.ok()) return up.status();
+    // Sent when the transaction commits (not at all if it rolls back).
+    const std::string payload =
+        EncodeNotice({std::string(doc), out.first_seq, out.last_seq, false});
+    auto n = Run(c, "SELECT pg_notify($1::text, $2::text)", Params().Str(kChannel).Str(payload));
+    return n.status();
+  });
+  if (!s.ok()) return s;
+  if (out.stored > 0) Notify({std::string(doc), out.first_seq, out.last_seq, false});
+  return out;
+}
+
+Status PgStore::ReadLogOn(Conn& c, std::string_view doc, const LogRead& read) {
+  if (read.base) {
+    auto q = Run(c, "SELECT data FROM weft_bases WHERE doc = $1::text", Params().Str(doc));
+    if (!q.ok()) return q.status();
+    if (PQntuples(q->get()) == 1) WEFT_RETURN_IF_ERROR(read.base(GetStr(q->get(), 0, 0)));
+  }
+  if (read.segment) {
+    // Bytes only of the segments wanted, each read on its own (segments are few and large).
+    auto q = Run(c,
+                 "SELECT id, first_seq, last_seq, changes, ops, heads FROM weft_segments WHERE "
+                 "doc = $1::text AND last_seq > $2::bigint ORDER BY last_seq",
+                 Params().Str(doc).Int(Bound(read.after)));
+    if (!q.ok()) return q.status();
+    const PGresult* r = q->get();
+    for (int i = 0; i < PQntuples(r); ++i) {
+      SegmentInfo info;
+      info.id = GetU(r, i, 0);
+      info.first_seq = GetU(r, i, 1);
+      info.last_seq = GetU(r, i, 2);
+      info.changes = GetU(r, i, 3);
+      info.ops = GetU(r, i, 4);
+      if (read.with_heads) {
+        auto heads = oplog::DecodeHeads(doc, info.last_seq, GetStr(r, i, 5));
+        if (!heads.ok()) return heads.status();
+        info.heads = std::move(*heads);
+      }
+      if (read.want_segment && !read.want_segment(info)) continue;
+      auto d = Run(c, "SELECT data FROM weft_segments WHERE id = $1::bigint",
+                   Params().Int(Bound(info.id)));
+      if (!d.ok()) return d.status();
+      if (PQntuples(d->get()) != 1) return oplog::CorruptLog(doc, "a segment vanished");
+      WEFT_RETURN_IF_ERROR(read.segment(info, GetStr(d->get(), 0, 0)));
+    }
+  }
+  if (!read.row || read.upto <= read.after) return Status::Ok();
+  struct Kept {
+    RowInfo info;
+    std::string data;
+  };
+  // Offers the result's rows; `keep` (by-author reads) collects them instead.
+  auto take = [&](const PGresult* r, std::vector<Kept>* keep) -> Status {
+    for (int i = 0; i < PQntuples(r); ++i) {
+      RowInfo info{GetU(r, i, 0), NodeId{GetU(r, i, 1)}, GetU(r, i, 2), GetU(r, i, 3)};
+      if (info.seq <= read.after || info.seq > read.upto) continue;
+      if (read.want_row && !read.want_row(info)) continue;
+      std::string_view data = GetStr(r, i, 5);
+      WEFT_RETURN_IF_ERROR(
+          oplog::CheckRow(doc, info.seq, static_cast<uint32_t>(GetInt(r, i, 4)), data));
+      if (keep) {
+        keep->push_back({info, std::string(data)});
+      } else {
+        WEFT_RETURN_IF_ERROR(read.row(info, data));
+      }
+    }
+    return Status::Ok();
+  };
+  if (read.authors) {
+    std::vector<Kept> kept;
+    for (const auto& [author, seq] : *read.authors) {
+      auto q = Run(c,
+                   "SELECT seq, author, start_seq, end_seq, crc, data FROM weft_changes WHERE "
+                   "doc = $1::text AND author = $2::bigint AND start_seq >= COALESCE((SELECT "
+                   "MAX(start_seq) FROM weft_changes WHERE doc = $1::text AND author = "
+                   "$2::bigint AND start_seq <= $3::bigint), 0)",
+                   Params().Str(doc).Int(AsInt(author)).Int(Bound(seq)));
+      if (!q.ok()) return q.status();
+      WEFT_RETURN_IF_ERROR(take(q->get(), &kept));
+    }
+    std::sort(kept.begin(), kept.end(),
+              [](const Kept& a, const Kept& b) { return a.info.seq < b.info.seq; });
+    for (const Kept& k : kept) WEFT_RETURN_IF_ERROR(read.row(k.info, k.data));
+    return Status::Ok();
+  }
+  auto q = Run(c,
+               "SELECT seq, author, start_seq, end_seq, crc, data FROM weft_changes WHERE doc = "
+               "$1::text AND seq > $2::bigint AND seq <= $3::bigint ORDER BY seq",
+               Params().Str(doc).Int(Bound(read.after)).Int(Bound(read.upto)));
+  if (!q.ok()) return q.status();
+  return take(q->get(), nullptr);
+}
+
+Status PgStore::ReadLog(std::string_view doc, const LogRead& read) {
+  return Txn(true, [&](Conn& c) { return ReadLogOn(c, doc, read); });
+}
+
+Result<std::optional<FoundRow>> PgStore::FindRow(std::string_view doc, NodeId author,
+                                                 uint64_t seq) {
+  std::optional<FoundRow> out;
+  WEFT_RETURN_IF_ERROR(OnConn([&](Conn& c) -> Status {
+    auto q = Run(c,
+                 "SELECT seq, author, start_seq, end_seq, crc, data FROM weft_changes WHERE doc "
+                 "= $1::text AND author = $2::bigint AND start_seq <= $3::bigint ORDER BY "
+                 "start_seq DESC LIMIT 1",
+                 Params().Str(doc).Int(AsInt(author)).Int(Bound(seq)));
+    if (!q.ok()) return q.status();
+    const PGresult* r = q->get();
+    if (PQntuples(r) == 0) return Status::Ok();
+    FoundRow f;
+    f.info = {GetU(r, 0, 0), NodeId{GetU(r, 0, 1)}, GetU(r, 0, 2), GetU(r, 0, 3)};
+    f.data = std::string(GetStr(r, 0, 5));
+    WEFT_RETURN_IF_ERROR(
+        oplog::CheckRow(doc, f.info.seq, static_cast<uint32_t>(GetInt(r, 0, 4)), f.data));
+    out = std::move(f);
+    return Status::Ok();
+  }));
+  return out;
+}
+
+Result<uint64_t> PgStore::LastSeq(std::string_view doc) {
+  uint64_t out = 0;
+  WEFT_RETURN_IF_ERROR(OnConn([&](Conn& c) -> Status {
+    auto q = Run(c,
+                 "SELECT GREATEST(COALESCE((SELECT MAX(seq) FROM weft_changes WHERE doc = "
+                 "$1::text), 0), COALESCE((SELECT MAX(last_seq) FROM weft_segments WHERE doc = "
+                 "$1::text), 0))::bigint",
+                 Params().Str(doc));
+    if (!q.ok()) return q.status();
+    out = GetU(q->get(), 0, 0);
+    return Status::Ok();
+  }));
+  return out;
+}
+
+Result<std::vector<std::string>> PgStore::ReadSegments(std::string_view doc,
+                                                       const std::vector<uint64_t>& ids) {
+  std::vector<std::string> out;
+  WEFT_RETURN_IF_ERROR(Txn(true, [&](Conn& c) -> Status {
+    for (uint64_t id : ids) {
+      auto q = Run(c, "SELECT data FROM weft_segments WHERE id = $1::bigint AND doc = $2::text",
+                   Params().Int(Bound(id)).Str(doc));
+      if (!q.ok()) return q.status();
+      if (PQntuples(q->get()) != 1) return oplog::CorruptLog(doc, "a segment vanished");
+      out.emplace_back(GetStr(q->get(), 0, 0));
+    }
+    return Status::Ok();
+  }));
+  return out;
+}
+
+// ---- Snapshots. ----
+
+Result<std::optional<StoredSnapshot>> PgStore::GetSnapshot(std::string_view doc) {
+  std::optional<StoredSnapshot> out;
+  WEFT_RETURN_IF_ERROR(OnConn([&](Conn& c) -> Status {
+    auto q =
+        Run(c, "SELECT upto, data FROM weft_snapshots WHERE doc = $1::text", Params().Str(doc));
+    if (!q.ok()) return q.status();
+    if (PQntuples(q->get()) == 1) {
+      out = StoredSnapshot{GetU(q->get(), 0, 0), std::string(GetStr(q->get(), 0, 1))};
+    }
+    return Status::Ok();
+  }));
+  return out;
+}
+
+Status PgStore::WriteSnapshot(std::string_view doc, uint64_t upto, std::string_view data,
+                              const Compaction& compaction) {
+  WEFT_RETURN_IF_ERROR(CheckDoc(doc));
+  return Txn(false, [&](Conn& c) -> Status {
+    // One compaction of a document at a time, across relays: its precondition (the segments it
+    // replaces are still there) is checked and its write made under this lock.
+    auto lock = Run(c,
+                    std::string("SELECT pg_advisory_xact_lock(hashtextextended($1::text, ") +
+                        kDocLockSeed + "))",
+                    Params().Str(doc));
+    if (!lock.ok()) return lock.status();
+    for (uint64_t id : compaction.replaced) {
+      auto d = Run(c, "DELETE FROM weft_segments WHERE id = $1::bigint AND doc = $2::text",
+                   Params().Int(Bound(id)).Str(doc));
+      if (!d.ok()) return d.status();
+      if (Changed(d->get()) != 1) return Aborted(doc);
+    }
+    auto s = Run(c,
+                 "INSERT INTO weft_snapshots(doc, upto, data) VALUES($1::text, $2::bigint, "
+                 "$3::bytea) ON CONFLICT (doc) DO UPDATE SET upto = EXCLUDED.upto, data = "
+                 "EXCLUDED.data",
+                 Params().Str(doc).Int(Bound(upto)).Str(data));
+    if (!s.ok()) return s.status();
+    for (const NewSegment& g : compaction.added) {
+      auto a = Run(c,
+                   "INSERT INTO weft_segments(doc, first_seq, last_seq, changes, ops, heads, "
+                   "data) VALUES($1::text, $2::bigint, $3::bigint, $4::bigint, $5::bigint, "
+                   "$6::bytea, $7::bytea)",
+                   Params()
+                       .Str(doc)
+                       .Int(Bound(g.first_seq))
+                       .Int(Bound(g.last_seq))
+                       .Int(Bound(g.changes))
+                       .Int(Bound(g.ops))
+                       .Str(oplog::EncodeHeads(g.heads))
+                       .Str(g.data));
+      if (!a.ok()) return a.status();
+    }
+    if (compaction.folded == 0) return Status::Ok();
+    // Seqs are allocated from the document's row, not from the rows left: deleting rows frees
+    // none for reuse.
+    auto f = Run(c, "DELETE FROM weft_changes WHERE doc = $1::text AND seq <= $2::bigint",
+                 Params().Str(doc).Int(Bound(compaction.folded)));
+    return f.status();
+  });
+}
+
+// ---- Bases and sealed snapshots. ----
+
+Result<std::optional<BaseSnapshot>> PgStore::GetBase(std::string_view doc, bool with_data) {
+  std::optional<BaseSnapshot> out;
+  WEFT_RETURN_IF_ERROR(OnConn([&](Conn& c) -> Status {
+    auto q = Run(c,
+                 with_data ? "SELECT version, data FROM weft_bases WHERE doc = $1::text"
+                           : "SELECT version FROM weft_bases WHERE doc = $1::text",
+                 Params().Str(doc));
+    if (!q.ok()) return q.status();
+    if (PQntuples(q->get()) == 0) return Status::Ok();
+    auto v = oplog::DecodeVersion(GetStr(q->get(), 0, 0), "weft_bases");
+    if (!v.ok()) return v.status();
+    out.emplace();
+    out->version = std::move(*v);
+    if (with_data) out->data = std::string(GetStr(q->get(), 0, 1));
+    return Status::Ok();
+  }));
+  return out;
+}
+
+Result<uint64_t> PgStore::ImportBase(std::string_view doc, int64_t now_ms,
+                                     const VersionVector& version, std::string_view data,
+                                     const std::string* seal) {
+  WEFT_RETURN_IF_ERROR(CheckDoc(doc));
+  const std::string token = oplog::EncodeVersion(version);
+  WEFT_RETURN_IF_ERROR(Txn(false, [&](Conn& c) -> Status {
+    auto ins = Run(c, kInsertDocument, Params().Str(doc).Int(now_ms));
+    if (!ins.ok()) return ins.status();
+    auto b = Run(c,
+                 "INSERT INTO weft_bases(doc, version, data) VALUES($1::text, $2::text, $3::bytea) "
+                 "ON CONFLICT (doc) DO UPDATE SET version = EXCLUDED.version, data = EXCLUDED.data",
+                 Params().Str(doc).Str(token).Str(data));
+    if (!b.ok()) return b.status();
+    if (seal) {
+      auto s = Run(c,
+                   "INSERT INTO weft_sealed_snapshots(doc, version, seal, data) VALUES($1::text, "
+                   "$2::text, $3::bytea, $4::bytea) ON CONFLICT (doc) DO UPDATE SET version = "
+                   "EXCLUDED.version, seal = EXCLUDED.seal, data = EXCLUDED.data",
+                   Params().Str(doc).Str(token).Str(*seal).Str(data));
+      if (!s.ok()) return s.status();
+    }
+    auto d = Run(c, "DELETE FROM weft_snapshots WHERE doc = $1::text", Params().Str(doc));
+    if (!d.ok()) return d.status();
+    auto n = Run(c, "SELECT pg_notify($1::text, $2::text)",
+                 Params().Str(kChannel).Str(EncodeNotice({std::string(doc), 0, 0, true})));
+    return n.status();
+  }));
+  Notify({std::string(doc), 0, 0, true});
+  return uint64_t{0};
+}
+
+Status PgStore::PutSealedSnapshot(std::string_view doc, const VersionVector& version,
+                                  std::string_view seal, std::string_view data) {
+  return OnConn([&](Conn& c) {
+    return Run(c,
+               "INSERT INTO weft_sealed_snapshots(doc, version, seal, data) VALUES($1::text, "
+               "$2::text, $3::bytea, $4::bytea) ON CONFLICT (doc) DO UPDATE SET version = "
+               "EXCLUDED.version, seal = EXCLUDED.seal, data = EXCLUDED.data",
+               Params().Str(doc).Str(oplog::EncodeVersion(version)).Str(seal).Str(data))
+        .status();
+  });
+}
+
+Result<std::optional<SealedSnapshotRecord>> PgStore::GetSealedSnapshot(std::string_view doc) {
+  std::optional<SealedSnapshotRecord> out;
+  WEFT_RETURN_IF_ERROR(OnConn([&](Conn& c) -> Status {
+    auto q = Run(c, "SELECT version, seal, data FROM weft_sealed_snapshots WHERE doc = $1::text",
+                 Params().Str(doc));
+    if (!q.ok()) return q.status();
+    if (PQntuples(q->get()) == 0) return Status::Ok();
+    auto v = oplog::DecodeVersion(GetStr(q->get(), 0, 0), "weft_sealed_snapshots");
+    if (!v.ok()) return v.status();
+    out = SealedSnapshotRecord{std::move(*v), std::string(GetStr(q->get(), 0, 1)),
+                               std::string(GetStr(q->get(), 0, 2))};
+    return Status::Ok();
+  }));
+  return out;
+}
+
+// ---- Equivocations and peers. ----
+
+Status PgStore::RecordEquivocation(const EquivocationRecord& e) {
+  return OnConn([&](Conn& c) {
+    return Run(c,
+               "INSERT INTO weft_equivocations(doc, author, seq, held, other, detected_ms) "
+               "VALUES($1::text, $2::bigint, $3::bigint, $4::bytea, $5::bytea, $6::bigint) "
+               "ON CONFLICT (doc, author) DO NOTHING",
+               Params()
+                   .Str(e.doc)
+                   .Int(AsInt(e.author))
+                   .Int(Bound(e.seq))
+                   .Str(e.held)
+                   .Str(e.other)
+                   .Int(e.detected_ms))
+        .status();
+  });
+}
+
+Result<std::vector<EquivocationRecord>> PgStore::Equivocations(
+    std::optional<std::string_view> doc) {
+  std::vector<EquivocationRecord> out;
+  WEFT_RETURN_IF_ERROR(OnConn([&](Conn& c) -> Status {
+    Params p;
+    if (doc) p.Str(*doc);
+    auto q = Run(c,
+                 doc ? "SELECT doc, author, seq, held, other, detected_ms FROM weft_equivocations "
+                       "WHERE doc = $1::text ORDER BY doc COLLATE \"C\", author"
+                     : "SELECT doc, author, seq, held, other, detected_ms FROM weft_equivocations "
+                       "ORDER BY doc COLLATE \"C\", author",
+                 p);
+    if (!q.ok()) return q.status();
+    const PGresult* r = q->get();
+    for (int i = 0; i < PQntuples(r); ++i) {
+      out.push_back({std::string(GetStr(r, i, 0)), NodeId{GetU(r, i, 1)}, GetU(r, i, 2),
+                     std::string(GetStr(r, i, 3)), std::string(GetStr(r, i, 4)), GetInt(r, i, 5)});
+    }
+    return Status::Ok();
+  }));
+  return out;
+}
+
+Status PgStore::SetPeerVersion(std::string_view peer, std::string_view doc,
+                               const VersionVector& version, int64_t now_ms) {
+  return OnConn([&](Conn& c) {
+    return Run(c,
+               "INSERT INTO weft_peer_versions(relay, peer, doc, version, updated_ms) "
+               "VALUES($1::text, $2::text, $3::text, $4::text, $5::bigint) "
+               "ON CONFLICT (relay, peer, doc) DO UPDATE SET version = EXCLUDED.version, "
+               "updated_ms = EXCLUDED.updated_ms",
+               Params()
+                   .Str(options_.name)
+                   .Str(peer)
+                   .Str(doc)
+                   .Str(oplog::EncodeVersion(version))
+                   .Int(now_ms))
+        .status();
+  });
+}
+
+Result<std::vector<std::pair<std::string, VersionVector>>> PgStore::PeerVersions(
+    std::string_view peer) {
+  std::vector<std::pair<std::string, VersionVector>> out;
+  WEFT_RETURN_IF_ERROR(OnConn([&](Conn& c) -> Status {
+    auto q = Run(c,
+                 "SELECT doc, version FROM weft_peer_versions WHERE relay = $1::text AND peer = "
+                 "$2::text ORDER BY doc COLLATE \"C\"",
+                 Params().Str(options_.name).Str(peer));
+    if (!q.ok()) return q.status();
+    const PGresult* r = q->get();
+    for (int i = 0; i < PQntuples(r); ++i) {
+      auto v = oplog::DecodeVersion(GetStr(r, i, 1), "weft_peer_versions");
+      if (!v.ok()) return v.status();
+      out.emplace_back(std::string(GetStr(r, i, 0)), std::move(*v));
+    }
+    return Status::Ok();
+  }));
+  return out;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> OpenPgStore(const std::string& conninfo,
+                                           const PgStoreOptions& options) {
+  auto s = std::make_unique<PgStore>(conninfo, options);
+  WEFT_RETURN_IF_ERROR(s->Init());
+  return std::unique_ptr<Store>(std::move(s));
+}
+
+}  // namespace weft::store
