@@ -214,6 +214,23 @@ void PgServer::Stop() {
   pid_ = -1;
 }
 
+Status PgServer::RunTool(const std::string& tool, const std::vector<std::string>& args) {
+  const std::string bin = FindBinDir();
+  if (bin.empty()) return Status::NotFound("PostgreSQL is not installed (install postgresql-15)");
+  std::string cmd = "'" + bin + "/" + tool + "'";
+  for (const std::string& a : args) cmd += " '" + a + "'";  // the tests' own arguments
+  cmd += " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) return Status::IOError("cannot run " + tool);
+  std::string out;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  int status = pclose(p);
+  if (status != 0) return Status::IOError(tool + " failed: " + out);
+  return Status::Ok();
+}
+
 std::string PgServer::ConnInfo(const std::string& db) const {
   return "postgres://weft@127.0.0.1:" + std::to_string(port_) + "/" + db;
 }

@@ -15,6 +15,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "weft/status.h"
 
@@ -38,6 +39,9 @@ class PgServer {
   // Runs `sql` (one or more statements, no results wanted) on the database `conninfo` names: for
   // tests that reach under a store (damage its rows, end its connections).
   static Status RunSql(const std::string& conninfo, const std::string& sql);
+  // Runs PostgreSQL's client program `tool` (pg_dump, pg_restore, ...) of the installed release
+  // with `args`, as this process's user; kIOError with its output when it fails.
+  static Status RunTool(const std::string& tool, const std::vector<std::string>& args);
   // The connection string of database `db` on this server.
   std::string ConnInfo(const std::string& db) const;
   int port() const { return port_; }

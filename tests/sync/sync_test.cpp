@@ -416,6 +416,52 @@ TEST_CASE("relays keep their data in one PostgreSQL database", "[sync][postgres]
   CHECK(State(*b, "todo") == State(*a, "todo"));
 }
 
+// Backing up a relay on PostgreSQL is PostgreSQL's own business (docs/operations.md): a pg_dump of
+// its database, restored into another, serves every document the relay had stored.
+TEST_CASE("a pg_dump of a relay's PostgreSQL database restores into a relay that serves it all",
+          "[sync][postgres]") {
+  auto server = testing::PgServer::Shared();
+  INFO(server.status().ToString());
+  REQUIRE(server.ok());
+  auto db = (*server)->CreateDatabase();
+  REQUIRE(db.ok());
+  testing::TempDir dir;
+  auto on = [](const std::string& store) {
+    return [store](relay::RelayOptions& o) {
+      o.store = store;
+      o.store_name = "relay";
+    };
+  };
+  auto relay = StartRelay(dir.File("relay"), {}, on(*db));
+  const PublicKey key = relay->replica().public_key();
+  auto a = OpenReplica(dir.File("a.db"));
+  CreateTodo(*a);
+  EditTodo(*a, "a", 5);
+  REQUIRE(SyncOnce(*a, Url(*relay), {}, 20s, FastOptions()).ok());
+  // Dumped while the relay serves (pg_dump reads one snapshot), then the relay goes.
+  const std::string dump = dir.File("relay.dump");
+  Status dumped = testing::PgServer::RunTool("pg_dump", {"--format=custom", "--file=" + dump, *db});
+  INFO(dumped.ToString());
+  REQUIRE(dumped.ok());
+  relay->Stop();
+  relay.reset();
+
+  auto restored = (*server)->CreateDatabase();
+  REQUIRE(restored.ok());
+  Status r =
+      testing::PgServer::RunTool("pg_restore", {"--no-owner", "--dbname=" + *restored, dump});
+  INFO(r.ToString());
+  REQUIRE(r.ok());
+  relay = StartRelay(dir.File("relay-restored"), {}, on(*restored));
+  CHECK(relay->replica().public_key() == key);  // the same relay: its identity is in the dump
+  auto b = OpenReplica(dir.File("b.db"));
+  auto rb = SyncOnce(*b, Url(*relay), {}, 20s, FastOptions());
+  INFO(rb.status().ToString());
+  REQUIRE(rb.ok());
+  CHECK(State(*b, "todo") == State(*a, "todo"));
+  relay->Stop();
+}
+
 TEST_CASE("a live client streams changes both ways and reports lag", "[sync]") {
   testing::TempDir dir;
   auto relay = StartRelay(dir.File("relay"));
