@@ -798,7 +798,6 @@ weft_status weft_set_conflict_resolver(weft_replica* r, const char* doc, size_t 
 
 /* ---------------------------------------------------------------- access lists */
 
-
 weft_status weft_doc_grant(weft_replica* r, const char* doc, size_t doc_len, const uint8_t key[32],
                            int role) {
   if (!r || !key) return NullArg("weft_doc_grant");

@@ -1444,12 +1444,12 @@ static void test_sync(void) {
   EXPECT(WEFT_INVALID_ARGUMENT, weft_sync_wait_for_ack(NULL, S("d"), S("d@"), 10, NULL, 0));
   /* A quorum of the one peer: met; of two: more than a has. */
   OK(weft_sync_wait_for_acks(sa, S("d"), info.version_token, info.version_token_len, 1, 20000));
-  EXPECT(WEFT_INVALID_ARGUMENT, weft_sync_wait_for_acks(sa, S("d"), info.version_token,
-                                                        info.version_token_len, 2, 10));
-  EXPECT(WEFT_INVALID_ARGUMENT, weft_sync_wait_for_acks(sa, S("d"), info.version_token,
-                                                        info.version_token_len, 0, 10));
-  EXPECT(WEFT_INVALID_ARGUMENT, weft_sync_wait_for_acks(sa, S("e"), info.version_token,
-                                                        info.version_token_len, 1, 10));
+  EXPECT(WEFT_INVALID_ARGUMENT,
+         weft_sync_wait_for_acks(sa, S("d"), info.version_token, info.version_token_len, 2, 10));
+  EXPECT(WEFT_INVALID_ARGUMENT,
+         weft_sync_wait_for_acks(sa, S("d"), info.version_token, info.version_token_len, 0, 10));
+  EXPECT(WEFT_INVALID_ARGUMENT,
+         weft_sync_wait_for_acks(sa, S("e"), info.version_token, info.version_token_len, 1, 10));
   EXPECT(WEFT_INVALID_ARGUMENT, weft_sync_wait_for_acks(NULL, S("d"), S("d@"), 1, 10));
   OK(weft_wait_for_token(b, info.version_token, info.version_token_len, 20000));
   weft_commit_info_release(&info);
