@@ -46,10 +46,18 @@ struct Log {
 
 class MemoryStorage {
  public:
+  // What is each store name's own: its node ID, metadata and peers' versions.
+  struct Owner {
+    NodeId node;
+    std::map<std::string, std::string> meta;
+    std::map<std::pair<std::string, std::string>, VersionVector> peers;
+  };
+
   std::shared_mutex mu;
-  NodeId node;
-  std::map<std::string, std::string> meta;
-  uint64_t last_seq = 0;  // of the whole storage: seqs are never reused
+  std::map<std::string, Owner, std::less<>> owners;  // by store name
+  // Per document, its last seq: seqs are per document, and never reused (not even after the
+  // document is deleted and made again).
+  std::map<std::string, uint64_t, std::less<>> last_seqs;
   uint64_t last_segment = 0;
   std::map<std::string, int64_t, std::less<>> documents;
   std::map<std::string, Log, std::less<>> logs;
@@ -57,20 +65,23 @@ class MemoryStorage {
   std::map<std::string, BaseSnapshot, std::less<>> bases;
   std::map<std::string, SealedSnapshotRecord, std::less<>> sealed;
   std::map<std::pair<std::string, uint64_t>, EquivocationRecord> equivocations;
-  std::map<std::pair<std::string, std::string>, VersionVector> peers;
 
-  // Watchers of every store open on this storage: a write through one notifies all.
+  // Watchers of every store open on this storage, with the store each watches through: a write
+  // through one notifies all, as foreign to the others.
   std::mutex watch_mu;
   uint64_t next_watch = 1;
-  std::map<uint64_t, Watcher> watchers;
+  std::map<uint64_t, std::pair<Watcher, const void*>> watchers;
 
-  void Notify(const StoredNotice& notice) {
-    std::vector<Watcher> targets;
+  void Notify(StoredNotice notice, const void* writer) {
+    std::vector<std::pair<Watcher, const void*>> targets;
     {
       std::lock_guard lock(watch_mu);
       for (const auto& [id, w] : watchers) targets.push_back(w);
     }
-    for (const auto& w : targets) w(notice);
+    for (const auto& [w, store] : targets) {
+      notice.foreign = store != writer;
+      w(notice);
+    }
   }
 };
 
@@ -86,18 +97,20 @@ std::string Decimal(const MetaEntry& e) {
 
 class MemoryStore final : public Store {
  public:
-  explicit MemoryStore(std::shared_ptr<MemoryStorage> s) : s_(std::move(s)) {}
+  MemoryStore(std::shared_ptr<MemoryStorage> s, MemoryStorage::Owner* owner)
+      : s_(std::move(s)), owner_(owner) {}
   ~MemoryStore() override { (void)Close(); }
 
-  NodeId node_id() const override { return s_->node; }
+  NodeId node_id() const override { return owner_->node; }
   const std::string& path() const override { return path_; }
+  bool Shared() const override { return true; }
 
   Result<std::map<std::string, std::string>> GetMeta(
       const std::vector<std::string>& keys) override {
     std::shared_lock lock(s_->mu);
     std::map<std::string, std::string> out;
     for (const std::string& k : keys) {
-      if (auto it = s_->meta.find(k); it != s_->meta.end()) out[k] = it->second;
+      if (auto it = owner_->meta.find(k); it != owner_->meta.end()) out[k] = it->second;
     }
     return out;
   }
@@ -105,7 +118,7 @@ class MemoryStore final : public Store {
   Status PutMeta(const std::vector<MetaEntry>& entries) override {
     WEFT_RETURN_IF_ERROR(oplog::CheckMetaEntries(entries));
     std::unique_lock lock(s_->mu);
-    for (const MetaEntry& e : entries) s_->meta[e.key] = Decimal(e);
+    for (const MetaEntry& e : entries) owner_->meta[e.key] = Decimal(e);
     return Status::Ok();
   }
 
@@ -114,10 +127,10 @@ class MemoryStore final : public Store {
     WEFT_RETURN_IF_ERROR(oplog::CheckMetaEntries(put));
     std::unique_lock lock(s_->mu);
     for (const auto& [key, value] : expect) {
-      auto it = s_->meta.find(key);
-      if (it == s_->meta.end() || it->second != value) return false;
+      auto it = owner_->meta.find(key);
+      if (it == owner_->meta.end() || it->second != value) return false;
     }
-    for (const MetaEntry& e : put) s_->meta[e.key] = Decimal(e);
+    for (const MetaEntry& e : put) owner_->meta[e.key] = Decimal(e);
     return true;
   }
 
@@ -168,7 +181,7 @@ class MemoryStore final : public Store {
       for (const NewChange& c : changes) {
         auto [it, fresh] = log.by_author.try_emplace({c.author.value, c.start_seq}, 0);
         if (!fresh) continue;  // held already
-        const uint64_t seq = ++s_->last_seq;
+        const uint64_t seq = ++s_->last_seqs[std::string(doc)];
         it->second = seq;
         log.rows.emplace(
             seq, Row{c.author, c.start_seq, c.end_seq, crdt::Crc32c(c.data), std::string(c.data)});
@@ -176,7 +189,7 @@ class MemoryStore final : public Store {
         out.last_seq = seq;
       }
     }
-    if (out.stored > 0) s_->Notify({std::string(doc), out.first_seq, out.last_seq, false});
+    if (out.stored > 0) s_->Notify({std::string(doc), out.first_seq, out.last_seq}, this);
     return out;
   }
 
@@ -285,7 +298,21 @@ class MemoryStore final : public Store {
                                "\" changed during its compaction (a segment it merges is gone)");
       }
     }
-    s_->snapshots[std::string(doc)] = StoredSnapshot{upto, std::string(data)};
+    for (const auto& [id, seg] : log.segments) {
+      if (std::find(compaction.replaced.begin(), compaction.replaced.end(), id) !=
+          compaction.replaced.end()) {
+        continue;
+      }
+      for (const NewSegment& g : compaction.added) {
+        if (g.first_seq <= seg.info.last_seq && seg.info.first_seq <= g.last_seq) {
+          return Status::Aborted("op log of \"" + std::string(doc) +
+                                 "\" changed during its compaction (its rows were compacted)");
+        }
+      }
+    }
+    // A snapshot never goes back to an older one (another store may have written a newer one).
+    auto [snap, fresh] = s_->snapshots.try_emplace(std::string(doc));
+    if (fresh || snap->second.upto <= upto) snap->second = StoredSnapshot{upto, std::string(data)};
     for (uint64_t id : compaction.replaced) log.segments.erase(id);
     for (const NewSegment& g : compaction.added) {
       const uint64_t id = ++s_->last_segment;
@@ -321,7 +348,7 @@ class MemoryStore final : public Store {
       if (seal) s_->sealed[d] = SealedSnapshotRecord{version, *seal, std::string(data)};
       s_->snapshots.erase(d);
     }
-    s_->Notify({std::string(doc), 0, 0, true});
+    s_->Notify({std::string(doc), 0, 0, true}, this);
     return uint64_t{0};
   }
 
@@ -359,7 +386,7 @@ class MemoryStore final : public Store {
   Status SetPeerVersion(std::string_view peer, std::string_view doc, const VersionVector& version,
                         int64_t) override {
     std::unique_lock lock(s_->mu);
-    s_->peers[{std::string(peer), std::string(doc)}] = version;
+    owner_->peers[{std::string(peer), std::string(doc)}] = version;
     return Status::Ok();
   }
 
@@ -367,8 +394,8 @@ class MemoryStore final : public Store {
       std::string_view peer) override {
     std::shared_lock lock(s_->mu);
     std::vector<std::pair<std::string, VersionVector>> out;
-    for (auto it = s_->peers.lower_bound({std::string(peer), std::string()});
-         it != s_->peers.end() && it->first.first == peer; ++it) {
+    for (auto it = owner_->peers.lower_bound({std::string(peer), std::string()});
+         it != owner_->peers.end() && it->first.first == peer; ++it) {
       out.emplace_back(it->first.second, it->second);
     }
     return out;
@@ -382,7 +409,7 @@ class MemoryStore final : public Store {
   uint64_t Watch(Watcher watcher) override {
     std::lock_guard lock(s_->watch_mu);
     const uint64_t id = s_->next_watch++;
-    s_->watchers.emplace(id, std::move(watcher));
+    s_->watchers.emplace(id, std::make_pair(std::move(watcher), static_cast<const void*>(this)));
     std::lock_guard mine(watch_mu_);
     watching_.push_back(id);
     return id;
@@ -405,7 +432,8 @@ class MemoryStore final : public Store {
 
  private:
   std::shared_ptr<MemoryStorage> s_;
-  const std::string path_;  // none
+  MemoryStorage::Owner* owner_;  // in s_->owners, which never drops one
+  const std::string path_;       // none
   std::mutex watch_mu_;
   std::vector<uint64_t> watching_;  // this store's watchers, removed at Close
 };
@@ -413,18 +441,23 @@ class MemoryStore final : public Store {
 }  // namespace
 
 Result<std::unique_ptr<Store>> OpenMemoryStore(std::shared_ptr<MemoryStorage> storage,
-                                               NodeId new_node_id) {
+                                               NodeId new_node_id, std::string_view name) {
   if (!storage) return Status::InvalidArgument("no storage to open a memory store on");
+  MemoryStorage::Owner* owner;
   {
     std::unique_lock lock(storage->mu);
-    if (!storage->node.valid()) {
+    auto it = storage->owners.find(name);
+    if (it == storage->owners.end())
+      it = storage->owners.emplace(std::string(name), MemoryStorage::Owner{}).first;
+    owner = &it->second;
+    if (!owner->node.valid()) {
       std::random_device rd;
       uint64_t id = new_node_id.value;
       while (id == 0) id = (static_cast<uint64_t>(rd()) << 32) ^ rd();
-      storage->node = NodeId{id};
+      owner->node = NodeId{id};
     }
   }
-  return std::unique_ptr<Store>(std::make_unique<MemoryStore>(std::move(storage)));
+  return std::unique_ptr<Store>(std::make_unique<MemoryStore>(std::move(storage), owner));
 }
 
 }  // namespace weft::store

@@ -276,6 +276,7 @@ class PgStore final : public Store {
   Status Init();
 
   NodeId node_id() const override { return node_; }
+  bool Shared() const override { return true; }
   const std::string& path() const override { return path_; }
 
   Result<std::map<std::string, std::string>> GetMeta(const std::vector<std::string>& keys) override;
@@ -563,6 +564,11 @@ void PgStore::Listen() {
         // another store of this name have opened meanwhile, both now run).
         (void)LockName(**l, options_.name);
         listen_conn_ = std::move(*l);
+        // What others stored while the listener was away was not heard of: read it all again.
+        StoredNotice missed;
+        missed.foreign = true;
+        std::lock_guard deliver(deliver_mu_);
+        Notify(missed);
       } else {
         // Try again in a while (or stop).
         pollfd w{wake_[0], POLLIN, 0};
@@ -587,6 +593,7 @@ void PgStore::Listen() {
       if (!own && std::strcmp(n->relname, kChannel) == 0) notice = DecodeNotice(n->extra);
       PQfreemem(n);
       if (!notice) continue;
+      notice->foreign = true;
       std::lock_guard deliver(deliver_mu_);
       Notify(*notice);
     }

@@ -13,7 +13,8 @@
 // store LISTENs on its own connection (a background thread) and passes notices of OTHER stores'
 // writes to its watchers, on that thread. Its own writes reach its watchers on the writing
 // thread, as store.h says. Notices missed while the listening connection was down are not
-// replayed: a watcher that needs certainty reads the log again (store.h allows this).
+// replayed: when it connects again, the watchers get one foreign notice naming no document ("read
+// every document again"), and replicas also poll slowly (replica.cpp), so nothing is lost.
 //
 // Errors: a lost connection gives kIOError, and the next call connects again; a serialization
 // failure or deadlock gives kBusy; bytes that fail their checksum give kCorruption naming the

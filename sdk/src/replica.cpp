@@ -65,6 +65,9 @@ struct DocState {
   crdt::Document doc;
   uint64_t since_snapshot = 0;      // changes logged since the last snapshot
   uint64_t ops_since_snapshot = 0;  // and the ops in them
+  // Every entry of the log with a seq up to this one is in `doc`: on a shared store, where the
+  // document's log is followed from (others may have written past it).
+  uint64_t log_pos = 0;
   // Authors caught equivocating, and the seq each is frozen at: nothing more of theirs applies.
   std::map<crdt::NodeId, uint64_t> frozen;
   // Text and list lookups keep a cursor cache inside the document, so readers of one document
@@ -203,6 +206,7 @@ class ReplicaImpl final : public Replica {
     if (!options_.clock) options_.clock = SystemClockMs;
   }
   ~ReplicaImpl() override {
+    StopFollowing();
     if (ready_) CompactOnClose();
     bool closed = ready_ && MarkActorClosed();
     docs_.clear();
@@ -263,6 +267,7 @@ class ReplicaImpl final : public Replica {
   void Unsubscribe(uint64_t id) override;
   void SetConflictResolver(std::string_view doc, ConflictResolver resolver) override;
   Status Snapshot(std::string_view doc) override;
+  size_t FollowStore(bool all) override;
   Status SetPeerVersion(std::string_view peer, std::string_view doc,
                         const VersionVector& version) override;
   Result<std::vector<std::pair<std::string, VersionVector>>> PeerVersions(
@@ -342,6 +347,22 @@ class ReplicaImpl final : public Replica {
   void Dispatch();
   void Resolve(const std::string& doc, const std::vector<crdt::Patch>& patches);
 
+  // Following a shared store (store::Store::Shared): others' writes to a loaded document are
+  // read from the log past its position and applied, and reach the change feed like any remote
+  // change. Notices are noted by the watcher and acted on by the follower thread.
+  void StartFollowing();
+  void StopFollowing();
+  void FollowLoop();
+  // Catches up on the documents noted (every loaded one too with `all`); how many changed.
+  size_t FollowPending(bool all);
+  // Reads what the log of `doc` holds past the document's position and applies it (`base`:
+  // another replica imported a base snapshot, so the document is read again whole). Whether the
+  // document changed (a change event was queued).
+  bool CatchUp(const std::string& doc, bool base);
+  // After this replica appended to the log of `doc`: moves its position on when nobody else
+  // wrote in between, else has the follower read what they wrote. Caller holds write_mu_.
+  void Appended(const std::string& doc, DocState* st, const store::AppendResult& r);
+
   std::string path_;
   ReplicaOptions options_;
   std::unique_ptr<store::Store> store_;  // SqliteStore unless OpenReplica was given another
@@ -373,6 +394,15 @@ class ReplicaImpl final : public Replica {
   std::map<std::string, ConflictResolver, std::less<>> resolvers_;
   std::deque<ChangeEvent> queue_;
   bool dispatching_ = false;
+
+  bool shared_ = false;  // store_->Shared(): the replica follows the log
+  uint64_t watch_id_ = 0;
+  std::mutex follow_mu_;
+  std::condition_variable follow_cv_;
+  std::map<std::string, bool> follow_pending_;  // documents to catch up on, and whether `base`
+  bool follow_all_ = false;                     // every loaded document
+  bool follow_stop_ = false;
+  std::thread follower_;  // unless options_.follow_in_background is false
 };
 
 Status ReplicaImpl::Init() {
@@ -380,6 +410,7 @@ Status ReplicaImpl::Init() {
   WEFT_RETURN_IF_ERROR(LoadOrCreateIdentity());
   WEFT_RETURN_IF_ERROR(ChooseActor());
   ready_ = true;
+  if (store_->Shared()) StartFollowing();
   return Status::Ok();
 }
 
@@ -503,6 +534,7 @@ Result<DocState*> ReplicaImpl::Load(std::string_view doc, bool create) {
                                   "\": " + d.status().message());
       st->doc = std::move(*d);
       upto = (*snap)->upto;
+      st->log_pos = upto;
     } else {
       // No snapshot yet: start from the base snapshot, if the document was bootstrapped from one.
       WEFT_RETURN_IF_ERROR(LoadBase(doc, dopts, &st->doc));
@@ -523,11 +555,13 @@ Result<DocState*> ReplicaImpl::Load(std::string_view doc, bool create) {
       auto cs = oplog::DecodeSegmentData(doc, seg.last_seq, data);
       if (!cs.ok()) return cs.status();
       for (const crdt::Change& c : *cs) WEFT_RETURN_IF_ERROR(replay(c));
+      st->log_pos = std::max(st->log_pos, seg.last_seq);
       return Status::Ok();
     };
     read.row = [&](const store::RowInfo& row, std::string_view data) -> Status {
       auto c = oplog::DecodeRow(doc, row.seq, data);
       if (!c.ok()) return c.status();
+      st->log_pos = std::max(st->log_pos, row.seq);
       return replay(*c);
     };
     WEFT_RETURN_IF_ERROR(store_->ReadLog(doc, read));
@@ -636,6 +670,7 @@ Result<CommitInfo> ReplicaImpl::Transact(std::string_view doc,
     docs_.erase(std::string(doc));
     return stored;
   }
+  Appended(std::string(doc), st, *appended);
   std::vector<crdt::Patch> patches;
   {
     std::unique_lock lock(state_mu_);
@@ -739,11 +774,18 @@ Result<std::vector<ChangeBlob>> ReplicaImpl::ReadChangesSince(std::string_view d
   // the index instead of reading every row of the document.
   std::vector<crdt::DotRange> missing;
   bool by_author = false;
+  // Only what the document holds in memory is served: on a shared store the log may hold more
+  // (others' changes not followed yet), whose dependencies a peer might not be sent.
+  std::optional<VersionVector> held;
   if (auto local = Version(doc); local.ok()) {
     missing = local->Subtract(peer);
     if (missing.empty()) return std::vector<ChangeBlob>{};
     by_author = missing.size() <= kMaxAuthorLookups;
+    held = std::move(*local);
   }
+  auto wanted = [&](NodeId author, uint64_t end_seq) {
+    return end_seq > peer.Get(author) && (!held || end_seq <= held->Get(author));
+  };
   // One read for segments and rows, so that a compaction committing in between cannot move
   // changes out of sight.
   std::vector<ChangeBlob> out;
@@ -760,12 +802,12 @@ Result<std::vector<ChangeBlob>> ReplicaImpl::ReadChangesSince(std::string_view d
     auto cs = oplog::DecodeSegmentData(doc, seg.last_seq, data);
     if (!cs.ok()) return cs.status();
     for (const crdt::Change& c : *cs) {
-      if (c.end_seq() > peer.Get(c.author)) out.push_back(crdt::EncodeChange(c));
+      if (wanted(c.author, c.end_seq())) out.push_back(crdt::EncodeChange(c));
     }
     return Status::Ok();
   };
   // Rows the peer lacks, in log order, served as stored (checked against their checksums).
-  read.want_row = [&](const store::RowInfo& row) { return row.end_seq > peer.Get(row.author); };
+  read.want_row = [&](const store::RowInfo& row) { return wanted(row.author, row.end_seq); };
   read.row = [&](const store::RowInfo&, std::string_view data) {
     out.emplace_back(data);
     return Status::Ok();
@@ -897,6 +939,7 @@ Result<ApplyReport> ReplicaImpl::ApplyRemoteChanges(std::string_view doc,
       auto appended = AppendChanges(doc, applied, applied_blobs);
       if (appended.ok()) {
         commit = appended->commit;
+        Appended(std::string(doc), st, *appended);
       } else {
         failure = appended.status();
       }
@@ -1102,8 +1145,9 @@ Status ReplicaImpl::WriteSnapshot(const std::string& doc, const DocState& st) {
     std::shared_lock lock(state_mu_);
     data = st.doc.EncodeSnapshot(false);
   }
-  // The snapshot covers the whole log of the document (the writer holds write_mu_).
-  auto upto = store_->LastSeq(doc);
+  // The snapshot covers the whole log of the document (the writer holds write_mu_), or, on a
+  // shared store, the log up to the document's position (others may have written past it).
+  auto upto = shared_ ? Result<uint64_t>(st.log_pos) : store_->LastSeq(doc);
   if (!upto.ok()) return upto.status();
   auto plan = oplog::PlanCompaction(
       doc, *upto, [&](const store::LogRead& read) { return store_->ReadLog(doc, read); },
@@ -1291,7 +1335,10 @@ Result<VersionVector> ReplicaImpl::ImportSnapshot(std::string_view doc, std::str
   WEFT_RETURN_IF_ERROR(store_->WaitDurable(*commit));
   {
     std::unique_lock lock(state_mu_);
-    docs_[std::string(doc)] = std::make_unique<DocState>(std::move(*decoded));
+    auto fresh = std::make_unique<DocState>(std::move(*decoded));
+    // The log rows held stay, and the snapshot holds them all (it dominates them).
+    if (loaded.ok()) fresh->log_pos = (*loaded)->log_pos;
+    docs_[std::string(doc)] = std::move(fresh);
   }
   {
     std::lock_guard f(feed_mu_);
@@ -1550,6 +1597,174 @@ void ReplicaImpl::Resolve(const std::string& doc, const std::vector<crdt::Patch>
     (void)Transact(
         doc, [&](Txn& txn) { return txn.raw().PutAfterRead(p.object, p.key, *chosen, context); });
   }
+}
+
+void ReplicaImpl::StartFollowing() {
+  shared_ = true;
+  watch_id_ = store_->Watch([this](const store::StoredNotice& n) {
+    if (!n.foreign) return;  // this replica's own write: it knows
+    std::lock_guard l(follow_mu_);
+    if (n.doc.empty()) {
+      follow_all_ = true;
+    } else {
+      bool& base = follow_pending_[n.doc];
+      base = base || n.base;
+    }
+    follow_cv_.notify_one();
+  });
+  if (options_.follow_in_background) follower_ = std::thread([this] { FollowLoop(); });
+}
+
+void ReplicaImpl::StopFollowing() {
+  if (!shared_) return;
+  store_->Unwatch(watch_id_);
+  {
+    std::lock_guard l(follow_mu_);
+    follow_stop_ = true;
+  }
+  follow_cv_.notify_one();
+  if (follower_.joinable()) follower_.join();
+}
+
+size_t ReplicaImpl::FollowStore(bool all) {
+  return shared_ ? FollowPending(all) : 0;
+}
+
+size_t ReplicaImpl::FollowPending(bool all) {
+  std::map<std::string, bool> pending;
+  {
+    std::lock_guard l(follow_mu_);
+    pending.swap(follow_pending_);
+    all = std::exchange(follow_all_, false) || all;
+  }
+  if (all) {
+    std::shared_lock state(state_mu_);
+    for (const auto& [doc, st] : docs_) pending.try_emplace(doc, false);
+  }
+  size_t changed = 0;
+  for (const auto& [doc, base] : pending) changed += CatchUp(doc, base) ? 1 : 0;
+  return changed;
+}
+
+void ReplicaImpl::FollowLoop() {
+  using Clock = std::chrono::steady_clock;
+  const bool poll = options_.follow_poll.count() > 0;
+  auto next_poll = poll ? Clock::now() + options_.follow_poll : Clock::time_point::max();
+  std::unique_lock l(follow_mu_);
+  while (true) {
+    follow_cv_.wait_until(l, next_poll,
+                          [&] { return follow_stop_ || follow_all_ || !follow_pending_.empty(); });
+    if (follow_stop_) return;
+    if (const auto now = Clock::now(); poll && now >= next_poll) {
+      follow_all_ = true;
+      next_poll = now + options_.follow_poll;
+    }
+    l.unlock();
+    FollowPending(false);
+    l.lock();
+  }
+}
+
+bool ReplicaImpl::CatchUp(const std::string& doc, bool base) {
+  std::unique_lock w(write_mu_);
+  ChangeEvent ev{doc, false, {}, {}};
+  auto it = docs_.find(doc);
+  if (it == docs_.end()) {
+    // Not loaded here: it is read whole from the store when next used. Those following every
+    // document (a relay's sessions) hear of it as of a document to read again.
+    ev.snapshot = true;
+    ev.access = true;
+    {
+      std::lock_guard f(feed_mu_);
+      queue_.push_back(std::move(ev));
+    }
+    w.unlock();
+    Dispatch();
+    return true;
+  }
+  DocState* st = it->second.get();
+  if (!base) {
+    // Held already: this replica's own rows, and what it took from peers directly.
+    auto held = [&](NodeId author, uint64_t end_seq) {
+      return st->frozen.count(author) != 0 || st->doc.HasChange({author, end_seq});
+    };
+    std::vector<crdt::Change> changes;
+    uint64_t pos = st->log_pos;
+    store::LogRead read;
+    read.after = st->log_pos;
+    read.segment = [&](const store::SegmentInfo& seg, std::string_view data) -> Status {
+      auto cs = oplog::DecodeSegmentData(doc, seg.last_seq, data);
+      if (!cs.ok()) return cs.status();
+      for (crdt::Change& c : *cs) {
+        if (!held(c.author, c.end_seq())) changes.push_back(std::move(c));
+      }
+      pos = std::max(pos, seg.last_seq);
+      return Status::Ok();
+    };
+    read.want_row = [&](const store::RowInfo& row) {
+      pos = std::max(pos, row.seq);
+      return !held(row.author, row.end_seq);
+    };
+    read.row = [&](const store::RowInfo& row, std::string_view data) -> Status {
+      auto c = oplog::DecodeRow(doc, row.seq, data);
+      if (!c.ok()) return c.status();
+      changes.push_back(std::move(*c));
+      return Status::Ok();
+    };
+    // A storage error leaves the position: the next notice or poll reads again.
+    if (!store_->ReadLog(doc, read).ok()) return false;
+    std::unique_lock lock(state_mu_);
+    crdt::ApplyOptions opts;
+    opts.patches = &ev.patches;
+    size_t applied = 0;
+    Status failure;
+    for (const crdt::Change& c : changes) {
+      if (st->doc.HasChange({c.author, c.end_seq()})) continue;  // twice in the read
+      // The log is in causal order (each store appends only what it holds the dependencies of),
+      // so every change applies here.
+      failure = st->doc.ApplyChange(c, opts);
+      if (!failure.ok()) break;
+      if (applied++ == 0) ev.change = c.id();
+      ++st->since_snapshot;
+      st->ops_since_snapshot += c.span();
+      ev.access = ev.access || HasAccessOps(c);
+    }
+    if (failure.ok()) {
+      st->log_pos = pos;
+      if (applied == 0) return false;
+    } else {
+      base = true;  // cannot happen with a sound log: read the document again, whole
+    }
+  }
+  if (base) {
+    std::unique_lock lock(state_mu_);
+    docs_.erase(it);
+    ev.patches.clear();
+    ev.change = {};
+    ev.snapshot = true;
+    ev.access = true;
+  } else {
+    (void)MaybeSnapshot(doc);
+  }
+  {
+    std::lock_guard f(feed_mu_);
+    queue_.push_back(std::move(ev));
+  }
+  version_cv_.notify_all();
+  w.unlock();
+  Dispatch();
+  return true;
+}
+
+void ReplicaImpl::Appended(const std::string& doc, DocState* st, const store::AppendResult& r) {
+  if (r.stored == 0) return;
+  if (!shared_ || r.first_seq == st->log_pos + 1) {
+    st->log_pos = std::max(st->log_pos, r.last_seq);
+    return;
+  }
+  std::lock_guard l(follow_mu_);
+  follow_pending_.try_emplace(doc, false);
+  follow_cv_.notify_one();
 }
 
 }  // namespace

@@ -28,10 +28,12 @@
 //   writes become durable no later than the next commit that is waited on, or at Close.
 // - Notification: after AppendChanges stores at least one change, and after ImportBase, every
 //   watcher is called once, on the writing thread, after the commit and with no store lock held,
-//   with the document and the seqs stored. A notice means "read past your position"; it carries
-//   no data, and a watcher that missed notices loses nothing by reading the log again. The writer
-//   may hold locks of its own (the replica's writer lock): a watcher notes the notice and returns,
-//   acting on it elsewhere, and never writes through the same replica from inside the call.
+//   with the document and the seqs stored; on a shared store (Shared()), also after another
+//   store's writes (`foreign`), on whichever thread the store learns of them. A notice means "read
+//   past your position"; it carries no data, and a watcher that missed notices loses nothing by
+//   reading the log again. The writer may hold locks of its own (the replica's writer lock): a
+//   watcher notes the notice and returns, acting on it elsewhere, and never writes through the same
+//   replica from inside the call.
 // - Errors: Status codes as elsewhere (kCorruption for damaged stored bytes, naming the document
 //   and log seq; kIOError, kBusy for storage failures; kInvalidArgument for bad input, which
 //   changes nothing).
@@ -182,10 +184,12 @@ struct EquivocationRecord {
 
 // Something new was stored (see Notification above).
 struct StoredNotice {
-  std::string doc;
+  std::string doc;  // "" (with `foreign`): notices may have been missed; read every document again
   uint64_t first_seq = 0;  // the log seqs stored (0 for a base import)
   uint64_t last_seq = 0;
   bool base = false;  // a base snapshot was imported: read the document again
+  // Written through another store on the same storage (another relay), not through this one.
+  bool foreign = false;
 };
 using Watcher = std::function<void(const StoredNotice&)>;
 
@@ -202,6 +206,12 @@ class Store {
   virtual NodeId node_id() const = 0;
   // The database file, or "" for a store that is not one (no actor lease is kept then).
   virtual const std::string& path() const = 0;
+  // Whether other stores may write to this one's documents (relays sharing a database). A replica
+  // on a shared store follows its documents' logs: on each foreign notice, and on a slow poll, it
+  // reads what others stored past its position. Then a document's log seqs must be its own
+  // (allocated per document, with no gaps between consecutive appends), so that a replica can tell
+  // from an append's seqs whether others wrote in between.
+  virtual bool Shared() const { return false; }
 
   // ---- Metadata: small key/value pairs (identity, actor lease). ----
   // The values of those of `keys` that are set (integers in decimal).

@@ -36,6 +36,11 @@ class StoreFactory {
   virtual ~StoreFactory() = default;
   virtual std::string name() const = 0;
   virtual Result<std::unique_ptr<Store>> Open() = 0;
+  // Another replica's store on the same data (relays sharing a database); nullptr for a store
+  // that is one replica's alone.
+  virtual Result<std::unique_ptr<Store>> OpenPeer(const std::string&) {
+    return std::unique_ptr<Store>();
+  }
 };
 
 class SqliteFactory final : public StoreFactory {
@@ -55,6 +60,9 @@ class MemoryFactory final : public StoreFactory {
  public:
   std::string name() const override { return "memory"; }
   Result<std::unique_ptr<Store>> Open() override { return store::OpenMemoryStore(storage_); }
+  Result<std::unique_ptr<Store>> OpenPeer(const std::string& name) override {
+    return store::OpenMemoryStore(storage_, {}, name);
+  }
 
  private:
   std::shared_ptr<store::MemoryStorage> storage_ = store::NewMemoryStorage();
@@ -75,6 +83,11 @@ class PgFactory final : public StoreFactory {
       conninfo_ = *db;
     }
     return store::OpenPgStore(conninfo_, options_);
+  }
+  Result<std::unique_ptr<Store>> OpenPeer(const std::string& name) override {
+    store::PgStoreOptions o;
+    o.name = name;
+    return store::OpenPgStore(conninfo_, o);
   }
   const std::string& conninfo() const { return conninfo_; }
 
@@ -891,6 +904,131 @@ TEST_CASE("store: PgStore reports a lost connection, connects again, and names d
 
 // A replica needs nothing but the seam: the same work on each store gives the same document,
 // survives a reopen, and syncs with a replica on the other store.
+// Relays sharing a database: the stores that can be shared.
+#define FOR_EVERY_SHARED_STORE()                                              \
+  const std::string kind = GENERATE(as<std::string>{}, "memory", "postgres"); \
+  INFO("store: " << kind);                                                    \
+  auto factory = MakeFactory(kind);                                           \
+  auto st = OpenStore(*factory)
+
+std::unique_ptr<Store> OpenPeerStore(StoreFactory& f, const std::string& name) {
+  auto s = f.OpenPeer(name);
+  INFO(s.status().ToString());
+  REQUIRE(s.ok());
+  REQUIRE(*s);
+  return std::move(*s);
+}
+
+TEST_CASE("store: stores sharing data hear each other's writes, and compact one at a time",
+          "[store]") {
+  FOR_EVERY_SHARED_STORE();
+  CHECK(st->Shared());
+  auto other = OpenPeerStore(*factory, "peer");
+  CHECK(other->node_id() != st->node_id());
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<store::StoredNotice> heard;
+  st->Watch([&](const store::StoredNotice& n) {
+    std::lock_guard l(mu);
+    heard.push_back(n);
+    cv.notify_all();
+  });
+  auto mine = Append(*st, "d", kA, {1, 2});
+  auto theirs = Append(*other, "d", kB, {1, 2, 3});
+  // A document's seqs are its own, with no gaps: a store can tell when another wrote between.
+  CHECK(theirs.first_seq == mine.last_seq + 1);
+  {
+    std::unique_lock l(mu);
+    REQUIRE(cv.wait_for(l, std::chrono::seconds(10), [&] { return heard.size() >= 2; }));
+    CHECK_FALSE(heard[0].foreign);
+    CHECK(heard[0].first_seq == mine.first_seq);
+    CHECK(heard[1].foreign);
+    CHECK(heard[1].doc == "d");
+    CHECK(heard[1].first_seq == theirs.first_seq);
+    CHECK(heard[1].last_seq == theirs.last_seq);
+  }
+
+  // Both planned to fold the same rows: the second to write changes nothing.
+  auto rows = Rows(*st, "d");
+  REQUIRE(rows.size() == 5);
+  store::Compaction fold;
+  fold.added.push_back(Seg(rows[0].seq, rows[2].seq, 3, "folded once", {}));
+  fold.folded = rows[2].seq;
+  REQUIRE(st->WriteSnapshot("d", rows[2].seq, "mine", fold).ok());
+  store::Compaction again = fold;
+  again.added[0].data = "folded twice";
+  CHECK(other->WriteSnapshot("d", rows[2].seq, "theirs", again).code() == StatusCode::kAborted);
+  CHECK(Segments(*st, "d").size() == 1);
+  CHECK(Rows(*st, "d").size() == 2);
+  CHECK(st->GetSnapshot("d").value()->data == "mine");
+
+  // An older snapshot never replaces a newer one.
+  REQUIRE(other->WriteSnapshot("d", rows[4].seq, "newest", {}).ok());
+  REQUIRE(st->WriteSnapshot("d", rows[2].seq, "older", {}).ok());
+  CHECK(st->GetSnapshot("d").value()->upto == rows[4].seq);
+  CHECK(st->GetSnapshot("d").value()->data == "newest");
+}
+
+TEST_CASE("store: replicas sharing a store follow each other's writes to a loaded document",
+          "[store][replica]") {
+  FOR_EVERY_SHARED_STORE();
+  ReplicaOptions opts;
+  opts.public_documents = true;
+  opts.snapshot_every = 9;  // snapshots and compaction on the way, by both
+  auto r1 = OpenReplica(std::move(st), opts);
+  REQUIRE(r1.ok());
+  auto r2 = OpenReplica(OpenPeerStore(*factory, "second"), opts);
+  REQUIRE(r2.ok());
+  CHECK((*r1)->node_id() != (*r2)->node_id());
+  REQUIRE(
+      (*r1)->Transact("doc", [](Txn& t) { return t.root().Text("text")->Insert(0, "hi"); }).ok());
+  std::string json;
+  REQUIRE((*r2)->Read("doc", [&](const View& v) { json = v.ToJson(); }).ok());  // loaded
+  CHECK(json == "{\"text\":\"hi\"}");
+
+  std::atomic<int> remote_events{0};
+  (*r2)->Subscribe("doc", [&](const ChangeEvent& ev) {
+    if (!ev.local && !ev.patches.empty()) ++remote_events;
+  });
+  // Interleaved writers: each one's appends leave gaps the other's rows fill.
+  for (int i = 0; i < 30; ++i) {
+    auto& r = i % 3 == 0 ? *r2 : *r1;
+    REQUIRE(r->Transact("doc", [&](Txn& t) {
+               WEFT_RETURN_IF_ERROR(t.root().Put("k" + std::to_string(i % 4), int64_t{i}));
+               return t.root().Text("text")->Insert(0, std::to_string(i % 10));
+             }).ok());
+  }
+  // Each takes the other's changes from the store, without exchanging any.
+  for (auto* pair : {&*r1, &*r2}) {
+    auto& from = pair == &*r1 ? *r2 : *r1;
+    auto token = from->CausalToken("doc");
+    REQUIRE(token.ok());
+    Status s = (*pair)->WaitFor(*token, std::chrono::seconds(10));
+    INFO(s.ToString());
+    REQUIRE(s.ok());
+  }
+  CHECK(*(*r1)->Version("doc") == *(*r2)->Version("doc"));
+  std::string j1, j2;
+  REQUIRE((*r1)->Read("doc", [&](const View& v) { j1 = v.ToJson(); }).ok());
+  REQUIRE((*r2)->Read("doc", [&](const View& v) { j2 = v.ToJson(); }).ok());
+  CHECK(j1 == j2);
+  CHECK(remote_events.load() > 0);
+
+  // Snapshots either wrote cover only what each had: a third replica loads everything.
+  REQUIRE((*r2)->Snapshot("doc").ok());
+  REQUIRE((*r1)->Transact("doc", [](Txn& t) { return t.root().Put("last", "yes"); }).ok());
+  auto r3 = OpenReplica(OpenPeerStore(*factory, "third"), opts);
+  REQUIRE(r3.ok());
+  auto token = (*r1)->CausalToken("doc");
+  REQUIRE(token.ok());
+  CHECK((*r3)->Satisfies(*token).value());
+  std::string j3;
+  REQUIRE((*r1)->Read("doc", [&](const View& v) { j1 = v.ToJson(); }).ok());
+  REQUIRE((*r3)->Read("doc", [&](const View& v) { j3 = v.ToJson(); }).ok());
+  CHECK(j3 == j1);
+  CHECK((*r3)->History("doc")->size() == 32);
+}
+
 TEST_CASE("store: a replica runs on every store", "[store][replica]") {
   FOR_EVERY_STORE();
   ReplicaOptions opts;

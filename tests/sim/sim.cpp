@@ -8,6 +8,8 @@
 #include <iterator>
 #include <sstream>
 
+#include "replica_store.h"
+
 namespace weft::sim {
 
 namespace {
@@ -27,9 +29,11 @@ std::string Hex(const std::string& bytes) {
 Sim::Sim(uint64_t seed, SimOptions options) : rng_(seed), options_(std::move(options)) {
   int n = options_.devices + options_.relays;
   nodes_.resize(n);
+  if (options_.shared_store_relays > 0) shared_storage_ = store::NewMemoryStorage();
   for (int i = 0; i < n; ++i) {
     Node& node = nodes_[i];
     node.relay = i >= options_.devices;
+    node.shared = i >= n - options_.shared_store_relays;
     node.name =
         node.relay ? "relay" + std::to_string(i - options_.devices) : "device" + std::to_string(i);
     node.path = dir_.path() + "/" + node.name + ".db";
@@ -60,7 +64,14 @@ void Sim::Open(int i) {
   o.check_drift = false;  // clocks here are off by up to a day on purpose
   // Every node writes every document: public ones (access lists have their own tests).
   o.public_documents = true;
-  auto r = Replica::Open(node.path, o);
+  Result<std::unique_ptr<Replica>> r = Status::Ok();
+  if (node.shared) {
+    o.follow_in_background = false;  // Follow does it, on this thread
+    auto st = store::OpenMemoryStore(shared_storage_, o.new_node_id, node.name);
+    r = st.ok() ? OpenReplica(std::move(*st), o) : Result<std::unique_ptr<Replica>>(st.status());
+  } else {
+    r = Replica::Open(node.path, o);
+  }
   if (!r.ok()) {
     report_.problems.push_back(node.name + ": reopen failed: " + r.status().ToString());
     node.up = false;
@@ -105,6 +116,7 @@ bool Sim::Reachable(int a, int b) const {
 
 void Sim::Connect(int a, int b) {
   if (a == b || Find(a, b) || !Reachable(a, b) || !nodes_[b].relay) return;
+  if (nodes_[a].shared && nodes_[b].shared) return;  // they share a store instead
   auto c = std::make_unique<Conn>();
   c->id = next_conn_++;
   c->dialer.node = a;
@@ -410,6 +422,13 @@ std::string Sim::Step() {
     return "events";
   }
   if (roll < 80) {
+    if (options_.shared_store_relays > 0 && roll < 75) {
+      const int a = static_cast<int>(nodes_.size()) - 1 -
+                    static_cast<int>(rng_.Below(options_.shared_store_relays));
+      const bool all = rng_.Chance(20);
+      Follow(a, all);
+      return nodes_[a].name + (all ? " polls" : " follows") + " the shared store";
+    }
     RunEvents();
     return "events";
   }
@@ -476,8 +495,12 @@ void Sim::Heal() {
   }
 }
 
+void Sim::Follow(int node, bool all) {
+  if (nodes_[node].up && nodes_[node].shared) followed_ += nodes_[node].replica->FollowStore(all);
+}
+
 uint64_t Sim::ChangesMoved() const {
-  uint64_t n = 0;
+  uint64_t n = followed_;
   for (const Node& node : nodes_) {
     if (node.hub) n += node.hub->counters().changes_in + node.hub->counters().duplicates_in;
   }
@@ -489,6 +512,7 @@ void Sim::Settle() {
     DeliverAll();
     // Anti-entropy everywhere: whatever the live stream missed is repaired now.
     uint64_t before = ChangesMoved();
+    for (size_t i = 0; i < nodes_.size(); ++i) Follow(static_cast<int>(i), true);
     std::vector<uint64_t> ids;
     for (const auto& [id, c] : conns_) ids.push_back(id);
     for (uint64_t id : ids) {

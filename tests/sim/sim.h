@@ -1,7 +1,8 @@
 // A deterministic simulation of Weft replicas and relays in one process.
 //
-// Every node is a real Replica on its own SQLite file with a real sync::Hub; every connection is a
-// pair of real sync::Links (the protocol of docs/protocol.md) whose frames travel through a
+// Every node is a real Replica on its own SQLite file (or, for relays sharing a store, on one
+// in-memory store, following it on the simulation's thread) with a real sync::Hub; every connection
+// is a pair of real sync::Links (the protocol of docs/protocol.md) whose frames travel through a
 // simulated network instead of WebSockets. One thread, one seeded generator: a run is reproduced
 // exactly from its seed. The network delays frames and delivers connections in any interleaving;
 // a WebSocket is an ordered stream, so frames of one connection keep their order, and loss is a
@@ -24,6 +25,7 @@
 #include <tuple>
 #include <vector>
 
+#include "memory_store.h"
 #include "random.h"
 #include "sync/hub.h"
 #include "sync/link.h"
@@ -38,6 +40,10 @@ struct SimOptions {
   std::vector<std::string> documents = {"a", "b"};
   int64_t max_skew_ms = 24ll * 3600 * 1000;  // clocks are off by up to this, either way
   bool connect_at_start = true;              // scenarios connect nodes themselves
+  // The last this many relays keep their data in one shared store (in memory, each under its own
+  // name, as relays share a PostgreSQL database) and never connect to each other: what one stores
+  // reaches the others' devices only through the store.
+  int shared_store_relays = 0;
 };
 
 // What Check() found; empty `problems` when the run converged and lost nothing.
@@ -92,6 +98,7 @@ class Sim {
   struct Node {
     std::string name;
     bool relay = false;
+    bool shared = false;  // on the shared store
     std::string path;
     int64_t skew_ms = 0;
     bool up = true;
@@ -124,6 +131,8 @@ class Sim {
   bool DeliverOne(Conn& c, bool to_dialer);
   void ProcessCloses();
   uint64_t ChangesMoved() const;  // changes received by every node, new or duplicate
+  // Relays on the shared store take what the others stored (every document with `all`).
+  void Follow(int node, bool all);
   bool RunEvents();
   uint64_t Now(int node) const;
   std::string RandomText();
@@ -139,6 +148,8 @@ class Sim {
   std::set<uint64_t> closing_;
   std::map<int, crdt::NodeId> actor_override_;  // connections whose link asked to close
   std::set<int> partitioned_;  // cut off from everyone else while a partition is open
+  std::shared_ptr<store::MemoryStorage> shared_storage_;
+  uint64_t followed_ = 0;  // documents changed by following the shared store
   // Every change committed locally: (doc, author, last seq).
   std::vector<std::tuple<std::string, crdt::NodeId, uint64_t>> committed_;
   SimReport report_;

@@ -20,8 +20,8 @@ std::string Describe(const SimReport& r) {
 }
 
 // One seed: `steps` random steps, then heal, settle and check.
-SimReport RunSeed(uint64_t seed, int steps, bool trace = false) {
-  Sim sim(seed);
+SimReport RunSeed(uint64_t seed, int steps, bool trace = false, const SimOptions& options = {}) {
+  Sim sim(seed, options);
   for (int i = 0; i < steps; ++i) {
     std::string what = sim.Step();
     if (trace) UNSCOPED_INFO("step " << i << ": " << what);
@@ -31,17 +31,17 @@ SimReport RunSeed(uint64_t seed, int steps, bool trace = false) {
   return sim.Check();
 }
 
-void RunSeeds(uint64_t first, uint64_t count) {
+void RunSeeds(uint64_t first, uint64_t count, const SimOptions& options = {}) {
   const int kSteps = 300;
   if (uint64_t only = testing::SeedFromEnv()) {
-    SimReport r = RunSeed(only, kSteps, /*trace=*/true);
+    SimReport r = RunSeed(only, kSteps, /*trace=*/true, options);
     INFO("seed " << only << ": " << Describe(r));
     CHECK(r.problems.empty());
     return;
   }
   uint64_t commits = 0;
   for (uint64_t seed = first; seed < first + count; ++seed) {
-    SimReport r = RunSeed(seed, kSteps);
+    SimReport r = RunSeed(seed, kSteps, false, options);
     commits += r.commits;
     INFO("seed " << seed << " (replay: WEFT_SEED=" << seed << "): " << Describe(r));
     REQUIRE(r.problems.empty());
@@ -66,6 +66,18 @@ TEST_CASE("simulation seeds 301-400 converge and lose nothing", "[sim]") {
 }
 TEST_CASE("simulation seeds 401-500 converge and lose nothing", "[sim]") {
   RunSeeds(401, 100);
+}
+
+// Relays sharing one store (as relays share a PostgreSQL database), which never connect to each
+// other: two of three relays (the third peers with both), and two relays with no peering at all.
+TEST_CASE("simulation seeds with relays sharing a store converge and lose nothing", "[sim]") {
+  SimOptions two_of_three;
+  two_of_three.relays = 3;
+  two_of_three.shared_store_relays = 2;
+  RunSeeds(1001, 100, two_of_three);
+  SimOptions only_shared;
+  only_shared.shared_store_relays = 2;
+  RunSeeds(2001, 100, only_shared);
 }
 
 // Seeds that found bugs, kept by name (they are also in the ranges above, but those may change):

@@ -416,6 +416,60 @@ TEST_CASE("relays keep their data in one PostgreSQL database", "[sync][postgres]
   CHECK(State(*b, "todo") == State(*a, "todo"));
 }
 
+// Relays sharing a database need no peering: each follows the documents its devices use from the
+// database, so a change stored through one reaches devices on another.
+TEST_CASE(
+    "two relays on one PostgreSQL database: a change through one reaches a device on the other",
+    "[sync][postgres]") {
+  auto server = testing::PgServer::Shared();
+  INFO(server.status().ToString());
+  REQUIRE(server.ok());
+  auto db = (*server)->CreateDatabase();
+  REQUIRE(db.ok());
+  testing::TempDir dir;
+  auto on_pg = [&](const std::string& name) {
+    return [&db, name](relay::RelayOptions& o) {
+      o.store = *db;
+      o.store_name = name;
+    };
+  };
+  auto r1 = StartRelay(dir.File("r1"), {}, on_pg("relay-1"));
+  auto r2 = StartRelay(dir.File("r2"), {}, on_pg("relay-2"));  // not peered
+  auto a = OpenReplica(dir.File("a.db"));
+  auto b = OpenReplica(dir.File("b.db"));
+  auto ca = SyncClient::Create(*a, FastOptions());
+  auto cb = SyncClient::Create(*b, FastOptions());
+  REQUIRE(ca.ok());
+  REQUIRE(cb.ok());
+  Check((*ca)->AddPeer(Url(*r1)));
+  Check((*cb)->AddPeer(Url(*r2)));
+
+  auto first = a->Transact("shared", [](Txn& t) { return t.root().Put("k", Scalar(int64_t{1})); });
+  REQUIRE(first.ok());
+  Check(b->WaitFor(EncodeCausalToken("shared", first->version), 20s));
+
+  // Both write at once, each through its own relay; both converge, and so do the relays.
+  for (int i = 0; i < 20; ++i) {
+    REQUIRE(a->Transact("shared", [&](Txn& t) {
+               return t.root().Put("a" + std::to_string(i % 5), Scalar(int64_t{i}));
+             }).ok());
+    REQUIRE(b->Transact("shared", [&](Txn& t) {
+               return t.root().Put("b" + std::to_string(i % 5), Scalar(int64_t{i}));
+             }).ok());
+  }
+  Check(b->WaitFor(*a->CausalToken("shared"), 20s));
+  Check(a->WaitFor(*b->CausalToken("shared"), 20s));
+  CHECK(State(*a, "shared") == State(*b, "shared"));
+  Check(r1->replica().WaitFor(*a->CausalToken("shared"), 20s));
+  Check(r2->replica().WaitFor(*a->CausalToken("shared"), 20s));
+  CHECK(State(r1->replica(), "shared") == State(*a, "shared"));
+  CHECK(State(r2->replica(), "shared") == State(*a, "shared"));
+  (*ca)->Stop();
+  (*cb)->Stop();
+  r1->Stop();
+  r2->Stop();
+}
+
 // Backing up a relay on PostgreSQL is PostgreSQL's own business (docs/operations.md): a pg_dump of
 // its database, restored into another, serves every document the relay had stored.
 TEST_CASE("a pg_dump of a relay's PostgreSQL database restores into a relay that serves it all",

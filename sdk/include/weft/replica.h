@@ -85,6 +85,13 @@ struct ReplicaOptions {
   // writes them until the owner grants a role. true: they are public instead (no access list;
   // anyone may read and write them, as before access lists).
   bool public_documents = false;
+  // On a store shared with other replicas (relays on one database: store::Store::Shared), a
+  // loaded document takes what the others store as they store it (on the store's notices), and,
+  // in case a notice was missed, every loaded document's log is read again this often.
+  std::chrono::milliseconds follow_poll{5000};
+  // Whether a thread of the replica's own does that following; false: the app calls
+  // Replica::FollowStore when it wants (a deterministic simulation does).
+  bool follow_in_background = true;
 };
 
 // What a commit produced.
@@ -100,8 +107,9 @@ struct ChangeEvent {
   bool local = false;
   crdt::Dot change;
   std::vector<crdt::Patch> patches;
-  // The document was replaced by an imported snapshot (Replica::ImportSnapshot): `patches` is
-  // empty and `change` is unset; read the document again.
+  // The document was replaced by an imported snapshot (Replica::ImportSnapshot), or, on a store
+  // shared with other replicas, changed by another while this one did not have it loaded:
+  // `patches` is empty and `change` is unset; read the document again.
   bool snapshot = false;
   // The change (or one of the batch) holds access list ops: who may read or write may have
   // changed (also set with `snapshot`).
@@ -330,6 +338,11 @@ class Replica {
   // the same SQLite transaction (docs/storage.md). kCorruption naming the document when the log to
   // compact is damaged; nothing changes on failure.
   virtual Status Snapshot(std::string_view doc) = 0;
+  // On a store shared with other replicas, with ReplicaOptions::follow_in_background false: takes
+  // now what the others stored that this replica has heard of (with `all`, reads every loaded
+  // document's log past its position, as the background poll does), on the caller's thread.
+  // Returns how many documents it found changed; 0 on a store that is not shared.
+  virtual size_t FollowStore(bool all) = 0;
 
   // Sync state per peer: the version of `doc` that `peer` (the sync client's name for
   // it, its URL) acknowledged storing durably. Kept across restarts, so that the sync client
