@@ -3,12 +3,14 @@
 
 #include <pthread.h>
 
+#include <algorithm>
 #include <boost/asio.hpp>
 #include <boost/beast.hpp>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <deque>
+#include <map>
 #include <mutex>
 #include <random>
 #include <thread>
@@ -98,12 +100,15 @@ class Device : public std::enable_shared_from_this<Device> {
       if (ec) return;
       if (self->ack_pending_) {
         self->ack_pending_ = false;
-        self->Send(sync::AckMsg{self->doc_name_, self->doc_.version()});
+        self->Send(sync::AckMsg{self->doc_name_, self->seen_});
       }
       self->ScheduleAck();
     });
   }
   std::optional<crdt::ObjectId> SetId() const;
+  // Notes a change as held: its version, the frontier and the Lamport clock, which are what the
+  // device's own changes depend on and are ordered after.
+  void Track(const crdt::Change& c);
   // A wire device serves no history (it only sends its own new changes): keeping every change
   // would also make all of them copy their history at the same moments as it doubles.
   static crdt::DocumentOptions NoHistory() {
@@ -119,7 +124,12 @@ class Device : public std::enable_shared_from_this<Device> {
   std::deque<std::string> queue_;
   bool writing_ = false;
   bool ack_pending_ = false;
+  // The document as far as this device's own edits need it: the set's creation and its own
+  // changes. Others' changes are tracked, not applied (see Track).
   crdt::Document doc_;
+  crdt::VersionVector seen_;                // every change held, its own included
+  std::map<crdt::NodeId, uint64_t> heads_;  // the causal frontier of what it holds
+  uint64_t lamport_ = 0;                    // the greatest Lamport time held
   std::string doc_name_;
   std::string set_key_;
   // Its identity in the handshake (a wire device proves its key like any device).
@@ -313,6 +323,8 @@ void Device::OnFrame(const std::string& frame) {
       if (colon == std::string::npos) continue;
       fleet_.Record(std::strtoll(s.c_str() + colon + 1, nullptr, 10), now);
     }
+    Track(*change);
+    if (ready_) continue;  // the set exists: others' changes are tracked only
     if (Status st = doc_.Receive(std::move(*change)); !st.ok()) {
       return Fail("a change that does not apply: " + st.ToString());
     }
@@ -322,6 +334,17 @@ void Device::OnFrame(const std::string& frame) {
     std::lock_guard lock(mu_);
     ready_ = true;
   }
+}
+
+void Device::Track(const crdt::Change& c) {
+  lamport_ = std::max(lamport_, c.lamport);
+  seen_.Advance(c.author, c.end_seq());
+  // The relay sends changes in causal order: what this one depends on is no longer a head.
+  for (const auto& [node, seq] : c.deps.entries()) {
+    if (auto it = heads_.find(node); it != heads_.end() && it->second <= seq) heads_.erase(it);
+  }
+  uint64_t& head = heads_[c.author];
+  head = std::max(head, c.end_seq());
 }
 
 void Device::Edit(std::string element) {
@@ -344,6 +367,13 @@ void Device::Edit(std::string element) {
   }
   auto change = t.Commit();
   if (!change) return;
+  // Made on the partial document: it depends on, and is ordered after, everything held.
+  change->deps = crdt::VersionVector();
+  for (const auto& [node, seq] : heads_) {
+    if (node != change->author) change->deps.Set(node, seq);
+  }
+  change->lamport = ++lamport_;
+  Track(*change);
   if (owned_) {
     auto sig = secret_.Sign(kChangePurpose, ChangeMessage(doc_name_, *change));
     if (!sig.ok()) return Fail("sign: " + sig.status().ToString());
