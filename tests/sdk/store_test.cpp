@@ -85,8 +85,12 @@ class PgFactory final : public StoreFactory {
     return store::OpenPgStore(conninfo_, options_);
   }
   Result<std::unique_ptr<Store>> OpenPeer(const std::string& name) override {
+    return OpenPeer(name, true);
+  }
+  Result<std::unique_ptr<Store>> OpenPeer(const std::string& name, bool listen) {
     store::PgStoreOptions o;
     o.name = name;
+    o.listen = listen;
     return store::OpenPgStore(conninfo_, o);
   }
   const std::string& conninfo() const { return conninfo_; }
@@ -1027,6 +1031,38 @@ TEST_CASE("store: replicas sharing a store follow each other's writes to a loade
   REQUIRE((*r3)->Read("doc", [&](const View& v) { j3 = v.ToJson(); }).ok());
   CHECK(j3 == j1);
   CHECK((*r3)->History("doc")->size() == 32);
+}
+
+// A notice can be missed (the listening connection drops): the slow poll catches up all the same.
+TEST_CASE("store: a replica on PostgreSQL that hears no notices catches up by polling",
+          "[store][replica]") {
+  PgFactory factory;
+  auto first = factory.Open();
+  INFO(first.status().ToString());
+  REQUIRE(first.ok());
+  ReplicaOptions opts;
+  opts.public_documents = true;
+  auto writer = OpenReplica(std::move(*first), opts);
+  REQUIRE(writer.ok());
+  REQUIRE((*writer)->Transact("doc", [](Txn& t) { return t.root().Put("k", int64_t{1}); }).ok());
+  auto deaf = factory.OpenPeer("deaf", /*listen=*/false);
+  REQUIRE(deaf.ok());
+  opts.follow_poll = std::chrono::milliseconds(100);
+  auto reader = OpenReplica(std::move(*deaf), opts);
+  REQUIRE(reader.ok());
+  std::string json;
+  REQUIRE((*reader)->Read("doc", [&](const View& v) { json = v.ToJson(); }).ok());  // loaded
+  CHECK(json == "{\"k\":1}");
+  for (int i = 2; i <= 5; ++i) {
+    REQUIRE((*writer)->Transact("doc", [&](Txn& t) { return t.root().Put("k", int64_t{i}); }).ok());
+  }
+  auto token = (*writer)->CausalToken("doc");
+  REQUIRE(token.ok());
+  Status s = (*reader)->WaitFor(*token, std::chrono::seconds(10));
+  INFO(s.ToString());
+  REQUIRE(s.ok());
+  REQUIRE((*reader)->Read("doc", [&](const View& v) { json = v.ToJson(); }).ok());
+  CHECK(json == "{\"k\":5}");
 }
 
 TEST_CASE("store: a replica runs on every store", "[store][replica]") {
