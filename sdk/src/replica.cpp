@@ -394,6 +394,9 @@ class ReplicaImpl final : public Replica {
   std::map<std::string, ConflictResolver, std::less<>> resolvers_;
   std::deque<ChangeEvent> queue_;
   bool dispatching_ = false;
+  std::thread::id dispatch_thread_;     // the one delivering, while dispatching_
+  uint64_t delivered_ = 0;              // events delivered so far
+  std::condition_variable delivery_cv_;  // an event's delivery ended
 
   bool shared_ = false;  // store_->Shared(): the replica follows the log
   uint64_t watch_id_ = 0;
@@ -1537,8 +1540,14 @@ uint64_t ReplicaImpl::Subscribe(std::string_view doc, ChangeCallback callback) {
 }
 
 void ReplicaImpl::Unsubscribe(uint64_t id) {
-  std::lock_guard f(feed_mu_);
+  std::unique_lock f(feed_mu_);
   subs_.erase(id);
+  // Another thread may be calling it right now (the follower of a shared store delivers at any
+  // time): once this returns, the callback is not running and is never called again.
+  if (dispatching_ && dispatch_thread_ != std::this_thread::get_id()) {
+    const uint64_t current = delivered_;
+    delivery_cv_.wait(f, [&] { return !dispatching_ || delivered_ != current; });
+  }
 }
 
 void ReplicaImpl::SetConflictResolver(std::string_view doc, ConflictResolver resolver) {
@@ -1556,6 +1565,7 @@ void ReplicaImpl::Dispatch() {
   std::unique_lock f(feed_mu_);
   if (dispatching_) return;
   dispatching_ = true;
+  dispatch_thread_ = std::this_thread::get_id();
   while (!queue_.empty()) {
     ChangeEvent ev = std::move(queue_.front());
     queue_.pop_front();
@@ -1566,8 +1576,11 @@ void ReplicaImpl::Dispatch() {
     f.unlock();
     for (const auto& fn : targets) fn(ev);
     f.lock();
+    ++delivered_;
+    delivery_cv_.notify_all();
   }
   dispatching_ = false;
+  delivery_cv_.notify_all();
 }
 
 void ReplicaImpl::Resolve(const std::string& doc, const std::vector<crdt::Patch>& patches) {

@@ -327,8 +327,11 @@ class Replica {
   virtual Result<std::vector<crdt::Patch>> Diff(std::string_view doc, const VersionVector& from,
                                                 const VersionVector& to) = 0;
 
-  // The change feed. `doc` empty: every document. Returns an ID for Unsubscribe.
+  // The change feed. `doc` empty: every document. Returns an ID for Unsubscribe. Callbacks run on
+  // the thread that committed (or, on a shared store, the replica's follower), one at a time.
   virtual uint64_t Subscribe(std::string_view doc, ChangeCallback callback) = 0;
+  // Once it returns, the callback is not running (unless Unsubscribe is called from inside it)
+  // and is never called again: do not call it holding a lock the callback takes.
   virtual void Unsubscribe(uint64_t id) = 0;
   // Resolve-on-write for `doc` (empty: every document); replaces any earlier resolver. An empty
   // `resolver` removes it: the document falls back to the every-document resolver, if any.
