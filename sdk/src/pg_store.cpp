@@ -1269,13 +1269,27 @@ Status PgStore::WriteSnapshot(std::string_view doc, uint64_t upto, std::string_v
       if (!d.ok()) return d.status();
       if (Changed(d->get()) != 1) return Aborted(doc);
     }
+    // A snapshot never moves back: one of an older position (another relay's, written while
+    // this one was being made) leaves the stored one.
     auto s = Run(c,
                  "INSERT INTO weft_snapshots(doc, upto, data) VALUES($1::text, $2::bigint, "
                  "$3::bytea) ON CONFLICT (doc) DO UPDATE SET upto = EXCLUDED.upto, data = "
-                 "EXCLUDED.data",
+                 "EXCLUDED.data WHERE weft_snapshots.upto <= EXCLUDED.upto",
                  Params().Str(doc).Int(Bound(upto)).Str(data));
     if (!s.ok()) return s.status();
     for (const NewSegment& g : compaction.added) {
+      // Two relays that both planned to fold the same rows: the second finds the first's
+      // segment over those seqs (and the rows gone), and must not add a second copy.
+      auto o = Run(c,
+                   "SELECT id FROM weft_segments WHERE doc = $1::text AND first_seq <= "
+                   "$3::bigint AND last_seq >= $2::bigint LIMIT 1",
+                   Params().Str(doc).Int(Bound(g.first_seq)).Int(Bound(g.last_seq)));
+      if (!o.ok()) return o.status();
+      if (PQntuples(o->get()) != 0) {
+        return Status::Aborted("op log of \"" + std::string(doc) + "\" changed during its " +
+                               "compaction (a segment over seqs " + std::to_string(g.first_seq) +
+                               ".." + std::to_string(g.last_seq) + " is there already)");
+      }
       auto a = Run(c,
                    "INSERT INTO weft_segments(doc, first_seq, last_seq, changes, ops, heads, "
                    "data) VALUES($1::text, $2::bigint, $3::bigint, $4::bigint, $5::bigint, "

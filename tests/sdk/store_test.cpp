@@ -1168,6 +1168,46 @@ TEST_CASE("store: PgStore batch: a bad caller fails alone; a long notice is spli
   }
 }
 
+// Two relays that planned the same compaction: the second, finding the first's segment over the
+// seqs it would fold, changes nothing (kAborted). A snapshot older than the stored one leaves it.
+TEST_CASE("store: PgStore compactions of one document by two relays never double a segment",
+          "[store][postgres]") {
+  PgFactory factory("relay-a");
+  auto a = OpenStore(factory);
+  auto b = OpenPg(factory.conninfo(), "relay-b");
+  auto r = Append(*a, "d", kA, {1, 2, 3, 4, 5});
+  store::Compaction plan;
+  plan.added.push_back(Seg(r.first_seq, r.first_seq + 2, 3, "rows 1..3", {}));
+  plan.folded = r.first_seq + 2;
+  REQUIRE(a->WriteSnapshot("d", r.first_seq + 3, "by a", plan).ok());
+  Status second = b->WriteSnapshot("d", r.first_seq + 3, "by b", plan);
+  CHECK(second.code() == StatusCode::kAborted);
+  CHECK(Segments(*b, "d").size() == 1);
+  CHECK(Rows(*b, "d").size() == 2);
+  CHECK(b->GetSnapshot("d").value()->data == "by a");
+  // Overlapping only in part: refused too.
+  store::Compaction part;
+  part.added.push_back(Seg(r.first_seq + 2, r.first_seq + 3, 2, "rows 3..4", {}));
+  part.folded = r.first_seq + 3;
+  CHECK(b->WriteSnapshot("d", r.last_seq, "by b", part).code() == StatusCode::kAborted);
+  CHECK(Rows(*b, "d").size() == 2);
+  // The rows after it fold fine.
+  store::Compaction rest;
+  rest.added.push_back(Seg(r.first_seq + 3, r.last_seq, 2, "rows 4..5", {}));
+  rest.folded = r.last_seq;
+  REQUIRE(b->WriteSnapshot("d", r.last_seq, "by b, newer", rest).ok());
+  CHECK(Segments(*a, "d").size() == 2);
+  CHECK(Rows(*a, "d").empty());
+  // An older snapshot (a slower relay's) leaves the newer one: OK, nothing moves back.
+  REQUIRE(a->WriteSnapshot("d", r.first_seq + 3, "older", {}).ok());
+  auto snap = a->GetSnapshot("d").value();
+  REQUIRE(snap.has_value());
+  CHECK(snap->upto == r.last_seq);
+  CHECK(snap->data == "by b, newer");
+  REQUIRE(a->WriteSnapshot("d", r.last_seq, "same position", {}).ok());
+  CHECK(a->GetSnapshot("d").value()->data == "same position");
+}
+
 // A replica needs nothing but the seam: the same work on each store gives the same document,
 // survives a reopen, and syncs with a replica on the other store.
 TEST_CASE("store: a replica runs on every store", "[store][replica]") {
