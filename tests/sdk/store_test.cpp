@@ -1070,7 +1070,7 @@ TEST_CASE("store: PgStore group commit: concurrent appends through two stores, e
 // A batch whose transaction fails for one caller's input: the others commit (one by one), the
 // bad one fails alone. A batch touching many documents with long IDs sends its notice as several
 // NOTIFYs, and another store hears every document.
-TEST_CASE("store: PgStore batch: a bad caller fails alone; a long notice is split, not dropped",
+TEST_CASE("store: PgStore batch: a bad caller fails alone, a long notice is split, not dropped",
           "[store][postgres]") {
   PgFactory factory("relay-a");
   auto a = OpenStore(factory);
