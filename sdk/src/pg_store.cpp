@@ -175,7 +175,7 @@ class Params {
 
 // A one-dimensional array parameter in PostgreSQL's binary form (array_recv): a header, then
 // each element as a 32-bit length and its bytes. A multi-row statement takes its rows as arrays
-// (unnest), so that a batch costs one round trip per document, not one per change.
+// (unnest), so that a batch costs a few round trips per document, not one per change.
 class ArrayParam {
  public:
   explicit ArrayParam(uint32_t element_oid) : oid_(element_oid) {}
