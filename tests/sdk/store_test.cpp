@@ -1166,6 +1166,16 @@ TEST_CASE("store: PgStore batch: a bad caller fails alone, a long notice is spli
       return n.doc == docs[i] && n.first_seq == 2 && n.last_seq == 2;
     }));
   }
+  // A notice in the form relays of the previous build send (one document) is read too; one that
+  // is not a notice is ignored.
+  REQUIRE(testing::PgServer::RunSql(factory.conninfo(),
+                                    "SELECT pg_notify('weft_store', 'not a notice'), "
+                                    "pg_notify('weft_store', 'a 5 6 old form')")
+              .ok());
+  CHECK(heard_b.WaitFor([](const store::StoredNotice& n) {
+    return n.doc == "old form" && n.first_seq == 5 && n.last_seq == 6 && !n.base;
+  }));
+  CHECK(heard_b.Count([](const store::StoredNotice& n) { return n.doc == "not a notice"; }) == 0);
 }
 
 // Two relays that planned the same compaction: the second, finding the first's segment over the
