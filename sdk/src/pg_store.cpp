@@ -21,14 +21,24 @@
 
 #include "op_log.h"
 #include "weft/crdt/history.h"
+#include "weft/crdt/utf.h"
 
 namespace weft::store {
 namespace {
 
 constexpr int kSchemaVersion = 1;
 constexpr const char* kChannel = "weft_store";
-// NOTIFY payloads must stay under 8000 bytes: the document ID and two seqs fit well below this.
+// NOTIFY payloads must stay under 8000 bytes: one document's entry (its ID, two seqs and the
+// ID's length) fits well below this; a batch's entries are split over as many NOTIFYs as needed.
 constexpr size_t kMaxDocBytes = 7900;
+constexpr size_t kMaxPayloadBytes = 7999;
+// A batch of appends (group commit, see AppendChanges) takes queued calls up to these totals (a
+// call larger on its own is a batch of its own).
+constexpr size_t kMaxBatchChanges = 256;
+constexpr size_t kMaxBatchBytes = 4u << 20;
+// Element type OIDs of the binary arrays sent as parameters (pg_type.h).
+constexpr uint32_t kInt8Oid = 20;
+constexpr uint32_t kByteaOid = 17;
 
 // kMigrations[i] takes a database from schema version i to i + 1, in one transaction, under an
 // advisory lock (relays starting together migrate once). Version 0 is an empty database.
@@ -144,6 +154,14 @@ class Params {
     formats_.push_back(0);
     return *this;
   }
+  // Bytes in binary form, kept by the Params (a binary array, ArrayParam).
+  Params& Owned(std::string v) {
+    owned_.push_back(std::move(v));
+    values_.push_back(owned_.back().data());
+    lengths_.push_back(static_cast<int>(owned_.back().size()));
+    formats_.push_back(1);
+    return *this;
+  }
   int size() const { return static_cast<int>(values_.size()); }
   const char* const* values() const { return values_.data(); }
   const int* lengths() const { return lengths_.data(); }
@@ -153,6 +171,43 @@ class Params {
   std::deque<std::string> owned_;  // stable addresses
   std::vector<const char*> values_;
   std::vector<int> lengths_, formats_;
+};
+
+// A one-dimensional array parameter in PostgreSQL's binary form (array_recv): a header, then
+// each element as a 32-bit length and its bytes. A multi-row statement takes its rows as arrays
+// (unnest), so that a batch costs a few round trips per document, not one per change.
+class ArrayParam {
+ public:
+  explicit ArrayParam(uint32_t element_oid) : oid_(element_oid) {}
+  void AddInt(int64_t v) {
+    Put32(body_, 8);
+    for (int i = 7; i >= 0; --i)
+      body_.push_back(static_cast<char>((static_cast<uint64_t>(v) >> (8 * i)) & 0xff));
+    ++n_;
+  }
+  void AddBytes(std::string_view b) {
+    Put32(body_, static_cast<uint32_t>(b.size()));
+    body_.append(b);
+    ++n_;
+  }
+  std::string Encode() const {
+    std::string out;
+    Put32(out, 1);  // dimensions
+    Put32(out, 0);  // no NULLs
+    Put32(out, oid_);
+    Put32(out, n_);
+    Put32(out, 1);  // lower bound
+    out.append(body_);
+    return out;
+  }
+
+ private:
+  static void Put32(std::string& s, uint32_t v) {
+    for (int i = 3; i >= 0; --i) s.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+  }
+  uint32_t oid_;
+  uint32_t n_ = 0;
+  std::string body_;
 };
 
 // A binary-format result's values.
@@ -195,7 +250,8 @@ Status FromResult(Conn& c, const PGresult* r, std::string_view what) {
     return Status::IOError(msg);
   }
   if (code == "40001" || code == "40P01" || code == "55P03") return Status(StatusCode::kBusy, msg);
-  if (code.rfind("22", 0) == 0) return Status::InvalidArgument(msg);
+  // Class 22 (data exception) and 54 (program limit exceeded: e.g. a key too large to index).
+  if (code.rfind("22", 0) == 0 || code.rfind("54", 0) == 0) return Status::InvalidArgument(msg);
   return Status::IOError(msg);
 }
 
@@ -232,37 +288,82 @@ Status Aborted(std::string_view doc) {
                          "\" changed during its compaction (a segment it merges is gone)");
 }
 
-// A notice as sent on the channel: "<kind> <first> <last> <doc>", kind a (append) or b (base).
-std::string EncodeNotice(const StoredNotice& n) {
-  return std::string(n.base ? "b " : "a ") + std::to_string(n.first_seq) + " " +
-         std::to_string(n.last_seq) + " " + n.doc;
+// Notices as sent on the channel. A payload is "w2" followed by one entry per document,
+// " <kind> <first> <last> <length> <doc>" (kind a: an append, b: a base import; the document ID
+// exactly <length> bytes). A payload of the previous form, "<kind> <first> <last> <doc>" (one
+// document; relays of an older build on the same database), is read too.
+std::string EncodeNoticeEntry(const StoredNotice& n) {
+  return std::string(n.base ? " b " : " a ") + std::to_string(n.first_seq) + " " +
+         std::to_string(n.last_seq) + " " + std::to_string(n.doc.size()) + " " + n.doc;
 }
-std::optional<StoredNotice> DecodeNotice(std::string_view p) {
-  if (p.size() < 2 || (p[0] != 'a' && p[0] != 'b') || p[1] != ' ') return std::nullopt;
-  StoredNotice n;
-  n.base = p[0] == 'b';
-  p.remove_prefix(2);
-  uint64_t* fields[] = {&n.first_seq, &n.last_seq};
-  for (uint64_t* f : fields) {
-    const size_t sp = p.find(' ');
-    if (sp == std::string_view::npos || sp == 0 || sp > 20) return std::nullopt;
-    uint64_t v = 0;
-    for (char ch : p.substr(0, sp)) {
-      if (ch < '0' || ch > '9') return std::nullopt;
-      v = v * 10 + static_cast<uint64_t>(ch - '0');
+constexpr std::string_view kPayloadHeader = "w2";
+
+// The payloads for `notices`, each under PostgreSQL's limit: as few as fit them all.
+std::vector<std::string> EncodeNotices(const std::vector<StoredNotice>& notices) {
+  std::vector<std::string> out;
+  for (const StoredNotice& n : notices) {
+    std::string e = EncodeNoticeEntry(n);
+    if (out.empty() || out.back().size() + e.size() > kMaxPayloadBytes) {
+      out.emplace_back(kPayloadHeader);
     }
-    *f = v;
-    p.remove_prefix(sp + 1);
+    out.back() += e;
   }
-  n.doc = std::string(p);
-  return n;
+  return out;
 }
 
+// A decimal number ending at a space (taken too); false when there is none.
+bool TakeNumber(std::string_view& p, uint64_t& v) {
+  const size_t sp = p.find(' ');
+  if (sp == std::string_view::npos || sp == 0 || sp > 20) return false;
+  v = 0;
+  for (char ch : p.substr(0, sp)) {
+    if (ch < '0' || ch > '9') return false;
+    v = v * 10 + static_cast<uint64_t>(ch - '0');
+  }
+  p.remove_prefix(sp + 1);
+  return true;
+}
+
+// The notices in a payload, one per document (none when it is not one of ours).
+std::vector<StoredNotice> DecodeNotices(std::string_view p) {
+  std::vector<StoredNotice> out;
+  const bool v2 = p.substr(0, kPayloadHeader.size()) == kPayloadHeader;
+  if (v2) p.remove_prefix(kPayloadHeader.size());
+  while (!p.empty()) {
+    StoredNotice n;
+    if (v2) {
+      if (p[0] != ' ') return {};
+      p.remove_prefix(1);
+    }
+    if (p.size() < 2 || (p[0] != 'a' && p[0] != 'b') || p[1] != ' ') return {};
+    n.base = p[0] == 'b';
+    p.remove_prefix(2);
+    if (!TakeNumber(p, n.first_seq) || !TakeNumber(p, n.last_seq)) return {};
+    if (!v2) {
+      n.doc = std::string(p);
+      out.push_back(std::move(n));
+      return out;
+    }
+    uint64_t len = 0;
+    if (!TakeNumber(p, len) || len > p.size()) return {};
+    n.doc = std::string(p.substr(0, len));
+    p.remove_prefix(len);
+    out.push_back(std::move(n));
+  }
+  return out;
+}
+
+// A document ID the store can keep: text (UTF-8, no NUL byte, as PostgreSQL's text type wants)
+// short enough for a notice. Checked before a write is tried, so that a bad ID never joins a
+// batch of appends.
 Status CheckDoc(std::string_view doc) {
   if (doc.size() > kMaxDocBytes) {
     return Status::InvalidArgument("document ID too long for the PostgreSQL store (" +
                                    std::to_string(doc.size()) + " bytes; at most " +
                                    std::to_string(kMaxDocBytes) + ")");
+  }
+  if (doc.find('\0') != std::string_view::npos || !crdt::ValidateUtf8(doc).ok()) {
+    return Status::InvalidArgument("a document ID in the PostgreSQL store is UTF-8 without NUL");
   }
   return Status::Ok();
 }
@@ -322,7 +423,11 @@ class PgStore final : public Store {
   void WhenDurable(uint64_t, std::function<void(Status)> fn) override { fn(Status::Ok()); }
   Status WaitDurable(uint64_t) override { return Status::Ok(); }
   uint64_t LatestCommit() override { return 0; }
-  SyncStats GetSyncStats() override { return {}; }
+  // commits: appends committed; syncs: the transactions that committed them (fewer under
+  // contention: group commit); failures: batch transactions that failed.
+  SyncStats GetSyncStats() override {
+    return {appends_committed_.load(), batches_committed_.load(), batches_failed_.load(), 0};
+  }
 
   uint64_t Watch(Watcher watcher) override {
     std::lock_guard lock(watch_mu_);
@@ -346,13 +451,20 @@ class PgStore final : public Store {
   Result<ConnPtr> Borrow();
   void Return(ConnPtr c);
   // Runs `body` on a pooled connection, in a transaction (read-only: REPEATABLE READ, one
-  // consistent state), committing when it succeeds and rolling back otherwise.
-  Status Txn(bool read_only, const std::function<Status(Conn&)>& body);
+  // consistent state), committing when it succeeds and rolling back otherwise. `lost` (when
+  // given) says whether a failure was the connection's (lost, or none to be had).
+  Status Txn(bool read_only, const std::function<Status(Conn&)>& body, bool* lost = nullptr);
   // Runs `body` on a pooled connection, outside a transaction (one statement: atomic).
   Status OnConn(const std::function<Status(Conn&)>& body);
   Status Migrate(Conn& c);
   Status LoadNodeId(Conn& c);
   Status ReadLogOn(Conn& c, std::string_view doc, const LogRead& read);
+  struct PendingAppend;
+  // Commits `batch` (group commit, see AppendChanges), setting each call's status and result.
+  void CommitBatch(const std::vector<PendingAppend*>& batch);
+  // One transaction for `batch`: OK and the results set, or its error (nothing committed;
+  // `lost`: the connection was lost, not a statement refused).
+  Status TryBatch(const std::vector<PendingAppend*>& batch, bool& lost);
   void Notify(const StoredNotice& notice);
   void Listen();
 
@@ -377,6 +489,14 @@ class PgStore final : public Store {
   ConnPtr listen_conn_;
   int wake_[2] = {-1, -1};
   std::atomic<bool> stop_{false};
+
+  // Group commit: calls of AppendChanges queue here; one of them at a time (the leader) commits
+  // a batch of those queued.
+  std::mutex batch_mu_;
+  std::condition_variable batch_cv_;
+  std::deque<PendingAppend*> queue_;
+  bool leading_ = false;
+  std::atomic<uint64_t> appends_committed_{0}, batches_committed_{0}, batches_failed_{0};
 };
 
 Result<PgStore::ConnPtr> PgStore::Connect() {
@@ -419,22 +539,35 @@ void PgStore::Return(ConnPtr c) {
     idle_.push_back(std::move(c));
     return;
   }
+  // A lost connection: the idle ones were most likely lost with it (a server restart), and
+  // each would fail a call before being dropped. They go now.
+  if (c->broken) idle_.clear();
   // A notice of a write it made may still be on its way to the listener: its PID stays
   // counted as ours (a lost connection's PID could only be reused by a later backend).
   c.reset();
 }
 
-Status PgStore::Txn(bool read_only, const std::function<Status(Conn&)>& body) {
+Status PgStore::Txn(bool read_only, const std::function<Status(Conn&)>& body, bool* lost) {
+  if (lost) *lost = true;
   auto c = Borrow();
   if (!c.ok()) return c.status();
+  Status s = Exec(**c, read_only ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" : "BEGIN");
+  if (!s.ok() && (*c)->broken) {
+    // A pooled connection lost while idle (the server restarted): nothing was done, so a new
+    // connection may try again.
+    Return(std::move(*c));
+    c = Borrow();
+    if (!c.ok()) return c.status();
+    s = Exec(**c, read_only ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" : "BEGIN");
+  }
   Conn& conn = **c;
-  Status s = Exec(conn, read_only ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" : "BEGIN");
   if (s.ok()) s = body(conn);
   if (s.ok()) {
     s = Exec(conn, "COMMIT");
   } else if (!conn.broken) {
     (void)Exec(conn, "ROLLBACK");
   }
+  if (lost) *lost = conn.broken;
   Return(std::move(*c));
   return s;
 }
@@ -589,13 +722,16 @@ void PgStore::Listen() {
         std::lock_guard lock(pool_mu_);
         own = own_pids_.count(n->be_pid) > 0;
       }
-      std::optional<StoredNotice> notice;
-      if (!own && std::strcmp(n->relname, kChannel) == 0) notice = DecodeNotice(n->extra);
+      // One notification per batch transaction: a notice per document in it.
+      std::vector<StoredNotice> notices;
+      if (!own && std::strcmp(n->relname, kChannel) == 0) notices = DecodeNotices(n->extra);
       PQfreemem(n);
-      if (!notice) continue;
-      notice->foreign = true;
+      if (notices.empty()) continue;
       std::lock_guard deliver(deliver_mu_);
-      Notify(*notice);
+      for (StoredNotice& notice : notices) {
+        notice.foreign = true;
+        Notify(notice);
+      }
     }
   }
   listen_conn_.reset();
@@ -761,53 +897,213 @@ Status PgStore::DeleteDocument(std::string_view doc) {
 
 // ---- The op log. ----
 
+// An AppendChanges call waiting for its batch to commit.
+struct PgStore::PendingAppend {
+  std::string_view doc;
+  int64_t now_ms = 0;
+  const std::vector<NewChange>* changes = nullptr;
+  size_t bytes = 0;
+  // Set by the leader that committed (or failed) it, before `done`.
+  Status status;
+  AppendResult result;
+  bool done = false;  // under batch_mu_
+};
+
+// Group commit: a call queues, and when no batch is being committed it becomes the leader and
+// commits every call queued (its own among them, up to kMaxBatchChanges / kMaxBatchBytes) in
+// one transaction; calls arriving meanwhile queue for the next leader. A call alone commits at
+// once: there is no waiting for company.
 Result<AppendResult> PgStore::AppendChanges(std::string_view doc, int64_t now_ms,
                                             const std::vector<NewChange>& changes) {
+  // Bad input fails here, never joining a batch.
   WEFT_RETURN_IF_ERROR(CheckDoc(doc));
-  AppendResult out;
-  Status s = Txn(false, [&](Conn& c) -> Status {
-    out = AppendResult{};
-    auto ins = Run(c, kInsertDocument, Params().Str(doc).Int(now_ms));
-    if (!ins.ok()) return ins.status();
-    // The document's row lock: appends to one document commit one at a time, and take their
-    // seqs in commit order.
-    auto q = Run(c, "SELECT last_seq FROM weft_documents WHERE id = $1::text FOR UPDATE",
-                 Params().Str(doc));
-    if (!q.ok()) return q.status();
-    if (PQntuples(q->get()) != 1) return Status::IOError("postgres: a document vanished");
-    int64_t seq = GetInt(q->get(), 0, 0);
-    for (const NewChange& ch : changes) {
-      auto r = Run(c,
-                   "INSERT INTO weft_changes(doc, seq, author, start_seq, end_seq, crc, data) "
-                   "VALUES($1::text, $2::bigint, $3::bigint, $4::bigint, $5::bigint, $6::bigint, "
-                   "$7::bytea) ON CONFLICT (doc, author, start_seq) DO NOTHING",
-                   Params()
-                       .Str(doc)
-                       .Int(seq + 1)
-                       .Int(AsInt(ch.author))
-                       .Int(Bound(ch.start_seq))
-                       .Int(Bound(ch.end_seq))
-                       .Int(static_cast<int64_t>(crdt::Crc32c(ch.data)))
-                       .Str(ch.data));
-      if (!r.ok()) return r.status();
-      if (Changed(r->get()) != 1) continue;  // held already
-      ++seq;
-      if (out.stored++ == 0) out.first_seq = static_cast<uint64_t>(seq);
-      out.last_seq = static_cast<uint64_t>(seq);
+  PendingAppend p;
+  p.doc = doc;
+  p.now_ms = now_ms;
+  p.changes = &changes;
+  for (const NewChange& ch : changes) p.bytes += ch.data.size() + 32;
+  {
+    std::unique_lock lock(batch_mu_);
+    queue_.push_back(&p);
+    for (;;) {
+      batch_cv_.wait(lock, [&] { return p.done || !leading_; });
+      if (p.done) break;
+      leading_ = true;
+      std::vector<PendingAppend*> batch;
+      size_t n = 0, bytes = 0;
+      while (!queue_.empty()) {
+        PendingAppend* q = queue_.front();
+        const size_t qn = std::max<size_t>(q->changes->size(), 1);
+        if (!batch.empty() && (n + qn > kMaxBatchChanges || bytes + q->bytes > kMaxBatchBytes)) {
+          break;
+        }
+        batch.push_back(q);
+        queue_.pop_front();
+        n += qn;
+        bytes += q->bytes;
+      }
+      lock.unlock();
+      CommitBatch(batch);
+      lock.lock();
+      for (PendingAppend* q : batch) q->done = true;
+      leading_ = false;
+      batch_cv_.notify_all();
     }
-    if (out.stored == 0) return Status::Ok();
-    auto up = Run(c, "UPDATE weft_documents SET last_seq = $2::bigint WHERE id = $1::text",
-                  Params().Str(doc).Int(seq));
-    if (!up.ok()) return up.status();
-    // Sent when the transaction commits (not at all if it rolls back).
-    const std::string payload =
-        EncodeNotice({std::string(doc), out.first_seq, out.last_seq, false});
-    auto n = Run(c, "SELECT pg_notify($1::text, $2::text)", Params().Str(kChannel).Str(payload));
-    return n.status();
-  });
+  }
+  if (!p.status.ok()) return p.status;
+  // On the writing thread, after the commit, with no store lock held (store.h).
+  if (p.result.stored > 0) Notify({std::string(doc), p.result.first_seq, p.result.last_seq, false});
+  return p.result;
+}
+
+void PgStore::CommitBatch(const std::vector<PendingAppend*>& batch) {
+  bool lost = false;
+  Status s = TryBatch(batch, lost);
+  if (s.ok()) {
+    ++batches_committed_;
+    appends_committed_ += batch.size();
+    return;
+  }
+  ++batches_failed_;
+  if (batch.size() == 1 || lost) {
+    // One call's own failure; or the server went away, and every call gets kIOError.
+    for (PendingAppend* q : batch) q->status = s;
+    return;
+  }
+  // A statement refused: perhaps for one call's input. Each call alone, so that one bad call
+  // fails only itself.
+  for (PendingAppend* q : batch) {
+    bool q_lost = false;
+    Status one = TryBatch({q}, q_lost);
+    q->status = one;
+    if (one.ok()) {
+      ++batches_committed_;
+      ++appends_committed_;
+    } else {
+      ++batches_failed_;
+    }
+  }
+}
+
+Status PgStore::TryBatch(const std::vector<PendingAppend*>& batch, bool& lost) {
+  // The batch's work per document, the documents in ID order (bytes): every batch, of every
+  // relay, locks the rows of its documents in this one order, so that two cannot deadlock.
+  struct Entry {
+    size_t caller;  // index in `batch`
+    const NewChange* change;
+  };
+  struct DocWork {
+    int64_t now_ms = 0;
+    std::vector<Entry> entries;  // the callers in batch order, each one's changes in order
+  };
+  std::map<std::string_view, DocWork> docs;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    auto [it, fresh] = docs.try_emplace(batch[i]->doc);
+    if (fresh) it->second.now_ms = batch[i]->now_ms;
+    for (const NewChange& ch : *batch[i]->changes) it->second.entries.push_back({i, &ch});
+  }
+  std::vector<AppendResult> results(batch.size());
+  std::vector<StoredNotice> notices;
+  Status s = Txn(
+      false,
+      [&](Conn& c) -> Status {
+        std::fill(results.begin(), results.end(), AppendResult{});
+        notices.clear();
+        for (const auto& [doc, work] : docs) {
+          // Records the document if new, and takes its row lock (appends to one document commit one
+          // at a time and take their seqs in commit order), in one statement.
+          auto q = Run(c,
+                       "INSERT INTO weft_documents(id, created_ms, last_seq) VALUES($1::text, "
+                       "$2::bigint, COALESCE((SELECT floor FROM weft_seq_floors WHERE doc = "
+                       "$1::text), 0)) ON CONFLICT (id) DO UPDATE SET last_seq = "
+                       "weft_documents.last_seq RETURNING last_seq",
+                       Params().Str(doc).Int(work.now_ms));
+          if (!q.ok()) return q.status();
+          if (PQntuples(q->get()) != 1) return Status::IOError("postgres: a document vanished");
+          const int64_t before = GetInt(q->get(), 0, 0);
+          if (work.entries.empty()) continue;
+          // The keys the log holds already (no other writer adds one while the row is locked).
+          std::set<std::pair<uint64_t, uint64_t>> held;
+          {
+            ArrayParam authors(kInt8Oid), starts(kInt8Oid);
+            for (const Entry& e : work.entries) {
+              authors.AddInt(AsInt(e.change->author));
+              starts.AddInt(Bound(e.change->start_seq));
+            }
+            auto h = Run(c,
+                         "SELECT w.author, w.start_seq FROM unnest($2::bigint[], $3::bigint[]) AS "
+                         "t(a, s) JOIN weft_changes w ON w.doc = $1::text AND w.author = t.a AND "
+                         "w.start_seq = t.s",
+                         Params().Str(doc).Owned(authors.Encode()).Owned(starts.Encode()));
+            if (!h.ok()) return h.status();
+            for (int i = 0; i < PQntuples(h->get()); ++i) {
+              held.emplace(GetU(h->get(), i, 0), GetU(h->get(), i, 1));
+            }
+          }
+          // Seqs for the others, in batch order; a key twice in the batch is stored once (for the
+          // first caller, as if the calls had committed one after another).
+          ArrayParam seqs(kInt8Oid), authors(kInt8Oid), starts(kInt8Oid), ends(kInt8Oid),
+              crcs(kInt8Oid), datas(kByteaOid);
+          int64_t seq = before;
+          for (const Entry& e : work.entries) {
+            const NewChange& ch = *e.change;
+            if (!held.emplace(static_cast<uint64_t>(AsInt(ch.author)),
+                              static_cast<uint64_t>(Bound(ch.start_seq)))
+                     .second) {
+              continue;
+            }
+            ++seq;
+            seqs.AddInt(seq);
+            authors.AddInt(AsInt(ch.author));
+            starts.AddInt(Bound(ch.start_seq));
+            ends.AddInt(Bound(ch.end_seq));
+            crcs.AddInt(static_cast<int64_t>(crdt::Crc32c(ch.data)));
+            datas.AddBytes(ch.data);
+            AppendResult& r = results[e.caller];
+            if (r.stored++ == 0) r.first_seq = static_cast<uint64_t>(seq);
+            r.last_seq = static_cast<uint64_t>(seq);
+          }
+          if (seq == before) continue;
+          // The rows and the document's last seq, in one statement. ON CONFLICT keeps a key once
+          // whatever happens; the count shows it did not (the keys were checked under the lock).
+          auto ins =
+              Run(c,
+                  "WITH ins AS (INSERT INTO weft_changes(doc, seq, author, start_seq, end_seq, "
+                  "crc, data) SELECT $1::text, s, a, st, e, k, d FROM unnest($2::bigint[], "
+                  "$3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bytea[]) AS "
+                  "t(s, a, st, e, k, d) ON CONFLICT (doc, author, start_seq) DO NOTHING "
+                  "RETURNING 1) UPDATE weft_documents SET last_seq = $8::bigint WHERE id = "
+                  "$1::text RETURNING (SELECT count(*) FROM ins)::bigint",
+                  Params()
+                      .Str(doc)
+                      .Owned(seqs.Encode())
+                      .Owned(authors.Encode())
+                      .Owned(starts.Encode())
+                      .Owned(ends.Encode())
+                      .Owned(crcs.Encode())
+                      .Owned(datas.Encode())
+                      .Int(seq));
+          if (!ins.ok()) return ins.status();
+          if (PQntuples(ins->get()) != 1 || GetInt(ins->get(), 0, 0) != seq - before) {
+            return Status(StatusCode::kBusy, "postgres: the log of \"" + std::string(doc) +
+                                                 "\" changed under its row lock");
+          }
+          notices.push_back({std::string(doc), static_cast<uint64_t>(before + 1),
+                             static_cast<uint64_t>(seq), false});
+        }
+        // One NOTIFY for the batch (more only when its documents do not fit in one payload), sent
+        // when the transaction commits, not at all if it rolls back.
+        for (const std::string& payload : EncodeNotices(notices)) {
+          auto n =
+              Run(c, "SELECT pg_notify($1::text, $2::text)", Params().Str(kChannel).Str(payload));
+          if (!n.ok()) return n.status();
+        }
+        return Status::Ok();
+      },
+      &lost);
   if (!s.ok()) return s;
-  if (out.stored > 0) Notify({std::string(doc), out.first_seq, out.last_seq, false});
-  return out;
+  for (size_t i = 0; i < batch.size(); ++i) batch[i]->result = results[i];
+  return Status::Ok();
 }
 
 Status PgStore::ReadLogOn(Conn& c, std::string_view doc, const LogRead& read) {
@@ -982,13 +1278,27 @@ Status PgStore::WriteSnapshot(std::string_view doc, uint64_t upto, std::string_v
       if (!d.ok()) return d.status();
       if (Changed(d->get()) != 1) return Aborted(doc);
     }
+    // A snapshot never moves back: one of an older position (another relay's, written while
+    // this one was being made) leaves the stored one.
     auto s = Run(c,
                  "INSERT INTO weft_snapshots(doc, upto, data) VALUES($1::text, $2::bigint, "
                  "$3::bytea) ON CONFLICT (doc) DO UPDATE SET upto = EXCLUDED.upto, data = "
-                 "EXCLUDED.data",
+                 "EXCLUDED.data WHERE weft_snapshots.upto <= EXCLUDED.upto",
                  Params().Str(doc).Int(Bound(upto)).Str(data));
     if (!s.ok()) return s.status();
     for (const NewSegment& g : compaction.added) {
+      // Two relays that both planned to fold the same rows: the second finds the first's
+      // segment over those seqs (and the rows gone), and must not add a second copy.
+      auto o = Run(c,
+                   "SELECT id FROM weft_segments WHERE doc = $1::text AND first_seq <= "
+                   "$3::bigint AND last_seq >= $2::bigint LIMIT 1",
+                   Params().Str(doc).Int(Bound(g.first_seq)).Int(Bound(g.last_seq)));
+      if (!o.ok()) return o.status();
+      if (PQntuples(o->get()) != 0) {
+        return Status::Aborted("op log of \"" + std::string(doc) + "\" changed during its " +
+                               "compaction (a segment over seqs " + std::to_string(g.first_seq) +
+                               ".." + std::to_string(g.last_seq) + " is there already)");
+      }
       auto a = Run(c,
                    "INSERT INTO weft_segments(doc, first_seq, last_seq, changes, ops, heads, "
                    "data) VALUES($1::text, $2::bigint, $3::bigint, $4::bigint, $5::bigint, "
@@ -1057,7 +1367,7 @@ Result<uint64_t> PgStore::ImportBase(std::string_view doc, int64_t now_ms,
     auto d = Run(c, "DELETE FROM weft_snapshots WHERE doc = $1::text", Params().Str(doc));
     if (!d.ok()) return d.status();
     auto n = Run(c, "SELECT pg_notify($1::text, $2::text)",
-                 Params().Str(kChannel).Str(EncodeNotice({std::string(doc), 0, 0, true})));
+                 Params().Str(kChannel).Str(EncodeNotices({{std::string(doc), 0, 0, true}})[0]));
     return n.status();
   }));
   Notify({std::string(doc), 0, 0, true});

@@ -5,21 +5,28 @@
 // (PgStoreOptions::name). The schema and its migrations are in pg_store.cpp and docs/storage.md
 // ("The PostgreSQL store").
 //
-// Log seqs are per document: an append locks the document's row (SELECT ... FOR UPDATE) and
-// allocates the next seqs from it in the same transaction, so a document's log order is its
-// commit order across every relay. Each commit is synchronous (synchronous_commit=on): commit
-// numbers are always 0, durable on return. After an append (or a base import) commits, the store
-// sends one NOTIFY on the channel "weft_store" naming the document and the seqs stored; each
-// store LISTENs on its own connection (a background thread) and passes notices of OTHER stores'
-// writes to its watchers, on that thread. Its own writes reach its watchers on the writing
-// thread, as store.h says. Notices missed while the listening connection was down are not
-// replayed: when it connects again, the watchers get one foreign notice naming no document ("read
-// every document again"), and replicas also poll slowly (replica.cpp), so nothing is lost.
+// Log seqs are per document: an append locks the document's row and allocates the next seqs from
+// it in the same transaction, so a document's log order is its commit order across every relay.
+// Appends are group-committed: concurrent AppendChanges calls (many sync sessions) queue, and one
+// of them commits all those queued (up to 256 changes or 4 MiB) in one transaction, locking the
+// documents' rows in ID order (so that two relays' batches cannot deadlock); a call alone commits
+// at once. Each call's result is what it would have been alone. Each commit is synchronous
+// (synchronous_commit=on): commit numbers are always 0, durable on return. A batch (or a base
+// import) sends one NOTIFY on the channel "weft_store" naming each document and the seqs stored
+// (several when the documents do not fit in one payload); each store LISTENs on its own
+// connection (a background thread) and passes notices of OTHER stores' writes to its watchers,
+// one per document, on that thread. Its own writes reach its watchers on the writing thread, as
+// store.h says. Notices missed while the listening connection was down are not replayed: when it
+// connects again, the watchers get one foreign notice naming no document ("read every document
+// again"), and replicas also poll slowly (replica.cpp), so nothing is lost.
 //
-// Errors: a lost connection gives kIOError, and the next call connects again; a serialization
-// failure or deadlock gives kBusy; bytes that fail their checksum give kCorruption naming the
-// document and seq; input PostgreSQL refuses as data (a NUL byte in a text key, bad UTF-8) gives
-// kInvalidArgument and changes nothing.
+// Errors: a lost connection gives kIOError (to every call of a batch), and the next call connects
+// again; a serialization failure or deadlock gives kBusy; bytes that fail their checksum give
+// kCorruption naming the document and seq; input PostgreSQL refuses as data (a NUL byte in a text
+// key, bad UTF-8, a key too large to index) gives kInvalidArgument and changes nothing (a batch
+// the server refuses is retried call by call, so that only the bad call fails). WriteSnapshot
+// refuses (kAborted) a compaction adding a segment over seqs a segment already holds (another
+// relay folded those rows first), and keeps a stored snapshot newer than the one written.
 //
 // Thread safety: as store.h says; calls use connections from a pool (one per concurrent call).
 // Ownership: the store owns its connections and its listening thread (stopped by Close).

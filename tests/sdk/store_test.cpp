@@ -9,8 +9,10 @@
 #include <chrono>
 #include <condition_variable>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -725,6 +727,11 @@ class Heard {
       return false;
     });
   }
+  // Waits (up to 20 s) until `pred` holds for the notices heard so far.
+  bool WaitUntil(const std::function<bool(const std::vector<store::StoredNotice>&)>& pred) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, std::chrono::seconds(20), [&] { return pred(notices_); });
+  }
   size_t Count(const std::function<bool(const store::StoredNotice&)>& pred) {
     std::lock_guard lock(mu_);
     size_t n = 0;
@@ -904,6 +911,328 @@ TEST_CASE("store: PgStore reports a lost connection, connects again, and names d
   CHECK(damaged.message().find("seq " + std::to_string(r.last_seq)) != std::string::npos);
   CHECK(st->FindRow("d", kA, 2).status().code() == StatusCode::kCorruption);
   CHECK(st->FindRow("d", kA, 1).ok());
+}
+
+// Holds the row lock of document `doc` (which must exist) from a connection of the test's own, so
+// that a store's batch touching it waits: calls made meanwhile queue for the next batch.
+class Gate {
+ public:
+  Gate(const std::string& conninfo, const std::string& doc) {
+    auto s = testing::PgSession::Open(conninfo);
+    INFO(s.status().ToString());
+    REQUIRE(s.ok());
+    session_ = std::move(*s);
+    REQUIRE(session_->Exec("BEGIN").ok());
+    // `doc` is the test's own constant.
+    REQUIRE(
+        session_->Exec("SELECT 1 FROM weft_documents WHERE id = '" + doc + "' FOR UPDATE").ok());
+  }
+  // Waits (up to 20 s) until a backend waits for a lock, i.e. a batch is stuck behind the gate.
+  bool WaitForWaiter(const std::string& conninfo) {
+    auto probe = testing::PgSession::Open(conninfo);
+    if (!probe.ok()) return false;
+    for (int i = 0; i < 400; ++i) {
+      auto n = (*probe)->Exec(
+          "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND "
+          "wait_event_type = 'Lock'");
+      if (n.ok() && *n != "0") return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return false;
+  }
+  void Open() { REQUIRE(session_->Exec("COMMIT").ok()); }
+
+ private:
+  std::unique_ptr<testing::PgSession> session_;
+};
+
+// Whether the notices cover every seq 1..n of `doc`.
+bool Covers(const std::vector<store::StoredNotice>& notices, const std::string& doc, uint64_t n) {
+  std::set<uint64_t> seqs;
+  for (const auto& x : notices) {
+    if (x.doc != doc || x.base || x.first_seq == 0) continue;
+    for (uint64_t q = x.first_seq; q <= x.last_seq; ++q) seqs.insert(q);
+  }
+  return seqs.size() == n && (n == 0 || *seqs.rbegin() == n);
+}
+
+// Group commit: many threads append to many documents at once through two stores on one
+// database. Each change is stored once, each document's seqs are dense and in commit order, each
+// call's result is what it would have been alone, notices cover every seq, and the stores commit
+// fewer transactions than calls.
+TEST_CASE("store: PgStore group commit: concurrent appends through two stores, each key once",
+          "[store][postgres]") {
+  PgFactory factory("relay-a");
+  auto a = OpenStore(factory);
+  auto b = OpenPg(factory.conninfo(), "relay-b");
+  Heard heard_a, heard_b;
+  a->Watch(heard_a.watcher());
+  b->Watch(heard_b.watcher());
+  constexpr int kThreadsPerStore = 6, kCalls = 40, kDocs = 5;
+  auto doc_of = [](int k) { return "doc-" + std::to_string(k % kDocs); };
+  const NodeId kShared{0x5eed};
+  // Every document exists: the gate holds the first one's row.
+  for (int d = 0; d < kDocs; ++d) {
+    const std::string data = Bytes(kShared, 1000000 + d);
+    REQUIRE(a->AppendChanges(doc_of(d), 1, {Change(kShared, 1000000 + d, data)}).ok());
+  }
+  struct Call {
+    std::string doc;
+    std::vector<std::pair<NodeId, uint64_t>> keys;
+    store::AppendResult result;
+    Status status;
+  };
+  std::vector<std::vector<Call>> calls(2 * kThreadsPerStore);
+  std::atomic<int> started{0};
+  auto work = [&](Store* st, int t) {
+    const NodeId own{0x1000 + static_cast<uint64_t>(t)};
+    ++started;
+    for (int k = 0; k < kCalls; ++k) {
+      Call c;
+      c.doc = doc_of(k + t);
+      // One to three changes of its own, and (every other call) one every thread appends too.
+      const int n = 1 + (k + t) % 3;
+      for (int i = 0; i < n; ++i) c.keys.emplace_back(own, uint64_t(k * 3 + i + 1));
+      if (k % 2 == 0) c.keys.emplace_back(kShared, uint64_t(k + t % kDocs));
+      std::vector<std::string> data;
+      for (const auto& [author, seq] : c.keys) data.push_back(Bytes(author, seq));
+      std::vector<store::NewChange> cs;
+      for (size_t i = 0; i < c.keys.size(); ++i) {
+        cs.push_back(Change(c.keys[i].first, c.keys[i].second, data[i]));
+      }
+      auto r = st->AppendChanges(c.doc, 1000, cs);
+      c.status = r.status();
+      if (r.ok()) c.result = *r;
+      calls[t].push_back(std::move(c));
+    }
+  };
+  std::vector<std::thread> threads;
+  {
+    Gate gate(factory.conninfo(), doc_of(0));
+    for (int t = 0; t < 2 * kThreadsPerStore; ++t) {
+      threads.emplace_back(work, t < kThreadsPerStore ? a.get() : b.get(), t);
+    }
+    REQUIRE(gate.WaitForWaiter(factory.conninfo()));
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the others queue
+    gate.Open();
+  }
+  for (auto& th : threads) th.join();
+
+  // Every call succeeded; the calls' stored ranges tile each document's log exactly.
+  std::map<std::string, std::vector<const Call*>> by_doc;
+  uint64_t stored = 0;
+  for (const auto& per_thread : calls) {
+    for (const Call& c : per_thread) {
+      INFO(c.status.ToString());
+      REQUIRE(c.status.ok());
+      CHECK(c.result.commit == 0);
+      by_doc[c.doc].push_back(&c);
+      stored += c.result.stored;
+    }
+  }
+  uint64_t rows_total = 0;
+  for (int d = 0; d < kDocs; ++d) {
+    const std::string doc = doc_of(d);
+    const auto rows = Rows(*b, doc);
+    rows_total += rows.size();
+    std::set<std::pair<NodeId, uint64_t>> keys;
+    std::map<uint64_t, const Logged*> by_seq;
+    for (size_t i = 0; i < rows.size(); ++i) {
+      CHECK(rows[i].seq == i + 1);                                    // dense, increasing, no gap
+      CHECK(keys.emplace(rows[i].author, rows[i].start_seq).second);  // each key once
+      CHECK(rows[i].data == Bytes(rows[i].author, rows[i].start_seq));
+      by_seq[rows[i].seq] = &rows[i];
+    }
+    // Each call's result: `stored` rows first_seq..last_seq, all of its own keys, in its order.
+    for (const Call* c : by_doc[doc]) {
+      if (c->result.stored == 0) {
+        CHECK(c->result.first_seq == 0);
+        continue;
+      }
+      CHECK(c->result.last_seq - c->result.first_seq + 1 == c->result.stored);
+      size_t next = 0;
+      for (uint64_t q = c->result.first_seq; q <= c->result.last_seq; ++q) {
+        REQUIRE(by_seq.count(q) == 1);
+        const auto key = std::make_pair(by_seq[q]->author, by_seq[q]->start_seq);
+        while (next < c->keys.size() && c->keys[next] != key) ++next;
+        CHECK(next < c->keys.size());
+      }
+      // Its own keys are new: it stored each of them.
+      size_t own = 0;
+      for (const auto& k : c->keys) own += k.first != kShared ? 1 : 0;
+      CHECK(c->result.stored >= own);
+    }
+    // Every key any call appended is in the log.
+    for (const Call* c : by_doc[doc]) {
+      for (const auto& k : c->keys) CHECK(keys.count(k) == 1);
+    }
+    // Each store heard of every seq (its own writes, and the other's through the listener).
+    for (Heard* h : {&heard_a, &heard_b}) {
+      const uint64_t n = rows.size();
+      CHECK(h->WaitUntil([&](const auto& notices) { return Covers(notices, doc, n); }));
+    }
+  }
+  CHECK(stored + kDocs == rows_total);
+  // Group commit happened: fewer transactions than calls, on each store.
+  for (Store* st : {a.get(), b.get()}) {
+    const store::SyncStats stats = st->GetSyncStats();
+    INFO("commits " << stats.commits << ", transactions " << stats.syncs);
+    CHECK(stats.failures == 0);
+    CHECK(stats.syncs < stats.commits);
+  }
+  CHECK(a->GetSyncStats().commits == kThreadsPerStore * kCalls + kDocs);
+  CHECK(b->GetSyncStats().commits == kThreadsPerStore * kCalls);
+}
+
+// A batch whose transaction fails for one caller's input: the others commit (one by one), the
+// bad one fails alone. A batch touching many documents with long IDs sends its notice as several
+// NOTIFYs, and another store hears every document.
+TEST_CASE("store: PgStore batch: a bad caller fails alone, a long notice is split, not dropped",
+          "[store][postgres]") {
+  PgFactory factory("relay-a");
+  auto a = OpenStore(factory);
+  auto b = OpenPg(factory.conninfo(), "relay-b");
+  Heard heard_b;
+  b->Watch(heard_b.watcher());
+  Append(*a, "gate", kA, {1});
+  // Twelve documents of 1,000-byte IDs: about 12 kB of notice, over PostgreSQL's 8,000 bytes.
+  std::vector<std::string> docs;
+  for (int i = 0; i < 12; ++i) docs.push_back(std::string(1000, char('a' + i)) + "-doc");
+  // Valid text, but too large (incompressible) for PostgreSQL's index: refused by the server,
+  // only once the batch's transaction runs.
+  std::string bad_doc;
+  uint64_t x = 88172645463325252ull;
+  for (int i = 0; i < 7000; ++i) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    bad_doc.push_back("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_"[x % 64]);
+  }
+  const std::string data = Bytes(kB, 1);
+  std::vector<Result<store::AppendResult>> good(docs.size(),
+                                                Status(StatusCode::kInternal, "not run"));
+  Result<store::AppendResult> bad = Status(StatusCode::kInternal, "not run");
+  Result<store::AppendResult> gated = Status(StatusCode::kInternal, "not run");
+  const store::SyncStats before = a->GetSyncStats();
+  {
+    Gate gate(factory.conninfo(), "gate");
+    std::thread leader([&] { gated = a->AppendChanges("gate", 1, {Change(kB, 1, data)}); });
+    REQUIRE(gate.WaitForWaiter(factory.conninfo()));
+    std::vector<std::thread> threads;
+    for (size_t i = 0; i < docs.size(); ++i) {
+      threads.emplace_back(
+          [&, i] { good[i] = a->AppendChanges(docs[i], 1, {Change(kB, 1, data)}); });
+    }
+    threads.emplace_back([&] { bad = a->AppendChanges(bad_doc, 1, {Change(kB, 1, data)}); });
+    // Bad input a store can see fails at once, never joining a batch.
+    const std::string nul_doc("n\0l", 3);
+    CHECK(a->AppendChanges(nul_doc, 1, {Change(kB, 1, data)}).status().code() ==
+          StatusCode::kInvalidArgument);
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));  // all queued
+    gate.Open();
+    leader.join();
+    for (auto& t : threads) t.join();
+  }
+  REQUIRE(gated.ok());
+  INFO(bad.status().ToString());
+  CHECK(bad.status().code() == StatusCode::kInvalidArgument);
+  for (size_t i = 0; i < docs.size(); ++i) {
+    INFO(good[i].status().ToString());
+    REQUIRE(good[i].ok());
+    CHECK(good[i]->stored == 1);
+    CHECK(good[i]->first_seq == 1);
+    CHECK(good[i]->last_seq == 1);
+  }
+  const store::SyncStats after = a->GetSyncStats();
+  CHECK(after.failures > before.failures);  // the batch with the bad caller
+  CHECK(after.commits - before.commits == docs.size() + 1);
+  auto listed = a->ListDocuments();
+  REQUIRE(listed.ok());
+  CHECK(listed->size() == docs.size() + 1);  // not the bad one
+  for (const std::string& d : docs) {
+    CHECK(Rows(*b, d).size() == 1);
+    CHECK(heard_b.WaitFor([&](const store::StoredNotice& n) {
+      return n.doc == d && n.first_seq == 1 && n.last_seq == 1;
+    }));
+  }
+
+  // The same, without a bad caller: one transaction for the twelve, its notice in two NOTIFYs.
+  {
+    Gate gate(factory.conninfo(), "gate");
+    std::thread leader([&] { gated = a->AppendChanges("gate", 1, {Change(kB, 2, data)}); });
+    REQUIRE(gate.WaitForWaiter(factory.conninfo()));
+    const store::SyncStats mid = a->GetSyncStats();
+    std::vector<std::thread> threads;
+    for (size_t i = 0; i < docs.size(); ++i) {
+      threads.emplace_back(
+          [&, i] { good[i] = a->AppendChanges(docs[i], 1, {Change(kB, 2, data)}); });
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    gate.Open();
+    leader.join();
+    for (auto& t : threads) t.join();
+    const store::SyncStats end = a->GetSyncStats();
+    CHECK(end.commits - mid.commits == docs.size() + 1);
+    CHECK(end.syncs - mid.syncs == 2);  // the gated one, then all twelve
+    CHECK(end.failures == mid.failures);
+  }
+  for (size_t i = 0; i < docs.size(); ++i) {
+    REQUIRE(good[i].ok());
+    CHECK(good[i]->first_seq == 2);
+    CHECK(heard_b.WaitFor([&](const store::StoredNotice& n) {
+      return n.doc == docs[i] && n.first_seq == 2 && n.last_seq == 2;
+    }));
+  }
+  // A notice in the form relays of the previous build send (one document) is read too; one that
+  // is not a notice is ignored.
+  REQUIRE(testing::PgServer::RunSql(factory.conninfo(),
+                                    "SELECT pg_notify('weft_store', 'not a notice'), "
+                                    "pg_notify('weft_store', 'a 5 6 old form')")
+              .ok());
+  CHECK(heard_b.WaitFor([](const store::StoredNotice& n) {
+    return n.doc == "old form" && n.first_seq == 5 && n.last_seq == 6 && !n.base;
+  }));
+  CHECK(heard_b.Count([](const store::StoredNotice& n) { return n.doc == "not a notice"; }) == 0);
+}
+
+// Two relays that planned the same compaction: the second, finding the first's segment over the
+// seqs it would fold, changes nothing (kAborted). A snapshot older than the stored one leaves it.
+TEST_CASE("store: PgStore compactions of one document by two relays never double a segment",
+          "[store][postgres]") {
+  PgFactory factory("relay-a");
+  auto a = OpenStore(factory);
+  auto b = OpenPg(factory.conninfo(), "relay-b");
+  auto r = Append(*a, "d", kA, {1, 2, 3, 4, 5});
+  store::Compaction plan;
+  plan.added.push_back(Seg(r.first_seq, r.first_seq + 2, 3, "rows 1..3", {}));
+  plan.folded = r.first_seq + 2;
+  REQUIRE(a->WriteSnapshot("d", r.first_seq + 3, "by a", plan).ok());
+  Status second = b->WriteSnapshot("d", r.first_seq + 3, "by b", plan);
+  CHECK(second.code() == StatusCode::kAborted);
+  CHECK(Segments(*b, "d").size() == 1);
+  CHECK(Rows(*b, "d").size() == 2);
+  CHECK(b->GetSnapshot("d").value()->data == "by a");
+  // Overlapping only in part: refused too.
+  store::Compaction part;
+  part.added.push_back(Seg(r.first_seq + 2, r.first_seq + 3, 2, "rows 3..4", {}));
+  part.folded = r.first_seq + 3;
+  CHECK(b->WriteSnapshot("d", r.last_seq, "by b", part).code() == StatusCode::kAborted);
+  CHECK(Rows(*b, "d").size() == 2);
+  // The rows after it fold fine.
+  store::Compaction rest;
+  rest.added.push_back(Seg(r.first_seq + 3, r.last_seq, 2, "rows 4..5", {}));
+  rest.folded = r.last_seq;
+  REQUIRE(b->WriteSnapshot("d", r.last_seq, "by b, newer", rest).ok());
+  CHECK(Segments(*a, "d").size() == 2);
+  CHECK(Rows(*a, "d").empty());
+  // An older snapshot (a slower relay's) leaves the newer one: OK, nothing moves back.
+  REQUIRE(a->WriteSnapshot("d", r.first_seq + 3, "older", {}).ok());
+  auto snap = a->GetSnapshot("d").value();
+  REQUIRE(snap.has_value());
+  CHECK(snap->upto == r.last_seq);
+  CHECK(snap->data == "by b, newer");
+  REQUIRE(a->WriteSnapshot("d", r.last_seq, "same position", {}).ok());
+  CHECK(a->GetSnapshot("d").value()->data == "same position");
 }
 
 // A replica needs nothing but the seam: the same work on each store gives the same document,

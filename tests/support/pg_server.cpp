@@ -149,31 +149,57 @@ Result<std::unique_ptr<PgServer>> PgServer::Start() {
     return Status::IOError("initdb failed (status " + std::to_string(status) + "):\n" + Tail(log));
   }
 
+  s->bin_ = bin;
+  s->drop_ = user.drop;
+  s->uid_ = user.uid;
+  s->gid_ = user.gid;
   // A port free a moment ago may be taken by the time the server binds it: try a few.
   for (int attempt = 0; attempt < 5; ++attempt) {
     s->port_ = FreePort();
     if (s->port_ == 0) return Status::IOError("no free loopback port");
-    auto pid = Spawn({bin + "/postgres", "-D", data, "-p", std::to_string(s->port_), "-c",
-                      "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=" + s->dir_,
-                      "-c", "fsync=off", "-c", "full_page_writes=off", "-c", "max_connections=200"},
-                     log, user);
-    if (!pid.ok()) return pid.status();
-    s->pid_ = *pid;
-    const std::string probe = s->ConnInfo("postgres") + "?connect_timeout=2";
-    for (int i = 0; i < 600; ++i) {  // up to a minute (a loaded machine)
-      if (PQping(probe.c_str()) == PQPING_OK) return s;
-      if (waitpid(s->pid_, &status, WNOHANG) == s->pid_) {
-        s->pid_ = -1;
-        break;  // it exited: perhaps the port was taken
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    if (s->pid_ > 0) {
-      s->Stop();
-      return Status::IOError("postgres did not accept connections within a minute:\n" + Tail(log));
-    }
+    bool exited = false;
+    Status st = s->Launch(&exited);
+    if (st.ok()) return s;
+    if (!exited) return st;
   }
   return Status::IOError("postgres did not start:\n" + Tail(log));
+}
+
+Status PgServer::Launch(bool* exited) {
+  *exited = false;
+  const std::string log = dir_ + "/server.log";
+  auto pid = Spawn({bin_ + "/postgres", "-D", dir_ + "/data", "-p", std::to_string(port_), "-c",
+                    "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=" + dir_, "-c",
+                    "fsync=off", "-c", "full_page_writes=off", "-c", "max_connections=200"},
+                   log, User{drop_, uid_, gid_});
+  if (!pid.ok()) return pid.status();
+  pid_ = *pid;
+  const std::string probe = ConnInfo("postgres") + "?connect_timeout=2";
+  int status = 0;
+  for (int i = 0; i < 600; ++i) {  // up to a minute (a loaded machine)
+    if (PQping(probe.c_str()) == PQPING_OK) return Status::Ok();
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      *exited = true;
+      return Status::IOError("postgres exited:\n" + Tail(log));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  Stop();
+  return Status::IOError("postgres did not accept connections within a minute:\n" + Tail(log));
+}
+
+Status PgServer::StartAgain() {
+  if (pid_ > 0) return Status::Ok();
+  // The port was just this server's: a restart takes it again (a few tries while it frees).
+  Status s;
+  for (int attempt = 0; attempt < 20; ++attempt) {
+    bool exited = false;
+    s = Launch(&exited);
+    if (s.ok() || !exited) return s;
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+  return s;
 }
 
 Result<PgServer*> PgServer::Shared() {
@@ -261,6 +287,33 @@ Result<std::string> PgServer::CreateDatabase() {
   // `name` is made here from a counter, never from input.
   WEFT_RETURN_IF_ERROR(RunSql(ConnInfo("postgres"), "CREATE DATABASE " + name));
   return ConnInfo(name);
+}
+
+Result<std::unique_ptr<PgSession>> PgSession::Open(const std::string& conninfo) {
+  std::unique_ptr<PgSession> s(new PgSession());
+  s->conn_ = PQconnectdb(conninfo.c_str());
+  if (PQstatus(s->conn_) != CONNECTION_OK) {
+    return Status::IOError(std::string("cannot connect to the test server: ") +
+                           PQerrorMessage(s->conn_));
+  }
+  return s;
+}
+
+PgSession::~PgSession() {
+  if (conn_) PQfinish(conn_);
+}
+
+Result<std::string> PgSession::Exec(const std::string& sql) {
+  PGresult* r = PQexec(conn_, sql.c_str());
+  const auto st = PQresultStatus(r);
+  Result<std::string> out = std::string();
+  if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+    out = Status::IOError(sql + ": " + PQresultErrorMessage(r));
+  } else if (PQntuples(r) > 0 && PQnfields(r) > 0) {
+    out = std::string(PQgetvalue(r, 0, 0));
+  }
+  PQclear(r);
+  return out;
 }
 
 }  // namespace weft::testing

@@ -7,7 +7,8 @@
 // dependency (scripts/install-deps.sh): when they are missing, Start fails with a message saying
 // so, and a test that needs a server fails rather than passing silently.
 //
-// Thread safety: Start, Shared and CreateDatabase may be called from any thread.
+// Thread safety: Start, Shared and CreateDatabase may be called from any thread; Stop and
+// StartAgain by one thread at a time (the test's).
 #pragma once
 
 #include <sys/types.h>
@@ -18,6 +19,8 @@
 #include <vector>
 
 #include "weft/status.h"
+
+struct pg_conn;  // libpq's PGconn
 
 namespace weft::testing {
 
@@ -48,14 +51,42 @@ class PgServer {
   pid_t pid() const { return pid_; }
   // Stops the server (SIGINT: a fast shutdown; SIGKILL if it lingers) and waits for it.
   void Stop();
+  // Starts the server stopped by Stop again, on the same data directory and port (a restart
+  // under running clients); OK at once when it runs. kIOError when it does not come up.
+  Status StartAgain();
 
  private:
   PgServer() = default;
-  std::string dir_;  // the temporary directory: data/, the socket, the log
+  // Runs `postgres` on dir_/data and port_ and waits until it accepts connections; kIOError
+  // (`exited`: it exited, perhaps because the port was taken) otherwise.
+  Status Launch(bool* exited);
+  std::string dir_;    // the temporary directory: data/, the socket, the log
+  std::string bin_;    // the PostgreSQL binaries' directory
+  bool drop_ = false;  // the server runs as uid_/gid_ (this process is root)
+  uid_t uid_ = 0;
+  gid_t gid_ = 0;
   int port_ = 0;
   pid_t pid_ = -1;
   std::mutex mu_;
   int next_db_ = 1;
+};
+
+// One connection of a test's own, to hold a transaction open across statements (a row lock a
+// store must wait for). Not thread safe; closed when it dies.
+class PgSession {
+ public:
+  // kIOError when the server cannot be reached.
+  static Result<std::unique_ptr<PgSession>> Open(const std::string& conninfo);
+  ~PgSession();
+  PgSession(const PgSession&) = delete;
+  PgSession& operator=(const PgSession&) = delete;
+  // Runs `sql` (BEGIN, SELECT ... FOR UPDATE, COMMIT, ...); the first value of its first row as
+  // text ("" when none).
+  Result<std::string> Exec(const std::string& sql);
+
+ private:
+  PgSession() = default;
+  ::pg_conn* conn_ = nullptr;
 };
 
 }  // namespace weft::testing
