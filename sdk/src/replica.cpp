@@ -394,8 +394,8 @@ class ReplicaImpl final : public Replica {
   std::map<std::string, ConflictResolver, std::less<>> resolvers_;
   std::deque<ChangeEvent> queue_;
   bool dispatching_ = false;
-  std::thread::id dispatch_thread_;     // the one delivering, while dispatching_
-  uint64_t delivered_ = 0;              // events delivered so far
+  std::thread::id dispatch_thread_;      // the one delivering, while dispatching_
+  uint64_t delivered_ = 0;               // events delivered so far
   std::condition_variable delivery_cv_;  // an event's delivery ended
 
   bool shared_ = false;  // store_->Shared(): the replica follows the log

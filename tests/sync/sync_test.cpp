@@ -69,6 +69,25 @@ std::unique_ptr<relay::Relay> StartRelay(
   return std::move(*r);
 }
 
+// A new database on the test process's PostgreSQL server (started on first use; a missing
+// PostgreSQL fails the test, with the reason).
+std::string NewPgDatabase() {
+  auto server = testing::PgServer::Shared();
+  INFO(server.status().ToString());
+  REQUIRE(server.ok());
+  auto db = (*server)->CreateDatabase();
+  REQUIRE(db.ok());
+  return *db;
+}
+
+// A relay on the PostgreSQL database `db`, under `name`.
+std::function<void(relay::RelayOptions&)> OnPg(const std::string& db, const std::string& name) {
+  return [db, name](relay::RelayOptions& o) {
+    o.store = db;
+    o.store_name = name;
+  };
+}
+
 std::string Url(uint16_t port) {
   return "ws://127.0.0.1:" + std::to_string(port);
 }
@@ -332,16 +351,12 @@ TEST_CASE("two devices edit offline and converge through a relay", "[sync]") {
 // is synchronous), and the relay restarted on the database serves it with the same key.
 TEST_CASE("weft-relay --store postgres:// keeps acknowledged changes across a SIGKILL",
           "[sync][postgres]") {
-  auto server = testing::PgServer::Shared();
-  INFO(server.status().ToString());
-  REQUIRE(server.ok());
-  auto db = (*server)->CreateDatabase();
-  REQUIRE(db.ok());
+  const std::string db = NewPgDatabase();
   testing::TempDir dir;
-  const std::vector<std::string> store = {"--store", *db, "--store-name", "smoke"};
+  const std::vector<std::string> store = {"--store", db, "--store-name", "smoke"};
   auto print_key = [&]() {
     std::string cmd = std::string(WEFT_RELAY_BINARY) + " --data " + dir.File("relay") +
-                      " --store '" + *db + "' --store-name smoke --print-key";
+                      " --store '" + db + "' --store-name smoke --print-key";
     FILE* p = popen(cmd.c_str(), "r");
     REQUIRE(p != nullptr);
     char buf[200] = {};
@@ -380,19 +395,9 @@ TEST_CASE("weft-relay --store postgres:// keeps acknowledged changes across a SI
 // is the same relay (its key) with the same documents; a second relay on that database, under
 // its own name, has its own key and serves the documents the first one stored.
 TEST_CASE("relays keep their data in one PostgreSQL database", "[sync][postgres]") {
-  auto server = testing::PgServer::Shared();
-  INFO(server.status().ToString());
-  REQUIRE(server.ok());
-  auto db = (*server)->CreateDatabase();
-  REQUIRE(db.ok());
+  const std::string db = NewPgDatabase();
   testing::TempDir dir;
-  auto on_pg = [&](const std::string& name) {
-    return [&db, name](relay::RelayOptions& o) {
-      o.store = *db;
-      o.store_name = name;
-    };
-  };
-  auto relay = StartRelay(dir.File("relay"), {}, on_pg("relay-1"));
+  auto relay = StartRelay(dir.File("relay"), {}, OnPg(db, "relay-1"));
   const PublicKey key = relay->replica().public_key();
   auto a = OpenReplica(dir.File("a.db"));
   CreateTodo(*a);
@@ -405,11 +410,11 @@ TEST_CASE("relays keep their data in one PostgreSQL database", "[sync][postgres]
   relay->Stop();
   relay.reset();
 
-  relay = StartRelay(dir.File("relay"), {}, on_pg("relay-1"));
+  relay = StartRelay(dir.File("relay"), {}, OnPg(db, "relay-1"));
   CHECK(relay->replica().public_key() == key);
   CHECK(State(relay->replica(), "todo") == State(*a, "todo"));
 
-  auto second = StartRelay(dir.File("relay-2"), {}, on_pg("relay-2"));
+  auto second = StartRelay(dir.File("relay-2"), {}, OnPg(db, "relay-2"));
   CHECK(second->replica().public_key() != key);
   auto b = OpenReplica(dir.File("b.db"));
   auto rb = SyncOnce(*b, Url(*second), {}, 20s, FastOptions());
@@ -530,13 +535,9 @@ std::map<NodeId, uint64_t> CheckedPrefixes(const std::string& db, const std::str
 // once; restarted, the devices resend the rest, and every change is there exactly once.
 TEST_CASE("weft-relay on PostgreSQL killed during concurrent batches keeps each change once",
           "[sync][postgres]") {
-  auto server = testing::PgServer::Shared();
-  INFO(server.status().ToString());
-  REQUIRE(server.ok());
-  auto db = (*server)->CreateDatabase();
-  REQUIRE(db.ok());
+  const std::string db = NewPgDatabase();
   testing::TempDir dir;
-  const std::vector<std::string> store = {"--store", *db, "--store-name", "batch"};
+  const std::vector<std::string> store = {"--store", db, "--store-name", "batch"};
   const uint16_t port = FreePort();
   // Under the snapshot-bootstrap threshold (256 changes a peer lacks) per document, so that
   // everything travels as changes and is stored as log rows.
@@ -623,7 +624,7 @@ TEST_CASE("weft-relay on PostgreSQL killed during concurrent batches keeps each 
 
   // What each device saw acknowledged (kept in its database) is in PostgreSQL, exactly once.
   std::map<std::string, std::map<NodeId, uint64_t>> held;
-  for (const std::string& doc : docs) held[doc] = CheckedPrefixes(*db, doc);
+  for (const std::string& doc : docs) held[doc] = CheckedPrefixes(db, doc);
   uint64_t acked_total = 0;
   for (int d = 0; d < kDevices; ++d) {
     auto v = devices[d]->PeerVersions(Url(port));
@@ -657,7 +658,7 @@ TEST_CASE("weft-relay on PostgreSQL killed during concurrent batches keeps each 
       60s));
   for (auto& c : clients) c->Stop();
   for (const std::string& doc : docs) {
-    const auto final_held = CheckedPrefixes(*db, doc);
+    const auto final_held = CheckedPrefixes(db, doc);
     auto v = devices[0]->Version(doc);
     REQUIRE(v.ok());
     CHECK(v->size() == kDevices);
@@ -676,20 +677,10 @@ TEST_CASE("weft-relay on PostgreSQL killed during concurrent batches keeps each 
 TEST_CASE(
     "two relays on one PostgreSQL database: a change through one reaches a device on the other",
     "[sync][postgres]") {
-  auto server = testing::PgServer::Shared();
-  INFO(server.status().ToString());
-  REQUIRE(server.ok());
-  auto db = (*server)->CreateDatabase();
-  REQUIRE(db.ok());
+  const std::string db = NewPgDatabase();
   testing::TempDir dir;
-  auto on_pg = [&](const std::string& name) {
-    return [&db, name](relay::RelayOptions& o) {
-      o.store = *db;
-      o.store_name = name;
-    };
-  };
-  auto r1 = StartRelay(dir.File("r1"), {}, on_pg("relay-1"));
-  auto r2 = StartRelay(dir.File("r2"), {}, on_pg("relay-2"));  // not peered
+  auto r1 = StartRelay(dir.File("r1"), {}, OnPg(db, "relay-1"));
+  auto r2 = StartRelay(dir.File("r2"), {}, OnPg(db, "relay-2"));  // not peered
   auto a = OpenReplica(dir.File("a.db"));
   auto b = OpenReplica(dir.File("b.db"));
   auto ca = SyncClient::Create(*a, FastOptions());
