@@ -687,6 +687,18 @@ bool Failover(const Flags& f, Setup& s, testing::PgServer* pg, double rate) {
   return ok;
 }
 
+// Waits (up to 30 s) until a second passes without an arrival and with the relays nearly idle,
+// so that the backlog of a run does not spill into the next.
+void Quiesce(Setup& s) {
+  const auto deadline = Clock::now() + 30s;
+  while (Clock::now() < deadline) {
+    (void)s.fleet->Take(INT64_MAX);
+    const double cpu0 = s.RelayCpu();
+    std::this_thread::sleep_for(1s);
+    if (s.fleet->Arrived(0) == 0 && s.RelayCpu() - cpu0 < 0.05 * s.relays_n) return;
+  }
+}
+
 // One configuration: the saturation search, the run at half saturation, and (when `failover`)
 // the failover. Returns false when a check failed.
 bool RunConfig(const Flags& f, testing::PgServer* pg, int relays, const std::string& dir,
@@ -702,6 +714,7 @@ bool RunConfig(const Flags& f, testing::PgServer* pg, int relays, const std::str
   if (f.rate <= 0) {
     double rate = f.sat_start;
     for (int step = 0; step < f.steps; ++step, rate *= f.step_factor) {
+      Quiesce(*s);
       Run r = Measure(f, *s, pg, rate, f.warmup_s, f.step_s, 10s);
       std::printf("{\"bench\":\"scale_step\",%s,\"step\":%d,%s}\n", config.c_str(), step,
                   RunJson(r).c_str());
@@ -715,11 +728,9 @@ bool RunConfig(const Flags& f, testing::PgServer* pg, int relays, const std::str
         row.sat_rate = rate;
       }
     }
-    // A backlog of the last step would delay the next run: wait until it is delivered.
-    (void)s->fleet->Take(INT64_MAX);
-    std::this_thread::sleep_for(2s);
     half = row.sat_rate > 0 ? row.sat_rate / 2 : f.sat_start / 2;
   }
+  Quiesce(*s);
   row.half = Measure(f, *s, pg, half, f.warmup_s, f.duration_s, 20s);
   std::printf(
       "{\"bench\":\"scale\",%s,\"saturated\":%s,\"saturation_delivered_per_s\":%.1f,"
@@ -729,7 +740,10 @@ bool RunConfig(const Flags& f, testing::PgServer* pg, int relays, const std::str
   std::fflush(stdout);
   table->push_back(row);
   bool ok = true;
-  if (failover) ok = Failover(f, *s, pg, half);
+  if (failover) {
+    Quiesce(*s);
+    ok = Failover(f, *s, pg, half);
+  }
   if (std::string e = s->fleet->Errors(); !e.empty()) {
     std::printf("{\"bench\":\"error\",\"error\":\"wire devices: %s\"}\n", e.c_str());
     ok = false;
