@@ -78,6 +78,20 @@ bench-sync: deps
 	./$(BUILD)/bench/sync/weft-sync-bench $(SYNC_BENCH_FLAGS)
 	./$(BUILD)/bench/sync/weft-sync-bench $(SYNC_BENCH_REPLICA_FLAGS)
 
+# The scale-out benchmark (bench/scale): one PostgreSQL server, then 1, 2 and 3 weft-relay
+# processes sharing one database of it (and one relay on SQLite as a baseline), 1000 wire devices
+# on 100 owned documents spread over the relays: a saturation search, then delivered changes/s
+# and p50/p99 propagation within and across relays at half saturation, relay CPU per change, and
+# a failover (one of 3 relays SIGKILLed under load: acknowledged changes stored exactly once,
+# every device converges), as JSON lines and a table. Needs PostgreSQL's server binaries
+# (scripts/install-deps.sh). Pass flags with e.g. `make bench-scale SCALE_BENCH_FLAGS="--rate 1"`.
+SCALE_BENCH_FLAGS ?=
+.PHONY: bench-scale
+bench-scale: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWEFT_WERROR=$(WERROR) $(CMAKE_ARGS) >/dev/null
+	@cmake --build $(BUILD) -j$(JOBS) --target weft-relay weft-scale-bench
+	./$(BUILD)/bench/scale/weft-scale-bench --relay-bin ./$(BUILD)/sync-server/weft-relay $(SCALE_BENCH_FLAGS)
+
 # The crash-safety soak: 200 SIGKILLs of a committing child process (the [slow] test case, which
 # `make test` leaves out). WEFT_SEED=N replays the kill moments of a reported seed.
 .PHONY: soak-crash

@@ -4,6 +4,7 @@
 #include <pthread.h>
 
 #include <algorithm>
+#include <atomic>
 #include <boost/asio.hpp>
 #include <boost/beast.hpp>
 #include <chrono>
@@ -48,11 +49,12 @@ class Device : public std::enable_shared_from_this<Device> {
  public:
   Device(WireFleetImpl& fleet, net::io_context& ioc, crdt::NodeId self)
       : fleet_(fleet),
-        ws_(net::make_strand(ioc)),
-        ack_timer_(ws_.get_executor()),
+        strand_(net::make_strand(ioc)),
+        ack_timer_(strand_),
+        retry_timer_(strand_),
         doc_(self, NoHistory()) {}
 
-  void Start(uint16_t port);
+  void Start();
   void Edit(std::string element);
   bool Ready() {
     std::lock_guard lock(mu_);
@@ -62,13 +64,48 @@ class Device : public std::enable_shared_from_this<Device> {
     std::lock_guard lock(mu_);
     return error_;
   }
+  uint16_t Port() const { return port_now_.load(std::memory_order_relaxed); }
+  WireDeviceState State(bool own_changes) {
+    std::lock_guard lock(mu_);
+    WireDeviceState s;
+    s.doc = doc_name_;
+    s.node = doc_.self();
+    s.port = Port();
+    s.live = live_;
+    s.reconnects = reconnects_;
+    s.own_seq = own_seq_;
+    s.acked_seq = acked_seq_;
+    s.held = seen_;
+    if (own_changes) {
+      for (const auto& o : own_) s.own_starts.push_back(o.start_seq);
+    }
+    return s;
+  }
 
  private:
+  using Stream = websocket::stream<beast::tcp_stream>;
+  // One connection: its stream and read buffer live as long as an operation on them is pending.
+  struct Conn {
+    explicit Conn(const net::strand<net::io_context::executor_type>& ex) : ws(ex) {}
+    Stream ws;
+    beast::flat_buffer buffer;
+  };
+  struct OwnChange {
+    uint64_t start_seq = 0, end_seq = 0;
+    std::string blob;
+  };
+
   void Fail(const std::string& why) {
     std::lock_guard lock(mu_);
     if (error_.empty()) error_ = why;
   }
-  void Send(const sync::Message& m) {
+  // The connection `gen` failed or closed: an error, or (reconnect) the next relay after a wait.
+  void Lost(uint64_t gen, const std::string& why);
+  void Connect();
+  // Sends on the open connection: only the handshake before it is authenticated (offline, own
+  // changes are sent after the next Have exchange).
+  void Send(const sync::Message& m, bool handshake = false) {
+    if (!conn_ || !(authed_ || (handshake && ws_open_))) return;
     queue_.push_back(sync::Encode(m));
     if (!writing_) DoWrite();
   }
@@ -76,19 +113,25 @@ class Device : public std::enable_shared_from_this<Device> {
     if (queue_.empty()) return;
     writing_ = true;
     auto self = shared_from_this();
-    ws_.async_write(net::buffer(queue_.front()), [self](beast::error_code ec, size_t) {
-      self->writing_ = false;
-      self->queue_.pop_front();
-      if (ec) return self->Fail("write: " + ec.message());
-      self->DoWrite();
-    });
+    auto conn = conn_;
+    conn->ws.async_write(net::buffer(queue_.front()),
+                         [self, conn, gen = gen_](beast::error_code ec, size_t) {
+                           if (gen != self->gen_) return;
+                           self->writing_ = false;
+                           self->queue_.pop_front();
+                           if (ec) return self->Lost(gen, "write: " + ec.message());
+                           self->DoWrite();
+                         });
   }
   void DoRead() {
     auto self = shared_from_this();
-    ws_.async_read(buffer_, [self](beast::error_code ec, size_t) {
-      if (ec) return self->Fail("read: " + ec.message());
-      self->OnFrame(beast::buffers_to_string(self->buffer_.data()));
-      self->buffer_.consume(self->buffer_.size());
+    auto conn = conn_;
+    conn->ws.async_read(conn->buffer, [self, conn, gen = gen_](beast::error_code ec, size_t) {
+      if (gen != self->gen_) return;
+      if (ec) return self->Lost(gen, "read: " + ec.message());
+      self->OnFrame(beast::buffers_to_string(conn->buffer.data()));
+      if (gen != self->gen_) return;
+      conn->buffer.consume(conn->buffer.size());
       self->DoRead();
     });
   }
@@ -98,7 +141,7 @@ class Device : public std::enable_shared_from_this<Device> {
     ack_timer_.expires_after(kAckDelay);
     ack_timer_.async_wait([self](beast::error_code ec) {
       if (ec) return;
-      if (self->ack_pending_) {
+      if (self->ack_pending_ && self->conn_) {
         self->ack_pending_ = false;
         self->Send(sync::AckMsg{self->doc_name_, self->seen_});
       }
@@ -118,20 +161,30 @@ class Device : public std::enable_shared_from_this<Device> {
   }
 
   WireFleetImpl& fleet_;
-  websocket::stream<beast::tcp_stream> ws_;
+  net::strand<net::io_context::executor_type> strand_;
+  std::shared_ptr<Conn> conn_;  // null while offline
+  bool ws_open_ = false;        // its WebSocket handshake is done
+  bool authed_ = false;         // it sent Auth: changes and Acks may follow
+  uint64_t gen_ = 0;            // the connection's number: callbacks of older ones are ignored
   net::steady_timer ack_timer_;
-  beast::flat_buffer buffer_;
+  net::steady_timer retry_timer_;
   std::deque<std::string> queue_;
   bool writing_ = false;
   bool ack_pending_ = false;
   // The document as far as this device's own edits need it: the set's creation and its own
   // changes. Others' changes are tracked, not applied (see Track).
   crdt::Document doc_;
-  crdt::VersionVector seen_;                // every change held, its own included
+  crdt::VersionVector seen_;                // every change held, its own included (mu_)
   std::map<crdt::NodeId, uint64_t> heads_;  // the causal frontier of what it holds
   uint64_t lamport_ = 0;                    // the greatest Lamport time held
   std::string doc_name_;
   std::string set_key_;
+  std::vector<uint16_t> ports_;  // its relays, the one it connects to first
+  size_t port_index_ = 0;
+  std::atomic<uint16_t> port_now_{0};
+  bool reconnect_ = false;
+  // With reconnect_: its own changes, to send what a relay lacks (mu_).
+  std::vector<OwnChange> own_;
   // Its identity in the handshake (a wire device proves its key like any device).
   SecretKey secret_;
   PublicKey key_;
@@ -139,8 +192,12 @@ class Device : public std::enable_shared_from_this<Device> {
   bool bound_ = false;
   std::string nonce_;
 
-  std::mutex mu_;  // ready_, error_
+  std::mutex mu_;  // ready_, error_, and what State reads
   bool ready_ = false;
+  bool live_ = false;
+  uint64_t reconnects_ = 0;
+  uint64_t own_seq_ = 0;
+  uint64_t acked_seq_ = 0;
   std::string error_;
 
   friend class WireFleetImpl;
@@ -159,7 +216,13 @@ class WireFleetImpl final : public WireFleet {
     std::vector<PublicKey> keys;
     for (int i = 0; i < options_.devices; ++i) {
       auto d = std::make_shared<Device>(*this, ioc_, crdt::NodeId{rng() | 1});
-      d->doc_name_ = options_.doc;
+      d->doc_name_ = options_.doc_of ? options_.doc_of(i) : options_.doc;
+      d->ports_ = options_.ports_of ? options_.ports_of(i) : std::vector<uint16_t>{options_.port};
+      if (d->ports_.empty()) {
+        *error = "a wire device without a relay";
+        return false;
+      }
+      d->reconnect_ = options_.reconnect;
       d->set_key_ = options_.set_key;
       d->owned_ = options_.owned;
       auto key = d->secret_.Generate();
@@ -178,7 +241,7 @@ class WireFleetImpl final : public WireFleet {
         ioc_.run();
       });
     }
-    for (auto& d : devices_) d->Start(options_.port);
+    for (auto& d : devices_) d->Start();
     auto deadline = Clock::now() + std::chrono::seconds(60);
     for (auto& d : devices_) {
       while (!d->Ready()) {
@@ -194,23 +257,30 @@ class WireFleetImpl final : public WireFleet {
 
   void Edit(int i, std::string element) override {
     auto d = devices_.at(static_cast<size_t>(i));
-    net::post(d->ws_.get_executor(),
+    net::post(d->strand_,
               [d, element = std::move(element)]() mutable { d->Edit(std::move(element)); });
   }
 
-  void Record(int64_t sent_ns, int64_t now_ns) {
+  // An arrival at `receiver` of the edit `element` ("author:seq:sent_ns") sent at `sent_ns`.
+  void Record(const Device& receiver, const std::string& element, int64_t sent_ns, int64_t now_ns) {
+    bool across = false;
+    if (options_.ports_of) {
+      size_t author = static_cast<size_t>(std::strtoull(element.c_str(), nullptr, 10));
+      across = author < devices_.size() && devices_[author]->Port() != receiver.Port();
+    }
     std::lock_guard lock(mu_);
-    all_.push_back({sent_ns, static_cast<double>(now_ns - sent_ns) / 1e6});
+    all_.push_back({sent_ns, static_cast<double>(now_ns - sent_ns) / 1e6, across});
     if (sent_ns >= counted_from_) ++counted_;
   }
 
   WireArrivals Take(int64_t from_ns) override {
     std::lock_guard lock(mu_);
     WireArrivals out;
-    for (const auto& [sent, ms] : all_) {
-      if (sent < from_ns) continue;
+    for (const auto& a : all_) {
+      if (a.sent_ns < from_ns) continue;
       ++out.arrivals;
-      out.latencies_ms.push_back(ms);
+      out.latencies_ms.push_back(a.ms);
+      if (options_.ports_of) (a.across ? out.across_ms : out.within_ms).push_back(a.ms);
     }
     all_.clear();
     counted_ = 0;
@@ -222,7 +292,7 @@ class WireFleetImpl final : public WireFleet {
     if (from_ns != counted_from_) {  // counted from now on as they arrive (polling stays cheap)
       counted_from_ = from_ns;
       counted_ = 0;
-      for (const auto& a : all_) counted_ += a.first >= from_ns ? 1 : 0;
+      for (const auto& a : all_) counted_ += a.sent_ns >= from_ns ? 1 : 0;
     }
     return counted_;
   }
@@ -234,6 +304,13 @@ class WireFleetImpl final : public WireFleet {
     return {};
   }
 
+  std::vector<WireDeviceState> States(bool own_changes) override {
+    std::vector<WireDeviceState> out;
+    out.reserve(devices_.size());
+    for (auto& d : devices_) out.push_back(d->State(own_changes));
+    return out;
+  }
+
  private:
   WireFleetOptions options_;
   net::io_context ioc_;
@@ -241,38 +318,82 @@ class WireFleetImpl final : public WireFleet {
   std::vector<std::thread> threads_;
   std::vector<std::shared_ptr<Device>> devices_;
   std::mutex mu_;
-  // (sent ns, latency ms) of every arrival; a deque, so that recording never copies it all.
-  std::deque<std::pair<int64_t, double>> all_;
+  // Every arrival; a deque, so that recording never copies it all.
+  struct Arrival {
+    int64_t sent_ns;
+    double ms;
+    bool across;  // the author and the receiver were on different relays
+  };
+  std::deque<Arrival> all_;
   int64_t counted_from_ = INT64_MAX;  // Arrived()'s last `from`, and how many arrived since
   uint64_t counted_ = 0;
 };
 
-void Device::Start(uint16_t port) {
+void Device::Start() {
   auto self = shared_from_this();
-  net::post(ws_.get_executor(), [self, port] {
-    beast::get_lowest_layer(self->ws_).async_connect(
-        tcp::endpoint(net::ip::make_address("127.0.0.1"), port), [self](beast::error_code ec) {
-          if (ec) return self->Fail("connect: " + ec.message());
-          beast::error_code ignored;
-          beast::get_lowest_layer(self->ws_).socket().set_option(tcp::no_delay(true), ignored);
-          self->ws_.binary(true);
-          self->ws_.read_message_max(64u << 20);
-          self->ws_.async_handshake("127.0.0.1", "/", [self](beast::error_code ec) {
-            if (ec) return self->Fail("handshake: " + ec.message());
-            const PublicKey* key = &self->key_;
-            self->nonce_ = RandomBytes(sync::kNonceBytes);
-            sync::HelloMsg h;
-            h.node = self->doc_.self();
-            h.agent = "weft-sync-bench-wire";
-            h.public_key.assign(reinterpret_cast<const char*>(key->bytes().data()),
-                                PublicKey::kSize);
-            h.nonce = self->nonce_;
-            h.audience = "bench";
-            self->Send(h);  // the relay's Hello is answered with Auth and Have (OnFrame)
-            self->DoRead();
-            self->ScheduleAck();
-          });
+  net::post(strand_, [self] {
+    self->Connect();
+    self->ScheduleAck();
+  });
+}
+
+void Device::Connect() {
+  auto self = shared_from_this();
+  auto conn = std::make_shared<Conn>(strand_);
+  conn_ = conn;
+  const uint64_t gen = gen_;
+  const uint16_t port = ports_[port_index_];
+  port_now_.store(port, std::memory_order_relaxed);
+  beast::get_lowest_layer(conn->ws).async_connect(
+      tcp::endpoint(net::ip::make_address("127.0.0.1"), port),
+      [self, conn, gen](beast::error_code ec) {
+        if (gen != self->gen_) return;
+        if (ec) return self->Lost(gen, "connect: " + ec.message());
+        beast::error_code ignored;
+        beast::get_lowest_layer(conn->ws).socket().set_option(tcp::no_delay(true), ignored);
+        conn->ws.binary(true);
+        conn->ws.read_message_max(64u << 20);
+        conn->ws.async_handshake("127.0.0.1", "/", [self, gen](beast::error_code ec) {
+          if (gen != self->gen_) return;
+          if (ec) return self->Lost(gen, "handshake: " + ec.message());
+          const PublicKey* key = &self->key_;
+          self->nonce_ = RandomBytes(sync::kNonceBytes);
+          sync::HelloMsg h;
+          h.node = self->doc_.self();
+          h.agent = "weft-sync-bench-wire";
+          h.public_key.assign(reinterpret_cast<const char*>(key->bytes().data()), PublicKey::kSize);
+          h.nonce = self->nonce_;
+          h.audience = "bench";
+          self->ws_open_ = true;
+          self->Send(h, true);  // the relay's Hello is answered with Auth and Have (OnFrame)
+          self->DoRead();
         });
+      });
+}
+
+void Device::Lost(uint64_t gen, const std::string& why) {
+  if (gen != gen_) return;
+  if (!reconnect_) return Fail(why);
+  ++gen_;  // callbacks of this connection are ignored from now on
+  beast::error_code ignored;
+  if (conn_) beast::get_lowest_layer(conn_->ws).socket().close(ignored);
+  conn_.reset();
+  ws_open_ = authed_ = false;
+  queue_.clear();
+  writing_ = false;
+  size_t attempts;
+  {
+    std::lock_guard lock(mu_);
+    live_ = false;
+    attempts = ++reconnects_;
+  }
+  // The next relay, after a short wait (longer while none answers).
+  port_index_ = (port_index_ + 1) % ports_.size();
+  retry_timer_.expires_after(std::chrono::milliseconds(
+      std::min<size_t>(1000, 50 * std::max<size_t>(1, attempts / ports_.size()))));
+  auto self = shared_from_this();
+  retry_timer_.async_wait([self](beast::error_code ec) {
+    if (!ec) self->Connect();
   });
 }
 
@@ -303,8 +424,40 @@ void Device::OnFrame(const std::string& frame) {
         kSessionPurpose, sync::SessionTranscript(false, key_, relay, h->nonce, "bench", expires));
     if (!sig.ok()) return Fail("sign: " + sig.status().ToString());
     Send(sync::AuthMsg{std::string(reinterpret_cast<const char*>(sig->data()), sig->size()),
-                       expires});
-    Send(sync::HaveMsg{doc_name_, {}, 0});
+                       expires},
+         true);
+    authed_ = true;
+    {
+      std::lock_guard lock(mu_);
+      live_ = true;
+    }
+    // What it holds (nothing, the first time): the relay sends what it lacks.
+    Send(sync::HaveMsg{doc_name_, seen_, 0});
+    return;
+  }
+  if (auto* a = std::get_if<sync::AckMsg>(&*m); a && reconnect_) {
+    std::lock_guard lock(mu_);
+    acked_seq_ = std::max(acked_seq_, a->version.Get(doc_.self()));
+    return;
+  }
+  if (auto* have = std::get_if<sync::HaveMsg>(&*m); have && reconnect_) {
+    // The relay's Have: send the own changes it lacks (made offline, or sent to a relay that
+    // did not store them), oldest first.
+    const uint64_t held = have->version.Get(doc_.self());
+    std::vector<std::string> batch;
+    {
+      std::lock_guard lock(mu_);
+      for (const auto& o : own_) {
+        if (o.end_seq > held) batch.push_back(o.blob);
+      }
+    }
+    for (size_t i = 0; i < batch.size(); i += 256) {
+      sync::ChangesMsg c{doc_name_, {}, {doc_.self()}, {}, 0, false};
+      for (size_t k = i; k < std::min(batch.size(), i + 256); ++k) {
+        c.changes.push_back(std::move(batch[k]));
+      }
+      Send(c);
+    }
     return;
   }
   if (std::holds_alternative<sync::SnapshotChunkMsg>(*m)) {
@@ -316,12 +469,13 @@ void Device::OnFrame(const std::string& frame) {
   for (const auto& blob : c->changes) {
     auto change = crdt::DecodeChange(blob);
     if (!change.ok()) return Fail("a change that does not decode");
+    if (reconnect_ && seen_.Get(change->author) >= change->end_seq()) continue;  // again
     for (const auto& op : change->ops) {
       if (op.type != crdt::Op::Type::kSetAdd || !op.scalar.is<std::string>()) continue;
       const std::string& s = op.scalar.as<std::string>();
       size_t colon = s.rfind(':');
       if (colon == std::string::npos) continue;
-      fleet_.Record(std::strtoll(s.c_str() + colon + 1, nullptr, 10), now);
+      fleet_.Record(*this, s, std::strtoll(s.c_str() + colon + 1, nullptr, 10), now);
     }
     Track(*change);
     if (ready_) continue;  // the set exists: others' changes are tracked only
@@ -338,7 +492,10 @@ void Device::OnFrame(const std::string& frame) {
 
 void Device::Track(const crdt::Change& c) {
   lamport_ = std::max(lamport_, c.lamport);
-  seen_.Advance(c.author, c.end_seq());
+  {
+    std::lock_guard lock(mu_);
+    seen_.Advance(c.author, c.end_seq());
+  }
   // The relay sends changes in causal order: what this one depends on is no longer a head.
   for (const auto& [node, seq] : c.deps.entries()) {
     if (auto it = heads_.find(node); it != heads_.end() && it->second <= seq) heads_.erase(it);
@@ -379,7 +536,13 @@ void Device::Edit(std::string element) {
     if (!sig.ok()) return Fail("sign: " + sig.status().ToString());
     change->signature.assign(reinterpret_cast<const char*>(sig->data()), sig->size());
   }
-  Send(sync::ChangesMsg{doc_name_, {crdt::EncodeChange(*change)}, {doc_.self()}, {}, 0, false});
+  std::string blob = crdt::EncodeChange(*change);
+  {
+    std::lock_guard lock(mu_);
+    own_seq_ = change->end_seq();
+    if (reconnect_) own_.push_back({change->start_seq, change->end_seq(), blob});
+  }
+  Send(sync::ChangesMsg{doc_name_, {std::move(blob)}, {doc_.self()}, {}, 0, false});
 }
 
 }  // namespace
