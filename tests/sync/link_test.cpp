@@ -649,3 +649,57 @@ TEST_CASE("presence is passed on only for a document the peer announced and may 
   CHECK(passed_on == 1);
   hub.RemoveListener(other);
 }
+
+namespace {
+
+// A relay's connection hears of a change only when it syncs the change's document: with a
+// thousand devices over a hundred documents, an event costs the ten connections that have it, not
+// every connection. A connection syncing every document still hears of all of them.
+TEST_CASE("a connection hears of the documents it syncs only, unless it syncs every one",
+          "[link]") {
+  testing::TempDir dir;
+  auto relay = Open(dir.File("relay.db"));
+  sync::Hub hub(*relay);
+  struct Listening {
+    End end;
+    std::vector<std::string> heard;
+    uint64_t id = 0;
+  };
+  Listening few, all;
+  for (auto* l : {&few, &all}) {
+    sync::LinkConfig config;
+    config.relay = true;
+    MakeLink(l->end, hub, config, false);
+    l->id = hub.AddListener([l](const sync::HubEvent& ev) {
+      l->heard.push_back(ev.doc);
+      l->end.link->OnEvent(ev);
+    });
+    l->end.link->set_listener_id(l->id);
+  }
+  testing::FakePeer one(NodeId{0x5b}), every(NodeId{0x5c});
+  AuthenticateAs(few.end, one);
+  few.end.link->OnFrame(sync::Encode(sync::HaveMsg{"a", {}, 0}));
+  all.end.link->Start();
+  all.end.link->OnFrame(sync::Encode(every.Hello(/*all_documents=*/true)));
+  auto reply = sync::Decode(all.end.sent.back());
+  REQUIRE(reply.ok());
+  all.end.link->OnFrame(sync::Encode(every.Auth(std::get<sync::HelloMsg>(*reply))));
+  REQUIRE(all.end.link->ready());
+
+  Edit(*relay, "a", "x");
+  Edit(*relay, "b", "y");
+  Edit(*relay, "a", "z");
+  CHECK(few.heard == std::vector<std::string>{"a", "a"});
+  CHECK(all.heard == std::vector<std::string>{"a", "b", "a"});
+  // The change of "b" reached the connection syncing every document.
+  bool b_offered = false;
+  for (const auto& m : all.end.TakeSent()) {
+    if (auto* h = std::get_if<sync::HaveMsg>(&m)) b_offered |= h->doc == "b";
+    if (auto* c = std::get_if<sync::ChangesMsg>(&m)) b_offered |= c->doc == "b";
+  }
+  CHECK(b_offered);
+  hub.RemoveListener(few.id);
+  hub.RemoveListener(all.id);
+}
+
+}  // namespace

@@ -32,21 +32,52 @@ uint64_t Hub::AddListener(std::function<void(const HubEvent&)> fn) {
   std::lock_guard lock(mu_);
   uint64_t id = next_id_++;
   listeners_.emplace(id, std::move(fn));
+  wide_.insert(id);
   return id;
 }
 
 void Hub::RemoveListener(uint64_t id) {
   std::lock_guard lock(mu_);
   listeners_.erase(id);
+  wide_.erase(id);
+  if (auto it = docs_of_.find(id); it != docs_of_.end()) {
+    for (const std::string& doc : it->second) {
+      auto d = by_doc_.find(doc);
+      d->second.erase(id);
+      if (d->second.empty()) by_doc_.erase(d);
+    }
+    docs_of_.erase(it);
+  }
+}
+
+void Hub::Narrow(uint64_t id) {
+  std::lock_guard lock(mu_);
+  wide_.erase(id);
+}
+
+void Hub::Widen(uint64_t id) {
+  std::lock_guard lock(mu_);
+  if (listeners_.count(id) != 0) wide_.insert(id);
+}
+
+void Hub::Listen(uint64_t id, const std::string& doc) {
+  std::lock_guard lock(mu_);
+  if (listeners_.count(id) == 0 || !docs_of_[id].insert(doc).second) return;
+  by_doc_[doc].insert(id);
 }
 
 void Hub::Broadcast(const HubEvent& event) {
   std::vector<std::function<void(const HubEvent&)>> targets;
   {
     std::lock_guard lock(mu_);
-    targets.reserve(listeners_.size());
-    for (const auto& [id, fn] : listeners_) {
-      if (id != event.origin) targets.push_back(fn);
+    auto hear = [&](uint64_t id) {
+      if (id != event.origin) targets.push_back(listeners_.at(id));
+    };
+    for (uint64_t id : wide_) hear(id);
+    if (auto it = by_doc_.find(event.doc); it != by_doc_.end()) {
+      for (uint64_t id : it->second) {
+        if (wide_.count(id) == 0) hear(id);
+      }
     }
   }
   for (const auto& fn : targets) fn(event);

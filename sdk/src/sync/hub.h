@@ -18,6 +18,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -103,10 +104,17 @@ class Hub {
   }
   bool logging() const { return static_cast<bool>(log_); }
 
-  // Registers a listener; returns its ID (never 0), also used as the origin of its events.
+  // Registers a listener; returns its ID (never 0), also used as the origin of its events. It
+  // hears of every document until Narrow.
   uint64_t AddListener(std::function<void(const HubEvent&)> fn);
   void RemoveListener(uint64_t id);
-  // Tells every listener but event.origin.
+  // From now on the listener hears only of the documents given to Listen (a connection syncing a
+  // few documents of a relay's many: an event costs the connections that have its document, not
+  // every connection); Widen: of every document again.
+  void Narrow(uint64_t id);
+  void Widen(uint64_t id);
+  void Listen(uint64_t id, const std::string& doc);
+  // Tells every listener but event.origin that hears of event.doc.
   void Broadcast(const HubEvent& event);
 
   // Remembers that the change ids[i] of `doc` arrived through routes[i] (when given) followed by
@@ -157,6 +165,10 @@ class Hub {
   mutable std::mutex mu_;
   uint64_t next_id_ = 1;
   std::map<uint64_t, std::function<void(const HubEvent&)>> listeners_;
+  std::set<uint64_t> wide_;  // listeners hearing of every document
+  std::map<std::string, std::set<uint64_t>, std::less<>>
+      by_doc_;                                         // narrowed listeners, by document
+  std::map<uint64_t, std::set<std::string>> docs_of_;  // and their documents
   using PathKey = std::pair<std::string, crdt::Dot>;
   struct PathEntry {
     std::vector<NodeId> path;

@@ -52,6 +52,23 @@ Link::Link(Hub& hub, LinkConfig config, LinkTransport transport)
 void Link::set_listener_id(uint64_t id) {
   std::lock_guard lock(mu_);
   listener_id_ = id;
+  for (const auto& [doc, d] : docs_) hub_.Listen(id, doc);
+  UpdateHearing();
+}
+
+void Link::UpdateHearing() {
+  if (listener_id_ == 0) return;
+  if (all_docs_) {
+    hub_.Widen(listener_id_);
+  } else {
+    hub_.Narrow(listener_id_);
+  }
+}
+
+LinkDocState& Link::Track(const std::string& doc) {
+  auto [it, fresh] = docs_.try_emplace(doc);
+  if (fresh && listener_id_ != 0) hub_.Listen(listener_id_, doc);
+  return it->second;
 }
 
 void Link::Send(const Message& m) {
@@ -88,7 +105,7 @@ void Link::Fail(ErrorCode code, std::string message, std::string doc) {
 
 void Link::StopDoc(const std::string& doc, ErrorCode code, std::string message) {
   if (closed_) return;
-  LinkDocState& d = docs_[doc];
+  LinkDocState& d = Track(doc);
   if (!d.stopped.empty()) return;
   d.stopped = std::string(ErrorCodeName(code)) + ": " + message;
   d.stopped_by_peer = false;
@@ -110,7 +127,7 @@ void Link::StopDoc(const std::string& doc, ErrorCode code, std::string message) 
 }
 
 void Link::Deny(const std::string& doc) {
-  LinkDocState& d = docs_[doc];
+  LinkDocState& d = Track(doc);
   if (d.denied) return;
   ++hub_.counters().reads_denied;
   if (!d.stopped.empty()) {  // stopped for another reason: it now waits for rights
@@ -154,6 +171,7 @@ void Link::Start() {
   started_ = true;
   if (!config_.dialer) return;  // the accepting side waits for the Hello
   all_docs_ = config_.all_documents;
+  UpdateHearing();
   nonce_ = RandomBytes(kNonceBytes);
   audience_ = config_.audience;
   HelloMsg h = OwnHello();
@@ -189,7 +207,8 @@ void Link::StartDoc(const std::string& doc) {
       return Fail(ErrorCode::kTooLarge,
                   "more than " + std::to_string(config_.max_documents) + " documents", doc);
     }
-    it = docs_.emplace(doc, LinkDocState{}).first;
+    Track(doc);
+    it = docs_.find(doc);
   }
   LinkDocState& d = it->second;
   if (d.we_sent_have || !d.stopped.empty()) return;
@@ -345,6 +364,7 @@ void Link::OnHello(const HelloMsg& m) {
     }
   }
   all_docs_ = m.all_documents;
+  UpdateHearing();
   if (all_docs_) {
     auto list = hub_.replica().ListDocuments();
     if (!list.ok()) return Fail(ErrorCode::kStorage, list.status().ToString());
@@ -416,7 +436,7 @@ void Link::OnHave(const HaveMsg& m) {
                 "more than " + std::to_string(config_.max_documents) + " documents", m.doc);
   }
   if (!PeerMayRead(m.doc)) return Deny(m.doc);
-  LinkDocState& d = docs_[m.doc];
+  LinkDocState& d = Track(m.doc);
   if (!d.stopped.empty()) {
     if (!d.stopped_by_peer) {  // this side retries it at its next anti-entropy tick
       d.peer_has.Merge(m.version);
@@ -549,7 +569,7 @@ void Link::ApplyPending() {
   ReceivedChanges p = std::move(*pending_);
   pending_.reset();
   if (closed_) return;
-  LinkDocState& d = docs_[p.doc];
+  LinkDocState& d = Track(p.doc);
   // Once stored, and before the other connections hear of them, a relay remembers them, so that
   // fanning them out reads no log (a device's one other direction is its own changes).
   Replica::StoredHook remember;
@@ -829,7 +849,8 @@ void Link::OnError(const ErrorMsg& m) {
     // The peer stopped the document on this connection: so does this side (without an answer).
     auto it = docs_.find(m.doc);
     if (it == docs_.end() && docs_.size() < config_.max_documents) {
-      it = docs_.emplace(m.doc, LinkDocState{}).first;
+      Track(m.doc);
+      it = docs_.find(m.doc);
     }
     if (it != docs_.end() && it->second.stopped.empty()) {
       LinkDocState& d = it->second;

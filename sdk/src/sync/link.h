@@ -273,6 +273,10 @@ class Link {
   const LinkTransport transport_;
 
   mutable std::mutex mu_;
+  // The state of `doc` on this link, made when new: the hub then tells this link of `doc`.
+  LinkDocState& Track(const std::string& doc);
+  // Has the hub tell this link of every document (all_docs_) or only of its own.
+  void UpdateHearing();
   uint64_t listener_id_ = 0;
   bool started_ = false;
   bool hello_seen_ = false;      // the peer's Hello arrived
