@@ -46,6 +46,7 @@
 #include <tuple>
 #include <vector>
 
+#include "drive.h"
 #include "pg_server.h"
 #include "temp_dir.h"
 #include "weft/crdt/history.h"
@@ -58,6 +59,7 @@ namespace {
 using namespace weft;
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
+using bench::Percentile;
 namespace fs = std::filesystem;
 
 struct Flags {
@@ -81,20 +83,8 @@ struct Flags {
   std::string relay_bin;
 };
 
-int64_t NowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
-      .count();
-}
-
 double Seconds(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double>(b - a).count();
-}
-
-double Percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  size_t i = static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5);
-  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(i), v.end());
-  return v[i];
 }
 
 [[noreturn]] void Die(const std::string& why) {
@@ -418,37 +408,9 @@ Run Measure(const Flags& f, Setup& s, testing::PgServer* pg, double rate, double
             double duration_s, std::chrono::seconds drain, const During& during = nullptr) {
   (void)s.fleet->Take(INT64_MAX);
   const int n = f.devices;
-  const int drivers = std::min(2, n);
   const auto start = Clock::now();
-  const auto measure_start =
-      start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(warmup_s));
-  const auto end = measure_start + std::chrono::duration_cast<Clock::duration>(
-                                       std::chrono::duration<double>(duration_s));
-  const int64_t from =
-      std::chrono::duration_cast<std::chrono::nanoseconds>(measure_start.time_since_epoch())
-          .count();
   std::vector<uint64_t> measured(static_cast<size_t>(n), 0);
-  std::vector<std::thread> threads;
-  for (int t = 0; t < drivers; ++t) {
-    threads.emplace_back([&, t] {
-      std::vector<int> mine;
-      for (int i = t; i < n; i += drivers) mine.push_back(i);
-      const double interval_s = 1.0 / (rate * static_cast<double>(mine.size()));
-      std::vector<uint64_t> seq(mine.size(), 0);
-      for (uint64_t k = 0;; ++k) {
-        auto when = start + std::chrono::duration_cast<Clock::duration>(
-                                std::chrono::duration<double>(interval_s * static_cast<double>(k)) +
-                                std::chrono::duration<double>(interval_s * t / drivers));
-        if (when >= end) break;
-        std::this_thread::sleep_until(when);
-        const size_t j = k % mine.size();
-        const int64_t sent = NowNs();
-        s.fleet->Edit(mine[j], std::to_string(mine[j]) + ":" + std::to_string(seq[j]++) + ":" +
-                                   std::to_string(sent));
-        if (sent >= from) ++measured[static_cast<size_t>(mine[j])];
-      }
-    });
-  }
+  std::atomic<int64_t> measure_from{INT64_MAX};
   std::atomic<bool> done{false};
   std::atomic<int64_t> ended_ns{0};
   std::thread ticker;
@@ -464,15 +426,26 @@ Run Measure(const Flags& f, Setup& s, testing::PgServer* pg, double rate, double
       }
     });
   }
-  std::this_thread::sleep_until(measure_start);
-  const double cpu0 = s.RelayCpu(), pg0 = pg ? PgCpuSeconds(pg->pid()) : 0;
-  const double fleet0 = CpuSeconds(getpid());
-  for (auto& th : threads) th.join();
+  double cpu0 = 0, pg0 = 0, fleet0 = 0;
+  // Two driver threads at most: an edit only hands the work to the fleet's network threads.
+  const bench::Driven driven = bench::DriveEdits(
+      n, rate, warmup_s, duration_s, 2, measure_from,
+      [&] {
+        cpu0 = s.RelayCpu();
+        pg0 = pg ? PgCpuSeconds(pg->pid()) : 0;
+        fleet0 = CpuSeconds(getpid());
+      },
+      [&](int i, const std::string& element, int64_t sent) {
+        s.fleet->Edit(i, element);
+        // Each device is driven by one thread.
+        if (sent >= measure_from.load()) ++measured[static_cast<size_t>(i)];
+      });
+  const int64_t from = measure_from.load();
   Run r;
   r.ended = Clock::now();
   ended_ns.store(r.ended.time_since_epoch().count());
   r.rate = rate;
-  r.window_s = Seconds(measure_start, Clock::now());
+  r.window_s = driven.window_s;
   for (int i = 0; i < n; ++i) {
     r.edits += measured[static_cast<size_t>(i)];
     r.expected += measured[static_cast<size_t>(i)] *

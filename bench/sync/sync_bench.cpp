@@ -45,6 +45,7 @@
 #include <thread>
 #include <vector>
 
+#include "drive.h"
 #include "relay.h"
 #include "temp_dir.h"
 #include "trace.h"
@@ -57,6 +58,10 @@ namespace {
 using namespace weft;
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
+using bench::DriveEdits;
+using bench::Driven;
+using bench::NowNs;
+using bench::Percentile;
 
 struct Flags {
   int devices = 100;
@@ -86,18 +91,6 @@ struct Flags {
   std::string trace = std::string(WEFT_TRACES_DIR) + "/automerge-paper.json.gz";
 };
 
-int64_t NowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
-      .count();
-}
-
-double Percentile(std::vector<double>& v, double p) {
-  if (v.empty()) return 0;
-  size_t i = static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5);
-  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(i), v.end());
-  return v[i];
-}
-
 std::string Url(const relay::Relay& r) {
   return "ws://127.0.0.1:" + std::to_string(r.port());
 }
@@ -118,58 +111,6 @@ std::unique_ptr<relay::Relay> StartRelay(const Flags& f, const std::string& dir,
     std::exit(1);
   }
   return std::move(*r);
-}
-
-// The edits of one run: `n` devices edit at `rate` a second each for warmup + duration, spread
-// evenly over time by up to 4 driver threads; `edit(device, element, sent_ns)` makes one (the
-// element is "device:seq:sent_ns"). When the warm-up ends, `measure_from` is set to the steady
-// clock (ns) and `at_measure` runs. Returns the edits sent at or after measure_from and the
-// seconds from then to the end of the schedule.
-struct Driven {
-  uint64_t measured = 0;
-  double window_s = 0;
-};
-Driven DriveEdits(int n, double rate, double warmup_s, double duration_s,
-                  std::atomic<int64_t>& measure_from, const std::function<void()>& at_measure,
-                  const std::function<void(int, const std::string&, int64_t)>& edit) {
-  const int drivers = std::max(1, std::min(n, 4));
-  measure_from.store(INT64_MAX);
-  std::atomic<uint64_t> measured{0};
-  const auto start = Clock::now();
-  const auto measure_start =
-      start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(warmup_s));
-  const auto end = measure_start + std::chrono::duration_cast<Clock::duration>(
-                                       std::chrono::duration<double>(duration_s));
-  std::thread marker([&] {
-    std::this_thread::sleep_until(measure_start);
-    measure_from.store(NowNs());
-    at_measure();
-  });
-  std::vector<std::thread> threads;
-  for (int t = 0; t < drivers; ++t) {
-    threads.emplace_back([&, t] {
-      std::vector<int> mine;
-      for (int i = t; i < n; i += drivers) mine.push_back(i);
-      const double interval_s = 1.0 / (rate * static_cast<double>(mine.size()));
-      std::vector<uint64_t> seq(mine.size(), 0);
-      for (uint64_t k = 0;; ++k) {
-        auto when = start + std::chrono::duration_cast<Clock::duration>(
-                                std::chrono::duration<double>(interval_s * static_cast<double>(k)) +
-                                std::chrono::duration<double>(interval_s * t / drivers));
-        if (when >= end) break;
-        std::this_thread::sleep_until(when);
-        size_t j = k % mine.size();
-        int64_t sent = NowNs();
-        edit(mine[j],
-             std::to_string(mine[j]) + ":" + std::to_string(seq[j]++) + ":" + std::to_string(sent),
-             sent);
-        if (sent >= measure_from.load()) measured.fetch_add(1);
-      }
-    });
-  }
-  for (auto& th : threads) th.join();
-  marker.join();
-  return {measured.load(), std::chrono::duration<double>(Clock::now() - measure_start).count()};
 }
 
 // The relay's counters over a measurement window.
@@ -315,7 +256,8 @@ class Fleet {
     std::vector<double> commits_ms;
     RelayCounters before;
     Driven driven = DriveEdits(
-        n, rate, warmup_s, duration_s, measure_from_, [&] { before = RelayCounters::Read(relay); },
+        n, rate, warmup_s, duration_s, 4, measure_from_,
+        [&] { before = RelayCounters::Read(relay); },
         [&](int i, const std::string& element, int64_t sent) {
           Device& d = *devices_[static_cast<size_t>(i)];
           auto c = d.replica->Transact("shared", [&](Txn& txn) {
@@ -547,7 +489,7 @@ Fleet::Result RunWire(relay::Relay& relay, bench::WireFleet& fleet, int n, doubl
   std::atomic<int64_t> measure_from{INT64_MAX};
   RelayCounters before;
   Driven driven = DriveEdits(
-      n, rate, warmup_s, duration_s, measure_from, [&] { before = RelayCounters::Read(relay); },
+      n, rate, warmup_s, duration_s, 4, measure_from, [&] { before = RelayCounters::Read(relay); },
       [&](int i, const std::string& element, int64_t) { fleet.Edit(i, element); });
   const RelayCounters after = RelayCounters::Read(relay);
   Fleet::Result r;
