@@ -75,6 +75,18 @@ struct DocState {
   mutable std::mutex read_mu;
 };
 
+// A document's locks and its cached state. A writer of the document (a commit, a batch from a
+// peer, a catch-up, a snapshot) holds `write` throughout, so writers of different documents run
+// in parallel, and a shared store can batch their appends into one transaction. `st` (the pointer
+// and the document it points to) changes only under both `write` and `state` held exclusively;
+// readers hold `state` shared. Slots are made on first use and never removed, so a reference to
+// one stays valid; `st` is null while the document is not loaded.
+struct DocSlot {
+  std::mutex write;
+  WriterFirstMutex state;
+  std::unique_ptr<DocState> st;
+};
+
 // Access lists: a key as the CRDT names it (its raw bytes), and back.
 crdt::Principal PrincipalOf(const PublicKey& key) {
   return crdt::Principal(reinterpret_cast<const char*>(key.bytes().data()), PublicKey::kSize);
@@ -209,7 +221,7 @@ class ReplicaImpl final : public Replica {
     StopFollowing();
     if (ready_) CompactOnClose();
     bool closed = ready_ && MarkActorClosed();
-    docs_.clear();
+    slots_.clear();
     // Syncs what was committed; SQLite's last connection checkpoints the log into the file.
     const Status store_closed = store_->Close();
     // The lease last: a crash before this line leaves it "open", and the next open a new actor.
@@ -294,7 +306,7 @@ class ReplicaImpl final : public Replica {
   // In an owned document, `c` (raw bytes `blob`) arrived while this replica holds its seqs: a
   // different change at those seqs signed by the same author is an equivocation, recorded with
   // both changes as proof, and the author is frozen in the document from there; a different
-  // change that is not signed is refused (kPermissionDenied). Caller holds write_mu_.
+  // change that is not signed is refused (kPermissionDenied). Caller holds the slot's write.
   // The signatures of `changes` (a batch for `doc`) checked before any lock is taken, so that
   // sessions verify in parallel and readers and writers go on meanwhile: per change, the key its
   // signature was found valid for (nullopt: not checked, or invalid). ApplyRemoteChanges checks
@@ -309,13 +321,15 @@ class ReplicaImpl final : public Replica {
   // about 20 µs) and signed when they leave (Ed25519 signatures are deterministic: the same
   // bytes every time): signs those in `blobs`.
   Status SignOwnChanges(std::string_view doc, std::vector<ChangeBlob>* blobs);
-  // Loads `doc` into the cache (caller holds write_mu_). kNotFound when absent and !create.
-  Result<DocState*> Load(std::string_view doc, bool create);
-  // The cached state of `doc` for a reader (caller holds state_mu_ shared); loads it when needed.
-  Result<const DocState*> ForRead(std::string_view doc);
-  // Writes the snapshot of `doc` and compacts its log up to it, in one write of the store.
-  Status WriteSnapshot(const std::string& doc, const DocState& st);
-  // Loads the base snapshot of `doc` into `out` when it has one (caller holds write_mu_).
+  // The slot of `doc`, made when there is none yet (FindSlot: null then).
+  DocSlot& Slot(std::string_view doc);
+  DocSlot* FindSlot(std::string_view doc);
+  // Loads `doc` into its slot (caller holds slot.write). kNotFound when absent and !create.
+  Result<DocState*> Load(DocSlot& slot, std::string_view doc, bool create);
+  // Writes the snapshot of `doc` and compacts its log up to it, in one write of the store
+  // (caller holds slot.write).
+  Status WriteSnapshot(const std::string& doc, DocSlot& slot);
+  // Loads the base snapshot of `doc` into `out` when it has one (caller holds its slot's write).
   Status LoadBase(std::string_view doc, const crdt::DocumentOptions& dopts, crdt::Document* out);
   // Reads the device key pair from meta, or makes one (kept as a secret: see store::MetaType).
   Status LoadOrCreateIdentity();
@@ -340,7 +354,7 @@ class ReplicaImpl final : public Replica {
   // At a clean close: snapshots and compacts documents with enough new changes, and gives free
   // pages back to the file system. Best effort: a failure leaves the log as it was.
   void CompactOnClose();
-  Status MaybeSnapshot(const std::string& doc);
+  Status MaybeSnapshot(const std::string& doc, DocSlot& slot);
   Result<store::AppendResult> AppendChanges(std::string_view doc,
                                             const std::vector<const crdt::Change*>& cs,
                                             const std::vector<std::string>& blobs);
@@ -360,7 +374,7 @@ class ReplicaImpl final : public Replica {
   // document changed (a change event was queued).
   bool CatchUp(const std::string& doc, bool base);
   // After this replica appended to the log of `doc`: moves its position on when nobody else
-  // wrote in between, else has the follower read what they wrote. Caller holds write_mu_.
+  // wrote in between, else has the follower read what they wrote. Caller holds the slot's write.
   void Appended(const std::string& doc, DocState* st, const store::AppendResult& r);
 
   std::string path_;
@@ -379,9 +393,8 @@ class ReplicaImpl final : public Replica {
   SecretKey secret_key_;  // this device's, read from meta at open (never written elsewhere)
   std::atomic<uint64_t> signatures_refused_{0}, equivocations_{0};
 
-  std::mutex write_mu_;        // one writer at a time
-  WriterFirstMutex state_mu_;  // guards docs_ contents
-  std::map<std::string, std::unique_ptr<DocState>, std::less<>> docs_;
+  std::mutex slots_mu_;  // guards the map slots_ (not the slots: see DocSlot)
+  std::map<std::string, std::unique_ptr<DocSlot>, std::less<>> slots_;
 
   std::mutex feed_mu_;
   std::condition_variable version_cv_;
@@ -516,9 +529,22 @@ Status ReplicaImpl::LoadOrCreateIdentity() {
   return Status::Ok();
 }
 
-Result<DocState*> ReplicaImpl::Load(std::string_view doc, bool create) {
+DocSlot& ReplicaImpl::Slot(std::string_view doc) {
+  std::lock_guard l(slots_mu_);
+  auto it = slots_.find(doc);
+  if (it == slots_.end()) it = slots_.emplace(std::string(doc), std::make_unique<DocSlot>()).first;
+  return *it->second;
+}
+
+DocSlot* ReplicaImpl::FindSlot(std::string_view doc) {
+  std::lock_guard l(slots_mu_);
+  auto it = slots_.find(doc);
+  return it == slots_.end() ? nullptr : it->second.get();
+}
+
+Result<DocState*> ReplicaImpl::Load(DocSlot& slot, std::string_view doc, bool create) {
   WEFT_RETURN_IF_ERROR(CheckDocId(doc));
-  if (auto it = docs_.find(doc); it != docs_.end()) return it->second.get();
+  if (slot.st) return slot.st.get();
   auto found = store_->HasDocument(doc);
   if (!found.ok()) return found.status();
   crdt::DocumentOptions dopts{options_.max_drift_ms, /*keep_history=*/false};
@@ -573,14 +599,9 @@ Result<DocState*> ReplicaImpl::Load(std::string_view doc, bool create) {
     for (const store::EquivocationRecord& e : *frozen) st->frozen.emplace(e.author, e.seq);
   }
   DocState* raw = st.get();
-  std::unique_lock lock(state_mu_);
-  docs_.emplace(std::string(doc), std::move(st));
+  std::unique_lock lock(slot.state);
+  slot.st = std::move(st);
   return raw;
-}
-
-Result<const DocState*> ReplicaImpl::ForRead(std::string_view doc) {
-  if (auto it = docs_.find(doc); it != docs_.end()) return it->second.get();
-  return Status::NotFound("");  // the caller loads it under the writer lock
 }
 
 Result<std::vector<std::string>> ReplicaImpl::ListDocuments() {
@@ -588,8 +609,10 @@ Result<std::vector<std::string>> ReplicaImpl::ListDocuments() {
 }
 
 Status ReplicaImpl::CreateDocument(std::string_view doc) {
-  std::lock_guard w(write_mu_);
-  auto st = Load(doc, true);
+  WEFT_RETURN_IF_ERROR(CheckDocId(doc));
+  DocSlot& slot = Slot(doc);
+  std::lock_guard w(slot.write);
+  auto st = Load(slot, doc, true);
   if (!st.ok()) return st.status();
   return store_->CreateDocument(doc, static_cast<int64_t>(options_.clock()));
 }
@@ -602,11 +625,13 @@ bool ReplicaImpl::HasDocument(std::string_view doc) {
 
 Status ReplicaImpl::DeleteDocument(std::string_view doc) {
   WEFT_RETURN_IF_ERROR(CheckDocId(doc));
-  std::lock_guard w(write_mu_);
+  if (!HasDocument(doc)) return Status::NotFound("no document \"" + std::string(doc) + "\"");
+  DocSlot& slot = Slot(doc);
+  std::lock_guard w(slot.write);
   if (!HasDocument(doc)) return Status::NotFound("no document \"" + std::string(doc) + "\"");
   WEFT_RETURN_IF_ERROR(store_->DeleteDocument(doc));
-  std::unique_lock lock(state_mu_);
-  if (auto it = docs_.find(doc); it != docs_.end()) docs_.erase(it);
+  std::unique_lock lock(slot.state);
+  slot.st.reset();
   return Status::Ok();
 }
 
@@ -624,8 +649,10 @@ Result<store::AppendResult> ReplicaImpl::AppendChanges(std::string_view doc,
 
 Result<CommitInfo> ReplicaImpl::Transact(std::string_view doc,
                                          const std::function<Status(Txn&)>& body) {
-  std::unique_lock w(write_mu_);
-  auto loaded = Load(doc, true);
+  WEFT_RETURN_IF_ERROR(CheckDocId(doc));
+  DocSlot& slot = Slot(doc);
+  std::unique_lock w(slot.write);
+  auto loaded = Load(slot, doc, true);
   if (!loaded.ok()) return loaded.status();
   DocState* st = *loaded;
 
@@ -633,7 +660,7 @@ Result<CommitInfo> ReplicaImpl::Transact(std::string_view doc,
   // changes only once the change is durable, so readers never see a commit that could vanish.
   std::optional<crdt::Change> change;
   {
-    std::unique_lock lock(state_mu_);
+    std::unique_lock lock(slot.state);
     auto txn = st->doc.Begin(options_.clock());
     Txn handle(st->doc, txn);
     size_t automatic = 0;
@@ -649,7 +676,7 @@ Result<CommitInfo> ReplicaImpl::Transact(std::string_view doc,
       txn.Rollback();
       // A new document exists only in the cache until its first commit: drop it, so that it
       // stays absent.
-      if (st->doc.version().empty()) docs_.erase(std::string(doc));
+      if (st->doc.version().empty()) slot.st.reset();
       return s;
     }
     change = txn.Prepare();
@@ -659,7 +686,7 @@ Result<CommitInfo> ReplicaImpl::Transact(std::string_view doc,
   }
   CommitInfo info;
   if (!change) {
-    std::shared_lock lock(state_mu_);
+    std::shared_lock lock(slot.state);
     info.version = st->doc.version();
     return info;
   }
@@ -669,20 +696,20 @@ Result<CommitInfo> ReplicaImpl::Transact(std::string_view doc,
   Status stored = appended.ok() ? store_->WaitDurable(appended->commit) : appended.status();
   if (!stored.ok()) {
     // Drop the cached document: the next read loads it as the log has it (a new one stays absent).
-    std::unique_lock lock(state_mu_);
-    docs_.erase(std::string(doc));
+    std::unique_lock lock(slot.state);
+    slot.st.reset();
     return stored;
   }
   Appended(std::string(doc), st, *appended);
   std::vector<crdt::Patch> patches;
   {
-    std::unique_lock lock(state_mu_);
+    std::unique_lock lock(slot.state);
     crdt::ApplyOptions opts;
     opts.patches = &patches;
     Status s = st->doc.ApplyChange(*change, opts);
     if (!s.ok()) {
       // Cannot happen for a change this document just made; reload from the log to be safe.
-      docs_.erase(std::string(doc));
+      slot.st.reset();
       return Status(StatusCode::kInternal, "own change refused: " + s.ToString());
     }
     ++st->since_snapshot;
@@ -691,7 +718,7 @@ Result<CommitInfo> ReplicaImpl::Transact(std::string_view doc,
     info.change = change->id();
     info.version = st->doc.version();
   }
-  (void)MaybeSnapshot(std::string(doc));
+  (void)MaybeSnapshot(std::string(doc), slot);
   ChangeEvent ev{std::string(doc), true, change->id(), std::move(patches)};
   ev.access = HasAccessOps(*change);
   {
@@ -706,25 +733,32 @@ Result<CommitInfo> ReplicaImpl::Transact(std::string_view doc,
 
 Status ReplicaImpl::Read(std::string_view doc, const std::function<void(const View&)>& body) {
   WEFT_RETURN_IF_ERROR(CheckDocId(doc));
-  {
-    std::shared_lock lock(state_mu_);
-    auto st = ForRead(doc);
-    if (st.ok()) {
-      std::lock_guard turn((*st)->read_mu);
-      body(View((*st)->doc));
+  DocSlot* slot = FindSlot(doc);
+  if (slot) {
+    std::shared_lock lock(slot->state);
+    if (const DocState* st = slot->st.get()) {
+      std::lock_guard turn(st->read_mu);
+      body(View(st->doc));
       return Status::Ok();
     }
   }
+  // Not loaded: loaded under the writer lock (no slot is made for a document that is not here).
+  if (!slot) {
+    auto found = store_->HasDocument(doc);
+    if (!found.ok()) return found.status();
+    if (!*found) return Status::NotFound("no document \"" + std::string(doc) + "\"");
+    slot = &Slot(doc);
+  }
   {
-    std::lock_guard w(write_mu_);
-    auto st = Load(doc, false);
+    std::lock_guard w(slot->write);
+    auto st = Load(*slot, doc, false);
     if (!st.ok()) return st.status();
   }
-  std::shared_lock lock(state_mu_);
-  auto st = ForRead(doc);
-  if (!st.ok()) return Status::NotFound("no document \"" + std::string(doc) + "\"");
-  std::lock_guard turn((*st)->read_mu);
-  body(View((*st)->doc));
+  std::shared_lock lock(slot->state);
+  const DocState* st = slot->st.get();
+  if (!st) return Status::NotFound("no document \"" + std::string(doc) + "\"");
+  std::lock_guard turn(st->read_mu);
+  body(View(st->doc));
   return Status::Ok();
 }
 
@@ -845,8 +879,10 @@ Result<ApplyReport> ReplicaImpl::ApplyRemoteChanges(std::string_view doc,
   }
   // Signatures first, before any lock is held: sessions check theirs in parallel.
   const std::vector<std::optional<crdt::Principal>> verified = VerifyAhead(doc, changes);
-  std::unique_lock w(write_mu_);
-  auto loaded = Load(doc, true);
+  WEFT_RETURN_IF_ERROR(CheckDocId(doc));
+  DocSlot& slot = Slot(doc);
+  std::unique_lock w(slot.write);
+  auto loaded = Load(slot, doc, true);
   if (!loaded.ok()) return loaded.status();
   DocState* st = *loaded;
   ApplyReport report;
@@ -855,7 +891,7 @@ Result<ApplyReport> ReplicaImpl::ApplyRemoteChanges(std::string_view doc,
   std::vector<std::string> applied_blobs;
   Status failure;
   {
-    std::unique_lock lock(state_mu_);
+    std::unique_lock lock(slot.state);
     crdt::ApplyOptions opts;
     opts.patches = &patches;
     if (options_.check_drift) opts.now_ms = options_.clock();
@@ -949,7 +985,7 @@ Result<ApplyReport> ReplicaImpl::ApplyRemoteChanges(std::string_view doc,
     }
     if (!failure.ok()) {
       // Put the document back as the log has it.
-      docs_.erase(std::string(doc));
+      slot.st.reset();
       return failure;
     }
     st->since_snapshot += applied.size();
@@ -961,7 +997,7 @@ Result<ApplyReport> ReplicaImpl::ApplyRemoteChanges(std::string_view doc,
     // Before readers can see the new version.
     if (stored) stored(report);
   }
-  (void)MaybeSnapshot(std::string(doc));
+  (void)MaybeSnapshot(std::string(doc), slot);
   if (!applied.empty()) {
     std::lock_guard f(feed_mu_);
     // One event for the batch, naming its first new change.
@@ -1142,15 +1178,18 @@ Result<CommitInfo> ReplicaImpl::Revoke(std::string_view doc, const PublicKey& ke
 // Writes the snapshot of `doc` and compacts its log up to it, in one write of the store: the
 // compaction is planned from what the log holds (oplog::PlanCompaction) and written with the
 // snapshot, so both happen or neither does.
-Status ReplicaImpl::WriteSnapshot(const std::string& doc, const DocState& st) {
+Status ReplicaImpl::WriteSnapshot(const std::string& doc, DocSlot& slot) {
   std::string data;
+  uint64_t log_pos = 0;
   {
-    std::shared_lock lock(state_mu_);
-    data = st.doc.EncodeSnapshot(false);
+    std::shared_lock lock(slot.state);
+    if (!slot.st) return Status::Ok();
+    data = slot.st->doc.EncodeSnapshot(false);
+    log_pos = slot.st->log_pos;
   }
-  // The snapshot covers the whole log of the document (the writer holds write_mu_), or, on a
+  // The snapshot covers the whole log of the document (the caller is its writer), or, on a
   // shared store, the log up to the document's position (others may have written past it).
-  auto upto = shared_ ? Result<uint64_t>(st.log_pos) : store_->LastSeq(doc);
+  auto upto = shared_ ? Result<uint64_t>(log_pos) : store_->LastSeq(doc);
   if (!upto.ok()) return upto.status();
   auto plan = oplog::PlanCompaction(
       doc, *upto, [&](const store::LogRead& read) { return store_->ReadLog(doc, read); },
@@ -1160,23 +1199,29 @@ Status ReplicaImpl::WriteSnapshot(const std::string& doc, const DocState& st) {
 }
 
 void ReplicaImpl::CompactOnClose() {
-  std::lock_guard w(write_mu_);
   if (options_.snapshot_every != 0) {
-    for (const auto& [doc, st] : docs_) {
+    std::vector<std::pair<std::string, DocSlot*>> slots;
+    {
+      std::lock_guard l(slots_mu_);
+      for (const auto& [doc, slot] : slots_) slots.emplace_back(doc, slot.get());
+    }
+    for (auto& [doc, slot] : slots) {
+      std::lock_guard w(slot->write);
+      const DocState* st = slot->st.get();
+      if (!st) continue;
       // Cheap enough at close: an eighth of the policy's worth of new changes or ops.
       bool worth = st->since_snapshot * 8 >= options_.snapshot_every ||
                    (options_.snapshot_every_ops &&
                     st->ops_since_snapshot * 8 >= options_.snapshot_every_ops);
-      if (st->since_snapshot > 0 && worth) (void)WriteSnapshot(doc, *st);
+      if (st->since_snapshot > 0 && worth) (void)WriteSnapshot(doc, *slot);
     }
   }
   store_->ReclaimSpace();
 }
 
-Status ReplicaImpl::MaybeSnapshot(const std::string& doc) {
-  auto it = docs_.find(doc);
-  if (it == docs_.end()) return Status::Ok();
-  DocState& st = *it->second;
+Status ReplicaImpl::MaybeSnapshot(const std::string& doc, DocSlot& slot) {
+  if (!slot.st) return Status::Ok();
+  DocState& st = *slot.st;
   bool due = (options_.snapshot_every && st.since_snapshot >= options_.snapshot_every) ||
              (options_.snapshot_every_ops && st.ops_since_snapshot >= options_.snapshot_every_ops);
   if (!due) return Status::Ok();
@@ -1184,14 +1229,17 @@ Status ReplicaImpl::MaybeSnapshot(const std::string& doc) {
   // damaged segment) is tried again a policy's worth of changes later, not on every commit.
   st.since_snapshot = 0;
   st.ops_since_snapshot = 0;
-  return WriteSnapshot(doc, st);
+  return WriteSnapshot(doc, slot);
 }
 
 Status ReplicaImpl::Snapshot(std::string_view doc) {
-  std::lock_guard w(write_mu_);
-  auto st = Load(doc, false);
+  WEFT_RETURN_IF_ERROR(CheckDocId(doc));
+  if (!HasDocument(doc)) return Status::NotFound("no document \"" + std::string(doc) + "\"");
+  DocSlot& slot = Slot(doc);
+  std::lock_guard w(slot.write);
+  auto st = Load(slot, doc, false);
   if (!st.ok()) return st.status();
-  WEFT_RETURN_IF_ERROR(WriteSnapshot(std::string(doc), **st));
+  WEFT_RETURN_IF_ERROR(WriteSnapshot(std::string(doc), slot));
   (*st)->since_snapshot = 0;
   (*st)->ops_since_snapshot = 0;
   return Status::Ok();
@@ -1259,12 +1307,15 @@ Result<StateSeal> ReplicaImpl::SealState(std::string_view doc) {
 }
 
 Status ReplicaImpl::KeepSealedSnapshot(std::string_view doc, const StateSeal& seal) {
-  std::unique_lock w(write_mu_);
-  auto loaded = Load(doc, false);
+  WEFT_RETURN_IF_ERROR(CheckDocId(doc));
+  if (!HasDocument(doc)) return Status::NotFound("no document \"" + std::string(doc) + "\"");
+  DocSlot& slot = Slot(doc);
+  std::unique_lock w(slot.write);
+  auto loaded = Load(slot, doc, false);
   if (!loaded.ok()) return loaded.status();
   std::string data;
   {
-    std::shared_lock lock(state_mu_);
+    std::shared_lock lock(slot.state);
     const crdt::Document& d = (*loaded)->doc;
     if (d.version() != seal.version) {
       return Status::InvalidArgument("the document is at another version here than the seal's");
@@ -1316,11 +1367,12 @@ Result<VersionVector> ReplicaImpl::ImportSnapshot(std::string_view doc, std::str
                                                      std::string(doc) +
                                                      "\" is not sealed by its owner or an admin");
   }
-  std::unique_lock w(write_mu_);
+  DocSlot& slot = Slot(doc);
+  std::unique_lock w(slot.write);
   VersionVector local;
-  auto loaded = Load(doc, false);
+  auto loaded = Load(slot, doc, false);
   if (loaded.ok()) {
-    std::shared_lock lock(state_mu_);
+    std::shared_lock lock(slot.state);
     local = (*loaded)->doc.version();
   } else if (loaded.status().code() != StatusCode::kNotFound) {
     return loaded.status();
@@ -1337,11 +1389,11 @@ Result<VersionVector> ReplicaImpl::ImportSnapshot(std::string_view doc, std::str
   if (!commit.ok()) return commit.status();
   WEFT_RETURN_IF_ERROR(store_->WaitDurable(*commit));
   {
-    std::unique_lock lock(state_mu_);
+    std::unique_lock lock(slot.state);
     auto fresh = std::make_unique<DocState>(std::move(*decoded));
     // The log rows held stay, and the snapshot holds them all (it dominates them).
     if (loaded.ok()) fresh->log_pos = (*loaded)->log_pos;
-    docs_[std::string(doc)] = std::move(fresh);
+    slot.st = std::move(fresh);
   }
   {
     std::lock_guard f(feed_mu_);
@@ -1651,8 +1703,15 @@ size_t ReplicaImpl::FollowPending(bool all) {
     all = std::exchange(follow_all_, false) || all;
   }
   if (all) {
-    std::shared_lock state(state_mu_);
-    for (const auto& [doc, st] : docs_) pending.try_emplace(doc, false);
+    std::vector<std::pair<std::string, DocSlot*>> slots;
+    {
+      std::lock_guard l(slots_mu_);
+      for (const auto& [doc, slot] : slots_) slots.emplace_back(doc, slot.get());
+    }
+    for (auto& [doc, slot] : slots) {
+      std::shared_lock state(slot->state);
+      if (slot->st) pending.try_emplace(doc, false);
+    }
   }
   size_t changed = 0;
   for (const auto& [doc, base] : pending) changed += CatchUp(doc, base) ? 1 : 0;
@@ -1679,10 +1738,11 @@ void ReplicaImpl::FollowLoop() {
 }
 
 bool ReplicaImpl::CatchUp(const std::string& doc, bool base) {
-  std::unique_lock w(write_mu_);
+  DocSlot* slot = FindSlot(doc);
+  std::unique_lock<std::mutex> w;
+  if (slot) w = std::unique_lock(slot->write);
   ChangeEvent ev{doc, false, {}, {}};
-  auto it = docs_.find(doc);
-  if (it == docs_.end()) {
+  if (!slot || !slot->st) {
     // Not loaded here: it is read whole from the store when next used. Those following every
     // document (a relay's sessions) hear of it as of a document to read again.
     ev.snapshot = true;
@@ -1691,11 +1751,11 @@ bool ReplicaImpl::CatchUp(const std::string& doc, bool base) {
       std::lock_guard f(feed_mu_);
       queue_.push_back(std::move(ev));
     }
-    w.unlock();
+    if (w) w.unlock();
     Dispatch();
     return true;
   }
-  DocState* st = it->second.get();
+  DocState* st = slot->st.get();
   if (!base) {
     // Held already: this replica's own rows, and what it took from peers directly.
     auto held = [&](NodeId author, uint64_t end_seq) {
@@ -1726,7 +1786,7 @@ bool ReplicaImpl::CatchUp(const std::string& doc, bool base) {
     };
     // A storage error leaves the position: the next notice or poll reads again.
     if (!store_->ReadLog(doc, read).ok()) return false;
-    std::unique_lock lock(state_mu_);
+    std::unique_lock lock(slot->state);
     crdt::ApplyOptions opts;
     opts.patches = &ev.patches;
     size_t applied = 0;
@@ -1750,14 +1810,14 @@ bool ReplicaImpl::CatchUp(const std::string& doc, bool base) {
     }
   }
   if (base) {
-    std::unique_lock lock(state_mu_);
-    docs_.erase(it);
+    std::unique_lock lock(slot->state);
+    slot->st.reset();
     ev.patches.clear();
     ev.change = {};
     ev.snapshot = true;
     ev.access = true;
   } else {
-    (void)MaybeSnapshot(doc);
+    (void)MaybeSnapshot(doc, *slot);
   }
   {
     std::lock_guard f(feed_mu_);
