@@ -8,6 +8,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
+#include <future>
 #include <mutex>
 #include <thread>
 
@@ -498,6 +499,54 @@ TEST_CASE("readers run while a writer commits", "[sdk][threads]") {
   int64_t n = 0;
   REQUIRE(r->Read("d", [&](const View& v) { n = *v.root().Counter("n")->Value(); }).ok());
   CHECK(n == 300);
+}
+
+TEST_CASE("a writer of one document holds up no other document", "[sdk][threads]") {
+  TempDir dir;
+  auto r = OpenAt(dir.File("a.db"));
+  auto other = OpenAt(dir.File("b.db"));
+  REQUIRE(other->Transact("c", [](Txn& t) { return t.root().Put("k", "v"); }).ok());
+  auto from_other = other->ChangesSince("c", {});
+  REQUIRE(from_other.ok());
+  // A transaction on "a" that does not end until this test lets it.
+  std::mutex mu;
+  std::condition_variable cv;
+  bool entered = false, release = false;
+  std::thread held([&] {
+    auto c = r->Transact("a", [&](Txn& t) {
+      std::unique_lock l(mu);
+      entered = true;
+      cv.notify_all();
+      cv.wait(l, [&] { return release; });
+      return t.root().Put("k", "a");
+    });
+    CHECK(c.ok());
+  });
+  {
+    std::unique_lock l(mu);
+    cv.wait(l, [&] { return entered; });
+  }
+  // Meanwhile other documents commit, take a peer's batch, are read and snapshotted. Each runs on
+  // a thread of its own, so that a lock shared with "a" fails the test instead of hanging it.
+  auto others = std::async(std::launch::async, [&] {
+    Status s = r->Transact("b", [](Txn& t) { return t.root().Put("k", "b"); }).status();
+    if (s.ok()) s = r->ApplyRemoteChanges("c", *from_other).status();
+    if (s.ok()) s = r->Snapshot("b");
+    std::string json;
+    if (s.ok()) s = r->Read("c", [&](const View& v) { json = v.ToJson(); });
+    return s.ok() ? json : s.ToString();
+  });
+  const bool done = others.wait_for(std::chrono::seconds(30)) == std::future_status::ready;
+  {
+    std::lock_guard l(mu);
+    release = true;
+  }
+  cv.notify_all();
+  held.join();
+  REQUIRE(done);
+  CHECK(others.get() == R"({"k":"v"})");
+  CHECK(Json(*r, "a") == R"({"k":"a"})");
+  CHECK(Json(*r, "b") == R"({"k":"b"})");
 }
 
 TEST_CASE("text and lists through handles, synced between replicas", "[sdk][text]") {
