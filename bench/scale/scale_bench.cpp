@@ -11,12 +11,12 @@
 //
 // Per configuration: a saturation search (the edit rate doubled from --sat-start until fewer
 // than 99% of the deliveries arrive within the drain, p99 passes 1 s, or the drivers cannot keep
-// the rate), then a run at half the highest rate that kept up: delivered changes/s, p50/p99
-// propagation within a relay and across relays, the relays' CPU-seconds per delivered change
-// (each relay in its own cgroup with the same CPU quota when the machine allows it). With 3
-// relays, a failover under load: one relay is SIGKILLed, its devices reconnect to the others,
-// and the bench checks in PostgreSQL that every change a relay acknowledged is stored exactly
-// once and that every device converges.
+// the rate, then the interval bisected --refine times), then a run at half the highest rate that
+// kept up: delivered changes/s, p50/p99 propagation within a relay and across relays, the relays'
+// CPU-seconds per delivered change (each relay in its own cgroup with the same CPU quota when the
+// machine allows it). With 3 relays, a failover under load: one relay is SIGKILLed, its devices
+// reconnect to the others, and the bench checks in PostgreSQL that every change a relay
+// acknowledged is stored exactly once and that every device converges.
 //
 // Prints one JSON line per step and configuration ({"bench":"scale_step"|"scale"|"failover"}),
 // then a table. Usage: weft-scale-bench --help. Exit status: 0; 1 when a check failed (a lost
@@ -71,6 +71,7 @@ struct Flags {
   double sat_start = 0.25;  // edits a second per device at the first step
   double step_factor = 2;   // each step's rate over the one before
   int steps = 6;
+  int refine = 2;  // bisection steps after the doubling
   double step_s = 3;
   double warmup_s = 1;
   double duration_s = 5;   // the run at half saturation
@@ -687,21 +688,34 @@ bool RunConfig(const Flags& f, testing::PgServer* pg, int relays, const std::str
   (void)Measure(f, *s, pg, f.rate > 0 ? f.rate : f.sat_start, 0, 2, 10s);
   double half = f.rate;
   if (f.rate <= 0) {
-    double rate = f.sat_start;
-    for (int step = 0; step < f.steps; ++step, rate *= f.step_factor) {
+    int step = 0;
+    // Whether `rate` kept up; the highest that did is the saturation.
+    auto try_rate = [&](double rate) {
       Quiesce(*s);
       Run r = Measure(f, *s, pg, rate, f.warmup_s, f.step_s, 10s);
-      std::printf("{\"bench\":\"scale_step\",%s,\"step\":%d,%s}\n", config.c_str(), step,
+      std::printf("{\"bench\":\"scale_step\",%s,\"step\":%d,%s}\n", config.c_str(), step++,
                   RunJson(r).c_str());
       std::fflush(stdout);
-      if (!r.kept_up) {
-        row.saturated = true;
-        break;
-      }
-      if (r.delivered_per_s > row.sat_delivered) {
+      if (r.kept_up && r.delivered_per_s > row.sat_delivered) {
         row.sat_delivered = r.delivered_per_s;
         row.sat_rate = rate;
       }
+      return r.kept_up;
+    };
+    double rate = f.sat_start, failed = 0;
+    for (int i = 0; i < f.steps; ++i, rate *= f.step_factor) {
+      if (!try_rate(rate)) {
+        row.saturated = true;
+        failed = rate;
+        break;
+      }
+    }
+    // Then halves the interval between the highest rate that kept up and the lowest that did not,
+    // `refine` times, so that configurations a doubling apart are told apart.
+    double ok = row.sat_rate;
+    for (int i = 0; failed > 0 && ok > 0 && i < f.refine; ++i) {
+      const double mid = (ok + failed) / 2;
+      (try_rate(mid) ? ok : failed) = mid;
     }
     half = row.sat_rate > 0 ? row.sat_rate / 2 : f.sat_start / 2;
   }
@@ -729,15 +743,15 @@ bool RunConfig(const Flags& f, testing::PgServer* pg, int relays, const std::str
 }
 
 [[noreturn]] void Usage() {
-  std::fprintf(
-      stderr,
-      "usage: weft-scale-bench [--relay-bin PATH] [--devices N] [--documents N]\n"
-      "         [--relays 1,2,3] [--no-baseline] [--no-failover] [--open]\n"
-      "         [--sat-start EDITS_PER_S] [--step-factor F] [--steps N] [--step-duration S]\n"
-      "         [--warmup S] [--rate EDITS_PER_S] [--duration S] [--failover-duration S]\n"
-      "         [--relay-cpu CORES] [--relay-threads N] [--wire-threads N]\n"
-      "  rates are edits a second per device; --rate skips the saturation search;\n"
-      "  --relay-cpu: each relay's CPU quota in a cgroup when writable (0: none)\n");
+  std::fprintf(stderr,
+               "usage: weft-scale-bench [--relay-bin PATH] [--devices N] [--documents N]\n"
+               "         [--relays 1,2,3] [--no-baseline] [--no-failover] [--open]\n"
+               "         [--sat-start EDITS_PER_S] [--step-factor F] [--steps N] [--refine N]\n"
+               "         [--step-duration S] [--warmup S] [--rate EDITS_PER_S] [--duration S]\n"
+               "         [--failover-duration S] [--relay-cpu CORES] [--relay-threads N]\n"
+               "         [--wire-threads N]\n"
+               "  rates are edits a second per device; --rate skips the saturation search;\n"
+               "  --relay-cpu: each relay's CPU quota in a cgroup when writable (0: none)\n");
   std::exit(2);
 }
 
@@ -774,6 +788,8 @@ int main(int argc, char** argv) {
       f.step_factor = std::atof(value().c_str());
     } else if (a == "--steps") {
       f.steps = std::atoi(value().c_str());
+    } else if (a == "--refine") {
+      f.refine = std::atoi(value().c_str());
     } else if (a == "--step-duration") {
       f.step_s = std::atof(value().c_str());
     } else if (a == "--warmup") {

@@ -39,6 +39,7 @@ constexpr size_t kMaxBatchBytes = 4u << 20;
 // Element type OIDs of the binary arrays sent as parameters (pg_type.h).
 constexpr uint32_t kInt8Oid = 20;
 constexpr uint32_t kByteaOid = 17;
+constexpr uint32_t kTextOid = 25;
 
 // kMigrations[i] takes a database from schema version i to i + 1, in one transaction, under an
 // advisory lock (relays starting together migrate once). Version 0 is an empty database.
@@ -393,6 +394,7 @@ class PgStore final : public Store {
   Result<AppendResult> AppendChanges(std::string_view doc, int64_t now_ms,
                                      const std::vector<NewChange>& changes) override;
   Status ReadLog(std::string_view doc, const LogRead& read) override;
+  Status ReadTails(std::vector<LogTail>* tails) override;
   Result<std::optional<FoundRow>> FindRow(std::string_view doc, NodeId author,
                                           uint64_t seq) override;
   Result<uint64_t> LastSeq(std::string_view doc) override;
@@ -1189,6 +1191,49 @@ Status PgStore::ReadLogOn(Conn& c, std::string_view doc, const LogRead& read) {
 
 Status PgStore::ReadLog(std::string_view doc, const LogRead& read) {
   return Txn(true, [&](Conn& c) { return ReadLogOn(c, doc, read); });
+}
+
+Status PgStore::ReadTails(std::vector<LogTail>* tails) {
+  if (tails->empty()) return Status::Ok();
+  ArrayParam docs(kTextOid), afters(kInt8Oid);
+  for (LogTail& t : *tails) {
+    docs.AddBytes(t.doc);
+    afters.AddInt(Bound(t.after));
+    t.segments = false;
+    t.rows.clear();
+  }
+  // One statement, so one snapshot for every document: each one's rows past its position, and
+  // whether a segment lies past it (then its rows are not wanted).
+  return OnConn([&](Conn& c) -> Status {
+    auto q = Run(c,
+                 "SELECT t.i, w.seq, w.author, w.start_seq, w.end_seq, w.crc, w.data, w.seg FROM "
+                 "unnest($1::text[], $2::bigint[]) WITH ORDINALITY AS t(doc, after, i) CROSS "
+                 "JOIN LATERAL (SELECT seq, author, start_seq, end_seq, crc, data, false AS seg "
+                 "FROM weft_changes WHERE doc = t.doc AND seq > t.after UNION ALL (SELECT "
+                 "0::bigint, 0::bigint, 0::bigint, 0::bigint, 0::bigint, ''::bytea, true FROM "
+                 "weft_segments WHERE doc = t.doc AND last_seq > t.after LIMIT 1)) w ORDER BY 1, 2",
+                 Params().Owned(docs.Encode()).Owned(afters.Encode()));
+    if (!q.ok()) return q.status();
+    const PGresult* r = q->get();
+    for (int i = 0; i < PQntuples(r); ++i) {
+      const uint64_t at = GetU(r, i, 0);
+      if (at < 1 || at > tails->size()) return Status::IOError("postgres: a row of no document");
+      LogTail& t = (*tails)[at - 1];
+      if (GetInt(r, i, 7) != 0) {
+        t.segments = true;
+        t.rows.clear();
+        continue;
+      }
+      if (t.segments) continue;
+      FoundRow f;
+      f.info = {GetU(r, i, 1), NodeId{GetU(r, i, 2)}, GetU(r, i, 3), GetU(r, i, 4)};
+      f.data = std::string(GetStr(r, i, 6));
+      WEFT_RETURN_IF_ERROR(
+          oplog::CheckRow(t.doc, f.info.seq, static_cast<uint32_t>(GetInt(r, i, 5)), f.data));
+      t.rows.push_back(std::move(f));
+    }
+    return Status::Ok();
+  });
 }
 
 Result<std::optional<FoundRow>> PgStore::FindRow(std::string_view doc, NodeId author,

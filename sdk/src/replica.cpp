@@ -370,9 +370,9 @@ class ReplicaImpl final : public Replica {
   // Catches up on the documents noted (every loaded one too with `all`); how many changed.
   size_t FollowPending(bool all);
   // Reads what the log of `doc` holds past the document's position and applies it (`base`:
-  // another replica imported a base snapshot, so the document is read again whole). Whether the
-  // document changed (a change event was queued).
-  bool CatchUp(const std::string& doc, bool base);
+  // another replica imported a base snapshot, so the document is read again whole; `tail`: read
+  // already, by Store::ReadTails). Whether the document changed (a change event was queued).
+  bool CatchUp(const std::string& doc, bool base, const store::LogTail* tail = nullptr);
   // After this replica appended to the log of `doc`: moves its position on when nobody else
   // wrote in between, else has the follower read what they wrote. Caller holds the slot's write.
   void Appended(const std::string& doc, DocState* st, const store::AppendResult& r);
@@ -719,7 +719,7 @@ Result<CommitInfo> ReplicaImpl::Transact(std::string_view doc,
     info.version = st->doc.version();
   }
   (void)MaybeSnapshot(std::string(doc), slot);
-  ChangeEvent ev{std::string(doc), true, change->id(), std::move(patches)};
+  ChangeEvent ev{std::string(doc), true, change->id(), std::move(patches), false, false, {}};
   ev.access = HasAccessOps(*change);
   {
     std::lock_guard f(feed_mu_);
@@ -1001,7 +1001,7 @@ Result<ApplyReport> ReplicaImpl::ApplyRemoteChanges(std::string_view doc,
   if (!applied.empty()) {
     std::lock_guard f(feed_mu_);
     // One event for the batch, naming its first new change.
-    ChangeEvent ev{std::string(doc), false, applied.front()->id(), patches};
+    ChangeEvent ev{std::string(doc), false, applied.front()->id(), patches, false, false, {}};
     ev.access = std::any_of(applied.begin(), applied.end(),
                             [](const crdt::Change* c) { return HasAccessOps(*c); });
     queue_.push_back(std::move(ev));
@@ -1397,7 +1397,7 @@ Result<VersionVector> ReplicaImpl::ImportSnapshot(std::string_view doc, std::str
   }
   {
     std::lock_guard f(feed_mu_);
-    ChangeEvent ev{std::string(doc), false, {}, {}};
+    ChangeEvent ev{std::string(doc), false, {}, {}, false, false, {}};
     ev.snapshot = true;
     ev.access = true;
     queue_.push_back(std::move(ev));
@@ -1713,8 +1713,34 @@ size_t ReplicaImpl::FollowPending(bool all) {
       if (slot->st) pending.try_emplace(doc, false);
     }
   }
+  // Loaded documents are read together past their positions (one read of the store, where it
+  // can); others, and documents with a new base, one by one.
   size_t changed = 0;
-  for (const auto& [doc, base] : pending) changed += CatchUp(doc, base) ? 1 : 0;
+  std::vector<store::LogTail> tails;
+  for (const auto& [doc, base] : pending) {
+    DocSlot* slot = base ? nullptr : FindSlot(doc);
+    std::optional<uint64_t> pos;
+    if (slot) {
+      std::lock_guard w(slot->write);
+      if (slot->st) pos = slot->st->log_pos;
+    }
+    if (!pos) {
+      changed += CatchUp(doc, base) ? 1 : 0;
+    } else {
+      tails.push_back({doc, *pos, false, {}});
+    }
+  }
+  constexpr size_t kTailsPerRead = 64;
+  for (size_t i = 0; i < tails.size(); i += kTailsPerRead) {
+    std::vector<store::LogTail> part(
+        std::make_move_iterator(tails.begin() + i),
+        std::make_move_iterator(tails.begin() + std::min(tails.size(), i + kTailsPerRead)));
+    // A storage error leaves the positions: the next notice or poll reads again.
+    if (!store_->ReadTails(&part).ok()) continue;
+    for (const store::LogTail& t : part) {
+      changed += CatchUp(t.doc, false, t.segments ? nullptr : &t) ? 1 : 0;
+    }
+  }
   return changed;
 }
 
@@ -1737,11 +1763,11 @@ void ReplicaImpl::FollowLoop() {
   }
 }
 
-bool ReplicaImpl::CatchUp(const std::string& doc, bool base) {
+bool ReplicaImpl::CatchUp(const std::string& doc, bool base, const store::LogTail* tail) {
   DocSlot* slot = FindSlot(doc);
   std::unique_lock<std::mutex> w;
   if (slot) w = std::unique_lock(slot->write);
-  ChangeEvent ev{doc, false, {}, {}};
+  ChangeEvent ev{doc, false, {}, {}, false, false, {}};
   if (!slot || !slot->st) {
     // Not loaded here: it is read whole from the store when next used. Those following every
     // document (a relay's sessions) hear of it as of a document to read again.
@@ -1762,6 +1788,7 @@ bool ReplicaImpl::CatchUp(const std::string& doc, bool base) {
       return st->frozen.count(author) != 0 || st->doc.HasChange({author, end_seq});
     };
     std::vector<crdt::Change> changes;
+    std::vector<std::string> blobs;  // each change's bytes as stored ("": from a segment)
     uint64_t pos = st->log_pos;
     store::LogRead read;
     read.after = st->log_pos;
@@ -1769,7 +1796,9 @@ bool ReplicaImpl::CatchUp(const std::string& doc, bool base) {
       auto cs = oplog::DecodeSegmentData(doc, seg.last_seq, data);
       if (!cs.ok()) return cs.status();
       for (crdt::Change& c : *cs) {
-        if (!held(c.author, c.end_seq())) changes.push_back(std::move(c));
+        if (held(c.author, c.end_seq())) continue;
+        changes.push_back(std::move(c));
+        blobs.emplace_back();
       }
       pos = std::max(pos, seg.last_seq);
       return Status::Ok();
@@ -1782,21 +1811,33 @@ bool ReplicaImpl::CatchUp(const std::string& doc, bool base) {
       auto c = oplog::DecodeRow(doc, row.seq, data);
       if (!c.ok()) return c.status();
       changes.push_back(std::move(*c));
+      blobs.emplace_back(data);
       return Status::Ok();
     };
-    // A storage error leaves the position: the next notice or poll reads again.
-    if (!store_->ReadLog(doc, read).ok()) return false;
+    if (tail) {
+      // Read from the position then, which this one may have passed since: what lies between is
+      // held.
+      for (const store::FoundRow& row : tail->rows) {
+        if (!read.want_row(row.info)) continue;
+        if (!read.row(row.info, row.data).ok()) return false;
+      }
+    } else if (!store_->ReadLog(doc, read).ok()) {
+      // A storage error leaves the position: the next notice or poll reads again.
+      return false;
+    }
     std::unique_lock lock(slot->state);
     crdt::ApplyOptions opts;
     opts.patches = &ev.patches;
     size_t applied = 0;
     Status failure;
-    for (const crdt::Change& c : changes) {
+    for (size_t i = 0; i < changes.size(); ++i) {
+      const crdt::Change& c = changes[i];
       if (st->doc.HasChange({c.author, c.end_seq()})) continue;  // twice in the read
       // The log is in causal order (each store appends only what it holds the dependencies of),
       // so every change applies here.
       failure = st->doc.ApplyChange(c, opts);
       if (!failure.ok()) break;
+      if (!blobs[i].empty()) ev.followed.push_back(std::move(blobs[i]));
       if (applied++ == 0) ev.change = c.id();
       ++st->since_snapshot;
       st->ops_since_snapshot += c.span();
@@ -1813,6 +1854,7 @@ bool ReplicaImpl::CatchUp(const std::string& doc, bool base) {
     std::unique_lock lock(slot->state);
     slot->st.reset();
     ev.patches.clear();
+    ev.followed.clear();
     ev.change = {};
     ev.snapshot = true;
     ev.access = true;

@@ -155,6 +155,17 @@ struct FoundRow {
   std::string data;
 };
 
+// A follower's read of one document's log past its position (Store::ReadTails).
+struct LogTail {
+  std::string doc;
+  uint64_t after = 0;
+  // What the read found: whether the log holds a segment past `after` (others compacted rows the
+  // follower has not read: it reads the document with ReadLog instead, and `rows` stays empty),
+  // else every row past `after`, in seq order, its bytes checked.
+  bool segments = false;
+  std::vector<FoundRow> rows;
+};
+
 struct StoredSnapshot {
   uint64_t upto = 0;  // the last log seq it includes
   std::string data;   // crdt::Document::EncodeSnapshot(false)
@@ -238,6 +249,30 @@ class Store {
   virtual Result<AppendResult> AppendChanges(std::string_view doc, int64_t now_ms,
                                              const std::vector<NewChange>& changes) = 0;
   virtual Status ReadLog(std::string_view doc, const LogRead& read) = 0;
+  // Fills each of `tails` with what its document's log holds past its position, each document
+  // read in one consistent state. A follower of a shared store calls it with every document
+  // notices named since its last read: a store where each read is a round trip to a server reads
+  // them all at once. This one reads them one by one.
+  virtual Status ReadTails(std::vector<LogTail>* tails) {
+    for (LogTail& t : *tails) {
+      LogRead read;
+      read.after = t.after;
+      read.want_segment = [&](const SegmentInfo&) {
+        t.segments = true;
+        return false;
+      };
+      read.segment = [](const SegmentInfo&, std::string_view) { return Status::Ok(); };
+      read.row = [&](const RowInfo& info, std::string_view data) {
+        if (!t.segments) t.rows.push_back({info, std::string(data)});
+        return Status::Ok();
+      };
+      t.segments = false;
+      t.rows.clear();
+      WEFT_RETURN_IF_ERROR(ReadLog(t.doc, read));
+      if (t.segments) t.rows.clear();
+    }
+    return Status::Ok();
+  }
   // The row of `author` with the greatest start_seq <= `seq` (nullopt: none, or compacted).
   virtual Result<std::optional<FoundRow>> FindRow(std::string_view doc, NodeId author,
                                                   uint64_t seq) = 0;

@@ -476,6 +476,53 @@ TEST_CASE("store: a snapshot and its compaction are written together, and seqs s
   }
 }
 
+TEST_CASE("store: tails of several logs read at once: rows past each position, or segments",
+          "[store]") {
+  FOR_EVERY_STORE();
+  auto d1 = Append(*st, "one", kA, {1, 2, 3});
+  (void)Append(*st, "one", kB, {1});
+  auto rows_two = Append(*st, "two", kB, {1, 2});
+  auto rows_one = Rows(*st, "one");
+  // "three" has a segment past the position its follower is at.
+  auto d3 = Append(*st, "three", kA, {1, 2});
+  store::Compaction c;
+  c.added.push_back(Seg(d3.first_seq, d3.last_seq, 2, "segment", {}));
+  c.folded = d3.last_seq;
+  REQUIRE(st->WriteSnapshot("three", d3.last_seq, "snapshot", c).ok());
+
+  std::vector<store::LogTail> tails = {{"one", d1.first_seq, false, {}},
+                                       {"two", rows_two.last_seq, false, {}},
+                                       {"three", 0, false, {}},
+                                       {"absent", 0, false, {}},
+                                       {"one", 0, false, {}}};
+  Status s = st->ReadTails(&tails);
+  INFO(s.ToString());
+  REQUIRE(s.ok());
+  auto as_logged = [](const store::LogTail& t) {
+    std::vector<Logged> out;
+    for (const auto& r : t.rows)
+      out.push_back({r.info.seq, r.info.author, r.info.start_seq, r.data});
+    return out;
+  };
+  CHECK_FALSE(tails[0].segments);
+  CHECK(as_logged(tails[0]) == std::vector<Logged>(rows_one.begin() + 1, rows_one.end()));
+  CHECK_FALSE(tails[1].segments);
+  CHECK(tails[1].rows.empty());
+  CHECK(tails[2].segments);
+  CHECK(tails[2].rows.empty());
+  CHECK_FALSE(tails[3].segments);
+  CHECK(tails[3].rows.empty());
+  CHECK(as_logged(tails[4]) == rows_one);
+  // Past the segment, a tail holds the rows again.
+  auto more = Append(*st, "three", kA, {3});
+  std::vector<store::LogTail> after = {{"three", d3.last_seq, false, {}}};
+  REQUIRE(st->ReadTails(&after).ok());
+  CHECK_FALSE(after[0].segments);
+  REQUIRE(after[0].rows.size() == 1);
+  CHECK(after[0].rows[0].info.seq == more.first_seq);
+  CHECK(after[0].rows[0].data == Bytes(kA, 3));
+}
+
 TEST_CASE("store: a base snapshot replaces the cached snapshot and may be kept sealed", "[store]") {
   FOR_EVERY_STORE();
   Append(*st, "d", kA, {1});
@@ -1363,6 +1410,40 @@ TEST_CASE("store: replicas sharing a store follow each other's writes to a loade
 }
 
 // A notice can be missed (the listening connection drops): the slow poll catches up all the same.
+TEST_CASE("store: a change followed from a shared store comes with its bytes as stored",
+          "[store][replica]") {
+  FOR_EVERY_SHARED_STORE();
+  ReplicaOptions opts;
+  opts.public_documents = true;
+  opts.snapshot_every = 0;  // rows stay rows
+  opts.follow_in_background = false;
+  auto r1 = OpenReplica(std::move(st), opts);
+  REQUIRE(r1.ok());
+  auto r2 = OpenReplica(OpenPeerStore(*factory, "second"), opts);
+  REQUIRE(r2.ok());
+  REQUIRE((*r1)->Transact("doc", [](Txn& t) { return t.root().Put("a", int64_t{1}); }).ok());
+  (void)(*r2)->FollowStore(true);
+  REQUIRE((*r2)->Read("doc", [](const View&) {}).ok());  // loaded
+  std::vector<std::string> followed;
+  (*r2)->Subscribe("doc", [&](const ChangeEvent& ev) {
+    followed.insert(followed.end(), ev.followed.begin(), ev.followed.end());
+  });
+  VersionVector before = *(*r1)->Version("doc");
+  for (int i = 0; i < 3; ++i) {
+    REQUIRE((*r1)->Transact("doc", [&](Txn& t) { return t.root().Put("k", int64_t{i}); }).ok());
+  }
+  CHECK((*r2)->FollowStore(true) == 1);
+  auto sent = (*r1)->ChangesSince("doc", before);
+  REQUIRE(sent.ok());
+  REQUIRE(sent->size() == 3);
+  CHECK(followed == *sent);
+  // Its own changes are not "followed".
+  followed.clear();
+  REQUIRE((*r2)->Transact("doc", [](Txn& t) { return t.root().Put("b", int64_t{2}); }).ok());
+  CHECK((*r2)->FollowStore(true) == 0);
+  CHECK(followed.empty());
+}
+
 TEST_CASE("store: a replica on PostgreSQL that hears no notices catches up by polling",
           "[store][replica]") {
   PgFactory factory;

@@ -114,6 +114,10 @@ struct ChangeEvent {
   // The change (or one of the batch) holds access list ops: who may read or write may have
   // changed (also set with `snapshot`).
   bool access = false;
+  // On a store shared with other replicas (relays on one database): the changes others stored
+  // that this event applies, as stored (crdt::EncodeChange bytes, signed), in the order applied,
+  // so that a relay forwards them without reading them back. Empty for other events.
+  std::vector<std::string> followed;
 };
 using ChangeCallback = std::function<void(const ChangeEvent&)>;
 

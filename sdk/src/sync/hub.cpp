@@ -1,6 +1,8 @@
 // The hub shared by a replica's sync connections (see hub.h).
 #include "sync/hub.h"
 
+#include "weft/crdt/document.h"
+
 namespace weft::sync {
 namespace {
 constexpr size_t kMaxPaths = 1 << 16;
@@ -15,6 +17,18 @@ Hub::Hub(Replica& replica) : replica_(replica), self_(replica.node_id()) {
       std::lock_guard lock(mu_);
       bases_.erase(ev.doc);
       ++bases_generation_;
+    }
+    // Changes another relay stored in a shared store: remembered, so that connections fanning
+    // them out read no log.
+    if (!ev.followed.empty()) {
+      std::vector<RecentChange> recent;
+      recent.reserve(ev.followed.size());
+      for (const std::string& blob : ev.followed) {
+        auto c = crdt::DecodeChange(blob);
+        if (!c.ok()) break;  // applied from the log, so it decodes; the log serves it otherwise
+        recent.push_back({c->id(), c->end_seq(), c->lamport, std::move(c->deps), blob});
+      }
+      Remember(ev.doc, std::move(recent));
     }
     HubEvent e;
     e.kind = HubEvent::Kind::kDocChanged;
