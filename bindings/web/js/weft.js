@@ -111,6 +111,21 @@ export function float64(x) {
   return Object.freeze({ float64: Number(x) });
 }
 
+// A string with a lone UTF-16 surrogate has no UTF-8 form: refuse it rather than store a
+// replacement.
+const LONE_SURROGATE = /\p{Surrogate}/u;
+function wellFormed(s, what) {
+  if (typeof s === 'string' && LONE_SURROGATE.test(s)) {
+    throw new WeftError(Status.INVALID_ARGUMENT, 'InvalidArgument',
+                        `${what} holds a lone UTF-16 surrogate (not valid Unicode)`);
+  }
+  return s;
+}
+function scalar(v) {
+  if (Array.isArray(v)) return v.map((x) => wellFormed(x, 'a value'));
+  return wellFormed(v, 'a value');
+}
+
 function idOf(obj) {
   if (obj instanceof ObjectRef) return obj.id;
   if (obj && typeof obj === 'object' && typeof obj.id === 'string') return obj.id;
@@ -449,10 +464,10 @@ export class Transaction {
   }
 
   /** key := value, replacing every value the key shows now. */
-  put(obj, key, v) { check(this._raw().put(idOf(obj), key, v)); }
+  put(obj, key, v) { check(this._raw().put(idOf(obj), wellFormed(key, 'a key'), scalar(v))); }
   /** key := value, replacing only the values a read returned (its `context`). */
   putAfterRead(obj, key, v, context) {
-    check(this._raw().putAfterRead(idOf(obj), key, v, context));
+    check(this._raw().putAfterRead(idOf(obj), wellFormed(key, 'a key'), scalar(v), context));
   }
   /**
    * A new nested object of `kind` at `key`, replacing the key's values. Counters, sets, maps,
@@ -460,26 +475,28 @@ export class Transaction {
    * key concurrently get one object. @returns {ObjectRef}
    */
   putObject(obj, key, kind) {
-    return new ObjectRef(kind, check(this._raw().putObject(idOf(obj), key, kind)));
+    return new ObjectRef(kind, check(this._raw().putObject(idOf(obj), wellFormed(key, 'a key'), kind)));
   }
   /** Removes the key's values. */
-  delete(obj, key) { check(this._raw().del(idOf(obj), key)); }
+  delete(obj, key) { check(this._raw().del(idOf(obj), wellFormed(key, 'a key'))); }
   /** Register or LWW register := value. */
-  setRegister(obj, v) { check(this._raw().setRegister(idOf(obj), v)); }
+  setRegister(obj, v) { check(this._raw().setRegister(idOf(obj), scalar(v))); }
   /** Multi-value register := value, replacing exactly the siblings a read returned. */
   setRegisterAfterRead(obj, v, context) {
-    check(this._raw().setRegisterAfterRead(idOf(obj), v, context));
+    check(this._raw().setRegisterAfterRead(idOf(obj), scalar(v), context));
   }
   /** Adds `delta` (a Number or BigInt, may be negative) to a counter. */
   increment(obj, delta = 1) { check(this._raw().increment(idOf(obj), delta)); }
-  setAdd(obj, element) { check(this._raw().setAdd(idOf(obj), element)); }
-  setRemove(obj, element) { check(this._raw().setRemove(idOf(obj), element)); }
+  setAdd(obj, element) { check(this._raw().setAdd(idOf(obj), scalar(element))); }
+  setRemove(obj, element) { check(this._raw().setRemove(idOf(obj), scalar(element))); }
   /** Inserts non-empty text at code point `pos`. */
-  textInsert(obj, pos, text) { check(this._raw().textInsert(idOf(obj), pos, text)); }
+  textInsert(obj, pos, text) {
+    check(this._raw().textInsert(idOf(obj), pos, wellFormed(text, 'text')));
+  }
   /** Deletes `count` code points at `pos`. */
   textDelete(obj, pos, count) { check(this._raw().seqDelete(idOf(obj), pos, count)); }
   /** Inserts scalars at `pos` of a list. */
-  listInsert(obj, pos, vals) { check(this._raw().listInsert(idOf(obj), pos, vals)); }
+  listInsert(obj, pos, vals) { check(this._raw().listInsert(idOf(obj), pos, scalar(vals))); }
   /** Inserts a new nested object of `kind` at `pos` of a list. @returns {ObjectRef} */
   listInsertObject(obj, pos, kind) {
     return new ObjectRef(kind, check(this._raw().listInsertObject(idOf(obj), pos, kind)));
