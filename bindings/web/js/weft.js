@@ -139,6 +139,54 @@ function value(v) {
   return v;
 }
 
+function tagged(v) {
+  if (v !== null && typeof v === 'object') {
+    if ('$int' in v) return BigInt(v.$int);
+    if ('$float' in v) return Number(v.$float);
+    if ('$bytes' in v) return new Uint8Array((v.$bytes.match(/../g) ?? []).map((h) => parseInt(h, 16)));
+  }
+  return v;
+}
+
+// Patches come from the core as JSON text; parsed when first read.
+function parsePatches(json) {
+  const patches = JSON.parse(json);
+  for (const p of patches) {
+    if ('element' in p) p.element = tagged(p.element);
+    if ('delta' in p) p.delta = tagged(p.delta);
+  }
+  return patches;
+}
+
+/**
+ * One committed transaction: `bytes` to send to other replicas, the `patches` it made, and what
+ * the change holds (decoded from the bytes when first read).
+ */
+export class Change {
+  constructor(bytes, patchesJson) {
+    /** @type {Uint8Array} */
+    this.bytes = bytes;
+    this._patchesJson = patchesJson;
+    this._patches = null;
+    this._info = null;
+  }
+  /** @returns {Patch[]} */
+  get patches() { return (this._patches ??= parsePatches(this._patchesJson)); }
+  _decoded() { return (this._info ??= decodeChange(this.bytes)); }
+  /** "<author>:<startSeq>" */
+  get id() { return this._decoded().id; }
+  get author() { return this._decoded().author; }
+  get startSeq() { return this._decoded().startSeq; }
+  get endSeq() { return this._decoded().endSeq; }
+  /** The version it depends on (the author's causal frontier). */
+  get deps() { return this._decoded().deps; }
+  get lamport() { return this._decoded().lamport; }
+  /** Its hybrid logical time: {ms, logical}. */
+  get time() { return this._decoded().time; }
+  /** The number of ops. */
+  get ops() { return this._decoded().ops; }
+}
+
 function values(read) {
   for (const e of read.values) e.value = value(e.value);
   return read;
@@ -276,9 +324,10 @@ export class Document {
    */
   applyChanges(changes) {
     if (!Array.isArray(changes)) changes = [changes];
-    const r = check(this._r.applyChanges(changes.map((c) => asBytes(c, 'a change'))));
-    for (const p of r.patches) if ('element' in p) p.element = value(p.element);
-    this._emit({ local: false, change: null, patches: r.patches });
+    const [json, pending] = check(this._r.applyChanges(changes.map((c) => asBytes(c, 'a change'))));
+    let patches = null;
+    const r = { pending, get patches() { return (patches ??= parsePatches(json)); } };
+    if (this._listeners.size) this._emit({ local: false, change: null, patches: r.patches });
     return r;
   }
 
@@ -316,7 +365,7 @@ export class Document {
   }
 
   _emit(event) {
-    if (event.patches.length === 0 && !event.change) return;
+    if (event.patches.length === 0) return;
     for (const fn of [...this._listeners]) fn(event);
   }
 
@@ -356,9 +405,7 @@ export class Document {
   diff(from, to = this.version) {
     const doc = new Document({ nodeId: this.nodeId });
     try {
-      const patches = check(doc._raw.rebuildFrom(this._r, to, from));
-      for (const p of patches) if ('element' in p) p.element = value(p.element);
-      return patches;
+      return parsePatches(check(doc._raw.rebuildFrom(this._r, to, from)));
     } finally {
       doc.free();
     }
@@ -506,12 +553,11 @@ export class Transaction {
 
   /** Ends the transaction: its writes become one change. @returns {Change|null} */
   commit() {
-    const c = check(this._raw().commit());
+    const r = check(this._raw().commit());
     this.open = false;
-    if (c) {
-      for (const p of c.patches) if ('element' in p) p.element = value(p.element);
-      this.doc._emit({ local: true, change: c, patches: c.patches });
-    }
+    if (!r) return null;
+    const c = new Change(r[0], r[1]);
+    if (this.doc._listeners.size) this.doc._emit({ local: true, change: c, patches: c.patches });
     return c;
   }
   /** Ends the transaction, undoing its writes. */
@@ -649,7 +695,4 @@ export function decodeSegment(bytes) {
  * @property {{ms: number, logical: number}} time
  * @property {number} ops
  * @property {object} [version] history(): the version the change led to
- */
-/**
- * @typedef {ChangeInfo & {bytes: Uint8Array, patches: Patch[]}} Change
  */

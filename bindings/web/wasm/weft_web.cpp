@@ -68,10 +68,10 @@ std::optional<std::string> BytesOf(const val& v) {
 }
 
 bool IsString(const val& v) {
-  return v.typeOf().as<std::string>() == "string";
+  return v.isString();
 }
 bool IsNumber(const val& v) {
-  return v.typeOf().as<std::string>() == "number";
+  return v.isNumber();
 }
 
 std::string DotString(const Dot& d) {
@@ -281,30 +281,105 @@ const char* PatchTypeName(Patch::Type t) {
   return "unknown";
 }
 
-val PatchesToJs(const std::vector<Patch>& patches) {
-  val out = val::array();
+// Patches go to JS as JSON text (parsed there when read): building many small JS objects
+// property by property through embind costs more than the whole change. Scalars: JSON values,
+// except int64 beyond 2^53 {"$int": "decimal"}, doubles that JSON cannot hold {"$float": "NaN"},
+// and bytes {"$bytes": "hex"}.
+void JsonString(std::string_view s, std::string& out) {
+  static const char* kHex = "0123456789abcdef";
+  out.push_back('"');
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (c < 0x20) {
+          out += "\\u00";
+          out.push_back(kHex[c >> 4]);
+          out.push_back(kHex[c & 15]);
+        } else {
+          out.push_back(static_cast<char>(c));
+        }
+    }
+  }
+  out.push_back('"');
+}
+
+void JsonScalar(const Scalar& s, std::string& out) {
+  const auto& v = s.variant();
+  switch (v.index()) {
+    case 0: out += "null"; return;
+    case 1: out += std::get<bool>(v) ? "true" : "false"; return;
+    case 2: {
+      int64_t i = std::get<int64_t>(v);
+      bool safe =
+          i >= -static_cast<int64_t>(kMaxSafeInteger) && i <= static_cast<int64_t>(kMaxSafeInteger);
+      out += safe ? std::to_string(i) : "{\"$int\":\"" + std::to_string(i) + "\"}";
+      return;
+    }
+    case 3: {
+      double d = std::get<double>(v);
+      if (std::isnan(d) || std::isinf(d)) {
+        out += std::isnan(d) ? "{\"$float\":\"NaN\"}"
+                             : (d > 0 ? "{\"$float\":\"Infinity\"}" : "{\"$float\":\"-Infinity\"}");
+        return;
+      }
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "%.17g", d);
+      out += buf;
+      return;
+    }
+    case 4: JsonString(std::get<std::string>(v), out); return;
+    default: {
+      static const char* kHex = "0123456789abcdef";
+      out += "{\"$bytes\":\"";
+      for (unsigned char c : std::get<weft::crdt::Bytes>(v).data) {
+        out.push_back(kHex[c >> 4]);
+        out.push_back(kHex[c & 15]);
+      }
+      out += "\"}";
+    }
+  }
+}
+
+std::string PatchesJson(const std::vector<Patch>& patches) {
+  std::string out = "[";
   for (const Patch& p : patches) {
-    val o = val::object();
-    o.set("type", val(PatchTypeName(p.type)));
-    o.set("object", val(DotString(p.object)));
+    if (out.size() > 1) out.push_back(',');
+    out += "{\"type\":\"";
+    out += PatchTypeName(p.type);
+    out += "\",\"object\":\"" + DotString(p.object) + "\"";
     switch (p.type) {
       case Patch::Type::kMapKey:
-        o.set("key", val(p.key));
-        o.set("siblings", static_cast<double>(p.siblings));
+        out += ",\"key\":";
+        JsonString(p.key, out);
+        out += ",\"siblings\":" + std::to_string(p.siblings);
         break;
-      case Patch::Type::kRegister: o.set("siblings", static_cast<double>(p.siblings)); break;
-      case Patch::Type::kCounter: o.set("delta", ScalarToJs(Scalar(p.delta))); break;
+      case Patch::Type::kRegister: out += ",\"siblings\":" + std::to_string(p.siblings); break;
+      case Patch::Type::kCounter:
+        out += ",\"delta\":";
+        JsonScalar(Scalar(p.delta), out);
+        break;
       case Patch::Type::kSetAdd:
-      case Patch::Type::kSetRemove: o.set("element", ScalarToJs(p.element)); break;
+      case Patch::Type::kSetRemove:
+        out += ",\"element\":";
+        JsonScalar(p.element, out);
+        break;
       case Patch::Type::kInsert:
       case Patch::Type::kDelete:
-        o.set("index", static_cast<double>(p.index));
-        o.set("length", static_cast<double>(p.length));
-        if (p.type == Patch::Type::kInsert && !p.text.empty()) o.set("text", val(p.text));
+        out += ",\"index\":" + std::to_string(p.index) + ",\"length\":" + std::to_string(p.length);
+        if (p.type == Patch::Type::kInsert && !p.text.empty()) {
+          out += ",\"text\":";
+          JsonString(p.text, out);
+        }
         break;
     }
-    out.call<void>("push", o);
+    out.push_back('}');
   }
+  out.push_back(']');
   return out;
 }
 
@@ -393,9 +468,10 @@ class Doc {
     std::optional<Change> c = txn_->Commit();
     txn_.reset();
     if (!c) return val::null();
-    val out = ChangeInfo(*c);
-    out.set("bytes", Bytes(EncodeChange(*c)));
-    out.set("patches", PatchesToJs(patches));
+    // The bytes and the patches only: the rest of the change is decoded from the bytes in JS when
+    // it is asked for (most callers only send the bytes).
+    val out = val::array();
+    out.call<void>("push", Bytes(EncodeChange(*c)), val(PatchesJson(patches)));
     return out;
   }
   val rollback() {
@@ -653,9 +729,8 @@ class Doc {
         return Fail(s.code(), "change " + std::to_string(i) + ": " + s.message());
       }
     }
-    val out = val::object();
-    out.set("patches", PatchesToJs(patches));
-    out.set("pending", static_cast<double>(doc_.pending()));
+    val out = val::array();
+    out.call<void>("push", val(PatchesJson(patches)), static_cast<double>(doc_.pending()));
     return out;
   }
   val changesSince(val peer) const {
@@ -741,7 +816,7 @@ class Doc {
     if (s.ok() && from) s = pass(*to, &patches);
     if (!s.ok()) return Fail(s);
     doc_ = std::move(out);
-    return PatchesToJs(patches);
+    return val(PatchesJson(patches));
   }
 
  private:
