@@ -538,10 +538,22 @@ export class Transaction {
   setRemove(obj, element) { check(this._raw().setRemove(idOf(obj), scalar(element))); }
   /** Inserts non-empty text at code point `pos`. */
   textInsert(obj, pos, text) {
-    check(this._raw().textInsert(idOf(obj), pos, wellFormed(text, 'text')));
+    const id = idOf(obj);
+    if (typeof id === 'string' && typeof pos === 'number' && typeof text === 'string') {
+      check(this._raw().textInsertFast(id, pos, wellFormed(text, 'text')));
+    } else {
+      check(this._raw().textInsert(id, pos, text));  // reports what is wrong
+    }
   }
   /** Deletes `count` code points at `pos`. */
-  textDelete(obj, pos, count) { check(this._raw().seqDelete(idOf(obj), pos, count)); }
+  textDelete(obj, pos, count) {
+    const id = idOf(obj);
+    if (typeof id === 'string' && typeof pos === 'number' && typeof count === 'number') {
+      check(this._raw().seqDeleteFast(id, pos, count));
+    } else {
+      check(this._raw().seqDelete(id, pos, count));
+    }
+  }
   /** Inserts scalars at `pos` of a list. */
   listInsert(obj, pos, vals) { check(this._raw().listInsert(idOf(obj), pos, scalar(vals))); }
   /** Inserts a new nested object of `kind` at `pos` of a list. @returns {ObjectRef} */
@@ -549,7 +561,7 @@ export class Transaction {
     return new ObjectRef(kind, check(this._raw().listInsertObject(idOf(obj), pos, kind)));
   }
   /** Deletes `count` elements at `pos` of a list. */
-  listDelete(obj, pos, count) { check(this._raw().seqDelete(idOf(obj), pos, count)); }
+  listDelete(obj, pos, count) { this.textDelete(obj, pos, count); }
 
   /** Ends the transaction: its writes become one change. @returns {Change|null} */
   commit() {

@@ -108,9 +108,7 @@ std::optional<uint64_t> ParseDecimal(std::string_view s) {
   return v;
 }
 
-Result<Dot> DotOf(const val& v, const char* what) {
-  if (!IsString(v)) return Status::InvalidArgument(std::string(what) + " must be a string");
-  std::string s = v.as<std::string>();
+Result<Dot> DotOf(const std::string& s, const char* what) {
   size_t colon = s.find(':');
   std::optional<uint64_t> node, seq;
   if (colon != std::string::npos) {
@@ -124,6 +122,11 @@ Result<Dot> DotOf(const val& v, const char* what) {
   return Dot{NodeId{*node}, *seq};
 }
 
+Result<Dot> DotOf(const val& v, const char* what) {
+  if (!IsString(v)) return Status::InvalidArgument(std::string(what) + " must be a string");
+  return DotOf(v.as<std::string>(), what);
+}
+
 Result<NodeId> NodeOf(const val& v) {
   if (IsString(v)) {
     auto n = NodeId::FromHex(v.as<std::string>());
@@ -133,11 +136,12 @@ Result<NodeId> NodeOf(const val& v) {
 }
 
 // A non-negative integer Number (a position, a length, a seq).
+Result<uint64_t> IndexOf(double d, const char* what) {
+  if (d >= 0 && d <= kMaxSafeInteger && std::floor(d) == d) return static_cast<uint64_t>(d);
+  return Status::InvalidArgument(std::string(what) + " must be a non-negative integer");
+}
 Result<uint64_t> IndexOf(const val& v, const char* what) {
-  if (IsNumber(v)) {
-    double d = v.as<double>();
-    if (d >= 0 && d <= kMaxSafeInteger && std::floor(d) == d) return static_cast<uint64_t>(d);
-  }
+  if (IsNumber(v)) return IndexOf(v.as<double>(), what);
   return Status::InvalidArgument(std::string(what) + " must be a non-negative integer");
 }
 
@@ -446,14 +450,14 @@ class Doc {
   // --- Transactions ---------------------------------------------------------------------------
   val begin(double now_ms) {
     if (txn_) return Fail(StatusCode::kInvalidArgument, "a transaction is already open");
-    auto now = IndexOf(val(now_ms), "the time");
+    auto now = IndexOf(now_ms, "the time");
     if (!now.ok()) return Fail(now.status());
     txn_.emplace(doc_.Begin(*now));
     return val(true);
   }
   val beginAt(val at, double now_ms) {
     if (txn_) return Fail(StatusCode::kInvalidArgument, "a transaction is already open");
-    auto now = IndexOf(val(now_ms), "the time");
+    auto now = IndexOf(now_ms, "the time");
     if (!now.ok()) return Fail(now.status());
     auto v = VersionOf(at);
     if (!v.ok()) return Fail(v.status());
@@ -570,6 +574,28 @@ class Doc {
       if (!n.ok()) return n.status();
       return t.ListDelete(id, *p, *n);
     });
+  }
+  // The typing path with typed arguments (no JS values to inspect): weft.js checks the types
+  // before calling. Positions arrive as doubles and are checked here.
+  val textInsertFast(const std::string& obj, double pos, const std::string& text) {
+    if (!txn_) return Fail(StatusCode::kInvalidArgument, "no transaction is open");
+    auto id = DotOf(obj, "an object ID");
+    if (!id.ok()) return Fail(id.status());
+    auto p = IndexOf(pos, "a position");
+    if (!p.ok()) return Fail(p.status());
+    Status s = txn_->TextInsert(*id, *p, text);
+    return s.ok() ? val(true) : Fail(s);
+  }
+  val seqDeleteFast(const std::string& obj, double pos, double len) {
+    if (!txn_) return Fail(StatusCode::kInvalidArgument, "no transaction is open");
+    auto id = DotOf(obj, "an object ID");
+    if (!id.ok()) return Fail(id.status());
+    auto p = IndexOf(pos, "a position");
+    if (!p.ok()) return Fail(p.status());
+    auto n = IndexOf(len, "a length");
+    if (!n.ok()) return Fail(n.status());
+    Status s = txn_->ListDelete(*id, *p, *n);
+    return s.ok() ? val(true) : Fail(s);
   }
   val listInsert(val obj, val pos, val values) {
     return Write(obj, [&](Transaction& t, ObjectId id) -> Status {
@@ -895,6 +921,8 @@ EMSCRIPTEN_BINDINGS(weft_core) {
       .function("setRemove", &Doc::setRemove)
       .function("textInsert", &Doc::textInsert)
       .function("seqDelete", &Doc::seqDelete)
+      .function("textInsertFast", &Doc::textInsertFast)
+      .function("seqDeleteFast", &Doc::seqDeleteFast)
       .function("listInsert", &Doc::listInsert)
       .function("listInsertObject", &Doc::listInsertObject)
       .function("kindOf", &Doc::kindOf)
