@@ -333,7 +333,7 @@ test('snapshots: encode and load, with and without history', () => {
   const [a] = pair();
   a.transact((t) => {
     t.root.text('t').insert(0, 'snapshot');
-    t.root.map('m').put('k', [1, 2].length);
+    t.root.map('m').put('k', 2);
   });
   a.transact((t) => t.root.counter('c').add(7));
   const lean = a.encodeSnapshot();

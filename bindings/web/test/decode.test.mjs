@@ -124,7 +124,7 @@ test('malformed arguments give a WeftError and change nothing', () => {
     (t) => t.put('00000000000000001:1', 'k', 1),
     (t) => t.put('1:99999999999999999999999', 'k', 1),
     (t) => t.put(ROOT, 7, 1),
-    (t) => t.put(ROOT, 'k', undefined === 0 ? 1 : () => 1),
+    (t) => t.put(ROOT, 'k', () => 1),
     (t) => t.putObject(ROOT, 'k', 'tree'),
     (t) => t.textInsert(text, -1, 'x'),
     (t) => t.textInsert(text, 1.5, 'x'),
