@@ -13,7 +13,9 @@
 // ID to seq (a Number; seqs stay below 2^53); bytes Uint8Array. Scalars: null, boolean, a Number
 // (an integer Number within 2^53 is an int64, any other Number a double), BigInt (int64), string,
 // Uint8Array (bytes), or {float64: x} to force a double. Reads give int64 as a Number when it is
-// within 2^53, else as a BigInt; nested objects as {kind, id}.
+// within 2^53, else as a BigInt; nested objects as {kind, id}. Patches travel as JSON text (see
+// PatchesJson), and text edits take typed arguments (textInsertFast, seqDeleteFast): building or
+// inspecting JS values one property at a time is what costs most at this boundary.
 //
 // Thread safety: none needed (one JS thread); a Doc is not shared between workers.
 #include <emscripten/bind.h>
