@@ -102,6 +102,13 @@ soak-crash: build
 bench-compare: build
 	cmake --build $(BUILD) --target bench-compare
 
+# Weft's core in WebAssembly (bindings/web, under Node.js) beside Yjs and Loro on the same traces.
+.PHONY: bench-web
+bench-web: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWEFT_WERROR=$(WERROR) $(CMAKE_ARGS) >/dev/null
+	@cmake --build $(BUILD) -j$(JOBS) --target weft-web
+	WEFT_WEB_PKG=$(CURDIR)/$(BUILD)/bindings/web/pkg sh bindings/web/bench.sh
+
 # libFuzzer targets (fuzz/targets/) built with clang-14 under ASan and UBSan, each run for
 # FUZZ_SECONDS (default 600) on a working copy of its seed corpus; new crashes are written to
 # $(FUZZ_BUILD)/artifacts/<target>/ (keep each as fuzz/regressions/<target>/<name>; `make test`

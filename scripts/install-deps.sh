@@ -26,6 +26,8 @@ packages=(
   qt6-qpa-plugins       # Qt platform plugins (offscreen for the test, xcb for windows)
   fonts-dejavu-core     # a font for the demo's text, also under Xvfb
   xvfb xauth            # make demo-screenshot: the scripted session under xvfb-run
+  emscripten            # bindings/web: crdt/ compiled to WebAssembly (emcc 3.1.6, prebuilt libraries)
+  nodejs                # bindings/web tests (node --test); emscripten's JS tools
 )
 if [[ "${1:-}" == "fuzz" ]]; then
   packages+=(clang-14 libfuzzer-14-dev)

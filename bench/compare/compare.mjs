@@ -3,7 +3,8 @@
 //   trace, lib, ops, apply_ms, merge_ms, snapshot_bytes, load_ms, peak_rss_kb, ok
 //
 //   node compare.mjs FILE            runs every library, each in its own process (own peak RSS)
-//   node compare.mjs --lib NAME FILE runs one library (yjs | loro | automerge)
+//   node compare.mjs --lib NAME FILE runs one library (yjs | loro | automerge | weft-wasm: Weft's
+//                                    core in WebAssembly, bindings/web, from WEFT_WEB_PKG)
 //
 // Same method as weft-bench: apply = every agent's replica doing its own edits (one change per
 // txn) and merging its parents' changes; merge = a fresh replica applying every change; snapshot =
@@ -15,7 +16,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { gunzipSync } from 'node:zlib';
 
 const LIBS = ['yjs', 'loro', 'automerge'];
@@ -144,6 +145,36 @@ async function adapter(name) {
       save(doc) { return A.save(doc.value); },
       load(bytes) { return { value: A.load(bytes) }; },
       wrap: true,
+    };
+  }
+  if (name === 'weft-wasm') {
+    // Weft's own core compiled to WebAssembly (bindings/web), through its JS API: the package in
+    // WEFT_WEB_PKG (default: build/bindings/web/pkg of this tree). Positions are code points, as
+    // in the traces. One transaction (one change) per txn, as weft-bench makes.
+    const pkg = process.env.WEFT_WEB_PKG ??
+        fileURLToPath(new URL('../../build/bindings/web/pkg', import.meta.url));
+    const weft = await import(pathToFileURL(`${pkg}/weft.js`).href);
+    await weft.init();
+    const textOf = (doc) => {
+      if (!doc.__text) doc.__text = doc.lookup('t');
+      return doc.__text;
+    };
+    return {
+      create(agent) { return new weft.Document({ nodeId: (agent + 1).toString(16) }); },
+      text(doc) { const t = textOf(doc); return t ? doc.readText(t) : ''; },
+      local(doc, patches, astral, capture) {
+        const c = doc.transact((t) => {
+          const id = textOf(doc) ?? (doc.__text = t.root.text('t'));
+          for (const [pos, del, ins] of patches) {
+            if (del > 0) t.textDelete(id, pos, del);
+            if (ins.length > 0) t.textInsert(id, pos, ins);
+          }
+        });
+        return capture && c ? c.bytes : null;
+      },
+      apply(doc, changes) { doc.applyChanges(changes.filter((c) => c)); },
+      save(doc) { return doc.encodeSnapshot(); },
+      load(bytes) { return weft.Document.load(bytes); },
     };
   }
   throw new Error('unknown library ' + name);
@@ -281,6 +312,6 @@ if (args[0] === '--lib' && args.length === 3) {
     process.stdout.write(execFileSync(process.execPath, [self, '--lib', name, args[0]], { maxBuffer: 1 << 20 }));
   }
 } else {
-  console.error('usage: node compare.mjs [--lib yjs|loro|automerge] TRACE_FILE');
+  console.error('usage: node compare.mjs [--lib yjs|loro|automerge|weft-wasm] TRACE_FILE');
   process.exit(2);
 }
