@@ -594,9 +594,7 @@ Result<Document> Document::DecodeSnapshot(std::string_view bytes, NodeId self,
 // ---------------------------------------------------------------------------------------------
 // JSON rendering
 
-namespace {
-
-void JsonString(std::string& out, std::string_view s) {
+void AppendJsonString(std::string& out, std::string_view s) {
   out += '"';
   for (unsigned char c : s) {
     switch (c) {
@@ -618,12 +616,14 @@ void JsonString(std::string& out, std::string_view s) {
   out += '"';
 }
 
+namespace {
+
 void JsonScalar(std::string& out, const Scalar& s) {
-  if (s.is<std::string>()) return JsonString(out, s.as<std::string>());
+  if (s.is<std::string>()) return AppendJsonString(out, s.as<std::string>());
   if (s.is<Bytes>()) {
     out += "{\"bytes\":";
     std::string hex = s.ToString();  // b"..."
-    JsonString(out, hex.substr(2, hex.size() - 3));
+    AppendJsonString(out, hex.substr(2, hex.size() - 3));
     out += "}";
     return;
   }
@@ -662,7 +662,7 @@ void RenderObject(const Document& d, const Document::Object* o, std::string& out
           for (const auto& [k, slot] : obj.entries) {
             if (!first) out += ",";
             first = false;
-            JsonString(out, k);
+            AppendJsonString(out, k);
             out += ":";
             RenderSlot(d, slot, out);
           }
@@ -681,7 +681,7 @@ void RenderObject(const Document& d, const Document::Object* o, std::string& out
         } else if constexpr (std::is_same_v<T, Counter>) {
           out += std::to_string(obj.Value());
         } else if constexpr (std::is_same_v<T, Text>) {
-          JsonString(out, obj.ToString());
+          AppendJsonString(out, obj.ToString());
         } else if constexpr (std::is_same_v<T, List<Value>>) {
           out += "[";
           bool first = true;
@@ -789,11 +789,11 @@ void AccessJson(std::string& out, const AccessList& access) {
     const AccessEntry& e = access.entries()[i];
     if (i) out += ",";
     out += "{\"dot\":";
-    JsonString(out, e.dot.ToString());
+    AppendJsonString(out, e.dot.ToString());
     out += ",\"lamport\":" + std::to_string(e.lamport) + ",\"action\":";
-    JsonString(out, AccessActionName(e.action));
+    AppendJsonString(out, AccessActionName(e.action));
     out += ",\"principal\":\"" + Hex(e.principal) + "\",\"role\":";
-    JsonString(out, RoleName(e.role));
+    AppendJsonString(out, RoleName(e.role));
     out += ",\"proof\":\"" + Hex(e.proof) + "\",\"context\":";
     VectorJson(out, e.context);
     out += ",\"observed\":";
@@ -806,7 +806,7 @@ void AccessJson(std::string& out, const AccessList& access) {
     if (!first) out += ",";
     first = false;
     out += "\"" + Hex(key) + "\":";
-    JsonString(out, RoleName(role));
+    AppendJsonString(out, RoleName(role));
   }
   out += "}}";
 }
@@ -815,7 +815,7 @@ void VectorJson(std::string& out, const VersionVector& v) {
   out += "{";
   for (size_t i = 0; i < v.entries().size(); ++i) {
     if (i) out += ",";
-    JsonString(out, v.entries()[i].first.ToHex());
+    AppendJsonString(out, v.entries()[i].first.ToHex());
     out += ":" + std::to_string(v.entries()[i].second);
   }
   out += "}";
@@ -829,7 +829,7 @@ void SiblingsJson(std::string& out, const MVSlot<V>& slot, F&& value) {
     if (!first) out += ",";
     first = false;
     out += "{\"dot\":";
-    JsonString(out, s.clock.dot.ToString());
+    AppendJsonString(out, s.clock.dot.ToString());
     out += ",\"context\":";
     VectorJson(out, s.clock.context);
     out += ",\"value\":";
@@ -851,15 +851,15 @@ std::string Document::CanonicalJson() const {
     const auto& obj = entry.second;
     if (!first) out += ",";
     first = false;
-    JsonString(out, id == kRoot ? std::string("root") : id.ToString());
+    AppendJsonString(out, id == kRoot ? std::string("root") : id.ToString());
     out += ":{\"kind\":";
-    JsonString(out, ObjectKindName(Snapshotter::KindOf(obj)));
+    AppendJsonString(out, ObjectKindName(Snapshotter::KindOf(obj)));
     if (auto origin = named_.find(id); origin != named_.end()) {
       out += ",\"origin\":{\"parent\":";
-      JsonString(out, origin->second.parent == kRoot ? std::string("root")
-                                                     : origin->second.parent.ToString());
+      AppendJsonString(out, origin->second.parent == kRoot ? std::string("root")
+                                                           : origin->second.parent.ToString());
       out += ",\"key\":";
-      JsonString(out, origin->second.key);
+      AppendJsonString(out, origin->second.key);
       out += "}";
     }
     std::visit(
@@ -873,15 +873,15 @@ std::string Document::CanonicalJson() const {
             for (const auto& [k, slot] : o.entries) {
               if (!f) out += ",";
               f = false;
-              JsonString(out, k);
+              AppendJsonString(out, k);
               out += ":";
               SiblingsJson(out, slot, [&](const Value& v) {
                 if (v.is_object()) {
                   out += "{\"object\":";
-                  JsonString(out, ObjectKindName(v.object().kind));
+                  AppendJsonString(out, ObjectKindName(v.object().kind));
                   if (IsNamedObject(v.object().id)) {
                     out += ",\"id\":";
-                    JsonString(out, v.object().id.ToString());
+                    AppendJsonString(out, v.object().id.ToString());
                   }
                   out += "}";
                 } else {
@@ -899,7 +899,7 @@ std::string Document::CanonicalJson() const {
             out += ",\"siblings\":";
             SiblingsJson(out, o.mv().slot(), [&](const Stamped<Scalar>& v) {
               out += "{\"time\":";
-              JsonString(out, v.time.ToString());
+              AppendJsonString(out, v.time.ToString());
               out += ",\"value\":";
               ExactScalar(out, v.value);
               out += "}";
@@ -911,7 +911,7 @@ std::string Document::CanonicalJson() const {
             for (const auto& [node, total] : o.totals()) {
               if (!f) out += ",";
               f = false;
-              JsonString(out, node.ToHex());
+              AppendJsonString(out, node.ToHex());
               out += ":" + std::to_string(static_cast<int64_t>(total));
             }
             out += "},\"value\":" + std::to_string(o.Value());

@@ -291,28 +291,6 @@ const char* PatchTypeName(Patch::Type t) {
 // property by property through embind costs more than the whole change. Scalars: JSON values,
 // except int64 beyond 2^53 {"$int": "decimal"}, doubles that JSON cannot hold {"$float": "NaN"},
 // and bytes {"$bytes": "hex"}.
-void JsonString(std::string_view s, std::string& out) {
-  static const char* kHex = "0123456789abcdef";
-  out.push_back('"');
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20) {
-          out += "\\u00";
-          out.push_back(kHex[c >> 4]);
-          out.push_back(kHex[c & 15]);
-        } else {
-          out.push_back(static_cast<char>(c));
-        }
-    }
-  }
-  out.push_back('"');
-}
 
 void JsonScalar(const Scalar& s, std::string& out) {
   const auto& v = s.variant();
@@ -338,7 +316,7 @@ void JsonScalar(const Scalar& s, std::string& out) {
       out += buf;
       return;
     }
-    case 4: JsonString(std::get<std::string>(v), out); return;
+    case 4: weft::crdt::AppendJsonString(out, std::get<std::string>(v)); return;
     default: {
       static const char* kHex = "0123456789abcdef";
       out += "{\"$bytes\":\"";
@@ -361,7 +339,7 @@ std::string PatchesJson(const std::vector<Patch>& patches) {
     switch (p.type) {
       case Patch::Type::kMapKey:
         out += ",\"key\":";
-        JsonString(p.key, out);
+        weft::crdt::AppendJsonString(out, p.key);
         out += ",\"siblings\":" + std::to_string(p.siblings);
         break;
       case Patch::Type::kRegister: out += ",\"siblings\":" + std::to_string(p.siblings); break;
@@ -379,7 +357,7 @@ std::string PatchesJson(const std::vector<Patch>& patches) {
         out += ",\"index\":" + std::to_string(p.index) + ",\"length\":" + std::to_string(p.length);
         if (p.type == Patch::Type::kInsert && !p.text.empty()) {
           out += ",\"text\":";
-          JsonString(p.text, out);
+          weft::crdt::AppendJsonString(out, p.text);
         }
         break;
     }

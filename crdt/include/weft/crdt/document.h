@@ -627,4 +627,8 @@ class Document {
   Change BuildChange(const Transaction& t, std::vector<Op> ops) const;
 };
 
+// Appends `s` to `out` as a JSON string: quoted, with '"', '\\' and control characters escaped
+// (the bytes are taken as UTF-8 and otherwise copied as they are), as ToJson writes strings.
+void AppendJsonString(std::string& out, std::string_view s);
+
 }  // namespace weft::crdt
