@@ -169,6 +169,21 @@ void FreeTree(NodeBase* n) {
   delete in;
 }
 
+// The number of elements of the sorted data[0, n) whose key is at most `seq` (std::upper_bound),
+// with a conditional move rather than a branch per step: a search's branches are unpredictable,
+// and their mispredictions cost more than its compares.
+template <typename T, typename Key>
+size_t CountAtMost(const T* data, size_t n, uint64_t seq, Key key) {
+  if (n == 0) return 0;
+  const T* base = data;
+  while (n > 1) {
+    size_t half = n / 2;
+    base = key(base[half]) <= seq ? base + half : base;
+    n -= half;
+  }
+  return static_cast<size_t>(base - data) + (key(*base) <= seq ? 1 : 0);
+}
+
 // One node's part of the id index: disjoint ranges [first, last] of seqs, each mapped to the
 // leaf that holds those items, sorted by first. Kept in chunks of at most kChunk entries with
 // the first seq of each chunk beside them, so a lookup is two binary searches and a change
@@ -351,14 +366,23 @@ class RangeIndex {
 
   // The first entry whose first seq is greater than `seq`.
   Pos UpperBound(uint64_t seq) const {
-    size_t c =
-        static_cast<size_t>(std::upper_bound(heads_.begin(), heads_.end(), seq) - heads_.begin());
+    // Lookups of a node's ids cluster (an op's origins and deletes are near the previous op's):
+    // first try the entry the previous lookup ended on, and the one after it. The hint is only
+    // a guess, checked in full, so changes to the entries need not keep it up to date.
+    if (hint_.c < chunks_.size() && hint_.i < chunks_[hint_.c].size() && At(hint_).first <= seq) {
+      Pos n = Next(hint_);
+      if (AtEnd(n) || At(n).first > seq) return n;
+      Pos nn = Next(n);
+      if (AtEnd(nn) || At(nn).first > seq) {
+        hint_ = n;
+        return nn;
+      }
+    }
+    size_t c = CountAtMost(heads_.data(), heads_.size(), seq, [](uint64_t h) { return h; });
     if (c == 0) return Pos{0, 0};
     const std::vector<Entry>& ch = chunks_[c - 1];
-    size_t i = static_cast<size_t>(
-        std::upper_bound(ch.begin(), ch.end(), seq,
-                         [](uint64_t s, const Entry& e) { return s < e.first; }) -
-        ch.begin());
+    size_t i = CountAtMost(ch.data(), ch.size(), seq, [](const Entry& e) { return e.first; });
+    hint_ = Pos{c - 1, i == 0 ? 0 : i - 1};
     return i < ch.size() ? Pos{c - 1, i} : Pos{c, 0};
   }
   // The first entry that overlaps [first, last], if any.
@@ -419,6 +443,7 @@ class RangeIndex {
 
   std::vector<std::vector<Entry>> chunks_;  // each non-empty
   std::vector<uint64_t> heads_;             // heads_[c] == chunks_[c].front().first
+  mutable Pos hint_{0, 0};                  // the entry at or before the last seq looked up
 };
 
 }  // namespace
@@ -430,7 +455,12 @@ struct SequenceCore::Impl {
   Leaf* first = nullptr;
   Leaf* last = nullptr;
   std::vector<std::pair<uint64_t, NodeMap>> index;  // sorted by node
-  mutable size_t index_hint = 0;
+  // Where each node's map was last found in `index`, by a hash of the node: a guess, checked on
+  // use (adding a node moves the maps after it), so nothing has to keep it up to date. Ops name
+  // ids of many nodes in turn (a delete's ranges, the runs a split moves), so one hint is not
+  // enough.
+  mutable uint32_t index_hint[64] = {};
+  static size_t HintSlot(uint64_t node) { return (node * 0x9E3779B97F4A7C15ull) >> 58; }
   mutable Leaf* find_hint = nullptr;  // a leaf of this tree (leaves are freed only in Build)
   // FindVisible's last leaf and the number of visible items before it; null when unknown.
   mutable Leaf* vis_leaf = nullptr;
@@ -470,11 +500,12 @@ struct SequenceCore::Impl {
   // ---- index ----
   NodeMap* MapFor(uint64_t node) const {
     auto& idx = const_cast<std::vector<std::pair<uint64_t, NodeMap>>&>(index);
-    if (index_hint < idx.size() && idx[index_hint].first == node) return &idx[index_hint].second;
+    uint32_t& hint = index_hint[HintSlot(node)];
+    if (hint < idx.size() && idx[hint].first == node) return &idx[hint].second;
     auto it = std::lower_bound(idx.begin(), idx.end(), node,
                                [](const auto& e, uint64_t n) { return e.first < n; });
     if (it == idx.end() || it->first != node) return nullptr;
-    index_hint = static_cast<size_t>(it - idx.begin());
+    hint = static_cast<uint32_t>(it - idx.begin());
     return &it->second;
   }
   NodeMap& MapCreate(uint64_t node) {
@@ -482,7 +513,7 @@ struct SequenceCore::Impl {
     auto it = std::lower_bound(index.begin(), index.end(), node,
                                [](const auto& e, uint64_t n) { return e.first < n; });
     it = index.emplace(it, node, NodeMap{});
-    index_hint = static_cast<size_t>(it - index.begin());
+    index_hint[HintSlot(node)] = static_cast<uint32_t>(it - index.begin());
     return it->second;
   }
 
@@ -516,7 +547,8 @@ struct SequenceCore::Impl {
   static bool FindInLeaf(Leaf* l, uint64_t node, uint64_t seq, Cursor* c) {
     for (int i = 0; i < l->n; ++i) {
       const Run& r = l->runs[i];
-      if (r.node == node && r.seq <= seq && seq <= r.last()) {
+      // seq - r.seq wraps to a huge value when seq < r.seq: one compare for both bounds.
+      if (r.node == node && seq - r.seq < r.len) {
         *c = Cursor{l, i, static_cast<uint32_t>(seq - r.seq)};
         return true;
       }
@@ -529,15 +561,9 @@ struct SequenceCore::Impl {
     Leaf* l = LeafOf(node, seq);
     if (!l) return false;
     find_hint = l;
-    for (int i = 0; i < l->n; ++i) {
-      const Run& r = l->runs[i];
-      if (r.node == node && r.seq <= seq && seq <= r.last()) {
-        *c = Cursor{l, i, static_cast<uint32_t>(seq - r.seq)};
-        return true;
-      }
-    }
-    assert(false);
-    return false;
+    bool found = FindInLeaf(l, node, seq, c);
+    assert(found);
+    return found;
   }
   bool Has(Dot d) const { return d.node.valid() && LeafOf(d.node.value, d.seq) != nullptr; }
 
@@ -657,9 +683,20 @@ struct SequenceCore::Impl {
     right->parent = p;
     right->slot = i + 1;
     ++p->n;
+    // `right` took items from `left`, so the sums above p change only by what the caller changed
+    // in `left` before the split without counting it: add the difference rather than summing
+    // every ancestor's children again.
+    RunDelta d;
+    d.vis = -static_cast<int64_t>(p->vis[i]);
+    d.view = -static_cast<int64_t>(p->view[i]);
+    d.tot = -static_cast<int64_t>(p->tot[i]);
     SetSlotSums(p, i, left);
     SetSlotSums(p, i + 1, right);
-    FixUp(p);
+    d.vis += static_cast<int64_t>(p->vis[i] + p->vis[i + 1]);
+    d.view += static_cast<int64_t>(p->view[i] + p->view[i + 1]);
+    d.tot += static_cast<int64_t>(p->tot[i] + p->tot[i + 1]);
+    vis_leaf = nullptr;
+    AddDelta(p, d);
   }
 
   Inner* SplitInner(Inner* p) {
@@ -680,9 +717,9 @@ struct SequenceCore::Impl {
     return q;
   }
 
-  Leaf* SplitLeaf(Leaf* l) {
+  // Moves runs [h, n) of `l` to a new leaf after it (re-indexing them) and returns that leaf.
+  Leaf* SplitLeaf(Leaf* l, int h) {
     Leaf* r = new Leaf;
-    int h = l->n / 2;
     for (int j = h; j < l->n; ++j) r->runs[j - h] = l->runs[j];
     r->n = l->n - h;
     l->n = h;
@@ -703,9 +740,14 @@ struct SequenceCore::Impl {
   Cursor LeafInsert(Leaf* leaf, int idx, const Run* runs, int k, int existing, RunDelta pre = {}) {
     Leaf* orig = leaf;
     if (leaf->n + k > kLeafCap) {
-      Leaf* r = SplitLeaf(leaf);  // recomputes the sums of both halves from their runs
+      // Every run a split moves to the new leaf is indexed again, so it moves as few as keep
+      // the left part at least half full: inserts mostly land in the upper half of a leaf (an
+      // editor types forward and a split leaves the cursor in its new right half), and runs
+      // inserted at the end of a full leaf move none.
+      int h = std::max(idx, leaf->n / 2);
+      Leaf* r = SplitLeaf(leaf, h);  // recomputes the sums of both halves from their runs
       pre = {};
-      if (idx > leaf->n) {
+      if (idx > leaf->n || (idx == leaf->n && leaf->n + k > kLeafCap)) {
         idx -= leaf->n;
         leaf = r;
       }
@@ -983,7 +1025,7 @@ struct SequenceCore::Impl {
     find_hint = nullptr;
     vis_leaf = nullptr;
     index.clear();
-    index_hint = 0;
+    std::fill(std::begin(index_hint), std::end(index_hint), 0u);
     std::vector<NodeBase*> level;
     Leaf* prev = nullptr;
     first = nullptr;
@@ -1199,10 +1241,6 @@ Result<bool> SequenceCore::ApplyInsert(Dot first_id, Dot left, Dot right, uint64
     c = Cursor{m.first, 0, 0};
   }
   Impl::Normalize(&c);
-  Cursor right_c;
-  if (right.node.valid() && !m.Find(right.node.value, right.seq, &right_c)) {
-    return Status::MissingDependency("sequence insert: unknown right origin " + right.ToString());
-  }
   Run r;
   r.node = node;
   r.seq = first_id.seq;
@@ -1214,9 +1252,14 @@ Result<bool> SequenceCore::ApplyInsert(Dot first_id, Dot left, Dot right, uint64
   r.content = content;
   r.out = !in_view;
 
-  if (Impl::ItemAt(c) == right) {  // nothing between the origins: no concurrency to resolve
+  // Nothing between the origins (so the right one is here): no concurrency to resolve.
+  if (Impl::ItemAt(c) == right) {
     m.InsertAt(c, r);
     return true;
+  }
+  Cursor right_c;
+  if (right.node.valid() && !m.Find(right.node.value, right.seq, &right_c)) {
+    return Status::MissingDependency("sequence insert: unknown right origin " + right.ToString());
   }
   // Concurrent inserts between the origins: the YjsMod / FugueMax scan.
   int64_t total = static_cast<int64_t>(m.Total());
@@ -1273,8 +1316,8 @@ Result<bool> SequenceCore::ApplyInsert(Dot first_id, Dot left, Dot right, uint64
   return true;
 }
 
-Status SequenceCore::ValidateDelete(const DeleteOp& op) const {
-  for (const DotRange& d : op.ranges) {
+Status SequenceCore::ValidateDelete(const std::vector<DotRange>& ranges) const {
+  for (const DotRange& d : ranges) {
     if (!d.node.valid() || d.first == 0 || d.last < d.first) {
       return Status::InvalidArgument("sequence delete: bad range");
     }
@@ -1285,10 +1328,10 @@ Status SequenceCore::ValidateDelete(const DeleteOp& op) const {
   return Status::Ok();
 }
 
-Status SequenceCore::ApplyDelete(const DeleteOp& op, std::vector<DotRange>* newly_deleted,
-                                 bool in_view) {
-  WEFT_RETURN_IF_ERROR(ValidateDelete(op));
-  for (const DotRange& d : op.ranges) {
+Status SequenceCore::ApplyDelete(const std::vector<DotRange>& ranges,
+                                 std::vector<DotRange>* newly_deleted, bool in_view) {
+  WEFT_RETURN_IF_ERROR(ValidateDelete(ranges));
+  for (const DotRange& d : ranges) {
     impl_->MarkRange(d.node.value, d.first, d.last, true, newly_deleted, in_view ? 1 : 0);
   }
   return Status::Ok();
