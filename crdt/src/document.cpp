@@ -1648,9 +1648,14 @@ enum class Verdict : uint8_t {
 Verdict Judge(const Change& c, const VersionVector& version, Dot* waits_for) {
   if (!c.author.valid()) return Verdict::kNullAuthor;
   if (c.ops.empty()) return Verdict::kNoOps;
-  uint64_t span = c.span();
-  if (c.start_seq == 0 || c.start_seq > UINT64_MAX - span) return Verdict::kBadStartSeq;
+  if (c.start_seq == 0) return Verdict::kBadStartSeq;
   uint64_t have = version.Get(c.author);
+  // The span reads every op and counts the code points of every text: only a change that may
+  // overlap what is held, or reach past the last seq, needs it (no change in memory spans 2^63
+  // seqs), so a change that comes in order is not read an extra time.
+  const bool need_span = c.start_seq <= have || c.start_seq > (uint64_t{1} << 63);
+  const uint64_t span = need_span ? c.span() : 0;
+  if (need_span && c.start_seq > UINT64_MAX - span) return Verdict::kBadStartSeq;
   if (c.start_seq <= have) {
     return c.start_seq + span - 1 <= have ? Verdict::kDuplicate : Verdict::kOverlap;
   }

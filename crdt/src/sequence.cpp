@@ -216,7 +216,11 @@ class RangeIndex {
     }
   }
   // True when some seq in [first, last] is held.
-  bool HasAny(uint64_t first, uint64_t last) const { return Overlap(first, last).has_value(); }
+  bool HasAny(uint64_t first, uint64_t last) const {
+    // The common question: are a new insert's ids (past every id of its author held) free?
+    if (chunks_.empty() || first > chunks_.back().back().last) return false;
+    return Overlap(first, last).has_value();
+  }
   // The first seq held after `seq`, or 0.
   uint64_t NextStart(uint64_t seq) const {
     Pos p = UpperBound(seq);
@@ -367,22 +371,25 @@ class RangeIndex {
   // The first entry whose first seq is greater than `seq`.
   Pos UpperBound(uint64_t seq) const {
     // Lookups of a node's ids cluster (an op's origins and deletes are near the previous op's):
-    // first try the entry the previous lookup ended on, and the one after it. The hint is only
-    // a guess, checked in full, so changes to the entries need not keep it up to date.
-    if (hint_.c < chunks_.size() && hint_.i < chunks_[hint_.c].size() && At(hint_).first <= seq) {
-      Pos n = Next(hint_);
-      if (AtEnd(n) || At(n).first > seq) return n;
-      Pos nn = Next(n);
-      if (AtEnd(nn) || At(nn).first > seq) {
-        hint_ = n;
-        return nn;
+    // first try the entries recent lookups ended on, and the ones after them. The hints are only
+    // guesses, checked in full, so changes to the entries need not keep them up to date.
+    for (Pos& h : hint_) {
+      if (h.c < chunks_.size() && h.i < chunks_[h.c].size() && At(h).first <= seq) {
+        Pos n = Next(h);
+        if (AtEnd(n) || At(n).first > seq) return n;
+        Pos nn = Next(n);
+        if (AtEnd(nn) || At(nn).first > seq) {
+          h = n;
+          return nn;
+        }
       }
     }
     size_t c = CountAtMost(heads_.data(), heads_.size(), seq, [](uint64_t h) { return h; });
     if (c == 0) return Pos{0, 0};
     const std::vector<Entry>& ch = chunks_[c - 1];
     size_t i = CountAtMost(ch.data(), ch.size(), seq, [](const Entry& e) { return e.first; });
-    hint_ = Pos{c - 1, i == 0 ? 0 : i - 1};
+    hint_[1] = hint_[0];
+    hint_[0] = Pos{c - 1, i == 0 ? 0 : i - 1};
     return i < ch.size() ? Pos{c - 1, i} : Pos{c, 0};
   }
   // The first entry that overlaps [first, last], if any.
@@ -443,7 +450,9 @@ class RangeIndex {
 
   std::vector<std::vector<Entry>> chunks_;  // each non-empty
   std::vector<uint64_t> heads_;             // heads_[c] == chunks_[c].front().first
-  mutable Pos hint_{0, 0};                  // the entry at or before the last seq looked up
+  // The entries at or before the seqs of the last two searches (a delete validates its ranges,
+  // then marks them: two ranges of one node alternate).
+  mutable Pos hint_[2] = {{0, 0}, {0, 0}};
 };
 
 }  // namespace
