@@ -527,6 +527,19 @@ struct SequenceCore::Impl {
   }
 
   void IndexRun(const Run& r, Leaf* leaf) { MapCreate(r.node).Assign(r.seq, r.last(), leaf); }
+  // Indexes runs[0, n) to `leaf`, one lookup for each group of neighbours whose ids continue one
+  // another (the pieces of one insert that deletes split stay side by side).
+  void IndexRuns(const Run* runs, int n, Leaf* leaf) {
+    for (int j = 0; j < n;) {
+      uint64_t last_seq = runs[j].last();
+      int k = j + 1;
+      while (k < n && runs[k].node == runs[j].node && runs[k].seq == last_seq + 1) {
+        last_seq = runs[k++].last();
+      }
+      MapCreate(runs[j].node).Assign(runs[j].seq, last_seq, leaf);
+      j = k;
+    }
+  }
   void IndexErase(uint64_t node, uint64_t first, uint64_t last_seq) {
     if (NodeMap* m = MapFor(node)) m->Erase(first, last_seq);
   }
@@ -737,7 +750,7 @@ struct SequenceCore::Impl {
     if (l->next) l->next->prev = r;
     l->next = r;
     if (last == l) last = r;
-    for (int j = 0; j < r->n; ++j) IndexRun(r->runs[j], r);
+    IndexRuns(r->runs, r->n, r);
     InsertChildAfter(l, r);
     return r;
   }
@@ -770,7 +783,7 @@ struct SequenceCore::Impl {
     }
     leaf->n += k;
     int reindex = leaf == orig ? existing : k;
-    for (int j = 0; j < reindex; ++j) IndexRun(runs[j], leaf);
+    IndexRuns(runs, reindex, leaf);
     AddDelta(leaf, d);
     return Cursor{leaf, idx, 0};
   }
@@ -905,11 +918,15 @@ struct SequenceCore::Impl {
   // at a time: fn(state, seq, k) may change `state` (a copy of the piece's run) and returns true
   // when it did; the piece then takes that state.
   template <typename Fn>
-  void UpdateRange(uint64_t node, uint64_t first, uint64_t last_seq, Fn&& fn) {
+  // `start`, when given, is a leaf that may hold item `first` (a guess: it is checked).
+  void UpdateRange(uint64_t node, uint64_t first, uint64_t last_seq, Fn&& fn,
+                   Leaf* start = nullptr) {
     uint64_t seq = first;
     while (seq <= last_seq) {
       Cursor c;
-      if (!Find(node, seq, &c)) {
+      bool found = start && FindInLeaf(start, node, seq, &c);
+      start = nullptr;
+      if (!found && !Find(node, seq, &c)) {
         uint64_t nx = NextPresent(node, seq);
         if (nx == 0 || nx > last_seq) return;
         seq = nx;
@@ -934,20 +951,42 @@ struct SequenceCore::Impl {
 
   // Sets the flag of every present item of [first, last] of `node`; appends the ranges whose flag
   // changed to *changed. With `view_delta`, also adds it to the view's delete count of each item.
+  // `start`: as UpdateRange's.
   void MarkRange(uint64_t node, uint64_t first, uint64_t last_seq, bool deleted,
-                 std::vector<DotRange>* changed, int view_delta = 0) {
-    UpdateRange(node, first, last_seq, [&](Run& r, uint64_t seq, uint64_t k) {
-      bool change = r.deleted != deleted && (deleted || r.content != kNoContent);
-      if (change) {
-        AppendRange(changed, node, seq, k);
-        r.deleted = deleted;
+                 std::vector<DotRange>* changed, int view_delta = 0, Leaf* start = nullptr) {
+    UpdateRange(
+        node, first, last_seq,
+        [&](Run& r, uint64_t seq, uint64_t k) {
+          bool change = r.deleted != deleted && (deleted || r.content != kNoContent);
+          if (change) {
+            AppendRange(changed, node, seq, k);
+            r.deleted = deleted;
+          }
+          if (view_delta != 0) {
+            r.vdel = AddViewDelete(r.vdel, view_delta);
+            change = true;
+          }
+          return change;
+        },
+        start);
+  }
+
+  // Checks the ranges of a delete (changing nothing). Sets starts[i], for i < n_starts, to the
+  // leaf that holds the first item of range i: where marking it can start looking.
+  Status CheckDelete(const std::vector<DotRange>& ranges, Leaf** starts, size_t n_starts) const {
+    for (size_t i = 0; i < ranges.size(); ++i) {
+      const DotRange& d = ranges[i];
+      if (!d.node.valid() || d.first == 0 || d.last < d.first) {
+        return Status::InvalidArgument("sequence delete: bad range");
       }
-      if (view_delta != 0) {
-        r.vdel = AddViewDelete(r.vdel, view_delta);
-        change = true;
+      const NodeMap* m = MapFor(d.node.value);
+      const RangeIndex::Entry* e = m ? m->Get(d.first) : nullptr;
+      if (!e || (e->last < d.last && !m->HasAll(e->last + 1, d.last))) {
+        return Status::MissingDependency("sequence delete: unknown item in range");
       }
-      return change;
-    });
+      if (i < n_starts) starts[i] = e->leaf;
+    }
+    return Status::Ok();
   }
 
   static uint32_t AddViewDelete(uint32_t vdel, int delta) {
@@ -1326,22 +1365,20 @@ Result<bool> SequenceCore::ApplyInsert(Dot first_id, Dot left, Dot right, uint64
 }
 
 Status SequenceCore::ValidateDelete(const std::vector<DotRange>& ranges) const {
-  for (const DotRange& d : ranges) {
-    if (!d.node.valid() || d.first == 0 || d.last < d.first) {
-      return Status::InvalidArgument("sequence delete: bad range");
-    }
-    if (!impl_->HasAll(d.node.value, d.first, d.last)) {
-      return Status::MissingDependency("sequence delete: unknown item in range");
-    }
-  }
-  return Status::Ok();
+  return impl_->CheckDelete(ranges, nullptr, 0);
 }
 
 Status SequenceCore::ApplyDelete(const std::vector<DotRange>& ranges,
                                  std::vector<DotRange>* newly_deleted, bool in_view) {
-  WEFT_RETURN_IF_ERROR(ValidateDelete(ranges));
-  for (const DotRange& d : ranges) {
-    impl_->MarkRange(d.node.value, d.first, d.last, true, newly_deleted, in_view ? 1 : 0);
+  // The check finds where the first ranges start; marking them starts there (the leaves are a
+  // guess once marking an earlier range has split some).
+  constexpr size_t kStarts = 8;
+  Leaf* starts[kStarts] = {};
+  WEFT_RETURN_IF_ERROR(impl_->CheckDelete(ranges, starts, kStarts));
+  for (size_t i = 0; i < ranges.size(); ++i) {
+    const DotRange& d = ranges[i];
+    impl_->MarkRange(d.node.value, d.first, d.last, true, newly_deleted, in_view ? 1 : 0,
+                     i < kStarts ? starts[i] : nullptr);
   }
   return Status::Ok();
 }
