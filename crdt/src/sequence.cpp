@@ -909,9 +909,15 @@ struct SequenceCore::Impl {
     pre.Add(r, -1);
     l->runs[c.idx] = pieces[0];
     Cursor at = LeafInsert(l, c.idx + 1, pieces + 1, np - 1, 0, pre);
-    // The changed piece: first inserted when there was a head, else just before `at`.
-    int mid = c.off > 0 ? at.idx : at.idx - 1;
-    TryMerge(at.leaf, mid);
+    // The changed piece: first inserted when there was a head, else just before `at`, which is
+    // the last run of `l` when a split put the inserted pieces at the start of a new leaf.
+    if (c.off > 0) {
+      TryMerge(at.leaf, at.idx);
+    } else if (at.idx > 0) {
+      TryMerge(at.leaf, at.idx - 1);
+    } else {
+      TryMerge(l, l->n - 1);
+    }
   }
 
   // For every present item of [first, last] of `node`, a piece (k items from seq, in one run)
