@@ -964,7 +964,7 @@ Result<ObjectKind> Document::KindOf(ObjectId id) const {
   return KindOfObject(*o);
 }
 
-Status Document::ValidateOp(const Op& op, const Dot& dot) const {
+Status Document::ValidateOp(const Op& op, const Dot& dot, const Object* target) const {
   auto known = [&](const Dot& d) {
     return version_.Contains(d) || (d.node == dot.node && d.seq < dot.seq);
   };
@@ -988,7 +988,6 @@ Status Document::ValidateOp(const Op& op, const Dot& dot) const {
     default: want = ObjectKind::kSet; break;
   }
   std::optional<ObjectKind> have;
-  const Object* target = Find(op.object);
   if (target) have = KindOfObject(*target);
   if (have) {
     bool register_ok = want == ObjectKind::kRegister &&
@@ -1025,13 +1024,13 @@ Status Document::ApplyOpChecked(const Op& op, const Dot& dot, const HlcTimestamp
                                 std::vector<UndoFn>* undo, std::vector<Patch>* patches) {
   // Access ops were checked and added by CheckAccess, before the change's other ops.
   if (op.type == Op::Type::kAccess) return Status::Ok();
-  WEFT_RETURN_IF_ERROR(ValidateOp(op, dot));
   Object* target = Find(op.object);
+  WEFT_RETURN_IF_ERROR(ValidateOp(op, dot, target));
   if (!target) return Status::Ok();  // removed concurrently: nothing left to change
   if (op.type == Op::Type::kTextInsert || op.type == Op::Type::kListInsert ||
       op.type == Op::Type::kSeqDelete) {
     // The sequence validates as it applies and changes nothing on error.
-    return ApplySequenceOp(op, dot, undo, patches);
+    return ApplySequenceOp(op, dot, target, undo, patches);
   }
   if (!undo) {
     ApplyOp(op, dot, time, nullptr, patches);
@@ -1133,7 +1132,7 @@ void Document::ApplyOp(const Op& op, const Dot& dot, const HlcTimestamp& time, R
   switch (op.type) {
     case Op::Type::kTextInsert:
     case Op::Type::kListInsert:
-    case Op::Type::kSeqDelete: (void)ApplySequenceOp(op, dot, nullptr, patches); return;
+    case Op::Type::kSeqDelete: (void)ApplySequenceOp(op, dot, target, nullptr, patches); return;
     case Op::Type::kAccess: return;  // the access list holds it
     case Op::Type::kMapSet:
     case Op::Type::kMapDelete: {
@@ -1285,20 +1284,18 @@ Patch InsertPatch(ObjectId obj, size_t index, size_t length, std::string text) {
 
 }  // namespace
 
-Status Document::ApplySequenceOp(const Op& op, const Dot& dot, std::vector<UndoFn>* undo,
-                                 std::vector<Patch>* patches) {
+Status Document::ApplySequenceOp(const Op& op, const Dot& dot, Object* target,
+                                 std::vector<UndoFn>* undo, std::vector<Patch>* patches) {
   ObjectId obj = op.object;
-  Object* target = Find(obj);
   // Every item an op names was made by a change it depends on: one missing is corruption.
   auto bad = [&](const Status& s) {
     return Status::Corruption("op " + dot.ToString() + ": " + s.message());
   };
   if (op.type == Op::Type::kTextInsert) {
     Text& t = std::get<Text>(*target);
-    size_t before = t.size();
-    Status s = t.Apply(TextInsertOp{dot, op.left, op.right, op.text}, InView());
+    uint64_t n = 0;
+    Status s = t.ApplyInsert(dot, op.left, op.right, op.text, InView(), &n);
     if (!s.ok()) return bad(s);
-    uint64_t n = t.size() - before;
     if (n == 0) return Status::Ok();  // already here
     if (undo) {
       undo->push_back(InsertUndo(obj, dot, n));
@@ -1338,13 +1335,13 @@ Status Document::ApplySequenceOp(const Op& op, const Dot& dot, std::vector<UndoF
     return Status::Ok();
   }
   // A delete from a text or a list.
-  DeleteOp del{op.ranges};
   std::vector<DotRange> newly;
+  newly.reserve(op.ranges.size());
   std::shared_ptr<Removed> removed;  // made only when the delete drops nested objects
   // Deletes are counted in the views once BeginAt made them active (ActivateView).
   const bool in_view = InView() && view_.active;
   if (auto* t = std::get_if<Text>(target)) {
-    Status s = t->Apply(del, &newly, in_view);
+    Status s = t->ApplyDelete(op.ranges, &newly, in_view);
     if (!s.ok()) return bad(s);
     // A delete that found only tombstones still counted in the view: its undo takes that back.
     if (newly.empty() && !in_view) return Status::Ok();
@@ -1367,7 +1364,7 @@ Status Document::ApplySequenceOp(const Op& op, const Dot& dot, std::vector<UndoF
         if (v.ok() && v->is_object()) dropped.push_back(v->object().id);
       }
     }
-    Status s = l.Apply(del, &newly, in_view);
+    Status s = l.ApplyDelete(op.ranges, &newly, in_view);
     if (!s.ok()) return bad(s);
     if (newly.empty() && !in_view) return Status::Ok();
     if (patches) DeletePatches(l.core(), obj, newly, patches);
@@ -1375,10 +1372,10 @@ Status Document::ApplySequenceOp(const Op& op, const Dot& dot, std::vector<UndoF
     for (ObjectId c : dropped) RemoveTree(c, undo ? removed.get() : nullptr);
   }
   if (undo && !removed) {
-    undo->push_back(DeleteUndo(obj, std::move(newly), in_view ? &del.ranges : nullptr));
+    undo->push_back(DeleteUndo(obj, std::move(newly), in_view ? &op.ranges : nullptr));
   } else if (undo) {
     std::optional<DeleteOp> view;
-    if (in_view) view = del;
+    if (in_view) view = DeleteOp{op.ranges};
     undo->push_back(Undo([obj, newly = DeleteOp{newly}, view, removed](Document& d) {
       d.Reinsert(*removed);
       Object* o = d.Find(obj);
@@ -1651,9 +1648,14 @@ enum class Verdict : uint8_t {
 Verdict Judge(const Change& c, const VersionVector& version, Dot* waits_for) {
   if (!c.author.valid()) return Verdict::kNullAuthor;
   if (c.ops.empty()) return Verdict::kNoOps;
-  uint64_t span = c.span();
-  if (c.start_seq == 0 || c.start_seq > UINT64_MAX - span) return Verdict::kBadStartSeq;
+  if (c.start_seq == 0) return Verdict::kBadStartSeq;
   uint64_t have = version.Get(c.author);
+  // The span reads every op and counts the code points of every text: only a change that may
+  // overlap what is held, or reach past the last seq, needs it (no change in memory spans 2^63
+  // seqs), so a change that comes in order is not read an extra time.
+  const bool need_span = c.start_seq <= have || c.start_seq > (uint64_t{1} << 63);
+  const uint64_t span = need_span ? c.span() : 0;
+  if (need_span && c.start_seq > UINT64_MAX - span) return Verdict::kBadStartSeq;
   if (c.start_seq <= have) {
     return c.start_seq + span - 1 <= have ? Verdict::kDuplicate : Verdict::kOverlap;
   }
@@ -1687,11 +1689,13 @@ ReadyCheck Document::CheckReady(const Change& c) const {
   return r;
 }
 
-Status Document::CheckChange(const Change& c, const ApplyOptions& options) const {
+Status Document::CheckChange(const Change& c, const ApplyOptions& options, bool* duplicate) const {
   Dot need;
   switch (Judge(c, version_, &need)) {
     case Verdict::kReady: break;
-    case Verdict::kDuplicate: return Status::Ok();  // the caller checks again
+    case Verdict::kDuplicate:
+      if (duplicate) *duplicate = true;
+      return Status::Ok();
     case Verdict::kNullAuthor: return Status::Corruption("change author is the null node");
     case Verdict::kNoOps: return Status::Corruption("change has no ops");
     case Verdict::kBadStartSeq: return Status::Corruption("change has a bad start seq");
@@ -1721,6 +1725,8 @@ Status Document::CheckChange(const Change& c, const ApplyOptions& options) const
 }
 
 Status Document::CheckAccess(const Change& c, std::optional<AccessList>* next) const {
+  // A public document and a change of data ops only: nothing to check (and no op spans to count).
+  if (!access_.owned() && !internal::HasAccessOps(c)) return Status::Ok();
   const AccessList* list = &access_;
   bool data = false;
   uint64_t seq = c.start_seq;
@@ -1757,6 +1763,7 @@ Status Document::ApplyChecked(const Change& c, std::vector<Patch>* patches, Chan
   std::vector<UndoFn> undo;
   // A failing op changes nothing itself, so a change of one op needs no undo log.
   std::vector<UndoFn>* log = c.ops.size() > 1 ? &undo : nullptr;
+  if (log) undo.reserve(c.ops.size());
   size_t patch_count = patches ? patches->size() : 0;
   uint64_t seq = c.start_seq;
   for (const Op& op : c.ops) {
@@ -1782,8 +1789,9 @@ Status Document::ApplyChecked(const Change& c, std::vector<Patch>* patches, Chan
 
 Status Document::ApplyChange(const Change& change, const ApplyOptions& options) {
   if (in_transaction_) return Status::InvalidArgument("a local transaction is open");
-  WEFT_RETURN_IF_ERROR(CheckChange(change, options));
-  if (version_.Get(change.author) >= change.end_seq()) return Status::Ok();
+  bool duplicate = false;
+  WEFT_RETURN_IF_ERROR(CheckChange(change, options, &duplicate));
+  if (duplicate) return Status::Ok();
   return ApplyChecked(change, options.patches);
 }
 

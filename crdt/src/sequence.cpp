@@ -169,6 +169,21 @@ void FreeTree(NodeBase* n) {
   delete in;
 }
 
+// The number of elements of the sorted data[0, n) whose key is at most `seq` (std::upper_bound),
+// with a conditional move rather than a branch per step: a search's branches are unpredictable,
+// and their mispredictions cost more than its compares.
+template <typename T, typename Key>
+size_t CountAtMost(const T* data, size_t n, uint64_t seq, Key key) {
+  if (n == 0) return 0;
+  const T* base = data;
+  while (n > 1) {
+    size_t half = n / 2;
+    base = key(base[half]) <= seq ? base + half : base;
+    n -= half;
+  }
+  return static_cast<size_t>(base - data) + (key(*base) <= seq ? 1 : 0);
+}
+
 // One node's part of the id index: disjoint ranges [first, last] of seqs, each mapped to the
 // leaf that holds those items, sorted by first. Kept in chunks of at most kChunk entries with
 // the first seq of each chunk beside them, so a lookup is two binary searches and a change
@@ -201,7 +216,11 @@ class RangeIndex {
     }
   }
   // True when some seq in [first, last] is held.
-  bool HasAny(uint64_t first, uint64_t last) const { return Overlap(first, last).has_value(); }
+  bool HasAny(uint64_t first, uint64_t last) const {
+    // The common question: are a new insert's ids (past every id of its author held) free?
+    if (chunks_.empty() || first > chunks_.back().back().last) return false;
+    return Overlap(first, last).has_value();
+  }
   // The first seq held after `seq`, or 0.
   uint64_t NextStart(uint64_t seq) const {
     Pos p = UpperBound(seq);
@@ -351,14 +370,26 @@ class RangeIndex {
 
   // The first entry whose first seq is greater than `seq`.
   Pos UpperBound(uint64_t seq) const {
-    size_t c =
-        static_cast<size_t>(std::upper_bound(heads_.begin(), heads_.end(), seq) - heads_.begin());
+    // Lookups of a node's ids cluster (an op's origins and deletes are near the previous op's):
+    // first try the entries recent lookups ended on, and the ones after them. The hints are only
+    // guesses, checked in full, so changes to the entries need not keep them up to date.
+    for (Pos& h : hint_) {
+      if (h.c < chunks_.size() && h.i < chunks_[h.c].size() && At(h).first <= seq) {
+        Pos n = Next(h);
+        if (AtEnd(n) || At(n).first > seq) return n;
+        Pos nn = Next(n);
+        if (AtEnd(nn) || At(nn).first > seq) {
+          h = n;
+          return nn;
+        }
+      }
+    }
+    size_t c = CountAtMost(heads_.data(), heads_.size(), seq, [](uint64_t h) { return h; });
     if (c == 0) return Pos{0, 0};
     const std::vector<Entry>& ch = chunks_[c - 1];
-    size_t i = static_cast<size_t>(
-        std::upper_bound(ch.begin(), ch.end(), seq,
-                         [](uint64_t s, const Entry& e) { return s < e.first; }) -
-        ch.begin());
+    size_t i = CountAtMost(ch.data(), ch.size(), seq, [](const Entry& e) { return e.first; });
+    hint_[1] = hint_[0];
+    hint_[0] = Pos{c - 1, i == 0 ? 0 : i - 1};
     return i < ch.size() ? Pos{c - 1, i} : Pos{c, 0};
   }
   // The first entry that overlaps [first, last], if any.
@@ -419,6 +450,9 @@ class RangeIndex {
 
   std::vector<std::vector<Entry>> chunks_;  // each non-empty
   std::vector<uint64_t> heads_;             // heads_[c] == chunks_[c].front().first
+  // The entries at or before the seqs of the last two searches (a delete validates its ranges,
+  // then marks them: two ranges of one node alternate).
+  mutable Pos hint_[2] = {{0, 0}, {0, 0}};
 };
 
 }  // namespace
@@ -430,7 +464,12 @@ struct SequenceCore::Impl {
   Leaf* first = nullptr;
   Leaf* last = nullptr;
   std::vector<std::pair<uint64_t, NodeMap>> index;  // sorted by node
-  mutable size_t index_hint = 0;
+  // Where each node's map was last found in `index`, by a hash of the node: a guess, checked on
+  // use (adding a node moves the maps after it), so nothing has to keep it up to date. Ops name
+  // ids of many nodes in turn (a delete's ranges, the runs a split moves), so one hint is not
+  // enough.
+  mutable uint32_t index_hint[64] = {};
+  static size_t HintSlot(uint64_t node) { return (node * 0x9E3779B97F4A7C15ull) >> 58; }
   mutable Leaf* find_hint = nullptr;  // a leaf of this tree (leaves are freed only in Build)
   // FindVisible's last leaf and the number of visible items before it; null when unknown.
   mutable Leaf* vis_leaf = nullptr;
@@ -470,11 +509,12 @@ struct SequenceCore::Impl {
   // ---- index ----
   NodeMap* MapFor(uint64_t node) const {
     auto& idx = const_cast<std::vector<std::pair<uint64_t, NodeMap>>&>(index);
-    if (index_hint < idx.size() && idx[index_hint].first == node) return &idx[index_hint].second;
+    uint32_t& hint = index_hint[HintSlot(node)];
+    if (hint < idx.size() && idx[hint].first == node) return &idx[hint].second;
     auto it = std::lower_bound(idx.begin(), idx.end(), node,
                                [](const auto& e, uint64_t n) { return e.first < n; });
     if (it == idx.end() || it->first != node) return nullptr;
-    index_hint = static_cast<size_t>(it - idx.begin());
+    hint = static_cast<uint32_t>(it - idx.begin());
     return &it->second;
   }
   NodeMap& MapCreate(uint64_t node) {
@@ -482,11 +522,24 @@ struct SequenceCore::Impl {
     auto it = std::lower_bound(index.begin(), index.end(), node,
                                [](const auto& e, uint64_t n) { return e.first < n; });
     it = index.emplace(it, node, NodeMap{});
-    index_hint = static_cast<size_t>(it - index.begin());
+    index_hint[HintSlot(node)] = static_cast<uint32_t>(it - index.begin());
     return it->second;
   }
 
   void IndexRun(const Run& r, Leaf* leaf) { MapCreate(r.node).Assign(r.seq, r.last(), leaf); }
+  // Indexes runs[0, n) to `leaf`, one lookup for each group of neighbours whose ids continue one
+  // another (the pieces of one insert that deletes split stay side by side).
+  void IndexRuns(const Run* runs, int n, Leaf* leaf) {
+    for (int j = 0; j < n;) {
+      uint64_t last_seq = runs[j].last();
+      int k = j + 1;
+      while (k < n && runs[k].node == runs[j].node && runs[k].seq == last_seq + 1) {
+        last_seq = runs[k++].last();
+      }
+      MapCreate(runs[j].node).Assign(runs[j].seq, last_seq, leaf);
+      j = k;
+    }
+  }
   void IndexErase(uint64_t node, uint64_t first, uint64_t last_seq) {
     if (NodeMap* m = MapFor(node)) m->Erase(first, last_seq);
   }
@@ -516,7 +569,8 @@ struct SequenceCore::Impl {
   static bool FindInLeaf(Leaf* l, uint64_t node, uint64_t seq, Cursor* c) {
     for (int i = 0; i < l->n; ++i) {
       const Run& r = l->runs[i];
-      if (r.node == node && r.seq <= seq && seq <= r.last()) {
+      // seq - r.seq wraps to a huge value when seq < r.seq: one compare for both bounds.
+      if (r.node == node && seq - r.seq < r.len) {
         *c = Cursor{l, i, static_cast<uint32_t>(seq - r.seq)};
         return true;
       }
@@ -529,15 +583,9 @@ struct SequenceCore::Impl {
     Leaf* l = LeafOf(node, seq);
     if (!l) return false;
     find_hint = l;
-    for (int i = 0; i < l->n; ++i) {
-      const Run& r = l->runs[i];
-      if (r.node == node && r.seq <= seq && seq <= r.last()) {
-        *c = Cursor{l, i, static_cast<uint32_t>(seq - r.seq)};
-        return true;
-      }
-    }
-    assert(false);
-    return false;
+    bool found = FindInLeaf(l, node, seq, c);
+    assert(found);
+    return found;
   }
   bool Has(Dot d) const { return d.node.valid() && LeafOf(d.node.value, d.seq) != nullptr; }
 
@@ -657,9 +705,20 @@ struct SequenceCore::Impl {
     right->parent = p;
     right->slot = i + 1;
     ++p->n;
+    // `right` took items from `left`, so the sums above p change only by what the caller changed
+    // in `left` before the split without counting it: add the difference rather than summing
+    // every ancestor's children again.
+    RunDelta d;
+    d.vis = -static_cast<int64_t>(p->vis[i]);
+    d.view = -static_cast<int64_t>(p->view[i]);
+    d.tot = -static_cast<int64_t>(p->tot[i]);
     SetSlotSums(p, i, left);
     SetSlotSums(p, i + 1, right);
-    FixUp(p);
+    d.vis += static_cast<int64_t>(p->vis[i] + p->vis[i + 1]);
+    d.view += static_cast<int64_t>(p->view[i] + p->view[i + 1]);
+    d.tot += static_cast<int64_t>(p->tot[i] + p->tot[i + 1]);
+    vis_leaf = nullptr;
+    AddDelta(p, d);
   }
 
   Inner* SplitInner(Inner* p) {
@@ -680,9 +739,9 @@ struct SequenceCore::Impl {
     return q;
   }
 
-  Leaf* SplitLeaf(Leaf* l) {
+  // Moves runs [h, n) of `l` to a new leaf after it (re-indexing them) and returns that leaf.
+  Leaf* SplitLeaf(Leaf* l, int h) {
     Leaf* r = new Leaf;
-    int h = l->n / 2;
     for (int j = h; j < l->n; ++j) r->runs[j - h] = l->runs[j];
     r->n = l->n - h;
     l->n = h;
@@ -691,7 +750,7 @@ struct SequenceCore::Impl {
     if (l->next) l->next->prev = r;
     l->next = r;
     if (last == l) last = r;
-    for (int j = 0; j < r->n; ++j) IndexRun(r->runs[j], r);
+    IndexRuns(r->runs, r->n, r);
     InsertChildAfter(l, r);
     return r;
   }
@@ -703,9 +762,14 @@ struct SequenceCore::Impl {
   Cursor LeafInsert(Leaf* leaf, int idx, const Run* runs, int k, int existing, RunDelta pre = {}) {
     Leaf* orig = leaf;
     if (leaf->n + k > kLeafCap) {
-      Leaf* r = SplitLeaf(leaf);  // recomputes the sums of both halves from their runs
+      // Every run a split moves to the new leaf is indexed again, so it moves as few as keep
+      // the left part at least half full: inserts mostly land in the upper half of a leaf (an
+      // editor types forward and a split leaves the cursor in its new right half), and runs
+      // inserted at the end of a full leaf move none.
+      int h = std::max(idx, leaf->n / 2);
+      Leaf* r = SplitLeaf(leaf, h);  // recomputes the sums of both halves from their runs
       pre = {};
-      if (idx > leaf->n) {
+      if (idx > leaf->n || (idx == leaf->n && leaf->n + k > kLeafCap)) {
         idx -= leaf->n;
         leaf = r;
       }
@@ -719,7 +783,7 @@ struct SequenceCore::Impl {
     }
     leaf->n += k;
     int reindex = leaf == orig ? existing : k;
-    for (int j = 0; j < reindex; ++j) IndexRun(runs[j], leaf);
+    IndexRuns(runs, reindex, leaf);
     AddDelta(leaf, d);
     return Cursor{leaf, idx, 0};
   }
@@ -845,20 +909,30 @@ struct SequenceCore::Impl {
     pre.Add(r, -1);
     l->runs[c.idx] = pieces[0];
     Cursor at = LeafInsert(l, c.idx + 1, pieces + 1, np - 1, 0, pre);
-    // The changed piece: first inserted when there was a head, else just before `at`.
-    int mid = c.off > 0 ? at.idx : at.idx - 1;
-    TryMerge(at.leaf, mid);
+    // The changed piece: first inserted when there was a head, else just before `at`, which is
+    // the last run of `l` when a split put the inserted pieces at the start of a new leaf.
+    if (c.off > 0) {
+      TryMerge(at.leaf, at.idx);
+    } else if (at.idx > 0) {
+      TryMerge(at.leaf, at.idx - 1);
+    } else {
+      TryMerge(l, l->n - 1);
+    }
   }
 
   // For every present item of [first, last] of `node`, a piece (k items from seq, in one run)
   // at a time: fn(state, seq, k) may change `state` (a copy of the piece's run) and returns true
   // when it did; the piece then takes that state.
   template <typename Fn>
-  void UpdateRange(uint64_t node, uint64_t first, uint64_t last_seq, Fn&& fn) {
+  // `start`, when given, is a leaf that may hold item `first` (a guess: it is checked).
+  void UpdateRange(uint64_t node, uint64_t first, uint64_t last_seq, Fn&& fn,
+                   Leaf* start = nullptr) {
     uint64_t seq = first;
     while (seq <= last_seq) {
       Cursor c;
-      if (!Find(node, seq, &c)) {
+      bool found = start && FindInLeaf(start, node, seq, &c);
+      start = nullptr;
+      if (!found && !Find(node, seq, &c)) {
         uint64_t nx = NextPresent(node, seq);
         if (nx == 0 || nx > last_seq) return;
         seq = nx;
@@ -883,20 +957,42 @@ struct SequenceCore::Impl {
 
   // Sets the flag of every present item of [first, last] of `node`; appends the ranges whose flag
   // changed to *changed. With `view_delta`, also adds it to the view's delete count of each item.
+  // `start`: as UpdateRange's.
   void MarkRange(uint64_t node, uint64_t first, uint64_t last_seq, bool deleted,
-                 std::vector<DotRange>* changed, int view_delta = 0) {
-    UpdateRange(node, first, last_seq, [&](Run& r, uint64_t seq, uint64_t k) {
-      bool change = r.deleted != deleted && (deleted || r.content != kNoContent);
-      if (change) {
-        AppendRange(changed, node, seq, k);
-        r.deleted = deleted;
+                 std::vector<DotRange>* changed, int view_delta = 0, Leaf* start = nullptr) {
+    UpdateRange(
+        node, first, last_seq,
+        [&](Run& r, uint64_t seq, uint64_t k) {
+          bool change = r.deleted != deleted && (deleted || r.content != kNoContent);
+          if (change) {
+            AppendRange(changed, node, seq, k);
+            r.deleted = deleted;
+          }
+          if (view_delta != 0) {
+            r.vdel = AddViewDelete(r.vdel, view_delta);
+            change = true;
+          }
+          return change;
+        },
+        start);
+  }
+
+  // Checks the ranges of a delete (changing nothing). Sets starts[i], for i < n_starts, to the
+  // leaf that holds the first item of range i: where marking it can start looking.
+  Status CheckDelete(const std::vector<DotRange>& ranges, Leaf** starts, size_t n_starts) const {
+    for (size_t i = 0; i < ranges.size(); ++i) {
+      const DotRange& d = ranges[i];
+      if (!d.node.valid() || d.first == 0 || d.last < d.first) {
+        return Status::InvalidArgument("sequence delete: bad range");
       }
-      if (view_delta != 0) {
-        r.vdel = AddViewDelete(r.vdel, view_delta);
-        change = true;
+      const NodeMap* m = MapFor(d.node.value);
+      const RangeIndex::Entry* e = m ? m->Get(d.first) : nullptr;
+      if (!e || (e->last < d.last && !m->HasAll(e->last + 1, d.last))) {
+        return Status::MissingDependency("sequence delete: unknown item in range");
       }
-      return change;
-    });
+      if (i < n_starts) starts[i] = e->leaf;
+    }
+    return Status::Ok();
   }
 
   static uint32_t AddViewDelete(uint32_t vdel, int delta) {
@@ -983,7 +1079,7 @@ struct SequenceCore::Impl {
     find_hint = nullptr;
     vis_leaf = nullptr;
     index.clear();
-    index_hint = 0;
+    std::fill(std::begin(index_hint), std::end(index_hint), 0u);
     std::vector<NodeBase*> level;
     Leaf* prev = nullptr;
     first = nullptr;
@@ -1199,10 +1295,6 @@ Result<bool> SequenceCore::ApplyInsert(Dot first_id, Dot left, Dot right, uint64
     c = Cursor{m.first, 0, 0};
   }
   Impl::Normalize(&c);
-  Cursor right_c;
-  if (right.node.valid() && !m.Find(right.node.value, right.seq, &right_c)) {
-    return Status::MissingDependency("sequence insert: unknown right origin " + right.ToString());
-  }
   Run r;
   r.node = node;
   r.seq = first_id.seq;
@@ -1214,9 +1306,14 @@ Result<bool> SequenceCore::ApplyInsert(Dot first_id, Dot left, Dot right, uint64
   r.content = content;
   r.out = !in_view;
 
-  if (Impl::ItemAt(c) == right) {  // nothing between the origins: no concurrency to resolve
+  // Nothing between the origins (so the right one is here): no concurrency to resolve.
+  if (Impl::ItemAt(c) == right) {
     m.InsertAt(c, r);
     return true;
+  }
+  Cursor right_c;
+  if (right.node.valid() && !m.Find(right.node.value, right.seq, &right_c)) {
+    return Status::MissingDependency("sequence insert: unknown right origin " + right.ToString());
   }
   // Concurrent inserts between the origins: the YjsMod / FugueMax scan.
   int64_t total = static_cast<int64_t>(m.Total());
@@ -1273,23 +1370,21 @@ Result<bool> SequenceCore::ApplyInsert(Dot first_id, Dot left, Dot right, uint64
   return true;
 }
 
-Status SequenceCore::ValidateDelete(const DeleteOp& op) const {
-  for (const DotRange& d : op.ranges) {
-    if (!d.node.valid() || d.first == 0 || d.last < d.first) {
-      return Status::InvalidArgument("sequence delete: bad range");
-    }
-    if (!impl_->HasAll(d.node.value, d.first, d.last)) {
-      return Status::MissingDependency("sequence delete: unknown item in range");
-    }
-  }
-  return Status::Ok();
+Status SequenceCore::ValidateDelete(const std::vector<DotRange>& ranges) const {
+  return impl_->CheckDelete(ranges, nullptr, 0);
 }
 
-Status SequenceCore::ApplyDelete(const DeleteOp& op, std::vector<DotRange>* newly_deleted,
-                                 bool in_view) {
-  WEFT_RETURN_IF_ERROR(ValidateDelete(op));
-  for (const DotRange& d : op.ranges) {
-    impl_->MarkRange(d.node.value, d.first, d.last, true, newly_deleted, in_view ? 1 : 0);
+Status SequenceCore::ApplyDelete(const std::vector<DotRange>& ranges,
+                                 std::vector<DotRange>* newly_deleted, bool in_view) {
+  // The check finds where the first ranges start; marking them starts there (the leaves are a
+  // guess once marking an earlier range has split some).
+  constexpr size_t kStarts = 8;
+  Leaf* starts[kStarts] = {};
+  WEFT_RETURN_IF_ERROR(impl_->CheckDelete(ranges, starts, kStarts));
+  for (size_t i = 0; i < ranges.size(); ++i) {
+    const DotRange& d = ranges[i];
+    impl_->MarkRange(d.node.value, d.first, d.last, true, newly_deleted, in_view ? 1 : 0,
+                     i < kStarts ? starts[i] : nullptr);
   }
   return Status::Ok();
 }

@@ -8,13 +8,18 @@ namespace {
 // Appends the code points of `s` to `out`; on bad UTF-8 restores `out` and fails.
 Status AppendDecoded(std::string_view s, std::u32string* out) {
   size_t old = out->size();
-  // ASCII fast path (most edits): no decoding state.
-  bool ascii = true;
-  for (char c : s) ascii = ascii && static_cast<unsigned char>(c) < 0x80;
-  if (ascii) {
-    out->append(s.begin(), s.end());
-    return Status::Ok();
+  // ASCII fast path (most edits): widened in place, no decoding state and no temporary (append
+  // from a range of another character type builds a temporary string).
+  out->resize(old + s.size());
+  char32_t* to = out->data() + old;
+  unsigned char high = 0;
+  for (size_t i = 0; i < s.size(); ++i) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    high |= c;
+    to[i] = c;
   }
+  if (high < 0x80) return Status::Ok();
+  out->resize(old);
   Result<std::u32string> cps = DecodeUtf8(s);
   if (!cps.ok()) {
     out->resize(old);
@@ -101,21 +106,27 @@ Status Text::Validate(const TextOp& op) const {
 }
 
 Status Text::Apply(const TextInsertOp& op, bool in_view) {
+  uint64_t inserted;
+  return ApplyInsert(op.id, op.left, op.right, op.text, in_view, &inserted);
+}
+
+Status Text::ApplyInsert(Dot id, Dot left, Dot right, std::string_view text, bool in_view,
+                         uint64_t* inserted) {
+  *inserted = 0;
   size_t old = chars_.size();
-  WEFT_RETURN_IF_ERROR(AppendDecoded(op.text, &chars_));
+  WEFT_RETURN_IF_ERROR(AppendDecoded(text, &chars_));
   size_t n = chars_.size() - old;
   if (chars_.size() >= SequenceCore::kNoContent) {
     chars_.resize(old);
     return Status::InvalidArgument("text insert: content arena full");
   }
-  Result<bool> r =
-      core_.ApplyInsert(op.id, op.left, op.right, n, static_cast<uint32_t>(old), in_view);
-  if (!r.ok() || !*r) chars_.resize(old);
+  Result<bool> r = core_.ApplyInsert(id, left, right, n, static_cast<uint32_t>(old), in_view);
+  if (!r.ok() || !*r) {
+    chars_.resize(old);
+  } else {
+    *inserted = n;
+  }
   return r.status();
-}
-
-Status Text::Apply(const DeleteOp& op, std::vector<DotRange>* newly_deleted, bool in_view) {
-  return core_.ApplyDelete(op, newly_deleted, in_view);
 }
 
 Status Text::Apply(const TextOp& op) {

@@ -540,7 +540,8 @@ class Document {
     std::optional<NamedOrigin> origin;
   };
   using Removed = std::vector<RemovedObject>;
-  Status ValidateOp(const Op& op, const Dot& dot) const;
+  // `target`: the object the op names (Find(op.object)), or null when absent.
+  Status ValidateOp(const Op& op, const Dot& dot, const Object* target) const;
   // Validates `op` against the current state and applies it; appends its undo when `undo` is set.
   Status ApplyOpChecked(const Op& op, const Dot& dot, const HlcTimestamp& time,
                         std::vector<UndoFn>* undo, std::vector<Patch>* patches);
@@ -555,9 +556,12 @@ class Document {
   // The named id of a container created at (`parent`, `key`, `kind`), with this document's hash.
   ObjectId NamedId(ObjectId parent, std::string_view key, ObjectKind kind) const;
   // Applies a sequence op (validated); records undo and patches.
-  Status ApplySequenceOp(const Op& op, const Dot& dot, std::vector<UndoFn>* undo,
+  Status ApplySequenceOp(const Op& op, const Dot& dot, Object* target, std::vector<UndoFn>* undo,
                          std::vector<Patch>* patches);
-  Status CheckChange(const Change& change, const ApplyOptions& options) const;
+  // OK for a change that can be applied now, and for a duplicate (then *duplicate, when given, is
+  // set).
+  Status CheckChange(const Change& change, const ApplyOptions& options,
+                     bool* duplicate = nullptr) const;
   // Applies a checked change; a copy goes into the history when kept (moved from `movable`, the
   // caller's own copy of `c`, when given).
   Status ApplyChecked(const Change& c, std::vector<Patch>* patches, Change* movable = nullptr);

@@ -108,12 +108,17 @@ class SequenceCore {
   Result<bool> ApplyInsert(Dot first_id, Dot left, Dot right, uint64_t len, uint32_t content,
                            bool in_view = true);
   // Errors: kInvalidArgument (empty or reversed range, node 0), kMissingDependency (unknown id).
-  Status ValidateDelete(const DeleteOp& op) const;
+  Status ValidateDelete(const std::vector<DotRange>& ranges) const;
+  Status ValidateDelete(const DeleteOp& op) const { return ValidateDelete(op.ranges); }
   // Validates, then marks the items deleted. Appends the ranges that were visible before (the
   // newly deleted ones) to *newly_deleted when given. Idempotent, except that each application
   // `in_view` counts once more as a delete of the view.
+  Status ApplyDelete(const std::vector<DotRange>& ranges,
+                     std::vector<DotRange>* newly_deleted = nullptr, bool in_view = true);
   Status ApplyDelete(const DeleteOp& op, std::vector<DotRange>* newly_deleted = nullptr,
-                     bool in_view = true);
+                     bool in_view = true) {
+    return ApplyDelete(op.ranges, newly_deleted, in_view);
+  }
 
   // Physically removes items first..first+len-1 (which must have been inserted by the latest
   // local inserts, undone in reverse order; no other item may name them as origin).
@@ -227,8 +232,18 @@ class Text {
   // `in_view`: whether the op joins the view (SequenceCore).
   Status Apply(const TextInsertOp& op, bool in_view = true);
   Status Apply(const DeleteOp& op, std::vector<DotRange>* newly_deleted = nullptr,
-               bool in_view = true);
+               bool in_view = true) {
+    return ApplyDelete(op.ranges, newly_deleted, in_view);
+  }
   Status Apply(const TextOp& op);
+  // The same as Apply, from the parts of an op (no op to build, no copy of the text).
+  // *inserted: the code points inserted (0 when the op was here already).
+  Status ApplyInsert(Dot id, Dot left, Dot right, std::string_view text, bool in_view,
+                     uint64_t* inserted);
+  Status ApplyDelete(const std::vector<DotRange>& ranges, std::vector<DotRange>* newly_deleted,
+                     bool in_view) {
+    return core_.ApplyDelete(ranges, newly_deleted, in_view);
+  }
 
   // Undo of local ops of an aborted transaction, in reverse order (see SequenceCore).
   void UndoInsert(Dot first, uint64_t len) { core_.UndoInsert(first, len); }
@@ -344,7 +359,11 @@ class List {
   }
   Status Apply(const DeleteOp& op, std::vector<DotRange>* newly_deleted = nullptr,
                bool in_view = true) {
-    return core_.ApplyDelete(op, newly_deleted, in_view);
+    return core_.ApplyDelete(op.ranges, newly_deleted, in_view);
+  }
+  Status ApplyDelete(const std::vector<DotRange>& ranges, std::vector<DotRange>* newly_deleted,
+                     bool in_view) {
+    return core_.ApplyDelete(ranges, newly_deleted, in_view);
   }
   Status Apply(const ListOp<V>& op) {
     return std::visit([&](const auto& o) { return Apply(o); }, op);
