@@ -141,7 +141,9 @@ Result<EpochKey> UnwrapPreviousKey(const KeyRecord& record, const EpochKey& key,
                                    const KeyRecord& previous);
 
 // Every epoch's key from the last one's: `chain` is the records of epochs 0..n in order (each
-// linked to the one before), `latest` the key of epoch n (moved in). Returns keys 0..n.
+// linked to the one before), `latest` the key of epoch n (moved in). Returns keys 0..n. Only the
+// last record's signature needs checking (OpenEpochKey, VerifyKeyRecord): each record names the
+// one before by its hash, so that signature covers the whole chain.
 Result<std::vector<EpochKey>> KeysThroughChain(std::span<const KeyRecord> chain, EpochKey latest);
 
 // Encrypts `plaintext` under `key` for `epoch`, with `header_ad` authenticated but not encrypted.

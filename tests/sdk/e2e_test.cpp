@@ -64,7 +64,7 @@ std::string Encrypt(const EpochKey& key, uint64_t epoch, const std::string& ad,
 
 }  // namespace
 
-TEST_CASE("e2e: readers open their epoch key and decrypt; a non-reader cannot", "[sdk][e2e]") {
+TEST_CASE("readers open their epoch key and decrypt, a non-reader cannot", "[sdk][e2e]") {
   Device admin, a, b, c, stranger;
   const std::string doc = "notes/secret";
   EpochKey key = NewKey();
@@ -126,7 +126,7 @@ TEST_CASE("e2e: readers open their epoch key and decrypt; a non-reader cannot", 
   }
 }
 
-TEST_CASE("e2e: bad arguments to MakeKeyRecord are refused", "[sdk][e2e]") {
+TEST_CASE("bad arguments to MakeKeyRecord are refused", "[sdk][e2e]") {
   Device admin, a;
   EpochKey k0 = NewKey(), k1 = NewKey();
   KeyRecord r0 = Make(admin, "d", {a.key}, k0);
@@ -156,12 +156,18 @@ TEST_CASE("e2e: bad arguments to MakeKeyRecord are refused", "[sdk][e2e]") {
   CHECK(MakeKeyRecord(*admin.secret, "e", std::vector<PublicKey>{a.key}, k1, &r0, &k0)
             .status()
             .code() == StatusCode::kInvalidArgument);
+  // A SecretKey with nothing generated or loaded has no public key, signs nothing, opens nothing.
   SecretKey empty;
+  CHECK_FALSE(empty.public_key().valid());
+  CHECK(empty.Sign(kE2eKeysPurpose, "x").status().code() == StatusCode::kInternal);
+  uint8_t out[EpochKey::kSize];
+  CHECK(empty.OpenSealed(r0.readers[0].sealed, out, sizeof out).code() == StatusCode::kInternal);
+  CHECK(OpenEpochKey(r0, empty).status().code() == StatusCode::kPermissionDenied);
   CHECK(MakeKeyRecord(empty, "d", std::vector<PublicKey>{a.key}, k0).status().code() ==
         StatusCode::kInvalidArgument);
 }
 
-TEST_CASE("e2e: rotation shuts a removed reader out; a new member reaches history", "[sdk][e2e]") {
+TEST_CASE("rotation shuts a removed reader out, a new member reaches history", "[sdk][e2e]") {
   Device admin, a, removed, newcomer;
   const std::string doc = "team/plans";
   // Epoch 0: admin, a and the reader removed later.
@@ -244,7 +250,7 @@ TEST_CASE("e2e: rotation shuts a removed reader out; a new member reaches histor
   }
 }
 
-TEST_CASE("e2e: every flipped byte of a record fails to decode or to verify", "[sdk][e2e]") {
+TEST_CASE("every flipped byte of a record fails to decode or to verify", "[sdk][e2e]") {
   Device admin, a, b;
   EpochKey k0 = NewKey(), k1 = NewKey();
   KeyRecord r0 = Make(admin, "doc", {a.key, b.key}, k0);
@@ -271,7 +277,7 @@ TEST_CASE("e2e: every flipped byte of a record fails to decode or to verify", "[
   }
 }
 
-TEST_CASE("e2e: a record signed by someone who is not an admin is refused", "[sdk][e2e]") {
+TEST_CASE("a record signed by someone who is not an admin is refused", "[sdk][e2e]") {
   Device admin, a, stranger;
   EpochKey k = NewKey();
   const std::vector<PublicKey> admins = {admin.key};
@@ -294,7 +300,7 @@ TEST_CASE("e2e: a record signed by someone who is not an admin is refused", "[sd
   CHECK(VerifyKeyRecord(other_purpose, admins).code() == StatusCode::kCorruption);
 }
 
-TEST_CASE("e2e: altered payloads, headers, epochs and replays are refused", "[sdk][e2e]") {
+TEST_CASE("altered payloads, headers, epochs and replays are refused", "[sdk][e2e]") {
   Device admin, a;
   const std::string doc = "doc";
   EpochKey k0 = NewKey(), k1 = NewKey();
@@ -353,7 +359,7 @@ TEST_CASE("e2e: altered payloads, headers, epochs and replays are refused", "[sd
   }
 }
 
-TEST_CASE("e2e: every truncation of a record and of a payload is an error", "[sdk][e2e]") {
+TEST_CASE("every truncation of a record and of a payload is an error", "[sdk][e2e]") {
   Device admin, a, b;
   EpochKey k0 = NewKey(), k1 = NewKey();
   KeyRecord r0 = Make(admin, "doc", {a.key, b.key}, k0);
@@ -386,7 +392,7 @@ TEST_CASE("e2e: every truncation of a record and of a payload is an error", "[sd
   CHECK(DecryptPayload(k0, "ad", c + "x").status().code() == StatusCode::kPermissionDenied);
 }
 
-TEST_CASE("e2e: hostile record encodings are refused with a clear error", "[sdk][e2e]") {
+TEST_CASE("hostile record encodings are refused with a clear error", "[sdk][e2e]") {
   Device admin, a, b;
   EpochKey k0 = NewKey();
   KeyRecord r0 = Make(admin, "doc", {a.key, b.key}, k0);
@@ -433,7 +439,7 @@ TEST_CASE("e2e: hostile record encodings are refused with a clear error", "[sdk]
   }
 }
 
-TEST_CASE("e2e: concurrent rotations resolve the same way on every replica", "[sdk][e2e]") {
+TEST_CASE("concurrent rotations resolve the same way on every replica", "[sdk][e2e]") {
   Device admin1, admin2, a, b;
   const std::string doc = "shared";
   EpochKey k0 = NewKey();
