@@ -192,8 +192,8 @@ struct EpochKeyAccess {
 };
 
 void EpochKey::Free::operator()(uint8_t* p) const {
-  sodium_free(p);
-}  // wipes it
+  sodium_free(p);  // wipes it
+}
 
 EpochKey::EpochKey() {
   if (sodium_init() < 0) return;
