@@ -92,6 +92,16 @@ bench-scale: deps
 	@cmake --build $(BUILD) -j$(JOBS) --target weft-relay weft-scale-bench
 	./$(BUILD)/bench/scale/weft-scale-bench --relay-bin ./$(BUILD)/sync-server/weft-relay $(SCALE_BENCH_FLAGS)
 
+# The end-to-end encryption core (bench/e2e): a key rotation for 100 reader devices on the admin's
+# side, a reader opening its key, 1 KiB payloads; min/median/max. Pass flags with e.g.
+# `make bench-e2e E2E_BENCH_FLAGS="--readers 1000 --runs 10"`.
+E2E_BENCH_FLAGS ?=
+.PHONY: bench-e2e
+bench-e2e: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWEFT_WERROR=$(WERROR) $(CMAKE_ARGS) >/dev/null
+	@cmake --build $(BUILD) -j$(JOBS) --target weft-e2e-bench
+	./$(BUILD)/bench/e2e/weft-e2e-bench $(E2E_BENCH_FLAGS)
+
 # The crash-safety soak: 200 SIGKILLs of a committing child process (the [slow] test case, which
 # `make test` leaves out). WEFT_SEED=N replays the kill moments of a reported seed.
 .PHONY: soak-crash

@@ -51,6 +51,13 @@ std::optional<PublicKey> PublicKey::FromBytes(std::string_view bytes) {
   return key;
 }
 
+std::optional<std::array<uint8_t, PublicKey::kSize>> PublicKey::ToX25519() const {
+  if (!valid() || sodium_init() < 0) return std::nullopt;
+  std::array<uint8_t, kSize> x{};
+  if (crypto_sign_ed25519_pk_to_curve25519(x.data(), bytes_.data()) != 0) return std::nullopt;
+  return x;
+}
+
 SecretKey::SecretKey() {
   if (sodium_init() < 0) return;
   bytes_ = static_cast<uint8_t*>(sodium_malloc(kSize));
@@ -67,6 +74,7 @@ Result<PublicKey> SecretKey::Generate() {
   if (crypto_sign_keypair(pk.data(), bytes_) != 0) {
     return Status(StatusCode::kInternal, "libsodium: crypto_sign_keypair failed");
   }
+  loaded_ = true;
   return PublicKey(pk);
 }
 
@@ -80,6 +88,7 @@ Result<PublicKey> SecretKey::Load(std::string_view stored) {
   std::memcpy(bytes_, stored.data(), kSize);
   std::array<uint8_t, PublicKey::kSize> pk{};
   crypto_sign_ed25519_sk_to_pk(pk.data(), bytes_);
+  loaded_ = true;
   return PublicKey(pk);
 }
 
@@ -143,7 +152,7 @@ std::string RandomBytes(size_t n) {
 }
 
 Result<Signature> SecretKey::Sign(std::string_view purpose, std::string_view message) const {
-  if (!bytes_) return Status(StatusCode::kInternal, "no secret key to sign with");
+  if (!loaded_) return Status(StatusCode::kInternal, "no secret key to sign with");
   std::string bytes = Signed(purpose, message);
   Signature sig{};
   if (crypto_sign_detached(sig.data(), nullptr, reinterpret_cast<const uint8_t*>(bytes.data()),
@@ -151,6 +160,39 @@ Result<Signature> SecretKey::Sign(std::string_view purpose, std::string_view mes
     return Status(StatusCode::kInternal, "libsodium: crypto_sign_detached failed");
   }
   return sig;
+}
+
+PublicKey SecretKey::public_key() const {
+  std::array<uint8_t, PublicKey::kSize> pk{};
+  if (loaded_) crypto_sign_ed25519_sk_to_pk(pk.data(), bytes_);
+  return PublicKey(pk);
+}
+
+Status SecretKey::OpenSealed(std::string_view sealed, uint8_t* out, size_t out_size) const {
+  if (!loaded_) return Status(StatusCode::kInternal, "no secret key to open a sealed box with");
+  if (sealed.size() != out_size + crypto_box_SEALBYTES) {
+    return Status(StatusCode::kPermissionDenied,
+                  "a sealed box of " + std::to_string(sealed.size()) + " bytes, not " +
+                      std::to_string(out_size + crypto_box_SEALBYTES));
+  }
+  // The X25519 pair converted from the Ed25519 one, in guarded memory, wiped at once after use.
+  auto* x =
+      static_cast<uint8_t*>(sodium_malloc(crypto_box_SECRETKEYBYTES + crypto_box_PUBLICKEYBYTES));
+  if (!x) return Status(StatusCode::kInternal, "libsodium: no guarded memory for an X25519 key");
+  uint8_t* x_sk = x;
+  uint8_t* x_pk = x + crypto_box_SECRETKEYBYTES;
+  Status status;
+  if (crypto_sign_ed25519_sk_to_curve25519(x_sk, bytes_) != 0 ||
+      crypto_scalarmult_base(x_pk, x_sk) != 0) {
+    status = Status(StatusCode::kInternal, "libsodium: cannot convert the device key to X25519");
+  } else if (crypto_box_seal_open(out, reinterpret_cast<const uint8_t*>(sealed.data()),
+                                  sealed.size(), x_pk, x_sk) != 0) {
+    sodium_memzero(out, out_size);
+    status = Status(StatusCode::kPermissionDenied,
+                    "the sealed box was not made to this device's key, or was altered");
+  }
+  sodium_free(x);  // wipes it
+  return status;
 }
 
 bool VerifySignature(const PublicKey& key, std::string_view purpose, std::string_view message,

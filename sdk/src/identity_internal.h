@@ -56,9 +56,17 @@ class SecretKey {
   std::string_view ForStorage() const;
   // Signs `message` for `purpose` (see VerifySignature). kInternal when no key is loaded.
   Result<Signature> Sign(std::string_view purpose, std::string_view message) const;
+  // The public half of the loaded key (all zero when none is loaded).
+  PublicKey public_key() const;
+  // Opens a sealed box (crypto_box_seal) made to this device's X25519 key (PublicKey::ToX25519)
+  // into `out`, which must be exactly `out_size` bytes: the plaintext's size. The converted
+  // X25519 secret lives only in guarded memory for the call. kPermissionDenied when the box was
+  // not made to this key or was altered; kInternal when no key is loaded.
+  Status OpenSealed(std::string_view sealed, uint8_t* out, size_t out_size) const;
 
  private:
   uint8_t* bytes_ = nullptr;
+  bool loaded_ = false;  // Generate or Load succeeded: bytes_ holds a key, not sodium_malloc's fill
 };
 
 }  // namespace weft

@@ -39,6 +39,9 @@ class PublicKey {
   static std::optional<PublicKey> FromHex(std::string_view hex);
   // nullopt unless `bytes` is exactly kSize raw bytes naming a valid key.
   static std::optional<PublicKey> FromBytes(std::string_view bytes);
+  // This device's X25519 public key (for sealed boxes to it: end-to-end encrypted documents),
+  // converted from the Ed25519 key; nullopt when the bytes are not a valid Ed25519 point.
+  std::optional<std::array<uint8_t, kSize>> ToX25519() const;
 
   friend bool operator==(const PublicKey&, const PublicKey&) = default;
   friend auto operator<=>(const PublicKey&, const PublicKey&) = default;
@@ -54,6 +57,7 @@ inline constexpr std::string_view kBindPurpose = "weft/bind/v1";            // a
 inline constexpr std::string_view kAdmissionPurpose = "weft/admission/v1";  // app tokens
 inline constexpr std::string_view kChangePurpose = "weft/change/v1";        // a change's author
 inline constexpr std::string_view kStatePurpose = "weft/state/v1";          // a sealed snapshot
+inline constexpr std::string_view kE2eKeysPurpose = "weft/e2e-keys/v1";     // an epoch's key record
 
 // Whether `signature` is `key`'s signature of `message` for `purpose` (see Replica::Sign).
 bool VerifySignature(const PublicKey& key, std::string_view purpose, std::string_view message,
