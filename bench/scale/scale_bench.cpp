@@ -77,7 +77,9 @@ struct Flags {
   double duration_s = 5;   // the run at half saturation
   double rate = 0;         // > 0: that rate instead of half saturation (and no search)
   double failover_s = 3;   // load before and after the kill, each
-  double relay_cpu = 0.5;  // each relay's CPU quota (cores) when cgroups allow it; 0: none
+  // Each relay's CPU quota (cores) when cgroups allow it; 0: none. A quarter core, so that three
+  // relays, PostgreSQL and the fleet fit in a 2-core machine and the relays are what saturates.
+  double relay_cpu = 0.25;
   int relay_threads = 2;
   int wire_threads = 1;
   bool open = false;  // --open relays and public documents
