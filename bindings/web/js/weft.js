@@ -25,6 +25,10 @@
 
 import createWeftCore from './weft-core.js';
 
+// Web Crypto: a global in browsers and in Node.js 19 and later; Node.js 18 (Debian 12's) has it
+// only in its crypto module.
+const webCrypto = globalThis.crypto ?? (await import('node:crypto')).webcrypto;
+
 let core = null;
 let loading = null;
 
@@ -194,7 +198,7 @@ function values(read) {
 
 function randomNodeId() {
   const b = new Uint8Array(8);
-  do globalThis.crypto.getRandomValues(b); while (b.every((x) => x === 0));
+  do webCrypto.getRandomValues(b); while (b.every((x) => x === 0));
   return Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
 }
 
