@@ -74,9 +74,9 @@ struct Flags {
   int refine = 2;  // bisection steps after the doubling
   double step_s = 3;
   double warmup_s = 1;
-  double duration_s = 5;   // the run at half saturation
-  double rate = 0;         // > 0: that rate instead of half saturation (and no search)
-  double failover_s = 3;   // load before and after the kill, each
+  double duration_s = 5;  // the run at half saturation
+  double rate = 0;        // > 0: that rate instead of half saturation (and no search)
+  double failover_s = 3;  // load before and after the kill, each
   // Each relay's CPU quota (cores) when cgroups allow it; 0: none. A quarter core, so that three
   // relays, PostgreSQL and the fleet fit in a 2-core machine and the relays are what saturates.
   double relay_cpu = 0.25;
