@@ -1,0 +1,212 @@
+// The sync client (js/sync.js, js/wire.js) under Node.js against a real weft-relay that the test
+// starts on a free loopback port (secure mode: authenticated sessions) and stops by its PID, with
+// the native `weft` tool as another device.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import WebSocket, { WebSocketServer } from 'ws';
+import { weft } from './lib.mjs';
+import { startRelay, weftCli, tempDir, removeDir, until } from './relay.mjs';
+
+const pkg = process.env.WEFT_WEB_PKG ?? path.join(path.dirname(new URL(import.meta.url).pathname),
+  '../../../build/bindings/web/pkg');
+const sync = await import(pathToFileURL(path.join(pkg, 'sync.js')).href);
+const wire = await import(pathToFileURL(path.join(pkg, 'wire.js')).href);
+
+let dir;
+let relay;
+const clients = [];
+
+before(() => { dir = tempDir(); });
+
+// The relay starts with the first test that needs it (the wire tests need none).
+async function needRelay() {
+  relay ??= await startRelay(path.join(dir, 'relay'));
+  return relay;
+}
+
+after(async () => {
+  for (const c of clients) c.close();
+  await relay?.stop();
+  removeDir(dir);
+});
+
+async function client(opts = {}) {
+  await needRelay();
+  const c = new sync.SyncClient({ url: relay.url, identity: await sync.Identity.generate(),
+    WebSocket, backoffMs: 20, maxBackoffMs: 200, ...opts });
+  clients.push(c);
+  return c;
+}
+
+const text = (doc, key) => {
+  const ref = doc.lookup(key);
+  return ref ? doc.readText(ref.id) : null;
+};
+
+test('wire: every message kind survives encode and decode', () => {
+  const a = '00000000000000a1';
+  const cases = [
+    { hello: { nodeId: a, agent: 'x', publicKey: new Uint8Array(32).fill(7), nonce: new Uint8Array(32).fill(9),
+      audience: 'ws://h/', expires: 5n, credentials: new Uint8Array([1, 2]) } },
+    { auth: { proof: new Uint8Array(64).fill(3), expires: 77n } },
+    { have: { doc: 'd', version: { [a]: 3, '00000000000000b2': 9 } } },
+    { changes: { doc: 'd', changes: [new Uint8Array([1, 2, 3]), new Uint8Array(0), new Uint8Array(1000).fill(5)],
+      path: [a], remaining: 4 } },
+    { ack: { doc: 'd', version: { [a]: 1 } } },
+    { presence: { doc: 'd', node: a, payload: new Uint8Array([9]), path: [a] } },
+    { error: { code: 'invalidChange', message: 'no', doc: 'd', fatal: false } },
+  ];
+  const h = wire.decode(wire.encode(cases[0]));
+  assert.equal(h.kind, 'hello');
+  assert.equal(h.protocolVersion, 3);
+  assert.equal(h.nodeId, a);
+  assert.deepEqual([...h.credentials], [1, 2]);
+  assert.equal(h.audience, 'ws://h/');
+  assert.equal(h.expires, 5n);
+  assert.equal(wire.decode(wire.encode(cases[1])).expires, 77n);
+  assert.deepEqual(wire.decode(wire.encode(cases[2])).version, cases[2].have.version);
+  const c = wire.decode(wire.encode(cases[3]));
+  assert.deepEqual(c.changes.map((x) => [...x]), cases[3].changes.changes.map((x) => [...x]));
+  assert.deepEqual(c.path, [a]);
+  assert.equal(c.remaining, 4);
+  assert.deepEqual(wire.decode(wire.encode(cases[4])).version, { [a]: 1 });
+  assert.deepEqual([...wire.decode(wire.encode(cases[5])).payload], [9]);
+  const e = wire.decode(wire.encode(cases[6]));
+  assert.equal(e.code, 'invalidChange');
+  assert.equal(e.fatal, false);
+});
+
+test('wire: hostile frames give a WireError, never anything else', () => {
+  const good = wire.encode({ changes: { doc: 'd', changes: [new Uint8Array(40).fill(1)], path: ['00000000000000a1'] } });
+  let seed = 42;
+  const rand = () => (seed = (seed * 1103515245 + 12345) >>> 0);
+  const tryDecode = (bytes) => {
+    try { wire.decode(bytes); } catch (e) { assert.ok(e instanceof wire.WireError, `${e}`); }
+  };
+  for (let n = 0; n < good.length; ++n) tryDecode(good.slice(0, n));
+  for (let i = 0; i < good.length; ++i) {
+    for (const bit of [1, 0x80, 0xff]) {
+      const b = good.slice();
+      b[i] ^= bit;
+      tryDecode(b);
+    }
+  }
+  for (let k = 0; k < 500; ++k) {
+    const b = new Uint8Array(8 * (1 + (rand() % 16)));
+    for (let i = 0; i < b.length; ++i) b[i] = rand() & 0xff;
+    tryDecode(b);
+  }
+  assert.throws(() => wire.decode(new Uint8Array(3)), wire.WireError);
+  assert.throws(() => wire.decode(wire.encode({ have: { doc: 'x'.repeat(1025), version: {} } })),
+    /document ID of 1025 bytes/);
+});
+
+test('two clients converge through the relay, with presence and lag', async () => {
+  const a = await client();
+  const b = await client();
+  const da = await a.open('notes');
+  const db = await b.open('notes');
+  da.transact((t) => t.root.text('body').append('hello'));
+  await until(() => text(db, 'body') === 'hello', 'b to get a\'s text');
+  db.transact((t) => t.root.put('title', 'from b'));
+  da.transact((t) => t.root.counter('n').add(2));
+  db.transact((t) => t.root.counter('n').add(3));
+  await until(() => da.canonicalJson() === db.canonicalJson() && da.toJSON().n === 5, 'convergence');
+  assert.equal(da.toJSON().title, 'from b');
+  await a.waitForAck('notes');
+  assert.equal(a.lag('notes'), 0);
+
+  const seen = [];
+  b.on('presence', (p) => seen.push(p));
+  a.setPresence('notes', new TextEncoder().encode('cursor 3'));
+  await until(() => seen.length > 0, 'presence to reach b');
+  assert.equal(seen[0].node, a.nodeId);
+  assert.equal(new TextDecoder().decode(seen[0].payload), 'cursor 3');
+});
+
+test('edits made offline are stored, survive a restart of the client and sync later', async () => {
+  const store = new sync.MemoryStore();
+  const identity = await sync.Identity.generate();
+  const a = await client({ store, identity });
+  const peer = await client();
+  const da = await a.open('offline');
+  const dp = await peer.open('offline');
+  da.transact((t) => t.root.list('items').push('one'));
+  await until(() => JSON.stringify(dp.toJSON().items) === '["one"]', 'the first item');
+  a.goOffline();
+  await until(() => a.state === 'closed', 'a to go offline');
+  da.transact((t) => t.root.list('items').push('two (offline)'));
+  dp.transact((t) => t.root.list('items').push('three (online)'));
+  assert.ok(a.lag('offline') > 0);
+  // "Reload": a new client over the same store; the old one is gone.
+  a.close();
+  const a2 = await client({ store, identity });
+  const da2 = await a2.open('offline');
+  assert.ok(JSON.stringify(da2.toJSON().items).includes('two (offline)'));
+  await until(() => da2.canonicalJson() === dp.canonicalJson() && dp.toJSON().items.length === 3,
+    'both to converge after reconnecting');
+  assert.deepEqual([...dp.toJSON().items].sort(), ['one', 'three (online)', 'two (offline)']);
+});
+
+test('a change made in JS reaches the weft tool, and the tool\'s change comes back', async () => {
+  const c = await client();
+  const d = await c.open('shared');
+  d.transact((t) => { t.root.put('from_js', 'hello native'); t.root.text('t').append('abc'); });
+  await c.waitForAck('shared');
+  const db = path.join(dir, 'cli.db');
+  const s1 = await weftCli(db, 'sync', relay.url, '--doc', 'shared', '--timeout', '30');
+  assert.equal(s1.code, 0, s1.stderr);
+  const got = await weftCli(db, 'get', 'shared');
+  assert.equal(got.code, 0, got.stderr);
+  const state = JSON.parse(got.stdout);
+  assert.equal(state.from_js, 'hello native');
+  assert.equal(state.t, 'abc');
+  const set = await weftCli(db, 'set', 'shared', 'from_cli', '42');
+  assert.equal(set.code, 0, set.stderr);
+  const s2 = await weftCli(db, 'sync', relay.url, '--doc', 'shared', '--timeout', '30');
+  assert.equal(s2.code, 0, s2.stderr);
+  await until(() => d.toJSON().from_cli === 42, 'the tool\'s change to reach JS');
+  const dump = JSON.parse((await weftCli(db, 'get', 'shared')).stdout);
+  assert.deepEqual(dump, JSON.parse(JSON.stringify(d.toJSON())));
+});
+
+test('a relay that answers with garbage or a forged proof is refused with a clear error', async () => {
+  const server = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  await new Promise((r) => server.on('listening', r));
+  const port = server.address().port;
+  let mode = 'garbage';
+  server.on('connection', (ws) => {
+    ws.on('message', () => {
+      if (mode === 'garbage') ws.send(new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]));
+      else if (mode === 'text') ws.send('hello');
+      else {
+        ws.send(wire.encode({ hello: { nodeId: '00000000000000f0', publicKey: new Uint8Array(32).fill(1),
+          nonce: new Uint8Array(32).fill(2), proof: new Uint8Array(64).fill(3),
+          expires: BigInt(Math.floor(Date.now() / 1000) + 60) } }));
+      }
+    });
+  });
+  try {
+    for (const [m, code] of [['garbage', 'malformed'], ['text', 'malformed'], ['forged', 'unauthenticated']]) {
+      mode = m;
+      const c = new sync.SyncClient({ url: `ws://127.0.0.1:${port}/`, identity: await sync.Identity.generate(),
+        WebSocket, backoffMs: 10000 });
+      const errors = [];
+      c.on('error', (e) => errors.push(e));
+      await c.open('d');
+      await until(() => errors.length > 0, `an error for ${m}`);
+      c.close();
+      assert.equal(errors[0].code, code, JSON.stringify(errors[0]));
+      assert.equal(errors[0].fatal, true);
+    }
+  } finally {
+    for (const ws of server.clients) ws.terminate();
+    await new Promise((r) => server.close(r));
+  }
+  // The module still works after all that.
+  const d = new weft.Document();
+  d.transact((t) => t.root.put('ok', true));
+  assert.equal(d.toJSON().ok, true);
+});
