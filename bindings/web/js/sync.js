@@ -143,6 +143,12 @@ export class MemoryStore {
   async putMeta(key, value) { this._meta.set(key, value); }
 }
 
+/** The entry-wise maximum of two version vectors (what a peer is known to hold, from either). */
+const versionMax = (a, b) => {
+  const out = { ...(a ?? {}) };
+  for (const [n, s] of Object.entries(b ?? {})) if ((out[n] ?? 0) < s) out[n] = s;
+  return out;
+};
 const versionCovers = (a, b) => Object.entries(b).every(([n, s]) => (a[n] ?? 0) >= s);
 const lagOf = (local, acked) =>
   Object.entries(local).reduce((sum, [n, s]) => sum + Math.max(0, s - (acked?.[n] ?? 0)), 0);
@@ -369,7 +375,11 @@ export class SyncClient {
     this._emit('error', { code, message, doc: '', fatal: true });
     this._send({ error: { code, message, fatal: true } });
     const closeCode = code === 'malformed' ? 1002 : code === 'tooLarge' ? 1009 : 1008;
-    session.ws.close(closeCode, message.slice(0, 120));
+    try {
+      session.ws.close(closeCode, message.slice(0, 60));
+    } catch {
+      session.ws.close(1000); // a browser lets a page close only with 1000 or 3000-4999
+    }
   }
 
   async _onFrame(session, frame) {
@@ -443,7 +453,7 @@ export class SyncClient {
     if (!st) return; // not a document this client opened
     st.peerHas = m.version;
     // A Have counts as an acknowledgement of what it names.
-    st.acked = m.version;
+    st.acked = versionMax(st.acked, m.version);
     this._sendBatches(m.doc, st.doc.changesSince(m.version));
     if (st.presence) {
       this._send({ presence: { doc: m.doc, node: this.nodeId, payload: st.presence, path: [this.nodeId] } });
@@ -481,8 +491,13 @@ export class SyncClient {
     if (m.changes.length === 0) return;
     try {
       // Validate first: a change that does not decode stops the document, nothing applied.
-      for (const c of m.changes) weft.decodeChange(c);
+      const decoded = m.changes.map((c) => weft.decodeChange(c));
       st.doc.applyChanges(m.changes);
+      // The relay holds what it sent: that counts as acknowledged (for lag and waitForAck).
+      st.acked = { ...(st.acked ?? {}) };
+      for (const c of decoded) {
+        if ((st.acked[c.author] ?? 0) < c.endSeq) st.acked[c.author] = c.endSeq;
+      }
     } catch (e) {
       const code = e instanceof weft.WeftError && e.code === weft.Status.CORRUPTION
         ? 'invalidChange' : 'invalidChange';
@@ -501,7 +516,8 @@ export class SyncClient {
   _onAck(m) {
     const st = this.docs.get(m.doc);
     if (!st) return;
-    st.acked = m.version;
+    // Acks and the changes the relay sent arrive in either order: keep the larger knowledge.
+    st.acked = versionMax(st.acked, m.version);
     this._emit('ack', { doc: m.doc, version: m.version });
   }
 
