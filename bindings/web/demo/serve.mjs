@@ -41,8 +41,14 @@ const server = http.createServer(async (req, res) => {
   } catch { res.writeHead(404).end(); }
 });
 server.listen(Number(port), '127.0.0.1', () => {
-  console.log(`weft web demo: http://127.0.0.1:${port}/ (relay ${relayUrl}); open it in two windows; Ctrl-C stops`);
+  console.log(`weft web demo: http://127.0.0.1:${server.address().port}/ (relay ${relayUrl}); open it in two windows; Ctrl-C stops`);
 });
-const stop = () => { server.close(); if (relay.exitCode === null) process.kill(relay.pid, 'SIGTERM'); process.exit(0); };
+// Stops the relay by its PID and exits once it has (its files closed).
+const stop = () => {
+  server.close();
+  if (relay.exitCode !== null || relay.signalCode !== null) process.exit(0);
+  relay.on('exit', () => process.exit(0));
+  process.kill(relay.pid, 'SIGTERM');
+};
 process.on('SIGINT', stop);
 process.on('SIGTERM', stop);
