@@ -17,20 +17,26 @@
 // with exponential backoff and jitter while not closed. The store (idb-store.js in a browser,
 // MemoryStore otherwise) is the op log: edits made offline are in it and go out on reconnecting.
 //
-// Not here: signed changes and access lists (owned documents): documents made here are public (no
-// access list), which a relay serves to any authenticated device. Snapshots from the relay
-// (SnapshotChunk) are answered with an Error, as a peer that does not take them.
+// Owned documents (docs/security.md): a document opened with {owned: true} is created with this
+// device as its owner; in any owned document this device's author is bound to its key (a signed
+// bind op in its first change) and its changes are signed as they are stored. Not here: checking
+// the signatures of changes received (the relay checks them; a device trusts the relay it dialled
+// for that), granting and revoking from JS. Snapshots from the relay (SnapshotChunk) are answered
+// with an Error, as a peer that does not take them.
 //
 // Thread safety: one client per thread (page or worker); callbacks run on that thread's loop.
 
 import * as weft from './weft.js';
 import * as wire from './wire.js';
+import { blake2b } from './blake2b.js';
 
 const webCrypto = globalThis.crypto ?? (await import('node:crypto')).webcrypto;
 const subtle = webCrypto.subtle;
 const utf8 = new TextEncoder();
 
 const SESSION_PURPOSE = 'weft/session/v1';
+const BIND_PURPOSE = 'weft/bind/v1';     // sdk/include/weft/identity.h
+const CHANGE_PURPOSE = 'weft/change/v1';
 const PROOF_LIFETIME_S = 120;  // sdk/src/sync/session_auth.h
 const CLOCK_SKEW_S = 300;
 const NONCE_BYTES = 32;
@@ -223,18 +229,39 @@ export class SyncClient {
    * fresh node ID so that no seq is ever reused), subscribes it on this connection, and from then
    * on stores and sends its local changes. Returns the weft.Document.
    */
-  async open(docId, { nodeId } = {}) {
+  async open(docId, { nodeId, owned = false } = {}) {
     if (this.docs.has(docId)) return this.docs.get(docId).doc;
     const doc = new weft.Document({ nodeId: nodeId ?? randomNodeId() });
     const stored = await this.store.loadChanges(docId);
     if (stored.length) doc.applyChanges(stored);
-    const st = { doc, peerHas: null, acked: null, presence: null, unsub: null, writes: Promise.resolve() };
+    const st = { doc, peerHas: null, acked: null, presence: null, unsub: null, writes: Promise.resolve(),
+      signed: new Map() };
+    // Authorship in owned documents (the SDK's AddAuthorship): a new document opened with
+    // {owned: true} gets this device's key as its owner in its first change; in an owned
+    // document, this author's first change binds it to the key, with a proof signed now (a
+    // transaction cannot wait for Web Crypto).
+    const me = this.identity.publicBytes;
+    const proof = await this.identity.sign(BIND_PURPOSE, concat([utf8.encode(docId), new Uint8Array([0]),
+      u64(BigInt('0x' + doc.nodeId)), me]));
+    doc.beforeCommit = (t) => {
+      const access = doc.access;
+      if (owned && !access.owned && Object.keys(doc.version).length === 0) {
+        t.createAccess(me);
+        t.bindAuthor(me, proof);
+      } else if (access.owned && !access.bound) {
+        t.bindAuthor(me, proof);
+      }
+    };
     st.unsub = doc.subscribe((ev) => {
       if (!ev.local || !ev.change) return;
       const bytes = ev.change.bytes;
-      // Stored before it is sent: the op log is the offline queue.
-      st.writes = st.writes.then(() => this.store.appendChanges(docId, [bytes]))
-        .then(() => this._sendLive(docId, st, [bytes]))
+      // Stored before it is sent: the op log is the offline queue. In an owned document the
+      // change is signed first (stored signed, so that it goes out the same after a reload).
+      st.writes = st.writes.then(() => this._signOwn(docId, st, [bytes]))
+        .then(async (signed) => {
+          await this.store.appendChanges(docId, signed);
+          this._sendLive(docId, st, signed);
+        })
         .catch((e) => this._emit('error', { code: 'storage', message: String(e), doc: docId, fatal: false }));
     });
     this.docs.set(docId, st);
@@ -448,13 +475,41 @@ export class SyncClient {
     for (const [docId, st] of this.docs) this._send({ have: { doc: docId, version: st.doc.version } });
   }
 
+  /**
+   * In an owned document, this author's changes signed as the SDK signs them (Ed25519 over
+   * `weft/change/v1` and BLAKE2b-256 of the document ID, a zero byte and the change without its
+   * signature); every other change as it is. Signatures are deterministic: a change signed again
+   * is the same bytes (kept per change ID anyway).
+   */
+  async _signOwn(docId, st, changes) {
+    if (!st.doc.access.owned) return changes;
+    const out = [];
+    for (const bytes of changes) {
+      const c = weft.decodeChange(bytes);
+      if (c.signed || c.author !== st.doc.nodeId) { out.push(bytes); continue; }
+      let signed = st.signed.get(c.id);
+      if (!signed) {
+        const digest = blake2b(concat([utf8.encode(docId), new Uint8Array([0]), weft.changeUnsigned(bytes)]));
+        signed = weft.changeWithSignature(bytes, await this.identity.sign(CHANGE_PURPOSE, digest));
+        st.signed.set(c.id, signed);
+      }
+      out.push(signed);
+    }
+    return out;
+  }
+
   _onHave(m) {
     const st = this.docs.get(m.doc);
     if (!st) return; // not a document this client opened
     st.peerHas = m.version;
     // A Have counts as an acknowledgement of what it names.
     st.acked = versionMax(st.acked, m.version);
-    this._sendBatches(m.doc, st.doc.changesSince(m.version));
+    // In the same queue as live changes, so that they go out in causal order.
+    const session = this.session;
+    const missing = st.doc.changesSince(m.version);
+    st.writes = st.writes.then(() => this._signOwn(m.doc, st, missing)).then((signed) => {
+      if (this.session === session) this._sendBatches(m.doc, signed);
+    }).catch((e) => this._emit('error', { code: 'internal', message: String(e), doc: m.doc, fatal: false }));
     if (st.presence) {
       this._send({ presence: { doc: m.doc, node: this.nodeId, payload: st.presence, path: [this.nodeId] } });
     }

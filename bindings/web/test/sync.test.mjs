@@ -210,3 +210,71 @@ test('a relay that answers with garbage or a forged proof is refused with a clea
   d.transact((t) => t.root.put('ok', true));
   assert.equal(d.toJSON().ok, true);
 });
+
+test('blake2b: matches Node.js\'s BLAKE2b-512, and BLAKE2b-256 of "abc"', async () => {
+  const { blake2b } = await import(pathToFileURL(path.join(pkg, 'blake2b.js')).href);
+  const { createHash } = await import('node:crypto');
+  for (const n of [0, 1, 127, 128, 129, 256, 1000]) {
+    const b = new Uint8Array(n).map((_, i) => (i * 31 + 7) & 255);
+    assert.equal(Buffer.from(blake2b(b, 64)).toString('hex'), createHash('blake2b512').update(b).digest('hex'));
+  }
+  assert.equal(Buffer.from(blake2b(new TextEncoder().encode('abc'))).toString('hex'),
+    'bddd813c634239723171ef3fee98579b94964e3bb1cb3e427262c8c068d52319');
+});
+
+test('owned documents: the tool\'s owner grants the browser\'s key; its signed changes are taken, a stranger gets nothing', async () => {
+  await needRelay();
+  const owner = path.join(dir, 'owner.db');
+  const identity = await sync.Identity.generate();
+  assert.equal((await weftCli(owner, 'set', 'owned', 'title', '"private"')).code, 0);
+  const grant = await weftCli(owner, 'grant', 'owned', identity.hex, 'writer');
+  assert.equal(grant.code, 0, grant.stderr);
+  const s1 = await weftCli(owner, 'sync', relay.url, '--doc', 'owned', '--timeout', '30');
+  assert.equal(s1.code, 0, s1.stderr);
+
+  const c = await client({ identity });
+  const d = await c.open('owned');
+  await until(() => d.toJSON().title === 'private', 'the owned document to reach its writer');
+  assert.ok(d.access.owned);
+  assert.equal(d.access.bound, null);
+  d.transact((t) => t.root.put('from_js', 'signed'));
+  assert.deepEqual([...d.access.bound], [...identity.publicBytes]);
+  await c.waitForAck('owned');
+
+  const s2 = await weftCli(owner, 'sync', relay.url, '--doc', 'owned', '--timeout', '30');
+  assert.equal(s2.code, 0, s2.stderr);
+  const got = JSON.parse((await weftCli(owner, 'get', 'owned')).stdout);
+  assert.equal(got.from_js, 'signed');
+  const members = JSON.parse((await weftCli(owner, 'members', 'owned')).stdout);
+  assert.equal(members[identity.hex], 'writer');
+
+  // A stranger's key: the relay refuses it the document, nothing arrives.
+  const stranger = await client();
+  const errors = [];
+  stranger.on('error', (e) => errors.push(e));
+  const ds = await stranger.open('owned');
+  await until(() => errors.some((e) => e.code === 'permissionDenied' && e.doc === 'owned'),
+    'the relay to refuse the stranger');
+  assert.deepEqual(ds.toJSON(), {});
+});
+
+test('owned documents: one made in JS is owned by the device\'s key; its other devices read it, a stranger cannot', async () => {
+  await needRelay();
+  const identity = await sync.Identity.generate();
+  const c = await client({ identity });
+  const d = await c.open('js-owned', { owned: true });
+  d.transact((t) => t.root.put('secret', 42));
+  assert.ok(d.access.owned);
+  assert.deepEqual([...d.access.owner], [...identity.publicBytes]);
+  await c.waitForAck('js-owned');
+  // The same key on another client (a second tab): the relay serves it the document.
+  const again = await client({ identity });
+  const d2 = await again.open('js-owned');
+  await until(() => d2.toJSON().secret === 42, 'the owner\'s other client to read it');
+  // The weft tool, with a key of its own: the relay refuses it the document.
+  const db = path.join(dir, 'stranger.db');
+  const s = await weftCli(db, 'sync', relay.url, '--doc', 'js-owned', '--timeout', '10');
+  assert.notEqual(s.code, 0, 'the tool synced a document it may not read');
+  const got = await weftCli(db, 'get', 'js-owned');
+  assert.ok(!got.stdout.includes('42'), `a stranger read it: ${got.stdout}`);
+});
