@@ -42,6 +42,7 @@ const CLOCK_SKEW_S = 300;
 const NONCE_BYTES = 32;
 const BATCH_CHANGES = 512;     // docs/protocol.md: at most 512 changes and about 1 MiB a batch
 const BATCH_BYTES = 1 << 20;
+const ANTI_ENTROPY_MS = 30000;
 
 function concat(parts) {
   const n = parts.reduce((a, p) => a + p.length, 0);
@@ -367,6 +368,7 @@ export class SyncClient {
     };
     ws.onerror = () => {};
     ws.onclose = (ev) => {
+      clearInterval(session.antiEntropy);
       if (this.ws !== ws) return;
       this.ws = null;
       this.session = null;
@@ -473,6 +475,13 @@ export class SyncClient {
     this.attempt = 0;
     this._setState('open');
     for (const [docId, st] of this.docs) this._send({ have: { doc: docId, version: st.doc.version } });
+    // Anti-entropy (docs/protocol.md): a Have for every document every 30 s; the relay sends
+    // whatever it shows missing, and its answer shows what it lacks.
+    session.antiEntropy = setInterval(() => {
+      if (this.session !== session) return clearInterval(session.antiEntropy);
+      for (const [docId, st] of this.docs) this._send({ have: { doc: docId, version: st.doc.version } });
+    }, ANTI_ENTROPY_MS);
+    session.antiEntropy.unref?.(); // Node.js: not what keeps a process alive
   }
 
   /**
