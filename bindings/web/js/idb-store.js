@@ -5,7 +5,8 @@
 // made offline survives a reload of the page and goes out when the client reconnects.
 //
 // Layout (database `name`, version 1): object store `changes` (auto-increment key; {doc, bytes},
-// index `doc`), object store `meta` (key -> value; `identity` holds the key pair).
+// index `doc`): the op log; `snapshots` (doc -> the latest snapshot, with history, that replaced
+// the log's first rows); `meta` (key -> value; `identity` holds the key pair).
 // Thread safety: one IdbStore per page or worker; IndexedDB orders the transactions.
 
 const req = (r) => new Promise((resolve, reject) => {
@@ -32,6 +33,7 @@ export class IdbStore {
       const changes = db.createObjectStore('changes', { autoIncrement: true });
       changes.createIndex('doc', 'doc');
       db.createObjectStore('meta');
+      db.createObjectStore('snapshots');
     };
     return new IdbStore(await req(r));
   }
@@ -62,6 +64,27 @@ export class IdbStore {
     const tx = this.db.transaction('changes', 'readwrite');
     const s = tx.objectStore('changes');
     for (const bytes of changes) s.add({ doc, bytes });
+    return done(tx);
+  }
+
+  /** The latest snapshot of `doc` (Uint8Array) or null. */
+  async loadSnapshot(doc) {
+    const tx = this.db.transaction('snapshots', 'readonly');
+    const b = await req(tx.objectStore('snapshots').get(doc));
+    return b ? new Uint8Array(b) : null;
+  }
+
+  /**
+   * Keeps `snapshot` as the document's base and drops the first `covered` changes stored for it
+   * (those the snapshot holds), in one transaction: a reload finds either the old log or the
+   * snapshot and the rest of the log, never a mix.
+   */
+  async putSnapshot(doc, snapshot, covered) {
+    const tx = this.db.transaction(['changes', 'snapshots'], 'readwrite');
+    const changes = tx.objectStore('changes');
+    tx.objectStore('snapshots').put(snapshot, doc);
+    const keys = await req(changes.index('doc').getAllKeys(IDBKeyRange.only(doc)));
+    for (const k of keys.slice(0, covered)) changes.delete(k);
     return done(tx);
   }
 

@@ -148,6 +148,16 @@ export class MemoryStore {
   }
   async getMeta(key) { return this._meta.get(key); }
   async putMeta(key, value) { this._meta.set(key, value); }
+  /** The latest snapshot of `doc` (Uint8Array) or null. */
+  async loadSnapshot(doc) { return this._snapshots?.get(doc) ?? null; }
+  /**
+   * Keeps `snapshot` as the document's base and drops the first `covered` changes stored for it
+   * (those the snapshot holds), at once.
+   */
+  async putSnapshot(doc, snapshot, covered) {
+    (this._snapshots ??= new Map()).set(doc, snapshot);
+    this._docs.set(doc, (this._docs.get(doc) ?? []).slice(covered));
+  }
 }
 
 /** The entry-wise maximum of two version vectors (what a peer is known to hold, from either). */
@@ -189,6 +199,8 @@ export class SyncClient {
    * @param {string} [o.nodeId] this client's node ID (random by default)
    * @param {number} [o.backoffMs] first reconnect delay (doubles up to maxBackoffMs)
    * @param {number} [o.maxBackoffMs]
+   * @param {number} [o.snapshotEvery] stored changes after which the op log is compacted into a
+   *   snapshot (1000)
    */
   constructor(o) {
     this.url = o.url;
@@ -200,6 +212,7 @@ export class SyncClient {
     this.nodeId = o.nodeId ?? randomNodeId();
     this.backoffMs = o.backoffMs ?? 250;
     this.maxBackoffMs = o.maxBackoffMs ?? 10000;
+    this.snapshotEvery = o.snapshotEvery ?? 1000;
     this.docs = new Map();       // doc ID -> {doc, peerHas, acked, presence, unsub}
     this.listeners = new Map();
     this.ws = null;
@@ -232,11 +245,15 @@ export class SyncClient {
    */
   async open(docId, { nodeId, owned = false } = {}) {
     if (this.docs.has(docId)) return this.docs.get(docId).doc;
-    const doc = new weft.Document({ nodeId: nodeId ?? randomNodeId() });
+    // The stored snapshot (with its history, so that changesSince can answer the relay), then
+    // the changes stored after it.
+    const options = { nodeId: nodeId ?? randomNodeId() };
+    const snapshot = await this.store.loadSnapshot?.(docId);
+    const doc = snapshot ? weft.Document.load(snapshot, options) : new weft.Document(options);
     const stored = await this.store.loadChanges(docId);
     if (stored.length) doc.applyChanges(stored);
     const st = { doc, peerHas: null, acked: null, presence: null, unsub: null, writes: Promise.resolve(),
-      signed: new Map() };
+      signed: new Map(), logged: stored.length };
     // Authorship in owned documents (the SDK's AddAuthorship): a new document opened with
     // {owned: true} gets this device's key as its owner in its first change; in an owned
     // document, this author's first change binds it to the key, with a proof signed now (a
@@ -260,7 +277,7 @@ export class SyncClient {
       // change is signed first (stored signed, so that it goes out the same after a reload).
       st.writes = st.writes.then(() => this._signOwn(docId, st, [bytes]))
         .then(async (signed) => {
-          await this.store.appendChanges(docId, signed);
+          await this._append(docId, st, signed);
           this._sendLive(docId, st, signed);
         })
         .catch((e) => this._emit('error', { code: 'storage', message: String(e), doc: docId, fatal: false }));
@@ -525,6 +542,21 @@ export class SyncClient {
     this._emit('ack', { doc: m.doc, version: m.version });
   }
 
+  /**
+   * Appends changes to the store's op log; every `snapshotEvery` changes, replaces what the log
+   * holds by a snapshot (with history) of the document, when nothing is held for dependencies
+   * (a held change is in the log but not yet in the state a snapshot would keep).
+   */
+  async _append(docId, st, changes) {
+    await this.store.appendChanges(docId, changes);
+    st.logged += changes.length;
+    if (this.store.putSnapshot && st.logged >= this.snapshotEvery && st.doc.pending === 0) {
+      const covered = st.logged;
+      await this.store.putSnapshot(docId, st.doc.encodeSnapshot({ withHistory: true }), covered);
+      st.logged -= covered;
+    }
+  }
+
   _sendLive(docId, st, changes) {
     // Before the relay's Have, its reply covers these (changesSince its version).
     if (!this.session?.authenticated || !st.peerHas) return;
@@ -570,8 +602,9 @@ export class SyncClient {
       return;
     }
     // Stored before acknowledged (the store keeps what arrived; duplicates apply as no-ops).
-    await st.writes;
-    await this.store.appendChanges(m.doc, m.changes);
+    const stored = st.writes.then(() => this._append(m.doc, st, m.changes));
+    st.writes = stored.catch(() => {});
+    await stored;
     if (this.session !== session) return;
     this._send({ ack: { doc: m.doc, version: st.doc.version } });
     this._emit('change', { doc: m.doc });

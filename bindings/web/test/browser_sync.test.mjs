@@ -69,12 +69,13 @@ after(async () => {
   removeDir(dir);
 });
 
-async function openPage(doc) {
+async function openPage(doc, { snapshotEvery = 1000 } = {}) {
   const context = await browser.newContext();
   const page = await context.newPage();
   const errors = [];
   page.on('pageerror', (e) => errors.push(String(e)));
-  const url = `${web.url}/test/page.html?relay=${encodeURIComponent(relay.url)}&doc=${doc}`;
+  const url = `${web.url}/test/page.html?relay=${encodeURIComponent(relay.url)}&doc=${doc}` +
+    `&snapshotEvery=${snapshotEvery}`;
   await load(page, url, errors);
   return { page, url, errors };
 }
@@ -94,7 +95,9 @@ async function waitFor(p, fn, pred, what) {
 
 test('browser: two pages converge through the relay, one offline across a reload; the weft tool agrees', async () => {
   const doc = 'browser-doc';
-  const a = await openPage(doc);
+  // A compacts its IndexedDB op log into a snapshot every 3 changes: its reload below starts
+  // from a snapshot and the log after it.
+  const a = await openPage(doc, { snapshotEvery: 3 });
   const b = await openPage(doc);
   await waitFor(a, 'status', (s) => s === 'open', 'page A to connect');
   await waitFor(b, 'status', (s) => s === 'open', 'page B to connect');
@@ -117,6 +120,8 @@ test('browser: two pages converge through the relay, one offline across a reload
   await call(b, 'push', 'B meanwhile');
   await call(a, 'flush');
   assert.ok((await call(a, 'lag')) > 0);
+  assert.ok(await call(a, 'hasSnapshot'), 'A kept a snapshot in IndexedDB');
+  assert.ok((await call(a, 'stored')) < 3, 'the snapshot replaced the op log\'s rows');
   // B does not get A's offline edits while A is offline (a fixed check, not a wait: nothing can
   // carry them).
   assert.ok(!(await call(b, 'items')).includes('A offline'));

@@ -150,6 +150,32 @@ test('edits made offline are stored, survive a restart of the client and sync la
   assert.deepEqual([...dp.toJSON().items].sort(), ['one', 'three (online)', 'two (offline)']);
 });
 
+test('the op log is compacted into snapshots; a client restarted from one syncs on', async () => {
+  const store = new sync.MemoryStore();
+  const identity = await sync.Identity.generate();
+  const a = await client({ store, identity, snapshotEvery: 4 });
+  const peer = await client();
+  const da = await a.open('compacted');
+  const dp = await peer.open('compacted');
+  for (let i = 0; i < 10; ++i) da.transact((t) => t.root.list('n').push(i));
+  dp.transact((t) => t.root.put('peer', true));
+  await until(() => da.toJSON().peer === true && dp.toJSON().n?.length === 10, 'both ways');
+  await a.docs.get('compacted').writes;
+  assert.ok(await store.loadSnapshot('compacted'), 'a snapshot was kept');
+  assert.ok((await store.loadChanges('compacted')).length < 4, 'the log was cut');
+  a.close();
+  const a2 = await client({ store, identity, snapshotEvery: 4 });
+  const da2 = await a2.open('compacted');
+  assert.equal(da2.canonicalJson(), da.canonicalJson());
+  // The snapshot keeps the history: the restarted client can still serve every change.
+  assert.equal(da2.changesSince({}).length, da.changesSince({}).length);
+  da2.transact((t) => t.root.list('n').push(10));
+  // Its new change reaches a new peer through the relay.
+  const fresh = await client();
+  const df = await fresh.open('compacted');
+  await until(() => df.toJSON().n?.length === 11 && df.toJSON().peer === true, 'a new peer to catch up');
+});
+
 test('a change made in JS reaches the weft tool, and the tool\'s change comes back', async () => {
   const c = await client();
   const d = await c.open('shared');

@@ -13,7 +13,9 @@ async function start() {
   await weft.init();
   const store = await IdbStore.open('weft-test');
   const identity = await Identity.load(store);
-  const client = new SyncClient({ url: relay, identity, store, backoffMs: 50, maxBackoffMs: 500 });
+  const snapshotEvery = Number(params.get('snapshotEvery') ?? 1000);
+  const client = new SyncClient({ url: relay, identity, store, backoffMs: 50, maxBackoffMs: 500,
+    snapshotEvery });
   const doc = await client.open(docId);
   const show = () => { document.getElementById('state').textContent = doc.canonicalJson(); };
   doc.subscribe(show);
@@ -30,6 +32,7 @@ async function start() {
     append: (key, s) => doc.transact((t) => t.root.text(key).append(s)),
     flush: () => client.docs.get(docId).writes,
     stored: async () => (await store.loadChanges(docId)).length,
+    hasSnapshot: async () => (await store.loadSnapshot(docId)) !== null,
     offline: () => client.goOffline(),
     online: () => client.goOnline(),
     status: () => client.state,
