@@ -34,7 +34,7 @@ const webCrypto = globalThis.crypto ?? (await import('node:crypto')).webcrypto;
 const subtle = webCrypto.subtle;
 const utf8 = new TextEncoder();
 
-const SESSION_PURPOSE = 'weft/session/v1';
+export const SESSION_PURPOSE = 'weft/session/v1';
 const BIND_PURPOSE = 'weft/bind/v1';     // sdk/include/weft/identity.h
 const CHANGE_PURPOSE = 'weft/change/v1';
 const PROOF_LIFETIME_S = 120;  // sdk/src/sync/session_auth.h
@@ -63,8 +63,8 @@ function signed(purpose, message) {
   return concat([utf8.encode(purpose), new Uint8Array([0]), message]);
 }
 
-/** sdk/src/sync/session_auth.cpp, SessionTranscript. */
-function sessionTranscript(acceptor, signer, other, otherNonce, audience, expires) {
+/** sdk/src/sync/session_auth.cpp, SessionTranscript (exported for tests that play a relay). */
+export function sessionTranscript(acceptor, signer, other, otherNonce, audience, expires) {
   const aud = utf8.encode(audience);
   return concat([utf8.encode(acceptor ? 'acceptor' : 'dialer'), new Uint8Array([0]), signer, other,
     u64(otherNonce.length), otherNonce, u64(aud.length), aud, u64(expires)]);
@@ -527,6 +527,7 @@ export class SyncClient {
   _onHave(m) {
     const st = this.docs.get(m.doc);
     if (!st) return; // not a document this client opened
+    st.stopped = null; // a Have resumes a stopped document
     st.peerHas = m.version;
     // A Have counts as an acknowledgement of what it names.
     st.acked = versionMax(st.acked, m.version);
@@ -564,6 +565,7 @@ export class SyncClient {
   }
 
   _sendBatches(docId, changes) {
+    if (this.docs.get(docId)?.stopped === this.session) return;
     let batch = [];
     let bytes = 0;
     const flush = (remaining) => {
@@ -583,7 +585,8 @@ export class SyncClient {
 
   async _onChanges(session, m) {
     const st = this.docs.get(m.doc);
-    if (!st || !st.peerHas) return; // not subscribed here: dropped, as the native peer does
+    // Not subscribed here, or stopped on this connection: dropped, as the native peer does.
+    if (!st || !st.peerHas || st.stopped === session) return;
     if (m.changes.length === 0) return;
     try {
       // Validate first: a change that does not decode stops the document, nothing applied.
@@ -595,10 +598,12 @@ export class SyncClient {
         if ((st.acked[c.author] ?? 0) < c.endSeq) st.acked[c.author] = c.endSeq;
       }
     } catch (e) {
-      const code = e instanceof weft.WeftError && e.code === weft.Status.CORRUPTION
-        ? 'invalidChange' : 'invalidChange';
-      this._emit('error', { code, message: e.message, doc: m.doc, fatal: false });
-      this._send({ error: { code, message: `a change does not apply here: ${e.message}`, doc: m.doc } });
+      // docs/protocol.md, Errors: the document stops on this connection, both ways, until a Have
+      // resumes it (the next anti-entropy tick, or the next connection); the others go on.
+      st.stopped = session;
+      this._emit('error', { code: 'invalidChange', message: e.message, doc: m.doc, fatal: false });
+      this._send({ error: { code: 'invalidChange', message: `a change does not apply here: ${e.message}`,
+        doc: m.doc } });
       return;
     }
     // Stored before acknowledged (the store keeps what arrived; duplicates apply as no-ops).
@@ -625,6 +630,8 @@ export class SyncClient {
 
   _onError(session, m) {
     this._emit('error', { code: m.code, message: m.message, doc: m.doc, fatal: m.fatal });
+    const st = m.doc ? this.docs.get(m.doc) : null;
+    if (!m.fatal && st && m.code !== 'diverged') st.stopped = session;
     if (m.fatal) session.ws.close(1000, 'fatal error from the relay');
   }
 }

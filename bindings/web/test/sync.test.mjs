@@ -237,6 +237,58 @@ test('a relay that answers with garbage or a forged proof is refused with a clea
   assert.equal(d.toJSON().ok, true);
 });
 
+test('a relay that sends a change that does not decode stops only that document, with a clear error', async () => {
+  // A fake relay that completes the handshake properly (its own key, a valid proof), then
+  // answers the Have of 'bad' with a damaged change and that of 'good' with a valid one.
+  const relayId = await sync.Identity.generate();
+  const good = new weft.Document();
+  const goodChange = good.transact((t) => t.root.put('ok', 1)).bytes;
+  const server = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  await new Promise((r) => server.on('listening', r));
+  const url = `ws://127.0.0.1:${server.address().port}/`;
+  const fromClient = [];
+  server.on('connection', (ws) => {
+    ws.on('message', async (data) => {
+      const m = wire.decode(new Uint8Array(data));
+      fromClient.push(m);
+      if (m.kind === 'hello') {
+        const expires = BigInt(Math.floor(Date.now() / 1000) + 60);
+        const proof = await relayId.sign(sync.SESSION_PURPOSE, sync.sessionTranscript(true,
+          relayId.publicBytes, m.publicKey, m.nonce, m.audience, expires));
+        ws.send(wire.encode({ hello: { nodeId: '00000000000000f1', role: 'relay',
+          publicKey: relayId.publicBytes, nonce: sync.randomBytes(32), proof, expires } }));
+      } else if (m.kind === 'have') {
+        ws.send(wire.encode({ have: { doc: m.doc, version: {} } }));
+        const bytes = m.doc === 'bad' ? goodChange.slice(0, goodChange.length - 3) : goodChange;
+        ws.send(wire.encode({ changes: { doc: m.doc, changes: [bytes], path: ['00000000000000f1'] } }));
+      }
+    });
+  });
+  const c = new sync.SyncClient({ url, identity: await sync.Identity.generate(), WebSocket, relayKey: relayId.hex });
+  const errors = [];
+  c.on('error', (e) => errors.push(e));
+  try {
+    const bad = await c.open('bad');
+    const ok = await c.open('good');
+    await until(() => ok.toJSON().ok === 1, 'the good document');
+    await until(() => errors.length > 0 && fromClient.some((m) => m.kind === 'error'), 'the refusal');
+    assert.equal(errors[0].code, 'invalidChange');
+    assert.equal(errors[0].doc, 'bad');
+    assert.equal(errors[0].fatal, false);
+    const sent = fromClient.find((m) => m.kind === 'error');
+    assert.equal(sent.code, 'invalidChange');
+    assert.equal(sent.doc, 'bad');
+    assert.equal(sent.fatal, false);
+    assert.deepEqual(bad.toJSON(), {});
+    assert.equal(c.state, 'open');
+    assert.ok(fromClient.some((m) => m.kind === 'auth'), 'the client proved its key');
+  } finally {
+    c.close();
+    for (const ws of server.clients) ws.terminate();
+    await new Promise((r) => server.close(r));
+  }
+});
+
 test('blake2b: matches Node.js\'s BLAKE2b-512, and BLAKE2b-256 of "abc"', async () => {
   const { blake2b } = await import(pathToFileURL(path.join(pkg, 'blake2b.js')).href);
   const { createHash } = await import('node:crypto');
