@@ -48,7 +48,7 @@ done
 # bindings/web's npm dependencies, pinned in its package-lock.json: installed with `npm ci` into
 # bindings/web/node_modules (git-ignored), again only when the lock file changed since.
 install_npm_deps() {
-  local web dir stamp sum
+  local web stamp sum
   web="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/bindings/web"
   stamp="$web/node_modules/.weft-lock-sha256"
   sum="$(sha256sum "$web/package-lock.json" | cut -d' ' -f1)"
