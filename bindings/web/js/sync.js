@@ -19,9 +19,9 @@
 //
 // Owned documents (docs/security.md): a document opened with {owned: true} is created with this
 // device as its owner; in any owned document this device's author is bound to its key (a signed
-// bind op in its first change) and its changes are signed as they are stored. Not here: checking
-// the signatures of changes received (the relay checks them; a device trusts the relay it dialled
-// for that), granting and revoking from JS. Snapshots from the relay (SnapshotChunk) are answered
+// bind op in its first change) and its changes are signed as they are stored; every change
+// received of an owned document is checked (bindings and signature) before anything of its batch
+// is applied. Not here: granting and revoking from JS. Snapshots from the relay (SnapshotChunk) are answered
 // with an Error, as a peer that does not take them.
 //
 // Thread safety: one client per thread (page or worker); callbacks run on that thread's loop.
@@ -524,6 +524,37 @@ export class SyncClient {
     return out;
   }
 
+  /**
+   * In an owned document (or a batch that creates one), every change's bindings are signed by
+   * the key they name (`weft/bind/v1`) and the change by its author's bound key
+   * (`weft/change/v1`), as the SDK's replicas check (sdk/src/replica.cpp): so a relay cannot
+   * forge, alter or move a change. Throws an Error saying which check failed.
+   */
+  async _checkAuthorship(docId, st, changes) {
+    let owned = st.doc.access.owned;
+    const learned = new Map(); // authors bound by earlier changes of this batch
+    const docBytes = utf8.encode(docId);
+    for (const bytes of changes) {
+      const a = st.doc.authorship(bytes);
+      owned ||= a.creates;
+      if (!owned) continue;
+      const authorBytes = u64(BigInt('0x' + a.author));
+      for (const b of a.binds) {
+        const message = concat([docBytes, new Uint8Array([0]), authorBytes, b.key]);
+        if (!(await verify(b.key, BIND_PURPOSE, message, b.proof))) {
+          throw new Error(`author ${a.author}'s binding to a key is not signed by that key`);
+        }
+      }
+      const key = a.key ?? learned.get(a.author);
+      if (!key) throw new Error(`author ${a.author} is not bound to a key in this owned document`);
+      learned.set(a.author, key);
+      const digest = blake2b(concat([docBytes, new Uint8Array([0]), weft.changeUnsigned(bytes)]));
+      if (!(await verify(key, CHANGE_PURPOSE, digest, a.signature))) {
+        throw new Error(`a change of author ${a.author} is not signed by its key`);
+      }
+    }
+  }
+
   _onHave(m) {
     const st = this.docs.get(m.doc);
     if (!st) return; // not a document this client opened
@@ -589,8 +620,11 @@ export class SyncClient {
     if (!st || !st.peerHas || st.stopped === session) return;
     if (m.changes.length === 0) return;
     try {
-      // Validate first: a change that does not decode stops the document, nothing applied.
+      // Validate first: a change that does not decode, or (in an owned document) whose author's
+      // binding or signature does not verify, stops the document; nothing of the batch applied.
       const decoded = m.changes.map((c) => weft.decodeChange(c));
+      await this._checkAuthorship(m.doc, st, m.changes);
+      if (this.session !== session) return;
       st.doc.applyChanges(m.changes);
       // The relay holds what it sent: that counts as acknowledged (for lag and waitForAck).
       st.acked = { ...(st.acked ?? {}) };

@@ -278,6 +278,11 @@ export class Document {
    * bound: the key this document's author is bound to; Uint8Arrays or null).
    */
   get access() { return this._r.accessInfo(); }
+  /**
+   * What checking a change's authorship against this document needs: {author, creates, key,
+   * binds: [{key, proof}], signature} (see sync.js, which verifies the signatures).
+   */
+  authorship(change) { return check(this._r.authorship(asBytes(change, 'a change'))); }
   /** Changes received before their dependencies, held until they arrive. */
   get pending() { return this._r.pending(); }
 

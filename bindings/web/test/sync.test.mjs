@@ -289,6 +289,75 @@ test('a relay that sends a change that does not decode stops only that document,
   }
 });
 
+test('changes of an owned document with a forged signature, or moved to another document, are refused', async () => {
+  // Genuine changes of an owned document, as the relay would forward them: made by a client and
+  // read back from its store (signed as they were stored).
+  const store = new sync.MemoryStore();
+  const maker = await client({ store, identity: await sync.Identity.generate() });
+  const made = await maker.open('signed', { owned: true });
+  made.transact((t) => t.root.put('v', 'genuine'));
+  await maker.waitForAck('signed');
+  const genuine = await store.loadChanges('signed');
+  assert.equal(genuine.length, 1);
+  assert.ok(weft.decodeChange(genuine[0]).signed);
+  const other = await sync.Identity.generate();
+  const forged = weft.changeWithSignature(genuine[0], await other.sign('weft/change/v1', new Uint8Array(32)));
+
+  // A fake relay (a valid handshake): its first connection gets the genuine change under its
+  // document and under another one, its second the change with another key's signature.
+  const relayId = await sync.Identity.generate();
+  const server = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  await new Promise((r) => server.on('listening', r));
+  let connections = 0;
+  server.on('connection', (ws) => {
+    const serve = ++connections === 1 ? { signed: genuine, moved: genuine } : { signed: [forged] };
+    ws.on('message', async (data) => {
+      const m = wire.decode(new Uint8Array(data));
+      if (m.kind === 'hello') {
+        const expires = BigInt(Math.floor(Date.now() / 1000) + 60);
+        const proof = await relayId.sign(sync.SESSION_PURPOSE, sync.sessionTranscript(true,
+          relayId.publicBytes, m.publicKey, m.nonce, m.audience, expires));
+        ws.send(wire.encode({ hello: { nodeId: '00000000000000f2', role: 'relay',
+          publicKey: relayId.publicBytes, nonce: sync.randomBytes(32), proof, expires } }));
+      } else if (m.kind === 'have') {
+        ws.send(wire.encode({ have: { doc: m.doc, version: {} } }));
+        ws.send(wire.encode({ changes: { doc: m.doc, changes: serve[m.doc], path: ['00000000000000f2'] } }));
+      }
+    });
+  });
+  const url = `ws://127.0.0.1:${server.address().port}/`;
+  const opened = [];
+  try {
+    const c1 = new sync.SyncClient({ url, identity: await sync.Identity.generate(), WebSocket });
+    opened.push(c1);
+    const errors1 = [];
+    c1.on('error', (e) => errors1.push(e));
+    const ok = await c1.open('signed');
+    const moved = await c1.open('moved');
+    await until(() => ok.toJSON().v === 'genuine', 'the genuine change');
+    await until(() => errors1.length > 0, 'the moved change to be refused');
+    assert.equal(errors1[0].doc, 'moved');
+    // Its binding names the document it was made in, as its signature does: the first to fail.
+    assert.match(errors1[0].message, /binding to a key is not signed by that key/);
+    assert.deepEqual(moved.toJSON(), {});
+
+    const c2 = new sync.SyncClient({ url, identity: await sync.Identity.generate(), WebSocket });
+    opened.push(c2);
+    const errors2 = [];
+    c2.on('error', (e) => errors2.push(e));
+    const bad = await c2.open('signed');
+    await until(() => errors2.length > 0, 'the forged change to be refused');
+    assert.equal(errors2[0].doc, 'signed');
+    assert.equal(errors2[0].code, 'invalidChange');
+    assert.match(errors2[0].message, /not signed by its key/);
+    assert.deepEqual(bad.toJSON(), {});
+  } finally {
+    for (const c of opened) c.close();
+    for (const ws of server.clients) ws.terminate();
+    await new Promise((r) => server.close(r));
+  }
+});
+
 test('blake2b: matches Node.js\'s BLAKE2b-512, and BLAKE2b-256 of "abc"', async () => {
   const { blake2b } = await import(pathToFileURL(path.join(pkg, 'blake2b.js')).href);
   const { createHash } = await import('node:crypto');

@@ -479,6 +479,39 @@ class Doc {
   }
   // The access list as far as the sync client needs it: {owned, owner, bound} (owner: the owner's
   // key; bound: the key this document's author is bound to; each a Uint8Array or null).
+  // What checking `change`'s authorship needs (the SDK's CheckBindings / CheckSignature, whose
+  // signatures the sync client verifies with Web Crypto): {author, creates (it makes the document
+  // owned), key (the key its author is bound to by this document's list or by a bind in the
+  // change; null when neither), binds ([{key, proof}] in the change), signature}.
+  val authorship(val bytes) const {
+    auto b = BytesOf(bytes);
+    if (!b) return Fail(StatusCode::kInvalidArgument, "a change must be a Uint8Array");
+    auto c = DecodeChange(*b);
+    if (!c.ok()) return Fail(c.status());
+    const AccessList& a = doc_.access();
+    val o = val::object();
+    o.set("author", c->author.ToHex());
+    bool creates = false;
+    val binds = val::array();
+    const Principal* key = a.KeyOf(c->author);
+    std::optional<Principal> bound;
+    for (const Op& op : c->ops) {
+      if (op.type != Op::Type::kAccess) continue;
+      if (op.action == AccessAction::kCreate) creates = true;
+      if (op.action == AccessAction::kBind) {
+        val bind = val::object();
+        bind.set("key", Bytes(op.principal));
+        bind.set("proof", Bytes(op.proof));
+        binds.call<void>("push", bind);
+        if (!bound) bound = op.principal;
+      }
+    }
+    o.set("creates", creates);
+    o.set("key", key ? Bytes(*key) : bound ? Bytes(*bound) : val::null());
+    o.set("binds", binds);
+    o.set("signature", Bytes(c->signature));
+    return o;
+  }
   val accessInfo() const {
     const AccessList& a = doc_.access();
     val o = val::object();
@@ -944,6 +977,7 @@ EMSCRIPTEN_BINDINGS(weft_core) {
       .function("createAccess", &Doc::createAccess)
       .function("bindAuthor", &Doc::bindAuthor)
       .function("accessInfo", &Doc::accessInfo)
+      .function("authorship", &Doc::authorship)
       .function("put", &Doc::put)
       .function("putAfterRead", &Doc::putAfterRead)
       .function("putObject", &Doc::putObject)
