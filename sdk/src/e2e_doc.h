@@ -68,6 +68,8 @@ class DocKeys {
   // Whether the key of every record of `epoch` held is held too.
   bool HoldsEveryKeyOf(uint64_t epoch) const;
   bool empty() const { return records_.empty(); }
+  // Every record held, in the order taken in.
+  const std::vector<HeldRecord>& records() const { return records_; }
 
  private:
   void Take(std::string_view doc, const crdt::Op& op, crdt::Dot dot, const SecretKey& mine);

@@ -1198,6 +1198,38 @@ Result<crdt::Change> ReplicaImpl::SealLocal(std::string_view doc, DocState* st,
                                    newest ? &newest->record : nullptr, newest_key);
   if (!record.ok()) return record.status();
   WEFT_RETURN_IF_ERROR(txn.AddKeyRecord(PrincipalOf(public_key_), e2e::EncodeKeyRecord(*record)));
+  // After concurrent rotations, the new epoch chains back to the newest record only: the key of
+  // every other head (a record no other names as its previous) is sealed again to the members,
+  // as a record of its own epoch with the same key, so that each member reads every branch.
+  // (One record per key: a key some record already seals to all the members is skipped.)
+  auto covers = [&](const e2e::HeldRecord& r) {
+    std::set<PublicKey> readers_r;
+    for (const e2e::SealedKey& k : r.record.readers) readers_r.insert(k.reader);
+    return std::includes(readers_r.begin(), readers_r.end(), members.begin(), members.end());
+  };
+  std::set<std::string> sealed_keys = {newest ? newest->record.key_check : std::string()};
+  for (const e2e::HeldRecord& h : st->keys.records()) {
+    if (sealed_keys.count(h.record.key_check) != 0 || !st->keys.KeyOf(h.hash)) continue;
+    bool head = true, covered = false;
+    for (const e2e::HeldRecord& r : st->keys.records()) {
+      head = head && r.record.prev_hash != h.hash;
+      covered = covered || (r.record.key_check == h.record.key_check && covers(r));
+    }
+    if (!head || covered) continue;
+    sealed_keys.insert(h.record.key_check);
+    const e2e::HeldRecord* prev = nullptr;
+    for (const e2e::HeldRecord& r : st->keys.records()) {
+      if (r.hash == h.record.prev_hash) prev = &r;
+    }
+    const e2e::EpochKey* prev_key = prev ? st->keys.KeyOf(prev->hash) : nullptr;
+    if (h.record.epoch > 0 && !prev_key) continue;  // cannot name its previous: left as it is
+    auto resealed = e2e::MakeKeyRecord(secret_key_, doc, readers, *st->keys.KeyOf(h.hash),
+                                       h.record.epoch > 0 ? &prev->record : nullptr,
+                                       h.record.epoch > 0 ? prev_key : nullptr);
+    if (!resealed.ok()) return resealed.status();
+    WEFT_RETURN_IF_ERROR(
+        txn.AddKeyRecord(PrincipalOf(public_key_), e2e::EncodeKeyRecord(*resealed)));
+  }
   auto again = txn.Prepare();
   if (!again) return Status(StatusCode::kInternal, "a transaction lost its ops");
   *plain = std::move(*again);
