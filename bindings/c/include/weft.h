@@ -481,8 +481,7 @@ WEFT_EXPORT weft_status weft_doc_members(weft_replica* r, const char* doc, size_
 /* Creates `doc` end-to-end encrypted and owned by this device (docs/security.md): relays store
  * and forward only ciphertext; weft_doc_grant and weft_doc_revoke rotate its key.
  * WEFT_INVALID_ARGUMENT when the document exists already. */
-WEFT_EXPORT weft_status weft_doc_create_encrypted(weft_replica* r, const char* doc,
-                                                  size_t doc_len);
+WEFT_EXPORT weft_status weft_doc_create_encrypted(weft_replica* r, const char* doc, size_t doc_len);
 /* The document's encryption as JSON, {"encrypted": bool, "epoch": N, "has_key": bool,
  * "missing_epochs": [N, ...]}: a document holding content of a missing epoch cannot be read here
  * (reads fail with WEFT_PERMISSION_DENIED). Free with weft_string_free. WEFT_NOT_FOUND when the
