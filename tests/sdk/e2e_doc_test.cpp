@@ -354,3 +354,41 @@ TEST_CASE("tampered ciphertext, moved payloads, swapped epochs and bad records c
   Check(reader->ApplyRemoteChanges("doc", {genuine}).status());
   CHECK(State(*reader, "doc") == State(*owner, "doc"));
 }
+
+TEST_CASE("no snapshot of an encrypted document is written, served or taken; the log stays whole",
+          "[e2e]") {
+  testing::TempDir dir;
+  auto owner = OpenDevice(dir.File("owner.db"));
+  Check(owner->CreateEncryptedDocument("doc"));
+  for (int i = 0; i < 5; ++i) Check(Put(*owner, "doc", "k" + std::to_string(i), "v"));
+  const std::vector<ChangeBlob> blobs = All(*owner, "doc");
+  // A relay whose policy snapshots after every change keeps serving the whole log.
+  ReplicaOptions every;
+  every.snapshot_every = 1;
+  auto relay = Replica::Open(dir.File("relay.db"), every);
+  REQUIRE(relay.ok());
+  Check((*relay)->ApplyRemoteChanges("doc", blobs).status());
+  Check((*relay)->Snapshot("doc"));
+  relay->reset();
+  relay = Replica::Open(dir.File("relay.db"), every);
+  REQUIRE(relay.ok());
+  CHECK(All(**relay, "doc") == blobs);
+  CHECK((*relay)->ExportSnapshot("doc").status().code() == StatusCode::kNotFound);
+  // The owner's own snapshot is not written either: a reopen replays and decrypts the log.
+  Check(owner->Snapshot("doc"));
+  const std::string state = State(*owner, "doc");
+  owner.reset();
+  owner = OpenDevice(dir.File("owner.db"));
+  CHECK(State(*owner, "doc") == state);
+  // A snapshot of an encrypted document (made here by hand) is refused.
+  crdt::Document d(crdt::NodeId{5});
+  auto txn = d.Begin(1'700'000'000'000);
+  const crdt::Principal me(crdt::kPrincipalBytes, 'k');
+  REQUIRE(txn.CreateAccess(me).ok());
+  REQUIRE(txn.Bind(me, "proof").ok());
+  REQUIRE(txn.Encrypt(me).ok());
+  REQUIRE(txn.Commit());
+  auto imported = owner->ImportSnapshot("other", d.EncodeSnapshot(false));
+  CHECK(imported.status().code() == StatusCode::kPermissionDenied);
+  CHECK(!owner->HasDocument("other"));
+}
