@@ -93,20 +93,20 @@ std::string ChangeHeader(std::string_view doc, const crdt::Change& c, uint64_t f
 // ---------------------------------------------------------------------------------------------
 // DocKeys
 
-void DocKeys::Take(std::string_view doc, const crdt::Op& op, crdt::Dot dot, const SecretKey& mine) {
-  if (!seen_.insert(dot).second) return;
+bool DocKeys::Take(std::string_view doc, const crdt::Op& op, crdt::Dot dot) {
+  if (!seen_.insert(dot).second) return false;
   auto record = CheckKeysOp(doc, op);
-  if (!record.ok()) return;
+  if (!record.ok()) return false;
   HeldRecord held{std::move(*record), {}, dot};
   held.hash = RecordHash(held.record);
-  for (const HeldRecord& r : records_) {
-    if (r.hash == held.hash) return;  // the same record twice (two ops): one is enough
-  }
+  // The same record twice (two ops): one is enough.
+  if (!by_hash_.emplace(held.hash, records_.size()).second) return false;
   records_.push_back(std::move(held));
-  OpenAll(mine);
+  return true;
 }
 
 void DocKeys::Refresh(std::string_view doc, const crdt::AccessList& access, const SecretKey& mine) {
+  bool added = false;
   for (const crdt::AccessEntry& e : access.entries()) {
     if (e.action != crdt::AccessAction::kKeys || seen_.count(e.dot) != 0) continue;
     crdt::Op op;
@@ -114,18 +114,21 @@ void DocKeys::Refresh(std::string_view doc, const crdt::AccessList& access, cons
     op.action = e.action;
     op.principal = e.principal;
     op.proof = e.proof;
-    Take(doc, op, e.dot, mine);
+    added = Take(doc, op, e.dot) || added;
   }
+  if (added) OpenAll(mine);
 }
 
 void DocKeys::RefreshWith(std::string_view doc, const crdt::Change& c, const SecretKey& mine) {
+  bool added = false;
   uint64_t seq = c.start_seq;
   for (const crdt::Op& op : c.ops) {
     if (op.type == crdt::Op::Type::kAccess && op.action == crdt::AccessAction::kKeys) {
-      Take(doc, op, crdt::Dot{c.author, seq}, mine);
+      added = Take(doc, op, crdt::Dot{c.author, seq}) || added;
     }
     seq += crdt::OpSpan(op);
   }
+  if (added) OpenAll(mine);
 }
 
 void DocKeys::OpenAll(const SecretKey& mine) {
@@ -134,22 +137,20 @@ void DocKeys::OpenAll(const SecretKey& mine) {
     auto key = OpenEpochKey(r.record, mine);
     if (key.ok()) keys_.emplace(r.hash, std::move(*key));
   }
-  // Back through the chain: each key held unwraps the one before it.
-  for (bool progress = true; progress;) {
-    progress = false;
-    for (const HeldRecord& r : records_) {
+  // Back through the chain: each key held unwraps the one before it (each step once).
+  for (size_t i = 0; i < records_.size(); ++i) {
+    size_t at = i;
+    while (records_[at].record.epoch > 0) {
+      const HeldRecord& r = records_[at];
       auto k = keys_.find(r.hash);
-      if (k == keys_.end() || r.record.epoch == 0) continue;
-      for (const HeldRecord& p : records_) {
-        if (p.hash != r.record.prev_hash || keys_.count(p.hash) != 0) continue;
-        auto prev = UnwrapPreviousKey(r.record, k->second, p.record);
-        if (prev.ok()) {
-          keys_.emplace(p.hash, std::move(*prev));
-          progress = true;
-        }
-        break;
-      }
-      if (progress) break;  // keys_ changed under the iterator
+      auto p = by_hash_.find(r.record.prev_hash);
+      if (k == keys_.end() || p == by_hash_.end()) break;
+      const HeldRecord& prev = records_[p->second];
+      if (keys_.count(prev.hash) != 0) break;  // walked already
+      auto key = UnwrapPreviousKey(r.record, k->second, prev.record);
+      if (!key.ok()) break;
+      keys_.emplace(prev.hash, std::move(*key));
+      at = p->second;
     }
   }
   by_epoch_.clear();

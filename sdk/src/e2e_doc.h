@@ -72,13 +72,15 @@ class DocKeys {
   const std::vector<HeldRecord>& records() const { return records_; }
 
  private:
-  void Take(std::string_view doc, const crdt::Op& op, crdt::Dot dot, const SecretKey& mine);
+  // Takes in one keys op's record (when it checks and is new); whether it was new.
+  bool Take(std::string_view doc, const crdt::Op& op, crdt::Dot dot);
   void OpenAll(const SecretKey& mine);
 
   std::set<crdt::Dot> seen_;
   std::vector<HeldRecord> records_;
-  std::set<std::string> tried_;           // records whose box was tried with this device's key
-  std::map<std::string, EpochKey> keys_;  // by record hash
+  std::map<std::string, size_t> by_hash_;  // index in records_ by record hash
+  std::set<std::string> tried_;            // records whose box was tried with this device's key
+  std::map<std::string, EpochKey> keys_;   // by record hash
   std::map<uint64_t, std::vector<std::string>> by_epoch_;  // record hashes with a key, by epoch
 };
 
