@@ -75,6 +75,9 @@ struct DocState {
   // epochs of changes held whose content it could not decrypt (applied sealed, without effect).
   e2e::DocKeys keys;
   std::set<uint64_t> missing_epochs;
+  // Per author, the newest epoch it encrypted under or made a record of: an honest writer never
+  // goes back (the records it holds only grow), so an older one is refused (e2e::CheckE2e).
+  std::map<crdt::NodeId, uint64_t> author_epochs;
   // Text and list lookups keep a cursor cache inside the document, so readers of one document
   // take turns; readers of different documents run in parallel.
   mutable std::mutex read_mu;
@@ -91,6 +94,24 @@ struct DocSlot {
   WriterFirstMutex state;
   std::unique_ptr<DocState> st;
 };
+
+// Notes the newest epoch `c` shows its author held (see DocState::author_epochs).
+void NoteEpochs(DocState* st, const crdt::Change& c) {
+  uint64_t newest = 0;
+  bool any = false;
+  for (const crdt::Op& op : c.ops) {
+    std::optional<uint64_t> epoch;
+    if (op.type == crdt::Op::Type::kSealed) {
+      if (auto e = e2e::PayloadEpoch(op.proof); e.ok()) epoch = *e;
+    } else if (op.type == crdt::Op::Type::kAccess && op.action == crdt::AccessAction::kKeys) {
+      if (auto r = e2e::DecodeKeyRecord(op.proof); r.ok()) epoch = r->epoch;
+    }
+    if (epoch) newest = std::max(newest, *epoch), any = true;
+  }
+  if (!any) return;
+  uint64_t& held = st->author_epochs[c.author];
+  held = std::max(held, newest);
+}
 
 // Access lists: a key as the CRDT names it (its raw bytes), and back.
 crdt::Principal PrincipalOf(const PublicKey& key) {
@@ -608,6 +629,7 @@ Result<DocState*> ReplicaImpl::Load(DocSlot& slot, std::string_view doc, bool cr
         }
         Status a = st->doc.ApplyChange(opened ? *opened : c);
         if (!a.ok()) return oplog::CorruptLog(doc, a.message());
+        if (e2e::HasSealed(c) || e2e::HasKeysOps(c)) NoteEpochs(st, c);
         ++st->since_snapshot;
         st->ops_since_snapshot += c.span();
         return Status::Ok();
@@ -778,6 +800,7 @@ Result<CommitInfo> ReplicaImpl::Transact(std::string_view doc,
     st->ops_since_snapshot += change->span();
     // A rotation in this change: its key joins the ones this device holds.
     if (to_log && e2e::HasKeysOps(*to_log)) st->keys.Refresh(doc, st->doc.access(), secret_key_);
+    if (to_log) NoteEpochs(st, *to_log);
     info.changed = true;
     info.change = change->id();
     info.version = st->doc.version();
@@ -1054,6 +1077,7 @@ Result<ApplyReport> ReplicaImpl::ApplyRemoteChanges(std::string_view doc,
         break;
       }
       done[i] = true, --remaining, ++report.applied;
+      if (e2e::HasSealed(c) || e2e::HasKeysOps(c)) NoteEpochs(st, c);
       applied.push_back(&c);
       applied_blobs.push_back(blobs[i]);
       waiting.Wake(c.author, c.end_seq(), [&](uint64_t j) { ready.insert(j); });
@@ -1130,7 +1154,19 @@ Status ReplicaImpl::CheckE2e(std::string_view doc, const DocState& st,
       if (!record.ok()) return record.status();
     }
   }
-  return e2e::CheckLayout(c, encrypted);
+  WEFT_RETURN_IF_ERROR(e2e::CheckLayout(c, encrypted));
+  for (const crdt::Op& op : c.ops) {
+    if (op.type != crdt::Op::Type::kSealed) continue;
+    auto epoch = e2e::PayloadEpoch(op.proof);
+    if (!epoch.ok()) return Status(epoch.status().code(), "sealed op: " + epoch.status().message());
+    auto before = st.author_epochs.find(c.author);
+    if (before != st.author_epochs.end() && *epoch < before->second) {
+      return Status(StatusCode::kPermissionDenied,
+                    "sealed under key epoch " + std::to_string(*epoch) + ", older than epoch " +
+                        std::to_string(before->second) + " its author used before");
+    }
+  }
+  return Status::Ok();
 }
 
 Result<std::optional<crdt::Change>> ReplicaImpl::OpenSealed(std::string_view doc, DocState* st,

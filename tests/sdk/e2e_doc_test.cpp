@@ -323,6 +323,21 @@ TEST_CASE("tampered ciphertext, moved payloads, swapped epochs and bad records c
     REQUIRE(*e2e::PayloadEpoch(payload) == 0);
     refused(Resign(*owner, "doc", c), StatusCode::kPermissionDenied);
   }
+  SECTION("sealed under an older epoch than its author used before: a relay refuses it too") {
+    // A replica without any key checks what it can: the epoch a payload says it is for, against
+    // the newest epoch its author already used (an honest writer never goes back).
+    auto relay = OpenDevice(dir.File("relay.db"));
+    Check(relay->ApplyRemoteChanges("doc", blobs).status());
+    const VersionVector relay_before = *relay->Version("doc");
+    crdt::Change c = *last;
+    SealedOp(c).proof[8] = 0;  // the epoch, 1, made 0
+    auto r = relay->ApplyRemoteChanges("doc", {Resign(*owner, "doc", c)});
+    CHECK(r.status().code() == StatusCode::kPermissionDenied);
+    CHECK(r.status().message().find("older than epoch 1") != std::string::npos);
+    CHECK(*relay->Version("doc") == relay_before);
+    refused(Resign(*owner, "doc", c), StatusCode::kPermissionDenied);
+    Check(relay->ApplyRemoteChanges("doc", {genuine}).status());
+  }
   SECTION("content in clear in an encrypted document, signed") {
     crdt::Change c = *last;
     crdt::Op plain;
