@@ -162,20 +162,115 @@ function parsePatches(json) {
   return patches;
 }
 
+// --- The lean path for hot edits -----------------------------------------------------------------
+// begin, text insert and delete, commit and rollback call the module's plain exports (weft_web.cpp,
+// "the lean path") with numbers and UTF-8 written straight into the module's memory: no embind
+// values made or read per call. Anything this path does not take (an ID not of the plain form, an
+// argument of the wrong type) goes through embind, which says what is wrong.
+
+const utf8Decoder = new TextDecoder();
+const utf8Encoder = new TextEncoder();
+const PLAIN_ID = /^([0-9a-f]{1,16}):([0-9]{1,20})$/;
+// The last object ID parsed (a document's hot path edits one text).
+let idString = null;
+let idHi = 0;
+let idLo = 0;
+let idSeqHi = 0;
+let idSeqLo = 0;
+
+// Parses "<hex node>:<seq>" into the 32-bit halves of both; false for anything else.
+function plainId(id) {
+  if (id === idString) return true;
+  if (typeof id !== 'string') return false;
+  const m = PLAIN_ID.exec(id);
+  if (!m) return false;
+  const seq = BigInt(m[2]);
+  if (seq > 0xffffffffffffffffn) return false;
+  const hex = m[1].padStart(16, '0');
+  idHi = parseInt(hex.slice(0, 8), 16);
+  idLo = parseInt(hex.slice(8), 16);
+  idSeqHi = Number(seq >> 32n);
+  idSeqLo = Number(seq & 0xffffffffn);
+  idString = id;
+  return true;
+}
+
+let scratchPtr = 0;
+let scratchSize = 0;
+
+// Writes `text` as UTF-8 into the scratch buffer; returns its size in bytes.
+function scratchUtf8(text) {
+  const n = text.length;
+  if (n * 3 > scratchSize) {
+    scratchSize = Math.max(n * 3, 4096);
+    scratchPtr = core._weft_scratch(scratchSize);  // may grow the memory: HEAPU8 is read after
+  }
+  const heap = core.HEAPU8;
+  for (let i = 0; i < n; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 0x80) {
+      wellFormed(text, 'text');
+      return utf8Encoder.encodeInto(text, heap.subarray(scratchPtr, scratchPtr + scratchSize))
+          .written;
+    }
+    heap[scratchPtr + i] = c;
+  }
+  return n;
+}
+
+// UTF-8 in the module's memory as a string (patches are short and mostly ASCII; TextDecoder's
+// fixed cost is higher than building a short string here).
+function utf8String(heap, start, size) {
+  let out = '';
+  for (let i = start, end = start + size; i < end;) {
+    const n = Math.min(end - i, 1024);
+    const chunk = heap.subarray(i, i + n);
+    for (let j = 0; j < n; j++) {
+      if (chunk[j] >= 0x80) return utf8Decoder.decode(heap.subarray(start, end));
+    }
+    out += String.fromCharCode.apply(null, chunk);
+    i += n;
+  }
+  return out;
+}
+
+function leanCheck(doc, code) {
+  if (code !== 0) check(doc._r.lastError());
+}
+
 /**
  * One committed transaction: `bytes` to send to other replicas, the `patches` it made, and what
  * the change holds (decoded from the bytes when first read).
  */
 export class Change {
-  constructor(bytes, patchesJson) {
+  constructor(bytes, patchesJson, doc = null, serial = 0) {
     /** @type {Uint8Array} */
     this.bytes = bytes;
     this._patchesJson = patchesJson;
     this._patches = null;
     this._info = null;
+    // A local commit made without a listener: its patches stay in the core until the document's
+    // next commit (serial tells), and are rebuilt from the history after that.
+    this._doc = doc;
+    this._serial = serial;
   }
   /** @returns {Patch[]} */
-  get patches() { return (this._patches ??= parsePatches(this._patchesJson)); }
+  get patches() {
+    if (this._patches) return this._patches;
+    if (this._patchesJson === null) {
+      const doc = this._doc;
+      if (doc._commits === this._serial) {
+        this._patchesJson = doc._r.lastPatches();
+      } else {
+        const deps = this.deps;
+        this._patches = doc.diff(deps, { ...deps, [this.author]: this.endSeq });
+        this._doc = null;
+        return this._patches;
+      }
+      this._doc = null;
+    }
+    return (this._patches = parsePatches(this._patchesJson));
+  }
   _decoded() { return (this._info ??= decodeChange(this.bytes)); }
   /** "<author>:<startSeq>" */
   get id() { return this._decoded().id; }
@@ -235,6 +330,7 @@ export class Document {
     registry.register(this, this._raw, this._token);
     this._listeners = new Set();
     this._readOnly = false;
+    this._commits = 0;  // local commits, for Change.patches
   }
 
   /**
@@ -260,6 +356,13 @@ export class Document {
     registry.unregister(this._token);
     this._raw.delete();
     this._raw = null;
+    this._h = 0;
+  }
+
+  // The core document's address, for the lean path (throws once freed).
+  get _handle() {
+    if (!this._raw) throw new Error('weft: this Document was freed');
+    return (this._h ||= this._raw.handle());
   }
 
   get _r() {
@@ -301,8 +404,16 @@ export class Document {
                           'a document read at an earlier version cannot be changed');
     }
     const now = time ?? Date.now();
-    check(at ? this._r.beginAt(at, now) : this._r.begin(now));
-    return new Transaction(this);
+    if (at) {
+      check(this._r.beginAt(at, now));
+    } else if (typeof now === 'number') {
+      leanCheck(this, core._weft_begin(this._handle, now));
+    } else {
+      check(this._r.begin(now));
+    }
+    const t = new Transaction(this);
+    if (at) t._at = true;
+    return t;
   }
 
   /**
@@ -510,6 +621,7 @@ export class Transaction {
   constructor(doc) {
     this.doc = doc;
     this.open = true;
+    this._at = false;
   }
 
   _raw() {
@@ -562,8 +674,11 @@ export class Transaction {
   /** Inserts non-empty text at code point `pos`. */
   textInsert(obj, pos, text) {
     const id = idOf(obj);
-    if (typeof id === 'string' && typeof pos === 'number' && typeof text === 'string') {
-      check(this._raw().textInsertFast(id, pos, wellFormed(text, 'text')));
+    if (this.open && typeof pos === 'number' && typeof text === 'string' && plainId(id)) {
+      const doc = this.doc;
+      const h = doc._handle;
+      const size = scratchUtf8(text);
+      leanCheck(doc, core._weft_text_insert(h, idHi, idLo, idSeqHi, idSeqLo, pos, scratchPtr, size));
     } else {
       check(this._raw().textInsert(id, pos, text));  // reports what is wrong
     }
@@ -571,8 +686,10 @@ export class Transaction {
   /** Deletes `count` code points at `pos`. */
   textDelete(obj, pos, count) {
     const id = idOf(obj);
-    if (typeof id === 'string' && typeof pos === 'number' && typeof count === 'number') {
-      check(this._raw().seqDeleteFast(id, pos, count));
+    if (this.open && typeof pos === 'number' && typeof count === 'number' && plainId(id)) {
+      const doc = this.doc;
+      leanCheck(doc, core._weft_seq_delete(doc._handle, idHi, idLo, idSeqHi, idSeqLo, pos,
+                                                 count));
     } else {
       check(this._raw().seqDelete(id, pos, count));
     }
@@ -589,17 +706,34 @@ export class Transaction {
   /** Ends the transaction: its writes become one change. @returns {Change|null} */
   commit() {
     // A hook of the sync client: access ops its document needs in every change (a bind).
-    if (this.doc.beforeCommit) this.doc.beforeCommit(this);
-    const r = check(this._raw().commit());
+    const doc = this.doc;
+    if (doc.beforeCommit) doc.beforeCommit(this);
+    this._raw();  // throws when closed
+    // Patches as JSON now only for a listener (or an edit at an earlier version); otherwise the
+    // Change asks for them when they are read.
+    const eager = doc._listeners.size > 0 || this._at;
+    const r = core._weft_commit(doc._handle, eager ? 1 : 0);
+    if (r < 0) leanCheck(doc, -r);
     this.open = false;
-    if (!r) return null;
-    const c = new Change(r[0], r[1]);
-    if (this.doc._listeners.size) this.doc._emit({ local: true, change: c, patches: c.patches });
+    const serial = ++doc._commits;
+    if (r === 0) return null;
+    // The change's bytes (and the patches), copied out at once: the module reuses that memory.
+    const sizes = core._weft_commit_sizes() >> 2;
+    const u32 = core.HEAPU32;
+    const bytesSize = u32[sizes];
+    const start = u32[sizes + 2];
+    const heap = core.HEAPU8;
+    const bytes = new Uint8Array(bytesSize);
+    for (let i = 0; i < bytesSize; i++) bytes[i] = heap[start + i];
+    const c = eager ? new Change(bytes, utf8String(heap, start + bytesSize, u32[sizes + 1]))
+                    : new Change(bytes, null, doc, serial);
+    if (doc._listeners.size) doc._emit({ local: true, change: c, patches: c.patches });
     return c;
   }
   /** Ends the transaction, undoing its writes. */
   rollback() {
-    check(this._raw().rollback());
+    this._raw();  // throws when closed
+    leanCheck(this.doc, core._weft_rollback(this.doc._handle));
     this.open = false;
   }
 }
