@@ -262,8 +262,11 @@ export class Change {
       if (doc._commits === this._serial) {
         this._patchesJson = doc._r.lastPatches();
       } else {
-        const deps = this.deps;
-        this._patches = doc.diff(deps, { ...deps, [this.author]: this.endSeq });
+        // The version before it: its deps and its author's earlier seqs (implied, not listed).
+        const before = { ...this.deps };
+        if (this.startSeq > 1) before[this.author] = this.startSeq - 1;
+        else delete before[this.author];
+        this._patches = doc.diff(before, { ...before, [this.author]: this.endSeq });
         this._doc = null;
         return this._patches;
       }

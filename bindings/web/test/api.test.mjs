@@ -389,3 +389,37 @@ test('history segments: a run of changes compacts and decodes to the same change
   assert.ok(seg.length < changes.reduce((n, c) => n + c.length, 0));
   assert.deepEqual(weft.decodeSegment(seg), changes);
 });
+
+test('a change\'s patches are the same read at once, after later commits, or by a listener', () => {
+  const edit = (d, i) => d.transact((t) => {
+    const text = t.root.text('t');
+    if (i % 3 === 2) text.delete(0, 1); else text.insert(i, i % 2 ? 'é𝄞' : 'ab');
+    t.root.map('m').put(`k${i}`, i);
+    t.root.list('l').push(i);
+  });
+  const heard = new Document({ nodeId: 'e1' });
+  const events = [];
+  heard.subscribe((e) => events.push(e.patches));
+  const quiet = new Document({ nodeId: 'e1' });
+  const late = [];
+  for (let i = 0; i < 12; i++) {
+    edit(heard, i);
+    const c = edit(quiet, i);
+    if (i % 2 === 0) assert.deepEqual(c.patches, events[i]);  // read before the next commit
+    else late.push([i, c]);
+  }
+  for (const [i, c] of late) assert.deepEqual(c.patches, events[i]);  // rebuilt from history
+  // Text edits through the lean path report bad arguments as the embind path does.
+  heard.transact((t) => {
+    const id = t.root.text('t').id;
+    assert.throws(() => t.textInsert(id, 1e9, 'x'), (e) => e instanceof WeftError);
+    assert.throws(() => t.textDelete(id, 0, 1e9), (e) => e instanceof WeftError);
+    assert.throws(() => t.textInsert(id, -1, 'x'), (e) => e.code === Status.INVALID_ARGUMENT);
+    assert.throws(() => t.textInsert(id, 0, '\ud800'), (e) => e.code === Status.INVALID_ARGUMENT);
+    assert.throws(() => t.textInsert('00000000000000e1:99999999999999999999', 0, 'x'), WeftError);
+    t.textInsert(id, 0, 'ok');
+  });
+  assert.equal(heard.readText(heard.lookup('t')).slice(0, 2), 'ok');
+  heard.free();
+  quiet.free();
+});
