@@ -343,9 +343,15 @@ export class Document {
    * @param {{nodeId?: string}} [options]
    */
   static load(snapshot, options = {}) {
+    const bytes = asBytes(snapshot, 'a snapshot');
     const doc = new Document(options);
     try {
-      check(doc._raw.loadSnapshot(asBytes(snapshot, 'a snapshot')));
+      // The bytes copied into the module's memory at once (embind would copy them one by one).
+      const p = core._malloc(Math.max(bytes.length, 1));
+      core.HEAPU8.set(bytes, p);
+      const code = core._weft_load_snapshot(doc._handle, p, bytes.length);
+      core._free(p);
+      leanCheck(doc, code);
     } catch (e) {
       doc.free();
       throw e;

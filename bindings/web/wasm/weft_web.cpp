@@ -774,16 +774,6 @@ class Doc {
     return out;
   }
   val encodeSnapshot(bool with_history) const { return Bytes(doc_.EncodeSnapshot(with_history)); }
-  // Replaces this (fresh) document by the one the snapshot holds.
-  val loadSnapshot(val bytes) {
-    if (txn_) return Fail(StatusCode::kInvalidArgument, "a transaction is open");
-    auto b = BytesOf(bytes);
-    if (!b) return Fail(StatusCode::kInvalidArgument, "a snapshot must be a Uint8Array");
-    auto d = Document::DecodeSnapshot(*b, doc_.self());
-    if (!d.ok()) return Fail(d.status());
-    doc_ = std::move(*d);
-    return val(true);
-  }
   // The kept history: each change with the version it led to.
   val history() const {
     auto cs = doc_.ChangesSince(VersionVector{});
@@ -895,6 +885,13 @@ class Doc {
   }
   // The patches of the last commit, as JSON.
   std::string lastPatches() const { return PatchesJson(last_patches_); }
+  int LeanLoadSnapshot(std::string_view bytes) {
+    if (txn_) return Failed(Status::InvalidArgument("a transaction is open"));
+    auto d = Document::DecodeSnapshot(bytes, doc_.self());
+    if (!d.ok()) return Failed(d.status());
+    doc_ = std::move(*d);
+    return 0;
+  }
   int LeanRollback() {
     if (!txn_) return Failed(Status::InvalidArgument("no transaction is open"));
     txn_->Rollback();
@@ -1030,6 +1027,12 @@ EMSCRIPTEN_KEEPALIVE int weft_commit(uintptr_t doc, int with_patches) {
   return reinterpret_cast<Doc*>(doc)->LeanCommit(with_patches != 0, weft_commit_sizes());
 }
 
+// Replaces a fresh Doc by the snapshot's document (`size` bytes at `bytes`, which the caller
+// malloc'd and frees).
+EMSCRIPTEN_KEEPALIVE int weft_load_snapshot(uintptr_t doc, const char* bytes, size_t size) {
+  return reinterpret_cast<Doc*>(doc)->LeanLoadSnapshot(std::string_view(bytes, size));
+}
+
 EMSCRIPTEN_KEEPALIVE int weft_rollback(uintptr_t doc) {
   return reinterpret_cast<Doc*>(doc)->LeanRollback();
 }
@@ -1088,7 +1091,6 @@ EMSCRIPTEN_BINDINGS(weft_core) {
       .function("applyChanges", &Doc::applyChanges)
       .function("changesSince", &Doc::changesSince)
       .function("encodeSnapshot", &Doc::encodeSnapshot)
-      .function("loadSnapshot", &Doc::loadSnapshot)
       .function("history", &Doc::history)
       .function("rebuildFrom", &Doc::rebuildFrom);
   function("decodeChange", &decodeChange);
