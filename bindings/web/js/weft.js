@@ -243,16 +243,36 @@ function leanCheck(doc, code) {
  * the change holds (decoded from the bytes when first read).
  */
 export class Change {
-  constructor(bytes, patchesJson, doc = null, serial = 0) {
-    /** @type {Uint8Array} */
-    this.bytes = bytes;
+  constructor(bytes, patchesJson, doc = null, serial = 0, startSeq = 0) {
+    this._bytes = bytes;
     this._patchesJson = patchesJson;
     this._patches = null;
     this._info = null;
-    // A local commit made without a listener: its patches stay in the core until the document's
-    // next commit (serial tells), and are rebuilt from the history after that.
+    // A local commit made without a listener: its bytes and patches stay in the core until the
+    // document's next commit (serial tells), and are taken from the kept history after that.
     this._doc = doc;
     this._serial = serial;
+    this._seq = startSeq;
+  }
+  /** The change's bytes, to send to other replicas. @returns {Uint8Array} */
+  get bytes() {
+    if (!this._bytes) {
+      const doc = this._doc;
+      if (doc._commits === this._serial) {
+        core._weft_change_bytes(doc._handle);
+        const sizes = core._weft_commit_sizes() >> 2;
+        const start = core.HEAPU32[sizes + 2];
+        this._bytes = core.HEAPU8.slice(start, start + core.HEAPU32[sizes]);
+      } else {
+        this._bytes = this._earlier().bytes;
+      }
+      if (this._patches || this._patchesJson !== null) this._doc = null;
+    }
+    return this._bytes;
+  }
+  _earlier() {
+    const seq = BigInt(this._seq);
+    return check(this._doc._r.localChange(Number(seq >> 32n), Number(seq & 0xffffffffn)));
   }
   /** @returns {Patch[]} */
   get patches() {
@@ -262,15 +282,13 @@ export class Change {
       if (doc._commits === this._serial) {
         this._patchesJson = doc._r.lastPatches();
       } else {
-        // The version before it: its deps and its author's earlier seqs (implied, not listed).
-        const before = { ...this.deps };
-        if (this.startSeq > 1) before[this.author] = this.startSeq - 1;
-        else delete before[this.author];
-        this._patches = doc.diff(before, { ...before, [this.author]: this.endSeq });
-        this._doc = null;
-        return this._patches;
+        // Rebuilt from the history: what the change did to the version just before it.
+        const { bytes, before } = this._earlier();
+        this._bytes ??= bytes;
+        this._patches = doc.diff(before, { ...before, [doc.nodeId]: this.endSeq });
       }
-      this._doc = null;
+      if (this._bytes) this._doc = null;
+      if (this._patches) return this._patches;
     }
     return (this._patches = parsePatches(this._patchesJson));
   }
@@ -718,15 +736,20 @@ export class Transaction {
     const doc = this.doc;
     if (doc.beforeCommit) doc.beforeCommit(this);
     this._raw();  // throws when closed
-    // Patches as JSON now only for a listener (or an edit at an earlier version); otherwise the
-    // Change asks for them when they are read.
+    // Bytes and patches now only for a listener (or an edit at an earlier version); otherwise
+    // the Change asks for them when they are read.
     const eager = doc._listeners.size > 0 || this._at;
     const r = core._weft_commit(doc._handle, eager ? 1 : 0);
     if (r < 0) leanCheck(doc, -r);
     this.open = false;
     const serial = ++doc._commits;
     if (r === 0) return null;
-    // The change's bytes (and the patches), copied out at once: the module reuses that memory.
+    if (!eager) {
+      const sizes = core._weft_commit_sizes() >> 2;
+      const u32 = core.HEAPU32;
+      return new Change(null, null, doc, serial, u32[sizes + 3] * 2 ** 32 + u32[sizes + 4]);
+    }
+    // The change's bytes and patches, copied out at once: the module reuses that memory.
     const sizes = core._weft_commit_sizes() >> 2;
     const u32 = core.HEAPU32;
     const bytesSize = u32[sizes];
@@ -734,8 +757,7 @@ export class Transaction {
     const heap = core.HEAPU8;
     const bytes = new Uint8Array(bytesSize);
     for (let i = 0; i < bytesSize; i++) bytes[i] = heap[start + i];
-    const c = eager ? new Change(bytes, utf8String(heap, start + bytesSize, u32[sizes + 1]))
-                    : new Change(bytes, null, doc, serial);
+    const c = new Change(bytes, utf8String(heap, start + bytesSize, u32[sizes + 1]));
     if (doc._listeners.size) doc._emit({ local: true, change: c, patches: c.patches });
     return c;
   }

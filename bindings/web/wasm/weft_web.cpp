@@ -867,24 +867,55 @@ class Doc {
     if (!n.ok()) return Failed(n.status());
     return Failed(txn_->ListDelete(id, *p, *n));
   }
-  // Commits into out_: the change's bytes, then (with_patches) its patches as JSON. Returns 1 with
-  // a change, 0 when nothing changed, -code on failure. The patches are kept until the next
-  // commit either way (lastPatches), so weft.js makes JSON of them only when they are read.
-  int LeanCommit(bool with_patches, uint32_t* sizes) {
+  // Commits; the change and its patches are kept until the next commit. With `eager`, writes the
+  // change's bytes and its patches as JSON into out_ (sizes[0], sizes[1], at sizes[2]); without,
+  // weft.js asks for either only when it is read (weft_change_bytes, lastPatches, localChange).
+  // sizes[3] and sizes[4]: the change's start seq, high and low 32 bits. Returns 1 with a change,
+  // 0 when nothing changed, -code on failure.
+  int LeanCommit(bool eager, uint32_t* sizes) {
     if (!txn_) return -Failed(Status::InvalidArgument("no transaction is open"));
     last_patches_ = txn_->patches();
     std::optional<Change> c = txn_->Commit();
     txn_.reset();
     if (!c) return 0;
-    out_ = EncodeChange(*c);
-    sizes[0] = static_cast<uint32_t>(out_.size());
-    if (with_patches) out_ += PatchesJson(last_patches_);
-    sizes[1] = static_cast<uint32_t>(out_.size()) - sizes[0];
-    sizes[2] = reinterpret_cast<uintptr_t>(out_.data());
+    last_change_ = std::move(*c);
+    sizes[3] = static_cast<uint32_t>(last_change_.start_seq >> 32);
+    sizes[4] = static_cast<uint32_t>(last_change_.start_seq);
+    if (eager) {
+      LeanChangeBytes(sizes);
+      out_ += PatchesJson(last_patches_);
+      sizes[1] = static_cast<uint32_t>(out_.size()) - sizes[0];
+      sizes[2] = reinterpret_cast<uintptr_t>(out_.data());
+    }
     return 1;
+  }
+  // The last commit's bytes into out_ (sizes[0] bytes at sizes[2]).
+  void LeanChangeBytes(uint32_t* sizes) {
+    out_ = EncodeChange(last_change_);
+    sizes[0] = static_cast<uint32_t>(out_.size());
+    sizes[1] = 0;
+    sizes[2] = reinterpret_cast<uintptr_t>(out_.data());
   }
   // The patches of the last commit, as JSON.
   std::string lastPatches() const { return PatchesJson(last_patches_); }
+  // An earlier local change (this document's author, that start seq), from the history: its
+  // bytes and the document's version just before it was committed ({bytes, before}).
+  val localChange(double seq_hi, double seq_lo) const {
+    uint64_t seq = (static_cast<uint64_t>(seq_hi) << 32) | static_cast<uint64_t>(seq_lo);
+    const std::vector<Change>& h = doc_.history();
+    VersionVector before = doc_.version();
+    for (size_t i = h.size(); i-- > 0;) {
+      // Walking back, each author's entry ends at the seq before its earliest later change.
+      before.Set(h[i].author, h[i].start_seq - 1);
+      if (h[i].author == doc_.self() && h[i].start_seq == seq) {
+        val out = val::object();
+        out.set("bytes", Bytes(EncodeChange(h[i])));
+        out.set("before", VersionToJs(before));
+        return out;
+      }
+    }
+    return Fail(StatusCode::kNotFound, "the change is not in the kept history");
+  }
   int LeanLoadSnapshot(std::string_view bytes) {
     if (txn_) return Failed(Status::InvalidArgument("a transaction is open"));
     auto d = Document::DecodeSnapshot(bytes, doc_.self());
@@ -929,6 +960,7 @@ class Doc {
   Status last_error_;
   std::string out_;                  // LeanCommit's output, valid until the next commit
   std::vector<Patch> last_patches_;  // the last commit's
+  Change last_change_;               // the last commit's
 };
 
 // What an encoded change holds, without a document (validates it as DecodeChange does).
@@ -999,9 +1031,10 @@ EMSCRIPTEN_KEEPALIVE char* weft_scratch(size_t size) {
   return scratch.data();
 }
 
-// Where weft_commit writes its result: the change's size, the patches' size, their address.
+// Where weft_commit and weft_change_bytes write their results: the change's size, the patches'
+// size, their address; the change's start seq (high and low 32 bits).
 EMSCRIPTEN_KEEPALIVE uint32_t* weft_commit_sizes() {
-  static uint32_t sizes[3];
+  static uint32_t sizes[5];
   return sizes;
 }
 
@@ -1023,8 +1056,13 @@ EMSCRIPTEN_KEEPALIVE int weft_seq_delete(uintptr_t doc, uint32_t node_hi, uint32
 }
 
 // 1 with a change (see weft_commit_sizes), 0 when nothing changed, -code on failure.
-EMSCRIPTEN_KEEPALIVE int weft_commit(uintptr_t doc, int with_patches) {
-  return reinterpret_cast<Doc*>(doc)->LeanCommit(with_patches != 0, weft_commit_sizes());
+EMSCRIPTEN_KEEPALIVE int weft_commit(uintptr_t doc, int eager) {
+  return reinterpret_cast<Doc*>(doc)->LeanCommit(eager != 0, weft_commit_sizes());
+}
+
+// The last commit's bytes (see weft_commit_sizes).
+EMSCRIPTEN_KEEPALIVE void weft_change_bytes(uintptr_t doc) {
+  reinterpret_cast<Doc*>(doc)->LeanChangeBytes(weft_commit_sizes());
 }
 
 // Replaces a fresh Doc by the snapshot's document (`size` bytes at `bytes`, which the caller
@@ -1071,6 +1109,7 @@ EMSCRIPTEN_BINDINGS(weft_core) {
       .function("handle", &Doc::handle)
       .function("lastError", &Doc::lastError)
       .function("lastPatches", &Doc::lastPatches)
+      .function("localChange", &Doc::localChange)
       .function("listInsert", &Doc::listInsert)
       .function("listInsertObject", &Doc::listInsertObject)
       .function("kindOf", &Doc::kindOf)
