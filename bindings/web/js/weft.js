@@ -78,6 +78,7 @@ export const Status = Object.freeze({
   NOT_FOUND: 1,
   INVALID_ARGUMENT: 2,
   CORRUPTION: 3,
+  PERMISSION_DENIED: 6,
   MISSING_DEPENDENCY: 7,
   OUT_OF_RANGE: 8,
   TYPE_MISMATCH: 9,
@@ -686,6 +687,15 @@ export class Transaction {
   bindAuthor(key, proof) {
     check(this._raw().bindAuthor(asBytes(key, 'a key'), asBytes(proof, 'a proof')));
   }
+  /**
+   * Gives a device (its Ed25519 public key, 32 bytes) a role in an owned document: 'reader',
+   * 'writer' or 'admin'. The core refuses it (PERMISSION_DENIED) when the access list's rules do
+   * (this author's key lacks the role), and every replica checks it again as it applies the
+   * change.
+   */
+  grant(key, role) { check(this._raw().grant(asBytes(key, 'a key'), String(role))); }
+  /** Takes a device's role away (as grant, who may). */
+  revoke(key) { check(this._raw().revoke(asBytes(key, 'a key'))); }
   /** Removes the key's values. */
   delete(obj, key) { check(this._raw().del(idOf(obj), wellFormed(key, 'a key'))); }
   /** Register or LWW register := value. */

@@ -467,6 +467,27 @@ class Doc {
     Status s = txn_->Bind(*k, std::move(*p));
     return s.ok() ? val(true) : Fail(s);
   }
+  // Grants `key` (32 bytes) a role by its name ("reader", "writer", "admin"), or revokes its role:
+  // the core checks, as it applies the change everywhere, that this author may.
+  val grant(val key, std::string role) {
+    if (!txn_) return Fail(StatusCode::kInvalidArgument, "no transaction is open");
+    auto k = BytesOf(key);
+    if (!k) return Fail(StatusCode::kInvalidArgument, "a key must be a Uint8Array");
+    auto r = RoleFromName(role);
+    if (!r || *r == Role::kNone || *r == Role::kOwner) {
+      return Fail(StatusCode::kInvalidArgument,
+                  "a role must be \"reader\", \"writer\" or \"admin\", not \"" + role + "\"");
+    }
+    Status s = txn_->Grant(*k, *r);
+    return s.ok() ? val(true) : Fail(s);
+  }
+  val revoke(val key) {
+    if (!txn_) return Fail(StatusCode::kInvalidArgument, "no transaction is open");
+    auto k = BytesOf(key);
+    if (!k) return Fail(StatusCode::kInvalidArgument, "a key must be a Uint8Array");
+    Status s = txn_->Revoke(*k);
+    return s.ok() ? val(true) : Fail(s);
+  }
   // The access list as far as the sync client needs it: {owned, owner, bound} (owner: the owner's
   // key; bound: the key this document's author is bound to; each a Uint8Array or null).
   // What checking `change`'s authorship needs (the SDK's CheckBindings / CheckSignature, whose
@@ -1093,6 +1114,8 @@ EMSCRIPTEN_BINDINGS(weft_core) {
       .function("beginAt", &Doc::beginAt)
       .function("createAccess", &Doc::createAccess)
       .function("bindAuthor", &Doc::bindAuthor)
+      .function("grant", &Doc::grant)
+      .function("revoke", &Doc::revoke)
       .function("accessInfo", &Doc::accessInfo)
       .function("authorship", &Doc::authorship)
       .function("put", &Doc::put)
