@@ -1,15 +1,18 @@
 // The web demo: a shared text with presence cursors and a to-do list, as apps/desktop-demo, in
 // the browser: weft.js (WebAssembly) for the document, sync.js to the relay, IndexedDB offline.
-// Open the page in two windows (or two browsers); ?doc=NAME picks the document, ?relay=ws://...
-// the relay (by default the one serve.mjs started, named in /demo/config.json).
+// Open the page in two windows (or two browsers); ?doc=NAME picks the document (by default "demo",
+// the desktop demo's), ?relay=ws://... the relay (by default the one serve.mjs started, named in
+// /demo/config.json). The document's layout is the desktop demo's (todo.js).
 import * as weft from '/pkg/weft.js';
 import { SyncClient, Identity } from '/pkg/sync.js';
 import { IdbStore } from '/pkg/idb-store.js';
+import { TEXT_KEY, todoModel } from './todo.js';
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 const config = await (await fetch('/demo/config.json')).json();
-const docId = params.get('doc') ?? 'web-demo';
+const docId = params.get('doc') ?? 'demo';
+const todos = todoModel(weft);
 await weft.init();
 const store = await IdbStore.open('weft-demo');
 const identity = await Identity.load(store);
@@ -19,8 +22,7 @@ $('name').value = localStorage.getItem('weft-demo-name') ?? `guest-${identity.he
 $('name').onchange = () => { localStorage.setItem('weft-demo-name', $('name').value); sendPresence(); };
 
 const chars = (s) => Array.from(s);
-const textId = () => doc.lookup('notes')?.id;
-const todosId = () => doc.lookup('todos')?.id;
+const textId = () => doc.lookup(TEXT_KEY)?.id;
 
 // --- Text: local edits become the smallest insert/delete; remote ones keep the caret in place.
 let shown = '';
@@ -33,7 +35,7 @@ $('text').addEventListener('input', () => {
   while (s < before.length - p && s < after.length - p &&
          before[before.length - 1 - s] === after[after.length - 1 - s]) ++s;
   doc.transact((t) => {
-    const text = t.root.text('notes');
+    const text = t.root.text(TEXT_KEY);
     if (before.length - p - s > 0) text.delete(p, before.length - p - s);
     if (after.length - p - s > 0) text.insert(p, after.slice(p, after.length - s).join(''));
   });
@@ -80,28 +82,26 @@ function renderCursors() {
   }));
 }
 
-// --- To-do list: a list of maps {title, done}.
+// --- To-do list: a list of maps {title, done, order}, as the desktop demo's.
 $('add').onsubmit = (e) => {
   e.preventDefault();
   const title = $('item').value.trim();
   if (!title) return;
-  doc.transact((t) => t.root.list('todos').insertMap(t.root.list('todos').length).put('title', title).put('done', false));
+  doc.transact((t) => todos.addTodo(t, title));
   $('item').value = '';
 };
 function renderTodos() {
-  const id = todosId();
-  const items = id ? doc.readList(id) : [];
-  $('todos').replaceChildren(...items.map((ref, i) => {
+  $('todos').replaceChildren(...todos.readTodos(doc).map((item) => {
     const li = document.createElement('li');
     const box = document.createElement('input');
     box.type = 'checkbox';
-    box.checked = !!doc.get(ref.id, 'done');
-    box.onchange = () => doc.transact((t) => t.put(ref.id, 'done', box.checked));
+    box.checked = item.done;
+    box.onchange = () => doc.transact((t) => todos.setDone(t, item, box.checked));
     const title = document.createElement('span');
-    title.textContent = ` ${doc.get(ref.id, 'title')} `;
+    title.textContent = ` ${item.title}${item.conflicted ? ' (conflict)' : ''} `;
     const del = document.createElement('button');
     del.textContent = 'x';
-    del.onclick = () => doc.transact((t) => t.listDelete(id, i, 1));
+    del.onclick = () => doc.transact((t) => todos.removeTodo(t, item));
     li.className = box.checked ? 'done' : '';
     li.append(box, title, del);
     return li;

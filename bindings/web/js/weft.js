@@ -78,6 +78,7 @@ export const Status = Object.freeze({
   NOT_FOUND: 1,
   INVALID_ARGUMENT: 2,
   CORRUPTION: 3,
+  PERMISSION_DENIED: 6,
   MISSING_DEPENDENCY: 7,
   OUT_OF_RANGE: 8,
   TYPE_MISMATCH: 9,
@@ -162,20 +163,136 @@ function parsePatches(json) {
   return patches;
 }
 
+// --- The lean path for hot edits -----------------------------------------------------------------
+// begin, text insert and delete, commit and rollback call the module's plain exports (weft_web.cpp,
+// "the lean path") with numbers and UTF-8 written straight into the module's memory: no embind
+// values made or read per call. Anything this path does not take (an ID not of the plain form, an
+// argument of the wrong type) goes through embind, which says what is wrong.
+
+const utf8Decoder = new TextDecoder();
+const utf8Encoder = new TextEncoder();
+const PLAIN_ID = /^([0-9a-f]{1,16}):([0-9]{1,20})$/;
+// The last object ID parsed (a document's hot path edits one text).
+let idString = null;
+let idHi = 0;
+let idLo = 0;
+let idSeqHi = 0;
+let idSeqLo = 0;
+
+// Parses "<hex node>:<seq>" into the 32-bit halves of both; false for anything else.
+function plainId(id) {
+  if (id === idString) return true;
+  if (typeof id !== 'string') return false;
+  const m = PLAIN_ID.exec(id);
+  if (!m) return false;
+  const seq = BigInt(m[2]);
+  if (seq > 0xffffffffffffffffn) return false;
+  const hex = m[1].padStart(16, '0');
+  idHi = parseInt(hex.slice(0, 8), 16);
+  idLo = parseInt(hex.slice(8), 16);
+  idSeqHi = Number(seq >> 32n);
+  idSeqLo = Number(seq & 0xffffffffn);
+  idString = id;
+  return true;
+}
+
+let scratchPtr = 0;
+let scratchSize = 0;
+
+// Writes `text` as UTF-8 into the scratch buffer; returns its size in bytes.
+function scratchUtf8(text) {
+  const n = text.length;
+  if (n * 3 > scratchSize) {
+    scratchSize = Math.max(n * 3, 4096);
+    scratchPtr = core._weft_scratch(scratchSize);  // may grow the memory: HEAPU8 is read after
+  }
+  const heap = core.HEAPU8;
+  for (let i = 0; i < n; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 0x80) {
+      wellFormed(text, 'text');
+      return utf8Encoder.encodeInto(text, heap.subarray(scratchPtr, scratchPtr + scratchSize))
+          .written;
+    }
+    heap[scratchPtr + i] = c;
+  }
+  return n;
+}
+
+// UTF-8 in the module's memory as a string (patches are short and mostly ASCII; TextDecoder's
+// fixed cost is higher than building a short string here).
+function utf8String(heap, start, size) {
+  let out = '';
+  for (let i = start, end = start + size; i < end;) {
+    const n = Math.min(end - i, 1024);
+    const chunk = heap.subarray(i, i + n);
+    for (let j = 0; j < n; j++) {
+      if (chunk[j] >= 0x80) return utf8Decoder.decode(heap.subarray(start, end));
+    }
+    out += String.fromCharCode.apply(null, chunk);
+    i += n;
+  }
+  return out;
+}
+
+function leanCheck(doc, code) {
+  if (code !== 0) check(doc._r.lastError());
+}
+
 /**
  * One committed transaction: `bytes` to send to other replicas, the `patches` it made, and what
  * the change holds (decoded from the bytes when first read).
  */
 export class Change {
-  constructor(bytes, patchesJson) {
-    /** @type {Uint8Array} */
-    this.bytes = bytes;
+  constructor(bytes, patchesJson, doc = null, serial = 0, startSeq = 0) {
+    this._bytes = bytes;
     this._patchesJson = patchesJson;
     this._patches = null;
     this._info = null;
+    // A local commit made without a listener: its bytes and patches stay in the core until the
+    // document's next commit (serial tells), and are taken from the kept history after that.
+    this._doc = doc;
+    this._serial = serial;
+    this._seq = startSeq;
+  }
+  /** The change's bytes, to send to other replicas. @returns {Uint8Array} */
+  get bytes() {
+    if (!this._bytes) {
+      const doc = this._doc;
+      if (doc._commits === this._serial) {
+        core._weft_change_bytes(doc._handle);
+        const sizes = core._weft_commit_sizes() >> 2;
+        const start = core.HEAPU32[sizes + 2];
+        this._bytes = core.HEAPU8.slice(start, start + core.HEAPU32[sizes]);
+      } else {
+        this._bytes = this._earlier().bytes;
+      }
+      if (this._patches || this._patchesJson !== null) this._doc = null;
+    }
+    return this._bytes;
+  }
+  _earlier() {
+    const seq = BigInt(this._seq);
+    return check(this._doc._r.localChange(Number(seq >> 32n), Number(seq & 0xffffffffn)));
   }
   /** @returns {Patch[]} */
-  get patches() { return (this._patches ??= parsePatches(this._patchesJson)); }
+  get patches() {
+    if (this._patches) return this._patches;
+    if (this._patchesJson === null) {
+      const doc = this._doc;
+      if (doc._commits === this._serial) {
+        this._patchesJson = doc._r.lastPatches();
+      } else {
+        // Rebuilt from the history: what the change did to the version just before it.
+        const { bytes, before } = this._earlier();
+        this._bytes ??= bytes;
+        this._patches = doc.diff(before, { ...before, [doc.nodeId]: this.endSeq });
+      }
+      if (this._bytes) this._doc = null;
+      if (this._patches) return this._patches;
+    }
+    return (this._patches = parsePatches(this._patchesJson));
+  }
   _decoded() { return (this._info ??= decodeChange(this.bytes)); }
   /** "<author>:<startSeq>" */
   get id() { return this._decoded().id; }
@@ -235,6 +352,7 @@ export class Document {
     registry.register(this, this._raw, this._token);
     this._listeners = new Set();
     this._readOnly = false;
+    this._commits = 0;  // local commits, for Change.patches
   }
 
   /**
@@ -244,9 +362,15 @@ export class Document {
    * @param {{nodeId?: string}} [options]
    */
   static load(snapshot, options = {}) {
+    const bytes = asBytes(snapshot, 'a snapshot');
     const doc = new Document(options);
     try {
-      check(doc._raw.loadSnapshot(asBytes(snapshot, 'a snapshot')));
+      // The bytes copied into the module's memory at once (embind would copy them one by one).
+      const p = core._malloc(Math.max(bytes.length, 1));
+      core.HEAPU8.set(bytes, p);
+      const code = core._weft_load_snapshot(doc._handle, p, bytes.length);
+      core._free(p);
+      leanCheck(doc, code);
     } catch (e) {
       doc.free();
       throw e;
@@ -260,6 +384,13 @@ export class Document {
     registry.unregister(this._token);
     this._raw.delete();
     this._raw = null;
+    this._h = 0;
+  }
+
+  // The core document's address, for the lean path (throws once freed).
+  get _handle() {
+    if (!this._raw) throw new Error('weft: this Document was freed');
+    return (this._h ||= this._raw.handle());
   }
 
   get _r() {
@@ -301,8 +432,16 @@ export class Document {
                           'a document read at an earlier version cannot be changed');
     }
     const now = time ?? Date.now();
-    check(at ? this._r.beginAt(at, now) : this._r.begin(now));
-    return new Transaction(this);
+    if (at) {
+      check(this._r.beginAt(at, now));
+    } else if (typeof now === 'number') {
+      leanCheck(this, core._weft_begin(this._handle, now));
+    } else {
+      check(this._r.begin(now));
+    }
+    const t = new Transaction(this);
+    if (at) t._at = true;
+    return t;
   }
 
   /**
@@ -510,6 +649,7 @@ export class Transaction {
   constructor(doc) {
     this.doc = doc;
     this.open = true;
+    this._at = false;
   }
 
   _raw() {
@@ -547,6 +687,15 @@ export class Transaction {
   bindAuthor(key, proof) {
     check(this._raw().bindAuthor(asBytes(key, 'a key'), asBytes(proof, 'a proof')));
   }
+  /**
+   * Gives a device (its Ed25519 public key, 32 bytes) a role in an owned document: 'reader',
+   * 'writer' or 'admin'. The core refuses it (PERMISSION_DENIED) when the access list's rules do
+   * (this author's key lacks the role), and every replica checks it again as it applies the
+   * change.
+   */
+  grant(key, role) { check(this._raw().grant(asBytes(key, 'a key'), String(role))); }
+  /** Takes a device's role away (as grant, who may). */
+  revoke(key) { check(this._raw().revoke(asBytes(key, 'a key'))); }
   /** Removes the key's values. */
   delete(obj, key) { check(this._raw().del(idOf(obj), wellFormed(key, 'a key'))); }
   /** Register or LWW register := value. */
@@ -562,8 +711,11 @@ export class Transaction {
   /** Inserts non-empty text at code point `pos`. */
   textInsert(obj, pos, text) {
     const id = idOf(obj);
-    if (typeof id === 'string' && typeof pos === 'number' && typeof text === 'string') {
-      check(this._raw().textInsertFast(id, pos, wellFormed(text, 'text')));
+    if (this.open && typeof pos === 'number' && typeof text === 'string' && plainId(id)) {
+      const doc = this.doc;
+      const h = doc._handle;
+      const size = scratchUtf8(text);
+      leanCheck(doc, core._weft_text_insert(h, idHi, idLo, idSeqHi, idSeqLo, pos, scratchPtr, size));
     } else {
       check(this._raw().textInsert(id, pos, text));  // reports what is wrong
     }
@@ -571,8 +723,10 @@ export class Transaction {
   /** Deletes `count` code points at `pos`. */
   textDelete(obj, pos, count) {
     const id = idOf(obj);
-    if (typeof id === 'string' && typeof pos === 'number' && typeof count === 'number') {
-      check(this._raw().seqDeleteFast(id, pos, count));
+    if (this.open && typeof pos === 'number' && typeof count === 'number' && plainId(id)) {
+      const doc = this.doc;
+      leanCheck(doc, core._weft_seq_delete(doc._handle, idHi, idLo, idSeqHi, idSeqLo, pos,
+                                                 count));
     } else {
       check(this._raw().seqDelete(id, pos, count));
     }
@@ -589,17 +743,38 @@ export class Transaction {
   /** Ends the transaction: its writes become one change. @returns {Change|null} */
   commit() {
     // A hook of the sync client: access ops its document needs in every change (a bind).
-    if (this.doc.beforeCommit) this.doc.beforeCommit(this);
-    const r = check(this._raw().commit());
+    const doc = this.doc;
+    if (doc.beforeCommit) doc.beforeCommit(this);
+    this._raw();  // throws when closed
+    // Bytes and patches now only for a listener (or an edit at an earlier version); otherwise
+    // the Change asks for them when they are read.
+    const eager = doc._listeners.size > 0 || this._at;
+    const r = core._weft_commit(doc._handle, eager ? 1 : 0);
+    if (r < 0) leanCheck(doc, -r);
     this.open = false;
-    if (!r) return null;
-    const c = new Change(r[0], r[1]);
-    if (this.doc._listeners.size) this.doc._emit({ local: true, change: c, patches: c.patches });
+    const serial = ++doc._commits;
+    if (r === 0) return null;
+    if (!eager) {
+      const sizes = core._weft_commit_sizes() >> 2;
+      const u32 = core.HEAPU32;
+      return new Change(null, null, doc, serial, u32[sizes + 3] * 2 ** 32 + u32[sizes + 4]);
+    }
+    // The change's bytes and patches, copied out at once: the module reuses that memory.
+    const sizes = core._weft_commit_sizes() >> 2;
+    const u32 = core.HEAPU32;
+    const bytesSize = u32[sizes];
+    const start = u32[sizes + 2];
+    const heap = core.HEAPU8;
+    const bytes = new Uint8Array(bytesSize);
+    for (let i = 0; i < bytesSize; i++) bytes[i] = heap[start + i];
+    const c = new Change(bytes, utf8String(heap, start + bytesSize, u32[sizes + 1]));
+    if (doc._listeners.size) doc._emit({ local: true, change: c, patches: c.patches });
     return c;
   }
   /** Ends the transaction, undoing its writes. */
   rollback() {
-    check(this._raw().rollback());
+    this._raw();  // throws when closed
+    leanCheck(this.doc, core._weft_rollback(this.doc._handle));
     this.open = false;
   }
 }

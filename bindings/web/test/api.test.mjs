@@ -389,3 +389,60 @@ test('history segments: a run of changes compacts and decodes to the same change
   assert.ok(seg.length < changes.reduce((n, c) => n + c.length, 0));
   assert.deepEqual(weft.decodeSegment(seg), changes);
 });
+
+test('a change\'s bytes and patches are the same read at once, after later commits, or by a listener', () => {
+  const edit = (d, i) => d.transact((t) => {
+    const text = t.root.text('t');
+    if (i % 3 === 2) text.delete(0, 1); else text.insert(i, i % 2 ? 'é𝄞' : 'ab');
+    t.root.map('m').put(`k${i}`, i);
+    t.root.list('l').push(i);
+  }, { time: 1_700_000_000_000 + i });
+  const heard = new Document({ nodeId: 'e1' });
+  const events = [];
+  heard.subscribe((e) => events.push(e.patches));
+  const quiet = new Document({ nodeId: 'e1' });
+  const late = [];
+  const sent = [];
+  for (let i = 0; i < 12; i++) {
+    sent.push(edit(heard, i).bytes);  // made at once, for the listener
+    const c = edit(quiet, i);
+    if (i % 4 === 0) {  // read before the next commit
+      assert.deepEqual(c.patches, events[i]);
+      assert.deepEqual(c.bytes, sent[i]);
+    } else if (i % 4 === 1) {
+      assert.deepEqual(c.bytes, sent[i]);
+      late.push([i, c]);
+    } else {
+      late.push([i, c]);
+    }
+  }
+  // Read after later commits: taken from the kept history.
+  for (const [i, c] of late) {
+    assert.deepEqual(c.patches, events[i]);
+    assert.deepEqual(c.bytes, sent[i]);
+    assert.equal(c.id, `00000000000000e1:${weft.decodeChange(sent[i]).startSeq}`);
+  }
+  // With a remote change in between: the version before a change is what the document had.
+  const other = new Document({ nodeId: 'f2' });
+  other.applyChanges(quiet.changesSince({}));
+  const mine = quiet.transact((t) => t.root.text('t').insert(0, 'Q'));
+  other.transact((t) => t.root.text('t').insert(0, 'R'));
+  quiet.applyChanges(other.changesSince(quiet.version));
+  quiet.transact((t) => t.root.text('t').insert(0, 'S'));
+  assert.deepEqual(mine.patches.map((p) => [p.type, p.index, p.text]), [['insert', 0, 'Q']]);
+  assert.deepEqual(weft.decodeChange(mine.bytes).id, mine.id);
+  other.free();
+  // Text edits through the lean path report bad arguments as the embind path does.
+  heard.transact((t) => {
+    const id = t.root.text('t').id;
+    assert.throws(() => t.textInsert(id, 1e9, 'x'), (e) => e instanceof WeftError);
+    assert.throws(() => t.textDelete(id, 0, 1e9), (e) => e instanceof WeftError);
+    assert.throws(() => t.textInsert(id, -1, 'x'), (e) => e.code === Status.INVALID_ARGUMENT);
+    assert.throws(() => t.textInsert(id, 0, '\ud800'), (e) => e.code === Status.INVALID_ARGUMENT);
+    assert.throws(() => t.textInsert('00000000000000e1:99999999999999999999', 0, 'x'), WeftError);
+    t.textInsert(id, 0, 'ok');
+  });
+  assert.equal(heard.readText(heard.lookup('t')).slice(0, 2), 'ok');
+  heard.free();
+  quiet.free();
+});

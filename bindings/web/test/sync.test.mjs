@@ -425,3 +425,42 @@ test('owned documents: one made in JS is owned by the device\'s key; its other d
   const got = await weftCli(db, 'get', 'js-owned');
   assert.ok(!got.stdout.includes('42'), `a stranger read it: ${got.stdout}`);
 });
+
+test('grant and revoke from JS: the owner gives the tool\'s key writer, the tool\'s change comes back; revoked, the tool is refused', async () => {
+  await needRelay();
+  const identity = await sync.Identity.generate();
+  const c = await client({ identity });
+  const d = await c.open('js-grants', { owned: true });
+  d.transact((t) => t.root.put('title', 'from js'));
+  const db = path.join(dir, 'grantee.db');
+  const keyHex = (await weftCli(db, 'id')).stdout.trim();
+  assert.match(keyHex, /^[0-9a-f]{64}$/);
+  const key = Uint8Array.from(keyHex.match(/../g), (h) => parseInt(h, 16));
+  assert.throws(() => d.transact((t) => t.grant(key, 'owner')),
+    (e) => e.code === weft.Status.INVALID_ARGUMENT);
+  d.transact((t) => t.grant(key, 'writer'));
+  await c.waitForAck('js-grants');
+
+  const s1 = await weftCli(db, 'sync', relay.url, '--doc', 'js-grants', '--timeout', '30');
+  assert.equal(s1.code, 0, s1.stderr);
+  const members = JSON.parse((await weftCli(db, 'members', 'js-grants')).stdout);
+  assert.deepEqual(members, { [identity.hex]: 'owner', [keyHex]: 'writer' });
+  assert.equal((await weftCli(db, 'set', 'js-grants', 'from_tool', '1')).code, 0);
+  const s2 = await weftCli(db, 'sync', relay.url, '--doc', 'js-grants', '--timeout', '30');
+  assert.equal(s2.code, 0, s2.stderr);
+  await until(() => d.toJSON().from_tool === 1, 'the grantee\'s change to reach the owner');
+
+  d.transact((t) => t.revoke(key));
+  await c.waitForAck('js-grants');
+  assert.equal((await weftCli(db, 'set', 'js-grants', 'late', '2')).code, 0);
+  const s3 = await weftCli(db, 'sync', relay.url, '--doc', 'js-grants', '--timeout', '10');
+  assert.notEqual(s3.code, 0, 'the relay took a change from a revoked key');
+  // Another writer's change after the revoke still arrives, and the revoked one never does.
+  const again = await client({ identity });
+  const d2 = await again.open('js-grants');
+  await until(() => d2.toJSON().from_tool === 1, 'the owner\'s other client to read it');
+  d2.transact((t) => t.root.put('after', true));
+  await until(() => d.toJSON().after === true, 'a change after the revoke');
+  assert.equal(d.toJSON().late, undefined);
+  assert.equal(d2.toJSON().late, undefined);
+});

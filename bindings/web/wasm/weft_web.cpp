@@ -14,11 +14,13 @@
 // (an integer Number within 2^53 is an int64, any other Number a double), BigInt (int64), string,
 // Uint8Array (bytes), or {float64: x} to force a double. Reads give int64 as a Number when it is
 // within 2^53, else as a BigInt; nested objects as {kind, id}. Patches travel as JSON text (see
-// PatchesJson), and text edits take typed arguments (textInsertFast, seqDeleteFast): building or
-// inspecting JS values one property at a time is what costs most at this boundary.
+// PatchesJson), and the hot path (begin, text insert and delete, commit, rollback) has plain
+// exports taking numbers and a pointer to UTF-8 in the module's memory (weft_* at the end): making
+// or inspecting JS values through embind is what costs most at this boundary.
 //
 // Thread safety: none needed (one JS thread); a Doc is not shared between workers.
 #include <emscripten/bind.h>
+#include <emscripten/emscripten.h>
 #include <emscripten/val.h>
 
 #include <cmath>
@@ -446,18 +448,6 @@ class Doc {
     txn_.emplace(std::move(*t));
     return val(true);
   }
-  val commit() {
-    if (!txn_) return Fail(StatusCode::kInvalidArgument, "no transaction is open");
-    std::vector<Patch> patches = txn_->patches();
-    std::optional<Change> c = txn_->Commit();
-    txn_.reset();
-    if (!c) return val::null();
-    // The bytes and the patches only: the rest of the change is decoded from the bytes in JS when
-    // it is asked for (most callers only send the bytes).
-    val out = val::array();
-    out.call<void>("push", Bytes(EncodeChange(*c)), val(PatchesJson(patches)));
-    return out;
-  }
   // Access ops in the open transaction, for the sync client (the SDK's AddAuthorship does the
   // same): the owner's create, and the bind of this document's author to a device key, with the
   // proof the caller signed (weft/bind/v1; the keys stay in JS, in Web Crypto).
@@ -475,6 +465,27 @@ class Doc {
     if (!k || !p)
       return Fail(StatusCode::kInvalidArgument, "a key and a proof must be Uint8Arrays");
     Status s = txn_->Bind(*k, std::move(*p));
+    return s.ok() ? val(true) : Fail(s);
+  }
+  // Grants `key` (32 bytes) a role by its name ("reader", "writer", "admin"), or revokes its role:
+  // the core checks, as it applies the change everywhere, that this author may.
+  val grant(val key, std::string role) {
+    if (!txn_) return Fail(StatusCode::kInvalidArgument, "no transaction is open");
+    auto k = BytesOf(key);
+    if (!k) return Fail(StatusCode::kInvalidArgument, "a key must be a Uint8Array");
+    auto r = RoleFromName(role);
+    if (!r || *r == Role::kNone || *r == Role::kOwner) {
+      return Fail(StatusCode::kInvalidArgument,
+                  "a role must be \"reader\", \"writer\" or \"admin\", not \"" + role + "\"");
+    }
+    Status s = txn_->Grant(*k, *r);
+    return s.ok() ? val(true) : Fail(s);
+  }
+  val revoke(val key) {
+    if (!txn_) return Fail(StatusCode::kInvalidArgument, "no transaction is open");
+    auto k = BytesOf(key);
+    if (!k) return Fail(StatusCode::kInvalidArgument, "a key must be a Uint8Array");
+    Status s = txn_->Revoke(*k);
     return s.ok() ? val(true) : Fail(s);
   }
   // The access list as far as the sync client needs it: {owned, owner, bound} (owner: the owner's
@@ -520,13 +531,6 @@ class Doc {
     const Principal* k = a.KeyOf(doc_.self());
     o.set("bound", k ? Bytes(*k) : val::null());
     return o;
-  }
-
-  val rollback() {
-    if (!txn_) return Fail(StatusCode::kInvalidArgument, "no transaction is open");
-    txn_->Rollback();
-    txn_.reset();
-    return val(true);
   }
 
   val put(val obj, val key, val value) {
@@ -618,28 +622,6 @@ class Doc {
       if (!n.ok()) return n.status();
       return t.ListDelete(id, *p, *n);
     });
-  }
-  // The typing path with typed arguments (no JS values to inspect): weft.js checks the types
-  // before calling. Positions arrive as doubles and are checked here.
-  val textInsertFast(const std::string& obj, double pos, const std::string& text) {
-    if (!txn_) return Fail(StatusCode::kInvalidArgument, "no transaction is open");
-    auto id = DotOf(obj, "an object ID");
-    if (!id.ok()) return Fail(id.status());
-    auto p = IndexOf(pos, "a position");
-    if (!p.ok()) return Fail(p.status());
-    Status s = txn_->TextInsert(*id, *p, text);
-    return s.ok() ? val(true) : Fail(s);
-  }
-  val seqDeleteFast(const std::string& obj, double pos, double len) {
-    if (!txn_) return Fail(StatusCode::kInvalidArgument, "no transaction is open");
-    auto id = DotOf(obj, "an object ID");
-    if (!id.ok()) return Fail(id.status());
-    auto p = IndexOf(pos, "a position");
-    if (!p.ok()) return Fail(p.status());
-    auto n = IndexOf(len, "a length");
-    if (!n.ok()) return Fail(n.status());
-    Status s = txn_->ListDelete(*id, *p, *n);
-    return s.ok() ? val(true) : Fail(s);
   }
   val listInsert(val obj, val pos, val values) {
     return Write(obj, [&](Transaction& t, ObjectId id) -> Status {
@@ -813,16 +795,6 @@ class Doc {
     return out;
   }
   val encodeSnapshot(bool with_history) const { return Bytes(doc_.EncodeSnapshot(with_history)); }
-  // Replaces this (fresh) document by the one the snapshot holds.
-  val loadSnapshot(val bytes) {
-    if (txn_) return Fail(StatusCode::kInvalidArgument, "a transaction is open");
-    auto b = BytesOf(bytes);
-    if (!b) return Fail(StatusCode::kInvalidArgument, "a snapshot must be a Uint8Array");
-    auto d = Document::DecodeSnapshot(*b, doc_.self());
-    if (!d.ok()) return Fail(d.status());
-    doc_ = std::move(*d);
-    return val(true);
-  }
   // The kept history: each change with the version it led to.
   val history() const {
     auto cs = doc_.ChangesSince(VersionVector{});
@@ -889,7 +861,105 @@ class Doc {
     return val(PatchesJson(patches));
   }
 
+  // --- The lean path (the weft_* exports below) ----------------------------------------------
+  // This Doc's address, for the exports; JS keeps it beside the embind object, which owns it.
+  uintptr_t handle() { return reinterpret_cast<uintptr_t>(this); }
+  // The failure of the last lean call that returned a status code (a JS Error as Fail makes).
+  val lastError() const { return Fail(last_error_); }
+
+  int LeanBegin(double now_ms) {
+    if (txn_) return Failed(Status::InvalidArgument("a transaction is already open"));
+    auto now = IndexOf(now_ms, "the time");
+    if (!now.ok()) return Failed(now.status());
+    txn_.emplace(doc_.Begin(*now));
+    return 0;
+  }
+  int LeanTextInsert(Dot id, double pos, std::string_view text) {
+    if (!txn_) return Failed(Status::InvalidArgument("no transaction is open"));
+    auto p = IndexOf(pos, "a position");
+    if (!p.ok()) return Failed(p.status());
+    return Failed(txn_->TextInsert(id, *p, text));
+  }
+  int LeanSeqDelete(Dot id, double pos, double len) {
+    if (!txn_) return Failed(Status::InvalidArgument("no transaction is open"));
+    auto p = IndexOf(pos, "a position");
+    if (!p.ok()) return Failed(p.status());
+    auto n = IndexOf(len, "a length");
+    if (!n.ok()) return Failed(n.status());
+    return Failed(txn_->ListDelete(id, *p, *n));
+  }
+  // Commits; the change and its patches are kept until the next commit. With `eager`, writes the
+  // change's bytes and its patches as JSON into out_ (sizes[0], sizes[1], at sizes[2]); without,
+  // weft.js asks for either only when it is read (weft_change_bytes, lastPatches, localChange).
+  // sizes[3] and sizes[4]: the change's start seq, high and low 32 bits. Returns 1 with a change,
+  // 0 when nothing changed, -code on failure.
+  int LeanCommit(bool eager, uint32_t* sizes) {
+    if (!txn_) return -Failed(Status::InvalidArgument("no transaction is open"));
+    last_patches_ = txn_->patches();
+    std::optional<Change> c = txn_->Commit();
+    txn_.reset();
+    if (!c) return 0;
+    last_change_ = std::move(*c);
+    sizes[3] = static_cast<uint32_t>(last_change_.start_seq >> 32);
+    sizes[4] = static_cast<uint32_t>(last_change_.start_seq);
+    if (eager) {
+      LeanChangeBytes(sizes);
+      out_ += PatchesJson(last_patches_);
+      sizes[1] = static_cast<uint32_t>(out_.size()) - sizes[0];
+      sizes[2] = reinterpret_cast<uintptr_t>(out_.data());
+    }
+    return 1;
+  }
+  // The last commit's bytes into out_ (sizes[0] bytes at sizes[2]).
+  void LeanChangeBytes(uint32_t* sizes) {
+    out_ = EncodeChange(last_change_);
+    sizes[0] = static_cast<uint32_t>(out_.size());
+    sizes[1] = 0;
+    sizes[2] = reinterpret_cast<uintptr_t>(out_.data());
+  }
+  // The patches of the last commit, as JSON.
+  std::string lastPatches() const { return PatchesJson(last_patches_); }
+  // An earlier local change (this document's author, that start seq), from the history: its
+  // bytes and the document's version just before it was committed ({bytes, before}).
+  val localChange(double seq_hi, double seq_lo) const {
+    uint64_t seq = (static_cast<uint64_t>(seq_hi) << 32) | static_cast<uint64_t>(seq_lo);
+    const std::vector<Change>& h = doc_.history();
+    VersionVector before = doc_.version();
+    for (size_t i = h.size(); i-- > 0;) {
+      // Walking back, each author's entry ends at the seq before its earliest later change.
+      before.Set(h[i].author, h[i].start_seq - 1);
+      if (h[i].author == doc_.self() && h[i].start_seq == seq) {
+        val out = val::object();
+        out.set("bytes", Bytes(EncodeChange(h[i])));
+        out.set("before", VersionToJs(before));
+        return out;
+      }
+    }
+    return Fail(StatusCode::kNotFound, "the change is not in the kept history");
+  }
+  int LeanLoadSnapshot(std::string_view bytes) {
+    if (txn_) return Failed(Status::InvalidArgument("a transaction is open"));
+    auto d = Document::DecodeSnapshot(bytes, doc_.self());
+    if (!d.ok()) return Failed(d.status());
+    doc_ = std::move(*d);
+    return 0;
+  }
+  int LeanRollback() {
+    if (!txn_) return Failed(Status::InvalidArgument("no transaction is open"));
+    txn_->Rollback();
+    txn_.reset();
+    return 0;
+  }
+
  private:
+  // 0 for ok, else the status code (the status kept for lastError()).
+  int Failed(Status s) {
+    if (s.ok()) return 0;
+    int code = static_cast<int>(s.code());
+    last_error_ = std::move(s);
+    return code;
+  }
+
   template <typename Fn>
   val Write(const val& obj, Fn&& fn) {
     if (!txn_) return Fail(StatusCode::kInvalidArgument, "no transaction is open");
@@ -908,6 +978,10 @@ class Doc {
   Document doc_;
   bool valid_;
   std::optional<Transaction> txn_;
+  Status last_error_;
+  std::string out_;                  // LeanCommit's output, valid until the next commit
+  std::vector<Patch> last_patches_;  // the last commit's
+  Change last_change_;               // the last commit's
 };
 
 // What an encoded change holds, without a document (validates it as DecodeChange does).
@@ -958,6 +1032,72 @@ val decodeSegment(val bytes) {
 
 }  // namespace
 
+// The lean path for hot edits: plain exports taking numbers and pointers into the module's memory,
+// called by weft.js without embind (no JS values made or read per call). A Doc is its handle();
+// an object ID is its node's and its seq's high and low 32 bits; text is UTF-8 that weft.js wrote
+// into the scratch buffer. Each returns 0 or a status code (Doc::lastError() says what failed).
+namespace {
+Dot LeanDot(uint32_t node_hi, uint32_t node_lo, uint32_t seq_hi, uint32_t seq_lo) {
+  return Dot{NodeId{(static_cast<uint64_t>(node_hi) << 32) | node_lo},
+             (static_cast<uint64_t>(seq_hi) << 32) | seq_lo};
+}
+}  // namespace
+
+extern "C" {
+
+// A buffer of at least `size` bytes for weft.js to write text into (valid until the next call).
+EMSCRIPTEN_KEEPALIVE char* weft_scratch(size_t size) {
+  static std::string scratch;
+  if (scratch.size() < size) scratch.resize(size);
+  return scratch.data();
+}
+
+// Where weft_commit and weft_change_bytes write their results: the change's size, the patches'
+// size, their address; the change's start seq (high and low 32 bits).
+EMSCRIPTEN_KEEPALIVE uint32_t* weft_commit_sizes() {
+  static uint32_t sizes[5];
+  return sizes;
+}
+
+EMSCRIPTEN_KEEPALIVE int weft_begin(uintptr_t doc, double now_ms) {
+  return reinterpret_cast<Doc*>(doc)->LeanBegin(now_ms);
+}
+
+EMSCRIPTEN_KEEPALIVE int weft_text_insert(uintptr_t doc, uint32_t node_hi, uint32_t node_lo,
+                                          uint32_t seq_hi, uint32_t seq_lo, double pos,
+                                          const char* text, size_t size) {
+  return reinterpret_cast<Doc*>(doc)->LeanTextInsert(LeanDot(node_hi, node_lo, seq_hi, seq_lo), pos,
+                                                     std::string_view(text, size));
+}
+
+EMSCRIPTEN_KEEPALIVE int weft_seq_delete(uintptr_t doc, uint32_t node_hi, uint32_t node_lo,
+                                         uint32_t seq_hi, uint32_t seq_lo, double pos, double len) {
+  return reinterpret_cast<Doc*>(doc)->LeanSeqDelete(LeanDot(node_hi, node_lo, seq_hi, seq_lo), pos,
+                                                    len);
+}
+
+// 1 with a change (see weft_commit_sizes), 0 when nothing changed, -code on failure.
+EMSCRIPTEN_KEEPALIVE int weft_commit(uintptr_t doc, int eager) {
+  return reinterpret_cast<Doc*>(doc)->LeanCommit(eager != 0, weft_commit_sizes());
+}
+
+// The last commit's bytes (see weft_commit_sizes).
+EMSCRIPTEN_KEEPALIVE void weft_change_bytes(uintptr_t doc) {
+  reinterpret_cast<Doc*>(doc)->LeanChangeBytes(weft_commit_sizes());
+}
+
+// Replaces a fresh Doc by the snapshot's document (`size` bytes at `bytes`, which the caller
+// malloc'd and frees).
+EMSCRIPTEN_KEEPALIVE int weft_load_snapshot(uintptr_t doc, const char* bytes, size_t size) {
+  return reinterpret_cast<Doc*>(doc)->LeanLoadSnapshot(std::string_view(bytes, size));
+}
+
+EMSCRIPTEN_KEEPALIVE int weft_rollback(uintptr_t doc) {
+  return reinterpret_cast<Doc*>(doc)->LeanRollback();
+}
+
+}  // extern "C"
+
 EMSCRIPTEN_BINDINGS(weft_core) {
   using emscripten::class_;
   using emscripten::function;
@@ -972,10 +1112,10 @@ EMSCRIPTEN_BINDINGS(weft_core) {
       .function("inTransaction", &Doc::inTransaction)
       .function("begin", &Doc::begin)
       .function("beginAt", &Doc::beginAt)
-      .function("commit", &Doc::commit)
-      .function("rollback", &Doc::rollback)
       .function("createAccess", &Doc::createAccess)
       .function("bindAuthor", &Doc::bindAuthor)
+      .function("grant", &Doc::grant)
+      .function("revoke", &Doc::revoke)
       .function("accessInfo", &Doc::accessInfo)
       .function("authorship", &Doc::authorship)
       .function("put", &Doc::put)
@@ -989,8 +1129,10 @@ EMSCRIPTEN_BINDINGS(weft_core) {
       .function("setRemove", &Doc::setRemove)
       .function("textInsert", &Doc::textInsert)
       .function("seqDelete", &Doc::seqDelete)
-      .function("textInsertFast", &Doc::textInsertFast)
-      .function("seqDeleteFast", &Doc::seqDeleteFast)
+      .function("handle", &Doc::handle)
+      .function("lastError", &Doc::lastError)
+      .function("lastPatches", &Doc::lastPatches)
+      .function("localChange", &Doc::localChange)
       .function("listInsert", &Doc::listInsert)
       .function("listInsertObject", &Doc::listInsertObject)
       .function("kindOf", &Doc::kindOf)
@@ -1011,7 +1153,6 @@ EMSCRIPTEN_BINDINGS(weft_core) {
       .function("applyChanges", &Doc::applyChanges)
       .function("changesSince", &Doc::changesSince)
       .function("encodeSnapshot", &Doc::encodeSnapshot)
-      .function("loadSnapshot", &Doc::loadSnapshot)
       .function("history", &Doc::history)
       .function("rebuildFrom", &Doc::rebuildFrom);
   function("decodeChange", &decodeChange);
