@@ -576,8 +576,9 @@ TEST_CASE("the access list is a function of the set of access ops, whatever the 
   if (!only) CHECK(void_ops > 0);
 }
 
-TEST_CASE("encrypt and keys ops: only at creation, only by an admin; sealed ops take their seqs",
-          "[access][e2e]") {
+TEST_CASE(
+    "encrypt and keys ops: only at creation, only by an admin, and sealed ops take their seqs",
+    "[access][e2e]") {
   // The encrypt op belongs in the first change, after the create, by the creator.
   Document enc(NodeId{1});
   REQUIRE(Commit(enc, [](Transaction& t) {

@@ -238,7 +238,10 @@ TEST_CASE("named: old-format creations (dot ids) still decode and give siblings"
   CHECK(nb[0] == 3);
   nb[0] = 1;
   CHECK(DecodeChange(nb).status().code() == StatusCode::kCorruption);
+  // Format 4 is written only for a change that holds a sealed op: one encoding per change.
   nb[0] = 4;
+  CHECK(DecodeChange(nb).status().code() == StatusCode::kCorruption);
+  nb[0] = 5;
   CHECK(DecodeChange(nb).status().code() == StatusCode::kUnsupportedVersion);
 }
 

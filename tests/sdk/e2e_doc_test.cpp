@@ -370,8 +370,9 @@ TEST_CASE("tampered ciphertext, moved payloads, swapped epochs and bad records c
   CHECK(State(*reader, "doc") == State(*owner, "doc"));
 }
 
-TEST_CASE("no snapshot of an encrypted document is written, served or taken; the log stays whole",
-          "[e2e]") {
+TEST_CASE(
+    "no snapshot of an encrypted document is written, served or taken, and the log stays whole",
+    "[e2e]") {
   testing::TempDir dir;
   auto owner = OpenDevice(dir.File("owner.db"));
   Check(owner->CreateEncryptedDocument("doc"));
