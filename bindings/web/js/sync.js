@@ -21,8 +21,10 @@
 // device as its owner; in any owned document this device's author is bound to its key (a signed
 // bind op in its first change) and its changes are signed as they are stored; every change
 // received of an owned document is checked (bindings and signature) before anything of its batch
-// is applied. Not here: granting and revoking from JS. Snapshots from the relay (SnapshotChunk) are answered
-// with an Error, as a peer that does not take them.
+// is applied, and the batch is applied whole or not at all under the access list's rules (an
+// author without the role to write, or to grant or revoke, is refused: permissionDenied), so the
+// relay is trusted with neither. Snapshots from the relay (SnapshotChunk) are answered with an
+// Error, as a peer that does not take them.
 //
 // Thread safety: one client per thread (page or worker); callbacks run on that thread's loop.
 
