@@ -7,6 +7,7 @@ import * as weft from '/pkg/weft.js';
 import { SyncClient, Identity } from '/pkg/sync.js';
 import { IdbStore } from '/pkg/idb-store.js';
 import { TEXT_KEY, todoModel } from './todo.js';
+import { colorFor, decodePresence, encodePresence } from './presence.js';
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
@@ -59,25 +60,42 @@ function renderText() {
   }
 }
 
-// --- Presence: name and caret as an anchor (stable under concurrent edits).
+// --- Presence: the desktop demo's payloads (presence.js), so that the web and Qt demos show each
+// other's cursors: a name, a colour, and the caret and the selection's other end as anchors
+// (stable under concurrent edits). Sent on every caret move and each second, as the desktop
+// demo does; a peer silent for 5 s has left (the desktop demo's timeout).
+const PRESENCE_EVERY_MS = 1000;
+const PRESENCE_TIMEOUT_MS = 5000;
 const peers = new Map();
+const color = colorFor(doc.nodeId);
 function sendPresence() {
   const id = textId();
   const ta = $('text');
-  const anchor = id ? doc.anchorAt(id, chars(ta.value.slice(0, ta.selectionStart)).length) : null;
-  client.setPresence(docId, new TextEncoder().encode(JSON.stringify({ name: $('name').value, anchor })));
+  const index = (utf16) => chars(ta.value.slice(0, utf16)).length;
+  const [caret, other] = ta.selectionDirection === 'backward'
+    ? [ta.selectionStart, ta.selectionEnd] : [ta.selectionEnd, ta.selectionStart];
+  let cursor = null;
+  let anchor = null;
+  try {
+    if (id) [cursor, anchor] = [doc.anchorAt(id, index(caret)), doc.anchorAt(id, index(other))];
+  } catch {} // the text changed under the textarea: the next tick has it
+  client.setPresence(docId, encodePresence({ name: $('name').value, color, cursor, anchor }));
 }
+setInterval(sendPresence, PRESENCE_EVERY_MS);
 client.on('presence', ({ node, payload }) => {
-  try { peers.set(node, { ...JSON.parse(new TextDecoder().decode(payload)), seen: Date.now() }); } catch {}
+  const p = decodePresence(payload);
+  if (p) peers.set(node, { ...p, seen: Date.now() });
   renderCursors();
 });
 function renderCursors() {
   const id = textId();
-  $('cursors').replaceChildren(...[...peers.values()].filter((p) => Date.now() - p.seen < 60000).map((p) => {
+  for (const [node, p] of peers) if (Date.now() - p.seen > PRESENCE_TIMEOUT_MS) peers.delete(node);
+  $('cursors').replaceChildren(...[...peers.values()].map((p) => {
     const span = document.createElement('span');
     let at = '?';
-    try { if (id && p.anchor) at = doc.indexOfAnchor(id, p.anchor); } catch {}
+    try { if (id && p.cursor) at = doc.indexOfAnchor(id, p.cursor); } catch {}
     span.textContent = `${p.name} @ ${at}`;
+    span.style.color = p.color;
     return span;
   }));
 }

@@ -21,8 +21,10 @@
 // device as its owner; in any owned document this device's author is bound to its key (a signed
 // bind op in its first change) and its changes are signed as they are stored; every change
 // received of an owned document is checked (bindings and signature) before anything of its batch
-// is applied. Not here: granting and revoking from JS. Snapshots from the relay (SnapshotChunk) are answered
-// with an Error, as a peer that does not take them.
+// is applied, and the batch is applied whole or not at all under the access list's rules (an
+// author without the role to write, or to grant or revoke, is refused: permissionDenied), so the
+// relay is trusted with neither. Snapshots from the relay (SnapshotChunk) are answered with an
+// Error, as a peer that does not take them.
 //
 // Thread safety: one client per thread (page or worker); callbacks run on that thread's loop.
 
@@ -625,7 +627,10 @@ export class SyncClient {
       const decoded = m.changes.map((c) => weft.decodeChange(c));
       await this._checkAuthorship(m.doc, st, m.changes);
       if (this.session !== session) return;
-      st.doc.applyChanges(m.changes);
+      // The relay is not trusted with access control either: the core applies the access list's
+      // rules to each change (an author without the role to write, a grant or revoke by a key
+      // without the right: PERMISSION_DENIED), and the first refused puts the whole batch back.
+      st.doc.applyChanges(m.changes, { atomic: true });
       // The relay holds what it sent: that counts as acknowledged (for lag and waitForAck).
       st.acked = { ...(st.acked ?? {}) };
       for (const c of decoded) {
@@ -635,9 +640,14 @@ export class SyncClient {
       // docs/protocol.md, Errors: the document stops on this connection, both ways, until a Have
       // resumes it (the next anti-entropy tick, or the next connection); the others go on.
       st.stopped = session;
-      this._emit('error', { code: 'invalidChange', message: e.message, doc: m.doc, fatal: false });
-      this._send({ error: { code: 'invalidChange', message: `a change does not apply here: ${e.message}`,
-        doc: m.doc } });
+      // As the native peer answers (sdk/src/sync/link.cpp): permissionDenied for a change whose
+      // author lacks the role, invalidChange for any other.
+      const denied = e instanceof weft.WeftError && e.code === weft.Status.PERMISSION_DENIED;
+      const code = denied ? 'permissionDenied' : 'invalidChange';
+      const message = denied ? `a change is refused by the access list: ${e.message}`
+        : `a change does not apply here: ${e.message}`;
+      this._emit('error', { code, message, doc: m.doc, fatal: false });
+      this._send({ error: { code, message, doc: m.doc } });
       return;
     }
     // Stored before acknowledged (the store keeps what arrived; duplicates apply as no-ops).

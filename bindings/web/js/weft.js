@@ -471,13 +471,17 @@ export class Document {
    * Applies changes from other replicas (in any order: one that arrives before its dependencies
    * is held until they do; a duplicate is a no-op). Every change is decoded first: when one does
    * not decode, none is applied (WeftError CORRUPTION). A change that decodes but is invalid here
-   * stops the batch with its error; those before it stay applied.
+   * (PERMISSION_DENIED when, in an owned document, its author lacks the role: a reader's write,
+   * a write past its author's revocation, a grant by a non-admin) stops the batch with its error:
+   * with `atomic`, nothing of the batch is applied; without, those before it stay applied.
    * @param {Uint8Array[]} changes
+   * @param {{atomic?: boolean}} [options]
    * @returns {{patches: Patch[], pending: number}}
    */
-  applyChanges(changes) {
+  applyChanges(changes, { atomic = false } = {}) {
     if (!Array.isArray(changes)) changes = [changes];
-    const [json, pending] = check(this._r.applyChanges(changes.map((c) => asBytes(c, 'a change'))));
+    const [json, pending] = check(this._r.applyChanges(changes.map((c) => asBytes(c, 'a change')),
+      !!atomic));
     let patches = null;
     const r = { pending, get patches() { return (patches ??= parsePatches(json)); } };
     if (this._listeners.size) this._emit({ local: false, change: null, patches: r.patches });

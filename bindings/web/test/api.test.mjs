@@ -446,3 +446,39 @@ test('a change\'s bytes and patches are the same read at once, after later commi
   heard.free();
   quiet.free();
 });
+
+test('applyChanges {atomic}: a change the access list refuses stops the batch with nothing of it applied', () => {
+  // The core checks roles, not signatures (the sync client verifies those): keys and proofs
+  // here are any 32 and 64 bytes.
+  const ownerKey = new Uint8Array(32).fill(1);
+  const granteeKey = new Uint8Array(32).fill(2);
+  const proof = new Uint8Array(64).fill(9);
+  const owner = new Document({ nodeId: 'a1' });
+  const o1 = owner.transact((t) => { t.createAccess(ownerKey); t.bindAuthor(ownerKey, proof); t.root.put('title', 'owned'); });
+  const o2 = owner.transact((t) => t.grant(granteeKey, 'writer'));
+  const grantee = new Document({ nodeId: 'b2' });
+  grantee.applyChanges([o1.bytes, o2.bytes]);
+  // Written while a writer; the owner, not having it, then makes the key a reader.
+  const g1 = grantee.transact((t) => { t.bindAuthor(granteeKey, proof); t.root.put('g', 1); });
+  const o3 = owner.transact((t) => t.grant(granteeKey, 'reader'));
+  const batch = [o1.bytes, o2.bytes, o3.bytes, g1.bytes];
+
+  const atomic = new Document({ nodeId: 'c3' });
+  assert.throws(() => atomic.applyChanges(batch, { atomic: true }),
+    (e) => e instanceof WeftError && e.code === Status.PERMISSION_DENIED && /is a reader/.test(e.message));
+  assert.deepEqual(atomic.version, {});
+  assert.deepEqual(atomic.toJSON(), {});
+  assert.equal(atomic.access.owned, false);
+  // The same batch without the refused change applies.
+  atomic.applyChanges(batch.slice(0, 3), { atomic: true });
+  assert.deepEqual(atomic.toJSON(), { title: 'owned' });
+
+  // Without atomic, the changes before the refused one stay applied.
+  const partial = new Document({ nodeId: 'd4' });
+  assert.throws(() => partial.applyChanges(batch), (e) => e.code === Status.PERMISSION_DENIED);
+  assert.deepEqual(partial.toJSON(), { title: 'owned' });
+  // In a list where the key is still a writer, the change is taken.
+  const allowed = new Document({ nodeId: 'e5' });
+  allowed.applyChanges([o1.bytes, o2.bytes, g1.bytes], { atomic: true });
+  assert.deepEqual(allowed.toJSON(), { title: 'owned', g: 1 });
+});

@@ -136,3 +136,85 @@ test('the desktop demo\'s to-dos and text reach the web demo, and the web demo\'
   assert.deepEqual(removed.todos.map((i) => i.title), both.todos.slice(1).map((i) => i.title));
   assert.deepEqual(webView(doc), removed);
 });
+
+test('presence: the web demo\'s payloads are the desktop demo\'s, so each shows the other\'s cursor', async () => {
+  const { colorFor, decodePresence, encodePresence } =
+    await import(pathToFileURL(path.join(here, '../demo/presence.js')).href);
+  const db = path.join(dir, 'desktop-presence.db');
+  const docId = 'presence';
+  await desktop(db, 'init', docId);
+  await cli(db, 'text-insert', docId, 'text', '0', 'hello, presence');
+  const identity = await sync.Identity.generate();
+  await cli(db, 'grant', docId, identity.hex, 'writer');
+  await cli(db, 'sync', relay.url, '--doc', docId, '--timeout', '30');
+
+  const web = new sync.SyncClient({ url: relay.url, identity, WebSocket, backoffMs: 20, maxBackoffMs: 200 });
+  let timer;
+  try {
+    const doc = await web.open(docId);
+    await until(() => webView(doc).text === 'hello, presence', 'the desktop\'s text to reach the web');
+    // Text by both authors, so that the anchors name items of both.
+    doc.transact((t) => t.root.text(TEXT_KEY).append(' and the web'));
+    await web.waitForAck(docId);
+    const id = doc.lookup(TEXT_KEY).id;
+    assert.equal(doc.readText(id), 'hello, presence and the web');
+    // The web demo's presence: caret in the web's text, the selection's other end in the desktop's.
+    const name = 'web, ünïcode';
+    const mine = encodePresence({ name, color: colorFor(doc.nodeId), cursor: doc.anchorAt(id, 20),
+      anchor: doc.anchorAt(id, 3) });
+    const got = [];
+    web.on('presence', (e) => got.push(e));
+    timer = setInterval(() => web.setPresence(docId, mine), 100);
+
+    // The desktop demo's presence code, through the SDK's sync client: caret after "hello", the
+    // other end before "web"; it prints what it received, decoded by presence.cpp.
+    const out = await desktop(db, 'presence', docId, relay.url, 'qt desktop', '#3cb44b', '5', '24',
+      '20000');
+    const lines = out.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
+    const fromWeb = lines.filter((l) => l.node === web.nodeId);
+    assert.ok(fromWeb.length > 0, `the desktop received no presence from the web: ${out}`);
+    for (const l of fromWeb) {
+      assert.deepEqual(l, { node: web.nodeId, name, color: colorFor(doc.nodeId), cursor: 20, anchor: 3 });
+    }
+
+    // And the web read the desktop's, with its anchors at the same places in its text.
+    const desktopPresence = got.map((e) => decodePresence(e.payload)).filter(Boolean)
+      .find((p) => p.name === 'qt desktop');
+    assert.ok(desktopPresence, `the web received no valid presence from the desktop (${got.length} payloads)`);
+    assert.equal(desktopPresence.color, '#3cb44b');
+    assert.equal(doc.indexOfAnchor(id, desktopPresence.cursor), 5);
+    assert.equal(doc.indexOfAnchor(id, desktopPresence.anchor), 24);
+    assert.equal(doc.readText(id).slice(24), 'web');
+    // The anchors stay on their characters while the text changes before them.
+    doc.transact((t) => t.root.text(TEXT_KEY).insert(0, '>> '));
+    assert.equal(doc.indexOfAnchor(id, desktopPresence.cursor), 8);
+    assert.equal(doc.indexOfAnchor(id, desktopPresence.anchor), 27);
+  } finally {
+    clearInterval(timer);
+    web.close();
+  }
+});
+
+test('presence payloads: malformed ones are refused, as the desktop demo refuses them', async () => {
+  const { decodePresence, encodePresence, sanitizeName } =
+    await import(pathToFileURL(path.join(here, '../demo/presence.js')).href);
+  const enc = (s) => new TextEncoder().encode(s);
+  const ok = 'weft-demo-presence/1\nann\n#00ff00\n00000000000000a1.3.L\n0.0.R';
+  assert.deepEqual(decodePresence(enc(ok)), { name: 'ann', color: '#00ff00',
+    cursor: { item: '00000000000000a1:3', bias: 'left' }, anchor: { item: '0000000000000000:0', bias: 'right' } });
+  assert.deepEqual(decodePresence(encodePresence(decodePresence(enc(ok)))), decodePresence(enc(ok)));
+  assert.deepEqual(decodePresence(enc('weft-demo-presence/1\nann\n#00ff00\n-\n-')).cursor, null);
+  for (const bad of [
+    'weft-demo-presence/2\nann\n#00ff00\n-\n-', 'weft-demo-presence/1\n\n#00ff00\n-\n-',
+    'weft-demo-presence/1\nann\n00ff00\n-\n-', 'weft-demo-presence/1\nann\n#00ff00\n-',
+    'weft-demo-presence/1\nann\n#00ff00\na1.0.L\n-', 'weft-demo-presence/1\nann\n#00ff00\n0.1.L\n-',
+    'weft-demo-presence/1\nann\n#00ff00\na1.3.X\n-', 'weft-demo-presence/1\nann\n#00ff00\nA1.3.L\n-',
+    'weft-demo-presence/1\nann\n#00ff00\na1.18446744073709551616.L\n-',
+    `weft-demo-presence/1\n${'x'.repeat(65)}\n#00ff00\n-\n-`, 'weft-demo-presence/1\na\tb\n#00ff00\n-\n-',
+    '{"name":"ann","anchor":null}',
+  ]) assert.equal(decodePresence(enc(bad)), null, bad);
+  assert.equal(decodePresence(new Uint8Array(2000)), null);
+  assert.equal(sanitizeName('a\u0001b'), 'ab');
+  assert.equal(sanitizeName(''), 'anonymous');
+  assert.equal(new TextEncoder().encode(sanitizeName('é'.repeat(40))).length, 64);
+});

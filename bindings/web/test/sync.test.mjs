@@ -358,6 +358,124 @@ test('changes of an owned document with a forged signature, or moved to another 
   }
 });
 
+// A device that makes signed changes of an owned document without a relay: a client kept
+// offline over a store seeded with `seed`; its changes are read back from the store, signed.
+async function offlineAuthor(identity, docId, seed, opts = {}) {
+  const store = new sync.MemoryStore();
+  if (seed.length) await store.appendChanges(docId, seed);
+  const c = new sync.SyncClient({ url: 'ws://127.0.0.1:9/', identity, store, WebSocket });
+  c.goOffline();
+  const doc = await c.open(docId, opts);
+  const made = async (fn) => {
+    const before = (await store.loadChanges(docId)).length;
+    doc.transact(fn);
+    await until(async () => (await store.loadChanges(docId)).length > before, 'the change to be stored');
+    const all = await store.loadChanges(docId);
+    assert.equal(all.length, before + 1);
+    return all[before];
+  };
+  return { client: c, doc, made };
+}
+
+test('the client applies the access list itself: a reader\'s write and a write past a revoke from the relay are refused, nothing of the batch applied', async () => {
+  const docId = 'acl';
+  const ownerId = await sync.Identity.generate();
+  const writerId = await sync.Identity.generate();
+  const readerId = await sync.Identity.generate();
+  // The owner's document: created and titled, then writer granted to both keys.
+  const owner = await offlineAuthor(ownerId, docId, [], { owned: true });
+  const a1 = await owner.made((t) => t.root.put('title', 'owned'));
+  const a2 = await owner.made((t) => { t.grant(writerId.publicBytes, 'writer'); t.grant(readerId.publicBytes, 'writer'); });
+  // Both grantees write, each having seen the grants (so each change binds its author and is
+  // signed by its key, and was allowed where it was made).
+  const writer = await offlineAuthor(writerId, docId, [a1, a2]);
+  const w1 = await writer.made((t) => t.root.put('w', 'before the revoke'));
+  const reader = await offlineAuthor(readerId, docId, [a1, a2]);
+  const r1 = await reader.made((t) => t.root.put('r', 'by a reader'));
+  // Meanwhile the owner, who has the writer's first change but not the reader's, makes the
+  // second key a reader and revokes the first (its cutoff: the writer's first change).
+  owner.doc.applyChanges([w1]);
+  const a3 = await owner.made((t) => t.grant(readerId.publicBytes, 'reader'));
+  const a4 = await owner.made((t) => t.revoke(writerId.publicBytes));
+  // The writer, not knowing of the revoke, writes again: past its cutoff.
+  const w2 = await writer.made((t) => t.root.put('w', 'past the revoke'));
+  for (const x of [owner, writer, reader]) x.client.close();
+  for (const b of [w1, w2, r1]) assert.ok(weft.decodeChange(b).signed);
+
+  // A fake relay (a valid handshake, the same document each time): connection 1 sends the grants
+  // with the grantees' changes (all allowed: the control), 2 the reader's write after the
+  // downgrade, 3 the writer's second change after its revoke.
+  const batches = [[a1, a2, w1, w2, r1], [a1, a2, w1, a3, r1], [a1, a2, w1, a3, a4, w2]];
+  const relayId = await sync.Identity.generate();
+  const server = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  await new Promise((r) => server.on('listening', r));
+  const received = [];
+  let connections = 0;
+  server.on('connection', (ws) => {
+    const n = connections++;
+    received[n] = [];
+    ws.on('message', async (data) => {
+      const m = wire.decode(new Uint8Array(data));
+      received[n].push(m);
+      if (m.kind === 'hello') {
+        const expires = BigInt(Math.floor(Date.now() / 1000) + 60);
+        const proof = await relayId.sign(sync.SESSION_PURPOSE, sync.sessionTranscript(true,
+          relayId.publicBytes, m.publicKey, m.nonce, m.audience, expires));
+        ws.send(wire.encode({ hello: { nodeId: '00000000000000f3', role: 'relay',
+          publicKey: relayId.publicBytes, nonce: sync.randomBytes(32), proof, expires } }));
+      } else if (m.kind === 'have' && m.doc === docId) {
+        ws.send(wire.encode({ have: { doc: m.doc, version: {} } }));
+        ws.send(wire.encode({ changes: { doc: m.doc, changes: batches[n], path: ['00000000000000f3'] } }));
+      }
+    });
+  });
+  const url = `ws://127.0.0.1:${server.address().port}/`;
+  const opened = [];
+  const victim = async () => {
+    const store = new sync.MemoryStore();
+    const c = new sync.SyncClient({ url, identity: await sync.Identity.generate(), WebSocket, relayKey: relayId.hex, store });
+    opened.push(c);
+    const errors = [];
+    c.on('error', (e) => errors.push(e));
+    return { c, store, errors, doc: await c.open(docId) };
+  };
+  try {
+    // The control: the same signed changes, in a list that allows them, are taken and stored.
+    const ok = await victim();
+    await until(() => ok.doc.toJSON().r === 'by a reader', 'the allowed changes');
+    assert.deepEqual(ok.doc.toJSON(), { title: 'owned', w: 'past the revoke', r: 'by a reader' });
+    await until(async () => (await ok.store.loadChanges(docId)).length === 5, 'the changes to be stored');
+    assert.deepEqual(ok.errors, []);
+
+    for (const [n, pattern] of [[1, /is a reader of this document and may not write/],
+      [2, /cut off by a revoke at seq \d+; this change reaches seq/]]) {
+      const v = await victim();
+      await until(() => v.errors.length > 0, `batch ${n} to be refused`);
+      assert.equal(v.errors[0].code, 'permissionDenied');
+      assert.equal(v.errors[0].doc, docId);
+      assert.equal(v.errors[0].fatal, false);
+      assert.match(v.errors[0].message, pattern);
+      // Nothing of the batch: not the owner's changes before the refused one either.
+      assert.deepEqual(v.doc.toJSON(), {});
+      assert.deepEqual(v.doc.version, {});
+      assert.equal(v.doc.access.owned, false);
+      assert.deepEqual(await v.store.loadChanges(docId), []);
+      await until(() => received[n].some((m) => m.kind === 'error'), 'the refusal sent to the relay');
+      const sent = received[n].find((m) => m.kind === 'error');
+      assert.equal(sent.code, 'permissionDenied');
+      assert.equal(sent.doc, docId);
+      assert.ok(!received[n].some((m) => m.kind === 'ack'), 'the client acknowledged a refused batch');
+      // The document still works locally.
+      v.doc.transact((t) => t.root.put('local', 1));
+      assert.equal(v.doc.toJSON().local, 1);
+    }
+  } finally {
+    for (const c of opened) c.close();
+    for (const ws of server.clients) ws.terminate();
+    await new Promise((r) => server.close(r));
+  }
+});
+
 test('blake2b: matches Node.js\'s BLAKE2b-512, and BLAKE2b-256 of "abc"', async () => {
   const { blake2b } = await import(pathToFileURL(path.join(pkg, 'blake2b.js')).href);
   const { createHash } = await import('node:crypto');

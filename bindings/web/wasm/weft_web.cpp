@@ -767,23 +767,78 @@ class Doc {
   // --- Changes, snapshots, history --------------------------------------------------------------
   // Decodes every change first (nothing is applied when one does not decode), then receives them
   // in order: one whose dependencies are missing is held until they arrive. A change that decodes
-  // but is invalid here stops the batch with its error; the changes before it stay applied.
-  val applyChanges(val list) {
+  // but is invalid here (an author without the role to write, a grant by a non-admin, a bad op)
+  // stops the batch with its error: with `atomic`, nothing of the batch is applied (as the SDK's
+  // replica refuses a remote batch), else the changes before it stay applied.
+  val applyChanges(val list, bool atomic) {
     if (txn_) return Fail(StatusCode::kInvalidArgument, "a transaction is open");
     auto changes = DecodeAll(list);
     if (!changes.ok()) return Fail(changes.status());
     std::vector<Patch> patches;
     ApplyOptions opts;
     opts.patches = &patches;
-    for (size_t i = 0; i < changes->size(); ++i) {
-      Status s = doc_.Receive(std::move((*changes)[i]), opts);
-      if (!s.ok()) {
-        return Fail(s.code(), "change " + std::to_string(i) + ": " + s.message());
+    if (atomic) {
+      Status s = ApplyAtomic(&*changes, opts);
+      if (!s.ok()) return Fail(s);
+    } else {
+      for (size_t i = 0; i < changes->size(); ++i) {
+        Status s = doc_.Receive(std::move((*changes)[i]), opts);
+        if (!s.ok()) {
+          return Fail(s.code(), "change " + std::to_string(i) + ": " + s.message());
+        }
       }
     }
     val out = val::array();
     out.call<void>("push", val(PatchesJson(patches)), static_cast<double>(doc_.pending()));
     return out;
+  }
+  // applyChanges with `atomic`: the changes that can be applied are, in passes over the batch
+  // (so a batch in any order needs no held changes), each checked by the core (its access list's
+  // rules included) as it is applied; the first that fails puts the document back as it was
+  // before the batch (a copy, made only for a batch of several changes: a single change that
+  // fails changes nothing). What still waits for dependencies outside the batch is held.
+  Status ApplyAtomic(std::vector<Change>* changes, const ApplyOptions& opts) {
+    std::optional<Document> before;
+    if (changes->size() > 1) before.emplace(doc_);
+    std::vector<bool> done(changes->size(), false);
+    bool applied_any = false;
+    Status failure;
+    for (bool progress = true; progress && failure.ok();) {
+      progress = false;
+      for (size_t i = 0; i < changes->size() && failure.ok(); ++i) {
+        if (done[i]) continue;
+        const Change& c = (*changes)[i];
+        if (doc_.HasChange({c.author, c.end_seq()})) {
+          done[i] = true;  // a duplicate
+          continue;
+        }
+        if (doc_.CheckReady(c).readiness == Readiness::kWaiting) continue;
+        Status s = doc_.ApplyChange(c, opts);
+        if (!s.ok()) {
+          failure = Status(s.code(), "change " + std::to_string(i) + ": " + s.message());
+          break;
+        }
+        done[i] = progress = applied_any = true;
+      }
+    }
+    if (!failure.ok()) {
+      if (before) doc_ = std::move(*before);
+      return failure;
+    }
+    // Held: what waits on changes not in this batch. Receive also applies the changes held
+    // earlier that this batch's changes made ready (a duplicate received does only that).
+    bool received = false;
+    for (size_t i = 0; i < changes->size(); ++i) {
+      if (done[i]) continue;
+      WEFT_RETURN_IF_ERROR(doc_.Receive(std::move((*changes)[i]), opts));
+      received = true;
+    }
+    if (!received && applied_any && doc_.pending() > 0) {
+      for (size_t i = 0; i < changes->size(); ++i) {
+        if (done[i]) return doc_.Receive((*changes)[i], opts);
+      }
+    }
+    return Status::Ok();
   }
   val changesSince(val peer) const {
     auto v = VersionOf(peer);
