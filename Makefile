@@ -174,13 +174,15 @@ demo-screenshot: deps
 	@cmake --build $(BUILD) -j$(JOBS) --target weft-demo-screenshot
 	xvfb-run -a -s "-screen 0 1600x720x24" ./$(BUILD)/apps/desktop-demo/weft-demo-screenshot $(SCREENSHOTS)
 
-# Soak: simulation seeds for SOAK_SECONDS (default 600), then the process-kill test with
-# SOAK_ROUNDS rounds (default 60) and the 200-kill crash soak; prints seeds/s and failures.
+# Soak: simulation seeds for SOAK_SECONDS (default 600), a sixth of that again with an
+# end-to-end encrypted document whose key rotates during partitions, then the process-kill test
+# with SOAK_ROUNDS rounds (default 60) and the 200-kill crash soak; prints seeds/s and failures.
 SOAK_SECONDS ?= 600
 SOAK_ROUNDS  ?= 60
 .PHONY: soak
 soak: build
 	./$(BUILD)/tests/sim/weft-sim-soak --seconds $(SOAK_SECONDS)
+	./$(BUILD)/tests/sim/weft-sim-soak --e2e --seconds $$(( $(SOAK_SECONDS) / 6 ))
 	WEFT_KILL_ROUNDS=$(SOAK_ROUNDS) WEFT_BIN=./$(BUILD)/apps/cli/weft \
 	  WEFT_RELAY_BIN=./$(BUILD)/sync-server/weft-relay /usr/bin/python3 tests/process/kill_test.py
 	./$(BUILD)/tests/sdk/crash_test "[slow]"

@@ -21,7 +21,10 @@
 //       text (a snapshot, then the log after it), with security off (an --open relay, a public
 //       document) and with every check on (an owned document: signed changes, a sealed snapshot
 //       checked by the device), --bootstrap-rounds devices each (5), alternating; then
-//       {"bench":"bootstrap_security_ratio", ...}, the median on over the median off.
+//       {"bench":"bootstrap_security_ratio", ...}, the median on over the median off. The same
+//       for the whole log with no snapshot (a relay that serves none), owned ("owned_log") and
+//       end-to-end encrypted ("e2e_log": every change decrypted on the device), then
+//       {"bench":"bootstrap_e2e_ratio", ...}, the median e2e_log over owned_log and over on.
 //
 // Usage: weft-sync-bench [--devices N] [--rate EDITS_PER_S] [--duration S] [--warmup S]
 //                        [--saturation] [--saturation-start EDITS_PER_S] [--steps N]
@@ -95,10 +98,11 @@ std::string Url(const relay::Relay& r) {
   return "ws://127.0.0.1:" + std::to_string(r.port());
 }
 
-std::unique_ptr<relay::Relay> StartRelay(const Flags& f, const std::string& dir,
-                                         bool open = false) {
+std::unique_ptr<relay::Relay> StartRelay(const Flags& f, const std::string& dir, bool open = false,
+                                         bool snapshots = true) {
   relay::RelayOptions o;
   o.open = open;
+  if (!snapshots) o.snapshot_min_changes = SIZE_MAX;  // every bootstrap replays the log
   o.listen_port = 0;
   o.data_dir = dir;
   o.durability = f.relay_durability;
@@ -357,10 +361,25 @@ struct BootSetup {
   std::vector<std::unique_ptr<Replica>> devices;
 };
 
+// How the document is held: public (security off), owned (every check on), and for the whole
+// log without a snapshot, owned or end-to-end encrypted.
+enum class BootMode { kOff, kOn, kOwnedLog, kE2eLog };
+const char* BootModeName(BootMode m) {
+  switch (m) {
+    case BootMode::kOff: return "off";
+    case BootMode::kOn: return "on";
+    case BootMode::kOwnedLog: return "owned_log";
+    case BootMode::kE2eLog: return "e2e_log";
+  }
+  return "?";
+}
+
 BootSetup PrepareBootstrap(const Flags& f, const std::string& dir, const testing::Trace& trace,
-                           bool secure, int devices) {
+                           BootMode mode, int devices) {
+  const bool secure = mode != BootMode::kOff;
+  const bool log_only = mode == BootMode::kOwnedLog || mode == BootMode::kE2eLog;
   BootSetup b;
-  b.relay = StartRelay(f, dir + "/relay", /*open=*/!secure);
+  b.relay = StartRelay(f, dir + "/relay", /*open=*/!secure, /*snapshots=*/!log_only);
   ReplicaOptions options;
   options.public_documents = !secure;
   auto writer = Replica::Open(dir + "/writer.db", options);
@@ -370,6 +389,11 @@ BootSetup PrepareBootstrap(const Flags& f, const std::string& dir, const testing
     auto device = Replica::Open(dir + "/device" + std::to_string(i) + ".db", options);
     if (!device.ok()) Fleet::Die("device: " + device.status().ToString());
     b.devices.push_back(std::move(*device));
+  }
+  if (mode == BootMode::kE2eLog) {
+    if (Status s = b.writer->CreateEncryptedDocument("paper"); !s.ok()) {
+      Fleet::Die("create: " + s.ToString());
+    }
   }
   std::vector<const testing::TracePatch*> patches;
   for (const auto& txn : trace.txns) {
@@ -404,7 +428,7 @@ BootSetup PrepareBootstrap(const Flags& f, const std::string& dir, const testing
   if (!synced.ok()) Fleet::Die("writer sync: " + synced.status().ToString());
   // The seal follows the relay's acknowledgement of the writer's whole version.
   const auto deadline = Clock::now() + 30s;
-  while (secure && !b.relay->replica().SealedSnapshot("paper").ok()) {
+  while (mode == BootMode::kOn && !b.relay->replica().SealedSnapshot("paper").ok()) {
     if (Clock::now() > deadline) Fleet::Die("the writer's seal did not reach the relay");
     std::this_thread::sleep_for(5ms);
   }
@@ -450,15 +474,19 @@ int RunBootstrap(const Flags& f, const std::string& dir) {
                 trace.status().ToString().c_str());
     return 1;
   }
-  // Off and on in the same run, one new device at a time, alternating which goes first.
+  // Every mode in the same run, one new device at a time, rotating which goes first.
   const int rounds = std::max(1, f.bootstrap_rounds);
-  BootSetup setups[2] = {PrepareBootstrap(f, dir + "/boot-off", *trace, false, rounds),
-                         PrepareBootstrap(f, dir + "/boot-on", *trace, true, rounds)};
-  std::vector<double> ms[2];
+  constexpr int kModes = 4;
+  BootSetup setups[kModes] = {
+      PrepareBootstrap(f, dir + "/boot-off", *trace, BootMode::kOff, rounds),
+      PrepareBootstrap(f, dir + "/boot-on", *trace, BootMode::kOn, rounds),
+      PrepareBootstrap(f, dir + "/boot-owned-log", *trace, BootMode::kOwnedLog, rounds),
+      PrepareBootstrap(f, dir + "/boot-e2e-log", *trace, BootMode::kE2eLog, rounds)};
+  std::vector<double> ms[kModes];
   bool ok = true;
   for (int round = 0; round < rounds; ++round) {
-    for (int k = 0; k < 2; ++k) {
-      const int mode = (round + k) % 2;  // 0: off, 1: on
+    for (int k = 0; k < kModes; ++k) {
+      const int mode = (round + k) % kModes;
       const Boot b = BootstrapDevice(setups[mode], static_cast<size_t>(round), *trace);
       ok = ok && b.ok;
       ms[mode].push_back(b.ms);
@@ -466,7 +494,7 @@ int RunBootstrap(const Flags& f, const std::string& dir) {
           "{\"bench\":\"bootstrap\",\"trace\":\"automerge-paper\",\"security\":\"%s\","
           "\"round\":%d,\"ok\":%s,\"bootstrap_ms\":%.1f,\"snapshot_bytes\":%llu,"
           "\"snapshots\":%llu,\"changes_after_snapshot\":%llu,\"target_ms\":300}\n",
-          mode ? "on" : "off", round, b.ok ? "true" : "false", b.ms,
+          BootModeName(static_cast<BootMode>(mode)), round, b.ok ? "true" : "false", b.ms,
           static_cast<unsigned long long>(b.snapshot_bytes),
           static_cast<unsigned long long>(b.snapshots), static_cast<unsigned long long>(b.changes));
     }
@@ -476,6 +504,11 @@ int RunBootstrap(const Flags& f, const std::string& dir) {
       "{\"bench\":\"bootstrap_security_ratio\",\"rounds\":%d,\"median_off_ms\":%.1f,"
       "\"median_on_ms\":%.1f,\"on_over_off\":%.2f,\"target\":1.3}\n",
       rounds, off, on, on / off);
+  const double owned = Percentile(ms[2], 0.5), e2e = Percentile(ms[3], 0.5);
+  std::printf(
+      "{\"bench\":\"bootstrap_e2e_ratio\",\"rounds\":%d,\"median_owned_log_ms\":%.1f,"
+      "\"median_e2e_log_ms\":%.1f,\"e2e_over_owned\":%.2f,\"e2e_over_on\":%.2f}\n",
+      rounds, owned, e2e, e2e / owned, e2e / on);
   std::fflush(stdout);
   return ok ? 0 : 1;
 }

@@ -1203,7 +1203,41 @@ Result<crdt::Change> ReplicaImpl::SealLocal(std::string_view doc, DocState* st,
   const std::set<PublicKey> members = ReadersOf(st->doc.access());
   const e2e::HeldRecord* newest = st->keys.Newest();
   const e2e::EpochKey* newest_key = newest ? st->keys.KeyOf(newest->hash) : nullptr;
-  bool match = newest_key != nullptr;
+  // After concurrent rotations, a new epoch chains back to the newest record only: the key of
+  // every other head (a record no other names as its previous) must be sealed again to the
+  // members, as a record of its own epoch with the same key, so that each member reads every
+  // branch. A head needs it while no held record of its key seals it to every member: also after
+  // such a re-seal, when a member was added in a branch the re-sealing admin had not seen yet.
+  // Only heads whose key (and previous key) this device holds can be sealed again.
+  auto covers = [&](const e2e::HeldRecord& r) {
+    std::set<PublicKey> readers_r;
+    for (const e2e::SealedKey& k : r.record.readers) readers_r.insert(k.reader);
+    return std::includes(readers_r.begin(), readers_r.end(), members.begin(), members.end());
+  };
+  auto previous_of = [&](const e2e::HeldRecord& h) -> const e2e::HeldRecord* {
+    for (const e2e::HeldRecord& r : st->keys.records()) {
+      if (r.hash == h.record.prev_hash) return &r;
+    }
+    return nullptr;
+  };
+  std::vector<const e2e::HeldRecord*> unsealed_heads;  // one per key
+  {
+    std::set<std::string> seen = {newest ? newest->record.key_check : std::string()};
+    for (const e2e::HeldRecord& h : st->keys.records()) {
+      if (seen.count(h.record.key_check) != 0 || !st->keys.KeyOf(h.hash)) continue;
+      bool head = true, covered = false;
+      for (const e2e::HeldRecord& r : st->keys.records()) {
+        head = head && r.record.prev_hash != h.hash;
+        covered = covered || (r.record.key_check == h.record.key_check && covers(r));
+      }
+      if (!head || covered) continue;
+      const e2e::HeldRecord* prev = previous_of(h);
+      if (h.record.epoch > 0 && (!prev || !st->keys.KeyOf(prev->hash))) continue;
+      seen.insert(h.record.key_check);
+      unsealed_heads.push_back(&h);
+    }
+  }
+  bool match = newest_key != nullptr && unsealed_heads.empty();
   if (match) {
     std::set<PublicKey> readers;
     for (const e2e::SealedKey& r : newest->record.readers) readers.insert(r.reader);
@@ -1234,34 +1268,11 @@ Result<crdt::Change> ReplicaImpl::SealLocal(std::string_view doc, DocState* st,
                                    newest ? &newest->record : nullptr, newest_key);
   if (!record.ok()) return record.status();
   WEFT_RETURN_IF_ERROR(txn.AddKeyRecord(PrincipalOf(public_key_), e2e::EncodeKeyRecord(*record)));
-  // After concurrent rotations, the new epoch chains back to the newest record only: the key of
-  // every other head (a record no other names as its previous) is sealed again to the members,
-  // as a record of its own epoch with the same key, so that each member reads every branch.
-  // (One record per key: a key some record already seals to all the members is skipped.)
-  auto covers = [&](const e2e::HeldRecord& r) {
-    std::set<PublicKey> readers_r;
-    for (const e2e::SealedKey& k : r.record.readers) readers_r.insert(k.reader);
-    return std::includes(readers_r.begin(), readers_r.end(), members.begin(), members.end());
-  };
-  std::set<std::string> sealed_keys = {newest ? newest->record.key_check : std::string()};
-  for (const e2e::HeldRecord& h : st->keys.records()) {
-    if (sealed_keys.count(h.record.key_check) != 0 || !st->keys.KeyOf(h.hash)) continue;
-    bool head = true, covered = false;
-    for (const e2e::HeldRecord& r : st->keys.records()) {
-      head = head && r.record.prev_hash != h.hash;
-      covered = covered || (r.record.key_check == h.record.key_check && covers(r));
-    }
-    if (!head || covered) continue;
-    sealed_keys.insert(h.record.key_check);
-    const e2e::HeldRecord* prev = nullptr;
-    for (const e2e::HeldRecord& r : st->keys.records()) {
-      if (r.hash == h.record.prev_hash) prev = &r;
-    }
-    const e2e::EpochKey* prev_key = prev ? st->keys.KeyOf(prev->hash) : nullptr;
-    if (h.record.epoch > 0 && !prev_key) continue;  // cannot name its previous: left as it is
-    auto resealed = e2e::MakeKeyRecord(secret_key_, doc, readers, *st->keys.KeyOf(h.hash),
-                                       h.record.epoch > 0 ? &prev->record : nullptr,
-                                       h.record.epoch > 0 ? prev_key : nullptr);
+  for (const e2e::HeldRecord* h : unsealed_heads) {
+    const e2e::HeldRecord* prev = h->record.epoch > 0 ? previous_of(*h) : nullptr;
+    auto resealed = e2e::MakeKeyRecord(secret_key_, doc, readers, *st->keys.KeyOf(h->hash),
+                                       prev ? &prev->record : nullptr,
+                                       prev ? st->keys.KeyOf(prev->hash) : nullptr);
     if (!resealed.ok()) return resealed.status();
     WEFT_RETURN_IF_ERROR(
         txn.AddKeyRecord(PrincipalOf(public_key_), e2e::EncodeKeyRecord(*resealed)));

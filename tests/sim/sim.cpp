@@ -8,7 +8,10 @@
 #include <iterator>
 #include <sstream>
 
+#include "e2e_doc.h"
+#include "identity_internal.h"
 #include "replica_store.h"
+#include "sqlite_store.h"
 
 namespace weft::sim {
 
@@ -23,6 +26,9 @@ std::string Hex(const std::string& bytes) {
   }
   return out;
 }
+
+// How a relay refuses a change a device forwarded from another author (replica.cpp).
+constexpr const char* kOnlyOwn = "a device sends only its own changes";
 
 }  // namespace
 
@@ -40,8 +46,33 @@ Sim::Sim(uint64_t seed, SimOptions options) : rng_(seed), options_(std::move(opt
     node.skew_ms = rng_.Range(-options_.max_skew_ms, options_.max_skew_ms);
     Open(i);
   }
+  if (!options_.e2e_document.empty()) {
+    const std::string& doc = options_.e2e_document;
+    auto must = [&](const std::string& what, const Status& st) {
+      if (!st.ok()) report_.problems.push_back("setup: " + what + ": " + st.ToString());
+    };
+    if (options_.devices < 5) report_.problems.push_back("setup: e2e_document needs 5 devices");
+    for (int i = 0; i < 3; ++i) {
+      SecretKey k;
+      auto pk = k.Generate();
+      if (pk.ok()) outsiders_.push_back(*pk);
+    }
+    // Device 0 opens once making owned documents, for this one (the plain ones stay public).
+    owned_node_ = 0;
+    CloseNode(0);
+    Open(0);
+    must("create", replica(0).CreateEncryptedDocument(doc));
+    must("grant admin", Rotate(0, true, replica(1).public_key(), Role::kAdmin).status());
+    must("grant writer", Rotate(0, true, replica(2).public_key(), Role::kWriter).status());
+    must("grant reader", Rotate(0, true, replica(3).public_key(), Role::kReader).status());
+    owned_node_ = -1;
+    CloseNode(0);
+    Open(0);
+  }
   // Start connected: every device to a relay, relays all-to-all.
   if (options_.connect_at_start) Heal();
+  // The encrypted document reaches its members before the run (the run then races rotations).
+  if (options_.connect_at_start && !options_.e2e_document.empty()) DeliverAll();
 }
 
 Sim::~Sim() {
@@ -63,7 +94,7 @@ void Sim::Open(int i) {
   o.snapshot_every = 16;  // exercise snapshots and reopening from them
   o.check_drift = false;  // clocks here are off by up to a day on purpose
   // Every node writes every document: public ones (access lists have their own tests).
-  o.public_documents = true;
+  o.public_documents = i != owned_node_;
   Result<std::unique_ptr<Replica>> r = Status::Ok();
   if (node.shared) {
     o.follow_in_background = false;  // Follow does it, on this thread
@@ -91,9 +122,23 @@ uint64_t Sim::Divergences(int node) const {
   return nodes_[node].hub ? nodes_[node].hub->counters().divergences.load() : 0;
 }
 
+uint64_t Sim::ForwardRefusals(sync::Hub& hub) const {
+  const auto& c = hub.counters();
+  uint64_t n = c.reads_denied.load() + c.denials_received.load();
+  // In an owned document a device may send only its own changes: a relay refuses one it
+  // forwards from another author (the change arrives from its author or a relay instead). Only
+  // the encrypted document is owned here, and nobody in it may lose write access: a refusal
+  // that lost a change shows as a change missing somewhere.
+  if (!options_.e2e_document.empty()) n += c.writes_denied.load();
+  return n;
+}
+
 void Sim::CloseNode(int i) {
   Node& node = nodes_[i];
-  if (node.hub) stops_ += node.hub->counters().documents_stopped.load();
+  if (node.hub) {
+    stops_ += node.hub->counters().documents_stopped.load();
+    denials_ += ForwardRefusals(*node.hub);
+  }
   node.hub.reset();
   node.replica.reset();
   node.up = false;
@@ -127,6 +172,12 @@ void Sim::Connect(int a, int b) {
     config.dialer = dialer;
     config.relay = nodes_[self.node].relay;
     config.all_documents = dialer;
+    if (!options_.e2e_document.empty() && config.relay) {
+      // Relays forward each other's changes of owned documents (as weft-relay's peers option).
+      for (int r = 0; r < options_.relays; ++r) {
+        if (nodes_[relay(r)].replica) config.trusted.insert(nodes_[relay(r)].replica->public_key());
+      }
+    }
     if (dialer) config.ack_key = "sim:" + nodes_[other.node].name;
     sync::LinkTransport t;
     End* to = &other;
@@ -163,7 +214,9 @@ void Sim::Drop(uint64_t conn_id) {
 void Sim::NoteStopped(const End& e, SimReport* report) const {
   // Nothing in the simulation damages a log or forges a change: a stopped document is a bug.
   for (const auto& [doc, d] : e.link->Documents()) {
-    if (!d.stopped.empty()) {
+    // A denied read is the access list at work; so is a relay refusing another author's change
+    // from a device (devices forward what they hold; see ForwardRefusals).
+    if (!d.stopped.empty() && !d.denied && d.stopped.find(kOnlyOwn) == std::string::npos) {
       report->problems.push_back(nodes_[e.node].name + " stopped document " + doc + ": " +
                                  d.stopped);
     }
@@ -354,7 +407,13 @@ std::string Sim::Step() {
   const uint64_t roll = rng_.Below(100);
   if (roll < 30) {  // a local edit on a device
     int d = static_cast<int>(rng_.Below(options_.devices));
-    const std::string& doc = options_.documents[rng_.Below(options_.documents.size())];
+    std::string doc = options_.documents[rng_.Below(options_.documents.size())];
+    if (!options_.e2e_document.empty() && rng_.Chance(40)) {
+      // Only where it arrived: an edit elsewhere would create a public document of that name.
+      if (!nodes_[d].up || !replica(d).HasDocument(options_.e2e_document)) return "no vault";
+      if (d < 2 && rng_.Chance(50)) return AdminStep(d);
+      doc = options_.e2e_document;
+    }
     uint64_t kind = rng_.Below(8);
     std::string key = "k" + std::to_string(rng_.Below(3));
     int64_t number = static_cast<int64_t>(rng_.Below(1000));
@@ -480,6 +539,194 @@ std::string Sim::Step() {
   return "tick";
 }
 
+Result<CommitInfo> Sim::Rotate(int admin, bool grant, const PublicKey& key, Role role) {
+  if (!nodes_[admin].up) return Status::Aborted(nodes_[admin].name + " is down");
+  const std::string& doc = options_.e2e_document;
+  auto info = grant ? replica(admin).Grant(doc, key, role) : replica(admin).Revoke(doc, key);
+  if (info.ok() && info->changed) {
+    report_.commits++;
+    report_.rotations++;
+    committed_.emplace_back(doc, info->change.node, info->version.Get(info->change.node));
+  }
+  return info;
+}
+
+std::string Sim::AdminStep(int admin) {
+  const std::string& doc = options_.e2e_document;
+  // Grants an outside reader, or revokes it when it has a role (as `who` holds the list).
+  auto toggle = [&](int who, const PublicKey& outsider) {
+    auto access = replica(who).Access(doc);
+    const bool member = access.ok() && access->members.count(outsider) != 0;
+    return Rotate(who, !member, outsider, Role::kReader);
+  };
+  const uint64_t what = rng_.Below(6);
+  const PublicKey outsider = outsiders_.empty() ? PublicKey() : outsiders_[rng_.Below(3)];
+  Result<CommitInfo> info = Status::Ok();
+  std::string says;
+  switch (what) {
+    case 0:
+    case 1:
+      info = toggle(admin, outsider);
+      says = "grants or revokes an outside reader";
+      break;
+    case 2:
+    case 3:
+      info = Rotate(admin, false, replica(3).public_key(), Role::kNone);
+      if (info.ok() && info->changed) revokes_.push_back(info->change);
+      says = "revokes device3";
+      break;
+    case 4:
+      info = Rotate(admin, true, replica(4).public_key(), Role::kWriter);
+      says = "grants device4 writer";
+      break;
+    default: {
+      // A race: device1 is cut off, and both admins rotate on their own side.
+      partitioned_.insert(1);
+      std::vector<uint64_t> ids;
+      for (const auto& [id, c] : conns_) {
+        if (!Reachable(c->dialer.node, c->acceptor.node)) ids.push_back(id);
+      }
+      for (uint64_t id : ids) Drop(id);
+      const PublicKey other = outsiders_.empty() ? PublicKey() : outsiders_[rng_.Below(3)];
+      auto theirs = nodes_[1].up ? toggle(1, other) : Status::Aborted("device1 is down");
+      info = toggle(0, outsider);
+      if (!theirs.ok()) info = theirs;
+      return "partition device1; both admins rotate" + std::string(info.ok() ? "" : " (refused)");
+    }
+  }
+  return nodes_[admin].name + " " + says + (info.ok() ? "" : " (refused)");
+}
+
+bool Sim::Member(const PublicKey& key) {
+  if (!nodes_[0].up) return false;
+  auto access = replica(0).Access(options_.e2e_document);
+  return access.ok() && access->members.count(key) != 0;
+}
+
+void Sim::CheckEncrypted(SimReport* out) {
+  const std::string& doc = options_.e2e_document;
+  auto add = [&](const std::string& p) { out->problems.push_back(doc + ": " + p); };
+  const std::string first = State(0, doc);
+  if (first.rfind("(", 0) == 0) return add("the owner cannot read it: " + first);
+  auto v0 = replica(0).Version(doc);
+  if (!v0.ok()) return add("no version on device0");
+  bool revoked = false;
+  for (size_t i = 0; i < nodes_.size(); ++i) {
+    const int n = static_cast<int>(i);
+    const Node& node = nodes_[i];
+    if (!node.up) continue;
+    const bool member = !node.relay && Member(replica(n).public_key());
+    if (!node.relay && !member) {
+      // Not a member at the end: relays refuse it the document; nothing to converge.
+      revoked |= n == 3;
+      continue;
+    }
+    auto v = replica(n).Version(doc);
+    if (!v.ok() || *v != *v0) {
+      add(node.name + " has version " + (v.ok() ? v->ToString() : v.status().ToString()) +
+          ", device0 " + v0->ToString());
+    }
+    if (member) {
+      std::string s = State(n, doc);
+      if (s != first) add(node.name + " reads another state: " + s.substr(0, 120));
+      auto e = replica(n).Encryption(doc);
+      if (!e.ok() || !e->has_key || !e->missing_epochs.empty()) {
+        add(node.name + " is a member and lacks a key");
+      }
+    } else {
+      Status st = replica(n).Read(doc, [](const View&) {});
+      if (st.code() != StatusCode::kPermissionDenied) {
+        add(node.name + " (a relay) reads it: " + st.ToString());
+      }
+    }
+  }
+  if (revoked && revokes_.empty()) add("device3 lost its role without a revoke");
+  if (revoked) CheckSealedAfter(3, revokes_, /*expect_readable=*/false, out);
+  // The same check with the owner's key must see every change: the check can fail.
+  CheckSealedAfter(0, revokes_, /*expect_readable=*/true, out);
+}
+
+void Sim::CheckSealedAfter(int node, const std::vector<crdt::Dot>& after, bool expect_readable,
+                           SimReport* out) {
+  const std::string& doc = options_.e2e_document;
+  auto add = [&](const std::string& p) { out->problems.push_back(doc + ": " + p); };
+  // The device's secret key, from its own database (closed for the read).
+  std::vector<uint64_t> ids;
+  for (const auto& [id, c] : conns_) {
+    if (c->dialer.node == node || c->acceptor.node == node) ids.push_back(id);
+  }
+  for (uint64_t id : ids) Drop(id);
+  CloseNode(node);
+  SecretKey mine;
+  {
+    auto st = store::OpenSqliteStore(nodes_[node].path, {});
+    if (!st.ok())
+      return add("reading the key of " + nodes_[node].name + ": " + st.status().ToString());
+    auto meta = (*st)->GetMeta({"device_secret_key"});
+    if (!meta.ok() || meta->count("device_secret_key") == 0 ||
+        !mine.Load(meta->at("device_secret_key")).ok()) {
+      add("no device key in " + nodes_[node].name + "'s database");
+    }
+  }
+  Open(node);
+  // Every change of the document, from a relay (a revoked device is not sent the later ones).
+  auto blobs = replica(relay(0)).ChangesSince(doc, {});
+  if (!blobs.ok()) return add("relay0 serves no log: " + blobs.status().ToString());
+  std::vector<crdt::Change> changes;
+  e2e::DocKeys keys;
+  for (const ChangeBlob& b : *blobs) {
+    auto c = crdt::DecodeChange(b);
+    if (!c.ok()) return add("relay0 serves an undecodable change");
+    keys.RefreshWith(doc, *c, mine);
+    changes.push_back(std::move(*c));
+  }
+  if (expect_readable) {
+    std::map<uint64_t, std::set<std::string>> checks;  // distinct keys by epoch
+    for (const e2e::HeldRecord& r : keys.records())
+      checks[r.record.epoch].insert(r.record.key_check);
+    for (const auto& [epoch, set] : checks) out->raced_epochs += set.size() > 1;
+  }
+  // Each change's causal past (the log is in causal order): its deps, their pasts, and the
+  // author's earlier changes.
+  std::map<crdt::NodeId, std::map<uint64_t, crdt::VersionVector>> past;  // by author, end seq
+  auto past_of = [&](crdt::NodeId a, uint64_t seq) -> const crdt::VersionVector* {
+    auto it = past.find(a);
+    if (it == past.end()) return nullptr;
+    auto at = it->second.lower_bound(seq);
+    return at == it->second.end() ? nullptr : &at->second;
+  };
+  for (const crdt::Change& c : changes) {
+    crdt::VersionVector v = c.deps;
+    for (const auto& e : c.deps.entries()) {
+      if (auto* p = past_of(e.first, e.second)) v.Merge(*p);
+    }
+    if (c.start_seq > 1) {
+      if (auto* p = past_of(c.author, c.start_seq - 1)) v.Merge(*p);
+    }
+    v.Advance(c.author, c.end_seq());
+    past[c.author][c.end_seq()] = v;
+    const bool later = std::any_of(after.begin(), after.end(), [&](const crdt::Dot& r) {
+      return c.id() != r && v.Contains(r);
+    });
+    if (!e2e::HasSealed(c) || (!later && !expect_readable)) continue;
+    uint64_t missing = 0;
+    auto opened = e2e::OpenChange(doc, c, keys, &missing);
+    const bool read = opened.ok() && opened->has_value();
+    if (expect_readable && !read) {
+      add(nodes_[node].name + " cannot open change " + c.id().ToString() + ": " +
+          (opened.ok() ? "no key for epoch " + std::to_string(missing)
+                       : opened.status().ToString()));
+    }
+    if (!expect_readable) {
+      out->sealed_checked++;
+      if (read || !opened.ok()) {
+        add(nodes_[node].name + ", revoked, " + (read ? "decrypts" : "holds every key of") +
+            " change " + c.id().ToString() + " written after its revocation");
+      }
+    }
+  }
+}
+
 void Sim::Heal() {
   partitioned_.clear();
   for (size_t i = 0; i < nodes_.size(); ++i) {
@@ -531,10 +778,15 @@ void Sim::Settle() {
 
 SimReport Sim::Check() {
   SimReport out = report_;
-  uint64_t stops = stops_;
+  uint64_t stops = stops_, refusals = denials_;
   for (const Node& node : nodes_) {
-    if (node.hub) stops += node.hub->counters().documents_stopped.load();
+    if (node.hub) {
+      stops += node.hub->counters().documents_stopped.load();
+      refusals += ForwardRefusals(*node.hub);
+    }
   }
+  // (A refusal on a document already stopped stops nothing more: hence the comparison.)
+  stops = stops > refusals ? stops - refusals : 0;
   if (stops > 0) {
     out.problems.push_back(std::to_string(stops) +
                            " time(s) a link stopped a document (see the other problems)");
@@ -563,9 +815,15 @@ SimReport Sim::Check() {
       }
     }
   }
+  if (!options_.e2e_document.empty()) CheckEncrypted(&out);
   for (const auto& [doc, author, seq] : committed_) {
     for (size_t i = 0; i < nodes_.size(); ++i) {
       if (!nodes_[i].up) continue;
+      // Devices without a role in the encrypted document are not sent it.
+      if (doc == options_.e2e_document && !nodes_[i].relay &&
+          !Member(replica(static_cast<int>(i)).public_key())) {
+        continue;
+      }
       auto v = nodes_[i].replica->Version(doc);
       if (!v.ok() || v->Get(author) < seq) {
         out.problems.push_back(doc + ": " + nodes_[i].name + " lacks change " + author.ToHex() +

@@ -12,6 +12,17 @@
 //
 // After Heal() and Settle(), every node must hold the same canonical state and version vector for
 // every document, and every change any node committed locally must be everywhere.
+//
+// With SimOptions::e2e_document, one more document is end-to-end encrypted (docs/security.md):
+// device 0 owns it, device 1 is an admin, device 2 a writer and device 3 a reader; during the run
+// the two admins grant and revoke (readers who are not in the simulation, device 3, device 4 as a
+// writer), each a key rotation, while partitions are open, so rotations also race. Check() then
+// wants every member device to read the same state, every relay (which holds no key) to hold the
+// same version and be refused a read, and device 3, once revoked, unable to decrypt any change
+// written causally after its revocation with everything it could hold (its own secret key and
+// every key record the document has). Ciphertexts, keys and record hashes come from libsodium's
+// generator, not the seed: a seed replays the same steps, and which of two concurrent records of
+// an epoch wins (by hash) may differ between replays.
 #pragma once
 
 #include <cstdint>
@@ -44,6 +55,8 @@ struct SimOptions {
   // name, as relays share a PostgreSQL database) and never connect to each other: what one stores
   // reaches the others' devices only through the store.
   int shared_store_relays = 0;
+  // An end-to-end encrypted document with rotations (see above; needs at least 5 devices).
+  std::string e2e_document;
 };
 
 // What Check() found; empty `problems` when the run converged and lost nothing.
@@ -53,6 +66,9 @@ struct SimReport {
   uint64_t frames = 0;
   uint64_t drops = 0;
   uint64_t crashes = 0;
+  uint64_t rotations = 0;       // grants and revokes committed in the encrypted document
+  uint64_t sealed_checked = 0;  // its sealed changes after a revocation checked undecryptable
+  uint64_t raced_epochs = 0;    // its epochs with two keys (rotations that raced)
 };
 
 class Sim {
@@ -128,6 +144,8 @@ class Sim {
   // Adds a problem for every document the end's link stopped.
   void NoteStopped(const End& e, SimReport* report) const;
   bool Reachable(int a, int b) const;
+  // Documents a hub stopped, or had stopped by its peer, for lack of rights (not a failure).
+  uint64_t ForwardRefusals(sync::Hub& hub) const;
   bool DeliverOne(Conn& c, bool to_dialer);
   void ProcessCloses();
   uint64_t ChangesMoved() const;  // changes received by every node, new or duplicate
@@ -136,6 +154,16 @@ class Sim {
   bool RunEvents();
   uint64_t Now(int node) const;
   std::string RandomText();
+  // A grant or revoke by device `admin` in the encrypted document (a key rotation when it commits).
+  std::string AdminStep(int admin);
+  Result<CommitInfo> Rotate(int admin, bool grant, const PublicKey& key, Role role);
+  bool Member(const PublicKey& key);  // has a role in the encrypted document, as device 0 holds it
+  void CheckEncrypted(SimReport* out);
+  // Whether every change written after a revocation of device `node` stays sealed to it, with
+  // every record the document holds and `node`'s own secret key (read from its database);
+  // `expect_readable`: the opposite check, for a member (the check itself can see content).
+  void CheckSealedAfter(int node, const std::vector<crdt::Dot>& after, bool expect_readable,
+                        SimReport* out);
 
   testing::Rng rng_;
   SimOptions options_;
@@ -153,7 +181,11 @@ class Sim {
   // Every change committed locally: (doc, author, last seq).
   std::vector<std::tuple<std::string, crdt::NodeId, uint64_t>> committed_;
   SimReport report_;
-  uint64_t stops_ = 0;  // documents stopped by the links of closed hubs
+  uint64_t stops_ = 0;    // documents stopped by the links of closed hubs
+  uint64_t denials_ = 0;  // of those, stopped because a peer may not read or write them
+  int owned_node_ = -1;   // the node that opens making owned documents (all others: public)
+  std::vector<PublicKey> outsiders_;  // readers of the encrypted document not in the simulation
+  std::vector<crdt::Dot> revokes_;    // the changes that revoked device 3
 };
 
 }  // namespace weft::sim

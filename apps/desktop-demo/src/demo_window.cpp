@@ -1,5 +1,6 @@
 #include "demo_window.h"
 
+#include <QCheckBox>
 #include <QClipboard>
 #include <QComboBox>
 #include <QFormLayout>
@@ -119,6 +120,10 @@ void DemoWindow::BuildUi() {
   name_edit_->setPlaceholderText("your name");
   doc_edit_ = new QLineEdit;
   doc_edit_->setPlaceholderText("document");
+  encrypted_check_ = new QCheckBox("Encrypted note");
+  encrypted_check_->setToolTip(
+      "A new document is end-to-end encrypted: only its members' devices can read it, the relay "
+      "stores ciphertext");
   auto* open_button = new QPushButton("Open");
   connect(open_button, &QPushButton::clicked, this, &DemoWindow::OnOpenClicked);
   open_row->addWidget(new QLabel("Database"));
@@ -129,6 +134,7 @@ void DemoWindow::BuildUi() {
   open_row->addWidget(name_edit_, 1);
   open_row->addWidget(new QLabel("Document"));
   open_row->addWidget(doc_edit_, 1);
+  open_row->addWidget(encrypted_check_);
   open_row->addWidget(open_button);
   layout->addLayout(open_row);
 
@@ -228,6 +234,9 @@ void DemoWindow::BuildUi() {
   access_label_ = new QLabel;
   access_label_->setWordWrap(true);
   people_layout->addWidget(access_label_);
+  encryption_label_ = new QLabel;
+  encryption_label_->setWordWrap(true);
+  people_layout->addWidget(encryption_label_);
   member_list_ = new QListWidget;
   member_list_->setSelectionMode(QAbstractItemView::SingleSelection);
   member_list_->setMaximumHeight(5 * member_list_->fontMetrics().height() + 8);  // a few rows
@@ -300,6 +309,7 @@ Status DemoWindow::Open(const DemoOptions& options) {
   relay_edit_->setText(Q(options_.relay));
   name_edit_->setText(Q(options_.name));
   doc_edit_->setText(Q(options_.doc));
+  encrypted_check_->setChecked(options_.encrypted);
   if (options_.doc.empty()) return Status::InvalidArgument("no document name");
 
   // Default options: a document this window creates is owned by this device's key, and others
@@ -376,6 +386,11 @@ Status DemoWindow::StartEditing() {
     (void)replica_->Read(options_.doc, [&](const View& v) {
       has_structure = v.root().Text(kTextKey).ok() && v.root().List(kTodoKey).ok();
     });
+  }
+  if (!has_structure && options_.encrypted && !replica_->HasDocument(options_.doc)) {
+    // An encrypted note: its first change (the create, the encrypt op, the first key) comes
+    // before the text and the list, which are then sealed like every later edit.
+    WEFT_RETURN_IF_ERROR(replica_->CreateEncryptedDocument(options_.doc));
   }
   if (!has_structure) {
     // The first transaction creates the document, owned by this device; a writer of a document
@@ -728,6 +743,12 @@ Role DemoWindow::role() const {
   return it == access_.members.end() ? Role::kNone : it->second;
 }
 
+bool DemoWindow::encrypted() const {
+  if (!replica_ || !binding_) return false;
+  auto info = replica_->Encryption(options_.doc);
+  return info.ok() && info->encrypted;
+}
+
 void DemoWindow::RefreshMembers() {
   DocumentAccess access;
   if (replica_ && binding_) {
@@ -780,6 +801,21 @@ void DemoWindow::RefreshMembers() {
     text = QString("You are a %1 of this document.").arg(RoleText(mine));
   }
   access_label_->setText(text);
+
+  QString e2e;
+  if (replica_ && binding_) {
+    auto info = replica_->Encryption(options_.doc);
+    if (info.ok() && info->encrypted) {
+      e2e = QString(
+                "End-to-end encrypted (key epoch %1): only members' devices read it; the "
+                "relay stores ciphertext.")
+                .arg(static_cast<qulonglong>(info->epoch));
+      if (!info->has_key) e2e += " This device holds no key for the newest epoch.";
+    } else {
+      e2e = "Not encrypted: the relay can read it.";
+    }
+  }
+  encryption_label_->setText(e2e);
 
   const bool may_write = binding_ && mine >= Role::kWriter;
   editor_->setReadOnly(!may_write);
@@ -926,6 +962,7 @@ void DemoWindow::OnOpenClicked() {
   o.name = name_edit_->text().trimmed().toStdString();
   o.doc = doc_edit_->text().trimmed().toStdString();
   o.online = true;
+  o.encrypted = encrypted_check_->isChecked();
   if (o.db.empty()) {
     ShowError("Choose a database file");
     return;

@@ -3,9 +3,11 @@
 // a status area.
 //
 // Documents are owned (docs/security.md): the device that creates one is its owner, and nobody
-// else reads or writes it until the owner invites their key. A window that opens a document the
-// relay holds for someone else waits for that invitation, showing this device's key to send to
-// the owner; the document appears once the owner grants a role.
+// else reads or writes it until the owner invites their key. A new document may be an encrypted
+// note (DemoOptions::encrypted, the "Encrypted note" box): end-to-end encrypted, so that only its
+// members' devices read it and the relay stores and forwards ciphertext; the window says so. A
+// window that opens a document the relay holds for someone else waits for that invitation, showing
+// this device's key to send to the owner; the document appears once the owner grants a role.
 //
 // The window owns its session: the Replica, the SyncClient and the editor binding. Change-feed
 // and presence callbacks run on SDK threads; they only queue the event in an inbox and post one
@@ -30,6 +32,7 @@
 #include "weft/replica.h"
 #include "weft/sync.h"
 
+class QCheckBox;
 class QComboBox;
 class QGroupBox;
 class QLabel;
@@ -47,6 +50,9 @@ struct DemoOptions {
   std::string name;   // shown to the others
   std::string doc = "demo";
   bool online = true;
+  // When the document is new here, create it end-to-end encrypted
+  // (Replica::CreateEncryptedDocument): inviting or removing someone then rotates its key.
+  bool encrypted = false;
   // When the document is new here, how long to wait for the relay's copy before creating the
   // text and the list (objects created on two replicas concurrently would be siblings).
   std::chrono::milliseconds initial_sync{2000};
@@ -103,6 +109,8 @@ class DemoWindow : public QMainWindow {
   // Takes the role of `key_hex` away (Replica::Revoke): the relay stops serving them the
   // document and refuses their later changes. The same errors as Invite.
   Status RevokeMember(const QString& key_hex);
+  // Whether the open document is end-to-end encrypted (false with no document).
+  bool encrypted() const;
 
   // Blocks until the relay has acknowledged every change made here (semi-synchronous).
   Status WaitForRelayAck(std::chrono::milliseconds timeout);
@@ -120,6 +128,9 @@ class DemoWindow : public QMainWindow {
   QLabel* peers_label() const { return peers_label_; }
   QLineEdit* key_field() const { return key_edit_; }
   QLabel* access_label() const { return access_label_; }
+  QCheckBox* encrypted_check() const { return encrypted_check_; }
+  // "End-to-end encrypted ..." with the key epoch, "Not encrypted ...", or empty (no document).
+  QLabel* encryption_label() const { return encryption_label_; }
   QListWidget* member_list() const { return member_list_; }
   QLineEdit* invite_field() const { return invite_edit_; }
   QComboBox* invite_role() const { return invite_role_; }
@@ -178,6 +189,8 @@ class DemoWindow : public QMainWindow {
   QLineEdit* merge_edit_ = nullptr;
   QLineEdit* key_edit_ = nullptr;
   QLabel* access_label_ = nullptr;
+  QCheckBox* encrypted_check_ = nullptr;
+  QLabel* encryption_label_ = nullptr;
   QListWidget* member_list_ = nullptr;
   QLineEdit* invite_edit_ = nullptr;
   QComboBox* invite_role_ = nullptr;

@@ -1,6 +1,6 @@
 // weft-demo: the Qt 6 desktop demo. One window, one replica:
 //   weft-demo --db alice.db --relay ws://127.0.0.1:8787 --name Alice [--doc demo] [--offline]
-//             [--side left|right]
+//             [--side left|right] [--encrypted]
 // Every flag can also be set, and the document reopened, in the window.
 #include <QApplication>
 #include <QCommandLineParser>
@@ -28,7 +28,9 @@ int main(int argc, char** argv) {
   QCommandLineOption side(QStringLiteral("side"),
                           "Place the window on the left or right half of the screen.",
                           "left|right");
-  parser.addOptions({db, relay, name, doc, offline, side});
+  QCommandLineOption encrypted(QStringLiteral("encrypted"),
+                               "A document new here is an encrypted note (end-to-end encrypted).");
+  parser.addOptions({db, relay, name, doc, offline, side, encrypted});
   parser.process(app);
 
   weft::demo::DemoOptions options;
@@ -37,6 +39,7 @@ int main(int argc, char** argv) {
   options.name = parser.value(name).toStdString();
   options.doc = parser.value(doc).toStdString();
   options.online = !parser.isSet(offline);
+  options.encrypted = parser.isSet(encrypted);
 
   weft::demo::DemoWindow window;
   if (parser.isSet(side)) {

@@ -7,7 +7,10 @@
 // in the conflict panel until one side picks a version.
 //
 // Waits are bounded (QTRY_*: they process events while polling) and only decide failure.
+#include <QCheckBox>
 #include <QComboBox>
+#include <QDirIterator>
+#include <QFile>
 #include <QLabel>
 #include <QLineEdit>
 #include <QListWidget>
@@ -272,6 +275,69 @@ class DesktopDemoTest : public QObject {
     owner.CloseSession();
   }
 
+  // An encrypted note: opened with "Encrypted note" ticked, the window says it is end-to-end
+  // encrypted at key epoch 0; nothing it sends and nothing in the relay's files holds its text or
+  // its to-do; the person invited reads both (the invitation rotated the key: epoch 1) and writes
+  // back. The plain document of the other windows says it is not encrypted.
+  void encryptedNote() {
+    DemoWindow owner, guest;
+    DemoOptions oo{dir_.filePath("enc-owner.db").toStdString(), url_, "Erin"};
+    oo.doc = "diary";
+    oo.encrypted = true;
+    oo.initial_sync = 10s;
+    weft::Status s = owner.Open(oo);
+    QVERIFY2(s.ok(), s.ToString().c_str());
+    QVERIFY(owner.encrypted());
+    QVERIFY(owner.encrypted_check()->isChecked());
+    QCOMPARE(owner.role(), Role::kOwner);
+    QVERIFY2(owner.encryption_label()->text().startsWith("End-to-end encrypted (key epoch 0)"),
+             qPrintable(owner.encryption_label()->text()));
+    // Pasted, so that the text is one insert (typed, each character would be its own).
+    owner.editor()->insertPlainText("MARKER-7319 dear diary");
+    QVERIFY(owner.AddTodo("MARKER-8842 buy a lock").ok());
+    s = owner.WaitForRelayAck(10s);
+    QVERIFY2(s.ok(), s.ToString().c_str());
+    auto blobs = owner.replica()->ChangesSince("diary", {});
+    QVERIFY2(blobs.ok(), blobs.status().ToString().c_str());
+    QVERIFY(!blobs->empty());
+    for (const auto& b : *blobs) QVERIFY(b.find("MARKER-") == std::string::npos);
+    QVERIFY(!RelayFilesHold("MARKER-"));
+
+    DemoOptions og{dir_.filePath("enc-guest.db").toStdString(), url_, "Gil"};
+    og.doc = "diary";
+    og.initial_sync = 10s;
+    s = guest.Open(og);
+    QVERIFY2(s.ok(), s.ToString().c_str());
+    QVERIFY(guest.waiting_for_invitation());
+    QVERIFY(!guest.encrypted());
+    QCOMPARE(guest.encryption_label()->text(), QString());
+    s = owner.Invite(guest.key_field()->text(), Role::kWriter);
+    QVERIFY2(s.ok(), s.ToString().c_str());
+    QVERIFY2(owner.encryption_label()->text().startsWith("End-to-end encrypted (key epoch 1)"),
+             qPrintable(owner.encryption_label()->text()));
+    QTRY_VERIFY_WITH_TIMEOUT(guest.has_document(), 15000);
+    QTRY_COMPARE_WITH_TIMEOUT(guest.editor()->toPlainText(), QString("MARKER-7319 dear diary"),
+                              10000);
+    QTRY_COMPARE_WITH_TIMEOUT(Titles(&guest), QStringList({"MARKER-8842 buy a lock"}), 10000);
+    QVERIFY(guest.encrypted());
+    QTRY_VERIFY_WITH_TIMEOUT((guest.Refresh(), guest.encryption_label()->text().startsWith(
+                                                   "End-to-end encrypted (key epoch 1)")),
+                             10000);
+    Select(&guest, 22, 22);
+    guest.editor()->insertPlainText(", MARKER-5150 signed");
+    QTRY_COMPARE_WITH_TIMEOUT(owner.editor()->toPlainText(),
+                              QString("MARKER-7319 dear diary, MARKER-5150 signed"), 10000);
+    QTRY_VERIFY_WITH_TIMEOUT(State(&owner) == State(&guest), 10000);
+    QVERIFY(!RelayFilesHold("MARKER-"));
+
+    // The control: the plain document of ownerInvitesTheOtherPerson is in the relay's files.
+    QVERIFY(RelayFilesHold("bring snacks"));
+    QVERIFY(!a_->encrypted());
+    QCOMPARE(a_->encryption_label()->text(), QString("Not encrypted: the relay can read it."));
+    guest.CloseSession();
+    owner.CloseSession();
+  }
+
   void typingShowsInTheOtherWindow() {
     Select(b_.get(), 0, 0);
     QTest::keyClicks(a_->editor(), "Hello");
@@ -506,6 +572,17 @@ class DesktopDemoTest : public QObject {
 
  private:
   QTemporaryDir dir_;
+  // Whether any file of the relay's data directory (its database, WAL included) holds `needle`.
+  bool RelayFilesHold(const std::string& needle) {
+    QDirIterator it(dir_.filePath("relay"), QDir::Files, QDirIterator::Subdirectories);
+    while (it.hasNext()) {
+      QFile f(it.next());
+      if (!f.open(QIODevice::ReadOnly)) continue;
+      if (f.readAll().contains(QByteArray::fromStdString(needle))) return true;
+    }
+    return false;
+  }
+
   std::unique_ptr<weft::relay::Relay> relay_;
   std::string url_;
   std::unique_ptr<DemoWindow> a_, b_;

@@ -49,6 +49,9 @@ struct HubCounters {
   // Documents a peer asked for and may not read, and changes refused for lack of rights.
   std::atomic<uint64_t> reads_denied{0};
   std::atomic<uint64_t> writes_denied{0};
+  // Documents a peer stopped on a connection with permission denied (this side may not read or
+  // write them there): also counted in documents_stopped.
+  std::atomic<uint64_t> denials_received{0};
   std::atomic<uint64_t> snapshots_sent{0};  // snapshot bootstraps completed, each way
   std::atomic<uint64_t> snapshots_received{0};
 };

@@ -857,6 +857,7 @@ void Link::OnError(const ErrorMsg& m) {
       d.stopped = std::string("the peer stopped it: ") + ErrorCodeName(m.code) + ": " + m.message;
       d.stopped_by_peer = true;
       d.denied = m.code == ErrorCode::kPermissionDenied;
+      if (d.denied) ++hub_.counters().denials_received;
       d.outbox.clear();
       d.dirty = false;
       if (pending_ && pending_->doc == m.doc) pending_.reset();
@@ -1230,6 +1231,8 @@ std::map<std::string, LinkDocState> Link::Documents() const {
     copy.peer_remaining = d.peer_remaining;
     copy.diverged = d.diverged;
     copy.stopped = d.stopped;
+    copy.stopped_by_peer = d.stopped_by_peer;
+    copy.denied = d.denied;
     copy.bootstrap_checked = d.bootstrap_checked;
     copy.snapshot_out_bytes = d.snapshot_out_bytes;
     copy.snapshot_out_total = d.snapshot_out_total;
