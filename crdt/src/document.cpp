@@ -407,6 +407,10 @@ void UndoEntry::operator()(Document& doc) const {
     return;
   }
   Document::Object* o = doc.Find(object);
+  if (deferred) {
+    std::get<Text>(*o).DropDeferred(static_cast<size_t>(count));
+    return;
+  }
   auto undo = [&](auto& seq) {
     if (!is_delete) {
       seq.UndoInsert(first, count);
@@ -1335,11 +1339,28 @@ Status Document::ApplySequenceOp(const Op& op, const Dot& dot, Object* target,
     return Status::Ok();
   }
   // A delete from a text or a list.
+  // Deletes are counted in the views once BeginAt made them active (ActivateView).
+  const bool in_view = InView() && view_.active;
+  if (auto* t = std::get_if<Text>(target); t && !patches && !in_view) {
+    // Nothing to report: the delete is queued in the text and marked with the others of the
+    // changes being applied (SettleSequences), in one pass when they are many.
+    size_t mark = 0;
+    Status s = t->DeferDelete(op.ranges, &mark);
+    if (!s.ok()) return bad(s);
+    if (mark == 0) unsettled_.push_back(obj);
+    if (undo) {
+      UndoEntry u;
+      u.object = obj;
+      u.is_delete = true;
+      u.deferred = true;
+      u.count = mark;
+      undo->push_back(std::move(u));
+    }
+    return Status::Ok();
+  }
   std::vector<DotRange> newly;
   newly.reserve(op.ranges.size());
   std::shared_ptr<Removed> removed;  // made only when the delete drops nested objects
-  // Deletes are counted in the views once BeginAt made them active (ActivateView).
-  const bool in_view = InView() && view_.active;
   if (auto* t = std::get_if<Text>(target)) {
     Status s = t->ApplyDelete(op.ranges, &newly, in_view);
     if (!s.ok()) return bad(s);
@@ -1792,7 +1813,34 @@ Status Document::ApplyChange(const Change& change, const ApplyOptions& options) 
   bool duplicate = false;
   WEFT_RETURN_IF_ERROR(CheckChange(change, options, &duplicate));
   if (duplicate) return Status::Ok();
-  return ApplyChecked(change, options.patches);
+  Status s = ApplyChecked(change, options.patches);
+  SettleSequences();
+  return s;
+}
+
+Status Document::ApplyChanges(std::span<const Change> changes, const ApplyOptions& options) {
+  if (in_transaction_) return Status::InvalidArgument("a local transaction is open");
+  Status result = Status::Ok();
+  for (const Change& c : changes) {
+    bool duplicate = false;
+    Status s = CheckChange(c, options, &duplicate);
+    if (s.ok() && !duplicate) s = ApplyChecked(c, options.patches);
+    if (!s.ok()) {
+      result = s;
+      break;
+    }
+  }
+  SettleSequences();
+  return result;
+}
+
+void Document::SettleSequences() {
+  for (ObjectId id : unsettled_) {
+    if (Object* o = Find(id)) {
+      if (auto* t = std::get_if<Text>(o)) t->Settle();
+    }
+  }
+  unsettled_.clear();
 }
 
 Status Document::Receive(Change change, const ApplyOptions& options) {
@@ -1805,9 +1853,14 @@ Status Document::Receive(Change change, const ApplyOptions& options) {
   }
   if (r.readiness != Readiness::kDuplicate) {
     WEFT_RETURN_IF_ERROR(CheckChange(change, options));
-    WEFT_RETURN_IF_ERROR(ApplyChecked(change, options.patches, &change));
+    Status s = ApplyChecked(change, options.patches, &change);
+    if (!s.ok()) {
+      SettleSequences();
+      return s;
+    }
   }
   DrainPending(options);
+  SettleSequences();
   return Status::Ok();
 }
 

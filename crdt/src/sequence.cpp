@@ -184,6 +184,33 @@ size_t CountAtMost(const T* data, size_t n, uint64_t seq, Key key) {
   return static_cast<size_t>(base - data) + (key(*base) <= seq ? 1 : 0);
 }
 
+// Sorts `v` by key(element) (a uint64_t): a stable LSD radix sort, 11 bits a pass, as many passes
+// as the largest key needs. Keys here pack a node's rank with a seq; the bulk paths sort tens of
+// thousands of them, which std::sort's compares make several times slower.
+template <typename T, typename Key>
+void RadixSort(std::vector<T>& v, Key key) {
+  uint64_t max = 0;
+  for (const T& x : v) max = std::max(max, key(x));
+  std::vector<T> tmp(v.size());
+  constexpr int kBits = 11;
+  constexpr size_t kBuckets = size_t{1} << kBits;
+  std::vector<size_t> count(kBuckets + 1);
+  for (int shift = 0; shift < 64 && (max >> shift) != 0; shift += kBits) {
+    std::fill(count.begin(), count.end(), 0);
+    for (const T& x : v) ++count[((key(x) >> shift) & (kBuckets - 1)) + 1];
+    for (size_t i = 0; i < kBuckets; ++i) count[i + 1] += count[i];
+    for (const T& x : v) tmp[count[(key(x) >> shift) & (kBuckets - 1)]++] = x;
+    v.swap(tmp);
+  }
+}
+
+// The number of bits needed for values up to `max`.
+int BitWidth(uint64_t max) {
+  int b = 0;
+  while (b < 64 && (max >> b) != 0) ++b;
+  return b;
+}
+
 // One node's part of the id index: disjoint ranges [first, last] of seqs, each mapped to the
 // leaf that holds those items, sorted by first. Kept in chunks of at most kChunk entries with
 // the first seq of each chunk beside them, so a lookup is two binary searches and a change
@@ -1121,9 +1148,7 @@ struct SequenceCore::Impl {
       for (int j = 0; j < l->n; ++j)
         spans.push_back(Span{l->runs[j].node, l->runs[j].seq, l->runs[j].last(), l});
     }
-    std::sort(spans.begin(), spans.end(), [](const Span& a, const Span& b) {
-      return a.node != b.node ? a.node < b.node : a.seq < b.seq;
-    });
+    SortSpans(spans);
     NodeMap* m = nullptr;
     for (size_t k = 0; k < spans.size(); ++k) {
       const Span& sp = spans[k];
@@ -1138,6 +1163,53 @@ struct SequenceCore::Impl {
     }
     if (sorted_spans) *sorted_spans = std::move(spans);
     return Status::Ok();
+  }
+
+  // Sorts spans by (node, seq): by radix on the node's rank and the seq packed in one key when
+  // they fit (they do unless seqs reach near 2^64), else by compares.
+  static void SortSpans(std::vector<Span>& spans) {
+    // The distinct nodes: a node seen lately (by a small table of its hash) is not listed again.
+    std::vector<uint64_t> nodes;
+    uint64_t seen[256] = {};  // node 0 names no item
+    uint64_t max_seq = 0;
+    for (const Span& sp : spans) {
+      uint64_t& slot = seen[(sp.node * 0x9E3779B97F4A7C15ull) >> 56];
+      if (slot != sp.node) {
+        slot = sp.node;
+        nodes.push_back(sp.node);
+      }
+      max_seq = std::max(max_seq, sp.seq);
+    }
+    std::sort(nodes.begin(), nodes.end());
+    nodes.erase(std::unique(nodes.begin(), nodes.end()), nodes.end());
+    int rank_bits = BitWidth(nodes.size());
+    int seq_bits = BitWidth(max_seq);
+    if (spans.size() < 256 || rank_bits + seq_bits > 64) {
+      std::sort(spans.begin(), spans.end(), [](const Span& a, const Span& b) {
+        return a.node != b.node ? a.node < b.node : a.seq < b.seq;
+      });
+      return;
+    }
+    struct Keyed {
+      uint64_t key;
+      Span span;
+    };
+    std::vector<Keyed> keyed;
+    keyed.reserve(spans.size());
+    size_t rank = 0;
+    uint64_t prev = 0;
+    for (size_t i = 0; i < spans.size(); ++i) {
+      const Span& sp = spans[i];
+      if (i == 0 || sp.node != prev) {
+        rank = static_cast<size_t>(std::lower_bound(nodes.begin(), nodes.end(), sp.node) -
+                                   nodes.begin());
+        prev = sp.node;
+      }
+      uint64_t hi = seq_bits == 64 ? 0 : static_cast<uint64_t>(rank) << seq_bits;
+      keyed.push_back(Keyed{hi | sp.seq, sp});
+    }
+    RadixSort(keyed, [](const Keyed& k) { return k.key; });
+    for (size_t i = 0; i < spans.size(); ++i) spans[i] = keyed[i].span;
   }
 
   // True when `spans` (sorted as Build leaves them) holds (node, seq).
@@ -1156,6 +1228,149 @@ struct SequenceCore::Impl {
     for (Leaf* l = first; l; l = l->next) out.insert(out.end(), l->runs, l->runs + l->n);
     return out;
   }
+
+  // ---- deferred deletes ----
+  std::vector<DotRange> deferred;  // validated ranges, not yet marked (SequenceCore::Settle)
+  uint64_t deferred_items = 0;     // the items they name (with repeats)
+
+  void Settle() {
+    if (deferred.empty()) return;
+    std::vector<DotRange> d;
+    d.swap(deferred);
+    uint64_t items = deferred_items;
+    deferred_items = 0;
+    // A pass over every run costs about what marking a few ranges does: it pays once the ranges
+    // are many beside the runs (bounded by the items).
+    if (d.size() < 64 || d.size() * 8 < Total() || items * 4 < Total()) {
+      for (const DotRange& r : d) MarkRange(r.node.value, r.first, r.last, true, nullptr);
+      return;
+    }
+    MarkAll(d);
+  }
+
+  // Sorts ranges by (node, first), by radix when the node's rank in `index` (every node named
+  // has items here) and the seq fit in one key.
+  void SortRanges(std::vector<DotRange>& d) const {
+    uint64_t max_seq = 0;
+    for (const DotRange& r : d) max_seq = std::max(max_seq, r.first);
+    int rank_bits = BitWidth(index.size());
+    int seq_bits = BitWidth(max_seq);
+    if (d.size() < 256 || rank_bits + seq_bits > 64) {
+      std::sort(d.begin(), d.end(), [](const DotRange& a, const DotRange& b) {
+        return a.node != b.node ? a.node < b.node : a.first < b.first;
+      });
+      return;
+    }
+    struct Keyed {
+      uint64_t key;
+      DotRange range;
+    };
+    std::vector<Keyed> keyed;
+    keyed.reserve(d.size());
+    uint64_t prev = 0;
+    uint64_t hi = 0;
+    for (size_t i = 0; i < d.size(); ++i) {
+      if (i == 0 || d[i].node.value != prev) {
+        prev = d[i].node.value;
+        auto it = std::lower_bound(index.begin(), index.end(), prev,
+                                   [](const auto& e, uint64_t n) { return e.first < n; });
+        hi = seq_bits == 64 ? 0 : static_cast<uint64_t>(it - index.begin()) << seq_bits;
+      }
+      keyed.push_back(Keyed{hi | d[i].first, d[i]});
+    }
+    RadixSort(keyed, [](const Keyed& k) { return k.key; });
+    for (size_t i = 0; i < d.size(); ++i) d[i] = keyed[i].range;
+  }
+
+  // Marks the items of `d` deleted in one pass over the leaves: each leaf's runs are rewritten in
+  // place, split where a range starts or ends inside one. The same state as marking each range
+  // (deletion is idempotent and the ranges commute); the runs may be cut differently, which no
+  // reader sees. Ids stay in their leaf, so the index changes only for the few runs a full leaf
+  // pushes into a new one.
+  void MarkAll(std::vector<DotRange>& d) {
+    SortRanges(d);
+    // Disjoint, in order: overlapping and touching ranges of a node joined.
+    size_t n = 0;
+    for (size_t i = 0; i < d.size(); ++i) {
+      if (n > 0 && d[n - 1].node == d[i].node &&
+          (d[n - 1].last == UINT64_MAX || d[n - 1].last + 1 >= d[i].first)) {
+        d[n - 1].last = std::max(d[n - 1].last, d[i].last);
+      } else {
+        d[n++] = d[i];
+      }
+    }
+    d.resize(n);
+    auto before = [](const DotRange& a, const Run& r) {
+      return a.node.value != r.node ? a.node.value < r.node : a.last < r.seq;
+    };
+    std::vector<Run> out;
+    out.reserve(4 * kLeafCap);
+    auto emit = [&](const Run& x) {
+      if (!out.empty() && CanMerge(out.back(), x)) {
+        out.back().len += x.len;
+      } else {
+        out.push_back(x);
+      }
+    };
+    auto hint = d.begin();
+    for (Leaf* l = first; l;) {
+      Leaf* next = l->next;  // leaves a full one pushes runs into are skipped
+      out.clear();
+      bool changed = false;
+      for (int j = 0; j < l->n; ++j) {
+        Run cur = l->runs[j];
+        // The first range of the run's node that ends at or after its first item. Runs of one
+        // node often follow one another in id order: try where the last one ended first.
+        auto it = hint;
+        if (!(it != d.end() && !before(*it, cur) && (it == d.begin() || before(*(it - 1), cur)))) {
+          it = std::lower_bound(d.begin(), d.end(), cur, before);
+        }
+        bool open = true;
+        while (it != d.end() && it->node.value == cur.node && it->first <= cur.last()) {
+          changed = true;
+          if (it->first > cur.seq) {
+            Run rest = SplitRun(cur, static_cast<uint32_t>(it->first - cur.seq));
+            emit(cur);
+            cur = rest;
+          }
+          uint64_t k = std::min(it->last, cur.last()) - cur.seq + 1;
+          if (k < cur.len) {
+            Run rest = SplitRun(cur, static_cast<uint32_t>(k));
+            cur.deleted = true;
+            emit(cur);
+            cur = rest;
+            ++it;  // it ends inside the run
+          } else {
+            cur.deleted = true;
+            emit(cur);
+            open = false;
+            break;
+          }
+        }
+        if (open) emit(cur);
+        hint = it;
+      }
+      if (changed) {
+        Sums old_sums = LeafSums(l);
+        int keep = std::min<int>(static_cast<int>(out.size()), kLeafCap);
+        std::copy(out.begin(), out.begin() + keep, l->runs);
+        l->n = keep;
+        Sums new_sums = LeafSums(l);
+        RunDelta delta;
+        delta.vis = static_cast<int64_t>(new_sums.vis) - static_cast<int64_t>(old_sums.vis);
+        delta.view = static_cast<int64_t>(new_sums.view) - static_cast<int64_t>(old_sums.view);
+        delta.tot = static_cast<int64_t>(new_sums.tot) - static_cast<int64_t>(old_sums.tot);
+        AddDelta(l, delta);
+        // The rest after it, through LeafInsert (which splits the leaf and indexes what moves).
+        Cursor at{l, keep - 1, 0};
+        for (size_t j = static_cast<size_t>(keep); j < out.size(); ++j) {
+          at = LeafInsert(at.leaf, at.idx + 1, &out[j], 1, 0);
+        }
+      }
+      l = next;
+    }
+    vis_leaf = nullptr;
+  }
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -1163,6 +1378,7 @@ struct SequenceCore::Impl {
 SequenceCore::SequenceCore() : impl_(std::make_unique<Impl>()) {}
 SequenceCore::~SequenceCore() = default;
 SequenceCore::SequenceCore(const SequenceCore& other) : impl_(std::make_unique<Impl>()) {
+  other.impl_->Settle();
   std::vector<Run> runs = other.impl_->AllRuns();
   Status s = impl_->Build(runs);
   (void)s;
@@ -1183,6 +1399,7 @@ SequenceCore& SequenceCore::operator=(SequenceCore&& other) noexcept {
 }
 
 size_t SequenceCore::size() const {
+  impl_->Settle();
   return impl_->Visible();
 }
 size_t SequenceCore::total_items() const {
@@ -1190,6 +1407,7 @@ size_t SequenceCore::total_items() const {
 }
 
 size_t SequenceCore::run_count() const {
+  impl_->Settle();
   size_t n = 0;
   for (Leaf* l = impl_->first; l; l = l->next) n += static_cast<size_t>(l->n);
   return n;
@@ -1209,6 +1427,7 @@ Status CheckNewIds(Dot id, uint64_t len) {
 
 Status SequenceCore::LocalInsert(size_t pos, Dot first_id, uint64_t len, uint32_t content,
                                  Dot* left, Dot* right, bool in_view) {
+  impl_->Settle();
   WEFT_RETURN_IF_ERROR(CheckNewIds(first_id, len));
   if (content != kNoContent && static_cast<uint64_t>(content) + len >= kNoContent) {
     return Status::InvalidArgument("sequence insert: content arena full");
@@ -1235,6 +1454,7 @@ Status SequenceCore::LocalInsert(size_t pos, Dot first_id, uint64_t len, uint32_
 }
 
 Result<DeleteOp> SequenceCore::LocalDelete(size_t pos, size_t len, bool in_view) {
+  impl_->Settle();
   return impl_->DeleteAt(pos, len, false, in_view, nullptr);
 }
 
@@ -1376,6 +1596,7 @@ Status SequenceCore::ValidateDelete(const std::vector<DotRange>& ranges) const {
 
 Status SequenceCore::ApplyDelete(const std::vector<DotRange>& ranges,
                                  std::vector<DotRange>* newly_deleted, bool in_view) {
+  impl_->Settle();
   // The check finds where the first ranges start; marking them starts there (the leaves are a
   // guess once marking an earlier range has split some).
   constexpr size_t kStarts = 8;
@@ -1387,6 +1608,36 @@ Status SequenceCore::ApplyDelete(const std::vector<DotRange>& ranges,
                      i < kStarts ? starts[i] : nullptr);
   }
   return Status::Ok();
+}
+
+Status SequenceCore::DeferDelete(const std::vector<DotRange>& ranges, size_t* mark) {
+  WEFT_RETURN_IF_ERROR(impl_->CheckDelete(ranges, nullptr, 0));
+  *mark = impl_->deferred.size();
+  std::vector<DotRange>& q = impl_->deferred;
+  for (const DotRange& d : ranges) {
+    impl_->deferred_items += d.last - d.first + 1;
+    // Deletes often continue the previous one (backspace, select and delete): one range.
+    if (q.size() > *mark && q.back().node == d.node && q.back().last + 1 == d.first) {
+      q.back().last = d.last;
+    } else {
+      q.push_back(d);
+    }
+  }
+  return Status::Ok();
+}
+
+void SequenceCore::DropDeferred(size_t mark) {
+  std::vector<DotRange>& d = impl_->deferred;
+  for (size_t i = mark; i < d.size(); ++i) impl_->deferred_items -= d[i].last - d[i].first + 1;
+  if (mark < d.size()) d.resize(mark);
+}
+
+void SequenceCore::Settle() {
+  impl_->Settle();
+}
+
+bool SequenceCore::has_deferred() const {
+  return !impl_->deferred.empty();
 }
 
 void SequenceCore::UndoInsert(Dot first, uint64_t len) {
@@ -1429,6 +1680,7 @@ void SequenceCore::UndoInsert(Dot first, uint64_t len) {
 
 void SequenceCore::UndoDelete(const std::vector<DotRange>& ranges,
                               const std::vector<DotRange>* view_ranges) {
+  impl_->Settle();
   for (const DotRange& d : ranges) {
     if (!d.node.valid() || d.first == 0 || d.last < d.first) continue;
     impl_->MarkRange(d.node.value, d.first, d.last, false, nullptr);
@@ -1439,6 +1691,7 @@ void SequenceCore::UndoDelete(const std::vector<DotRange>& ranges,
 // ---- the view ----
 
 void SequenceCore::ResetView(bool count_unnamed_deletes) {
+  impl_->Settle();
   std::vector<Run> runs = impl_->AllRuns();
   std::vector<Run> merged;
   merged.reserve(runs.size());
@@ -1461,10 +1714,12 @@ void SequenceCore::ResetView(bool count_unnamed_deletes) {
 }
 
 size_t SequenceCore::view_size() const {
+  impl_->Settle();
   return impl_->InView();
 }
 
 void SequenceCore::SetInView(Dot first, uint64_t len, bool in) {
+  impl_->Settle();
   if (!first.node.valid() || len == 0 || first.seq == 0 || first.seq > UINT64_MAX - (len - 1)) {
     return;
   }
@@ -1477,6 +1732,7 @@ void SequenceCore::SetInView(Dot first, uint64_t len, bool in) {
 }
 
 void SequenceCore::AddViewDeletes(const std::vector<DotRange>& ranges, int delta) {
+  impl_->Settle();
   for (const DotRange& d : ranges) {
     if (!d.node.valid() || d.first == 0 || d.last < d.first) continue;
     impl_->UpdateRange(d.node.value, d.first, d.last, [&](Run& r, uint64_t, uint64_t) {
@@ -1490,6 +1746,7 @@ void SequenceCore::AddViewDeletes(const std::vector<DotRange>& ranges, int delta
 
 Status SequenceCore::ViewInsert(size_t pos, Dot first_id, uint64_t len, uint32_t content, Dot* left,
                                 Dot* right) {
+  impl_->Settle();
   Impl& m = *impl_;
   if (pos > m.InView()) return Status::OutOfRange("sequence insert position past the end");
   Dot l, r;
@@ -1504,15 +1761,18 @@ Status SequenceCore::ViewInsert(size_t pos, Dot first_id, uint64_t len, uint32_t
 
 Result<DeleteOp> SequenceCore::ViewDelete(size_t pos, size_t len,
                                           std::vector<DotRange>* newly_deleted) {
+  impl_->Settle();
   return impl_->DeleteAt(pos, len, true, true, newly_deleted);
 }
 
 Result<Dot> SequenceCore::IdAt(size_t index) const {
+  impl_->Settle();
   if (index >= size()) return Status::OutOfRange("sequence index past the end");
   return Impl::ItemAt(impl_->FindVisible(index));
 }
 
 Result<size_t> SequenceCore::IndexOf(Dot id, bool* visible) const {
+  impl_->Settle();
   Cursor c;
   if (!id.node.valid() || !impl_->Find(id.node.value, id.seq, &c)) {
     return Status::NotFound("sequence: no item " + id.ToString());
@@ -1546,6 +1806,7 @@ Result<size_t> SequenceCore::IndexOfAnchor(const Anchor& anchor) const {
 
 void SequenceCore::ForEachVisible(size_t pos, size_t len,
                                   const std::function<void(uint32_t, uint32_t)>& fn) const {
+  impl_->Settle();
   if (len == 0) return;
   Cursor c = impl_->FindVisible(pos);
   uint64_t remaining = len;
@@ -1581,6 +1842,7 @@ constexpr uint64_t kRightExplicit = 0, kRightNext = 1, kRightSameAsNext = 2;
 }  // namespace
 
 void SequenceCore::EncodeStructure(Writer& w) const {
+  impl_->Settle();
   std::vector<Run> runs;
   for (Leaf* l = impl_->first; l; l = l->next) {
     for (int j = 0; j < l->n; ++j) {
@@ -1809,6 +2071,7 @@ std::string CheckNode(const NodeBase* n, Sums* sums, int depth, int* leaf_depth)
 }  // namespace
 
 std::string SequenceCore::CheckInvariants() const {
+  impl_->Settle();
   const Impl& m = *impl_;
   if (m.root->parent) return "root has a parent";
   Sums sums;
