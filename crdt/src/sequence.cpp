@@ -1255,31 +1255,36 @@ struct SequenceCore::Impl {
     for (const DotRange& r : d) max_seq = std::max(max_seq, r.first);
     int rank_bits = BitWidth(index.size());
     int seq_bits = BitWidth(max_seq);
-    if (d.size() < 256 || rank_bits + seq_bits > 64) {
+    if (d.size() < 256 || rank_bits + seq_bits >= 64) {
       std::sort(d.begin(), d.end(), [](const DotRange& a, const DotRange& b) {
         return a.node != b.node ? a.node < b.node : a.first < b.first;
       });
       return;
     }
+    // The key: the node's rank in `index` over the first seq; the node and the first seq come
+    // back from it.
     struct Keyed {
       uint64_t key;
-      DotRange range;
+      uint64_t last;
     };
-    std::vector<Keyed> keyed;
-    keyed.reserve(d.size());
-    uint64_t prev = 0;
-    uint64_t hi = 0;
+    std::vector<Keyed> keyed(d.size());
     for (size_t i = 0; i < d.size(); ++i) {
-      if (i == 0 || d[i].node.value != prev) {
-        prev = d[i].node.value;
-        auto it = std::lower_bound(index.begin(), index.end(), prev,
-                                   [](const auto& e, uint64_t n) { return e.first < n; });
-        hi = seq_bits == 64 ? 0 : static_cast<uint64_t>(it - index.begin()) << seq_bits;
+      uint64_t node = d[i].node.value;
+      uint32_t& hint = index_hint[HintSlot(node)];
+      if (hint >= index.size() || index[hint].first != node) {
+        hint = static_cast<uint32_t>(
+            std::lower_bound(index.begin(), index.end(), node,
+                             [](const auto& e, uint64_t n) { return e.first < n; }) -
+            index.begin());
       }
-      keyed.push_back(Keyed{hi | d[i].first, d[i]});
+      keyed[i] = Keyed{(static_cast<uint64_t>(hint) << seq_bits) | d[i].first, d[i].last};
     }
     RadixSort(keyed, [](const Keyed& k) { return k.key; });
-    for (size_t i = 0; i < d.size(); ++i) d[i] = keyed[i].range;
+    const uint64_t mask = (uint64_t{1} << seq_bits) - 1;
+    for (size_t i = 0; i < d.size(); ++i) {
+      d[i] = DotRange{NodeId{index[keyed[i].key >> seq_bits].first}, keyed[i].key & mask,
+                      keyed[i].last};
+    }
   }
 
   // Marks the items of `d` deleted in one pass over the leaves: each leaf's runs are rewritten in
@@ -1300,9 +1305,25 @@ struct SequenceCore::Impl {
       }
     }
     d.resize(n);
-    auto before = [](const DotRange& a, const Run& r) {
-      return a.node.value != r.node ? a.node.value < r.node : a.last < r.seq;
-    };
+    // Each node's ranges: d[seg[rank].first, seg[rank].second), by the node's rank in `index`,
+    // and a small table from a node to its rank (runs of a few nodes alternate).
+    std::vector<std::pair<uint32_t, uint32_t>> seg(index.size(), {0, 0});
+    for (size_t i = 0, r = 0; i < d.size(); ++i) {
+      if (i == 0 || d[i].node != d[i - 1].node) {
+        r = static_cast<size_t>(
+            std::lower_bound(index.begin(), index.end(), d[i].node.value,
+                             [](const auto& e, uint64_t n) { return e.first < n; }) -
+            index.begin());
+      }
+      // A node not in the index has no items to mark (validated ranges name items present).
+      if (r == index.size() || index[r].first != d[i].node.value) continue;
+      if (seg[r].second == 0) seg[r].first = static_cast<uint32_t>(i);
+      seg[r].second = static_cast<uint32_t>(i + 1);
+    }
+    uint64_t cached_node[256] = {};  // node 0 names no item
+    uint32_t cached_rank[256] = {};
+    std::vector<uint32_t> resume(index.size(), 0);  // where the node's last lookup ended
+    auto before = [](const DotRange& a, const Run& r) { return a.last < r.seq; };
     std::vector<Run> out;
     out.reserve(4 * kLeafCap);
     auto emit = [&](const Run& x) {
@@ -1312,7 +1333,6 @@ struct SequenceCore::Impl {
         out.push_back(x);
       }
     };
-    auto hint = d.begin();
     for (Leaf* l = first; l;) {
       Leaf* next = l->next;  // leaves a full one pushes runs into are skipped
       out.clear();
@@ -1321,12 +1341,22 @@ struct SequenceCore::Impl {
         Run cur = l->runs[j];
         // The first range of the run's node that ends at or after its first item. Runs of one
         // node often follow one another in id order: try where the last one ended first.
-        auto it = hint;
-        if (!(it != d.end() && !before(*it, cur) && (it == d.begin() || before(*(it - 1), cur)))) {
-          it = std::lower_bound(d.begin(), d.end(), cur, before);
+        size_t slot = (cur.node * 0x9E3779B97F4A7C15ull) >> 56;
+        if (cached_node[slot] != cur.node) {
+          cached_node[slot] = cur.node;
+          cached_rank[slot] = static_cast<uint32_t>(
+              std::lower_bound(index.begin(), index.end(), cur.node,
+                               [](const auto& e, uint64_t n) { return e.first < n; }) -
+              index.begin());
+        }
+        uint32_t rank = cached_rank[slot];
+        auto b = d.begin() + seg[rank].first, e = d.begin() + seg[rank].second;
+        auto it = b + resume[rank];
+        if (!(it != e && !before(*it, cur) && (it == b || before(*(it - 1), cur)))) {
+          it = std::lower_bound(b, e, cur, before);
         }
         bool open = true;
-        while (it != d.end() && it->node.value == cur.node && it->first <= cur.last()) {
+        while (it != e && it->first <= cur.last()) {
           changed = true;
           if (it->first > cur.seq) {
             Run rest = SplitRun(cur, static_cast<uint32_t>(it->first - cur.seq));
@@ -1348,7 +1378,7 @@ struct SequenceCore::Impl {
           }
         }
         if (open) emit(cur);
-        hint = it;
+        resume[rank] = static_cast<uint32_t>(it - b);
       }
       if (changed) {
         Sums old_sums = LeafSums(l);

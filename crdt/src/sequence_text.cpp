@@ -1,4 +1,7 @@
 // Text: SequenceCore over an arena of code points.
+#include <cstdint>
+#include <cstring>
+
 #include "sequence_huffman.h"
 #include "weft/crdt/sequence.h"
 
@@ -8,18 +11,25 @@ namespace {
 // Appends the code points of `s` to `out`; on bad UTF-8 restores `out` and fails.
 Status AppendDecoded(std::string_view s, std::u32string* out) {
   size_t old = out->size();
-  // ASCII fast path (most edits): widened in place, no decoding state and no temporary (append
-  // from a range of another character type builds a temporary string).
-  out->resize(old + s.size());
-  char32_t* to = out->data() + old;
-  unsigned char high = 0;
-  for (size_t i = 0; i < s.size(); ++i) {
-    unsigned char c = static_cast<unsigned char>(s[i]);
-    high |= c;
-    to[i] = c;
+  // ASCII fast path (most edits): checked eight bytes at a time, then widened in place, with no
+  // decoding state and no temporary (append from a range of another character type builds a
+  // temporary string).
+  const size_t n = s.size();
+  uint64_t high = 0;
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t w;
+    std::memcpy(&w, s.data() + i, 8);
+    high |= w;
   }
-  if (high < 0x80) return Status::Ok();
-  out->resize(old);
+  for (; i < n; ++i) high |= static_cast<unsigned char>(s[i]);
+  if ((high & 0x8080808080808080ull) == 0) {
+    out->resize(old + n);
+    char32_t* to = out->data() + old;
+    const unsigned char* from = reinterpret_cast<const unsigned char*>(s.data());
+    for (size_t k = 0; k < n; ++k) to[k] = from[k];
+    return Status::Ok();
+  }
   Result<std::u32string> cps = DecodeUtf8(s);
   if (!cps.ok()) {
     out->resize(old);
