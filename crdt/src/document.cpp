@@ -1276,6 +1276,24 @@ void DeletePatches(const SequenceCore& core, ObjectId obj, const std::vector<Dot
   }
 }
 
+// Queues a text delete (Text::DeferDelete), with its undo; lists `obj` in *unsettled when it is
+// the text's first queued delete. Kept out of ApplySequenceOp, whose other paths are hot too.
+Status DeferTextDelete(Text* t, ObjectId obj, const std::vector<DotRange>& ranges,
+                       std::vector<UndoEntry>* undo, std::vector<ObjectId>* unsettled) {
+  size_t mark = 0;
+  WEFT_RETURN_IF_ERROR(t->DeferDelete(ranges, &mark));
+  if (mark == 0) unsettled->push_back(obj);
+  if (undo) {
+    UndoEntry u;
+    u.object = obj;
+    u.is_delete = true;
+    u.deferred = true;
+    u.count = mark;
+    undo->push_back(std::move(u));
+  }
+  return Status::Ok();
+}
+
 Patch InsertPatch(ObjectId obj, size_t index, size_t length, std::string text) {
   Patch p;
   p.type = Patch::Type::kInsert;
@@ -1341,22 +1359,11 @@ Status Document::ApplySequenceOp(const Op& op, const Dot& dot, Object* target,
   // A delete from a text or a list.
   // Deletes are counted in the views once BeginAt made them active (ActivateView).
   const bool in_view = InView() && view_.active;
-  if (auto* t = std::get_if<Text>(target); t && !patches && !in_view) {
+  if (auto* t = std::get_if<Text>(target); t && batching_ && !patches && !in_view) {
     // Nothing to report: the delete is queued in the text and marked with the others of the
-    // changes being applied (SettleSequences), in one pass when they are many.
-    size_t mark = 0;
-    Status s = t->DeferDelete(op.ranges, &mark);
-    if (!s.ok()) return bad(s);
-    if (mark == 0) unsettled_.push_back(obj);
-    if (undo) {
-      UndoEntry u;
-      u.object = obj;
-      u.is_delete = true;
-      u.deferred = true;
-      u.count = mark;
-      undo->push_back(std::move(u));
-    }
-    return Status::Ok();
+    // batch (SettleSequences), in one pass when they are many.
+    Status s = DeferTextDelete(t, obj, op.ranges, undo, &unsettled_);
+    return s.ok() ? s : bad(s);
   }
   std::vector<DotRange> newly;
   newly.reserve(op.ranges.size());
@@ -1813,14 +1820,13 @@ Status Document::ApplyChange(const Change& change, const ApplyOptions& options) 
   bool duplicate = false;
   WEFT_RETURN_IF_ERROR(CheckChange(change, options, &duplicate));
   if (duplicate) return Status::Ok();
-  Status s = ApplyChecked(change, options.patches);
-  SettleSequences();
-  return s;
+  return ApplyChecked(change, options.patches);
 }
 
 Status Document::ApplyChanges(std::span<const Change> changes, const ApplyOptions& options) {
   if (in_transaction_) return Status::InvalidArgument("a local transaction is open");
   Status result = Status::Ok();
+  batching_ = true;
   for (const Change& c : changes) {
     bool duplicate = false;
     Status s = CheckChange(c, options, &duplicate);
@@ -1830,6 +1836,7 @@ Status Document::ApplyChanges(std::span<const Change> changes, const ApplyOption
       break;
     }
   }
+  batching_ = false;
   SettleSequences();
   return result;
 }
@@ -1853,14 +1860,9 @@ Status Document::Receive(Change change, const ApplyOptions& options) {
   }
   if (r.readiness != Readiness::kDuplicate) {
     WEFT_RETURN_IF_ERROR(CheckChange(change, options));
-    Status s = ApplyChecked(change, options.patches, &change);
-    if (!s.ok()) {
-      SettleSequences();
-      return s;
-    }
+    WEFT_RETURN_IF_ERROR(ApplyChecked(change, options.patches, &change));
   }
   DrainPending(options);
-  SettleSequences();
   return Status::Ok();
 }
 

@@ -1234,7 +1234,9 @@ struct SequenceCore::Impl {
   uint64_t deferred_items = 0;     // the items they name (with repeats)
 
   void Settle() {
-    if (deferred.empty()) return;
+    if (!deferred.empty()) SettleQueued();
+  }
+  void SettleQueued() {
     std::vector<DotRange> d;
     d.swap(deferred);
     uint64_t items = deferred_items;

@@ -610,8 +610,10 @@ class Document {
   WaitIndex waiting_;
   std::set<uint64_t> ready_;
   bool in_transaction_ = false;
-  // Texts with deletes queued by the change being applied (Text::DeferDelete), settled when the
-  // apply (ApplyChange, ApplyChanges, Receive) returns.
+  // Within ApplyChanges: text deletes are queued (Text::DeferDelete) in the texts listed in
+  // unsettled_, and settled when it returns. A single change marks its deletes at once (as cheap
+  // for a few ranges, and it keeps the leaves CheckDelete found).
+  bool batching_ = false;
   std::vector<ObjectId> unsettled_;
 
   // Every text's view (SequenceCore) shows version `at`; when `current`, it is version_ (every
