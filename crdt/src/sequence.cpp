@@ -497,6 +497,7 @@ struct SequenceCore::Impl {
   // enough.
   mutable uint32_t index_hint[64] = {};
   static size_t HintSlot(uint64_t node) { return (node * 0x9E3779B97F4A7C15ull) >> 58; }
+  size_t leaf_count = 0;              // leaves in the tree (empty ones too)
   mutable Leaf* find_hint = nullptr;  // a leaf of this tree (leaves are freed only in Build)
   // FindVisible's last leaf and the number of visible items before it; null when unknown.
   mutable Leaf* vis_leaf = nullptr;
@@ -505,6 +506,7 @@ struct SequenceCore::Impl {
   Impl() {
     Leaf* l = new Leaf;
     root = first = last = l;
+    leaf_count = 1;
   }
   ~Impl() { FreeTree(root); }
 
@@ -769,6 +771,7 @@ struct SequenceCore::Impl {
   // Moves runs [h, n) of `l` to a new leaf after it (re-indexing them) and returns that leaf.
   Leaf* SplitLeaf(Leaf* l, int h) {
     Leaf* r = new Leaf;
+    ++leaf_count;
     for (int j = h; j < l->n; ++j) r->runs[j - h] = l->runs[j];
     r->n = l->n - h;
     l->n = h;
@@ -1121,6 +1124,7 @@ struct SequenceCore::Impl {
       level.push_back(l);
     } while (i < runs.size());
     last = prev;
+    leaf_count = level.size();
     root = nullptr;
     while (level.size() > 1) {
       std::vector<NodeBase*> up;
@@ -1231,7 +1235,6 @@ struct SequenceCore::Impl {
 
   // ---- deferred deletes ----
   std::vector<DotRange> deferred;  // validated ranges, not yet marked (SequenceCore::Settle)
-  uint64_t deferred_items = 0;     // the items they name (with repeats)
 
   void Settle() {
     if (!deferred.empty()) SettleQueued();
@@ -1239,11 +1242,9 @@ struct SequenceCore::Impl {
   void SettleQueued() {
     std::vector<DotRange> d;
     d.swap(deferred);
-    uint64_t items = deferred_items;
-    deferred_items = 0;
-    // A pass over every run costs about what marking a few ranges does: it pays once the ranges
-    // are many beside the runs (bounded by the items).
-    if (d.size() < 64 || d.size() * 8 < Total() || items * 4 < Total()) {
+    // Marking one range costs about what the pass spends on ten runs, and a leaf holds about
+    // ten: the pass pays once the ranges outnumber the leaves.
+    if (d.size() < 64 || d.size() < leaf_count) {
       for (const DotRange& r : d) MarkRange(r.node.value, r.first, r.last, true, nullptr);
       return;
     }
@@ -1654,8 +1655,7 @@ Status SequenceCore::DeferDelete(const std::vector<DotRange>& ranges, size_t* ma
   *mark = impl_->deferred.size();
   std::vector<DotRange>& q = impl_->deferred;
   for (const DotRange& d : ranges) {
-    impl_->deferred_items += d.last - d.first + 1;
-    // Deletes often continue the previous one (backspace, select and delete): one range.
+    // Ranges of the op that continue one another are queued as one.
     if (q.size() > *mark && q.back().node == d.node && q.back().last + 1 == d.first) {
       q.back().last = d.last;
     } else {
@@ -1667,7 +1667,6 @@ Status SequenceCore::DeferDelete(const std::vector<DotRange>& ranges, size_t* ma
 
 void SequenceCore::DropDeferred(size_t mark) {
   std::vector<DotRange>& d = impl_->deferred;
-  for (size_t i = mark; i < d.size(); ++i) impl_->deferred_items -= d[i].last - d[i].first + 1;
   if (mark < d.size()) d.resize(mark);
 }
 
