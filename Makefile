@@ -146,6 +146,16 @@ fuzz: fuzz-build
 fuzz-seeds: build
 	./$(BUILD)/fuzz/weft-fuzz-seeds fuzz/corpus
 
+# The web demo (bindings/web/demo): a shared text with presence cursors and a to-do list in the
+# browser, through a relay it starts (data in DEMO_DATA/web-relay); open the printed URL in two
+# windows. Ctrl-C stops both servers.
+WEB_DEMO_PORT ?= 8791
+.PHONY: web-demo
+web-demo: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWEFT_WERROR=$(WERROR) $(CMAKE_ARGS) >/dev/null
+	@cmake --build $(BUILD) -j$(JOBS) --target weft-relay weft-web
+	node bindings/web/demo/serve.mjs ./$(BUILD)/sync-server/weft-relay ./$(BUILD)/bindings/web/pkg $(WEB_DEMO_PORT) $(DEMO_DATA)
+
 # The Qt desktop demo (apps/desktop-demo): a relay on an embedded store and two windows, Alice and
 # Bob, as two replicas side by side (data kept in DEMO_DATA; close both windows to stop).
 DEMO_PORT ?= 8790

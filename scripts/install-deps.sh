@@ -28,7 +28,12 @@ packages=(
   xvfb xauth            # make demo-screenshot: the scripted session under xvfb-run
   emscripten            # bindings/web: crdt/ compiled to WebAssembly (emcc 3.1.6, prebuilt libraries)
   nodejs                # bindings/web tests (node --test); emscripten's JS tools
+  chromium              # bindings/web browser_* tests: headless Chromium, driven by playwright-core
 )
+# npm: Debian's nodejs 18 comes without it (package npm); a Node.js that bundles it needs none.
+if ! command -v npm >/dev/null; then
+  packages+=(npm)
+fi
 if [[ "${1:-}" == "fuzz" ]]; then
   packages+=(clang-14 libfuzzer-14-dev)
 fi
@@ -40,7 +45,23 @@ for p in "${packages[@]}"; do
   fi
 done
 
+# bindings/web's npm dependencies, pinned in its package-lock.json: installed with `npm ci` into
+# bindings/web/node_modules (git-ignored), again only when the lock file changed since.
+install_npm_deps() {
+  local web stamp sum
+  web="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/bindings/web"
+  stamp="$web/node_modules/.weft-lock-sha256"
+  sum="$(sha256sum "$web/package-lock.json" | cut -d' ' -f1)"
+  if [[ -f "$stamp" && "$(cat "$stamp")" == "$sum" ]]; then
+    return 0
+  fi
+  echo "install-deps: npm ci in $web"
+  (cd "$web" && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error)
+  echo "$sum" >"$stamp"
+}
+
 if ((${#missing[@]} == 0)); then
+  install_npm_deps
   exit 0
 fi
 
@@ -57,3 +78,4 @@ echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -q
 $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+install_npm_deps

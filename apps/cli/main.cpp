@@ -27,6 +27,10 @@
 //   grant DOC KEY ROLE                give the device with that public key a role in DOC
 //                                     (reader, writer or admin): a change, synced later
 //   revoke DOC KEY                    take that device's role away (a change)
+//   create DOC [--e2e]                create DOC owned by this device; with --e2e end-to-end
+//                                     encrypted (relays store and forward only ciphertext;
+//                                     grant and revoke rotate its key)
+//   encryption DOC                    {"encrypted":..,"epoch":N,"has_key":..,"missing_epochs":[..]}
 //   members DOC                       the access list: {"KEY": "owner"|"admin"|"writer"|"reader"}
 //   issue-token DEVICE_KEY [--ttl SECONDS]
 //                                     an admission token (hex) for that device, signed by this
@@ -80,6 +84,8 @@ const char kUsage[] =
     "  grant DOC KEY ROLE      give a device (its public key) a role: reader, writer, admin\n"
     "  revoke DOC KEY          take a device's role away\n"
     "  members DOC             the access list as JSON: {\"KEY\": \"owner\"|\"admin\"|...}\n"
+    "  create DOC [--e2e]      create DOC (with --e2e: end-to-end encrypted)\n"
+    "  encryption DOC          whether DOC is encrypted, its key epoch, what this device lacks\n"
     "  issue-token DEVICE_KEY [--ttl SECONDS]\n"
     "                          an admission token for that device, signed by this database's\n"
     "                          key (relays started with --admission-key KEY of this database)\n";
@@ -214,7 +220,8 @@ int Run(int argc, char** argv) {
   // Reading commands never create a database.
   opts.create_if_missing = cmd == "set" || cmd == "incr" || cmd == "delete" || cmd == "info" ||
                            cmd == "id" || cmd == "text-insert" || cmd == "text-delete" ||
-                           cmd == "sync" || cmd == "issue-token" || cmd == "grant";
+                           cmd == "sync" || cmd == "issue-token" || cmd == "grant" ||
+                           cmd == "create";
   auto opened = Replica::Open(db, opts);
   if (!opened.ok()) return Fail(opened.status());
   Replica& r = **opened;
@@ -412,6 +419,24 @@ int Run(int argc, char** argv) {
       c = r.Revoke(args[1], *key);
     }
     return c.ok() ? 0 : Fail(c.status());
+  }
+  if (cmd == "create" && (need(1) || (need(2) && args[2] == "--e2e"))) {
+    if (r.HasDocument(args[1])) return Fail("document \"" + args[1] + "\" exists already");
+    Status s = need(2) ? r.CreateEncryptedDocument(args[1]) : r.CreateDocument(args[1]);
+    return s.ok() ? 0 : Fail(s);
+  }
+  if (cmd == "encryption" && need(1)) {
+    auto e = r.Encryption(args[1]);
+    if (!e.ok()) return Fail(e.status());
+    json::Value out = json::Value::MakeObject();
+    out.Set("encrypted", json::Value::Bool(e->encrypted));
+    out.Set("epoch", json::Value::Number(static_cast<double>(e->epoch)));
+    out.Set("has_key", json::Value::Bool(e->has_key));
+    json::Value missing = json::Value::MakeArray();
+    for (uint64_t m : e->missing_epochs) missing.Push(json::Value::Number(static_cast<double>(m)));
+    out.Set("missing_epochs", std::move(missing));
+    std::printf("%s\n", json::Serialize(out).c_str());
+    return 0;
   }
   if (cmd == "members" && need(1)) {
     auto access = r.Access(args[1]);

@@ -33,6 +33,8 @@ const char* AccessActionName(AccessAction action) {
     case AccessAction::kBind: return "bind";
     case AccessAction::kGrant: return "grant";
     case AccessAction::kRevoke: return "revoke";
+    case AccessAction::kEncrypt: return "encrypt";
+    case AccessAction::kKeys: return "keys";
   }
   return "?";
 }
@@ -74,8 +76,14 @@ Role RoleIn(const std::map<Principal, Role>& roles, const Principal& key) {
   return it == roles.end() ? Role::kNone : it->second;
 }
 
+// Whether `e` names the access ops it observed (and is checked against the list they make).
+bool NamesObserved(AccessAction a) {
+  return ChangesRoles(a) || a == AccessAction::kKeys;
+}
+
 // The role the author of `e` needs, given the current role of its target.
 Role Needed(const AccessEntry& e, Role target) {
+  if (e.action == AccessAction::kKeys) return Role::kAdmin;
   if (e.action == AccessAction::kGrant) return e.role == Role::kAdmin ? Role::kOwner : Role::kAdmin;
   return target >= Role::kAdmin ? Role::kOwner : Role::kAdmin;
 }
@@ -174,7 +182,9 @@ Status ValidateAccessFields(const AccessEntry& e) {
     case AccessAction::kCreate:
     case AccessAction::kBind:
     case AccessAction::kGrant:
-    case AccessAction::kRevoke: break;
+    case AccessAction::kRevoke:
+    case AccessAction::kEncrypt:
+    case AccessAction::kKeys: break;
     default: return Status::InvalidArgument("unknown access action");
   }
   if (e.principal.size() != kPrincipalBytes) {
@@ -189,15 +199,21 @@ Status ValidateAccessFields(const AccessEntry& e) {
     return Status::InvalidArgument(std::string("a ") + AccessActionName(e.action) +
                                    " op has no role");
   }
-  if (e.proof.size() > kMaxProofBytes) return Status::InvalidArgument("bind proof too long");
-  if (e.action != AccessAction::kBind && !e.proof.empty()) {
-    return Status::InvalidArgument("only a bind op has a proof");
+  if (e.action == AccessAction::kKeys) {
+    if (e.proof.empty() || e.proof.size() > kMaxKeyRecordBytes) {
+      return Status::InvalidArgument("a keys op holds 1 to " + std::to_string(kMaxKeyRecordBytes) +
+                                     " bytes of key record");
+    }
+  } else if (e.proof.size() > kMaxProofBytes) {
+    return Status::InvalidArgument("bind proof too long");
+  } else if (e.action != AccessAction::kBind && !e.proof.empty()) {
+    return Status::InvalidArgument("only a bind or keys op has a proof");
   }
   if (e.action != AccessAction::kRevoke && !e.context.empty()) {
     return Status::InvalidArgument("only a revoke op has cutoffs");
   }
-  if (!ChangesRoles(e.action) && !e.observed.empty()) {
-    return Status::InvalidArgument("only grant and revoke ops name what they observed");
+  if (!NamesObserved(e.action) && !e.observed.empty()) {
+    return Status::InvalidArgument("only grant, revoke and keys ops name what they observed");
   }
   return Status::Ok();
 }
@@ -279,6 +295,26 @@ Status AccessList::Check(const AccessEntry& e, const VersionVector& held, bool f
                   " op in a document without an owner (no create op)");
   }
   const Principal* key = KeyOf(e.dot.node);
+  if (e.action == AccessAction::kEncrypt) {
+    // With the create, in the first change, by the creator: every node sees the flag from the
+    // document's first change on, so no change is ever judged with and without it.
+    const AccessEntry* create = nullptr;
+    for (const AccessEntry& x : entries_) {
+      if (x.action == AccessAction::kCreate) create = &x;
+    }
+    if (!first_change || encrypted_ || !create || create->dot.node != e.dot.node ||
+        e.principal != *owner_) {
+      return Denied("an encrypt op belongs in the document's first change, after its create");
+    }
+    return Status::Ok();
+  }
+  if (e.action == AccessAction::kKeys) {
+    if (!encrypted_) return Denied("a keys op in a document that is not end-to-end encrypted");
+    if (!key || *key != e.principal) {
+      return Denied("keys op by actor " + e.dot.node.ToHex() +
+                    ": the record's admin is not the key its author is bound to");
+    }
+  }
   if (e.action == AccessAction::kBind) {
     if (key && *key != e.principal) {
       return Denied("actor " + e.dot.node.ToHex() + " is bound to another key already");
@@ -308,7 +344,9 @@ Status AccessList::Check(const AccessEntry& e, const VersionVector& held, bool f
   }
   const std::string what =
       std::string(AccessActionName(e.action)) + " by actor " + e.dot.node.ToHex();
-  if (*owner_ == e.principal) return Denied(what + ": nobody may grant or revoke the owner");
+  if (ChangesRoles(e.action) && *owner_ == e.principal) {
+    return Denied(what + ": nobody may grant or revoke the owner");
+  }
   if (!key) return Denied(what + ": the actor is not bound to a key");
   // The list made of the ops it saw (binds and the create are facts, whoever saw them).
   std::vector<AccessEntry> past;
@@ -336,6 +374,13 @@ void AccessList::Add(AccessEntry e) {
   // for its actor's own grants and revokes, and for the cutoffs of revokes of its key). Devices
   // joining a document each bind once, so this spares a full evaluation per device.
   bool bind_only = e.action == AccessAction::kBind && bindings_.count(e.dot.node) == 0;
+  // Encrypt and keys ops take no part in the walk.
+  if (e.action == AccessAction::kEncrypt || e.action == AccessAction::kKeys) {
+    if (e.action == AccessAction::kEncrypt) encrypted_ = true;
+    entries_.insert(at, std::move(e));
+    valid_.insert(valid_.begin() + index, true);
+    return;
+  }
   for (size_t i = 0; bind_only && i < entries_.size(); ++i) {
     const AccessEntry& x = entries_[i];
     if ((ChangesRoles(x.action) && x.dot.node == e.dot.node) ||
@@ -360,6 +405,8 @@ void AccessList::Evaluate() {
   Evaluation ev = EvaluateEntries(entries_);
   valid_ = std::move(ev.valid);
   owner_ = std::move(ev.owner);
+  encrypted_ = std::any_of(entries_.begin(), entries_.end(),
+                           [](const AccessEntry& x) { return x.action == AccessAction::kEncrypt; });
   bindings_ = std::move(ev.bindings);
   roles_ = std::move(ev.roles);
   write_cutoffs_ = std::move(ev.write_cutoffs);
@@ -435,7 +482,7 @@ void internal::DecodeAccessFields(Reader& r, AccessEntry* e) {
   uint8_t role = r.U8();
   std::string_view proof = r.Bytes();
   if (!r.ok()) return;
-  if (action < 1 || action > 4) {
+  if (action < 1 || action > 6) {
     r.Fail("unknown access action " + std::to_string(action));
     return;
   }

@@ -129,6 +129,7 @@ uint64_t OpSpan(const Op& op) {
   switch (op.type) {
     case Op::Type::kTextInsert: return CountCodePoints(op.text);
     case Op::Type::kListInsert: return op.items.size();
+    case Op::Type::kSealed: return static_cast<uint64_t>(op.delta);
     default: return 1;
   }
 }
@@ -153,6 +154,12 @@ constexpr uint8_t kAccessChangeFormat = 2;
 // {0, hash}). A change with either is written as format 3, any other as before, so old changes
 // keep their bytes and an older build says kUnsupportedVersion to a change it cannot apply.
 constexpr uint8_t kNamedChangeFormat = 3;
+// Format 4 is format 3 plus sealed ops (end-to-end encrypted content); as above, only changes
+// that hold one are written as format 4.
+constexpr uint8_t kSealedChangeFormat = 4;
+// The most seqs one sealed op stands for, and the most bytes of ciphertext it carries.
+constexpr uint64_t kMaxSealedSpan = uint64_t{1} << 32;
+constexpr size_t kMaxSealedBytes = size_t{64} << 20;
 constexpr size_t kMaxKeyBytes = 1 << 16;
 
 // A value an op writes: u8 0 and a scalar, u8 1 and the kind of a new nested object named by the
@@ -229,13 +236,17 @@ void internal::EncodeOp(Writer& w, const Op& op) {
       break;
     case Op::Type::kSeqDelete: EncodeDeleteOp(w, DeleteOp{op.ranges}); break;
     case Op::Type::kAccess: EncodeAccessFields(w, AccessEntryOf(op, {}, 0)); break;
+    case Op::Type::kSealed:
+      w.Varint(static_cast<uint64_t>(op.delta));
+      w.Bytes(op.proof);
+      break;
   }
 }
 
 Op internal::DecodeOp(Reader& r) {
   Op op;
   uint8_t type = r.U8();
-  if (type < 1 || type > 10) {
+  if (type < 1 || type > 11) {
     r.Fail("unknown op type " + std::to_string(type));
     return op;
   }
@@ -302,6 +313,17 @@ Op internal::DecodeOp(Reader& r) {
       op.observed = std::move(e.observed);
       break;
     }
+    case Op::Type::kSealed: {
+      if (r.ok() && op.object != kRoot) r.Fail("a sealed op is not on the root");
+      uint64_t span = r.Varint();
+      op.proof = std::string(r.Bytes());
+      if (r.ok() && (span == 0 || span > kMaxSealedSpan)) r.Fail("bad sealed op span");
+      if (r.ok() && (op.proof.empty() || op.proof.size() > kMaxSealedBytes)) {
+        r.Fail("bad sealed op ciphertext size");
+      }
+      op.delta = static_cast<int64_t>(span);
+      break;
+    }
   }
   if (op.key.size() > kMaxKeyBytes) r.Fail("key too long");
   return op;
@@ -315,6 +337,10 @@ bool HasNamedOps(const Change& c) {
 }
 
 uint8_t FormatOf(const Change& c) {
+  if (std::any_of(c.ops.begin(), c.ops.end(),
+                  [](const Op& op) { return op.type == Op::Type::kSealed; })) {
+    return kSealedChangeFormat;
+  }
   if (HasNamedOps(c)) return kNamedChangeFormat;
   return internal::HasAccessOps(c) ? kAccessChangeFormat : kChangeFormat;
 }
@@ -348,10 +374,10 @@ std::string EncodeChangeUnsigned(const Change& c) {
 Result<Change> DecodeChange(std::string_view bytes) {
   Reader r(bytes);
   uint8_t format = r.U8();
-  if (r.ok() && (format < kChangeFormat || format > kNamedChangeFormat)) {
+  if (r.ok() && (format < kChangeFormat || format > kSealedChangeFormat)) {
     return Status::UnsupportedVersion("change format " + std::to_string(format) +
                                       " (this build reads up to " +
-                                      std::to_string(kNamedChangeFormat) + ")");
+                                      std::to_string(kSealedChangeFormat) + ")");
   }
   Change c;
   c.author = r.Node();
@@ -540,6 +566,37 @@ Status Transaction::Revoke(const Principal& key) {
   op.observed = ObservedOf(doc_->access_);
   for (NodeId actor : doc_->access_.ActorsOf(key)) op.context.Set(actor, doc_->version_.Get(actor));
   return AddAccess(std::move(op));
+}
+
+Status Transaction::Encrypt(const Principal& owner) {
+  Op op;
+  op.action = AccessAction::kEncrypt;
+  op.principal = owner;
+  return AddAccess(std::move(op));
+}
+
+Status Transaction::AddKeyRecord(const Principal& admin, std::string record) {
+  Op op;
+  op.action = AccessAction::kKeys;
+  op.principal = admin;
+  op.proof = std::move(record);
+  op.observed = ObservedOf(doc_->access_);
+  return AddAccess(std::move(op));
+}
+
+Status Transaction::AddSealed(std::string ciphertext, uint64_t span) {
+  if (!open_) return Status::InvalidArgument("transaction is closed");
+  if (span == 0 || span > kMaxSealedSpan || ciphertext.empty() ||
+      ciphertext.size() > kMaxSealedBytes) {
+    return Status::InvalidArgument("a sealed op stands for 1 or more seqs of ciphertext");
+  }
+  Op op;
+  op.type = Op::Type::kSealed;
+  op.delta = static_cast<int64_t>(span);
+  op.proof = std::move(ciphertext);
+  next_seq_ += span;
+  ops_.push_back(std::move(op));
+  return Status::Ok();
 }
 
 Status Transaction::Add(Op op) {
@@ -1026,8 +1083,9 @@ Status Document::ValidateOp(const Op& op, const Dot& dot, const Object* target) 
 
 Status Document::ApplyOpChecked(const Op& op, const Dot& dot, const HlcTimestamp& time,
                                 std::vector<UndoFn>* undo, std::vector<Patch>* patches) {
-  // Access ops were checked and added by CheckAccess, before the change's other ops.
-  if (op.type == Op::Type::kAccess) return Status::Ok();
+  // Access ops were checked and added by CheckAccess, before the change's other ops. A sealed op
+  // takes its seqs and changes nothing.
+  if (op.type == Op::Type::kAccess || op.type == Op::Type::kSealed) return Status::Ok();
   Object* target = Find(op.object);
   WEFT_RETURN_IF_ERROR(ValidateOp(op, dot, target));
   if (!target) return Status::Ok();  // removed concurrently: nothing left to change
@@ -1138,6 +1196,7 @@ void Document::ApplyOp(const Op& op, const Dot& dot, const HlcTimestamp& time, R
     case Op::Type::kListInsert:
     case Op::Type::kSeqDelete: (void)ApplySequenceOp(op, dot, target, nullptr, patches); return;
     case Op::Type::kAccess: return;  // the access list holds it
+    case Op::Type::kSealed: return;  // opaque content: takes its seqs, changes nothing
     case Op::Type::kMapSet:
     case Op::Type::kMapDelete: {
       auto& map = std::get<MapObject>(*target);

@@ -18,6 +18,7 @@
 
 #include "actor_lease.h"
 #include "doc_id.h"
+#include "e2e_doc.h"
 #include "identity_internal.h"
 #include "op_log.h"
 #include "replica_store.h"
@@ -70,6 +71,13 @@ struct DocState {
   uint64_t log_pos = 0;
   // Authors caught equivocating, and the seq each is frozen at: nothing more of theirs applies.
   std::map<crdt::NodeId, uint64_t> frozen;
+  // An end-to-end encrypted document: its key records and the keys this device opened, and the
+  // epochs of changes held whose content it could not decrypt (applied sealed, without effect).
+  e2e::DocKeys keys;
+  std::set<uint64_t> missing_epochs;
+  // Per author, the newest epoch it encrypted under or made a record of: an honest writer never
+  // goes back (the records it holds only grow), so an older one is refused (e2e::CheckE2e).
+  std::map<crdt::NodeId, uint64_t> author_epochs;
   // Text and list lookups keep a cursor cache inside the document, so readers of one document
   // take turns; readers of different documents run in parallel.
   mutable std::mutex read_mu;
@@ -86,6 +94,24 @@ struct DocSlot {
   WriterFirstMutex state;
   std::unique_ptr<DocState> st;
 };
+
+// Notes the newest epoch `c` shows its author held (see DocState::author_epochs).
+void NoteEpochs(DocState* st, const crdt::Change& c) {
+  uint64_t newest = 0;
+  bool any = false;
+  for (const crdt::Op& op : c.ops) {
+    std::optional<uint64_t> epoch;
+    if (op.type == crdt::Op::Type::kSealed) {
+      if (auto e = e2e::PayloadEpoch(op.proof); e.ok()) epoch = *e;
+    } else if (op.type == crdt::Op::Type::kAccess && op.action == crdt::AccessAction::kKeys) {
+      if (auto r = e2e::DecodeKeyRecord(op.proof); r.ok()) epoch = r->epoch;
+    }
+    if (epoch) newest = std::max(newest, *epoch), any = true;
+  }
+  if (!any) return;
+  uint64_t& held = st->author_epochs[c.author];
+  held = std::max(held, newest);
+}
 
 // Access lists: a key as the CRDT names it (its raw bytes), and back.
 crdt::Principal PrincipalOf(const PublicKey& key) {
@@ -250,7 +276,11 @@ class ReplicaImpl final : public Replica {
   Status DeleteDocument(std::string_view doc) override;
   Result<CommitInfo> Transact(std::string_view doc,
                               const std::function<Status(Txn&)>& body) override;
-  Status Read(std::string_view doc, const std::function<void(const View&)>& body) override;
+  Status Read(std::string_view doc, const std::function<void(const View&)>& body) override {
+    return ReadDoc(doc, true, body);
+  }
+  Status CreateEncryptedDocument(std::string_view doc) override;
+  Result<EncryptionInfo> Encryption(std::string_view doc) override;
   Result<VersionVector> Version(std::string_view doc) override;
   Result<std::vector<ChangeBlob>> ChangesSince(std::string_view doc,
                                                const VersionVector& peer) override;
@@ -307,6 +337,23 @@ class ReplicaImpl final : public Replica {
   // different change at those seqs signed by the same author is an equivocation, recorded with
   // both changes as proof, and the author is frozen in the document from there; a different
   // change that is not signed is refused (kPermissionDenied). Caller holds the slot's write.
+  // Read; with `keys_needed` false, also of an encrypted document this device lacks keys for
+  // (what the replica itself reads: access lists, versions).
+  Status ReadDoc(std::string_view doc, bool keys_needed,
+                 const std::function<void(const View&)>& body);
+  // An end-to-end encrypted document's change `c` with its content decrypted, or nullopt when
+  // this device holds no key for its epoch (noted in st->missing_epochs). Caller holds the slot's
+  // write. Fails as e2e::OpenChange does.
+  Result<std::optional<crdt::Change>> OpenSealed(std::string_view doc, DocState* st,
+                                                 const crdt::Change& c);
+  // The checks every replica (relays too) makes of a remote change for end-to-end encryption:
+  // the layout (content sealed exactly in encrypted documents) and the key records it carries.
+  Status CheckE2e(std::string_view doc, const DocState& st, const crdt::Change& c) const;
+  // A local change of an encrypted document, sealed: under the newest key record when its
+  // readers are the access list's members, else under a new epoch this device (an admin) adds
+  // to `txn` (then `*plain` is prepared again with it). Caller holds the slot's write.
+  Result<crdt::Change> SealLocal(std::string_view doc, DocState* st, crdt::Transaction& txn,
+                                 crdt::Change* plain);
   // The signatures of `changes` (a batch for `doc`) checked before any lock is taken, so that
   // sessions verify in parallel and readers and writers go on meanwhile: per change, the key its
   // signature was found valid for (nullopt: not checked, or invalid). ApplyRemoteChanges checks
@@ -553,50 +600,75 @@ Result<DocState*> ReplicaImpl::Load(DocSlot& slot, std::string_view doc, bool cr
     // A new document is recorded with its first change (or by CreateDocument).
     if (!create) return Status::NotFound("no document \"" + std::string(doc) + "\"");
   } else {
-    uint64_t upto = 0;
-    auto snap = store_->GetSnapshot(doc);
-    if (!snap.ok()) return snap.status();
-    if (*snap) {
-      auto d = crdt::Document::DecodeSnapshot((*snap)->data, actor_, dopts);
-      if (!d.ok())
-        return Status::Corruption("snapshot of \"" + std::string(doc) +
-                                  "\": " + d.status().message());
-      st->doc = std::move(*d);
-      upto = (*snap)->upto;
-      st->log_pos = upto;
-    } else {
-      // No snapshot yet: start from the base snapshot, if the document was bootstrapped from one.
-      WEFT_RETURN_IF_ERROR(LoadBase(doc, dopts, &st->doc));
+    // Reads the snapshot and the log into `st`.
+    auto fill = [&](DocState* st) -> Status {
+      uint64_t upto = 0;
+      auto snap = store_->GetSnapshot(doc);
+      if (!snap.ok()) return snap.status();
+      if (*snap) {
+        auto d = crdt::Document::DecodeSnapshot((*snap)->data, actor_, dopts);
+        if (!d.ok())
+          return Status::Corruption("snapshot of \"" + std::string(doc) +
+                                    "\": " + d.status().message());
+        st->doc = std::move(*d);
+        upto = (*snap)->upto;
+        st->log_pos = upto;
+      } else {
+        // No snapshot yet: start from the base snapshot, if the document was bootstrapped from one.
+        WEFT_RETURN_IF_ERROR(LoadBase(doc, dopts, &st->doc));
+      }
+      // The log after the snapshot: segments (compaction writes them only up to a snapshot, so
+      // normally none), then rows. A change the snapshot already holds is skipped.
+      auto replay = [&](const crdt::Change& c) -> Status {
+        if (st->doc.HasChange({c.author, c.end_seq()})) return Status::Ok();
+        std::optional<crdt::Change> opened;
+        if (e2e::HasSealed(c)) {
+          auto o = OpenSealed(doc, st, c);
+          if (!o.ok()) return oplog::CorruptLog(doc, o.status().message());
+          opened = std::move(*o);
+        }
+        Status a = st->doc.ApplyChange(opened ? *opened : c);
+        if (!a.ok()) return oplog::CorruptLog(doc, a.message());
+        if (e2e::HasSealed(c) || e2e::HasKeysOps(c)) NoteEpochs(st, c);
+        ++st->since_snapshot;
+        st->ops_since_snapshot += c.span();
+        return Status::Ok();
+      };
+      store::LogRead read;
+      read.after = upto;
+      read.segment = [&](const store::SegmentInfo& seg, std::string_view data) -> Status {
+        auto cs = oplog::DecodeSegmentData(doc, seg.last_seq, data);
+        if (!cs.ok()) return cs.status();
+        for (const crdt::Change& c : *cs) WEFT_RETURN_IF_ERROR(replay(c));
+        st->log_pos = std::max(st->log_pos, seg.last_seq);
+        return Status::Ok();
+      };
+      read.row = [&](const store::RowInfo& row, std::string_view data) -> Status {
+        auto c = oplog::DecodeRow(doc, row.seq, data);
+        if (!c.ok()) return c.status();
+        st->log_pos = std::max(st->log_pos, row.seq);
+        return replay(*c);
+      };
+      WEFT_RETURN_IF_ERROR(store_->ReadLog(doc, read));
+      auto frozen = store_->Equivocations(doc);
+      if (!frozen.ok()) return frozen.status();
+      for (const store::EquivocationRecord& e : *frozen) st->frozen.emplace(e.author, e.seq);
+      return Status::Ok();
+    };
+    WEFT_RETURN_IF_ERROR(fill(st.get()));
+    // An encrypted document whose key (a grant, a rotation) came later in the log than content
+    // of the epochs it opens: read again with the keys now held.
+    if (!st->missing_epochs.empty()) {
+      st->keys.Refresh(doc, st->doc.access(), secret_key_);
+      bool again = false;
+      for (uint64_t e : st->missing_epochs) again = again || !st->keys.KeysOfEpoch(e).empty();
+      if (again) {
+        auto fresh = std::make_unique<DocState>(crdt::Document(actor_, dopts));
+        fresh->keys = std::move(st->keys);
+        WEFT_RETURN_IF_ERROR(fill(fresh.get()));
+        st = std::move(fresh);
+      }
     }
-    // The log after the snapshot: segments (compaction writes them only up to a snapshot, so
-    // normally none), then rows. A change the snapshot already holds is skipped.
-    auto replay = [&](const crdt::Change& c) -> Status {
-      if (st->doc.HasChange({c.author, c.end_seq()})) return Status::Ok();
-      Status a = st->doc.ApplyChange(c);
-      if (!a.ok()) return oplog::CorruptLog(doc, a.message());
-      ++st->since_snapshot;
-      st->ops_since_snapshot += c.span();
-      return Status::Ok();
-    };
-    store::LogRead read;
-    read.after = upto;
-    read.segment = [&](const store::SegmentInfo& seg, std::string_view data) -> Status {
-      auto cs = oplog::DecodeSegmentData(doc, seg.last_seq, data);
-      if (!cs.ok()) return cs.status();
-      for (const crdt::Change& c : *cs) WEFT_RETURN_IF_ERROR(replay(c));
-      st->log_pos = std::max(st->log_pos, seg.last_seq);
-      return Status::Ok();
-    };
-    read.row = [&](const store::RowInfo& row, std::string_view data) -> Status {
-      auto c = oplog::DecodeRow(doc, row.seq, data);
-      if (!c.ok()) return c.status();
-      st->log_pos = std::max(st->log_pos, row.seq);
-      return replay(*c);
-    };
-    WEFT_RETURN_IF_ERROR(store_->ReadLog(doc, read));
-    auto frozen = store_->Equivocations(doc);
-    if (!frozen.ok()) return frozen.status();
-    for (const store::EquivocationRecord& e : *frozen) st->frozen.emplace(e.author, e.seq);
   }
   DocState* raw = st.get();
   std::unique_lock lock(slot.state);
@@ -659,6 +731,9 @@ Result<CommitInfo> ReplicaImpl::Transact(std::string_view doc,
   // Run the body on the live document, take the change it makes, and undo it: the document
   // changes only once the change is durable, so readers never see a commit that could vanish.
   std::optional<crdt::Change> change;
+  // An encrypted document's change as it is logged and sent (its content sealed); `change` is
+  // what this replica applies.
+  std::optional<crdt::Change> to_log;
   {
     std::unique_lock lock(slot.state);
     auto txn = st->doc.Begin(options_.clock());
@@ -680,9 +755,18 @@ Result<CommitInfo> ReplicaImpl::Transact(std::string_view doc,
       return s;
     }
     change = txn.Prepare();
-    txn.Rollback();
     // Only the automatic access ops: the body wrote nothing, so nothing commits.
     if (change && change->ops.size() == automatic) change.reset();
+    if (change && st->doc.access().encrypted()) {
+      auto sealed = SealLocal(doc, st, txn, &*change);
+      if (!sealed.ok()) {
+        txn.Rollback();
+        if (st->doc.version().empty()) slot.st.reset();
+        return sealed.status();
+      }
+      to_log = std::move(*sealed);
+    }
+    txn.Rollback();
   }
   CommitInfo info;
   if (!change) {
@@ -690,7 +774,7 @@ Result<CommitInfo> ReplicaImpl::Transact(std::string_view doc,
     info.version = st->doc.version();
     return info;
   }
-  std::string blob = crdt::EncodeChange(*change);
+  std::string blob = crdt::EncodeChange(to_log ? *to_log : *change);
   auto appended = AppendChanges(doc, {&*change}, {blob});
   // kGroup: durable before anyone sees it, as with kFull (the log sync serves other commits too).
   Status stored = appended.ok() ? store_->WaitDurable(appended->commit) : appended.status();
@@ -714,6 +798,9 @@ Result<CommitInfo> ReplicaImpl::Transact(std::string_view doc,
     }
     ++st->since_snapshot;
     st->ops_since_snapshot += change->span();
+    // A rotation in this change: its key joins the ones this device holds.
+    if (to_log && e2e::HasKeysOps(*to_log)) st->keys.Refresh(doc, st->doc.access(), secret_key_);
+    if (to_log) NoteEpochs(st, *to_log);
     info.changed = true;
     info.change = change->id();
     info.version = st->doc.version();
@@ -731,12 +818,24 @@ Result<CommitInfo> ReplicaImpl::Transact(std::string_view doc,
   return info;
 }
 
-Status ReplicaImpl::Read(std::string_view doc, const std::function<void(const View&)>& body) {
+namespace {
+Status NoKey(std::string_view doc, const std::set<uint64_t>& missing) {
+  std::string epochs;
+  for (uint64_t e : missing) epochs += (epochs.empty() ? "" : ", ") + std::to_string(e);
+  return Status(StatusCode::kPermissionDenied,
+                "document \"" + std::string(doc) +
+                    "\" is end-to-end encrypted and this device holds no key for epoch " + epochs);
+}
+}  // namespace
+
+Status ReplicaImpl::ReadDoc(std::string_view doc, bool keys_needed,
+                            const std::function<void(const View&)>& body) {
   WEFT_RETURN_IF_ERROR(CheckDocId(doc));
   DocSlot* slot = FindSlot(doc);
   if (slot) {
     std::shared_lock lock(slot->state);
     if (const DocState* st = slot->st.get()) {
+      if (keys_needed && !st->missing_epochs.empty()) return NoKey(doc, st->missing_epochs);
       std::lock_guard turn(st->read_mu);
       body(View(st->doc));
       return Status::Ok();
@@ -757,6 +856,7 @@ Status ReplicaImpl::Read(std::string_view doc, const std::function<void(const Vi
   std::shared_lock lock(slot->state);
   const DocState* st = slot->st.get();
   if (!st) return Status::NotFound("no document \"" + std::string(doc) + "\"");
+  if (keys_needed && !st->missing_epochs.empty()) return NoKey(doc, st->missing_epochs);
   std::lock_guard turn(st->read_mu);
   body(View(st->doc));
   return Status::Ok();
@@ -764,7 +864,7 @@ Status ReplicaImpl::Read(std::string_view doc, const std::function<void(const Vi
 
 Result<VersionVector> ReplicaImpl::Version(std::string_view doc) {
   VersionVector v;
-  WEFT_RETURN_IF_ERROR(Read(doc, [&](const View& view) { v = view.version(); }));
+  WEFT_RETURN_IF_ERROR(ReadDoc(doc, false, [&](const View& view) { v = view.version(); }));
   return v;
 }
 
@@ -783,7 +883,7 @@ Status ReplicaImpl::SignOwnChanges(std::string_view doc, std::vector<ChangeBlob>
   std::vector<NodeId> mine;
   // A document that does not load (a damaged log) leaves its changes as they are: a receiver
   // refuses an unsigned change of an owned document, and the peer is still served the rest.
-  (void)Read(doc, [&](const View& v) {
+  (void)ReadDoc(doc, false, [&](const View& v) {
     const crdt::AccessList& access = v.document().access();
     if (access.owned()) mine = access.ActorsOf(PrincipalOf(public_key_));
   });
@@ -890,6 +990,7 @@ Result<ApplyReport> ReplicaImpl::ApplyRemoteChanges(std::string_view doc,
   std::vector<const crdt::Change*> applied;
   std::vector<std::string> applied_blobs;
   Status failure;
+  bool keys_arrived = false;  // the batch holds key records
   {
     std::unique_lock lock(slot.state);
     crdt::ApplyOptions opts;
@@ -952,13 +1053,31 @@ Result<ApplyReport> ReplicaImpl::ApplyRemoteChanges(std::string_view doc,
         failure = Status(sig.code(), "change " + c.id().ToString() + ": " + sig.message());
         break;
       }
-      Status s = st->doc.ApplyChange(c, opts);
+      if (Status e = CheckE2e(doc, *st, c); !e.ok()) {
+        failure = Status(e.code(), "change " + c.id().ToString() + ": " + e.message());
+        break;
+      }
+      std::optional<crdt::Change> opened;
+      if (e2e::HasSealed(c)) {
+        auto o = OpenSealed(doc, st, c);
+        if (!o.ok()) {
+          failure = Status(o.status().code(),
+                           "change " + c.id().ToString() + ": " + o.status().message());
+          break;
+        }
+        opened = std::move(*o);
+        keys_arrived = keys_arrived || e2e::HasKeysOps(c);
+      } else if (e2e::HasKeysOps(c)) {
+        keys_arrived = true;
+      }
+      Status s = st->doc.ApplyChange(opened ? *opened : c, opts);
       if (s.code() == StatusCode::kMissingDependency) continue;
       if (!s.ok()) {
         failure = Status(s.code(), "change " + c.id().ToString() + ": " + s.message());
         break;
       }
       done[i] = true, --remaining, ++report.applied;
+      if (e2e::HasSealed(c) || e2e::HasKeysOps(c)) NoteEpochs(st, c);
       applied.push_back(&c);
       applied_blobs.push_back(blobs[i]);
       waiting.Wake(c.author, c.end_seq(), [&](uint64_t j) { ready.insert(j); });
@@ -996,6 +1115,17 @@ Result<ApplyReport> ReplicaImpl::ApplyRemoteChanges(std::string_view doc,
     report.commit = applied.empty() ? store_->LatestCommit() : commit;
     // Before readers can see the new version.
     if (stored) stored(report);
+    // Content this device could not decrypt, and new keys: when they open a missing epoch, the
+    // document is read again from the log (which decrypts it now).
+    if (keys_arrived && !st->missing_epochs.empty()) {
+      st->keys.Refresh(doc, st->doc.access(), secret_key_);
+      for (uint64_t e : st->missing_epochs) {
+        if (!st->keys.KeysOfEpoch(e).empty()) {
+          slot.st.reset();
+          break;
+        }
+      }
+    }
   }
   (void)MaybeSnapshot(std::string(doc), slot);
   if (!applied.empty()) {
@@ -1011,6 +1141,175 @@ Result<ApplyReport> ReplicaImpl::ApplyRemoteChanges(std::string_view doc,
   Dispatch();
   Resolve(std::string(doc), patches);
   return report;
+}
+
+Status ReplicaImpl::CheckE2e(std::string_view doc, const DocState& st,
+                             const crdt::Change& c) const {
+  bool encrypted = st.doc.access().encrypted();
+  for (const crdt::Op& op : c.ops) {
+    if (op.type != crdt::Op::Type::kAccess) continue;
+    if (op.action == crdt::AccessAction::kEncrypt) encrypted = true;
+    if (op.action == crdt::AccessAction::kKeys) {
+      auto record = e2e::CheckKeysOp(doc, op);
+      if (!record.ok()) return record.status();
+    }
+  }
+  WEFT_RETURN_IF_ERROR(e2e::CheckLayout(c, encrypted));
+  for (const crdt::Op& op : c.ops) {
+    if (op.type != crdt::Op::Type::kSealed) continue;
+    auto epoch = e2e::PayloadEpoch(op.proof);
+    if (!epoch.ok()) return Status(epoch.status().code(), "sealed op: " + epoch.status().message());
+    auto before = st.author_epochs.find(c.author);
+    if (before != st.author_epochs.end() && *epoch < before->second) {
+      return Status(StatusCode::kPermissionDenied,
+                    "sealed under key epoch " + std::to_string(*epoch) + ", older than epoch " +
+                        std::to_string(before->second) + " its author used before");
+    }
+  }
+  return Status::Ok();
+}
+
+Result<std::optional<crdt::Change>> ReplicaImpl::OpenSealed(std::string_view doc, DocState* st,
+                                                            const crdt::Change& c) {
+  uint64_t missing = 0;
+  auto o = e2e::OpenChange(doc, c, st->keys, &missing);
+  const bool denied = !o.ok() && o.status().code() == StatusCode::kPermissionDenied;
+  if ((o.ok() && !*o) || denied) {
+    // No key of that epoch yet, or not the right one (concurrent rotations make two records of
+    // one epoch): take in the records held, and the change's own (a rotation and the first
+    // content under it may travel in one change).
+    st->keys.Refresh(doc, st->doc.access(), secret_key_);
+    st->keys.RefreshWith(doc, c, secret_key_);
+    o = e2e::OpenChange(doc, c, st->keys, &missing);
+  }
+  if (o.ok() && !*o) st->missing_epochs.insert(missing);
+  return o;
+}
+
+namespace {
+// The keys that must read an encrypted document: every member of its access list.
+std::set<PublicKey> ReadersOf(const crdt::AccessList& access) {
+  std::set<PublicKey> out;
+  for (const auto& [principal, role] : access.Members()) {
+    if (auto key = PublicKey::FromBytes(principal)) out.insert(*key);
+  }
+  return out;
+}
+}  // namespace
+
+Result<crdt::Change> ReplicaImpl::SealLocal(std::string_view doc, DocState* st,
+                                            crdt::Transaction& txn, crdt::Change* plain) {
+  st->keys.Refresh(doc, st->doc.access(), secret_key_);
+  const std::set<PublicKey> members = ReadersOf(st->doc.access());
+  const e2e::HeldRecord* newest = st->keys.Newest();
+  const e2e::EpochKey* newest_key = newest ? st->keys.KeyOf(newest->hash) : nullptr;
+  bool match = newest_key != nullptr;
+  if (match) {
+    std::set<PublicKey> readers;
+    for (const e2e::SealedKey& r : newest->record.readers) readers.insert(r.reader);
+    match = readers == members;
+  }
+  if (match) return e2e::SealChange(doc, *plain, newest->record, *newest_key);
+  // The newest epoch is not sealed to exactly the members (a grant, a revoke, concurrent
+  // rotations): only an admin makes the next one; nothing is written under a stale epoch.
+  const crdt::Role role = st->doc.access().RoleOf(PrincipalOf(public_key_));
+  if (role < crdt::Role::kAdmin) {
+    return Status(
+        StatusCode::kPermissionDenied,
+        "end-to-end encrypted document \"" + std::string(doc) + "\": " +
+            (newest && !newest_key
+                 ? "this device holds no key for epoch " + std::to_string(newest->record.epoch)
+                 : std::string("its newest key epoch is not sealed to its members")) +
+            "; an admin must rotate the key");
+  }
+  if (newest && !newest_key) {
+    return Status(StatusCode::kPermissionDenied, "cannot rotate the key of \"" + std::string(doc) +
+                                                     "\": this device holds no key for epoch " +
+                                                     std::to_string(newest->record.epoch));
+  }
+  auto key = e2e::NewEpochKey();
+  if (!key.ok()) return key.status();
+  std::vector<PublicKey> readers(members.begin(), members.end());
+  auto record = e2e::MakeKeyRecord(secret_key_, doc, readers, *key,
+                                   newest ? &newest->record : nullptr, newest_key);
+  if (!record.ok()) return record.status();
+  WEFT_RETURN_IF_ERROR(txn.AddKeyRecord(PrincipalOf(public_key_), e2e::EncodeKeyRecord(*record)));
+  // After concurrent rotations, the new epoch chains back to the newest record only: the key of
+  // every other head (a record no other names as its previous) is sealed again to the members,
+  // as a record of its own epoch with the same key, so that each member reads every branch.
+  // (One record per key: a key some record already seals to all the members is skipped.)
+  auto covers = [&](const e2e::HeldRecord& r) {
+    std::set<PublicKey> readers_r;
+    for (const e2e::SealedKey& k : r.record.readers) readers_r.insert(k.reader);
+    return std::includes(readers_r.begin(), readers_r.end(), members.begin(), members.end());
+  };
+  std::set<std::string> sealed_keys = {newest ? newest->record.key_check : std::string()};
+  for (const e2e::HeldRecord& h : st->keys.records()) {
+    if (sealed_keys.count(h.record.key_check) != 0 || !st->keys.KeyOf(h.hash)) continue;
+    bool head = true, covered = false;
+    for (const e2e::HeldRecord& r : st->keys.records()) {
+      head = head && r.record.prev_hash != h.hash;
+      covered = covered || (r.record.key_check == h.record.key_check && covers(r));
+    }
+    if (!head || covered) continue;
+    sealed_keys.insert(h.record.key_check);
+    const e2e::HeldRecord* prev = nullptr;
+    for (const e2e::HeldRecord& r : st->keys.records()) {
+      if (r.hash == h.record.prev_hash) prev = &r;
+    }
+    const e2e::EpochKey* prev_key = prev ? st->keys.KeyOf(prev->hash) : nullptr;
+    if (h.record.epoch > 0 && !prev_key) continue;  // cannot name its previous: left as it is
+    auto resealed = e2e::MakeKeyRecord(secret_key_, doc, readers, *st->keys.KeyOf(h.hash),
+                                       h.record.epoch > 0 ? &prev->record : nullptr,
+                                       h.record.epoch > 0 ? prev_key : nullptr);
+    if (!resealed.ok()) return resealed.status();
+    WEFT_RETURN_IF_ERROR(
+        txn.AddKeyRecord(PrincipalOf(public_key_), e2e::EncodeKeyRecord(*resealed)));
+  }
+  auto again = txn.Prepare();
+  if (!again) return Status(StatusCode::kInternal, "a transaction lost its ops");
+  *plain = std::move(*again);
+  return e2e::SealChange(doc, *plain, *record, *key);
+}
+
+Status ReplicaImpl::CreateEncryptedDocument(std::string_view doc) {
+  WEFT_RETURN_IF_ERROR(CheckDocId(doc));
+  if (HasDocument(doc)) {
+    return Status::InvalidArgument("document \"" + std::string(doc) + "\" exists already");
+  }
+  if (options_.public_documents) {
+    return Status::InvalidArgument(
+        "this replica makes public documents (ReplicaOptions::public_documents): an encrypted "
+        "one needs an owner");
+  }
+  auto info = Transact(doc, [&](Txn& t) {
+    if (!t.document().version().empty()) {
+      return Status::InvalidArgument("document \"" + std::string(doc) + "\" exists already");
+    }
+    return t.raw().Encrypt(PrincipalOf(public_key_));
+  });
+  return info.ok() ? Status::Ok() : info.status();
+}
+
+Result<EncryptionInfo> ReplicaImpl::Encryption(std::string_view doc) {
+  WEFT_RETURN_IF_ERROR(CheckDocId(doc));
+  if (!HasDocument(doc)) return Status::NotFound("no document \"" + std::string(doc) + "\"");
+  DocSlot& slot = Slot(doc);
+  std::lock_guard w(slot.write);
+  auto loaded = Load(slot, doc, false);
+  if (!loaded.ok()) return loaded.status();
+  DocState* st = *loaded;
+  EncryptionInfo out;
+  std::shared_lock lock(slot.state);
+  out.encrypted = st->doc.access().encrypted();
+  if (!out.encrypted) return out;
+  st->keys.Refresh(doc, st->doc.access(), secret_key_);
+  if (const e2e::HeldRecord* newest = st->keys.Newest()) {
+    out.epoch = newest->record.epoch;
+    out.has_key = st->keys.KeyOf(newest->hash) != nullptr;
+  }
+  out.missing_epochs.assign(st->missing_epochs.begin(), st->missing_epochs.end());
+  return out;
 }
 
 Result<std::vector<Equivocation>> ReplicaImpl::Equivocations() {
@@ -1062,7 +1361,7 @@ std::vector<std::optional<crdt::Principal>> ReplicaImpl::VerifyAhead(
   // The key of each change's author as the document names it now (nullopt: unbound or held).
   std::vector<std::optional<crdt::Principal>> keys(changes.size());
   bool owned = false;
-  Status read = Read(doc, [&](const View& v) {
+  Status read = ReadDoc(doc, false, [&](const View& v) {
     const crdt::Document& d = v.document();
     owned = d.access().owned();
     for (size_t i = 0; owned && i < changes.size(); ++i) {
@@ -1136,7 +1435,7 @@ Status ReplicaImpl::AddAuthorship(std::string_view doc, const crdt::Document& d,
 
 bool ReplicaImpl::MayRead(std::string_view doc, const PublicKey& key) {
   bool allowed = true;
-  Status s = Read(doc, [&](const View& v) {
+  Status s = ReadDoc(doc, false, [&](const View& v) {
     const crdt::AccessList& access = v.document().access();
     allowed = !access.owned() || access.RoleOf(PrincipalOf(key)) != crdt::Role::kNone;
   });
@@ -1148,7 +1447,7 @@ bool ReplicaImpl::MayRead(std::string_view doc, const PublicKey& key) {
 Result<DocumentAccess> ReplicaImpl::Access(std::string_view doc) {
   DocumentAccess out;
   Status bad;
-  WEFT_RETURN_IF_ERROR(Read(doc, [&](const View& v) {
+  WEFT_RETURN_IF_ERROR(ReadDoc(doc, false, [&](const View& v) {
     const crdt::AccessList& access = v.document().access();
     out.owned = access.owned();
     for (const auto& [principal, role] : access.Members()) {
@@ -1184,6 +1483,9 @@ Status ReplicaImpl::WriteSnapshot(const std::string& doc, DocSlot& slot) {
   {
     std::shared_lock lock(slot.state);
     if (!slot.st) return Status::Ok();
+    // Not built for encrypted documents: a state made without a key would hide content once the
+    // key arrives, so their logs are kept whole and replayed (docs/security.md).
+    if (slot.st->doc.access().encrypted()) return Status::Ok();
     data = slot.st->doc.EncodeSnapshot(false);
     log_pos = slot.st->log_pos;
   }
@@ -1260,10 +1562,19 @@ Result<std::vector<std::pair<std::string, VersionVector>>> ReplicaImpl::PeerVers
 
 Result<DocumentSnapshot> ReplicaImpl::ExportSnapshot(std::string_view doc) {
   DocumentSnapshot out;
-  WEFT_RETURN_IF_ERROR(Read(doc, [&](const View& v) {
+  bool encrypted = false;
+  WEFT_RETURN_IF_ERROR(ReadDoc(doc, false, [&](const View& v) {
+    encrypted = v.document().access().encrypted();
+    if (encrypted) return;
     out.data = v.document().EncodeSnapshot(false);
     out.version = v.version();
   }));
+  // A relay's state of an encrypted document lacks its content, and a device's is plaintext:
+  // neither is served; peers take the log (kNotFound sends them there).
+  if (encrypted) {
+    return Status::NotFound("no snapshot of end-to-end encrypted document \"" + std::string(doc) +
+                            "\": its log is served");
+  }
   return out;
 }
 
@@ -1285,10 +1596,12 @@ Result<StateSeal> ReplicaImpl::SealState(std::string_view doc) {
   StateSeal seal;
   std::string digest;
   Status refused;
-  WEFT_RETURN_IF_ERROR(Read(doc, [&](const View& v) {
+  WEFT_RETURN_IF_ERROR(ReadDoc(doc, false, [&](const View& v) {
     const crdt::Document& d = v.document();
     const crdt::Role role = d.access().RoleOf(PrincipalOf(public_key_));
-    if (!d.access().owned()) {
+    if (d.access().encrypted()) {
+      refused = Status::InvalidArgument("no seals of end-to-end encrypted documents (not built)");
+    } else if (!d.access().owned()) {
       refused = Status::InvalidArgument("a public document has no owner to seal it");
     } else if (role != crdt::Role::kOwner && role != crdt::Role::kAdmin) {
       refused = Status(StatusCode::kPermissionDenied, "only the owner or an admin seals a state");
@@ -1350,6 +1663,11 @@ Result<VersionVector> ReplicaImpl::ImportSnapshot(std::string_view doc, std::str
   if (!decoded.ok()) {
     return Status::Corruption("snapshot of \"" + std::string(doc) +
                               "\": " + decoded.status().message());
+  }
+  if (decoded->access().encrypted()) {
+    return Status(StatusCode::kPermissionDenied, "a snapshot of end-to-end encrypted document \"" +
+                                                     std::string(doc) +
+                                                     "\" is not taken: its log is needed");
   }
   const VersionVector version = decoded->version();
   if (expected && *expected != version) {
@@ -1490,6 +1808,11 @@ Result<crdt::Document> ReplicaImpl::Rebuild(std::string_view doc, const FullHist
   }
   // First everything `from` holds (or `to`, without `from`), then the rest of `to`: each pass in
   // log order, which is causal, so each change finds its dependencies applied before it.
+  // Every key record of the history first: a grant later in the log opens earlier epochs.
+  e2e::DocKeys keys;
+  for (const crdt::Change& c : h.changes) {
+    if (e2e::HasKeysOps(c)) keys.RefreshWith(doc, c, secret_key_);
+  }
   auto pass = [&](const VersionVector& v, std::vector<crdt::Patch>* gather) -> Status {
     crdt::ApplyOptions opts;
     opts.patches = gather;
@@ -1500,7 +1823,18 @@ Result<crdt::Document> ReplicaImpl::Rebuild(std::string_view doc, const FullHist
         return Status::InvalidArgument("version " + v.ToString() + " of " + name +
                                        " splits change " + c.id().ToString());
       }
-      Status s = out.ApplyChange(c, opts);
+      std::optional<crdt::Change> opened;
+      if (e2e::HasSealed(c)) {
+        // An encrypted document's content, decrypted as on load (keys from the records so far).
+        uint64_t missing = 0;
+        keys.Refresh(doc, out.access(), secret_key_);
+        keys.RefreshWith(doc, c, secret_key_);
+        auto o = e2e::OpenChange(doc, c, keys, &missing);
+        if (!o.ok()) return oplog::CorruptLog(doc, o.status().message());
+        if (!*o) return NoKey(doc, {missing});
+        opened = std::move(*o);
+      }
+      Status s = out.ApplyChange(opened ? *opened : c, opts);
       if (s.code() == StatusCode::kMissingDependency) {
         return Status::InvalidArgument("version " + v.ToString() + " of " + name +
                                        " holds change " + c.id().ToString() +
@@ -1649,7 +1983,7 @@ void ReplicaImpl::Resolve(const std::string& doc, const std::vector<crdt::Patch>
     ConflictInfo info{doc, p.object, p.key, {}};
     crdt::VersionVector context;
     bool still = false;
-    (void)Read(doc, [&](const View& v) {
+    (void)ReadDoc(doc, false, [&](const View& v) {
       auto read = v.document().Get(p.object, p.key);
       if (!read.ok() || read->values.size() < 2) return;
       still = true;

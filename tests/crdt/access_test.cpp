@@ -141,7 +141,14 @@ TEST_CASE("access ops round-trip through the change codec and hostile ones are r
   CHECK(refused(AccessOp(AccessAction::kGrant, Key(1), Role::kNone)));
   CHECK(refused(AccessOp(AccessAction::kRevoke, Key(1), Role::kWriter)));
   CHECK(refused(AccessOp(static_cast<AccessAction>(0), Key(1))));
-  CHECK(refused(AccessOp(static_cast<AccessAction>(5), Key(1))));
+  CHECK(refused(AccessOp(static_cast<AccessAction>(7), Key(1))));
+  CHECK(refused(AccessOp(AccessAction::kKeys, Key(1))));  // a keys op without its record
+  Op keys_with_role = AccessOp(AccessAction::kKeys, Key(1), Role::kReader);
+  keys_with_role.proof = "record";
+  CHECK(refused(keys_with_role));
+  Op encrypt_with_proof = AccessOp(AccessAction::kEncrypt, Key(1));
+  encrypt_with_proof.proof = "p";
+  CHECK(refused(encrypt_with_proof));
   Op long_proof = AccessOp(AccessAction::kBind, Key(1));
   long_proof.proof = std::string(kMaxProofBytes + 1, 'p');
   CHECK(refused(long_proof));
@@ -567,4 +574,77 @@ TEST_CASE("the access list is a function of the set of access ops, whatever the 
   }
   // The scenarios reach concurrent grants and revokes that leave ops void.
   if (!only) CHECK(void_ops > 0);
+}
+
+TEST_CASE("encrypt and keys ops: only at creation, only by an admin; sealed ops take their seqs",
+          "[access][e2e]") {
+  // The encrypt op belongs in the first change, after the create, by the creator.
+  Document enc(NodeId{1});
+  REQUIRE(Commit(enc, [](Transaction& t) {
+            WEFT_RETURN_IF_ERROR(t.CreateAccess(Key(0)));
+            WEFT_RETURN_IF_ERROR(t.Bind(Key(0), "proof-0"));
+            WEFT_RETURN_IF_ERROR(t.Encrypt(Key(0)));
+            return t.AddKeyRecord(Key(0), "record-0");
+          }).ok());
+  CHECK(enc.access().encrypted());
+  Document plain = OwnedDocument();
+  CHECK(!plain.access().encrypted());
+  CHECK(Commit(plain, [](Transaction& t) { return t.Encrypt(Key(0)); }).code() ==
+        StatusCode::kPermissionDenied);
+  CHECK(Commit(plain, [](Transaction& t) { return t.AddKeyRecord(Key(0), "r"); }).code() ==
+        StatusCode::kPermissionDenied);
+  CHECK(Commit(enc, [](Transaction& t) { return t.Encrypt(Key(0)); }).code() ==
+        StatusCode::kPermissionDenied);
+
+  // A writer (not an admin) may not add a key record; an admin may.
+  REQUIRE(Commit(enc, [](Transaction& t) {
+            WEFT_RETURN_IF_ERROR(t.Grant(Key(1), Role::kWriter));
+            return t.Grant(Key(2), Role::kAdmin);
+          }).ok());
+  Document writer = Join(enc, NodeId{2}, Key(1));
+  CHECK(writer.access().encrypted());
+  CHECK(Commit(writer, [](Transaction& t) { return t.AddKeyRecord(Key(1), "r"); }).code() ==
+        StatusCode::kPermissionDenied);
+  Document admin = Join(enc, NodeId{3}, Key(2));
+  // Only under its own key.
+  CHECK(Commit(admin, [](Transaction& t) { return t.AddKeyRecord(Key(0), "r"); }).code() ==
+        StatusCode::kPermissionDenied);
+  REQUIRE(Commit(admin, [](Transaction& t) { return t.AddKeyRecord(Key(2), "record-1"); }).ok());
+
+  // A forged keys op by the writer is refused by a replica that receives it.
+  Change forged = Forge(writer, NodeId{2}, {AccessOp(AccessAction::kKeys, Key(1))});
+  forged.ops[0].proof = "record";
+  Document target(NodeId{7});
+  Sync(target, writer);
+  CHECK(target.ApplyChange(forged).code() == StatusCode::kPermissionDenied);
+
+  // A sealed op takes its seqs and changes nothing; it round-trips in change format 4.
+  REQUIRE(Commit(writer, [](Transaction& t) { return t.AddSealed("ciphertext", 5); }).ok());
+  CHECK(writer.version().Get(NodeId{2}) == 5 + 1);  // its bind, then five seqs
+  Document relay = Join(enc, NodeId{9});
+  Sync(relay, writer);
+  CHECK(relay.version() == writer.version());
+  auto changes = writer.ChangesSince(enc.version());
+  REQUIRE(changes.ok());
+  const Change& sealed = *changes->back();
+  REQUIRE(sealed.ops.size() == 1);
+  CHECK(sealed.span() == 5);
+  const std::string bytes = EncodeChange(sealed);
+  CHECK(bytes[0] == 4);
+  auto back = DecodeChange(bytes);
+  REQUIRE(back.ok());
+  CHECK(*back == sealed);
+  CHECK(writer.Keys(kRoot)->empty());  // the seqs moved on, the content did not
+  Op zero;
+  zero.type = Op::Type::kSealed;
+  zero.proof = "x";
+  zero.delta = 0;
+  Change bad = sealed;
+  bad.ops = {zero};
+  CHECK(DecodeChange(EncodeChange(bad)).status().code() == StatusCode::kCorruption);
+  bad.ops[0].delta = 1;
+  bad.ops[0].proof.clear();
+  CHECK(DecodeChange(EncodeChange(bad)).status().code() == StatusCode::kCorruption);
+  CHECK(Commit(writer, [](Transaction& t) { return t.AddSealed("", 1); }).code() ==
+        StatusCode::kInvalidArgument);
 }

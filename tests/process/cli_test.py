@@ -159,6 +159,35 @@ class CliTest(unittest.TestCase):
         finally:
             relay.stop()
 
+    def test_an_encrypted_document_through_the_relay(self):
+        relay_dir = os.path.join(self._tmp.name, "relay")
+        relay = RelayProcess(relay_dir)
+        db = lambda name: os.path.join(self._tmp.name, name)
+        run = lambda name, *a: subprocess.run([WEFT, "--db", db(name), *a], capture_output=True,
+                                              text=True, timeout=60)
+        marker = "CLI-E2E-MARKER-6d0b2e"
+        try:
+            self.assertEqual(run("alice.db", "create", "vault", "--e2e").returncode, 0)
+            p = run("alice.db", "create", "vault", "--e2e")
+            self.assertNotEqual(p.returncode, 0)
+            self.assertIn("exists", p.stderr)
+            self.assertEqual(run("alice.db", "set", "vault", "entry", json.dumps(marker))
+                             .returncode, 0)
+            bob = run("bob.db", "id").stdout.strip()
+            self.assertEqual(run("alice.db", "grant", "vault", bob, "reader").returncode, 0)
+            self.assertEqual(json.loads(run("alice.db", "encryption", "vault").stdout),
+                             {"encrypted": True, "epoch": 1, "has_key": True,
+                              "missing_epochs": []})
+            self.assertEqual(run("alice.db", "sync", relay.url).returncode, 0)
+            self.assertEqual(run("bob.db", "sync", relay.url).returncode, 0)
+            self.assertEqual(json.loads(run("bob.db", "get", "vault").stdout), {"entry": marker})
+            for root, _, files in os.walk(relay_dir):
+                for f in files:
+                    with open(os.path.join(root, f), "rb") as fh:
+                        self.assertNotIn(marker.encode(), fh.read(), f)
+        finally:
+            relay.stop()
+
     def test_concurrent_incr_on_a_missing_key_sums(self):
         """Two devices each `incr` a key that does not exist yet, offline; synced through a relay,
         both print the sum (one counter, not a conflict of two)."""

@@ -478,6 +478,16 @@ WEFT_EXPORT weft_status weft_doc_revoke(weft_replica* r, const char* doc, size_t
  * document); free with weft_string_free. WEFT_NOT_FOUND when the document is absent. */
 WEFT_EXPORT weft_status weft_doc_members(weft_replica* r, const char* doc, size_t doc_len,
                                          char** out, size_t* out_len);
+/* Creates `doc` end-to-end encrypted and owned by this device (docs/security.md): relays store
+ * and forward only ciphertext; weft_doc_grant and weft_doc_revoke rotate its key.
+ * WEFT_INVALID_ARGUMENT when the document exists already. */
+WEFT_EXPORT weft_status weft_doc_create_encrypted(weft_replica* r, const char* doc, size_t doc_len);
+/* The document's encryption as JSON, {"encrypted": bool, "epoch": N, "has_key": bool,
+ * "missing_epochs": [N, ...]}: a document holding content of a missing epoch cannot be read here
+ * (reads fail with WEFT_PERMISSION_DENIED). Free with weft_string_free. WEFT_NOT_FOUND when the
+ * document is absent. */
+WEFT_EXPORT weft_status weft_doc_encryption(weft_replica* r, const char* doc, size_t doc_len,
+                                            char** out, size_t* out_len);
 /* *role := the role (weft_role) of `key` in `doc`; *owned := 0 for a public document. */
 WEFT_EXPORT weft_status weft_doc_role(weft_replica* r, const char* doc, size_t doc_len,
                                       const uint8_t key[32], int* role, int* owned);

@@ -840,6 +840,37 @@ weft_status weft_doc_members(weft_replica* r, const char* doc, size_t doc_len, c
   });
 }
 
+weft_status weft_doc_create_encrypted(weft_replica* r, const char* doc, size_t doc_len) {
+  if (!r) return NullArg("weft_doc_create_encrypted");
+  return Guard(&r->err, [&] {
+    std::string_view d;
+    WEFT_CHECK(&r->err, CheckText(doc, doc_len, "document ID", &d));
+    return Report(&r->err, r->impl->CreateEncryptedDocument(d));
+  });
+}
+
+weft_status weft_doc_encryption(weft_replica* r, const char* doc, size_t doc_len, char** out,
+                                size_t* out_len) {
+  if (!r || !out) return NullArg("weft_doc_encryption");
+  return Guard(&r->err, [&] {
+    std::string_view d;
+    WEFT_CHECK(&r->err, CheckText(doc, doc_len, "document ID", &d));
+    auto e = r->impl->Encryption(d);
+    if (!e.ok()) return Report(&r->err, e.status());
+    json::Value j = json::Value::MakeObject();
+    j.Set("encrypted", json::Value::Bool(e->encrypted));
+    j.Set("epoch", json::Value::Number(static_cast<double>(e->epoch)));
+    j.Set("has_key", json::Value::Bool(e->has_key));
+    json::Value missing = json::Value::MakeArray();
+    for (uint64_t m : e->missing_epochs) missing.Push(json::Value::Number(static_cast<double>(m)));
+    j.Set("missing_epochs", std::move(missing));
+    char* s = CopyOut(json::Serialize(j), out_len);
+    if (!s) return Fail(&r->err, WEFT_INTERNAL, "out of memory");
+    *out = s;
+    return WEFT_OK;
+  });
+}
+
 weft_status weft_doc_role(weft_replica* r, const char* doc, size_t doc_len, const uint8_t key[32],
                           int* role, int* owned) {
   if (!r || !key || !role || !owned) return NullArg("weft_doc_role");

@@ -1278,6 +1278,28 @@ static void test_access(void) {
   OK(weft_close(owner));
 }
 
+static void test_encrypted(void) {
+  weft_replica* owner = open_replica_with("e2e.db", 0);
+  char* info = NULL;
+  size_t n = 0;
+  OK(weft_doc_create_encrypted(owner, S("vault")));
+  EXPECT(WEFT_INVALID_ARGUMENT, weft_doc_create_encrypted(owner, S("vault")));
+  OK(weft_transact(owner, S("vault"), put_k, "v", NULL));
+  OK(weft_doc_encryption(owner, S("vault"), &info, &n));
+  CHECK(strlen(info) == n);
+  CHECK(strstr(info, "\"encrypted\":true") != NULL);
+  CHECK(strstr(info, "\"has_key\":true") != NULL);
+  CHECK(strstr(info, "\"missing_epochs\":[]") != NULL);
+  weft_string_free(info);
+  OK(weft_transact(owner, S("plain"), put_k, "v", NULL));
+  OK(weft_doc_encryption(owner, S("plain"), &info, &n));
+  CHECK(strstr(info, "\"encrypted\":false") != NULL);
+  weft_string_free(info);
+  EXPECT(WEFT_NOT_FOUND, weft_doc_encryption(owner, S("absent"), &info, &n));
+  EXPECT(WEFT_INVALID_ARGUMENT, weft_doc_create_encrypted(owner, S("")));
+  OK(weft_close(owner));
+}
+
 static void test_time_travel(void) {
   weft_replica* r = open_replica("travel.db");
   weft_history* h = NULL;
@@ -1527,6 +1549,7 @@ int main(void) {
   test_unsubscribe_waits_for_callbacks();
   test_identity();
   test_access();
+  test_encrypted();
   test_time_travel();
   test_sync();
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);

@@ -314,6 +314,29 @@ class IdentityTest(ReplicaTestCase):
         self.assertEqual(os.stat(os.path.join(self.dir, "a.db")).st_mode & 0o777, 0o600)
 
 
+class EncryptedDocumentTest(ReplicaTestCase):
+    def test_members_read_a_replica_without_the_key_is_told_why(self):
+        owner = self.open("owner.db", public_documents=False)
+        reader = self.open("reader.db", public_documents=False)
+        other = self.open("other.db", public_documents=False)
+        owner.create_encrypted_document("vault")
+        with self.assertRaises(weft.InvalidArgument):
+            owner.create_encrypted_document("vault")
+        with owner.transaction("vault") as t:
+            t["secret"] = "PY-E2E-MARKER-1f4c"
+        owner.grant("vault", reader.public_key, "reader")
+        self.assertEqual(owner.encryption("vault"),
+                         {"encrypted": True, "epoch": 1, "has_key": True, "missing_epochs": []})
+        changes = owner.changes_since("vault")
+        self.assertFalse(any(b"PY-E2E-MARKER" in c for c in changes))
+        reader.apply_changes("vault", changes)
+        self.assertEqual(reader.get("vault", "secret"), "PY-E2E-MARKER-1f4c")
+        other.apply_changes("vault", changes)
+        self.assertEqual(other.encryption("vault")["missing_epochs"], [0])
+        with self.assertRaises(weft.PermissionDenied):
+            other.get("vault")
+
+
 class TimeTravelTest(ReplicaTestCase):
     def test_read_diff_and_history(self):
         r = self.open()

@@ -1012,6 +1012,20 @@ class Replica:
         _check(lib.weft_doc_members(self._handle(), d, len(d), ctypes.byref(s), ctypes.byref(n)))
         return json.loads(_take_string(s.value, n.value))
 
+    def create_encrypted_document(self, doc):
+        """Creates `doc` end-to-end encrypted and owned by this device: relays store and forward
+        only ciphertext; grant and revoke rotate its key. Raises when it exists already."""
+        d = _b(doc)
+        _check(lib.weft_doc_create_encrypted(self._handle(), d, len(d)))
+
+    def encryption(self, doc):
+        """{"encrypted": bool, "epoch": int, "has_key": bool, "missing_epochs": [int]}: while
+        any epoch is missing, reads of `doc` raise (permission denied)."""
+        d, s, n = _b(doc), ctypes.c_void_p(), ctypes.c_size_t()
+        _check(lib.weft_doc_encryption(self._handle(), d, len(d), ctypes.byref(s),
+                                       ctypes.byref(n)))
+        return json.loads(_take_string(s.value, n.value))
+
     def issue_token(self, device_key, ttl=86400):
         """An admission token (hex) for that device, valid `ttl` seconds, signed by this replica's
         key: for relays started with --admission-key set to this replica's public_key."""

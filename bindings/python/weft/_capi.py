@@ -171,6 +171,8 @@ _SIGNATURES = {
     "weft_doc_grant": (_ST, [_P, _S, _Z, ctypes.c_char_p, _I]),
     "weft_doc_revoke": (_ST, [_P, _S, _Z, ctypes.c_char_p]),
     "weft_doc_members": (_ST, [_P, _S, _Z, ctypes.POINTER(_P), c_size_p]),
+    "weft_doc_create_encrypted": (_ST, [_P, _S, _Z]),
+    "weft_doc_encryption": (_ST, [_P, _S, _Z, ctypes.POINTER(_P), c_size_p]),
     "weft_issue_token": (_ST, [_P, ctypes.c_char_p, _U64, ctypes.POINTER(_P), c_size_p]),
     "weft_open": (_ST, [_S, _Z, _P, ctypes.POINTER(_P)]),
     "weft_close": (_ST, [_P]),

@@ -273,6 +273,16 @@ export class Document {
   get version() { return this._r.version(); }
   /** The causal frontier of the version (what the next local change depends on). */
   get heads() { return this._r.heads(); }
+  /**
+   * The access list as far as syncing needs it: {owned, owner, bound} (owner: the owner's key,
+   * bound: the key this document's author is bound to; Uint8Arrays or null).
+   */
+  get access() { return this._r.accessInfo(); }
+  /**
+   * What checking a change's authorship against this document needs: {author, creates, key,
+   * binds: [{key, proof}], signature} (see sync.js, which verifies the signatures).
+   */
+  authorship(change) { return check(this._r.authorship(asBytes(change, 'a change'))); }
   /** Changes received before their dependencies, held until they arrive. */
   get pending() { return this._r.pending(); }
 
@@ -369,7 +379,8 @@ export class Document {
   }
 
   _emit(event) {
-    if (event.patches.length === 0) return;
+    // A local commit is reported even without patches (a change of access ops only).
+    if (event.patches.length === 0 && !event.local) return;
     for (const fn of [...this._listeners]) fn(event);
   }
 
@@ -528,6 +539,14 @@ export class Transaction {
   putObject(obj, key, kind) {
     return new ObjectRef(kind, check(this._raw().putObject(idOf(obj), wellFormed(key, 'a key'), kind)));
   }
+  /**
+   * Access ops (owned documents; the sync client adds them, see sync.js): the owner's create,
+   * and the bind of this document's author to a device key (32 bytes) with its signed proof.
+   */
+  createAccess(key) { check(this._raw().createAccess(asBytes(key, 'a key'))); }
+  bindAuthor(key, proof) {
+    check(this._raw().bindAuthor(asBytes(key, 'a key'), asBytes(proof, 'a proof')));
+  }
   /** Removes the key's values. */
   delete(obj, key) { check(this._raw().del(idOf(obj), wellFormed(key, 'a key'))); }
   /** Register or LWW register := value. */
@@ -569,6 +588,8 @@ export class Transaction {
 
   /** Ends the transaction: its writes become one change. @returns {Change|null} */
   commit() {
+    // A hook of the sync client: access ops its document needs in every change (a bind).
+    if (this.doc.beforeCommit) this.doc.beforeCommit(this);
     const r = check(this._raw().commit());
     this.open = false;
     if (!r) return null;
@@ -674,6 +695,12 @@ function makeRef(txn, kind, id) {
  * endSeq, deps, lamport, time, ops (a count). Throws CORRUPTION for bytes that do not decode.
  * @param {Uint8Array} bytes
  */
+/** The bytes a change's signature covers (its encoding without the signature). */
+export function changeUnsigned(bytes) { return check(need().changeUnsigned(asBytes(bytes, 'a change'))); }
+/** The change with `signature` (64 bytes) set. */
+export function changeWithSignature(bytes, signature) {
+  return check(need().changeWithSignature(asBytes(bytes, 'a change'), asBytes(signature, 'a signature')));
+}
 export function decodeChange(bytes) { return check(need().decodeChange(asBytes(bytes, 'a change'))); }
 
 /**

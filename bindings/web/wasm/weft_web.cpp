@@ -458,6 +458,70 @@ class Doc {
     out.call<void>("push", Bytes(EncodeChange(*c)), val(PatchesJson(patches)));
     return out;
   }
+  // Access ops in the open transaction, for the sync client (the SDK's AddAuthorship does the
+  // same): the owner's create, and the bind of this document's author to a device key, with the
+  // proof the caller signed (weft/bind/v1; the keys stay in JS, in Web Crypto).
+  val createAccess(val key) {
+    if (!txn_) return Fail(StatusCode::kInvalidArgument, "no transaction is open");
+    auto k = BytesOf(key);
+    if (!k) return Fail(StatusCode::kInvalidArgument, "a key must be a Uint8Array");
+    Status s = txn_->CreateAccess(*k);
+    return s.ok() ? val(true) : Fail(s);
+  }
+  val bindAuthor(val key, val proof) {
+    if (!txn_) return Fail(StatusCode::kInvalidArgument, "no transaction is open");
+    auto k = BytesOf(key);
+    auto p = BytesOf(proof);
+    if (!k || !p)
+      return Fail(StatusCode::kInvalidArgument, "a key and a proof must be Uint8Arrays");
+    Status s = txn_->Bind(*k, std::move(*p));
+    return s.ok() ? val(true) : Fail(s);
+  }
+  // The access list as far as the sync client needs it: {owned, owner, bound} (owner: the owner's
+  // key; bound: the key this document's author is bound to; each a Uint8Array or null).
+  // What checking `change`'s authorship needs (the SDK's CheckBindings / CheckSignature, whose
+  // signatures the sync client verifies with Web Crypto): {author, creates (it makes the document
+  // owned), key (the key its author is bound to by this document's list or by a bind in the
+  // change; null when neither), binds ([{key, proof}] in the change), signature}.
+  val authorship(val bytes) const {
+    auto b = BytesOf(bytes);
+    if (!b) return Fail(StatusCode::kInvalidArgument, "a change must be a Uint8Array");
+    auto c = DecodeChange(*b);
+    if (!c.ok()) return Fail(c.status());
+    const AccessList& a = doc_.access();
+    val o = val::object();
+    o.set("author", c->author.ToHex());
+    bool creates = false;
+    val binds = val::array();
+    const Principal* key = a.KeyOf(c->author);
+    std::optional<Principal> bound;
+    for (const Op& op : c->ops) {
+      if (op.type != Op::Type::kAccess) continue;
+      if (op.action == AccessAction::kCreate) creates = true;
+      if (op.action == AccessAction::kBind) {
+        val bind = val::object();
+        bind.set("key", Bytes(op.principal));
+        bind.set("proof", Bytes(op.proof));
+        binds.call<void>("push", bind);
+        if (!bound) bound = op.principal;
+      }
+    }
+    o.set("creates", creates);
+    o.set("key", key ? Bytes(*key) : bound ? Bytes(*bound) : val::null());
+    o.set("binds", binds);
+    o.set("signature", Bytes(c->signature));
+    return o;
+  }
+  val accessInfo() const {
+    const AccessList& a = doc_.access();
+    val o = val::object();
+    o.set("owned", a.owned());
+    o.set("owner", a.owned() ? Bytes(*a.owner()) : val::null());
+    const Principal* k = a.KeyOf(doc_.self());
+    o.set("bound", k ? Bytes(*k) : val::null());
+    return o;
+  }
+
   val rollback() {
     if (!txn_) return Fail(StatusCode::kInvalidArgument, "no transaction is open");
     txn_->Rollback();
@@ -855,6 +919,26 @@ val decodeChange(val bytes) {
   return ChangeInfo(*c);
 }
 
+// What a change's signature covers (EncodeChangeUnsigned), and the change with a signature set:
+// the sync client signs its own changes of owned documents as they leave, as the SDK does.
+val changeUnsigned(val bytes) {
+  auto b = BytesOf(bytes);
+  if (!b) return Fail(StatusCode::kInvalidArgument, "a change must be a Uint8Array");
+  auto c = DecodeChange(*b);
+  if (!c.ok()) return Fail(c.status());
+  return Bytes(EncodeChangeUnsigned(*c));
+}
+val changeWithSignature(val bytes, val signature) {
+  auto b = BytesOf(bytes);
+  auto sig = BytesOf(signature);
+  if (!b || !sig)
+    return Fail(StatusCode::kInvalidArgument, "a change and a signature must be Uint8Arrays");
+  auto c = DecodeChange(*b);
+  if (!c.ok()) return Fail(c.status());
+  c->signature = std::move(*sig);
+  return Bytes(EncodeChange(*c));
+}
+
 // Compacts changes into a history segment (history.h), and back.
 val encodeSegment(val list) {
   auto changes = DecodeAll(list);
@@ -890,6 +974,10 @@ EMSCRIPTEN_BINDINGS(weft_core) {
       .function("beginAt", &Doc::beginAt)
       .function("commit", &Doc::commit)
       .function("rollback", &Doc::rollback)
+      .function("createAccess", &Doc::createAccess)
+      .function("bindAuthor", &Doc::bindAuthor)
+      .function("accessInfo", &Doc::accessInfo)
+      .function("authorship", &Doc::authorship)
       .function("put", &Doc::put)
       .function("putAfterRead", &Doc::putAfterRead)
       .function("putObject", &Doc::putObject)
@@ -927,6 +1015,8 @@ EMSCRIPTEN_BINDINGS(weft_core) {
       .function("history", &Doc::history)
       .function("rebuildFrom", &Doc::rebuildFrom);
   function("decodeChange", &decodeChange);
+  function("changeUnsigned", &changeUnsigned);
+  function("changeWithSignature", &changeWithSignature);
   function("encodeSegment", &encodeSegment);
   function("decodeSegment", &decodeSegment);
 }

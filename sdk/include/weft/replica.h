@@ -141,6 +141,19 @@ struct DocumentAccess {
   std::map<PublicKey, Role> members;  // every key with a role, the owner's as kOwner
 };
 
+// A document's end-to-end encryption as this device holds it (docs/security.md, "End-to-end
+// encrypted documents").
+struct EncryptionInfo {
+  bool encrypted = false;  // false: a plain document (the rest is empty)
+  // The newest key epoch the document holds (the one writers encrypt under once its readers
+  // match the access list), and whether this device holds its key.
+  uint64_t epoch = 0;
+  bool has_key = false;
+  // Epochs of changes this device holds but cannot decrypt (no key): while any, Read fails with
+  // kPermissionDenied rather than show a partial state.
+  std::vector<uint64_t> missing_epochs;
+};
+
 // The result of applying a batch of remote changes.
 struct ApplyReport {
   size_t applied = 0;     // new changes applied
@@ -248,6 +261,16 @@ class Replica {
   // Documents, by string ID (1 to 1024 bytes of UTF-8).
   virtual Result<std::vector<std::string>> ListDocuments() = 0;
   virtual Status CreateDocument(std::string_view doc) = 0;  // OK if it exists
+  // Creates `doc` end-to-end encrypted, owned by this device's key (docs/security.md): its
+  // content travels and is stored everywhere else as ciphertext that only the devices of its
+  // members can read (the key of each epoch sealed to each member's device key). Grant and
+  // Revoke rotate the key (a new epoch sealed to the members after the change); every write
+  // is encrypted under the newest epoch. Fixed at creation. kInvalidArgument when the document
+  // exists already (encrypted or not).
+  virtual Status CreateEncryptedDocument(std::string_view doc) = 0;
+  // Whether `doc` is end-to-end encrypted and what this device can read of it. kNotFound when
+  // absent.
+  virtual Result<EncryptionInfo> Encryption(std::string_view doc) = 0;
   virtual bool HasDocument(std::string_view doc) = 0;
   // Removes the document, its log and snapshots. kNotFound when absent.
   virtual Status DeleteDocument(std::string_view doc) = 0;
@@ -257,7 +280,9 @@ class Replica {
   // the commit fails, nothing is left behind and that error is returned.
   virtual Result<CommitInfo> Transact(std::string_view doc,
                                       const std::function<Status(Txn&)>& body) = 0;
-  // Runs `body` with a consistent read-only view of `doc`. kNotFound when the document is absent.
+  // Runs `body` with a consistent read-only view of `doc`. kNotFound when the document is absent;
+  // kPermissionDenied ("end-to-end encrypted, no key for epoch N") when it is an encrypted
+  // document holding changes this device holds no key for.
   virtual Status Read(std::string_view doc, const std::function<void(const View&)>& body) = 0;
 
   // The document's version vector. kNotFound when absent.

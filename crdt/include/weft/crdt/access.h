@@ -68,6 +68,8 @@ using Principal = std::string;
 inline constexpr size_t kPrincipalBytes = 32;
 // The longest bind proof a change may carry.
 inline constexpr size_t kMaxProofBytes = 128;
+// The longest key record a kKeys op may carry (a record for 10,000 readers is about 1.1 MiB).
+inline constexpr size_t kMaxKeyRecordBytes = 2 << 20;
 // The bound on evaluation rounds (see the top of this file).
 inline constexpr int kMaxAccessRounds = 16;
 
@@ -76,6 +78,13 @@ enum class AccessAction : uint8_t {
   kBind = 2,    // the op's author actor := principal, `proof` the SDK's signature
   kGrant = 3,   // principal := role (reader, writer or admin)
   kRevoke = 4,  // principal loses its role; context: per actor bound to it, the cutoff seq
+  // The document's content is end-to-end encrypted (docs/security.md): principal the owner's
+  // key; only in the first change, after its create, by the same actor. Fixed for good.
+  kEncrypt = 5,
+  // A key record of an encrypted document (the SDK's e2e::EncodeKeyRecord bytes in `proof`,
+  // opaque here): principal the admin key that signed it, which must be its author's key and
+  // hold admin or owner in the list of the access ops it observed (as a grant of reader).
+  kKeys = 6,
 };
 const char* AccessActionName(AccessAction action);
 
@@ -106,6 +115,8 @@ class AccessList {
  public:
   // Whether a create op is held (the document has an owner).
   bool owned() const { return owner_.has_value(); }
+  // Whether a kEncrypt op is held: the document's content is end-to-end encrypted.
+  bool encrypted() const { return encrypted_; }
   // The owner's key, when owned.
   const std::optional<Principal>& owner() const { return owner_; }
   // The role of `key`: kNone when absent or revoked.
@@ -153,6 +164,7 @@ class AccessList {
   // Derived from entries_ by Evaluate.
   std::vector<bool> valid_;
   std::optional<Principal> owner_;
+  bool encrypted_ = false;
   std::map<NodeId, Principal> bindings_;
   std::map<Principal, Role> roles_;
   // Per actor whose key lost writer rights (or more) by a valid revoke: the revoke's cutoff.

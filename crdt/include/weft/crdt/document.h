@@ -140,6 +140,11 @@ struct Op {
     // An access list op (access.h) on the root: `action`, `principal`, `role` (grant), `proof`
     // (bind), `context` (revoke: the cutoffs) and `observed` (grant, revoke).
     kAccess = 10,
+    // End-to-end encrypted content (docs/security.md): the ciphertext of a run of ops, opaque
+    // here, in `proof`; the number of seqs that run takes in `delta` (at least 1). It takes those
+    // seqs with no effect on the state: a replica without the key (a relay) keeps the change as
+    // it is; the SDK of a reader applies the decrypted ops in its place, with the same seqs.
+    kSealed = 11,
   };
   Type type = Type::kMapSet;
   ObjectId object;
@@ -150,7 +155,7 @@ struct Op {
   // kMapSet creating a nested object: the object's id is its named id (NamedObjectId) rather
   // than the op's dot. Changes written before named containers never set it.
   bool named = false;
-  int64_t delta = 0;                            // kCounterAdd
+  int64_t delta = 0;                            // kCounterAdd; kSealed: the seqs it takes
   Dot left, right;                              // sequence inserts: origins (node 0: start / end)
   std::string text;                             // kTextInsert: UTF-8, at least one code point
   std::vector<ListItem> items;                  // kListInsert
@@ -158,8 +163,8 @@ struct Op {
   AccessAction action = AccessAction::kCreate;  // kAccess
   Principal principal;                          // kAccess: exactly kPrincipalBytes
   Role role = Role::kNone;                      // kAccess grant
-  std::string proof;                            // kAccess bind: opaque to crdt
-  VersionVector observed;                       // kAccess grant, revoke: see access.h
+  std::string proof;       // kAccess bind, keys; kSealed: the ciphertext (opaque to crdt)
+  VersionVector observed;  // kAccess grant, revoke: see access.h
 
   friend bool operator==(const Op&, const Op&) = default;
 };
@@ -334,6 +339,15 @@ class Transaction {
   // Takes `key`'s role away, cutting each actor bound to it off at the last seq of it the
   // document holds.
   Status Revoke(const Principal& key);
+  // Marks the document end-to-end encrypted (AccessAction::kEncrypt): only right after the
+  // create of a new document, by its owner.
+  Status Encrypt(const Principal& owner);
+  // Adds a key record (AccessAction::kKeys; `record` opaque here) signed by `admin`, the local
+  // actor's key, which must hold admin or owner.
+  Status AddKeyRecord(const Principal& admin, std::string record);
+  // Adds a sealed op (Op::Type::kSealed) standing for `span` seqs: the SDK's encrypted form of
+  // content ops it removed from this transaction. No effect on the state.
+  Status AddSealed(std::string ciphertext, uint64_t span);
 
   size_t size() const { return ops_.size(); }
   // The visible effects of the ops so far, in order.
