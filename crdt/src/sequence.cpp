@@ -184,24 +184,32 @@ size_t CountAtMost(const T* data, size_t n, uint64_t seq, Key key) {
   return static_cast<size_t>(base - data) + (key(*base) <= seq ? 1 : 0);
 }
 
-// Sorts `v` by key(element) (a uint64_t): a stable LSD radix sort, 11 bits a pass, as many passes
-// as the largest key needs. Keys here pack a node's rank with a seq; the bulk paths sort tens of
-// thousands of them, which std::sort's compares make several times slower.
+// Sorts v[0, n) by key(element) (a uint64_t): a stable LSD radix sort, 11 bits a pass, as many
+// passes as the largest key needs, moving the elements between `v` and `tmp` (n elements each).
+// Returns where the sorted elements ended: `v` or `tmp`. Keys here pack a node's rank with a seq;
+// the bulk paths sort tens of thousands of them, which std::sort's compares make several times
+// slower.
 template <typename T, typename Key>
-void RadixSort(std::vector<T>& v, Key key) {
+T* RadixSort(T* v, T* tmp, size_t n, Key key) {
   uint64_t max = 0;
-  for (const T& x : v) max = std::max(max, key(x));
-  std::vector<T> tmp(v.size());
+  for (size_t i = 0; i < n; ++i) max = std::max(max, key(v[i]));
   constexpr int kBits = 11;
   constexpr size_t kBuckets = size_t{1} << kBits;
   std::vector<size_t> count(kBuckets + 1);
   for (int shift = 0; shift < 64 && (max >> shift) != 0; shift += kBits) {
     std::fill(count.begin(), count.end(), 0);
-    for (const T& x : v) ++count[((key(x) >> shift) & (kBuckets - 1)) + 1];
+    for (size_t i = 0; i < n; ++i) ++count[((key(v[i]) >> shift) & (kBuckets - 1)) + 1];
     for (size_t i = 0; i < kBuckets; ++i) count[i + 1] += count[i];
-    for (const T& x : v) tmp[count[(key(x) >> shift) & (kBuckets - 1)]++] = x;
-    v.swap(tmp);
+    for (size_t i = 0; i < n; ++i) tmp[count[(key(v[i]) >> shift) & (kBuckets - 1)]++] = v[i];
+    std::swap(v, tmp);
   }
+  return v;
+}
+
+template <typename T, typename Key>
+void RadixSort(std::vector<T>& v, Key key) {
+  std::vector<T> tmp(v.size());
+  if (RadixSort(v.data(), tmp.data(), v.size(), key) != v.data()) v.swap(tmp);
 }
 
 // The number of bits needed for values up to `max`.
@@ -1234,99 +1242,110 @@ struct SequenceCore::Impl {
   }
 
   // ---- deferred deletes ----
-  std::vector<DotRange> deferred;  // validated ranges, not yet marked (SequenceCore::Settle)
+  // The validated ranges not yet marked (SequenceCore::Settle): `queued` of them, in chunks of
+  // kQueueChunk. A batch queues tens of thousands; a chunk (48 KB) is below malloc's mmap
+  // threshold, so it comes from the heap and goes back to it, and no range is copied as the
+  // queue grows, where a vector growing by doubling copies them all at each step into fresh
+  // pages from the kernel.
+  static constexpr size_t kQueueChunk = 2048;
+  std::vector<std::unique_ptr<DotRange[]>> queue;
+  size_t queued = 0;
+
+  DotRange& QueuedAt(size_t i) { return queue[i / kQueueChunk][i % kQueueChunk]; }
+  void Enqueue(const DotRange& d) {
+    if (queued == queue.size() * kQueueChunk) {
+      queue.push_back(std::make_unique<DotRange[]>(kQueueChunk));
+    }
+    QueuedAt(queued++) = d;
+  }
 
   void Settle() {
-    if (!deferred.empty()) SettleQueued();
+    if (queued != 0) SettleQueued();
   }
   void SettleQueued() {
-    std::vector<DotRange> d;
-    d.swap(deferred);
     // Marking one range costs about what the pass spends on ten runs, and a leaf holds about
     // ten: the pass pays once the ranges outnumber the leaves.
-    if (d.size() < 64 || d.size() < leaf_count) {
-      for (const DotRange& r : d) MarkRange(r.node.value, r.first, r.last, true, nullptr);
-      return;
+    if (queued < 64 || queued < leaf_count || !MarkAll()) {
+      for (size_t i = 0; i < queued; ++i) {
+        const DotRange& r = QueuedAt(i);
+        MarkRange(r.node.value, r.first, r.last, true, nullptr);
+      }
     }
-    MarkAll(d);
+    // The queue's memory goes back: the batch that queued them has ended (or is settled by a
+    // read, which is rare within one).
+    queued = 0;
+    queue.clear();
   }
 
-  // Sorts ranges by (node, first), by radix when the node's rank in `index` (every node named
-  // has items here) and the seq fit in one key.
-  void SortRanges(std::vector<DotRange>& d) const {
+  // A queued range for MarkAll: the rank of its node in `index` over its first seq in `key`
+  // (sorting by key sorts by node, then first), and its last seq.
+  struct Keyed {
+    uint64_t key;
+    uint64_t last;
+  };
+
+  // Marks the queued ranges deleted in one pass over the leaves: each leaf's runs are rewritten
+  // in place, split where a range starts or ends inside one. The same state as marking each
+  // range (deletion is idempotent and the ranges commute); the runs may be cut differently,
+  // which no reader sees. Ids stay in their leaf, so the index changes only for the few runs a
+  // full leaf pushes into a new one. Returns false, marking nothing, when a node's rank and a
+  // seq do not fit in one key (seqs near 2^64). The queue is left as it is.
+  bool MarkAll() {
+    const size_t n = queued;
     uint64_t max_seq = 0;
-    for (const DotRange& r : d) max_seq = std::max(max_seq, r.first);
-    int rank_bits = BitWidth(index.size());
-    int seq_bits = BitWidth(max_seq);
-    if (d.size() < 256 || rank_bits + seq_bits >= 64) {
-      std::sort(d.begin(), d.end(), [](const DotRange& a, const DotRange& b) {
-        return a.node != b.node ? a.node < b.node : a.first < b.first;
-      });
-      return;
-    }
-    // The key: the node's rank in `index` over the first seq; the node and the first seq come
-    // back from it.
-    struct Keyed {
-      uint64_t key;
-      uint64_t last;
-    };
-    std::vector<Keyed> keyed(d.size());
-    for (size_t i = 0; i < d.size(); ++i) {
-      uint64_t node = d[i].node.value;
+    for (size_t i = 0; i < n; ++i) max_seq = std::max(max_seq, QueuedAt(i).first);
+    const int seq_bits = BitWidth(max_seq);
+    if (BitWidth(index.size()) + seq_bits >= 64) return false;
+    const uint64_t mask = (uint64_t{1} << seq_bits) - 1;
+    // One buffer for the keys and the radix sort's room (Keyed is trivial: not zeroed).
+    std::unique_ptr<Keyed[]> buf(new Keyed[2 * n]);
+    Keyed* d = buf.get();
+    size_t m = 0;
+    for (size_t i = 0; i < n; ++i) {
+      const DotRange& r = QueuedAt(i);
+      const uint64_t node = r.node.value;
       uint32_t& hint = index_hint[HintSlot(node)];
       if (hint >= index.size() || index[hint].first != node) {
         hint = static_cast<uint32_t>(
             std::lower_bound(index.begin(), index.end(), node,
-                             [](const auto& e, uint64_t n) { return e.first < n; }) -
+                             [](const auto& e, uint64_t v) { return e.first < v; }) -
             index.begin());
+        // A node not in the index has no items to mark (validated ranges name items present).
+        if (hint == index.size() || index[hint].first != node) continue;
       }
-      keyed[i] = Keyed{(static_cast<uint64_t>(hint) << seq_bits) | d[i].first, d[i].last};
+      d[m++] = Keyed{(static_cast<uint64_t>(hint) << seq_bits) | r.first, r.last};
     }
-    RadixSort(keyed, [](const Keyed& k) { return k.key; });
-    const uint64_t mask = (uint64_t{1} << seq_bits) - 1;
-    for (size_t i = 0; i < d.size(); ++i) {
-      d[i] = DotRange{NodeId{index[keyed[i].key >> seq_bits].first}, keyed[i].key & mask,
-                      keyed[i].last};
+    auto by_key = [](const Keyed& k) { return k.key; };
+    if (m < 256) {
+      std::sort(d, d + m, [](const Keyed& x, const Keyed& y) { return x.key < y.key; });
+    } else {
+      d = RadixSort(d, d + n, m, by_key);
     }
-  }
-
-  // Marks the items of `d` deleted in one pass over the leaves: each leaf's runs are rewritten in
-  // place, split where a range starts or ends inside one. The same state as marking each range
-  // (deletion is idempotent and the ranges commute); the runs may be cut differently, which no
-  // reader sees. Ids stay in their leaf, so the index changes only for the few runs a full leaf
-  // pushes into a new one.
-  void MarkAll(std::vector<DotRange>& d) {
-    SortRanges(d);
+    auto rank_of = [seq_bits](const Keyed& k) { return static_cast<size_t>(k.key >> seq_bits); };
+    auto first_of = [mask](const Keyed& k) { return k.key & mask; };
     // Disjoint, in order: overlapping and touching ranges of a node joined.
-    size_t n = 0;
-    for (size_t i = 0; i < d.size(); ++i) {
-      if (n > 0 && d[n - 1].node == d[i].node &&
-          (d[n - 1].last == UINT64_MAX || d[n - 1].last + 1 >= d[i].first)) {
-        d[n - 1].last = std::max(d[n - 1].last, d[i].last);
+    size_t w = 0;
+    for (size_t i = 0; i < m; ++i) {
+      if (w > 0 && rank_of(d[w - 1]) == rank_of(d[i]) &&
+          (d[w - 1].last == UINT64_MAX || d[w - 1].last + 1 >= first_of(d[i]))) {
+        d[w - 1].last = std::max(d[w - 1].last, d[i].last);
       } else {
-        d[n++] = d[i];
+        d[w++] = d[i];
       }
     }
-    d.resize(n);
+    m = w;
     // Each node's ranges: d[seg[rank].first, seg[rank].second), by the node's rank in `index`,
     // and a small table from a node to its rank (runs of a few nodes alternate).
     std::vector<std::pair<uint32_t, uint32_t>> seg(index.size(), {0, 0});
-    for (size_t i = 0, r = 0; i < d.size(); ++i) {
-      if (i == 0 || d[i].node != d[i - 1].node) {
-        r = static_cast<size_t>(
-            std::lower_bound(index.begin(), index.end(), d[i].node.value,
-                             [](const auto& e, uint64_t n) { return e.first < n; }) -
-            index.begin());
-      }
-      // A node not in the index has no items to mark (validated ranges name items present).
-      if (r == index.size() || index[r].first != d[i].node.value) continue;
+    for (size_t i = 0; i < m; ++i) {
+      const size_t r = rank_of(d[i]);
       if (seg[r].second == 0) seg[r].first = static_cast<uint32_t>(i);
       seg[r].second = static_cast<uint32_t>(i + 1);
     }
     uint64_t cached_node[256] = {};  // node 0 names no item
     uint32_t cached_rank[256] = {};
     std::vector<uint32_t> resume(index.size(), 0);  // where the node's last lookup ended
-    auto before = [](const DotRange& a, const Run& r) { return a.last < r.seq; };
+    auto before = [](const Keyed& a, const Run& r) { return a.last < r.seq; };
     std::vector<Run> out;
     out.reserve(4 * kLeafCap);
     auto emit = [&](const Run& x) {
@@ -1360,16 +1379,17 @@ struct SequenceCore::Impl {
               index.begin());
         }
         uint32_t rank = cached_rank[slot];
-        auto b = d.begin() + seg[rank].first, e = d.begin() + seg[rank].second;
-        auto it = b + resume[rank];
+        Keyed* b = d + seg[rank].first;
+        Keyed* e = d + seg[rank].second;
+        Keyed* it = b + resume[rank];
         if (!(it != e && !before(*it, cur) && (it == b || before(*(it - 1), cur)))) {
           it = std::lower_bound(b, e, cur, before);
         }
         bool open = true;
-        while (it != e && it->first <= cur.last()) {
+        while (it != e && first_of(*it) <= cur.last()) {
           changed = true;
-          if (it->first > cur.seq) {
-            Run rest = SplitRun(cur, static_cast<uint32_t>(it->first - cur.seq));
+          if (first_of(*it) > cur.seq) {
+            Run rest = SplitRun(cur, static_cast<uint32_t>(first_of(*it) - cur.seq));
             emit(cur);
             cur = rest;
           }
@@ -1410,6 +1430,7 @@ struct SequenceCore::Impl {
       l = next;
     }
     vis_leaf = nullptr;
+    return true;
   }
 };
 
@@ -1652,22 +1673,24 @@ Status SequenceCore::ApplyDelete(const std::vector<DotRange>& ranges,
 
 Status SequenceCore::DeferDelete(const std::vector<DotRange>& ranges, size_t* mark) {
   WEFT_RETURN_IF_ERROR(impl_->CheckDelete(ranges, nullptr, 0));
-  *mark = impl_->deferred.size();
-  std::vector<DotRange>& q = impl_->deferred;
+  Impl& m = *impl_;
+  *mark = m.queued;
   for (const DotRange& d : ranges) {
     // Ranges of the op that continue one another are queued as one.
-    if (q.size() > *mark && q.back().node == d.node && q.back().last + 1 == d.first) {
-      q.back().last = d.last;
-    } else {
-      q.push_back(d);
+    if (m.queued > *mark) {
+      DotRange& back = m.QueuedAt(m.queued - 1);
+      if (back.node == d.node && back.last + 1 == d.first) {
+        back.last = d.last;
+        continue;
+      }
     }
+    m.Enqueue(d);
   }
   return Status::Ok();
 }
 
 void SequenceCore::DropDeferred(size_t mark) {
-  std::vector<DotRange>& d = impl_->deferred;
-  if (mark < d.size()) d.resize(mark);
+  if (mark < impl_->queued) impl_->queued = mark;
 }
 
 void SequenceCore::Settle() {
@@ -1675,7 +1698,7 @@ void SequenceCore::Settle() {
 }
 
 bool SequenceCore::has_deferred() const {
-  return !impl_->deferred.empty();
+  return impl_->queued != 0;
 }
 
 void SequenceCore::UndoInsert(Dot first, uint64_t len) {
