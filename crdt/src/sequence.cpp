@@ -1247,16 +1247,21 @@ struct SequenceCore::Impl {
   // threshold, so it comes from the heap and goes back to it, and no range is copied as the
   // queue grows, where a vector growing by doubling copies them all at each step into fresh
   // pages from the kernel.
+  // A queued range: a DotRange without member initializers, so that a new chunk is not written
+  // (and its pages not touched) before ranges fill it.
+  struct QueuedRange {
+    uint64_t node;
+    uint64_t first;
+    uint64_t last;
+  };
   static constexpr size_t kQueueChunk = 2048;
-  std::vector<std::unique_ptr<DotRange[]>> queue;
+  std::vector<std::unique_ptr<QueuedRange[]>> queue;
   size_t queued = 0;
 
-  DotRange& QueuedAt(size_t i) { return queue[i / kQueueChunk][i % kQueueChunk]; }
+  QueuedRange& QueuedAt(size_t i) { return queue[i / kQueueChunk][i % kQueueChunk]; }
   void Enqueue(const DotRange& d) {
-    if (queued == queue.size() * kQueueChunk) {
-      queue.push_back(std::make_unique<DotRange[]>(kQueueChunk));
-    }
-    QueuedAt(queued++) = d;
+    if (queued == queue.size() * kQueueChunk) queue.emplace_back(new QueuedRange[kQueueChunk]);
+    QueuedAt(queued++) = QueuedRange{d.node.value, d.first, d.last};
   }
 
   void Settle() {
@@ -1267,8 +1272,8 @@ struct SequenceCore::Impl {
     // ten: the pass pays once the ranges outnumber the leaves.
     if (queued < 64 || queued < leaf_count || !MarkAll()) {
       for (size_t i = 0; i < queued; ++i) {
-        const DotRange& r = QueuedAt(i);
-        MarkRange(r.node.value, r.first, r.last, true, nullptr);
+        const QueuedRange& r = QueuedAt(i);
+        MarkRange(r.node, r.first, r.last, true, nullptr);
       }
     }
     // The queue's memory goes back: the batch that queued them has ended (or is settled by a
@@ -1302,8 +1307,8 @@ struct SequenceCore::Impl {
     Keyed* d = buf.get();
     size_t m = 0;
     for (size_t i = 0; i < n; ++i) {
-      const DotRange& r = QueuedAt(i);
-      const uint64_t node = r.node.value;
+      const QueuedRange& r = QueuedAt(i);
+      const uint64_t node = r.node;
       uint32_t& hint = index_hint[HintSlot(node)];
       if (hint >= index.size() || index[hint].first != node) {
         hint = static_cast<uint32_t>(
@@ -1678,8 +1683,8 @@ Status SequenceCore::DeferDelete(const std::vector<DotRange>& ranges, size_t* ma
   for (const DotRange& d : ranges) {
     // Ranges of the op that continue one another are queued as one.
     if (m.queued > *mark) {
-      DotRange& back = m.QueuedAt(m.queued - 1);
-      if (back.node == d.node && back.last + 1 == d.first) {
+      Impl::QueuedRange& back = m.QueuedAt(m.queued - 1);
+      if (back.node == d.node.value && back.last + 1 == d.first) {
         back.last = d.last;
         continue;
       }
