@@ -433,6 +433,10 @@ void UndoEntry::operator()(Document& doc) const {
     return;
   }
   Document::Object* o = doc.Find(object);
+  if (deferred) {
+    std::get<Text>(*o).DropDeferred(static_cast<size_t>(count));
+    return;
+  }
   auto undo = [&](auto& seq) {
     if (!is_delete) {
       seq.UndoInsert(first, count);
@@ -1331,6 +1335,24 @@ void DeletePatches(const SequenceCore& core, ObjectId obj, const std::vector<Dot
   }
 }
 
+// Queues a text delete (Text::DeferDelete), with its undo; lists `obj` in *unsettled when it is
+// the text's first queued delete. Kept out of ApplySequenceOp, whose other paths are hot too.
+Status DeferTextDelete(Text* t, ObjectId obj, const std::vector<DotRange>& ranges,
+                       std::vector<UndoEntry>* undo, std::vector<ObjectId>* unsettled) {
+  size_t mark = 0;
+  WEFT_RETURN_IF_ERROR(t->DeferDelete(ranges, &mark));
+  if (mark == 0) unsettled->push_back(obj);
+  if (undo) {
+    UndoEntry u;
+    u.object = obj;
+    u.is_delete = true;
+    u.deferred = true;
+    u.count = mark;
+    undo->push_back(std::move(u));
+  }
+  return Status::Ok();
+}
+
 Patch InsertPatch(ObjectId obj, size_t index, size_t length, std::string text) {
   Patch p;
   p.type = Patch::Type::kInsert;
@@ -1394,11 +1416,17 @@ Status Document::ApplySequenceOp(const Op& op, const Dot& dot, Object* target,
     return Status::Ok();
   }
   // A delete from a text or a list.
+  // Deletes are counted in the views once BeginAt made them active (ActivateView).
+  const bool in_view = InView() && view_.active;
+  if (auto* t = std::get_if<Text>(target); t && batching_ && !patches && !in_view) {
+    // Nothing to report: the delete is queued in the text and marked with the others of the
+    // batch (SettleSequences), in one pass when they are many.
+    Status s = DeferTextDelete(t, obj, op.ranges, undo, &unsettled_);
+    return s.ok() ? s : bad(s);
+  }
   std::vector<DotRange> newly;
   newly.reserve(op.ranges.size());
   std::shared_ptr<Removed> removed;  // made only when the delete drops nested objects
-  // Deletes are counted in the views once BeginAt made them active (ActivateView).
-  const bool in_view = InView() && view_.active;
   if (auto* t = std::get_if<Text>(target)) {
     Status s = t->ApplyDelete(op.ranges, &newly, in_view);
     if (!s.ok()) return bad(s);
@@ -1852,6 +1880,33 @@ Status Document::ApplyChange(const Change& change, const ApplyOptions& options) 
   WEFT_RETURN_IF_ERROR(CheckChange(change, options, &duplicate));
   if (duplicate) return Status::Ok();
   return ApplyChecked(change, options.patches);
+}
+
+Status Document::ApplyChanges(std::span<const Change> changes, const ApplyOptions& options) {
+  if (in_transaction_) return Status::InvalidArgument("a local transaction is open");
+  Status result = Status::Ok();
+  batching_ = true;
+  for (const Change& c : changes) {
+    bool duplicate = false;
+    Status s = CheckChange(c, options, &duplicate);
+    if (s.ok() && !duplicate) s = ApplyChecked(c, options.patches);
+    if (!s.ok()) {
+      result = s;
+      break;
+    }
+  }
+  batching_ = false;
+  SettleSequences();
+  return result;
+}
+
+void Document::SettleSequences() {
+  for (ObjectId id : unsettled_) {
+    if (Object* o = Find(id)) {
+      if (auto* t = std::get_if<Text>(o)) t->Settle();
+    }
+  }
+  unsettled_.clear();
 }
 
 Status Document::Receive(Change change, const ApplyOptions& options) {

@@ -184,6 +184,41 @@ size_t CountAtMost(const T* data, size_t n, uint64_t seq, Key key) {
   return static_cast<size_t>(base - data) + (key(*base) <= seq ? 1 : 0);
 }
 
+// Sorts v[0, n) by key(element) (a uint64_t): a stable LSD radix sort, 11 bits a pass, as many
+// passes as the largest key needs, moving the elements between `v` and `tmp` (n elements each).
+// Returns where the sorted elements ended: `v` or `tmp`. Keys here pack a node's rank with a seq;
+// the bulk paths sort tens of thousands of them, which std::sort's compares make several times
+// slower.
+template <typename T, typename Key>
+T* RadixSort(T* v, T* tmp, size_t n, Key key) {
+  uint64_t max = 0;
+  for (size_t i = 0; i < n; ++i) max = std::max(max, key(v[i]));
+  constexpr int kBits = 11;
+  constexpr size_t kBuckets = size_t{1} << kBits;
+  std::vector<size_t> count(kBuckets + 1);
+  for (int shift = 0; shift < 64 && (max >> shift) != 0; shift += kBits) {
+    std::fill(count.begin(), count.end(), 0);
+    for (size_t i = 0; i < n; ++i) ++count[((key(v[i]) >> shift) & (kBuckets - 1)) + 1];
+    for (size_t i = 0; i < kBuckets; ++i) count[i + 1] += count[i];
+    for (size_t i = 0; i < n; ++i) tmp[count[(key(v[i]) >> shift) & (kBuckets - 1)]++] = v[i];
+    std::swap(v, tmp);
+  }
+  return v;
+}
+
+template <typename T, typename Key>
+void RadixSort(std::vector<T>& v, Key key) {
+  std::vector<T> tmp(v.size());
+  if (RadixSort(v.data(), tmp.data(), v.size(), key) != v.data()) v.swap(tmp);
+}
+
+// The number of bits needed for values up to `max`.
+int BitWidth(uint64_t max) {
+  int b = 0;
+  while (b < 64 && (max >> b) != 0) ++b;
+  return b;
+}
+
 // One node's part of the id index: disjoint ranges [first, last] of seqs, each mapped to the
 // leaf that holds those items, sorted by first. Kept in chunks of at most kChunk entries with
 // the first seq of each chunk beside them, so a lookup is two binary searches and a change
@@ -470,6 +505,7 @@ struct SequenceCore::Impl {
   // enough.
   mutable uint32_t index_hint[64] = {};
   static size_t HintSlot(uint64_t node) { return (node * 0x9E3779B97F4A7C15ull) >> 58; }
+  size_t leaf_count = 0;              // leaves in the tree (empty ones too)
   mutable Leaf* find_hint = nullptr;  // a leaf of this tree (leaves are freed only in Build)
   // FindVisible's last leaf and the number of visible items before it; null when unknown.
   mutable Leaf* vis_leaf = nullptr;
@@ -478,6 +514,7 @@ struct SequenceCore::Impl {
   Impl() {
     Leaf* l = new Leaf;
     root = first = last = l;
+    leaf_count = 1;
   }
   ~Impl() { FreeTree(root); }
 
@@ -742,6 +779,7 @@ struct SequenceCore::Impl {
   // Moves runs [h, n) of `l` to a new leaf after it (re-indexing them) and returns that leaf.
   Leaf* SplitLeaf(Leaf* l, int h) {
     Leaf* r = new Leaf;
+    ++leaf_count;
     for (int j = h; j < l->n; ++j) r->runs[j - h] = l->runs[j];
     r->n = l->n - h;
     l->n = h;
@@ -1094,6 +1132,7 @@ struct SequenceCore::Impl {
       level.push_back(l);
     } while (i < runs.size());
     last = prev;
+    leaf_count = level.size();
     root = nullptr;
     while (level.size() > 1) {
       std::vector<NodeBase*> up;
@@ -1121,9 +1160,7 @@ struct SequenceCore::Impl {
       for (int j = 0; j < l->n; ++j)
         spans.push_back(Span{l->runs[j].node, l->runs[j].seq, l->runs[j].last(), l});
     }
-    std::sort(spans.begin(), spans.end(), [](const Span& a, const Span& b) {
-      return a.node != b.node ? a.node < b.node : a.seq < b.seq;
-    });
+    SortSpans(spans);
     NodeMap* m = nullptr;
     for (size_t k = 0; k < spans.size(); ++k) {
       const Span& sp = spans[k];
@@ -1138,6 +1175,53 @@ struct SequenceCore::Impl {
     }
     if (sorted_spans) *sorted_spans = std::move(spans);
     return Status::Ok();
+  }
+
+  // Sorts spans by (node, seq): by radix on the node's rank and the seq packed in one key when
+  // they fit (they do unless seqs reach near 2^64), else by compares.
+  static void SortSpans(std::vector<Span>& spans) {
+    // The distinct nodes: a node seen lately (by a small table of its hash) is not listed again.
+    std::vector<uint64_t> nodes;
+    uint64_t seen[256] = {};  // node 0 names no item
+    uint64_t max_seq = 0;
+    for (const Span& sp : spans) {
+      uint64_t& slot = seen[(sp.node * 0x9E3779B97F4A7C15ull) >> 56];
+      if (slot != sp.node) {
+        slot = sp.node;
+        nodes.push_back(sp.node);
+      }
+      max_seq = std::max(max_seq, sp.seq);
+    }
+    std::sort(nodes.begin(), nodes.end());
+    nodes.erase(std::unique(nodes.begin(), nodes.end()), nodes.end());
+    int rank_bits = BitWidth(nodes.size());
+    int seq_bits = BitWidth(max_seq);
+    if (spans.size() < 256 || rank_bits + seq_bits > 64) {
+      std::sort(spans.begin(), spans.end(), [](const Span& a, const Span& b) {
+        return a.node != b.node ? a.node < b.node : a.seq < b.seq;
+      });
+      return;
+    }
+    struct Keyed {
+      uint64_t key;
+      Span span;
+    };
+    std::vector<Keyed> keyed;
+    keyed.reserve(spans.size());
+    size_t rank = 0;
+    uint64_t prev = 0;
+    for (size_t i = 0; i < spans.size(); ++i) {
+      const Span& sp = spans[i];
+      if (i == 0 || sp.node != prev) {
+        rank = static_cast<size_t>(std::lower_bound(nodes.begin(), nodes.end(), sp.node) -
+                                   nodes.begin());
+        prev = sp.node;
+      }
+      uint64_t hi = seq_bits == 64 ? 0 : static_cast<uint64_t>(rank) << seq_bits;
+      keyed.push_back(Keyed{hi | sp.seq, sp});
+    }
+    RadixSort(keyed, [](const Keyed& k) { return k.key; });
+    for (size_t i = 0; i < spans.size(); ++i) spans[i] = keyed[i].span;
   }
 
   // True when `spans` (sorted as Build leaves them) holds (node, seq).
@@ -1156,6 +1240,203 @@ struct SequenceCore::Impl {
     for (Leaf* l = first; l; l = l->next) out.insert(out.end(), l->runs, l->runs + l->n);
     return out;
   }
+
+  // ---- deferred deletes ----
+  // The validated ranges not yet marked (SequenceCore::Settle): `queued` of them, in chunks of
+  // kQueueChunk. A batch queues tens of thousands; a chunk (48 KB) is below malloc's mmap
+  // threshold, so it comes from the heap and goes back to it, and no range is copied as the
+  // queue grows, where a vector growing by doubling copies them all at each step into fresh
+  // pages from the kernel.
+  // A queued range: a DotRange without member initializers, so that a new chunk is not written
+  // (and its pages not touched) before ranges fill it.
+  struct QueuedRange {
+    uint64_t node;
+    uint64_t first;
+    uint64_t last;
+  };
+  static constexpr size_t kQueueChunk = 2048;
+  std::vector<std::unique_ptr<QueuedRange[]>> queue;
+  size_t queued = 0;
+
+  QueuedRange& QueuedAt(size_t i) { return queue[i / kQueueChunk][i % kQueueChunk]; }
+  void Enqueue(const DotRange& d) {
+    if (queued == queue.size() * kQueueChunk) queue.emplace_back(new QueuedRange[kQueueChunk]);
+    QueuedAt(queued++) = QueuedRange{d.node.value, d.first, d.last};
+  }
+
+  void Settle() {
+    if (queued != 0) SettleQueued();
+  }
+  void SettleQueued() {
+    // Marking one range costs about what the pass spends on ten runs, and a leaf holds about
+    // ten: the pass pays once the ranges outnumber the leaves.
+    if (queued < 64 || queued < leaf_count || !MarkAll()) {
+      for (size_t i = 0; i < queued; ++i) {
+        const QueuedRange& r = QueuedAt(i);
+        MarkRange(r.node, r.first, r.last, true, nullptr);
+      }
+    }
+    // The queue's memory goes back: the batch that queued them has ended (or is settled by a
+    // read, which is rare within one).
+    queued = 0;
+    queue.clear();
+  }
+
+  // A queued range for MarkAll: the rank of its node in `index` over its first seq in `key`
+  // (sorting by key sorts by node, then first), and its last seq.
+  struct Keyed {
+    uint64_t key;
+    uint64_t last;
+  };
+
+  // Marks the queued ranges deleted in one pass over the leaves: each leaf's runs are rewritten
+  // in place, split where a range starts or ends inside one. The same state as marking each
+  // range (deletion is idempotent and the ranges commute); the runs may be cut differently,
+  // which no reader sees. Ids stay in their leaf, so the index changes only for the few runs a
+  // full leaf pushes into a new one. Returns false, marking nothing, when a node's rank and a
+  // seq do not fit in one key (seqs near 2^64). The queue is left as it is.
+  bool MarkAll() {
+    const size_t n = queued;
+    uint64_t max_seq = 0;
+    for (size_t i = 0; i < n; ++i) max_seq = std::max(max_seq, QueuedAt(i).first);
+    const int seq_bits = BitWidth(max_seq);
+    if (BitWidth(index.size()) + seq_bits >= 64) return false;
+    const uint64_t mask = (uint64_t{1} << seq_bits) - 1;
+    // One buffer for the keys and the radix sort's room (Keyed is trivial: not zeroed).
+    std::unique_ptr<Keyed[]> buf(new Keyed[2 * n]);
+    Keyed* d = buf.get();
+    size_t m = 0;
+    for (size_t i = 0; i < n; ++i) {
+      const QueuedRange& r = QueuedAt(i);
+      const uint64_t node = r.node;
+      uint32_t& hint = index_hint[HintSlot(node)];
+      if (hint >= index.size() || index[hint].first != node) {
+        hint = static_cast<uint32_t>(
+            std::lower_bound(index.begin(), index.end(), node,
+                             [](const auto& e, uint64_t v) { return e.first < v; }) -
+            index.begin());
+        // A node not in the index has no items to mark (validated ranges name items present).
+        if (hint == index.size() || index[hint].first != node) continue;
+      }
+      d[m++] = Keyed{(static_cast<uint64_t>(hint) << seq_bits) | r.first, r.last};
+    }
+    auto by_key = [](const Keyed& k) { return k.key; };
+    if (m < 256) {
+      std::sort(d, d + m, [](const Keyed& x, const Keyed& y) { return x.key < y.key; });
+    } else {
+      d = RadixSort(d, d + n, m, by_key);
+    }
+    auto rank_of = [seq_bits](const Keyed& k) { return static_cast<size_t>(k.key >> seq_bits); };
+    auto first_of = [mask](const Keyed& k) { return k.key & mask; };
+    // Disjoint, in order: overlapping and touching ranges of a node joined.
+    size_t w = 0;
+    for (size_t i = 0; i < m; ++i) {
+      if (w > 0 && rank_of(d[w - 1]) == rank_of(d[i]) &&
+          (d[w - 1].last == UINT64_MAX || d[w - 1].last + 1 >= first_of(d[i]))) {
+        d[w - 1].last = std::max(d[w - 1].last, d[i].last);
+      } else {
+        d[w++] = d[i];
+      }
+    }
+    m = w;
+    // Each node's ranges: d[seg[rank].first, seg[rank].second), by the node's rank in `index`,
+    // and a small table from a node to its rank (runs of a few nodes alternate).
+    std::vector<std::pair<uint32_t, uint32_t>> seg(index.size(), {0, 0});
+    for (size_t i = 0; i < m; ++i) {
+      const size_t r = rank_of(d[i]);
+      if (seg[r].second == 0) seg[r].first = static_cast<uint32_t>(i);
+      seg[r].second = static_cast<uint32_t>(i + 1);
+    }
+    uint64_t cached_node[256] = {};  // node 0 names no item
+    uint32_t cached_rank[256] = {};
+    std::vector<uint32_t> resume(index.size(), 0);  // where the node's last lookup ended
+    auto before = [](const Keyed& a, const Run& r) { return a.last < r.seq; };
+    std::vector<Run> out;
+    out.reserve(4 * kLeafCap);
+    auto emit = [&](const Run& x) {
+      if (!out.empty() && CanMerge(out.back(), x)) {
+        out.back().len += x.len;
+      } else {
+        out.push_back(x);
+      }
+    };
+    for (Leaf* l = first; l;) {
+      Leaf* next = l->next;  // leaves a full one pushes runs into are skipped
+#if defined(__GNUC__)
+      // The walk is bound by loading leaves (not in address order): ask for the next one early.
+      if (next) {
+        const char* p = reinterpret_cast<const char*>(next);
+        for (size_t off = 0; off < sizeof(Leaf); off += 64) __builtin_prefetch(p + off);
+      }
+#endif
+      out.clear();
+      bool changed = false;
+      for (int j = 0; j < l->n; ++j) {
+        Run cur = l->runs[j];
+        // The first range of the run's node that ends at or after its first item. Runs of one
+        // node often follow one another in id order: try where the last one ended first.
+        size_t slot = (cur.node * 0x9E3779B97F4A7C15ull) >> 56;
+        if (cached_node[slot] != cur.node) {
+          cached_node[slot] = cur.node;
+          cached_rank[slot] = static_cast<uint32_t>(
+              std::lower_bound(index.begin(), index.end(), cur.node,
+                               [](const auto& e, uint64_t n) { return e.first < n; }) -
+              index.begin());
+        }
+        uint32_t rank = cached_rank[slot];
+        Keyed* b = d + seg[rank].first;
+        Keyed* e = d + seg[rank].second;
+        Keyed* it = b + resume[rank];
+        if (!(it != e && !before(*it, cur) && (it == b || before(*(it - 1), cur)))) {
+          it = std::lower_bound(b, e, cur, before);
+        }
+        bool open = true;
+        while (it != e && first_of(*it) <= cur.last()) {
+          changed = true;
+          if (first_of(*it) > cur.seq) {
+            Run rest = SplitRun(cur, static_cast<uint32_t>(first_of(*it) - cur.seq));
+            emit(cur);
+            cur = rest;
+          }
+          uint64_t k = std::min(it->last, cur.last()) - cur.seq + 1;
+          if (k < cur.len) {
+            Run rest = SplitRun(cur, static_cast<uint32_t>(k));
+            cur.deleted = true;
+            emit(cur);
+            cur = rest;
+            ++it;  // it ends inside the run
+          } else {
+            cur.deleted = true;
+            emit(cur);
+            open = false;
+            break;
+          }
+        }
+        if (open) emit(cur);
+        resume[rank] = static_cast<uint32_t>(it - b);
+      }
+      if (changed) {
+        Sums old_sums = LeafSums(l);
+        int keep = std::min<int>(static_cast<int>(out.size()), kLeafCap);
+        std::copy(out.begin(), out.begin() + keep, l->runs);
+        l->n = keep;
+        Sums new_sums = LeafSums(l);
+        RunDelta delta;
+        delta.vis = static_cast<int64_t>(new_sums.vis) - static_cast<int64_t>(old_sums.vis);
+        delta.view = static_cast<int64_t>(new_sums.view) - static_cast<int64_t>(old_sums.view);
+        delta.tot = static_cast<int64_t>(new_sums.tot) - static_cast<int64_t>(old_sums.tot);
+        AddDelta(l, delta);
+        // The rest after it, through LeafInsert (which splits the leaf and indexes what moves).
+        Cursor at{l, keep - 1, 0};
+        for (size_t j = static_cast<size_t>(keep); j < out.size(); ++j) {
+          at = LeafInsert(at.leaf, at.idx + 1, &out[j], 1, 0);
+        }
+      }
+      l = next;
+    }
+    vis_leaf = nullptr;
+    return true;
+  }
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -1163,6 +1444,7 @@ struct SequenceCore::Impl {
 SequenceCore::SequenceCore() : impl_(std::make_unique<Impl>()) {}
 SequenceCore::~SequenceCore() = default;
 SequenceCore::SequenceCore(const SequenceCore& other) : impl_(std::make_unique<Impl>()) {
+  other.impl_->Settle();
   std::vector<Run> runs = other.impl_->AllRuns();
   Status s = impl_->Build(runs);
   (void)s;
@@ -1183,6 +1465,7 @@ SequenceCore& SequenceCore::operator=(SequenceCore&& other) noexcept {
 }
 
 size_t SequenceCore::size() const {
+  impl_->Settle();
   return impl_->Visible();
 }
 size_t SequenceCore::total_items() const {
@@ -1190,6 +1473,7 @@ size_t SequenceCore::total_items() const {
 }
 
 size_t SequenceCore::run_count() const {
+  impl_->Settle();
   size_t n = 0;
   for (Leaf* l = impl_->first; l; l = l->next) n += static_cast<size_t>(l->n);
   return n;
@@ -1209,6 +1493,7 @@ Status CheckNewIds(Dot id, uint64_t len) {
 
 Status SequenceCore::LocalInsert(size_t pos, Dot first_id, uint64_t len, uint32_t content,
                                  Dot* left, Dot* right, bool in_view) {
+  impl_->Settle();
   WEFT_RETURN_IF_ERROR(CheckNewIds(first_id, len));
   if (content != kNoContent && static_cast<uint64_t>(content) + len >= kNoContent) {
     return Status::InvalidArgument("sequence insert: content arena full");
@@ -1235,6 +1520,7 @@ Status SequenceCore::LocalInsert(size_t pos, Dot first_id, uint64_t len, uint32_
 }
 
 Result<DeleteOp> SequenceCore::LocalDelete(size_t pos, size_t len, bool in_view) {
+  impl_->Settle();
   return impl_->DeleteAt(pos, len, false, in_view, nullptr);
 }
 
@@ -1376,6 +1662,7 @@ Status SequenceCore::ValidateDelete(const std::vector<DotRange>& ranges) const {
 
 Status SequenceCore::ApplyDelete(const std::vector<DotRange>& ranges,
                                  std::vector<DotRange>* newly_deleted, bool in_view) {
+  impl_->Settle();
   // The check finds where the first ranges start; marking them starts there (the leaves are a
   // guess once marking an earlier range has split some).
   constexpr size_t kStarts = 8;
@@ -1387,6 +1674,36 @@ Status SequenceCore::ApplyDelete(const std::vector<DotRange>& ranges,
                      i < kStarts ? starts[i] : nullptr);
   }
   return Status::Ok();
+}
+
+Status SequenceCore::DeferDelete(const std::vector<DotRange>& ranges, size_t* mark) {
+  WEFT_RETURN_IF_ERROR(impl_->CheckDelete(ranges, nullptr, 0));
+  Impl& m = *impl_;
+  *mark = m.queued;
+  for (const DotRange& d : ranges) {
+    // Ranges of the op that continue one another are queued as one.
+    if (m.queued > *mark) {
+      Impl::QueuedRange& back = m.QueuedAt(m.queued - 1);
+      if (back.node == d.node.value && back.last + 1 == d.first) {
+        back.last = d.last;
+        continue;
+      }
+    }
+    m.Enqueue(d);
+  }
+  return Status::Ok();
+}
+
+void SequenceCore::DropDeferred(size_t mark) {
+  if (mark < impl_->queued) impl_->queued = mark;
+}
+
+void SequenceCore::Settle() {
+  impl_->Settle();
+}
+
+bool SequenceCore::has_deferred() const {
+  return impl_->queued != 0;
 }
 
 void SequenceCore::UndoInsert(Dot first, uint64_t len) {
@@ -1429,6 +1746,7 @@ void SequenceCore::UndoInsert(Dot first, uint64_t len) {
 
 void SequenceCore::UndoDelete(const std::vector<DotRange>& ranges,
                               const std::vector<DotRange>* view_ranges) {
+  impl_->Settle();
   for (const DotRange& d : ranges) {
     if (!d.node.valid() || d.first == 0 || d.last < d.first) continue;
     impl_->MarkRange(d.node.value, d.first, d.last, false, nullptr);
@@ -1439,6 +1757,7 @@ void SequenceCore::UndoDelete(const std::vector<DotRange>& ranges,
 // ---- the view ----
 
 void SequenceCore::ResetView(bool count_unnamed_deletes) {
+  impl_->Settle();
   std::vector<Run> runs = impl_->AllRuns();
   std::vector<Run> merged;
   merged.reserve(runs.size());
@@ -1461,10 +1780,12 @@ void SequenceCore::ResetView(bool count_unnamed_deletes) {
 }
 
 size_t SequenceCore::view_size() const {
+  impl_->Settle();
   return impl_->InView();
 }
 
 void SequenceCore::SetInView(Dot first, uint64_t len, bool in) {
+  impl_->Settle();
   if (!first.node.valid() || len == 0 || first.seq == 0 || first.seq > UINT64_MAX - (len - 1)) {
     return;
   }
@@ -1477,6 +1798,7 @@ void SequenceCore::SetInView(Dot first, uint64_t len, bool in) {
 }
 
 void SequenceCore::AddViewDeletes(const std::vector<DotRange>& ranges, int delta) {
+  impl_->Settle();
   for (const DotRange& d : ranges) {
     if (!d.node.valid() || d.first == 0 || d.last < d.first) continue;
     impl_->UpdateRange(d.node.value, d.first, d.last, [&](Run& r, uint64_t, uint64_t) {
@@ -1490,6 +1812,7 @@ void SequenceCore::AddViewDeletes(const std::vector<DotRange>& ranges, int delta
 
 Status SequenceCore::ViewInsert(size_t pos, Dot first_id, uint64_t len, uint32_t content, Dot* left,
                                 Dot* right) {
+  impl_->Settle();
   Impl& m = *impl_;
   if (pos > m.InView()) return Status::OutOfRange("sequence insert position past the end");
   Dot l, r;
@@ -1504,15 +1827,18 @@ Status SequenceCore::ViewInsert(size_t pos, Dot first_id, uint64_t len, uint32_t
 
 Result<DeleteOp> SequenceCore::ViewDelete(size_t pos, size_t len,
                                           std::vector<DotRange>* newly_deleted) {
+  impl_->Settle();
   return impl_->DeleteAt(pos, len, true, true, newly_deleted);
 }
 
 Result<Dot> SequenceCore::IdAt(size_t index) const {
+  impl_->Settle();
   if (index >= size()) return Status::OutOfRange("sequence index past the end");
   return Impl::ItemAt(impl_->FindVisible(index));
 }
 
 Result<size_t> SequenceCore::IndexOf(Dot id, bool* visible) const {
+  impl_->Settle();
   Cursor c;
   if (!id.node.valid() || !impl_->Find(id.node.value, id.seq, &c)) {
     return Status::NotFound("sequence: no item " + id.ToString());
@@ -1546,6 +1872,7 @@ Result<size_t> SequenceCore::IndexOfAnchor(const Anchor& anchor) const {
 
 void SequenceCore::ForEachVisible(size_t pos, size_t len,
                                   const std::function<void(uint32_t, uint32_t)>& fn) const {
+  impl_->Settle();
   if (len == 0) return;
   Cursor c = impl_->FindVisible(pos);
   uint64_t remaining = len;
@@ -1581,6 +1908,7 @@ constexpr uint64_t kRightExplicit = 0, kRightNext = 1, kRightSameAsNext = 2;
 }  // namespace
 
 void SequenceCore::EncodeStructure(Writer& w) const {
+  impl_->Settle();
   std::vector<Run> runs;
   for (Leaf* l = impl_->first; l; l = l->next) {
     for (int j = 0; j < l->n; ++j) {
@@ -1809,6 +2137,7 @@ std::string CheckNode(const NodeBase* n, Sums* sums, int depth, int* leaf_depth)
 }  // namespace
 
 std::string SequenceCore::CheckInvariants() const {
+  impl_->Settle();
   const Impl& m = *impl_;
   if (m.root->parent) return "root has a parent";
   Sums sums;

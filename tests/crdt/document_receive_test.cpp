@@ -328,3 +328,64 @@ TEST_CASE("a change whose Lamport time its dependencies do not allow is refused"
   }
   CHECK(b.ApplyChange(*honest).ok());
 }
+
+// ApplyChanges queues the text deletes of the whole batch and marks them together at the end;
+// the result must be what ApplyChange gives change by change.
+TEST_CASE("ApplyChanges of a random history gives the state of ApplyChange one by one",
+          "[document][receive]") {
+  uint64_t only = weft::testing::SeedFromEnv();
+  uint64_t first = only ? only : 1, last = only ? only : 60;
+  for (uint64_t seed = first; seed <= last; ++seed) {
+    INFO("seed " << seed << " (replay: WEFT_SEED=" << seed << ")");
+    Rng rng(seed);
+    std::vector<Change> history = RandomHistory(seed, static_cast<int>(rng.Range(2, 5)),
+                                                static_cast<int>(rng.Range(20, 300)));
+    Document one(NodeId{99});
+    for (const Change& c : history) REQUIRE(one.ApplyChange(c).ok());
+    Document batch(NodeId{99});
+    REQUIRE(batch.ApplyChanges(history).ok());
+    REQUIRE(batch.CanonicalState() == one.CanonicalState());
+    REQUIRE(batch.history() == one.history());
+    // Applied again: every change is a duplicate.
+    REQUIRE(batch.ApplyChanges(history).ok());
+    REQUIRE(batch.CanonicalState() == one.CanonicalState());
+  }
+}
+
+TEST_CASE("ApplyChanges stops at an invalid change: those before it stay, nothing of it does",
+          "[document][receive]") {
+  std::vector<Change> history = RandomHistory(11, 3, 200);
+  // A change whose text delete comes before an op on an object no change made: the delete was
+  // queued when the op fails, and must be taken back.
+  size_t bad = history.size();
+  for (size_t i = history.size() / 2; i < history.size() && bad == history.size(); ++i) {
+    const std::vector<Op>& ops = history[i].ops;
+    for (size_t k = 0; k + 1 < ops.size(); ++k) {
+      if (ops[k].type == Op::Type::kSeqDelete) bad = i;
+    }
+  }
+  REQUIRE(bad < history.size());
+  std::vector<Change> batch_in(history.begin(), history.begin() + static_cast<std::ptrdiff_t>(bad));
+  batch_in.push_back(history[bad]);
+  batch_in.back().ops.back().object = Dot{NodeId{12345}, 777};
+  batch_in.push_back(history[bad]);  // never reached
+
+  Document want(NodeId{99});
+  for (size_t i = 0; i < bad; ++i) REQUIRE(want.ApplyChange(history[i]).ok());
+  std::string before = want.CanonicalState();
+  // ApplyChange of the bad change changes nothing.
+  CHECK_FALSE(want.ApplyChange(batch_in[bad]).ok());
+  CHECK(want.CanonicalState() == before);
+
+  Document d(NodeId{99});
+  Status s = d.ApplyChanges(batch_in);
+  CHECK(s.code() == StatusCode::kCorruption);
+  CHECK(d.CanonicalState() == before);
+  CHECK(d.version() == want.version());
+  // The good change still applies after it.
+  REQUIRE(d.ApplyChanges(std::vector<Change>(history.begin() + static_cast<std::ptrdiff_t>(bad),
+                                             history.end()))
+              .ok());
+  for (size_t i = bad; i < history.size(); ++i) REQUIRE(want.ApplyChange(history[i]).ok());
+  CHECK(d.CanonicalState() == want.CanonicalState());
+}

@@ -108,7 +108,7 @@ Result<Document> MergeIntoFreshDocument(const DocReplay& replay) {
   DocumentOptions opts;
   opts.keep_history = false;
   Document fresh(NodeId{0xFFFFFFFEull}, opts);
-  for (const Change& c : replay.changes) WEFT_RETURN_IF_ERROR(fresh.ApplyChange(c));
+  WEFT_RETURN_IF_ERROR(fresh.ApplyChanges(replay.changes));
   return fresh;
 }
 

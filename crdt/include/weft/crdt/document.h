@@ -32,6 +32,7 @@
 #include <memory>
 #include <optional>
 #include <set>
+#include <span>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -281,6 +282,8 @@ struct UndoEntry {
   // its ranges (`view_ranges`, to take out of the view again).
   bool is_delete = false;
   bool in_view = false;
+  // A text delete queued in the sequence (Text::DeferDelete): `count` is the queue's mark.
+  bool deferred = false;
   std::vector<DotRange> deleted;
   std::vector<DotRange> view_ranges;
   void operator()(Document& doc) const;
@@ -472,6 +475,11 @@ class Document {
   // duplicate (nothing changes). kMissingDependency when a dependency is absent; kCorruption or
   // kTypeMismatch for an invalid change; kClockDrift as in ApplyOptions. Nothing changes on error.
   Status ApplyChange(const Change& change, const ApplyOptions& options = {});
+  // Applies `changes` in order, each as ApplyChange would, and stops at the first that fails,
+  // returning its error: the changes before it stay applied, nothing of it does. The text deletes
+  // of the whole batch are marked together at the end (one pass over each text when they are
+  // many), so a long history (a new replica catching up) applies faster than change by change.
+  Status ApplyChanges(std::span<const Change> changes, const ApplyOptions& options = {});
   // Like ApplyChange, but a change whose dependencies are missing is held and applied as soon as
   // they arrive. Returns the error of an invalid change (which is dropped). A held change that
   // turns out invalid when its dependencies arrive is dropped without a word; one with the id of
@@ -616,6 +624,11 @@ class Document {
   WaitIndex waiting_;
   std::set<uint64_t> ready_;
   bool in_transaction_ = false;
+  // Within ApplyChanges: text deletes are queued (Text::DeferDelete) in the texts listed in
+  // unsettled_, and settled when it returns. A single change marks its deletes at once (as cheap
+  // for a few ranges, and it keeps the leaves CheckDelete found).
+  bool batching_ = false;
+  std::vector<ObjectId> unsettled_;
 
   // Every text's view (SequenceCore) shows version `at`; when `current`, it is version_ (every
   // change applied joins it) and `at` is not kept. BeginAt moves it.
@@ -639,6 +652,8 @@ class Document {
   void ActivateView();
   // Whether local edits and changes applied now join the views.
   bool InView() const { return view_.current; }
+  // Marks the deletes queued in unsettled_'s texts.
+  void SettleSequences();
   // Brings view_.by_author up to date with history_.
   void IndexHistory() const;
   // The change a local transaction's ops make.

@@ -120,6 +120,24 @@ class SequenceCore {
     return ApplyDelete(op.ranges, newly_deleted, in_view);
   }
 
+  // Deferred deletes: a batch of remote deletes (a long history applied at once) is marked in
+  // one pass over the runs when the sequence is next read (Settle), rather than one lookup and
+  // one split per range. DeferDelete validates `ranges` as ApplyDelete does (nothing changes on
+  // error), queues them and sets *mark to the queue's length before them. Deletes here are not
+  // counted in the view (ApplyDelete with in_view false). Every method below that reads or edits
+  // the visible state settles first; ApplyInsert, ValidateInsert, ValidateDelete, UndoInsert and
+  // total_items do not need to (inserts integrate by ids and raw positions), so a remote change
+  // can defer its deletes, insert after them and be undone (DropDeferred) before anything settles.
+  Status DeferDelete(const std::vector<DotRange>& ranges, size_t* mark);
+  // Takes back the deletes queued from `mark` on (the undo of DeferDelete, in reverse order; the
+  // queue is never settled between the two within one change).
+  void DropDeferred(size_t mark);
+  // Applies the queued deletes. O(k log n) for k ranges, or one pass over the runs when k is
+  // large beside the sequence.
+  void Settle();
+  // Whether deletes are queued.
+  bool has_deferred() const;
+
   // Physically removes items first..first+len-1 (which must have been inserted by the latest
   // local inserts, undone in reverse order; no other item may name them as origin).
   void UndoInsert(Dot first, uint64_t len);
@@ -244,6 +262,14 @@ class Text {
                      bool in_view) {
     return core_.ApplyDelete(ranges, newly_deleted, in_view);
   }
+
+  // Deferred deletes (see SequenceCore).
+  Status DeferDelete(const std::vector<DotRange>& ranges, size_t* mark) {
+    return core_.DeferDelete(ranges, mark);
+  }
+  void DropDeferred(size_t mark) { core_.DropDeferred(mark); }
+  void Settle() { core_.Settle(); }
+  bool has_deferred() const { return core_.has_deferred(); }
 
   // Undo of local ops of an aborted transaction, in reverse order (see SequenceCore).
   void UndoInsert(Dot first, uint64_t len) { core_.UndoInsert(first, len); }
