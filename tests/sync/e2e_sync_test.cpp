@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "relay_process.h"
 #include "temp_dir.h"
 #include "weft/replica.h"
 #include "weft/sync.h"
@@ -27,58 +28,13 @@ using tcp = net::ip::tcp;
 
 namespace {
 
+using testing::FreePort;
+using testing::RelayProcess;
+
 void Check(const Status& s) {
   INFO(s.ToString());
   REQUIRE(s.ok());
 }
-
-uint16_t FreePort() {
-  net::io_context ioc;
-  tcp::acceptor a(ioc, tcp::endpoint(net::ip::make_address("127.0.0.1"), 0));
-  return a.local_endpoint().port();
-}
-
-// The weft-relay binary as a child process, stopped by its PID.
-class RelayProcess {
- public:
-  RelayProcess(const std::string& data, uint16_t port) {
-    std::string listen = "127.0.0.1:" + std::to_string(port);
-    std::vector<std::string> args = {"weft-relay", "--listen", listen, "--data", data};
-    std::vector<char*> argv;
-    for (std::string& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    int fds[2];
-    REQUIRE(pipe(fds) == 0);
-    pid_ = fork();
-    REQUIRE(pid_ >= 0);
-    if (pid_ == 0) {
-      dup2(fds[1], 1);
-      close(fds[0]);
-      close(fds[1]);
-      execv(WEFT_RELAY_BINARY, argv.data());
-      _exit(127);
-    }
-    close(fds[1]);
-    std::string line;
-    char c;
-    while (read(fds[0], &c, 1) == 1 && c != '\n') line += c;
-    close(fds[0]);
-    INFO(line);
-    REQUIRE(line.find("listening on") != std::string::npos);
-  }
-  ~RelayProcess() { Kill(SIGKILL); }
-  int Kill(int sig) {
-    if (pid_ <= 0) return 0;
-    kill(pid_, sig);
-    int st = 0;
-    waitpid(pid_, &st, 0);
-    pid_ = -1;
-    return st;
-  }
-
- private:
-  pid_t pid_ = -1;
-};
 
 std::unique_ptr<Replica> OpenDevice(const std::string& path) {
   auto r = Replica::Open(path);

@@ -27,6 +27,7 @@
 #include "pg_store.h"
 #include "random.h"
 #include "relay.h"
+#include "relay_process.h"
 #include "sync/session_auth.h"
 #include "sync/wire.h"
 #include "temp_dir.h"
@@ -246,59 +247,15 @@ class RawPeer {
   static inline uint64_t counter_ = 0;
 };
 
-// A port that was free a moment ago (for the child-process relay, restarted on the same port).
-uint16_t FreePort() {
-  net::io_context ioc;
-  tcp::acceptor a(ioc, tcp::endpoint(net::ip::make_address("127.0.0.1"), 0));
-  return a.local_endpoint().port();
+using testing::FreePort;
+
+// The relays these tests start as child processes pass on batches of at most 16 changes; `extra`:
+// more arguments (a store, ...).
+std::vector<std::string> RelayArgs(std::vector<std::string> extra = {}) {
+  extra.insert(extra.begin(), {"--max-batch", "16"});
+  return extra;
 }
-
-// The weft-relay binary as a child process.
-class RelayProcess {
- public:
-  // `extra`: more arguments (a store, ...).
-  RelayProcess(const std::string& data, uint16_t port, std::vector<std::string> extra = {}) {
-    std::string listen = "127.0.0.1:" + std::to_string(port);
-    std::vector<std::string> args = {"weft-relay", "--listen",    listen, "--data",
-                                     data,         "--max-batch", "16"};
-    args.insert(args.end(), extra.begin(), extra.end());
-    std::vector<char*> argv;
-    for (std::string& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    int fds[2];
-    REQUIRE(pipe(fds) == 0);
-    pid_ = fork();
-    REQUIRE(pid_ >= 0);
-    if (pid_ == 0) {
-      dup2(fds[1], 1);
-      close(fds[0]);
-      close(fds[1]);
-      execv(WEFT_RELAY_BINARY, argv.data());
-      _exit(127);
-    }
-    close(fds[1]);
-    // Wait for "weft-relay listening on ...".
-    std::string line;
-    char c;
-    while (read(fds[0], &c, 1) == 1 && c != '\n') line += c;
-    close(fds[0]);
-    INFO(line);
-    REQUIRE(line.find("listening on") != std::string::npos);
-  }
-  ~RelayProcess() { Kill(SIGKILL); }
-  // Sends `sig` and reaps the child; returns its wait status.
-  int Kill(int sig) {
-    if (pid_ <= 0) return 0;
-    kill(pid_, sig);
-    int st = 0;
-    waitpid(pid_, &st, 0);
-    pid_ = -1;
-    return st;
-  }
-
- private:
-  pid_t pid_ = -1;
-};
+using testing::RelayProcess;
 
 }  // namespace
 
@@ -373,7 +330,7 @@ TEST_CASE("weft-relay --store postgres:// keeps acknowledged changes across a SI
   CreateTodo(*a);
   EditTodo(*a, "a", 4);
   {
-    RelayProcess relay(dir.File("relay"), port, store);
+    RelayProcess relay(dir.File("relay"), port, RelayArgs(store));
     auto ra = SyncOnce(*a, Url(port), {}, 20s, FastOptions());
     INFO(ra.status().ToString());
     REQUIRE(ra.ok());
@@ -381,7 +338,7 @@ TEST_CASE("weft-relay --store postgres:// keeps acknowledged changes across a SI
     CHECK(WIFSIGNALED(relay.Kill(SIGKILL)));
   }
   CHECK(print_key() == key);
-  RelayProcess relay(dir.File("relay"), port, store);
+  RelayProcess relay(dir.File("relay"), port, RelayArgs(store));
   auto b = OpenReplica(dir.File("b.db"));
   auto rb = SyncOnce(*b, Url(port), {}, 20s, FastOptions());
   INFO(rb.status().ToString());
@@ -543,7 +500,7 @@ TEST_CASE("weft-relay on PostgreSQL killed during concurrent batches keeps each 
   // everything travels as changes and is stored as log rows.
   constexpr int kDevices = 4, kChanges = 120;
   const std::vector<std::string> docs = {"doc-0", "doc-1"};
-  auto proc = std::make_unique<RelayProcess>(dir.File("relay"), port, store);
+  auto proc = std::make_unique<RelayProcess>(dir.File("relay"), port, RelayArgs(store));
   std::vector<std::unique_ptr<Replica>> devices;
   std::vector<std::unique_ptr<SyncClient>> clients;
   for (int d = 0; d < kDevices; ++d) {
@@ -640,7 +597,7 @@ TEST_CASE("weft-relay on PostgreSQL killed during concurrent batches keeps each 
   CHECK(acked_total > 0);
 
   // Restarted: the devices resend what was not stored, and everything is there once.
-  proc = std::make_unique<RelayProcess>(dir.File("relay"), port, store);
+  proc = std::make_unique<RelayProcess>(dir.File("relay"), port, RelayArgs(store));
   for (auto& c : clients) {
     auto r = c->WaitUntilSynced(Url(port), 60s);
     INFO(r.status().ToString());
@@ -838,7 +795,7 @@ TEST_CASE("acknowledged changes survive a relay killed with SIGKILL", "[sync]") 
   testing::TempDir dir;
   uint16_t port = FreePort();
   std::string data = dir.File("relay");
-  auto proc = std::make_unique<RelayProcess>(data, port);
+  auto proc = std::make_unique<RelayProcess>(data, port, RelayArgs());
   auto a = OpenReplica(dir.File("a.db"));
   for (int i = 0; i < 400; ++i) {
     Check(a->Transact("big", [&](Txn& t) {
@@ -871,7 +828,7 @@ TEST_CASE("acknowledged changes survive a relay killed with SIGKILL", "[sync]") 
   REQUIRE(acked.TotalOps() > 0);
 
   // Restart on the same store and port; a new device, alone, finds every acknowledged change.
-  proc = std::make_unique<RelayProcess>(data, port);
+  proc = std::make_unique<RelayProcess>(data, port, RelayArgs());
   auto c = OpenReplica(dir.File("c.db"));
   auto rc = SyncOnce(*c, Url(port), {"big"}, 20s, FastOptions());
   INFO(rc.status().ToString());
