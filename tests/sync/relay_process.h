@@ -9,6 +9,7 @@
 #include <boost/asio.hpp>
 #include <catch2/catch.hpp>
 #include <cstdint>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -25,7 +26,9 @@ inline uint16_t FreePort() {
 class RelayProcess {
  public:
   // Starts `weft-relay --listen 127.0.0.1:PORT --data DATA EXTRA...` and waits for its
-  // "listening on" line.
+  // "listening on" line. With `port` 0 the relay binds a port the kernel picks (port() says
+  // which): no race for it with other processes; a relay to be restarted on the same port is
+  // given one beforehand (FreePort).
   RelayProcess(const std::string& data, uint16_t port, std::vector<std::string> extra = {}) {
     std::string listen = "127.0.0.1:" + std::to_string(port);
     std::vector<std::string> args = {"weft-relay", "--listen", listen, "--data", data};
@@ -51,10 +54,17 @@ class RelayProcess {
     close(fds[0]);
     INFO(line);
     REQUIRE(line.find("listening on") != std::string::npos);
+    // "weft-relay listening on HOST:PORT (node ...)": the port it bound.
+    const size_t colon = line.rfind(':', line.find(" ("));
+    REQUIRE(colon != std::string::npos);
+    port_ = static_cast<uint16_t>(std::atoi(line.c_str() + colon + 1));
+    REQUIRE(port_ != 0);
   }
   RelayProcess(const RelayProcess&) = delete;
   RelayProcess& operator=(const RelayProcess&) = delete;
   ~RelayProcess() { Kill(SIGKILL); }
+  // The loopback port the relay listens on.
+  uint16_t port() const { return port_; }
   // Sends `sig` and reaps the child; returns its wait status.
   int Kill(int sig) {
     if (pid_ <= 0) return 0;
@@ -67,6 +77,7 @@ class RelayProcess {
 
  private:
   pid_t pid_ = -1;
+  uint16_t port_ = 0;
 };
 
 }  // namespace weft::testing
