@@ -316,4 +316,26 @@ Result<std::string> PgSession::Exec(const std::string& sql) {
   return out;
 }
 
+Result<std::vector<std::vector<std::string>>> PgSession::Query(
+    const std::string& sql, const std::vector<std::string>& params) {
+  std::vector<const char*> values;
+  for (const std::string& p : params) values.push_back(p.c_str());
+  PGresult* r = PQexecParams(conn_, sql.c_str(), static_cast<int>(values.size()), nullptr,
+                             values.data(), nullptr, nullptr, 0);
+  const auto st = PQresultStatus(r);
+  if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+    Status s = Status::IOError(sql + ": " + PQresultErrorMessage(r));
+    PQclear(r);
+    return s;
+  }
+  std::vector<std::vector<std::string>> rows(PQntuples(r));
+  for (int i = 0; i < PQntuples(r); ++i) {
+    for (int j = 0; j < PQnfields(r); ++j) {
+      rows[i].emplace_back(PQgetvalue(r, i, j), PQgetlength(r, i, j));
+    }
+  }
+  PQclear(r);
+  return rows;
+}
+
 }  // namespace weft::testing

@@ -83,6 +83,10 @@ class PgSession {
   // Runs `sql` (BEGIN, SELECT ... FOR UPDATE, COMMIT, ...); the first value of its first row as
   // text ("" when none).
   Result<std::string> Exec(const std::string& sql);
+  // Runs the one statement `sql` with the text parameters `params` ($1, $2, ...); every row's
+  // values as text (a NULL as ""). kIOError with the server's message when it fails.
+  Result<std::vector<std::vector<std::string>>> Query(const std::string& sql,
+                                                      const std::vector<std::string>& params = {});
 
  private:
   PgSession() = default;
