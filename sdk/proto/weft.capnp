@@ -112,6 +112,12 @@ struct StateSeal {
   lamport @2 :UInt64;
   key @3 :Data;
   signature @4 :Data;
+  # The seal of an end-to-end encrypted document's snapshot: the signature (purpose
+  # weft/e2e-state/v1) covers a BLAKE2b-256 digest of the snapshot's bytes as sent (its key
+  # record, then its ciphertext) instead of the state, which a relay cannot read. A device that is
+  # an owner or an admin sends such a snapshot to a relay that holds exactly its version; the relay
+  # checks the seal and keeps the bytes, and serves them only to readers of that key record.
+  encrypted @5 :Bool;
 }
 
 # Ephemeral per-document state (who is here, cursors as stable anchors): fanned out to the other

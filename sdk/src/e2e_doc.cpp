@@ -90,6 +90,59 @@ std::string ChangeHeader(std::string_view doc, const crdt::Change& c, uint64_t f
   return out;
 }
 
+std::string EncodeEncryptedSnapshot(const KeyRecord& record, std::string_view payload) {
+  std::string out(1, static_cast<char>(kSnapshotVersion));
+  AppendBytes(out, EncodeKeyRecord(record));
+  out.append(payload);
+  return out;
+}
+
+Result<EncryptedSnapshot> DecodeEncryptedSnapshot(std::string_view bytes) {
+  if (bytes.empty()) return Status::Corruption("an empty encrypted snapshot");
+  if (static_cast<uint8_t>(bytes[0]) != kSnapshotVersion) {
+    return Status(
+        StatusCode::kUnsupportedVersion,
+        "an encrypted snapshot of version " + std::to_string(static_cast<uint8_t>(bytes[0])));
+  }
+  if (bytes.size() < 9) return Status::Corruption("a truncated encrypted snapshot");
+  uint64_t size = 0;
+  for (size_t i = 1; i < 9; ++i) size = (size << 8) | static_cast<uint8_t>(bytes[i]);
+  if (size > bytes.size() - 9) return Status::Corruption("a truncated encrypted snapshot");
+  auto record = DecodeKeyRecord(bytes.substr(9, size));
+  if (!record.ok()) {
+    return Status(record.status().code(),
+                  "encrypted snapshot's key record: " + record.status().message());
+  }
+  if (Status s = VerifyKeyRecordSignature(*record); !s.ok()) {
+    return Status(s.code(), "encrypted snapshot's key record: " + s.message());
+  }
+  EncryptedSnapshot out;
+  out.record_hash = RecordHash(*record);
+  out.record = std::move(*record);
+  out.payload = std::string(bytes.substr(9 + size));
+  auto epoch = PayloadEpoch(out.payload);
+  if (!epoch.ok()) {
+    return Status(epoch.status().code(), "encrypted snapshot: " + epoch.status().message());
+  }
+  if (*epoch != out.record.epoch) {
+    return Status::Corruption("an encrypted snapshot whose payload names another epoch (" +
+                              std::to_string(*epoch) + ") than its key record (" +
+                              std::to_string(out.record.epoch) + ")");
+  }
+  return out;
+}
+
+std::string SnapshotHeader(std::string_view doc, const crdt::VersionVector& version,
+                           uint64_t lamport, std::string_view record_hash) {
+  std::string out = "weft/e2e-snapshot/v1";
+  out.push_back('\0');
+  AppendBytes(out, doc);
+  AppendBytes(out, version.ToString());
+  AppendU64(out, lamport);
+  AppendBytes(out, record_hash);
+  return out;
+}
+
 // ---------------------------------------------------------------------------------------------
 // DocKeys
 

@@ -100,6 +100,27 @@ Result<crdt::Change> SealChange(std::string_view doc, const crdt::Change& plain,
 Result<std::optional<crdt::Change>> OpenChange(std::string_view doc, const crdt::Change& c,
                                                const DocKeys& keys, uint64_t* missing);
 
+// An encrypted document's snapshot as an owner or admin device seals it for relays to keep and
+// serve to new members (Replica::SealEncryptedState): the key record whose epoch key encrypts it,
+// in clear (a relay serves it only to that record's readers; a reader opens its key from it), and
+// EncryptPayload(that key, its epoch, SnapshotHeader, crdt::Document::EncodeSnapshot). Encoded:
+// version (1 byte) || record size (8 bytes, big-endian) || EncodeKeyRecord || payload.
+inline constexpr uint8_t kSnapshotVersion = 1;
+struct EncryptedSnapshot {
+  KeyRecord record;
+  std::string record_hash;  // RecordHash(record)
+  std::string payload;
+};
+std::string EncodeEncryptedSnapshot(const KeyRecord& record, std::string_view payload);
+// kCorruption for bytes that are not one encoded snapshot (the record must decode and its
+// signature verify: who signed it is the caller's to check), kUnsupportedVersion for an unknown
+// version. Never reads past `bytes`.
+Result<EncryptedSnapshot> DecodeEncryptedSnapshot(std::string_view bytes);
+// What an encrypted snapshot's ciphertext is bound to: the document, the version and Lamport time
+// it holds, and the record whose key encrypts it.
+std::string SnapshotHeader(std::string_view doc, const crdt::VersionVector& version,
+                           uint64_t lamport, std::string_view record_hash);
+
 // Whether `c` holds a sealed op or a keys op.
 bool HasSealed(const crdt::Change& c);
 bool HasKeysOps(const crdt::Change& c);

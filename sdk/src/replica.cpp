@@ -187,6 +187,10 @@ Status CheckSignature(std::string_view doc, const crdt::AccessList& access, cons
 
 // Whether `seal` is the signature of `d` (document `doc`) by its owner or an admin.
 Status CheckStateSeal(std::string_view doc, const crdt::Document& d, const StateSeal& seal) {
+  if (seal.encrypted) {
+    return Status(StatusCode::kPermissionDenied,
+                  "the seal is of an encrypted snapshot, not of a plain state");
+  }
   if (seal.version != d.version() || seal.lamport != d.lamport()) {
     return Status(StatusCode::kPermissionDenied, "the seal is of another version of the document");
   }
@@ -204,18 +208,49 @@ Status CheckStateSeal(std::string_view doc, const crdt::Document& d, const State
   return Status::Ok();
 }
 
+// Whether `seal` is the signature, by the owner or an admin of `access`, of encrypted snapshot
+// `data` of `doc` at `version` and `lamport` (SealEncryptedState).
+Status CheckEncryptedSeal(std::string_view doc, const crdt::AccessList& access,
+                          const VersionVector& version, uint64_t lamport, std::string_view data,
+                          const StateSeal& seal) {
+  if (!seal.encrypted) {
+    return Status(StatusCode::kPermissionDenied, "an encrypted snapshot with a plain state's seal");
+  }
+  if (seal.version != version || seal.lamport != lamport) {
+    return Status(StatusCode::kPermissionDenied, "the seal is of another version of the document");
+  }
+  const crdt::Role role = access.RoleOf(PrincipalOf(seal.key));
+  if (role != crdt::Role::kOwner && role != crdt::Role::kAdmin) {
+    return Status(StatusCode::kPermissionDenied,
+                  "the seal is not by the document's owner or an admin");
+  }
+  if (!VerifySignature(seal.key, kE2eStatePurpose,
+                       StateMessage(doc, seal.version, seal.lamport, Blake2b(data)),
+                       seal.signature)) {
+    return Status(StatusCode::kPermissionDenied,
+                  "the seal's signature does not match the encrypted snapshot");
+  }
+  return Status::Ok();
+}
+
 // A seal as sealed_snapshots keeps it: key (32 bytes), signature (64), Lamport time (8,
-// big-endian).
+// big-endian), then, for the seal of an encrypted snapshot, one byte 'e'.
 std::string EncodeSeal(const StateSeal& seal) {
   std::string out(reinterpret_cast<const char*>(seal.key.bytes().data()), PublicKey::kSize);
   out += seal.signature;
   for (int i = 7; i >= 0; --i) out.push_back(static_cast<char>(seal.lamport >> (8 * i)));
+  if (seal.encrypted) out.push_back('e');
   return out;
 }
 
 Result<StateSeal> DecodeSeal(std::string_view bytes, VersionVector version) {
-  if (bytes.size() != PublicKey::kSize + 64 + 8) return Status::Corruption("a stored seal");
+  constexpr size_t kPlain = PublicKey::kSize + 64 + 8;
   StateSeal seal;
+  if (bytes.size() == kPlain + 1 && bytes.back() == 'e') {
+    seal.encrypted = true;
+    bytes.remove_suffix(1);
+  }
+  if (bytes.size() != kPlain) return Status::Corruption("a stored seal");
   auto key = PublicKey::FromBytes(bytes.substr(0, PublicKey::kSize));
   if (!key) return Status::Corruption("a stored seal's key");
   seal.key = *key;
@@ -324,6 +359,13 @@ class ReplicaImpl final : public Replica {
                                        bool require_seal) override;
   Result<StateSeal> SealState(std::string_view doc) override;
   Status KeepSealedSnapshot(std::string_view doc, const StateSeal& seal) override;
+  Result<DocumentSnapshot> SealEncryptedState(std::string_view doc) override;
+  // Checks encrypted snapshot `data` of `doc` against `seal`, opens it with this device's key and
+  // checks the state inside; its plaintext in `*plain`. Changes nothing.
+  Result<crdt::Document> OpenEncryptedSnapshot(std::string_view doc, std::string_view data,
+                                               const StateSeal& seal, std::string* plain);
+  Status KeepEncryptedSnapshot(std::string_view doc, std::string_view data,
+                               const StateSeal& seal) override;
   Result<DocumentSnapshot> SealedSnapshot(std::string_view doc) override;
   Result<VersionVector> BaseVersion(std::string_view doc) override;
 
@@ -1611,7 +1653,8 @@ Result<StateSeal> ReplicaImpl::SealState(std::string_view doc) {
     const crdt::Document& d = v.document();
     const crdt::Role role = d.access().RoleOf(PrincipalOf(public_key_));
     if (d.access().encrypted()) {
-      refused = Status::InvalidArgument("no seals of end-to-end encrypted documents (not built)");
+      refused = Status::InvalidArgument(
+          "an end-to-end encrypted document's state is sealed encrypted (SealEncryptedState)");
     } else if (!d.access().owned()) {
       refused = Status::InvalidArgument("a public document has no owner to seal it");
     } else if (role != crdt::Role::kOwner && role != crdt::Role::kAdmin) {
@@ -1650,6 +1693,143 @@ Status ReplicaImpl::KeepSealedSnapshot(std::string_view doc, const StateSeal& se
   return store_->PutSealedSnapshot(doc, seal.version, EncodeSeal(seal), data);
 }
 
+Result<DocumentSnapshot> ReplicaImpl::SealEncryptedState(std::string_view doc) {
+  WEFT_RETURN_IF_ERROR(CheckDocId(doc));
+  if (!HasDocument(doc)) return Status::NotFound("no document \"" + std::string(doc) + "\"");
+  DocSlot& slot = Slot(doc);
+  std::unique_lock w(slot.write);  // the keys (DocState::keys) are refreshed below
+  auto loaded = Load(slot, doc, false);
+  if (!loaded.ok()) return loaded.status();
+  DocState* st = *loaded;
+  std::shared_lock lock(slot.state);
+  const crdt::Document& d = st->doc;
+  if (!d.access().encrypted()) {
+    return Status::InvalidArgument("\"" + std::string(doc) +
+                                   "\" is not end-to-end encrypted (SealState seals its state)");
+  }
+  const crdt::Role role = d.access().RoleOf(PrincipalOf(public_key_));
+  if (role != crdt::Role::kOwner && role != crdt::Role::kAdmin) {
+    return Status(StatusCode::kPermissionDenied, "only the owner or an admin seals a state");
+  }
+  // A state missing content it could not decrypt would hide that content from every device that
+  // bootstraps from it.
+  if (!st->missing_epochs.empty()) {
+    return Status(StatusCode::kPermissionDenied,
+                  "this device holds content of \"" + std::string(doc) + "\" it cannot decrypt");
+  }
+  st->keys.Refresh(doc, d.access(), secret_key_);
+  const e2e::HeldRecord* newest = st->keys.Newest();
+  const e2e::EpochKey* key = newest ? st->keys.KeyOf(newest->hash) : nullptr;
+  if (!key) {
+    return Status(StatusCode::kPermissionDenied,
+                  "this device holds no key of the newest epoch of \"" + std::string(doc) + "\"");
+  }
+  DocumentSnapshot out;
+  out.version = d.version();
+  StateSeal seal;
+  seal.version = out.version;
+  seal.lamport = d.lamport();
+  seal.encrypted = true;
+  auto payload = e2e::EncryptPayload(
+      *key, newest->record.epoch,
+      e2e::SnapshotHeader(doc, seal.version, seal.lamport, newest->hash), d.EncodeSnapshot(false));
+  if (!payload.ok()) return payload.status();
+  out.data = e2e::EncodeEncryptedSnapshot(newest->record, *payload);
+  auto sig = secret_key_.Sign(kE2eStatePurpose,
+                              StateMessage(doc, seal.version, seal.lamport, Blake2b(out.data)));
+  if (!sig.ok()) return sig.status();
+  seal.key = public_key_;
+  seal.signature.assign(reinterpret_cast<const char*>(sig->data()), sig->size());
+  out.seal = std::move(seal);
+  return out;
+}
+
+Result<crdt::Document> ReplicaImpl::OpenEncryptedSnapshot(std::string_view doc,
+                                                          std::string_view data,
+                                                          const StateSeal& seal,
+                                                          std::string* plain) {
+  const std::string what = "the encrypted snapshot of \"" + std::string(doc) + "\": ";
+  auto refuse = [&](const Status& s) { return Status(s.code(), what + s.message()); };
+  // One signature first, over the bytes as they came: who signed is checked against the access
+  // list inside, once it is open.
+  if (!VerifySignature(seal.key, kE2eStatePurpose,
+                       StateMessage(doc, seal.version, seal.lamport, Blake2b(data)),
+                       seal.signature)) {
+    return refuse(Status(StatusCode::kPermissionDenied,
+                         "the seal's signature does not match the encrypted snapshot"));
+  }
+  auto snap = e2e::DecodeEncryptedSnapshot(data);
+  if (!snap.ok()) return refuse(snap.status());
+  if (snap->record.doc != doc) {
+    return refuse(Status(StatusCode::kPermissionDenied, "its key record is of another document"));
+  }
+  auto key = e2e::OpenEpochKey(snap->record, secret_key_);
+  if (!key.ok()) {
+    return refuse(Status(key.status().code(),
+                         "this device holds no key of epoch " + std::to_string(snap->record.epoch) +
+                             " it is encrypted under (" + key.status().message() + ")"));
+  }
+  auto text = e2e::DecryptPayload(
+      *key, e2e::SnapshotHeader(doc, seal.version, seal.lamport, snap->record_hash), snap->payload);
+  if (!text.ok()) return refuse(text.status());
+  crdt::DocumentOptions dopts{options_.max_drift_ms, /*keep_history=*/false};
+  auto d = crdt::Document::DecodeSnapshot(*text, actor_, dopts);
+  if (!d.ok()) return refuse(Status::Corruption(d.status().message()));
+  if (!d->access().encrypted()) {
+    return refuse(Status(StatusCode::kPermissionDenied, "it holds a plain document"));
+  }
+  if (Status c = CheckEncryptedSeal(doc, d->access(), d->version(), d->lamport(), data, seal);
+      !c.ok()) {
+    return refuse(c);
+  }
+  // The record it is encrypted under must be one of the state's own (a keys op of one of its
+  // admins), so that its epoch is one the access list made.
+  e2e::DocKeys keys;
+  keys.Refresh(doc, d->access(), secret_key_);
+  if (!keys.KeyOf(snap->record_hash)) {
+    return refuse(Status(StatusCode::kPermissionDenied,
+                         "it is encrypted under a key record its own access list does not hold"));
+  }
+  *plain = std::move(*text);
+  return d;
+}
+
+Status ReplicaImpl::KeepEncryptedSnapshot(std::string_view doc, std::string_view data,
+                                          const StateSeal& seal) {
+  WEFT_RETURN_IF_ERROR(CheckDocId(doc));
+  if (!HasDocument(doc)) return Status::NotFound("no document \"" + std::string(doc) + "\"");
+  DocSlot& slot = Slot(doc);
+  std::unique_lock w(slot.write);
+  auto loaded = Load(slot, doc, false);
+  if (!loaded.ok()) return loaded.status();
+  DocState* st = *loaded;
+  {
+    std::shared_lock lock(slot.state);
+    const crdt::Document& d = st->doc;
+    if (!d.access().encrypted()) {
+      return Status(StatusCode::kPermissionDenied,
+                    "an encrypted snapshot of a document that is not end-to-end encrypted");
+    }
+    if (d.version() != seal.version) {
+      return Status::InvalidArgument("the document is at another version here than the seal's");
+    }
+    WEFT_RETURN_IF_ERROR(CheckEncryptedSeal(doc, d.access(), d.version(), d.lamport(), data, seal));
+    auto snap = e2e::DecodeEncryptedSnapshot(data);
+    if (!snap.ok()) return snap.status();
+    // Its key record must be one the document holds (signed by one of its admins): a reader that
+    // opens the key from it then reads under an epoch the access list made.
+    st->keys.Refresh(doc, d.access(), secret_key_);
+    const auto& held = st->keys.records();
+    if (snap->record.doc != doc ||
+        std::none_of(held.begin(), held.end(),
+                     [&](const e2e::HeldRecord& r) { return r.hash == snap->record_hash; })) {
+      return Status(StatusCode::kPermissionDenied,
+                    "an encrypted snapshot under a key record the document does not hold");
+    }
+  }
+  return store_->PutSealedSnapshot(doc, seal.version, EncodeSeal(seal), data);
+}
+
 Result<DocumentSnapshot> ReplicaImpl::SealedSnapshot(std::string_view doc) {
   WEFT_RETURN_IF_ERROR(CheckDocId(doc));
   auto rec = store_->GetSealedSnapshot(doc);
@@ -1670,15 +1850,20 @@ Result<VersionVector> ReplicaImpl::ImportSnapshot(std::string_view doc, std::str
   WEFT_RETURN_IF_ERROR(CheckDocId(doc));
   // Validate before touching anything: hostile bytes are refused here.
   crdt::DocumentOptions dopts{options_.max_drift_ms, /*keep_history=*/false};
-  auto decoded = crdt::Document::DecodeSnapshot(data, actor_, dopts);
+  const bool encrypted = seal && seal->encrypted;
+  std::string opened;  // an encrypted snapshot's plaintext: the base kept
+  auto decoded = encrypted ? OpenEncryptedSnapshot(doc, data, *seal, &opened)
+                           : crdt::Document::DecodeSnapshot(data, actor_, dopts);
   if (!decoded.ok()) {
+    if (encrypted) return decoded.status();
     return Status::Corruption("snapshot of \"" + std::string(doc) +
                               "\": " + decoded.status().message());
   }
-  if (decoded->access().encrypted()) {
-    return Status(StatusCode::kPermissionDenied, "a snapshot of end-to-end encrypted document \"" +
-                                                     std::string(doc) +
-                                                     "\" is not taken: its log is needed");
+  if (encrypted) data = opened;
+  if (decoded->access().encrypted() && !encrypted) {
+    return Status(StatusCode::kPermissionDenied,
+                  "a snapshot of end-to-end encrypted document \"" + std::string(doc) +
+                      "\" is taken only encrypted and sealed by its owner or an admin");
   }
   const VersionVector version = decoded->version();
   if (expected && *expected != version) {
@@ -1686,12 +1871,13 @@ Result<VersionVector> ReplicaImpl::ImportSnapshot(std::string_view doc, std::str
                               "\" does not hold the version it was sent with");
   }
   // A snapshot carries no history to check signatures on: an owned document's is taken from an
-  // untrusted source only with its owner's or an admin's seal of that very state.
-  if (seal) {
+  // untrusted source only with its owner's or an admin's seal of that very state (an encrypted
+  // one's seal was checked as it was opened).
+  if (seal && !encrypted) {
     if (Status c = CheckStateSeal(doc, *decoded, *seal); !c.ok()) {
       return Status(c.code(), "the snapshot of \"" + std::string(doc) + "\": " + c.message());
     }
-  } else if (require_seal && decoded->access().owned()) {
+  } else if (!seal && require_seal && decoded->access().owned()) {
     return Status(StatusCode::kPermissionDenied, "the snapshot of owned document \"" +
                                                      std::string(doc) +
                                                      "\" is not sealed by its owner or an admin");
@@ -1711,10 +1897,12 @@ Result<VersionVector> ReplicaImpl::ImportSnapshot(std::string_view doc, std::str
                                    "\" lacks changes this replica holds; it cannot replace them");
   }
   if (loaded.ok() && local.Dominates(version)) return local;  // nothing new in it
-  // Kept with the base, to serve others: they check the seal the same way.
-  const std::string sealed = seal ? EncodeSeal(*seal) : std::string();
+  // Kept with the base, to serve others: they check the seal the same way. (Not an encrypted
+  // snapshot's: the base is its plaintext, which the seal does not sign; devices do not serve
+  // snapshots of encrypted documents.)
+  const std::string sealed = seal && !encrypted ? EncodeSeal(*seal) : std::string();
   auto commit = store_->ImportBase(doc, static_cast<int64_t>(options_.clock()), version, data,
-                                   seal ? &sealed : nullptr);
+                                   sealed.empty() ? nullptr : &sealed);
   if (!commit.ok()) return commit.status();
   WEFT_RETURN_IF_ERROR(store_->WaitDurable(*commit));
   {
@@ -1722,6 +1910,7 @@ Result<VersionVector> ReplicaImpl::ImportSnapshot(std::string_view doc, std::str
     auto fresh = std::make_unique<DocState>(std::move(*decoded));
     // The log rows held stay, and the snapshot holds them all (it dominates them).
     if (loaded.ok()) fresh->log_pos = (*loaded)->log_pos;
+    if (encrypted) fresh->keys.Refresh(doc, fresh->doc.access(), secret_key_);
     slot.st = std::move(fresh);
   }
   {

@@ -371,7 +371,8 @@ TEST_CASE("tampered ciphertext, moved payloads, swapped epochs and bad records c
 }
 
 TEST_CASE(
-    "no snapshot of an encrypted document is written, served or taken, and the log stays whole",
+    "no plain snapshot of an encrypted document is written, served or taken, and the log stays "
+    "whole",
     "[e2e]") {
   testing::TempDir dir;
   auto owner = OpenDevice(dir.File("owner.db"));

@@ -42,10 +42,14 @@ std::unique_ptr<Replica> OpenDevice(const std::string& path) {
   return std::move(*r);
 }
 
+// An owner or admin device sends the relay a sealed snapshot (an encrypted one of an encrypted
+// document) whenever the relay holds its version and it changed: so that the relay (started with
+// --snapshot-min-changes 1) bootstraps the devices that come later from one.
 SyncOptions FastOptions() {
   SyncOptions o;
   o.initial_backoff = 50ms;
   o.max_backoff = 500ms;
+  o.seal_min_seqs = 1;
   return o;
 }
 
@@ -82,7 +86,8 @@ struct Devices {
 // The owner creates the encrypted document "vault" (a value under kMapKey, a text), grants it to
 // a writer and a reader, and writes the plain document "plain" (kControl); all sync through the
 // relay on `port`. The writer reads the document and writes to it under the current epoch; the
-// reader reads all of it, its epochs' keys opened from the records the relay stored.
+// reader reads all of it, its epochs' keys opened from the records the relay stored. The writer
+// and the reader start from the owner's encrypted snapshot (FastOptions).
 Devices ShareThroughRelay(const testing::TempDir& dir, uint16_t port) {
   Devices d{OpenDevice(dir.File("owner.db")), OpenDevice(dir.File("writer.db")),
             OpenDevice(dir.File("reader.db"))};
@@ -127,6 +132,11 @@ Devices ShareThroughRelay(const testing::TempDir& dir, uint16_t port) {
   CHECK(info->has_key);
   CHECK(info->missing_epochs.empty());
   CHECK(State(*d.reader, "plain").find(kControl) != std::string::npos);
+  // The reader started from the encrypted snapshot the owner sealed and the relay kept, and took
+  // the log after it.
+  auto base = d.reader->BaseVersion("vault");
+  REQUIRE(base.ok());
+  CHECK_FALSE(base->empty());
   return d;
 }
 
@@ -224,7 +234,7 @@ TEST_CASE("an encrypted document syncs through weft-relay, which never holds its
           "[sync][e2e][security]") {
   testing::TempDir dir;
   const std::string data = dir.File("relay");
-  RelayProcess relay(data, 0);
+  RelayProcess relay(data, 0, {"--snapshot-min-changes", "1"});
   Devices devices = ShareThroughRelay(dir, relay.port());
 
   // None of the encrypted content is in the relay's files, running (with its WAL) or killed.
@@ -251,7 +261,8 @@ TEST_CASE(
   const std::string db = NewPgDatabase();
   testing::TempDir dir;
   const std::string data = dir.File("relay");  // the relay's own files: its store is `db`
-  RelayProcess relay(data, 0, {"--store", db, "--store-name", "e2e"});
+  RelayProcess relay(data, 0,
+                     {"--store", db, "--store-name", "e2e", "--snapshot-min-changes", "1"});
   Devices devices = ShareThroughRelay(dir, relay.port());
 
   // The control for compressed values: a plain value well over 2 KB and compressible.

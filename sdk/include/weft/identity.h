@@ -58,6 +58,7 @@ inline constexpr std::string_view kAdmissionPurpose = "weft/admission/v1";  // a
 inline constexpr std::string_view kChangePurpose = "weft/change/v1";        // a change's author
 inline constexpr std::string_view kStatePurpose = "weft/state/v1";          // a sealed snapshot
 inline constexpr std::string_view kE2eKeysPurpose = "weft/e2e-keys/v1";     // an epoch's key record
+inline constexpr std::string_view kE2eStatePurpose = "weft/e2e-state/v1";   // an encrypted snapshot
 
 // Whether `signature` is `key`'s signature of `message` for `purpose` (see Replica::Sign).
 bool VerifySignature(const PublicKey& key, std::string_view purpose, std::string_view message,

@@ -201,11 +201,17 @@ struct HistoryEntry {
 // document ID, the version, the Lamport time and a BLAKE2b-256 digest of the canonical state).
 // A snapshot has no history whose signatures could be checked: a replica that trusts no relay
 // takes one of an owned document only with a seal that matches it (docs/security.md).
+//
+// The seal of an end-to-end encrypted document's snapshot (`encrypted`) signs, for
+// kE2eStatePurpose, a digest of the encrypted snapshot's bytes instead of the state (which a
+// relay cannot read): a relay checks it against the version it holds and keeps the bytes; a
+// reader checks it, decrypts, and checks the state inside (SealEncryptedState).
 struct StateSeal {
   VersionVector version;
   uint64_t lamport = 0;
   PublicKey key;          // the signer: the owner or an admin in the sealed state
   std::string signature;  // 64 bytes
+  bool encrypted = false;
 };
 
 // A document's state without its history, for bootstrapping another replica.
@@ -418,6 +424,19 @@ class Replica {
   // matches the current state (kInvalidArgument when the document is at another version here,
   // kPermissionDenied when the seal is not the owner's or an admin's signature of this state).
   virtual Status KeepSealedSnapshot(std::string_view doc, const StateSeal& seal) = 0;
+  // The snapshot of end-to-end encrypted document `doc` as this device reads it, encrypted under
+  // the newest key epoch it holds and sealed with its key, for relays to keep and serve to new
+  // members (docs/security.md, "Bootstrap by encrypted snapshot"). kPermissionDenied unless this
+  // device is the owner or an admin, holds the newest epoch's key and can decrypt all it holds;
+  // kInvalidArgument for a plain document.
+  virtual Result<DocumentSnapshot> SealEncryptedState(std::string_view doc) = 0;
+  // Keeps `data`, an encrypted snapshot of `doc` sealed by `seal` (SealEncryptedState), for
+  // SealedSnapshot, without reading it: when the seal is the owner's or an admin's signature of
+  // these bytes at the version and Lamport time the document has here, and the key record inside
+  // is one the document holds (kInvalidArgument when the document is at another version here,
+  // kPermissionDenied or kCorruption otherwise). What a relay does with a device's upload.
+  virtual Status KeepEncryptedSnapshot(std::string_view doc, std::string_view data,
+                                       const StateSeal& seal) = 0;
   // The latest sealed snapshot kept of `doc` (kNotFound when none).
   virtual Result<DocumentSnapshot> SealedSnapshot(std::string_view doc) = 0;
   // The version of the snapshot the log of `doc` starts after (empty when the log is complete).

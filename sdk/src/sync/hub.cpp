@@ -239,4 +239,16 @@ VersionVector Hub::BaseVersion(const std::string& doc) {
   return *b;
 }
 
+std::optional<Hub::Upload> Hub::LastUpload(const std::string& doc, const PublicKey& peer) const {
+  std::lock_guard lock(mu_);
+  auto it = uploads_.find({doc, peer});
+  if (it == uploads_.end()) return std::nullopt;
+  return it->second;
+}
+
+void Hub::NoteUpload(const std::string& doc, const PublicKey& peer, Upload upload) {
+  std::lock_guard lock(mu_);
+  uploads_[{doc, peer}] = upload;
+}
+
 }  // namespace weft::sync

@@ -158,6 +158,15 @@ class Hub {
   // Replica::BaseVersion, cached (it changes only when a snapshot is imported).
   VersionVector BaseVersion(const std::string& doc);
 
+  // The encrypted snapshot of `doc` this device last sent the peer holding `peer` (its seqs and
+  // key epoch): kept across connections, so that a reconnect does not send the whole state again.
+  struct Upload {
+    uint64_t seqs = 0;
+    uint64_t epoch = 0;
+  };
+  std::optional<Upload> LastUpload(const std::string& doc, const PublicKey& peer) const;
+  void NoteUpload(const std::string& doc, const PublicKey& peer, Upload upload);
+
  private:
   Replica& replica_;
   NodeId self_;
@@ -189,6 +198,7 @@ class Hub {
   size_t recent_bytes_ = 0;
   std::map<std::string, VersionVector> bases_;  // cached BaseVersion per document
   uint64_t bases_generation_ = 0;               // bumped by every snapshot import
+  std::map<std::pair<std::string, PublicKey>, Upload> uploads_;
 };
 
 }  // namespace weft::sync

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "e2e_doc.h"
 #include "identity_internal.h"
 #include "sync/session_auth.h"
 #include "weft/crdt/document.h"
@@ -689,31 +690,78 @@ bool Link::StateTrusted() const {
 namespace {
 
 StateSealMsg SealMsg(const std::string& doc, const StateSeal& seal) {
-  return {doc, seal.version, seal.lamport,
+  return {doc,
+          seal.version,
+          seal.lamport,
           std::string(reinterpret_cast<const char*>(seal.key.bytes().data()), PublicKey::kSize),
-          seal.signature};
+          seal.signature,
+          seal.encrypted};
 }
 
 std::optional<StateSeal> SealOf(const StateSealMsg& m) {
   auto key = PublicKey::FromBytes(m.key);
   if (!key) return std::nullopt;
-  return StateSeal{m.version, m.lamport, *key, m.signature};
+  return StateSeal{m.version, m.lamport, *key, m.signature, m.encrypted};
+}
+
+// Whether `key` is a reader of the key record encrypted snapshot `data` is encrypted under (a
+// relay serves it only to them: anyone else could not open it).
+bool ReaderOfSnapshot(std::string_view data, const PublicKey& key) {
+  auto snap = e2e::DecodeEncryptedSnapshot(data);
+  if (!snap.ok()) return false;
+  const auto& readers = snap->record.readers;
+  return std::any_of(readers.begin(), readers.end(),
+                     [&](const e2e::SealedKey& k) { return k.reader == key; });
 }
 
 }  // namespace
 
 void Link::MaybeSeal(const std::string& doc, LinkDocState& d, const VersionVector& acked) {
-  if (config_.relay || config_.seal_min_seqs == 0) return;
+  if (config_.relay || config_.seal_min_seqs == 0 || d.snapshot_sending) return;
   const VersionVector local = LocalVersion(doc);
-  if (acked != local || local.TotalOps() < d.sealed.TotalOps() + config_.seal_min_seqs) return;
+  if (acked != local) return;
+  auto enc = hub_.replica().Encryption(doc);
+  if (enc.ok() && enc->encrypted) return MaybeSealEncrypted(doc, d, local, enc->epoch);
+  if (local.TotalOps() < d.sealed.TotalOps() + config_.seal_min_seqs) return;
   d.sealed = local;  // once per version, sealed or not (a public document, or no admin here)
   auto seal = hub_.replica().SealState(doc);
   if (!seal.ok() || seal->version != local) return;
   Send(SealMsg(doc, *seal));
 }
 
+void Link::MaybeSealEncrypted(const std::string& doc, LinkDocState& d, const VersionVector& local,
+                              uint64_t epoch) {
+  // The relay cannot make a snapshot of what it cannot read: this device sends one, encrypted
+  // and sealed, when the relay holds exactly its version. Each upload is the whole state, so it
+  // waits for a quarter of the document's seqs (at least seal_min_seqs) more than the last one,
+  // and a new key epoch (a grant or a revoke): a new member can open only a snapshot encrypted
+  // under an epoch whose record names it.
+  const auto before = hub_.LastUpload(doc, peer_key_);
+  const uint64_t last = before ? before->seqs : 0;
+  const uint64_t wait = std::max<uint64_t>(config_.seal_min_seqs, last / 4);
+  const bool new_epoch = before && before->epoch != epoch;
+  if (!new_epoch && local.TotalOps() < last + wait) return;
+  if (d.sealed == local) return;  // tried at this version on this connection already
+  d.sealed = local;               // once per version, sealed or not (not an admin here)
+  auto snap = hub_.replica().SealEncryptedState(doc);
+  if (!snap.ok() || snap->version != local || !snap->seal) return;
+  d.snapshot_sending = true;
+  d.snapshot_out = std::move(snap->data);
+  d.snapshot_out_version = std::move(snap->version);
+  d.snapshot_out_seal = SealMsg(doc, *snap->seal);
+  d.snapshot_out_bytes = 0;
+  d.snapshot_out_total = d.snapshot_out.size();
+  hub_.NoteUpload(doc, peer_key_, {local.TotalOps(), epoch});
+  Pump();
+}
+
 void Link::OnSeal(const StateSealMsg& m) {
   if (!config_.relay) return;  // only relays keep sealed snapshots, to serve new devices
+  if (m.encrypted) {
+    // An encrypted snapshot's seal travels with its bytes (SnapshotChunk), never alone.
+    ++hub_.counters().writes_denied;
+    return;
+  }
   if (docs_.find(m.doc) == docs_.end()) {
     return Fail(ErrorCode::kUnexpected, "a seal for a document before its Have", m.doc);
   }
@@ -738,7 +786,11 @@ void Link::OnSnapshotChunk(const SnapshotChunkMsg& m) {
   // (who wrote what, who granted what). Only a peer this side trusts (a trusted relay, or the
   // relay a device dialled) may replace an owned document with one, or bring one in.
   const bool checked = config_.open || peer_trusted_;
-  if (!checked && m.offset == 0) {
+  // An encrypted snapshot, sealed by the owner or an admin: a relay keeps it (it cannot read it),
+  // a device opens it; either checks the seal, whoever sent it.
+  const bool encrypted = (m.offset == 0 ? m.seal : d.snapshot_in_seal) &&
+                         (m.offset == 0 ? m.seal->encrypted : d.snapshot_in_seal->encrypted);
+  if (!checked && !encrypted && m.offset == 0) {
     auto access = hub_.replica().Access(m.doc);
     if (access.ok() && access->owned) return RefuseSnapshot(m.doc);
   }
@@ -776,7 +828,8 @@ void Link::OnSnapshotChunk(const SnapshotChunkMsg& m) {
   d.snapshot_receiving = false;
   std::string data = std::move(d.snapshot_in);
   d.snapshot_in = std::string();
-  if (!checked) {
+  if (encrypted && config_.relay) return KeepEncryptedSnapshot(m.doc, data, *d.snapshot_in_seal);
+  if (!checked && !encrypted) {
     // The document may have become owned while the chunks arrived, or the snapshot may be of an
     // owned one (bytes that do not decode are ImportSnapshot's to refuse).
     auto access = hub_.replica().Access(m.doc);
@@ -807,6 +860,18 @@ void Link::OnSnapshotChunk(const SnapshotChunkMsg& m) {
   ++hub_.counters().snapshots_received;
   // The snapshot is durable (ImportSnapshot committed it): acknowledge.
   Send(AckMsg{m.doc, *r});
+}
+
+void Link::KeepEncryptedSnapshot(const std::string& doc, const std::string& data,
+                                 const StateSealMsg& m) {
+  auto seal = SealOf(m);
+  Status s = seal ? hub_.replica().KeepEncryptedSnapshot(doc, data, *seal)
+                  : Status(StatusCode::kPermissionDenied, "a seal's key is not a key");
+  // One of another version than this relay's (it moved on meanwhile) is dropped; one that does
+  // not check is counted. Neither stops the document: the log still serves every peer.
+  if (s.code() == StatusCode::kPermissionDenied || s.code() == StatusCode::kCorruption) {
+    ++hub_.counters().writes_denied;
+  }
 }
 
 void Link::RefuseSnapshot(const std::string& doc) {
@@ -1117,7 +1182,11 @@ bool Link::MaybeStartSnapshot(const std::string& doc, LinkDocState& d, const Ver
   // An owned document goes to a peer not trusted with the state only as a seal vouches for it:
   // the latest sealed snapshot, when the peer holds nothing past it; else the log.
   auto access = hub_.replica().Access(doc);
-  const bool sealed_only = !StateTrusted() && access.ok() && access->owned;
+  auto enc = hub_.replica().Encryption(doc);
+  const bool encrypted = enc.ok() && enc->encrypted;
+  // An encrypted document: the latest encrypted snapshot a member sealed, to a reader of its key
+  // record only (nobody here can read one, trusted or not).
+  const bool sealed_only = encrypted || (!StateTrusted() && access.ok() && access->owned);
   auto snap = sealed_only ? hub_.replica().SealedSnapshot(doc) : hub_.replica().ExportSnapshot(doc);
   if (!snap.ok()) {
     if (snap.status().code() != StatusCode::kNotFound) {
@@ -1126,6 +1195,10 @@ bool Link::MaybeStartSnapshot(const std::string& doc, LinkDocState& d, const Ver
     return false;
   }
   if (sealed_only && !snap->version.Dominates(known)) return false;
+  if (encrypted &&
+      (!snap->seal || !snap->seal->encrypted || !ReaderOfSnapshot(snap->data, peer_key_))) {
+    return false;
+  }
   d.outbox.clear();
   d.snapshot_sending = true;
   d.snapshot_out = std::move(snap->data);
@@ -1260,6 +1333,7 @@ bool Link::Converged(std::string* waiting) const {
     if (!d.stopped.empty()) return wait("\"" + doc + "\", stopped (" + d.stopped + ")");
     if (!d.we_sent_have || !d.peer_sent_have) return wait("the Have of \"" + doc + "\"");
     if (!d.acked.Dominates(d.target_local)) return wait("the peer's Ack of \"" + doc + "\"");
+    if (d.snapshot_sending) return wait("the snapshot of \"" + doc + "\" to be sent");
     if (!LocalVersion(doc).Dominates(d.target_remote)) {
       return wait("the peer's changes of \"" + doc + "\"");
     }

@@ -263,6 +263,12 @@ class Link {
   // After the peer acknowledged `acked` of `doc`: seals the state for it when due (see
   // LinkConfig::seal_min_seqs).
   void MaybeSeal(const std::string& doc, LinkDocState& d, const VersionVector& acked);
+  // MaybeSeal for an end-to-end encrypted document at `epoch`: sends its encrypted snapshot.
+  void MaybeSealEncrypted(const std::string& doc, LinkDocState& d, const VersionVector& local,
+                          uint64_t epoch);
+  // Keeps an encrypted snapshot a device sent (a relay).
+  void KeepEncryptedSnapshot(const std::string& doc, const std::string& data,
+                             const StateSealMsg& seal);
   // Whether the peer's snapshots are taken without a seal (and it is served unsealed ones).
   bool StateTrusted() const;
   void OnPresence(const PresenceMsg& m);

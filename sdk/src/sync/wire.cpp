@@ -105,6 +105,7 @@ Result<StateSealMsg> ReadSeal(proto::StateSeal::Reader s, const DecodeLimits& li
   if (s.getSignature().size() != 64) return Bad("a seal's signature is 64 bytes");
   out.key = ToString(s.getKey());
   out.signature = ToString(s.getSignature());
+  out.encrypted = s.getEncrypted();
   return out;
 }
 
@@ -114,6 +115,7 @@ void WriteSeal(proto::StateSeal::Builder b, const StateSealMsg& m) {
   b.setLamport(m.lamport);
   b.setKey(Bytes(m.key));
   b.setSignature(Bytes(m.signature));
+  b.setEncrypted(m.encrypted);
 }
 
 Result<Message> DecodeRoot(proto::Message::Reader m, const DecodeLimits& limits) {

@@ -74,8 +74,9 @@ struct StateSealMsg {
   std::string doc;
   VersionVector version;
   uint64_t lamport = 0;
-  std::string key;        // 32 bytes
-  std::string signature;  // 64 bytes
+  std::string key;         // 32 bytes
+  std::string signature;   // 64 bytes
+  bool encrypted = false;  // of an encrypted snapshot (StateSeal::encrypted)
 };
 
 struct SnapshotChunkMsg {
