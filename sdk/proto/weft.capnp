@@ -12,7 +12,9 @@ $Cxx.namespace("weft::proto");
 # Error keeps its encoding across versions, so that a peer of any version reads that refusal.
 # Version 2 authenticates both sides (Hello.publicKey, nonce, proof; Auth).
 # Version 3 adds signed snapshots (StateSeal, SnapshotChunk.seal).
-const protocolVersion :UInt32 = 3;
+# Version 4 adds encrypted snapshots of end-to-end encrypted documents (StateSeal.encrypted), which
+# devices send to relays.
+const protocolVersion :UInt32 = 4;
 
 # One entry of a version vector: node -> highest contiguous seq held.
 struct VersionEntry {

@@ -208,27 +208,27 @@ Status CheckStateSeal(std::string_view doc, const crdt::Document& d, const State
   return Status::Ok();
 }
 
-// Whether `seal` is the signature, by the owner or an admin of `access`, of encrypted snapshot
-// `data` of `doc` at `version` and `lamport` (SealEncryptedState).
-Status CheckEncryptedSeal(std::string_view doc, const crdt::AccessList& access,
-                          const VersionVector& version, uint64_t lamport, std::string_view data,
-                          const StateSeal& seal) {
+// Whether `seal` is a signature of encrypted snapshot `data` of `doc` by its key, at the seal's
+// version and Lamport time (SealEncryptedState). Who signed is CheckEncryptedSigner's.
+Status VerifyEncryptedSeal(std::string_view doc, std::string_view data, const StateSeal& seal) {
   if (!seal.encrypted) {
     return Status(StatusCode::kPermissionDenied, "an encrypted snapshot with a plain state's seal");
-  }
-  if (seal.version != version || seal.lamport != lamport) {
-    return Status(StatusCode::kPermissionDenied, "the seal is of another version of the document");
-  }
-  const crdt::Role role = access.RoleOf(PrincipalOf(seal.key));
-  if (role != crdt::Role::kOwner && role != crdt::Role::kAdmin) {
-    return Status(StatusCode::kPermissionDenied,
-                  "the seal is not by the document's owner or an admin");
   }
   if (!VerifySignature(seal.key, kE2eStatePurpose,
                        StateMessage(doc, seal.version, seal.lamport, Blake2b(data)),
                        seal.signature)) {
     return Status(StatusCode::kPermissionDenied,
                   "the seal's signature does not match the encrypted snapshot");
+  }
+  return Status::Ok();
+}
+
+// Whether the signer of `seal` is the owner or an admin in `access`.
+Status CheckEncryptedSigner(const crdt::AccessList& access, const StateSeal& seal) {
+  const crdt::Role role = access.RoleOf(PrincipalOf(seal.key));
+  if (role != crdt::Role::kOwner && role != crdt::Role::kAdmin) {
+    return Status(StatusCode::kPermissionDenied,
+                  "the seal is not by the document's owner or an admin");
   }
   return Status::Ok();
 }
@@ -1752,12 +1752,7 @@ Result<crdt::Document> ReplicaImpl::OpenEncryptedSnapshot(std::string_view doc,
   auto refuse = [&](const Status& s) { return Status(s.code(), what + s.message()); };
   // One signature first, over the bytes as they came: who signed is checked against the access
   // list inside, once it is open.
-  if (!VerifySignature(seal.key, kE2eStatePurpose,
-                       StateMessage(doc, seal.version, seal.lamport, Blake2b(data)),
-                       seal.signature)) {
-    return refuse(Status(StatusCode::kPermissionDenied,
-                         "the seal's signature does not match the encrypted snapshot"));
-  }
+  if (Status s = VerifyEncryptedSeal(doc, data, seal); !s.ok()) return refuse(s);
   auto snap = e2e::DecodeEncryptedSnapshot(data);
   if (!snap.ok()) return refuse(snap.status());
   if (snap->record.doc != doc) {
@@ -1778,10 +1773,11 @@ Result<crdt::Document> ReplicaImpl::OpenEncryptedSnapshot(std::string_view doc,
   if (!d->access().encrypted()) {
     return refuse(Status(StatusCode::kPermissionDenied, "it holds a plain document"));
   }
-  if (Status c = CheckEncryptedSeal(doc, d->access(), d->version(), d->lamport(), data, seal);
-      !c.ok()) {
-    return refuse(c);
+  if (d->version() != seal.version || d->lamport() != seal.lamport) {
+    return refuse(Status(StatusCode::kPermissionDenied,
+                         "the seal is of another version of the document than the state inside"));
   }
+  if (Status s = CheckEncryptedSigner(d->access(), seal); !s.ok()) return refuse(s);
   // The record it is encrypted under must be one of the state's own (a keys op of one of its
   // admins), so that its epoch is one the access list made.
   e2e::DocKeys keys;
@@ -1798,6 +1794,13 @@ Status ReplicaImpl::KeepEncryptedSnapshot(std::string_view doc, std::string_view
                                           const StateSeal& seal) {
   WEFT_RETURN_IF_ERROR(CheckDocId(doc));
   if (!HasDocument(doc)) return Status::NotFound("no document \"" + std::string(doc) + "\"");
+  // The signature over the bytes first, outside the document's locks (writers go on meanwhile).
+  WEFT_RETURN_IF_ERROR(VerifyEncryptedSeal(doc, data, seal));
+  auto snap = e2e::DecodeEncryptedSnapshot(data);
+  if (!snap.ok()) return snap.status();
+  if (snap->record.doc != doc) {
+    return Status(StatusCode::kPermissionDenied, "an encrypted snapshot of another document");
+  }
   DocSlot& slot = Slot(doc);
   std::unique_lock w(slot.write);
   auto loaded = Load(slot, doc, false);
@@ -1810,23 +1813,30 @@ Status ReplicaImpl::KeepEncryptedSnapshot(std::string_view doc, std::string_view
       return Status(StatusCode::kPermissionDenied,
                     "an encrypted snapshot of a document that is not end-to-end encrypted");
     }
-    if (d.version() != seal.version) {
-      return Status::InvalidArgument("the document is at another version here than the seal's");
+    // Every change it holds is held here (the same signed changes: the same heads), so the log
+    // here serves whatever came after it. At exactly this version, its Lamport time is checked
+    // too (a reader checks it against the state inside in any case).
+    if (!d.version().Dominates(seal.version)) {
+      return Status::InvalidArgument("the seal holds changes this replica lacks");
     }
-    WEFT_RETURN_IF_ERROR(CheckEncryptedSeal(doc, d.access(), d.version(), d.lamport(), data, seal));
-    auto snap = e2e::DecodeEncryptedSnapshot(data);
-    if (!snap.ok()) return snap.status();
+    if (d.version() == seal.version && d.lamport() != seal.lamport) {
+      return Status(StatusCode::kPermissionDenied, "the seal is of another Lamport time");
+    }
+    WEFT_RETURN_IF_ERROR(CheckEncryptedSigner(d.access(), seal));
     // Its key record must be one the document holds (signed by one of its admins): a reader that
     // opens the key from it then reads under an epoch the access list made.
     st->keys.Refresh(doc, d.access(), secret_key_);
     const auto& held = st->keys.records();
-    if (snap->record.doc != doc ||
-        std::none_of(held.begin(), held.end(),
+    if (std::none_of(held.begin(), held.end(),
                      [&](const e2e::HeldRecord& r) { return r.hash == snap->record_hash; })) {
       return Status(StatusCode::kPermissionDenied,
                     "an encrypted snapshot under a key record the document does not hold");
     }
   }
+  // Only a newer one replaces the one kept.
+  auto kept = store_->GetSealedSnapshot(doc);
+  if (!kept.ok()) return kept.status();
+  if (*kept && (*kept)->version.Dominates(seal.version)) return Status::Ok();
   return store_->PutSealedSnapshot(doc, seal.version, EncodeSeal(seal), data);
 }
 
@@ -1895,6 +1905,14 @@ Result<VersionVector> ReplicaImpl::ImportSnapshot(std::string_view doc, std::str
   if (!version.Dominates(local)) {
     return Status::InvalidArgument("the snapshot of \"" + std::string(doc) +
                                    "\" lacks changes this replica holds; it cannot replace them");
+  }
+  // Nothing a device holds could vouch for an encrypted snapshot's access list and key records
+  // (its signer is checked against the list inside it): one that replaced a document held here
+  // could bring in a key of the sender's making. So only a device that holds nothing of the
+  // document takes one; any other takes the log, each change checked against what it holds.
+  if (encrypted && !local.empty()) {
+    return Status::InvalidArgument("end-to-end encrypted document \"" + std::string(doc) +
+                                   "\" is held here already: its log is taken, not a snapshot");
   }
   if (loaded.ok() && local.Dominates(version)) return local;  // nothing new in it
   // Kept with the base, to serve others: they check the seal the same way. (Not an encrypted

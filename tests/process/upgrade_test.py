@@ -154,7 +154,7 @@ class ProtocolUpgradeTest(unittest.TestCase):
             text = capnp_decode(OLD_SCHEMA, answer)
             self.assertRegex(text, r"^\( error = \(", text)
             self.assertIn("code = unsupportedVersion", text)
-            self.assertIn("protocol version 2 is not supported; this peer speaks version 3 "
+            self.assertIn("protocol version 2 is not supported; this peer speaks version 4 "
                           "(upgrade the older side)", text)
             self.assertIn("fatal = true", text)
             # A device of this release is still served.

@@ -217,11 +217,18 @@ TEST_CASE(
   plain.encrypted = false;
   CHECK(g.relay->KeepEncryptedSnapshot("vault", snap->data, plain).code() ==
         StatusCode::kPermissionDenied);
+  // The owner's own signature over vault's bytes at the version and Lamport time of another
+  // document of its: the key record inside names vault.
   Check(g.owner->CreateEncryptedDocument("other"));
   Check(Put(*g.owner, "other", "k", "v"));
   Sync(*g.owner, *g.relay, "other");
-  CHECK_FALSE(g.relay->KeepEncryptedSnapshot("other", snap->data, *snap->seal).ok());
-  // A relay at another version (one change behind the seal) does not keep it.
+  auto other = g.owner->SealEncryptedState("other");
+  REQUIRE(other.ok());
+  StateSeal moved = Resealed(*g.owner, "other", *other, snap->data);
+  auto s = g.relay->KeepEncryptedSnapshot("other", snap->data, moved);
+  CHECK(s.code() == StatusCode::kPermissionDenied);
+  CHECK(s.message().find("another document") != std::string::npos);
+  // A relay that lacks a change the seal holds does not keep it.
   Check(Put(*g.owner, "vault", "later", "v"));
   auto ahead = g.owner->SealEncryptedState("vault");
   REQUIRE(ahead.ok());
@@ -229,6 +236,18 @@ TEST_CASE(
         StatusCode::kInvalidArgument);
   // None of these was kept.
   CHECK(g.relay->SealedSnapshot("vault").status().code() == StatusCode::kNotFound);
+  CHECK(g.relay->SealedSnapshot("other").status().code() == StatusCode::kNotFound);
+  // One the relay has moved past while it arrived is kept (the relay holds every change in it,
+  // and the log after it); an older one then does not replace a newer one.
+  Sync(*g.owner, *g.relay, "vault");
+  Check(Put(*g.owner, "vault", "later still", "v"));
+  Sync(*g.owner, *g.relay, "vault");
+  Check(g.relay->KeepEncryptedSnapshot("vault", ahead->data, *ahead->seal));
+  Check(g.relay->KeepEncryptedSnapshot("vault", snap->data, *snap->seal));
+  auto kept = g.relay->SealedSnapshot("vault");
+  REQUIRE(kept.ok());
+  CHECK(kept->version == ahead->version);
+  CHECK(kept->data == ahead->data);
   // An encrypted seal of a plain document is refused too.
   Check(Put(*g.owner, "plain", "k", "v"));
   Sync(*g.owner, *g.relay, "plain");
@@ -318,7 +337,30 @@ TEST_CASE(
     Check(import(*g.writer, "vault", after->data, *after->seal, &after->version));
     CHECK(State(*g.writer, "vault") == State(*g.owner, "vault"));
   }
-  SECTION("a plain snapshot of an encrypted document, or one without a seal") {
+  SECTION("a device that holds the document takes no encrypted snapshot, even a genuine one") {
+    // Nothing it holds could vouch for the access list inside: it takes the log.
+    Sync(*g.owner, *g.reader, "vault");
+    Check(Type(*g.owner, "vault", "newer "));
+    auto newer = g.owner->SealEncryptedState("vault");
+    REQUIRE(newer.ok());
+    const std::string before = State(*g.reader, "vault");
+    auto s = import(*g.reader, "vault", newer->data, *newer->seal, &newer->version);
+    CHECK(s.code() == StatusCode::kInvalidArgument);
+    CHECK(State(*g.reader, "vault") == before);
+    CHECK(g.reader->BaseVersion("vault")->empty());
+    // Nor one of a document of the same name made by someone else (here a relay that made itself
+    // the owner and sealed a key to the reader): what it holds stays.
+    auto forger = OpenDevice(g.dir.File("forger.db"));
+    Check(forger->CreateEncryptedDocument("vault"));
+    Check(forger->Grant("vault", g.reader->public_key(), Role::kReader).status());
+    Check(Put(*forger, "vault", "pin", "forged"));
+    auto forged = forger->SealEncryptedState("vault");
+    REQUIRE(forged.ok());
+    s = import(*g.reader, "vault", forged->data, *forged->seal, &forged->version);
+    CHECK(s.code() == StatusCode::kInvalidArgument);
+    CHECK(State(*g.reader, "vault") == before);
+  }
+  SECTION("ciphertext offered as a plain snapshot, without a seal") {
     CHECK(g.reader->ImportSnapshot("vault", snap->data, &snap->version, nullptr, true)
               .status()
               .code() == StatusCode::kCorruption);

@@ -112,6 +112,9 @@ Devices ShareThroughRelay(const testing::TempDir& dir, uint16_t port) {
 
   SyncVia(*d.writer, port, {"vault"});
   CHECK(State(*d.writer, "vault") == State(owner, "vault"));
+  auto writer_base = d.writer->BaseVersion("vault");
+  REQUIRE(writer_base.ok());
+  CHECK(*writer_base == *owner.Version("vault"));  // the owner's encrypted snapshot
   Check(d.writer
             ->Transact("vault", [&](Txn& t) { return t.root().Put("reply", Scalar(kWriterValue)); })
             .status());
@@ -132,7 +135,7 @@ Devices ShareThroughRelay(const testing::TempDir& dir, uint16_t port) {
   CHECK(info->has_key);
   CHECK(info->missing_epochs.empty());
   CHECK(State(*d.reader, "plain").find(kControl) != std::string::npos);
-  // The reader started from the encrypted snapshot the owner sealed and the relay kept, and took
+  // The reader started from an encrypted snapshot the owner sealed and the relay kept, and took
   // the log after it.
   auto base = d.reader->BaseVersion("vault");
   REQUIRE(base.ok());

@@ -12,7 +12,7 @@ import * as capnp from 'capnp-es';
 import * as proto from './proto/weft.js';
 
 /** The protocol version this client speaks (the schema's constant). */
-export const PROTOCOL_VERSION = 3;
+export const PROTOCOL_VERSION = 4;
 
 /** The limits of docs/protocol.md ("Transport"), as the native peer has them by default. */
 export const LIMITS = Object.freeze({

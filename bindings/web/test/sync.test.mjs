@@ -60,7 +60,7 @@ test('wire: every message kind survives encode and decode', () => {
   ];
   const h = wire.decode(wire.encode(cases[0]));
   assert.equal(h.kind, 'hello');
-  assert.equal(h.protocolVersion, 3);
+  assert.equal(h.protocolVersion, 4);
   assert.equal(h.nodeId, a);
   assert.deepEqual([...h.credentials], [1, 2]);
   assert.equal(h.audience, 'ws://h/');

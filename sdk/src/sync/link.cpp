@@ -751,7 +751,7 @@ void Link::MaybeSealEncrypted(const std::string& doc, LinkDocState& d, const Ver
   d.snapshot_out_seal = SealMsg(doc, *snap->seal);
   d.snapshot_out_bytes = 0;
   d.snapshot_out_total = d.snapshot_out.size();
-  hub_.NoteUpload(doc, peer_key_, {local.TotalOps(), epoch});
+  d.snapshot_out_epoch = epoch;
   Pump();
 }
 
@@ -790,6 +790,26 @@ void Link::OnSnapshotChunk(const SnapshotChunkMsg& m) {
   // a device opens it; either checks the seal, whoever sent it.
   const bool encrypted = (m.offset == 0 ? m.seal : d.snapshot_in_seal) &&
                          (m.offset == 0 ? m.seal->encrypted : d.snapshot_in_seal->encrypted);
+  if (encrypted && config_.relay && m.offset == 0) {
+    // Refused before a byte is kept when it cannot be kept: not an encrypted document here, a
+    // version this relay does not hold, or not the owner's or an admin's seal.
+    auto enc = hub_.replica().Encryption(m.doc);
+    auto access = hub_.replica().Access(m.doc);
+    auto signer = PublicKey::FromBytes(m.seal->key);
+    bool may = enc.ok() && enc->encrypted && LocalVersion(m.doc).Dominates(m.version) && signer &&
+               access.ok();
+    if (may) {
+      auto role = access->members.find(*signer);
+      may = role != access->members.end() &&
+            (role->second == Role::kOwner || role->second == Role::kAdmin);
+    }
+    if (!may) {
+      ++hub_.counters().writes_denied;
+      return StopDoc(m.doc, ErrorCode::kPermissionDenied,
+                     "an encrypted snapshot is kept only of an end-to-end encrypted document, at a "
+                     "version held here, sealed by its owner or an admin");
+    }
+  }
   if (!checked && !encrypted && m.offset == 0) {
     auto access = hub_.replica().Access(m.doc);
     if (access.ok() && access->owned) return RefuseSnapshot(m.doc);
@@ -847,7 +867,9 @@ void Link::OnSnapshotChunk(const SnapshotChunkMsg& m) {
                                          seal ? &*seal : nullptr, !StateTrusted());
   if (!r.ok()) {
     const StatusCode c = r.status().code();
-    ErrorCode code = c == StatusCode::kCorruption         ? ErrorCode::kInvalidChange
+    // A snapshot of a format this build does not know stops the document, not the session.
+    ErrorCode code = c == StatusCode::kCorruption || c == StatusCode::kUnsupportedVersion
+                         ? ErrorCode::kInvalidChange
                      : c == StatusCode::kInvalidArgument  ? ErrorCode::kUnexpected
                      : c == StatusCode::kPermissionDenied ? ErrorCode::kPermissionDenied
                                                           : ErrorCode::kStorage;
@@ -1195,8 +1217,10 @@ bool Link::MaybeStartSnapshot(const std::string& doc, LinkDocState& d, const Ver
     return false;
   }
   if (sealed_only && !snap->version.Dominates(known)) return false;
-  if (encrypted &&
-      (!snap->seal || !snap->seal->encrypted || !ReaderOfSnapshot(snap->data, peer_key_))) {
+  // ... to a reader of its key record that holds nothing of the document (one that holds some
+  // takes the log: see Replica::ImportSnapshot).
+  if (encrypted && (!known.empty() || !snap->seal || !snap->seal->encrypted ||
+                    !ReaderOfSnapshot(snap->data, peer_key_))) {
     return false;
   }
   d.outbox.clear();
@@ -1223,6 +1247,11 @@ bool Link::SendSnapshotChunk(const std::string& doc, LinkDocState& d) {
   d.snapshot_out_bytes += n;
   Send(m);
   if (d.snapshot_out_bytes == d.snapshot_out_total) {
+    // A device's upload of an encrypted snapshot, all of it on its way (a relay that moved on
+    // meanwhile keeps it all the same: it holds every change in it).
+    if (!config_.relay && d.snapshot_out_seal && d.snapshot_out_seal->encrypted) {
+      hub_.NoteUpload(doc, peer_key_, {d.snapshot_out_version.TotalOps(), d.snapshot_out_epoch});
+    }
     d.snapshot_sending = false;
     d.snapshot_out = std::string();
     d.sent.Merge(d.snapshot_out_version);

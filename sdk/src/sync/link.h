@@ -140,7 +140,8 @@ struct LinkDocState {
   std::string snapshot_out;  // being sent
   VersionVector snapshot_out_version;
   std::optional<StateSealMsg> snapshot_out_seal;
-  std::string snapshot_in;  // being received
+  uint64_t snapshot_out_epoch = 0;  // of a device's encrypted snapshot
+  std::string snapshot_in;          // being received
   VersionVector snapshot_in_version;
   std::optional<StateSealMsg> snapshot_in_seal;
   VersionVector sealed;  // the version this side last sealed for the peer

@@ -22,7 +22,7 @@ namespace weft::sync {
 using crdt::NodeId;
 using crdt::VersionVector;
 
-inline constexpr uint32_t kProtocolVersion = 3;
+inline constexpr uint32_t kProtocolVersion = 4;
 inline constexpr size_t kNonceBytes = 32;
 
 struct HelloMsg {
