@@ -1374,6 +1374,7 @@ Status Document::ApplySequenceOp(const Op& op, const Dot& dot, Object* target,
   };
   if (op.type == Op::Type::kTextInsert) {
     Text& t = std::get<Text>(*target);
+    if (batching_ && !batch_text_bytes_.empty()) ReserveBatchText(&t, obj);
     uint64_t n = 0;
     Status s = t.ApplyInsert(dot, op.left, op.right, op.text, InView(), &n);
     if (!s.ok()) return bad(s);
@@ -1847,7 +1848,9 @@ Status Document::ApplyChecked(const Change& c, std::vector<Patch>* patches, Chan
   // Ops are validated one by one against the state the earlier ops of the change left (an op may
   // name an object or an item an earlier op of the same change made); on the first invalid op,
   // everything the change did is undone.
-  std::vector<UndoFn> undo;
+  std::vector<UndoFn> own_undo;
+  std::vector<UndoFn>& undo = batching_ ? batch_undo_ : own_undo;
+  undo.clear();
   // A failing op changes nothing itself, so a change of one op needs no undo log.
   std::vector<UndoFn>* log = c.ops.size() > 1 ? &undo : nullptr;
   if (log) undo.reserve(c.ops.size());
@@ -1862,6 +1865,7 @@ Status Document::ApplyChecked(const Change& c, std::vector<Patch>* patches, Chan
     }
     seq += OpSpan(op);
   }
+  undo.clear();
   if (next_access) access_ = std::move(*next_access);
   version_.Set(c.author, seq - 1);
   WakeHeld(c.author, seq - 1);
@@ -1886,6 +1890,7 @@ Status Document::ApplyChanges(std::span<const Change> changes, const ApplyOption
   if (in_transaction_) return Status::InvalidArgument("a local transaction is open");
   Status result = Status::Ok();
   batching_ = true;
+  CountBatchText(changes);
   for (const Change& c : changes) {
     bool duplicate = false;
     Status s = CheckChange(c, options, &duplicate);
@@ -1896,8 +1901,48 @@ Status Document::ApplyChanges(std::span<const Change> changes, const ApplyOption
     }
   }
   batching_ = false;
+  batch_text_bytes_.clear();
+  batch_undo_ = {};
   SettleSequences();
   return result;
+}
+
+namespace {
+constexpr size_t kBatchTextsCounted = 16;
+}  // namespace
+
+void Document::CountBatchText(std::span<const Change> changes) {
+  batch_text_bytes_.clear();
+  for (const Change& c : changes) {
+    for (const Op& op : c.ops) {
+      if (op.type != Op::Type::kTextInsert) continue;
+      // Ops of one text follow one another: look at the last entry first.
+      auto it = !batch_text_bytes_.empty() && batch_text_bytes_.back().first == op.object
+                    ? batch_text_bytes_.end() - 1
+                    : std::find_if(batch_text_bytes_.begin(), batch_text_bytes_.end(),
+                                   [&](const auto& e) { return e.first == op.object; });
+      if (it == batch_text_bytes_.end()) {
+        // A batch over many texts: the first few make room, the others grow as they go (the
+        // lookups stay short).
+        if (batch_text_bytes_.size() < kBatchTextsCounted) {
+          batch_text_bytes_.emplace_back(op.object, op.text.size());
+        }
+      } else {
+        it->second += op.text.size();
+      }
+    }
+  }
+}
+
+void Document::ReserveBatchText(Text* t, ObjectId obj) {
+  for (size_t i = 0; i < batch_text_bytes_.size(); ++i) {
+    if (batch_text_bytes_[i].first == obj) {
+      t->Reserve(static_cast<size_t>(batch_text_bytes_[i].second));
+      batch_text_bytes_[i] = batch_text_bytes_.back();
+      batch_text_bytes_.pop_back();
+      return;
+    }
+  }
 }
 
 void Document::SettleSequences() {
