@@ -1374,7 +1374,6 @@ Status Document::ApplySequenceOp(const Op& op, const Dot& dot, Object* target,
   };
   if (op.type == Op::Type::kTextInsert) {
     Text& t = std::get<Text>(*target);
-    if (batching_ && !batch_text_bytes_.empty()) ReserveBatchText(&t, obj);
     uint64_t n = 0;
     Status s = t.ApplyInsert(dot, op.left, op.right, op.text, InView(), &n);
     if (!s.ok()) return bad(s);
@@ -1890,7 +1889,6 @@ Status Document::ApplyChanges(std::span<const Change> changes, const ApplyOption
   if (in_transaction_) return Status::InvalidArgument("a local transaction is open");
   Status result = Status::Ok();
   batching_ = true;
-  CountBatchText(changes);
   for (const Change& c : changes) {
     bool duplicate = false;
     Status s = CheckChange(c, options, &duplicate);
@@ -1901,48 +1899,9 @@ Status Document::ApplyChanges(std::span<const Change> changes, const ApplyOption
     }
   }
   batching_ = false;
-  batch_text_bytes_.clear();
   batch_undo_ = {};
   SettleSequences();
   return result;
-}
-
-namespace {
-constexpr size_t kBatchTextsCounted = 16;
-}  // namespace
-
-void Document::CountBatchText(std::span<const Change> changes) {
-  batch_text_bytes_.clear();
-  for (const Change& c : changes) {
-    for (const Op& op : c.ops) {
-      if (op.type != Op::Type::kTextInsert) continue;
-      // Ops of one text follow one another: look at the last entry first.
-      auto it = !batch_text_bytes_.empty() && batch_text_bytes_.back().first == op.object
-                    ? batch_text_bytes_.end() - 1
-                    : std::find_if(batch_text_bytes_.begin(), batch_text_bytes_.end(),
-                                   [&](const auto& e) { return e.first == op.object; });
-      if (it == batch_text_bytes_.end()) {
-        // A batch over many texts: the first few make room, the others grow as they go (the
-        // lookups stay short).
-        if (batch_text_bytes_.size() < kBatchTextsCounted) {
-          batch_text_bytes_.emplace_back(op.object, op.text.size());
-        }
-      } else {
-        it->second += op.text.size();
-      }
-    }
-  }
-}
-
-void Document::ReserveBatchText(Text* t, ObjectId obj) {
-  for (size_t i = 0; i < batch_text_bytes_.size(); ++i) {
-    if (batch_text_bytes_[i].first == obj) {
-      t->Reserve(static_cast<size_t>(batch_text_bytes_[i].second));
-      batch_text_bytes_[i] = batch_text_bytes_.back();
-      batch_text_bytes_.pop_back();
-      return;
-    }
-  }
 }
 
 void Document::SettleSequences() {

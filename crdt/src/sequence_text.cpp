@@ -1,5 +1,4 @@
 // Text: SequenceCore over an arena of code points.
-#include <algorithm>
 #include <cstdint>
 #include <cstring>
 
@@ -154,13 +153,6 @@ Status Text::ApplyInsert(Dot id, Dot left, Dot right, std::string_view text, boo
     *inserted = n;
   }
   return r.status();
-}
-
-void Text::Reserve(size_t code_points) {
-  const size_t room =
-      SequenceCore::kNoContent - std::min<size_t>(chars_.size(), SequenceCore::kNoContent);
-  code_points = std::min(code_points, room);
-  if (chars_.capacity() - chars_.size() < code_points) chars_.reserve(chars_.size() + code_points);
 }
 
 Status Text::Apply(const TextOp& op) {

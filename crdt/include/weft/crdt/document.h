@@ -629,11 +629,6 @@ class Document {
   // for a few ranges, and it keeps the leaves CheckDelete found).
   bool batching_ = false;
   std::vector<ObjectId> unsettled_;
-  // Within ApplyChanges: the UTF-8 bytes the batch inserts into each text (a bound on the code
-  // points; the first 16 texts only), taken by the text's first insert, which makes room for them
-  // all at once rather than growing its arena by doubling (a copy each time, and fresh pages for
-  // each).
-  std::vector<std::pair<ObjectId, uint64_t>> batch_text_bytes_;
   // Within ApplyChanges: the undo log of the change being applied, kept (cleared) from one
   // change to the next rather than allocated for each.
   std::vector<UndoEntry> batch_undo_;
@@ -662,9 +657,6 @@ class Document {
   bool InView() const { return view_.current; }
   // Marks the deletes queued in unsettled_'s texts.
   void SettleSequences();
-  // Fills batch_text_bytes_ for a batch; ReserveBatchText takes a text's entry, making room.
-  void CountBatchText(std::span<const Change> changes);
-  void ReserveBatchText(Text* t, ObjectId obj);
   // Brings view_.by_author up to date with history_.
   void IndexHistory() const;
   // The change a local transaction's ops make.

@@ -270,8 +270,6 @@ class Text {
   void DropDeferred(size_t mark) { core_.DropDeferred(mark); }
   void Settle() { core_.Settle(); }
   bool has_deferred() const { return core_.has_deferred(); }
-  // Makes room in the content arena for `code_points` more (a batch about to insert them).
-  void Reserve(size_t code_points);
 
   // Undo of local ops of an aborted transaction, in reverse order (see SequenceCore).
   void UndoInsert(Dot first, uint64_t len) { core_.UndoInsert(first, len); }
