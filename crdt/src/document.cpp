@@ -1338,9 +1338,10 @@ void DeletePatches(const SequenceCore& core, ObjectId obj, const std::vector<Dot
 // Queues a text delete (Text::DeferDelete), with its undo; lists `obj` in *unsettled when it is
 // the text's first queued delete. Kept out of ApplySequenceOp, whose other paths are hot too.
 Status DeferTextDelete(Text* t, ObjectId obj, const std::vector<DotRange>& ranges,
-                       std::vector<UndoEntry>* undo, std::vector<ObjectId>* unsettled) {
+                       bool check_present, std::vector<UndoEntry>* undo,
+                       std::vector<ObjectId>* unsettled) {
   size_t mark = 0;
-  WEFT_RETURN_IF_ERROR(t->DeferDelete(ranges, &mark));
+  WEFT_RETURN_IF_ERROR(t->DeferDelete(ranges, &mark, check_present));
   if (mark == 0) unsettled->push_back(obj);
   if (undo) {
     UndoEntry u;
@@ -1421,7 +1422,9 @@ Status Document::ApplySequenceOp(const Op& op, const Dot& dot, Object* target,
   if (auto* t = std::get_if<Text>(target); t && batching_ && !patches && !in_view) {
     // Nothing to report: the delete is queued in the text and marked with the others of the
     // batch (SettleSequences), in one pass when they are many.
-    Status s = DeferTextDelete(t, obj, op.ranges, undo, &unsettled_);
+    // In a batch on a new document, whether the items are present is checked when the deletes
+    // settle (ApplyChanges).
+    Status s = DeferTextDelete(t, obj, op.ranges, !lazy_deletes_, undo, &unsettled_);
     return s.ok() ? s : bad(s);
   }
   std::vector<DotRange> newly;
@@ -1887,6 +1890,23 @@ Status Document::ApplyChange(const Change& change, const ApplyOptions& options) 
 
 Status Document::ApplyChanges(std::span<const Change> changes, const ApplyOptions& options) {
   if (in_transaction_) return Status::InvalidArgument("a local transaction is open");
+  // A new document (a replica catching up on a long history): text deletes are checked for the
+  // presence of their items in the pass that marks them, not one lookup per range as they come.
+  // Should a range name an item not present, the batch is applied again from the empty
+  // document, checking each delete as it comes, which stops at the change that named it.
+  if (version_.empty() && pending_.empty() && !view_.active && !options.patches &&
+      changes.size() > 1) {
+    Document empty = *this;
+    lazy_deletes_ = true;
+    Status result = ApplyBatch(changes, options);
+    lazy_deletes_ = false;
+    if (!missing_unchecked_) return result;
+    *this = std::move(empty);
+  }
+  return ApplyBatch(changes, options);
+}
+
+Status Document::ApplyBatch(std::span<const Change> changes, const ApplyOptions& options) {
   Status result = Status::Ok();
   batching_ = true;
   for (const Change& c : changes) {
@@ -1905,10 +1925,18 @@ Status Document::ApplyChanges(std::span<const Change> changes, const ApplyOption
 }
 
 void Document::SettleSequences() {
+  missing_unchecked_ = false;
   for (ObjectId id : unsettled_) {
-    if (Object* o = Find(id)) {
-      if (auto* t = std::get_if<Text>(o)) t->Settle();
+    Object* o = Find(id);
+    auto* t = o ? std::get_if<Text>(o) : nullptr;
+    if (!t) {
+      // Removed (with deletes queued) by a later change of the batch: deletes queued unchecked
+      // were never checked.
+      if (lazy_deletes_) missing_unchecked_ = true;
+      continue;
     }
+    t->Settle();
+    if (t->TakeMissingUnchecked()) missing_unchecked_ = true;
   }
   unsettled_.clear();
 }

@@ -233,6 +233,8 @@ class RangeIndex {
   };
 
   bool empty() const { return chunks_.empty(); }
+  // The greatest seq held (0 when empty).
+  uint64_t LastSeq() const { return chunks_.empty() ? 0 : chunks_.back().back().last; }
 
   // The entry holding `seq`, or null.
   const Entry* Get(uint64_t seq) const {
@@ -1257,6 +1259,10 @@ struct SequenceCore::Impl {
   static constexpr size_t kQueueChunk = 2048;
   std::vector<std::unique_ptr<QueuedRange[]>> queue;
   size_t queued = 0;
+  // Whether some queued range was not checked for presence (DeferDelete's check_present false),
+  // and whether a settle found one naming an item not present (until TakeMissingUnchecked).
+  bool unchecked = false;
+  bool missing_unchecked = false;
 
   QueuedRange& QueuedAt(size_t i) { return queue[i / kQueueChunk][i % kQueueChunk]; }
   void Enqueue(const DotRange& d) {
@@ -1270,15 +1276,20 @@ struct SequenceCore::Impl {
   void SettleQueued() {
     // Marking one range costs about what the pass spends on ten runs, and a leaf holds about
     // ten: the pass pays once the ranges outnumber the leaves.
-    if (queued < 64 || queued < leaf_count || !MarkAll()) {
+    bool all_present = true;
+    if (queued < 64 || queued < leaf_count || !MarkAll(&all_present)) {
+      all_present = true;
       for (size_t i = 0; i < queued; ++i) {
         const QueuedRange& r = QueuedAt(i);
+        if (unchecked && !HasAll(r.node, r.first, r.last)) all_present = false;
         MarkRange(r.node, r.first, r.last, true, nullptr);
       }
     }
+    if (!all_present) missing_unchecked = true;
     // The queue's memory goes back: the batch that queued them has ended (or is settled by a
     // read, which is rare within one).
     queued = 0;
+    unchecked = false;
     queue.clear();
   }
 
@@ -1294,8 +1305,10 @@ struct SequenceCore::Impl {
   // range (deletion is idempotent and the ranges commute); the runs may be cut differently,
   // which no reader sees. Ids stay in their leaf, so the index changes only for the few runs a
   // full leaf pushes into a new one. Returns false, marking nothing, when a node's rank and a
-  // seq do not fit in one key (seqs near 2^64). The queue is left as it is.
-  bool MarkAll() {
+  // seq do not fit in one key (seqs near 2^64). The queue is left as it is. When ranges were
+  // queued unchecked, counts the items of each range it meets and sets *all_present to false
+  // when some range names an item not present.
+  bool MarkAll(bool* all_present) {
     const size_t n = queued;
     uint64_t max_seq = 0;
     for (size_t i = 0; i < n; ++i) max_seq = std::max(max_seq, QueuedAt(i).first);
@@ -1316,7 +1329,10 @@ struct SequenceCore::Impl {
                              [](const auto& e, uint64_t v) { return e.first < v; }) -
             index.begin());
         // A node not in the index has no items to mark (validated ranges name items present).
-        if (hint == index.size() || index[hint].first != node) continue;
+        if (hint == index.size() || index[hint].first != node) {
+          *all_present = false;
+          continue;
+        }
       }
       d[m++] = Keyed{(static_cast<uint64_t>(hint) << seq_bits) | r.first, r.last};
     }
@@ -1339,6 +1355,9 @@ struct SequenceCore::Impl {
       }
     }
     m = w;
+    // With unchecked ranges: the items of each range met (disjoint ranges, disjoint runs, so a
+    // range names only items present exactly when it meets as many as it spans).
+    std::vector<uint64_t> met(unchecked ? m : 0, 0);
     // Each node's ranges: d[seg[rank].first, seg[rank].second), by the node's rank in `index`,
     // and a small table from a node to its rank (runs of a few nodes alternate).
     std::vector<std::pair<uint32_t, uint32_t>> seg(index.size(), {0, 0});
@@ -1399,6 +1418,7 @@ struct SequenceCore::Impl {
             cur = rest;
           }
           uint64_t k = std::min(it->last, cur.last()) - cur.seq + 1;
+          if (!met.empty()) met[static_cast<size_t>(it - d)] += k;
           if (k < cur.len) {
             Run rest = SplitRun(cur, static_cast<uint32_t>(k));
             cur.deleted = true;
@@ -1433,6 +1453,9 @@ struct SequenceCore::Impl {
         }
       }
       l = next;
+    }
+    for (size_t i = 0; i < met.size(); ++i) {
+      if (d[i].last - first_of(d[i]) + 1 != met[i]) *all_present = false;
     }
     vis_leaf = nullptr;
     return true;
@@ -1676,9 +1699,27 @@ Status SequenceCore::ApplyDelete(const std::vector<DotRange>& ranges,
   return Status::Ok();
 }
 
-Status SequenceCore::DeferDelete(const std::vector<DotRange>& ranges, size_t* mark) {
-  WEFT_RETURN_IF_ERROR(impl_->CheckDelete(ranges, nullptr, 0));
+Status SequenceCore::DeferDelete(const std::vector<DotRange>& ranges, size_t* mark,
+                                 bool check_present) {
   Impl& m = *impl_;
+  if (check_present) {
+    WEFT_RETURN_IF_ERROR(m.CheckDelete(ranges, nullptr, 0));
+  } else {
+    // Only that no range reaches past the greatest seq held of its node. Every seq up to that
+    // one has been taken by an op applied already (a node's seqs are contiguous and its changes
+    // come in order), so an item up to there that is not here now never will be: the check when
+    // the ranges settle then says whether they named items present now.
+    for (const DotRange& d : ranges) {
+      if (!d.node.valid() || d.first == 0 || d.last < d.first) {
+        return Status::InvalidArgument("sequence delete: bad range");
+      }
+      const Impl::NodeMap* nm = m.MapFor(d.node.value);
+      if (!nm || d.last > nm->LastSeq()) {
+        return Status::MissingDependency("sequence delete: unknown item in range");
+      }
+    }
+    if (!ranges.empty()) m.unchecked = true;
+  }
   *mark = m.queued;
   for (const DotRange& d : ranges) {
     // Ranges of the op that continue one another are queued as one.
@@ -1704,6 +1745,12 @@ void SequenceCore::Settle() {
 
 bool SequenceCore::has_deferred() const {
   return impl_->queued != 0;
+}
+
+bool SequenceCore::TakeMissingUnchecked() {
+  bool missing = impl_->missing_unchecked;
+  impl_->missing_unchecked = false;
+  return missing;
 }
 
 void SequenceCore::UndoInsert(Dot first, uint64_t len) {
