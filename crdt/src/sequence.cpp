@@ -184,23 +184,31 @@ size_t CountAtMost(const T* data, size_t n, uint64_t seq, Key key) {
   return static_cast<size_t>(base - data) + (key(*base) <= seq ? 1 : 0);
 }
 
-// Sorts v[0, n) by key(element) (a uint64_t): a stable LSD radix sort, 11 bits a pass, as many
-// passes as the largest key needs, moving the elements between `v` and `tmp` (n elements each).
-// Returns where the sorted elements ended: `v` or `tmp`. Keys here pack a node's rank with a seq;
-// the bulk paths sort tens of thousands of them, which std::sort's compares make several times
+// Sorts v[0, n) by key(element) (a uint64_t): a stable LSD radix sort in as few passes of at
+// most 13 bits as the largest key needs, moving the elements between `v` and `tmp` (n elements
+// each). Returns where the sorted elements ended: `v` or `tmp`. Keys here pack a node's rank with a
+// seq; the bulk paths sort tens of thousands of them, which std::sort's compares make several times
 // slower.
 template <typename T, typename Key>
 T* RadixSort(T* v, T* tmp, size_t n, Key key) {
   uint64_t max = 0;
   for (size_t i = 0; i < n; ++i) max = std::max(max, key(v[i]));
-  constexpr int kBits = 11;
-  constexpr size_t kBuckets = size_t{1} << kBits;
-  std::vector<size_t> count(kBuckets + 1);
-  for (int shift = 0; shift < 64 && (max >> shift) != 0; shift += kBits) {
+  int width = 0;
+  while (width < 64 && (max >> width) != 0) ++width;
+  if (width == 0) return v;
+  // As few passes as digits of at most kMaxBits take, the bits shared evenly among them (each
+  // pass reads and writes every element; a count table of 2^13 stays in the cache).
+  constexpr int kMaxBits = 13;
+  const int passes = (width + kMaxBits - 1) / kMaxBits;
+  const int bits = (width + passes - 1) / passes;
+  const size_t buckets = size_t{1} << bits;
+  const uint64_t mask = buckets - 1;
+  std::vector<size_t> count(buckets + 1);
+  for (int shift = 0; shift < width; shift += bits) {
     std::fill(count.begin(), count.end(), 0);
-    for (size_t i = 0; i < n; ++i) ++count[((key(v[i]) >> shift) & (kBuckets - 1)) + 1];
-    for (size_t i = 0; i < kBuckets; ++i) count[i + 1] += count[i];
-    for (size_t i = 0; i < n; ++i) tmp[count[(key(v[i]) >> shift) & (kBuckets - 1)]++] = v[i];
+    for (size_t i = 0; i < n; ++i) ++count[((key(v[i]) >> shift) & mask) + 1];
+    for (size_t i = 0; i < buckets; ++i) count[i + 1] += count[i];
+    for (size_t i = 0; i < n; ++i) tmp[count[(key(v[i]) >> shift) & mask]++] = v[i];
     std::swap(v, tmp);
   }
   return v;
@@ -1390,6 +1398,7 @@ struct SequenceCore::Impl {
 #endif
       out.clear();
       bool changed = false;
+      uint64_t newly = 0;  // items marked that were visible
       for (int j = 0; j < l->n; ++j) {
         Run cur = l->runs[j];
         // The first range of the run's node that ends at or after its first item. Runs of one
@@ -1421,11 +1430,13 @@ struct SequenceCore::Impl {
           if (!met.empty()) met[static_cast<size_t>(it - d)] += k;
           if (k < cur.len) {
             Run rest = SplitRun(cur, static_cast<uint32_t>(k));
+            newly += cur.vis();
             cur.deleted = true;
             emit(cur);
             cur = rest;
             ++it;  // it ends inside the run
           } else {
+            newly += cur.vis();
             cur.deleted = true;
             emit(cur);
             open = false;
@@ -1436,15 +1447,15 @@ struct SequenceCore::Impl {
         resume[rank] = static_cast<uint32_t>(it - b);
       }
       if (changed) {
-        Sums old_sums = LeafSums(l);
         int keep = std::min<int>(static_cast<int>(out.size()), kLeafCap);
         std::copy(out.begin(), out.begin() + keep, l->runs);
         l->n = keep;
-        Sums new_sums = LeafSums(l);
+        // Splitting and joining runs keeps the counts, and marking changes only the visible one:
+        // the leaf's runs lost `newly` visible items, less what the runs after `keep` take with
+        // them (LeafInsert counts those).
         RunDelta delta;
-        delta.vis = static_cast<int64_t>(new_sums.vis) - static_cast<int64_t>(old_sums.vis);
-        delta.view = static_cast<int64_t>(new_sums.view) - static_cast<int64_t>(old_sums.view);
-        delta.tot = static_cast<int64_t>(new_sums.tot) - static_cast<int64_t>(old_sums.tot);
+        delta.vis = -static_cast<int64_t>(newly);
+        for (size_t j = static_cast<size_t>(keep); j < out.size(); ++j) delta.Add(out[j], -1);
         AddDelta(l, delta);
         // The rest after it, through LeafInsert (which splits the leaf and indexes what moves).
         Cursor at{l, keep - 1, 0};
