@@ -1842,6 +1842,22 @@ Status Document::CheckAccess(const Change& c, std::optional<AccessList>* next) c
   return Status::Ok();
 }
 
+namespace {
+// Ops whose text and ranges are asked for ahead of applying them. A batch's changes were decoded
+// (or made) well before it applies them, so the text and the ranges each op points to are out of
+// the cache, and reading them was a miss per op (a tenth of A1's merge time, in the ranges of
+// its deletes).
+constexpr size_t kPrefetchOps = 8;
+void PrefetchOp(const Op& op) {
+#if defined(__GNUC__)
+  __builtin_prefetch(op.text.data());
+  if (!op.ranges.empty()) __builtin_prefetch(op.ranges.data());
+#else
+  (void)op;
+#endif
+}
+}  // namespace
+
 Status Document::ApplyChecked(const Change& c, std::vector<Patch>* patches, Change* movable) {
   std::optional<AccessList> next_access;
   if (Status s = CheckAccess(c, &next_access); !s.ok()) {
@@ -1858,7 +1874,9 @@ Status Document::ApplyChecked(const Change& c, std::vector<Patch>* patches, Chan
   if (log) undo.reserve(c.ops.size());
   size_t patch_count = patches ? patches->size() : 0;
   uint64_t seq = c.start_seq;
-  for (const Op& op : c.ops) {
+  for (size_t i = 0; i < c.ops.size(); ++i) {
+    const Op& op = c.ops[i];
+    if (i + kPrefetchOps < c.ops.size()) PrefetchOp(c.ops[i + kPrefetchOps]);
     Status s = ApplyOpChecked(op, Dot{c.author, seq}, c.time, log, patches);
     if (!s.ok()) {
       for (auto it = undo.rbegin(); it != undo.rend(); ++it) (*it)(*this);
@@ -1909,7 +1927,12 @@ Status Document::ApplyChanges(std::span<const Change> changes, const ApplyOption
 Status Document::ApplyBatch(std::span<const Change> changes, const ApplyOptions& options) {
   Status result = Status::Ok();
   batching_ = true;
-  for (const Change& c : changes) {
+  for (size_t k = 0; k < changes.size(); ++k) {
+    const Change& c = changes[k];
+    if (k + 1 < changes.size()) {
+      const std::vector<Op>& next = changes[k + 1].ops;
+      for (size_t i = 0; i < next.size() && i < kPrefetchOps; ++i) PrefetchOp(next[i]);
+    }
     bool duplicate = false;
     Status s = CheckChange(c, options, &duplicate);
     if (s.ok() && !duplicate) s = ApplyChecked(c, options.patches);
