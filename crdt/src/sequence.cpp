@@ -1364,8 +1364,13 @@ struct SequenceCore::Impl {
     }
     m = w;
     // With unchecked ranges: the items of each range met (disjoint ranges, disjoint runs, so a
-    // range names only items present exactly when it meets as many as it spans).
-    std::vector<uint64_t> met(unchecked ? m : 0, 0);
+    // range names only items present exactly when it meets as many as it spans), counted in
+    // `last` of the half of buf the sorted ranges are not in.
+    Keyed* met = nullptr;
+    if (unchecked) {
+      met = d == buf.get() ? buf.get() + n : buf.get();
+      for (size_t i = 0; i < m; ++i) met[i].last = 0;
+    }
     // Each node's ranges: d[seg[rank].first, seg[rank].second), by the node's rank in `index`,
     // and a small table from a node to its rank (runs of a few nodes alternate).
     std::vector<std::pair<uint32_t, uint32_t>> seg(index.size(), {0, 0});
@@ -1427,7 +1432,7 @@ struct SequenceCore::Impl {
             cur = rest;
           }
           uint64_t k = std::min(it->last, cur.last()) - cur.seq + 1;
-          if (!met.empty()) met[static_cast<size_t>(it - d)] += k;
+          if (met) met[it - d].last += k;
           if (k < cur.len) {
             Run rest = SplitRun(cur, static_cast<uint32_t>(k));
             newly += cur.vis();
@@ -1465,8 +1470,8 @@ struct SequenceCore::Impl {
       }
       l = next;
     }
-    for (size_t i = 0; i < met.size(); ++i) {
-      if (d[i].last - first_of(d[i]) + 1 != met[i]) *all_present = false;
+    for (size_t i = 0; met && i < m; ++i) {
+      if (d[i].last - first_of(d[i]) + 1 != met[i].last) *all_present = false;
     }
     vis_leaf = nullptr;
     return true;
