@@ -1338,9 +1338,10 @@ void DeletePatches(const SequenceCore& core, ObjectId obj, const std::vector<Dot
 // Queues a text delete (Text::DeferDelete), with its undo; lists `obj` in *unsettled when it is
 // the text's first queued delete. Kept out of ApplySequenceOp, whose other paths are hot too.
 Status DeferTextDelete(Text* t, ObjectId obj, const std::vector<DotRange>& ranges,
-                       std::vector<UndoEntry>* undo, std::vector<ObjectId>* unsettled) {
+                       bool check_present, std::vector<UndoEntry>* undo,
+                       std::vector<ObjectId>* unsettled) {
   size_t mark = 0;
-  WEFT_RETURN_IF_ERROR(t->DeferDelete(ranges, &mark));
+  WEFT_RETURN_IF_ERROR(t->DeferDelete(ranges, &mark, check_present));
   if (mark == 0) unsettled->push_back(obj);
   if (undo) {
     UndoEntry u;
@@ -1421,7 +1422,9 @@ Status Document::ApplySequenceOp(const Op& op, const Dot& dot, Object* target,
   if (auto* t = std::get_if<Text>(target); t && batching_ && !patches && !in_view) {
     // Nothing to report: the delete is queued in the text and marked with the others of the
     // batch (SettleSequences), in one pass when they are many.
-    Status s = DeferTextDelete(t, obj, op.ranges, undo, &unsettled_);
+    // In a batch on a new document, whether the items are present is checked when the deletes
+    // settle (ApplyChanges).
+    Status s = DeferTextDelete(t, obj, op.ranges, !lazy_deletes_, undo, &unsettled_);
     return s.ok() ? s : bad(s);
   }
   std::vector<DotRange> newly;
@@ -1839,6 +1842,22 @@ Status Document::CheckAccess(const Change& c, std::optional<AccessList>* next) c
   return Status::Ok();
 }
 
+namespace {
+// Ops whose text and ranges are asked for ahead of applying them. A batch's changes were decoded
+// (or made) well before it applies them, so the text and the ranges each op points to are out of
+// the cache, and reading them was a miss per op (a tenth of A1's merge time, in the ranges of
+// its deletes).
+constexpr size_t kPrefetchOps = 8;
+void PrefetchOp(const Op& op) {
+#if defined(__GNUC__)
+  __builtin_prefetch(op.text.data());
+  if (!op.ranges.empty()) __builtin_prefetch(op.ranges.data());
+#else
+  (void)op;
+#endif
+}
+}  // namespace
+
 Status Document::ApplyChecked(const Change& c, std::vector<Patch>* patches, Change* movable) {
   std::optional<AccessList> next_access;
   if (Status s = CheckAccess(c, &next_access); !s.ok()) {
@@ -1847,13 +1866,17 @@ Status Document::ApplyChecked(const Change& c, std::vector<Patch>* patches, Chan
   // Ops are validated one by one against the state the earlier ops of the change left (an op may
   // name an object or an item an earlier op of the same change made); on the first invalid op,
   // everything the change did is undone.
-  std::vector<UndoFn> undo;
+  std::vector<UndoFn> own_undo;
+  std::vector<UndoFn>& undo = batching_ ? batch_undo_ : own_undo;
+  undo.clear();
   // A failing op changes nothing itself, so a change of one op needs no undo log.
   std::vector<UndoFn>* log = c.ops.size() > 1 ? &undo : nullptr;
   if (log) undo.reserve(c.ops.size());
   size_t patch_count = patches ? patches->size() : 0;
   uint64_t seq = c.start_seq;
-  for (const Op& op : c.ops) {
+  for (size_t i = 0; i < c.ops.size(); ++i) {
+    const Op& op = c.ops[i];
+    if (i + kPrefetchOps < c.ops.size()) PrefetchOp(c.ops[i + kPrefetchOps]);
     Status s = ApplyOpChecked(op, Dot{c.author, seq}, c.time, log, patches);
     if (!s.ok()) {
       for (auto it = undo.rbegin(); it != undo.rend(); ++it) (*it)(*this);
@@ -1862,6 +1885,7 @@ Status Document::ApplyChecked(const Change& c, std::vector<Patch>* patches, Chan
     }
     seq += OpSpan(op);
   }
+  undo.clear();
   if (next_access) access_ = std::move(*next_access);
   version_.Set(c.author, seq - 1);
   WakeHeld(c.author, seq - 1);
@@ -1884,9 +1908,31 @@ Status Document::ApplyChange(const Change& change, const ApplyOptions& options) 
 
 Status Document::ApplyChanges(std::span<const Change> changes, const ApplyOptions& options) {
   if (in_transaction_) return Status::InvalidArgument("a local transaction is open");
+  // A new document (a replica catching up on a long history): text deletes are checked for the
+  // presence of their items in the pass that marks them, not one lookup per range as they come.
+  // Should a range name an item not present, the batch is applied again from the empty
+  // document, checking each delete as it comes, which stops at the change that named it.
+  if (version_.empty() && pending_.empty() && !view_.active && !options.patches &&
+      changes.size() > 1) {
+    Document empty = *this;
+    lazy_deletes_ = true;
+    Status result = ApplyBatch(changes, options);
+    lazy_deletes_ = false;
+    if (!missing_unchecked_) return result;
+    *this = std::move(empty);
+  }
+  return ApplyBatch(changes, options);
+}
+
+Status Document::ApplyBatch(std::span<const Change> changes, const ApplyOptions& options) {
   Status result = Status::Ok();
   batching_ = true;
-  for (const Change& c : changes) {
+  for (size_t k = 0; k < changes.size(); ++k) {
+    const Change& c = changes[k];
+    if (k + 1 < changes.size()) {
+      const std::vector<Op>& next = changes[k + 1].ops;
+      for (size_t i = 0; i < next.size() && i < kPrefetchOps; ++i) PrefetchOp(next[i]);
+    }
     bool duplicate = false;
     Status s = CheckChange(c, options, &duplicate);
     if (s.ok() && !duplicate) s = ApplyChecked(c, options.patches);
@@ -1896,15 +1942,24 @@ Status Document::ApplyChanges(std::span<const Change> changes, const ApplyOption
     }
   }
   batching_ = false;
+  batch_undo_ = {};
   SettleSequences();
   return result;
 }
 
 void Document::SettleSequences() {
+  missing_unchecked_ = false;
   for (ObjectId id : unsettled_) {
-    if (Object* o = Find(id)) {
-      if (auto* t = std::get_if<Text>(o)) t->Settle();
+    Object* o = Find(id);
+    auto* t = o ? std::get_if<Text>(o) : nullptr;
+    if (!t) {
+      // Removed (with deletes queued) by a later change of the batch: deletes queued unchecked
+      // were never checked.
+      if (lazy_deletes_) missing_unchecked_ = true;
+      continue;
     }
+    t->Settle();
+    if (t->TakeMissingUnchecked()) missing_unchecked_ = true;
   }
   unsettled_.clear();
 }

@@ -184,23 +184,31 @@ size_t CountAtMost(const T* data, size_t n, uint64_t seq, Key key) {
   return static_cast<size_t>(base - data) + (key(*base) <= seq ? 1 : 0);
 }
 
-// Sorts v[0, n) by key(element) (a uint64_t): a stable LSD radix sort, 11 bits a pass, as many
-// passes as the largest key needs, moving the elements between `v` and `tmp` (n elements each).
-// Returns where the sorted elements ended: `v` or `tmp`. Keys here pack a node's rank with a seq;
-// the bulk paths sort tens of thousands of them, which std::sort's compares make several times
+// Sorts v[0, n) by key(element) (a uint64_t): a stable LSD radix sort in as few passes of at
+// most 13 bits as the largest key needs, moving the elements between `v` and `tmp` (n elements
+// each). Returns where the sorted elements ended: `v` or `tmp`. Keys here pack a node's rank with a
+// seq; the bulk paths sort tens of thousands of them, which std::sort's compares make several times
 // slower.
 template <typename T, typename Key>
 T* RadixSort(T* v, T* tmp, size_t n, Key key) {
   uint64_t max = 0;
   for (size_t i = 0; i < n; ++i) max = std::max(max, key(v[i]));
-  constexpr int kBits = 11;
-  constexpr size_t kBuckets = size_t{1} << kBits;
-  std::vector<size_t> count(kBuckets + 1);
-  for (int shift = 0; shift < 64 && (max >> shift) != 0; shift += kBits) {
+  int width = 0;
+  while (width < 64 && (max >> width) != 0) ++width;
+  if (width == 0) return v;
+  // As few passes as digits of at most kMaxBits take, the bits shared evenly among them (each
+  // pass reads and writes every element; a count table of 2^13 stays in the cache).
+  constexpr int kMaxBits = 13;
+  const int passes = (width + kMaxBits - 1) / kMaxBits;
+  const int bits = (width + passes - 1) / passes;
+  const size_t buckets = size_t{1} << bits;
+  const uint64_t mask = buckets - 1;
+  std::vector<size_t> count(buckets + 1);
+  for (int shift = 0; shift < width; shift += bits) {
     std::fill(count.begin(), count.end(), 0);
-    for (size_t i = 0; i < n; ++i) ++count[((key(v[i]) >> shift) & (kBuckets - 1)) + 1];
-    for (size_t i = 0; i < kBuckets; ++i) count[i + 1] += count[i];
-    for (size_t i = 0; i < n; ++i) tmp[count[(key(v[i]) >> shift) & (kBuckets - 1)]++] = v[i];
+    for (size_t i = 0; i < n; ++i) ++count[((key(v[i]) >> shift) & mask) + 1];
+    for (size_t i = 0; i < buckets; ++i) count[i + 1] += count[i];
+    for (size_t i = 0; i < n; ++i) tmp[count[(key(v[i]) >> shift) & mask]++] = v[i];
     std::swap(v, tmp);
   }
   return v;
@@ -233,6 +241,8 @@ class RangeIndex {
   };
 
   bool empty() const { return chunks_.empty(); }
+  // The greatest seq held (0 when empty).
+  uint64_t LastSeq() const { return chunks_.empty() ? 0 : chunks_.back().back().last; }
 
   // The entry holding `seq`, or null.
   const Entry* Get(uint64_t seq) const {
@@ -1257,6 +1267,10 @@ struct SequenceCore::Impl {
   static constexpr size_t kQueueChunk = 2048;
   std::vector<std::unique_ptr<QueuedRange[]>> queue;
   size_t queued = 0;
+  // Whether some queued range was not checked for presence (DeferDelete's check_present false),
+  // and whether a settle found one naming an item not present (until TakeMissingUnchecked).
+  bool unchecked = false;
+  bool missing_unchecked = false;
 
   QueuedRange& QueuedAt(size_t i) { return queue[i / kQueueChunk][i % kQueueChunk]; }
   void Enqueue(const DotRange& d) {
@@ -1270,15 +1284,20 @@ struct SequenceCore::Impl {
   void SettleQueued() {
     // Marking one range costs about what the pass spends on ten runs, and a leaf holds about
     // ten: the pass pays once the ranges outnumber the leaves.
-    if (queued < 64 || queued < leaf_count || !MarkAll()) {
+    bool all_present = true;
+    if (queued < 64 || queued < leaf_count || !MarkAll(&all_present)) {
+      all_present = true;
       for (size_t i = 0; i < queued; ++i) {
         const QueuedRange& r = QueuedAt(i);
+        if (unchecked && !HasAll(r.node, r.first, r.last)) all_present = false;
         MarkRange(r.node, r.first, r.last, true, nullptr);
       }
     }
+    if (!all_present) missing_unchecked = true;
     // The queue's memory goes back: the batch that queued them has ended (or is settled by a
     // read, which is rare within one).
     queued = 0;
+    unchecked = false;
     queue.clear();
   }
 
@@ -1294,8 +1313,10 @@ struct SequenceCore::Impl {
   // range (deletion is idempotent and the ranges commute); the runs may be cut differently,
   // which no reader sees. Ids stay in their leaf, so the index changes only for the few runs a
   // full leaf pushes into a new one. Returns false, marking nothing, when a node's rank and a
-  // seq do not fit in one key (seqs near 2^64). The queue is left as it is.
-  bool MarkAll() {
+  // seq do not fit in one key (seqs near 2^64). The queue is left as it is. When ranges were
+  // queued unchecked, counts the items of each range it meets and sets *all_present to false
+  // when some range names an item not present.
+  bool MarkAll(bool* all_present) {
     const size_t n = queued;
     uint64_t max_seq = 0;
     for (size_t i = 0; i < n; ++i) max_seq = std::max(max_seq, QueuedAt(i).first);
@@ -1316,7 +1337,10 @@ struct SequenceCore::Impl {
                              [](const auto& e, uint64_t v) { return e.first < v; }) -
             index.begin());
         // A node not in the index has no items to mark (validated ranges name items present).
-        if (hint == index.size() || index[hint].first != node) continue;
+        if (hint == index.size() || index[hint].first != node) {
+          *all_present = false;
+          continue;
+        }
       }
       d[m++] = Keyed{(static_cast<uint64_t>(hint) << seq_bits) | r.first, r.last};
     }
@@ -1339,6 +1363,14 @@ struct SequenceCore::Impl {
       }
     }
     m = w;
+    // With unchecked ranges: the items of each range met (disjoint ranges, disjoint runs, so a
+    // range names only items present exactly when it meets as many as it spans), counted in
+    // `last` of the half of buf the sorted ranges are not in.
+    Keyed* met = nullptr;
+    if (unchecked) {
+      met = d == buf.get() ? buf.get() + n : buf.get();
+      for (size_t i = 0; i < m; ++i) met[i].last = 0;
+    }
     // Each node's ranges: d[seg[rank].first, seg[rank].second), by the node's rank in `index`,
     // and a small table from a node to its rank (runs of a few nodes alternate).
     std::vector<std::pair<uint32_t, uint32_t>> seg(index.size(), {0, 0});
@@ -1371,6 +1403,7 @@ struct SequenceCore::Impl {
 #endif
       out.clear();
       bool changed = false;
+      uint64_t newly = 0;  // items marked that were visible
       for (int j = 0; j < l->n; ++j) {
         Run cur = l->runs[j];
         // The first range of the run's node that ends at or after its first item. Runs of one
@@ -1399,13 +1432,16 @@ struct SequenceCore::Impl {
             cur = rest;
           }
           uint64_t k = std::min(it->last, cur.last()) - cur.seq + 1;
+          if (met) met[it - d].last += k;
           if (k < cur.len) {
             Run rest = SplitRun(cur, static_cast<uint32_t>(k));
+            newly += cur.vis();
             cur.deleted = true;
             emit(cur);
             cur = rest;
             ++it;  // it ends inside the run
           } else {
+            newly += cur.vis();
             cur.deleted = true;
             emit(cur);
             open = false;
@@ -1416,15 +1452,15 @@ struct SequenceCore::Impl {
         resume[rank] = static_cast<uint32_t>(it - b);
       }
       if (changed) {
-        Sums old_sums = LeafSums(l);
         int keep = std::min<int>(static_cast<int>(out.size()), kLeafCap);
         std::copy(out.begin(), out.begin() + keep, l->runs);
         l->n = keep;
-        Sums new_sums = LeafSums(l);
+        // Splitting and joining runs keeps the counts, and marking changes only the visible one:
+        // the leaf's runs lost `newly` visible items, less what the runs after `keep` take with
+        // them (LeafInsert counts those).
         RunDelta delta;
-        delta.vis = static_cast<int64_t>(new_sums.vis) - static_cast<int64_t>(old_sums.vis);
-        delta.view = static_cast<int64_t>(new_sums.view) - static_cast<int64_t>(old_sums.view);
-        delta.tot = static_cast<int64_t>(new_sums.tot) - static_cast<int64_t>(old_sums.tot);
+        delta.vis = -static_cast<int64_t>(newly);
+        for (size_t j = static_cast<size_t>(keep); j < out.size(); ++j) delta.Add(out[j], -1);
         AddDelta(l, delta);
         // The rest after it, through LeafInsert (which splits the leaf and indexes what moves).
         Cursor at{l, keep - 1, 0};
@@ -1433,6 +1469,9 @@ struct SequenceCore::Impl {
         }
       }
       l = next;
+    }
+    for (size_t i = 0; met && i < m; ++i) {
+      if (d[i].last - first_of(d[i]) + 1 != met[i].last) *all_present = false;
     }
     vis_leaf = nullptr;
     return true;
@@ -1676,9 +1715,27 @@ Status SequenceCore::ApplyDelete(const std::vector<DotRange>& ranges,
   return Status::Ok();
 }
 
-Status SequenceCore::DeferDelete(const std::vector<DotRange>& ranges, size_t* mark) {
-  WEFT_RETURN_IF_ERROR(impl_->CheckDelete(ranges, nullptr, 0));
+Status SequenceCore::DeferDelete(const std::vector<DotRange>& ranges, size_t* mark,
+                                 bool check_present) {
   Impl& m = *impl_;
+  if (check_present) {
+    WEFT_RETURN_IF_ERROR(m.CheckDelete(ranges, nullptr, 0));
+  } else {
+    // Only that no range reaches past the greatest seq held of its node. Every seq up to that
+    // one has been taken by an op applied already (a node's seqs are contiguous and its changes
+    // come in order), so an item up to there that is not here now never will be: the check when
+    // the ranges settle then says whether they named items present now.
+    for (const DotRange& d : ranges) {
+      if (!d.node.valid() || d.first == 0 || d.last < d.first) {
+        return Status::InvalidArgument("sequence delete: bad range");
+      }
+      const Impl::NodeMap* nm = m.MapFor(d.node.value);
+      if (!nm || d.last > nm->LastSeq()) {
+        return Status::MissingDependency("sequence delete: unknown item in range");
+      }
+    }
+    if (!ranges.empty()) m.unchecked = true;
+  }
   *mark = m.queued;
   for (const DotRange& d : ranges) {
     // Ranges of the op that continue one another are queued as one.
@@ -1704,6 +1761,12 @@ void SequenceCore::Settle() {
 
 bool SequenceCore::has_deferred() const {
   return impl_->queued != 0;
+}
+
+bool SequenceCore::TakeMissingUnchecked() {
+  bool missing = impl_->missing_unchecked;
+  impl_->missing_unchecked = false;
+  return missing;
 }
 
 void SequenceCore::UndoInsert(Dot first, uint64_t len) {

@@ -5,6 +5,7 @@
 // order, to the same state. Randomized cases print their seed; WEFT_SEED=N replays one.
 #include <algorithm>
 #include <catch2/catch.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -383,6 +384,61 @@ TEST_CASE("ApplyChanges stops at an invalid change: those before it stay, nothin
   CHECK(d.CanonicalState() == before);
   CHECK(d.version() == want.version());
   // The good change still applies after it.
+  REQUIRE(d.ApplyChanges(std::vector<Change>(history.begin() + static_cast<std::ptrdiff_t>(bad),
+                                             history.end()))
+              .ok());
+  for (size_t i = bad; i < history.size(); ++i) REQUIRE(want.ApplyChange(history[i]).ok());
+  CHECK(d.CanonicalState() == want.CanonicalState());
+}
+
+TEST_CASE("ApplyChanges on a new document stops at a delete of an item never inserted",
+          "[document][receive]") {
+  // On a new document the batch checks the items of its text deletes when it marks them (one
+  // pass at the end), not as they come: a change naming an id that no insert made (here the seq
+  // of an earlier delete op) must still stop the batch exactly there, with the changes after it
+  // (applied before the check found it) not applied either.
+  std::vector<Change> history = RandomHistory(23, 3, 200);
+  // The dot of the first delete op of the history, and a later change with a delete op.
+  std::optional<Dot> not_an_item;
+  size_t bad = history.size();
+  for (size_t i = 0; i < history.size() && bad == history.size(); ++i) {
+    uint64_t seq = history[i].start_seq;
+    for (Op& op : history[i].ops) {
+      if (op.type == Op::Type::kSeqDelete && !op.ranges.empty()) {
+        if (!not_an_item) {
+          not_an_item = Dot{history[i].author, seq};
+        } else if (i > history.size() / 2) {
+          bad = i;
+          break;
+        }
+      }
+      seq += OpSpan(op);
+    }
+  }
+  REQUIRE(not_an_item);
+  REQUIRE(bad < history.size());
+  std::vector<Change> batch_in = history;
+  for (Op& op : batch_in[bad].ops) {
+    if (op.type == Op::Type::kSeqDelete && !op.ranges.empty()) {
+      op.ranges.push_back(DotRange{not_an_item->node, not_an_item->seq, not_an_item->seq});
+      break;
+    }
+  }
+
+  Document want(NodeId{99});
+  for (size_t i = 0; i < bad; ++i) REQUIRE(want.ApplyChange(history[i]).ok());
+  const std::string before = want.CanonicalState();
+  Status one = want.ApplyChange(batch_in[bad]);
+  CHECK(one.code() == StatusCode::kCorruption);
+  CHECK(want.CanonicalState() == before);
+
+  Document d(NodeId{99});
+  Status s = d.ApplyChanges(batch_in);
+  CHECK(s.code() == one.code());
+  CHECK(s.message() == one.message());
+  CHECK(d.CanonicalState() == before);
+  CHECK(d.version() == want.version());
+  // The good change and the rest still apply after it.
   REQUIRE(d.ApplyChanges(std::vector<Change>(history.begin() + static_cast<std::ptrdiff_t>(bad),
                                              history.end()))
               .ok());

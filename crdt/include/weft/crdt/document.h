@@ -629,6 +629,14 @@ class Document {
   // for a few ranges, and it keeps the leaves CheckDelete found).
   bool batching_ = false;
   std::vector<ObjectId> unsettled_;
+  // Within ApplyChanges on a new document: text deletes are queued without checking that their
+  // items are present (SequenceCore::DeferDelete), which the settle checks, setting
+  // missing_unchecked_ when one named an item not present.
+  bool lazy_deletes_ = false;
+  bool missing_unchecked_ = false;
+  // Within ApplyChanges: the undo log of the change being applied, kept (cleared) from one
+  // change to the next rather than allocated for each.
+  std::vector<UndoEntry> batch_undo_;
 
   // Every text's view (SequenceCore) shows version `at`; when `current`, it is version_ (every
   // change applied joins it) and `at` is not kept. BeginAt moves it.
@@ -654,6 +662,8 @@ class Document {
   bool InView() const { return view_.current; }
   // Marks the deletes queued in unsettled_'s texts.
   void SettleSequences();
+  // ApplyChanges, once: applies in order, stops at the first change that fails, settles.
+  Status ApplyBatch(std::span<const Change> changes, const ApplyOptions& options);
   // Brings view_.by_author up to date with history_.
   void IndexHistory() const;
   // The change a local transaction's ops make.

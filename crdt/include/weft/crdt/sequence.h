@@ -128,7 +128,11 @@ class SequenceCore {
   // the visible state settles first; ApplyInsert, ValidateInsert, ValidateDelete, UndoInsert and
   // total_items do not need to (inserts integrate by ids and raw positions), so a remote change
   // can defer its deletes, insert after them and be undone (DropDeferred) before anything settles.
-  Status DeferDelete(const std::vector<DotRange>& ranges, size_t* mark);
+  // With `check_present` false, only the form of the ranges is checked now, and that none
+  // reaches past the greatest seq of its node held; whether they name only items present is
+  // checked when they settle, and TakeMissingUnchecked says whether one did not (a batch applied to
+  // a new sequence checks its deletes that way, in the one pass, and applies again if one fails).
+  Status DeferDelete(const std::vector<DotRange>& ranges, size_t* mark, bool check_present = true);
   // Takes back the deletes queued from `mark` on (the undo of DeferDelete, in reverse order; the
   // queue is never settled between the two within one change).
   void DropDeferred(size_t mark);
@@ -137,6 +141,9 @@ class SequenceCore {
   void Settle();
   // Whether deletes are queued.
   bool has_deferred() const;
+  // Whether a settle since the last call found a range queued unchecked that names an item not
+  // present (its present items were marked all the same); clears that.
+  bool TakeMissingUnchecked();
 
   // Physically removes items first..first+len-1 (which must have been inserted by the latest
   // local inserts, undone in reverse order; no other item may name them as origin).
@@ -264,9 +271,10 @@ class Text {
   }
 
   // Deferred deletes (see SequenceCore).
-  Status DeferDelete(const std::vector<DotRange>& ranges, size_t* mark) {
-    return core_.DeferDelete(ranges, mark);
+  Status DeferDelete(const std::vector<DotRange>& ranges, size_t* mark, bool check_present = true) {
+    return core_.DeferDelete(ranges, mark, check_present);
   }
+  bool TakeMissingUnchecked() { return core_.TakeMissingUnchecked(); }
   void DropDeferred(size_t mark) { core_.DropDeferred(mark); }
   void Settle() { core_.Settle(); }
   bool has_deferred() const { return core_.has_deferred(); }
