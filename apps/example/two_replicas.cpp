@@ -20,10 +20,10 @@ void Check(const weft::Status& s) {
 
 // Sends every change `to` lacks from `from`, as encoded bytes (what a network would carry).
 size_t Sync(const Document& from, Document& to) {
-  auto changes = from.ChangesSince(to.version());
+  auto changes = from.EncodedChangesSince(to.version());
   Check(changes.status());
-  for (const Change* c : *changes) {
-    auto decoded = DecodeChange(EncodeChange(*c));
+  for (std::string_view bytes : *changes) {
+    auto decoded = DecodeChange(bytes);
     Check(decoded.status());
     Check(to.Receive(std::move(*decoded)));
   }

@@ -1,6 +1,7 @@
 #include "weft/crdt/document.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <functional>
 #include <set>
 
@@ -369,6 +370,36 @@ std::string EncodeChangeUnsigned(const Change& c) {
   Writer w;
   EncodeChangeTo(w, c, false);
   return w.Take();
+}
+
+std::string_view KeptChanges::bytes(size_t i) const {
+  uint64_t end = i + 1 < entries_.size() ? entries_[i + 1].offset : arena_.size();
+  return std::string_view(arena_).substr(entries_[i].offset, end - entries_[i].offset);
+}
+
+Change KeptChanges::operator[](size_t i) const {
+  Result<Change> c = DecodeChange(bytes(i));
+  // Only changes encoded here, or whose encoding was checked, are kept.
+  if (!c.ok()) std::abort();
+  return std::move(*c);
+}
+
+std::vector<Change> KeptChanges::All() const {
+  std::vector<Change> out;
+  out.reserve(size());
+  for (size_t i = 0; i < size(); ++i) out.push_back((*this)[i]);
+  return out;
+}
+
+void KeptChanges::Append(const Change& c) {
+  scratch_.Clear();
+  EncodeChangeTo(scratch_, c, true);
+  Append(c, scratch_.data());
+}
+
+void KeptChanges::Append(const Change& c, std::string_view bytes) {
+  entries_.push_back(Entry{arena_.size(), c.author, c.start_seq, c.end_seq()});
+  arena_.append(bytes);
 }
 
 Result<Change> DecodeChange(std::string_view bytes) {
@@ -808,7 +839,7 @@ std::optional<Change> Transaction::Commit() {
     }
   }
   d.lamport_ = std::max(d.lamport_, c.lamport);  // one made at an earlier version is lower
-  if (d.options_.keep_history) d.history_.push_back(c);
+  if (d.options_.keep_history) d.history_.Append(c);
   return c;
 }
 
@@ -884,7 +915,7 @@ Status Document::ExamineVersion(const VersionVector& at, VersionVector* frontier
   // One walk over `at` and the history index, both sorted by node.
   IndexHistory();
   const auto& entries = at.entries();
-  std::vector<const Change*> last(entries.size(), nullptr);
+  std::vector<std::optional<Change>> last(entries.size());
   *lamport = 0;
   bool before_history = false;
   auto idx = view_.by_author.begin();
@@ -898,7 +929,7 @@ Status Document::ExamineVersion(const VersionVector& at, VersionVector* frontier
     if (idx != view_.by_author.end() && idx->first == node) {
       const auto& list = idx->second;
       auto c = std::lower_bound(list.begin(), list.end(), std::make_pair(seq, size_t{0}));
-      if (c != list.end() && c->first == seq) last[i] = &history_[c->second];
+      if (c != list.end() && c->first == seq) last[i] = history_[c->second];
     }
     if (!last[i]) {
       return Status::InvalidArgument("version " + at.ToString() + " splits a change of " +
@@ -936,8 +967,7 @@ Status Document::ExamineVersion(const VersionVector& at, VersionVector* frontier
 void Document::IndexHistory() const {
   View& v = const_cast<View&>(view_);
   for (; v.indexed < history_.size(); ++v.indexed) {
-    const Change& c = history_[v.indexed];
-    v.by_author[c.author].emplace_back(c.end_seq(), v.indexed);
+    v.by_author[history_.author(v.indexed)].emplace_back(history_.end_seq(v.indexed), v.indexed);
   }
 }
 
@@ -951,7 +981,7 @@ void Document::ActivateView() {
     }
   };
   each([](auto& seq) { seq.ResetView(false); });
-  for (const Change& c : history_) {
+  for (const Change& c : history_) {  // each decoded as it is read
     for (const Op& op : c.ops) {
       if (op.type != Op::Type::kSeqDelete) continue;
       Object* o = Find(op.object);
@@ -977,8 +1007,8 @@ void Document::MoveView(const VersionVector& at) {
     for (const DotRange& r : from.Subtract(to)) {
       const auto& list = view_.by_author[r.node];
       auto c = std::lower_bound(list.begin(), list.end(), std::make_pair(r.first, size_t{0}));
-      for (; c != list.end() && history_[c->second].start_seq <= r.last; ++c) {
-        const Change& ch = history_[c->second];
+      for (; c != list.end() && history_.start_seq(c->second) <= r.last; ++c) {
+        const Change ch = history_[c->second];
         uint64_t seq = ch.start_seq;
         for (const Op& op : ch.ops) {
           uint64_t span = OpSpan(op);
@@ -1858,7 +1888,8 @@ void PrefetchOp(const Op& op) {
 }
 }  // namespace
 
-Status Document::ApplyChecked(const Change& c, std::vector<Patch>* patches, Change* movable) {
+Status Document::ApplyChecked(const Change& c, std::vector<Patch>* patches,
+                              std::string_view encoded) {
   std::optional<AccessList> next_access;
   if (Status s = CheckAccess(c, &next_access); !s.ok()) {
     return Status(s.code(), "change " + c.id().ToString() + ": " + s.message());
@@ -1894,7 +1925,13 @@ Status Document::ApplyChecked(const Change& c, std::vector<Patch>* patches, Chan
   heads_.Set(c.author, seq - 1);
   lamport_ = std::max(lamport_, c.lamport);
   clock_.Witness(c.time);
-  if (options_.keep_history) history_.push_back(movable ? std::move(*movable) : c);
+  if (options_.keep_history) {
+    if (encoded.empty()) {
+      history_.Append(c);
+    } else {
+      history_.Append(c, encoded);
+    }
+  }
   return Status::Ok();
 }
 
@@ -1903,7 +1940,8 @@ Status Document::ApplyChange(const Change& change, const ApplyOptions& options) 
   bool duplicate = false;
   WEFT_RETURN_IF_ERROR(CheckChange(change, options, &duplicate));
   if (duplicate) return Status::Ok();
-  return ApplyChecked(change, options.patches);
+  return ApplyChecked(change, options.patches,
+                      options.encoded.empty() ? std::string_view() : options.encoded[0]);
 }
 
 Status Document::ApplyChanges(std::span<const Change> changes, const ApplyOptions& options) {
@@ -1935,7 +1973,10 @@ Status Document::ApplyBatch(std::span<const Change> changes, const ApplyOptions&
     }
     bool duplicate = false;
     Status s = CheckChange(c, options, &duplicate);
-    if (s.ok() && !duplicate) s = ApplyChecked(c, options.patches);
+    if (s.ok() && !duplicate) {
+      s = ApplyChecked(c, options.patches,
+                       k < options.encoded.size() ? options.encoded[k] : std::string_view());
+    }
     if (!s.ok()) {
       result = s;
       break;
@@ -1974,7 +2015,9 @@ Status Document::Receive(Change change, const ApplyOptions& options) {
   }
   if (r.readiness != Readiness::kDuplicate) {
     WEFT_RETURN_IF_ERROR(CheckChange(change, options));
-    WEFT_RETURN_IF_ERROR(ApplyChecked(change, options.patches, &change));
+    WEFT_RETURN_IF_ERROR(
+        ApplyChecked(change, options.patches,
+                     options.encoded.empty() ? std::string_view() : options.encoded[0]));
   }
   DrainPending(options);
   return Status::Ok();
@@ -2011,14 +2054,24 @@ void Document::DrainPending(const ApplyOptions& options) {
     // An invalid held change is dropped (its error reaches no caller), and so is a duplicate.
     if (r.readiness == Readiness::kReady &&
         (!options.now_ms || clock_.Check(c.time, *options.now_ms).ok())) {
-      (void)ApplyChecked(c, options.patches, &c);
+      (void)ApplyChecked(c, options.patches);
     }
   }
   // What is left filed belongs to changes no longer held.
   if (pending_.empty()) waiting_.clear();
 }
 
-Result<std::vector<const Change*>> Document::ChangesSince(const VersionVector& peer) const {
+Result<std::vector<Change>> Document::ChangesSince(const VersionVector& peer) const {
+  auto encoded = EncodedChangesSince(peer);
+  if (!encoded.ok()) return encoded.status();
+  std::vector<Change> out;
+  out.reserve(encoded->size());
+  for (std::string_view bytes : *encoded) out.push_back(*DecodeChange(bytes));
+  return out;
+}
+
+Result<std::vector<std::string_view>> Document::EncodedChangesSince(
+    const VersionVector& peer) const {
   if (!options_.keep_history && !peer.Dominates(version_)) {
     return Status::HistoryTruncated("this document keeps no history");
   }
@@ -2028,9 +2081,9 @@ Result<std::vector<const Change*>> Document::ChangesSince(const VersionVector& p
                                       std::to_string(seq) + " are no longer kept");
     }
   }
-  std::vector<const Change*> out;
-  for (const Change& c : history_) {
-    if (c.end_seq() > peer.Get(c.author)) out.push_back(&c);
+  std::vector<std::string_view> out;
+  for (size_t i = 0; i < history_.size(); ++i) {
+    if (history_.end_seq(i) > peer.Get(history_.author(i))) out.push_back(history_.bytes(i));
   }
   return out;
 }

@@ -526,7 +526,7 @@ std::string Document::EncodeSnapshot(bool with_history) const {
   if (history) {
     w.Vector(history_base_);
     w.Varint(history_.size());
-    for (const Change& c : history_) w.Bytes(EncodeChange(c));
+    for (size_t i = 0; i < history_.size(); ++i) w.Bytes(history_.bytes(i));
   }
   return w.Take();
 }
@@ -564,16 +564,17 @@ Result<Document> Document::DecodeSnapshot(std::string_view bytes, NodeId self,
     VersionVector base = r.Vector();
     uint64_t n = r.Count(2);
     VersionVector running = base;
-    std::vector<Change> history;
+    KeptChanges history;
     for (uint64_t i = 0; i < n && r.ok(); ++i) {
-      auto c = DecodeChange(r.Bytes());
+      std::string_view bytes = r.Bytes();
+      auto c = DecodeChange(bytes);
       if (!r.ok()) break;
       if (!c.ok()) return Status::Corruption("snapshot history: " + c.status().message());
       if (c->start_seq != running.Get(c->author) + 1 || !running.Dominates(c->deps)) {
         return Status::Corruption("snapshot history is not in causal order");
       }
       running.Set(c->author, c->end_seq());
-      history.push_back(std::move(*c));
+      if (options.keep_history) history.Append(*c, bytes);
     }
     WEFT_RETURN_IF_ERROR(r.status("snapshot history"));
     if (running != d.version_) {

@@ -42,7 +42,7 @@ Result<std::vector<crdt::Change>> DecodeSegmentData(std::string_view doc, uint64
 std::string EncodeHeads(const crdt::VersionVector& heads) {
   crdt::Writer w;
   w.Vector(heads);
-  return w.data();
+  return w.Take();
 }
 
 Result<crdt::VersionVector> DecodeHeads(std::string_view doc, uint64_t last_seq,

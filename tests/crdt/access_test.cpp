@@ -29,7 +29,7 @@ Principal Key(int i) {
 void Sync(Document& to, const Document& from) {
   auto changes = from.ChangesSince(to.version());
   REQUIRE(changes.ok());
-  for (const Change* c : *changes) REQUIRE(to.Receive(*c).ok());
+  for (const Change& c : *changes) REQUIRE(to.Receive(c).ok());
 }
 
 Op AccessOp(AccessAction action, const Principal& key, Role role = Role::kNone) {
@@ -293,7 +293,7 @@ TEST_CASE("the owner creates, admins grant, readers and strangers cannot write",
               return t.Bind(Key(6), "");
             }).ok());
     std::string before = owner.CanonicalState();
-    Status s = owner.ApplyChange(squatter.history().at(0));
+    Status s = owner.ApplyChange(squatter.history()[0]);
     CHECK(s.code() == StatusCode::kPermissionDenied);
     CHECK(s.message().find("already exists") != std::string::npos);
     CHECK(owner.CanonicalState() == before);
@@ -369,7 +369,7 @@ TEST_CASE("a revoked author is cut off at the last seq the revoker held", "[acce
   // A node that gets the revoke before the writer's earlier change holds it until that change
   // arrives, and then accepts both (the change is within the cutoff).
   Document late(NodeId{70});
-  std::vector<Change> log = owner.history();
+  std::vector<Change> log = owner.history().All();
   std::reverse(log.begin(), log.end());
   for (const Change& c : log) REQUIRE(late.Receive(c).ok());
   CHECK(late.pending() == 0);
@@ -451,8 +451,8 @@ std::string RunAccessScenario(uint64_t seed, size_t* void_ops) {
   auto sync = [&](int to, int from) -> std::string {
     auto changes = replicas[from].ChangesSince(replicas[to].version());
     if (!changes.ok()) return fail("changes", changes.status());
-    for (const Change* c : *changes) {
-      if (Status s = replicas[to].Receive(*c); !s.ok()) return fail("sync", s);
+    for (const Change& c : *changes) {
+      if (Status s = replicas[to].Receive(c); !s.ok()) return fail("sync", s);
     }
     return "";
   };
@@ -627,7 +627,7 @@ TEST_CASE(
   CHECK(relay.version() == writer.version());
   auto changes = writer.ChangesSince(enc.version());
   REQUIRE(changes.ok());
-  const Change& sealed = *changes->back();
+  const Change& sealed = changes->back();
   REQUIRE(sealed.ops.size() == 1);
   CHECK(sealed.span() == 5);
   const std::string bytes = EncodeChange(sealed);

@@ -20,8 +20,8 @@ void Sync(const Document& from, Document& to, std::vector<Patch>* patches = null
   REQUIRE(changes.ok());
   ApplyOptions opts;
   opts.patches = patches;
-  for (const Change* c : *changes) {
-    auto decoded = DecodeChange(EncodeChange(*c));
+  for (const Change& c : *changes) {
+    auto decoded = DecodeChange(EncodeChange(c));
     REQUIRE(decoded.ok());
     weft::Status s = to.ApplyChange(*decoded, opts);
     INFO(s.ToString());

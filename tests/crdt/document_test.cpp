@@ -18,8 +18,8 @@ constexpr uint64_t kDayMs = 86'400'000;
 void Sync(const Document& from, Document& to, ApplyOptions opts = {}) {
   auto changes = from.ChangesSince(to.version());
   REQUIRE(changes.ok());
-  for (const Change* c : *changes) {
-    auto decoded = DecodeChange(EncodeChange(*c));
+  for (const Change& c : *changes) {
+    auto decoded = DecodeChange(EncodeChange(c));
     REQUIRE(decoded.ok());
     REQUIRE(to.Receive(std::move(*decoded), opts).ok());
   }
@@ -222,7 +222,7 @@ TEST_CASE("a remote time a day ahead is refused past the drift bound, accepted w
     REQUIRE(t.SetRegister(reg, "from the future").ok());
     Commit(t);
   }
-  const Change& c = ahead.history().at(0);
+  const Change& c = ahead.history()[0];
   std::string before = strict.CanonicalState();
   Status s = strict.ApplyChange(c, {kNow});
   CHECK(s.code() == StatusCode::kClockDrift);
@@ -463,7 +463,7 @@ TEST_CASE("changes since a version, and history truncated by a state-only snapsh
   CHECK(all->size() == 5);
   auto some = a.ChangesSince({{NodeId{1}, 3}});
   REQUIRE(some->size() == 2);
-  CHECK(some->front()->start_seq == 4);
+  CHECK(some->front().start_seq == 4);
   CHECK(a.ChangesSince(a.version())->empty());
 
   auto light = Document::DecodeSnapshot(a.EncodeSnapshot(false), NodeId{1});

@@ -45,7 +45,7 @@ void ApplyEdits(Transaction& t, ObjectId text, const std::vector<TextEdit>& edit
 void SyncAll(const Document& from, Document& to) {
   auto changes = from.ChangesSince(to.version());
   REQUIRE(changes.ok());
-  for (const Change* c : *changes) REQUIRE(to.ApplyChange(*c).ok());
+  for (const Change& c : *changes) REQUIRE(to.ApplyChange(c).ok());
 }
 
 // Several replicas edit one text, often concurrently (and often deleting the same characters),

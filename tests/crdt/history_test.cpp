@@ -34,16 +34,16 @@ std::vector<Change> RandomHistory(uint64_t seed, int steps) {
       Document& to = docs[rng.Below(docs.size())];
       auto missing = d.ChangesSince(to.version());
       REQUIRE(missing.ok());
-      for (const Change* m : *missing) REQUIRE(to.ApplyChange(*m).ok());
+      for (const Change& m : *missing) REQUIRE(to.ApplyChange(m).ok());
     }
   }
   // One document receives everything, so its history names every author.
   for (size_t i = 1; i < docs.size(); ++i) {
     auto missing = docs[i].ChangesSince(docs[0].version());
     REQUIRE(missing.ok());
-    for (const Change* m : *missing) REQUIRE(docs[0].ApplyChange(*m).ok());
+    for (const Change& m : *missing) REQUIRE(docs[0].ApplyChange(m).ok());
   }
-  std::vector<Change> h = docs[0].history();
+  std::vector<Change> h = docs[0].history().All();
   // Signatures are carried (not yet made by transactions): give some changes one.
   for (size_t i = 0; i < h.size(); i += 7) h[i].signature = std::string(64, static_cast<char>(i));
   return h;
@@ -114,10 +114,10 @@ TEST_CASE("a typing run costs about its text in a segment", "[history]") {
     REQUIRE(txn.TextDelete(text, *d.SequenceSize(text) - 3, 3).ok());  // three backspaces
     txn.Commit();
   }
-  std::string seg = EncodeSegment(d.history());
+  std::string seg = EncodeSegment(d.history().All());
   auto back = DecodeSegment(seg);
   REQUIRE(back.ok());
-  CHECK(*back == d.history());
+  CHECK(*back == d.history().All());
   INFO("segment " << seg.size() << " bytes, blobs " << blob_bytes << " bytes");
   CHECK(seg.size() < typed.size() * 20);  // about one byte a character, not dozens
   CHECK(seg.size() * 20 < blob_bytes);

@@ -20,8 +20,8 @@ constexpr uint64_t kNow = 1'700'000'000'000;
 void Sync(const Document& from, Document& to) {
   auto changes = from.ChangesSince(to.version());
   REQUIRE(changes.ok());
-  for (const Change* c : *changes) {
-    auto decoded = DecodeChange(EncodeChange(*c));
+  for (const Change& c : *changes) {
+    auto decoded = DecodeChange(EncodeChange(c));
     REQUIRE(decoded.ok());
     REQUIRE(to.Receive(std::move(*decoded)).ok());
   }

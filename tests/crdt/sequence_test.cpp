@@ -415,7 +415,7 @@ TEST_CASE("text: state decoding rejects bad bytes without crashing", "[sequence]
     if (t.ok()) CHECK(t->core().CheckInvariants() == "");
   }
   // Hostile counts do not allocate: a huge run count with no bytes behind it.
-  auto raw_block = [](Writer& w, const std::string& bytes) {
+  auto raw_block = [](Writer& w, std::string_view bytes) {
     w.U8(0);  // stored block
     w.Bytes(bytes);
   };

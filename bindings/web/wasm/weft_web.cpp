@@ -398,11 +398,14 @@ val Entries(const std::vector<KeyRead::Entry>& entries, const VersionVector& con
 }
 
 // Decodes every change of `list` (an array of Uint8Array) before any is applied.
-Result<std::vector<Change>> DecodeAll(const val& list) {
+// `encoded`, when given, receives each change's bytes.
+Result<std::vector<Change>> DecodeAll(const val& list,
+                                      std::vector<std::string>* encoded = nullptr) {
   if (!list.isArray()) return Status::InvalidArgument("changes must be an array of Uint8Array");
   std::vector<Change> out;
   const unsigned n = list["length"].as<unsigned>();
   out.reserve(n);
+  if (encoded) encoded->reserve(n);
   for (unsigned i = 0; i < n; ++i) {
     auto bytes = BytesOf(list[i]);
     if (!bytes) return Status::InvalidArgument("change " + std::to_string(i) + " is not bytes");
@@ -411,6 +414,7 @@ Result<std::vector<Change>> DecodeAll(const val& list) {
       return Status(c.status().code(), "change " + std::to_string(i) + ": " + c.status().message());
     }
     out.push_back(std::move(*c));
+    if (encoded) encoded->push_back(std::move(*bytes));
   }
   return out;
 }
@@ -772,17 +776,22 @@ class Doc {
   // replica refuses a remote batch), else the changes before it stay applied.
   val applyChanges(val list, bool atomic) {
     if (txn_) return Fail(StatusCode::kInvalidArgument, "a transaction is open");
-    auto changes = DecodeAll(list);
+    std::vector<std::string> encoded;
+    auto changes = DecodeAll(list, &encoded);
     if (!changes.ok()) return Fail(changes.status());
     std::vector<Patch> patches;
     ApplyOptions opts;
     opts.patches = &patches;
     if (atomic) {
-      Status s = ApplyAtomic(&*changes, opts);
+      Status s = ApplyAtomic(&*changes, encoded, opts);
       if (!s.ok()) return Fail(s);
     } else {
       for (size_t i = 0; i < changes->size(); ++i) {
-        Status s = doc_.Receive(std::move((*changes)[i]), opts);
+        // The history keeps the bytes as they came (they decoded to the change).
+        std::string_view bytes = encoded[i];
+        ApplyOptions one = opts;
+        one.encoded = std::span<const std::string_view>(&bytes, 1);
+        Status s = doc_.Receive(std::move((*changes)[i]), one);
         if (!s.ok()) {
           return Fail(s.code(), "change " + std::to_string(i) + ": " + s.message());
         }
@@ -797,7 +806,8 @@ class Doc {
   // rules included) as it is applied; the first that fails puts the document back as it was
   // before the batch (a copy, made only for a batch of several changes: a single change that
   // fails changes nothing). What still waits for dependencies outside the batch is held.
-  Status ApplyAtomic(std::vector<Change>* changes, const ApplyOptions& opts) {
+  Status ApplyAtomic(std::vector<Change>* changes, const std::vector<std::string>& encoded,
+                     const ApplyOptions& opts) {
     std::optional<Document> before;
     if (changes->size() > 1) before.emplace(doc_);
     std::vector<bool> done(changes->size(), false);
@@ -813,7 +823,10 @@ class Doc {
           continue;
         }
         if (doc_.CheckReady(c).readiness == Readiness::kWaiting) continue;
-        Status s = doc_.ApplyChange(c, opts);
+        std::string_view bytes = encoded[i];
+        ApplyOptions one = opts;
+        one.encoded = std::span<const std::string_view>(&bytes, 1);
+        Status s = doc_.ApplyChange(c, one);
         if (!s.ok()) {
           failure = Status(s.code(), "change " + std::to_string(i) + ": " + s.message());
           break;
@@ -843,10 +856,10 @@ class Doc {
   val changesSince(val peer) const {
     auto v = VersionOf(peer);
     if (!v.ok()) return Fail(v.status());
-    auto cs = doc_.ChangesSince(*v);
+    auto cs = doc_.EncodedChangesSince(*v);
     if (!cs.ok()) return Fail(cs.status());
     val out = val::array();
-    for (const Change* c : *cs) out.call<void>("push", Bytes(EncodeChange(*c)));
+    for (std::string_view c : *cs) out.call<void>("push", Bytes(c));
     return out;
   }
   val encodeSnapshot(bool with_history) const { return Bytes(doc_.EncodeSnapshot(with_history)); }
@@ -856,9 +869,9 @@ class Doc {
     val out = val::array();
     VersionVector v;
     if (!cs.ok()) return Fail(cs.status());
-    for (const Change* c : *cs) {
-      v.Advance(c->author, c->end_seq());
-      val o = ChangeInfo(*c);
+    for (const Change& c : *cs) {
+      v.Advance(c.author, c.end_seq());
+      val o = ChangeInfo(c);
       o.set("version", VersionToJs(v));
       out.call<void>("push", o);
     }
@@ -890,17 +903,17 @@ class Doc {
     auto pass = [&](const VersionVector& v, std::vector<Patch>* gather) -> Status {
       ApplyOptions opts;
       opts.patches = gather;
-      for (const Change* c : *cs) {
-        uint64_t held = v.Get(c->author);
-        if (held < c->start_seq || out.HasChange({c->author, c->end_seq()})) continue;
-        if (held < c->end_seq()) {
+      for (const Change& c : *cs) {
+        uint64_t held = v.Get(c.author);
+        if (held < c.start_seq || out.HasChange({c.author, c.end_seq()})) continue;
+        if (held < c.end_seq()) {
           return Status::InvalidArgument("version " + v.ToString() + " splits change " +
-                                         c->id().ToString());
+                                         c.id().ToString());
         }
-        Status s = out.ApplyChange(*c, opts);
+        Status s = out.ApplyChange(c, opts);
         if (!s.ok()) {
           return Status::InvalidArgument("version " + v.ToString() + " holds change " +
-                                         c->id().ToString() + " without its dependencies");
+                                         c.id().ToString() + " without its dependencies");
         }
       }
       if (out.version() != v) {
@@ -950,13 +963,21 @@ class Doc {
   // 0 when nothing changed, -code on failure.
   int LeanCommit(bool eager, uint32_t* sizes) {
     if (!txn_) return -Failed(Status::InvalidArgument("no transaction is open"));
-    last_patches_ = txn_->patches();
+    last_patches_ = txn_->TakePatches();
     std::optional<Change> c = txn_->Commit();
     txn_.reset();
     if (!c) return 0;
-    last_change_ = std::move(*c);
-    sizes[3] = static_cast<uint32_t>(last_change_.start_seq >> 32);
-    sizes[4] = static_cast<uint32_t>(last_change_.start_seq);
+    sizes[3] = static_cast<uint32_t>(c->start_seq >> 32);
+    sizes[4] = static_cast<uint32_t>(c->start_seq);
+    // Its bytes are in the kept history (the document keeps its history unless made without).
+    const KeptChanges& h = doc_.history();
+    if (!h.empty() && h.author(h.size() - 1) == c->author &&
+        h.start_seq(h.size() - 1) == c->start_seq) {
+      last_kept_ = h.size() - 1;
+      last_change_.reset();
+    } else {
+      last_change_ = std::move(*c);
+    }
     if (eager) {
       LeanChangeBytes(sizes);
       out_ += PatchesJson(last_patches_);
@@ -967,7 +988,11 @@ class Doc {
   }
   // The last commit's bytes into out_ (sizes[0] bytes at sizes[2]).
   void LeanChangeBytes(uint32_t* sizes) {
-    out_ = EncodeChange(last_change_);
+    if (last_change_) {
+      out_ = EncodeChange(*last_change_);
+    } else {
+      out_.assign(doc_.history().bytes(last_kept_));
+    }
     sizes[0] = static_cast<uint32_t>(out_.size());
     sizes[1] = 0;
     sizes[2] = reinterpret_cast<uintptr_t>(out_.data());
@@ -978,14 +1003,14 @@ class Doc {
   // bytes and the document's version just before it was committed ({bytes, before}).
   val localChange(double seq_hi, double seq_lo) const {
     uint64_t seq = (static_cast<uint64_t>(seq_hi) << 32) | static_cast<uint64_t>(seq_lo);
-    const std::vector<Change>& h = doc_.history();
+    const KeptChanges& h = doc_.history();
     VersionVector before = doc_.version();
     for (size_t i = h.size(); i-- > 0;) {
       // Walking back, each author's entry ends at the seq before its earliest later change.
-      before.Set(h[i].author, h[i].start_seq - 1);
-      if (h[i].author == doc_.self() && h[i].start_seq == seq) {
+      before.Set(h.author(i), h.start_seq(i) - 1);
+      if (h.author(i) == doc_.self() && h.start_seq(i) == seq) {
         val out = val::object();
-        out.set("bytes", Bytes(EncodeChange(h[i])));
+        out.set("bytes", Bytes(h.bytes(i)));
         out.set("before", VersionToJs(before));
         return out;
       }
@@ -1036,7 +1061,9 @@ class Doc {
   Status last_error_;
   std::string out_;                  // LeanCommit's output, valid until the next commit
   std::vector<Patch> last_patches_;  // the last commit's
-  Change last_change_;               // the last commit's
+  // The last commit's change: in the kept history at last_kept_, or here when not kept.
+  size_t last_kept_ = 0;
+  std::optional<Change> last_change_;
 };
 
 // What an encoded change holds, without a document (validates it as DecodeChange does).

@@ -17,18 +17,32 @@
 
 namespace weft::crdt {
 
+// Writes into a buffer it grows a few hundred bytes ahead of what it holds, so that a value is
+// stored in place (the standard string's append and push_back are calls into the library,
+// which, byte by byte, cost more than the encoding itself in WebAssembly).
 class Writer {
  public:
-  void U8(uint8_t v) { out_.push_back(static_cast<char>(v)); }
+  Writer() = default;
+  // Appends to `out` (taken back with Take).
+  explicit Writer(std::string out) : out_(std::move(out)), len_(out_.size()) {}
+  void U8(uint8_t v) {
+    *Room(1) = static_cast<char>(v);
+    ++len_;
+  }
   void Fixed64(uint64_t v) {
-    for (int i = 0; i < 8; ++i) out_.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+    char* p = Room(8);
+    for (int i = 0; i < 8; ++i) p[i] = static_cast<char>((v >> (8 * i)) & 0xff);
+    len_ += 8;
   }
   void Varint(uint64_t v) {
+    char* p = Room(10);
+    size_t n = 0;
     while (v >= 0x80) {
-      out_.push_back(static_cast<char>((v & 0x7f) | 0x80));
+      p[n++] = static_cast<char>((v & 0x7f) | 0x80);
       v >>= 7;
     }
-    out_.push_back(static_cast<char>(v));
+    p[n++] = static_cast<char>(v);
+    len_ += n;
   }
   void Zigzag(int64_t v) {
     Varint((static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63));
@@ -40,9 +54,13 @@ class Writer {
   }
   void Bytes(std::string_view s) {
     Varint(s.size());
-    out_.append(s);
+    Raw(s);
   }
-  void Raw(std::string_view s) { out_.append(s); }
+  void Raw(std::string_view s) {
+    if (s.empty()) return;
+    std::memcpy(Room(s.size()), s.data(), s.size());
+    len_ += s.size();
+  }
   void Node(NodeId n) { Fixed64(n.value); }
   void DotValue(const Dot& d) {
     Node(d.node);
@@ -56,12 +74,25 @@ class Writer {
     }
   }
 
-  size_t size() const { return out_.size(); }
-  const std::string& data() const { return out_; }
-  std::string Take() { return std::move(out_); }
+  size_t size() const { return len_; }
+  std::string_view data() const { return std::string_view(out_.data(), len_); }
+  // Forgets what was written, keeping the buffer for what comes next.
+  void Clear() { len_ = 0; }
+  std::string Take() {
+    out_.resize(len_);
+    len_ = 0;
+    return std::move(out_);
+  }
 
  private:
+  // Where the next `n` bytes go.
+  char* Room(size_t n) {
+    if (out_.size() - len_ < n) out_.resize(len_ + n + kSlack);
+    return out_.data() + len_;
+  }
+  static constexpr size_t kSlack = 256;
   std::string out_;
+  size_t len_ = 0;  // bytes written; out_ beyond them is room
 };
 
 class Reader {
