@@ -85,6 +85,27 @@ TEST_CASE("text: multi-byte code points count as one position", "[sequence][utf]
   CHECK(t.ToString() == "a中éb");
 }
 
+TEST_CASE("text: ASCII content widens at the first other code point, offsets kept",
+          "[sequence][utf]") {
+  Text t;
+  Ins(t, 0, "hello world", Dot{kA, 1});  // stored a byte a code point
+  Text copy = t;
+  CHECK(*t.At(4) == U'o');
+  // A remote insert that is here already, with a code point past ASCII: nothing changes.
+  TextInsertOp again{Dot{kA, 1}, Dot{}, Dot{}, "hé"};
+  REQUIRE(t.Apply(again).ok());
+  CHECK(t.ToString() == "hello world");
+  Ins(t, 5, ", 世界", Dot{kA, 12});
+  CHECK(t.ToString() == "hello, 世界 world");
+  CHECK(*t.At(8) == U'界');
+  CHECK(*t.Slice(3, 7) == "lo, 世界 ");
+  Ins(t, 0, ">", Dot{kA, 16});  // ASCII into the widened content
+  CHECK(t.ToString() == ">hello, 世界 world");
+  Del(t, 6, 3);
+  CHECK(t.ToString() == ">hello界 world");
+  CHECK(copy.ToString() == "hello world");  // the copy kept its own content
+}
+
 TEST_CASE("utf: validation and UTF-16 conversion", "[utf]") {
   CHECK(ValidateUtf8("plain ascii").ok());
   CHECK(ValidateUtf8("é中😀").ok());
