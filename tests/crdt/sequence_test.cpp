@@ -335,6 +335,54 @@ TEST_CASE("text: undo restores the exact state", "[sequence][undo]") {
   }
 }
 
+TEST_CASE("text: deferred deletes settle to the state of deleting each range", "[sequence]") {
+  uint64_t seed = weft::testing::SeedFromEnv();
+  if (seed == 0) seed = 11;
+  INFO("seed " << seed);
+  Rng rng(seed);
+  // Items of three nodes, interleaved, in runs of a few.
+  const NodeId nodes[3] = {kA, kB, kC};
+  uint64_t next[3] = {1, 1, 1};
+  Text base;
+  for (int i = 0; i < 3000; ++i) {
+    int w = static_cast<int>(rng.Below(3));
+    uint64_t n = rng.Below(4) + 1;
+    Ins(base, rng.Below(base.size() + 1), std::string(n, 'a' + static_cast<char>(w)),
+        Dot{nodes[w], next[w]});
+    next[w] += n;
+  }
+  // Batches of delete ops, small (one by one) and large (the one pass), checked or not; the
+  // last op of some batches taken back.
+  for (int round = 0; round < 6; ++round) {
+    Text one = base, deferred = base;
+    const int ops = round % 2 == 0 ? 20 : 2000;
+    const bool check = round % 3 != 2;
+    size_t mark = 0;
+    for (int i = 0; i < ops; ++i) {
+      std::vector<DotRange> ranges;
+      for (uint64_t k = rng.Below(3) + 1; k > 0; --k) {
+        int w = static_cast<int>(rng.Below(3));
+        uint64_t first = rng.Below(next[w] - 1) + 1;
+        uint64_t last = std::min(next[w] - 1, first + rng.Below(rng.Chance(80) ? 3 : 40));
+        ranges.push_back(DotRange{nodes[w], first, last});
+      }
+      REQUIRE(deferred.DeferDelete(ranges, &mark, check).ok());
+      if (i + 1 == ops && round % 2 == 1) {
+        deferred.DropDeferred(mark);  // the last op taken back
+      } else {
+        REQUIRE(one.ApplyDelete(ranges, nullptr, false).ok());
+      }
+    }
+    CHECK(deferred.has_deferred());
+    deferred.Settle();
+    CHECK(!deferred.has_deferred());
+    CHECK(!deferred.TakeMissingUnchecked());
+    CHECK(deferred.ToString() == one.ToString());
+    CHECK(Encode(deferred) == Encode(one));
+    CHECK(deferred.core().CheckInvariants().empty());
+  }
+}
+
 TEST_CASE("text: random edits match a plain string model", "[sequence]") {
   uint64_t seed = weft::testing::SeedFromEnv();
   if (seed == 0) seed = 42;
