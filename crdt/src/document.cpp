@@ -1881,8 +1881,9 @@ Status Document::ApplyChecked(const Change& c, std::vector<Patch>* patches, Chan
   std::vector<UndoFn> own_undo;
   std::vector<UndoFn>& undo = batching_ ? batch_undo_ : own_undo;
   undo.clear();
-  // A failing op changes nothing itself, so a change of one op needs no undo log.
-  std::vector<UndoFn>* log = c.ops.size() > 1 ? &undo : nullptr;
+  // A failing op changes nothing itself, so a change of one op needs no undo log; nor does one
+  // of a batch on a new document (ApplyChanges starts again from the empty document).
+  std::vector<UndoFn>* log = c.ops.size() > 1 && !lazy_deletes_ ? &undo : nullptr;
   if (log) undo.reserve(c.ops.size());
   size_t patch_count = patches ? patches->size() : 0;
   uint64_t seq = c.start_seq;
@@ -1922,16 +1923,17 @@ Status Document::ApplyChange(const Change& change, const ApplyOptions& options) 
 Status Document::ApplyChanges(std::span<const Change> changes, const ApplyOptions& options) {
   if (in_transaction_) return Status::InvalidArgument("a local transaction is open");
   // A new document (a replica catching up on a long history): text deletes are checked for the
-  // presence of their items in the pass that marks them, not one lookup per range as they come.
-  // Should a range name an item not present, the batch is applied again from the empty
-  // document, checking each delete as it comes, which stops at the change that named it.
+  // presence of their items in the pass that marks them, not one lookup per range as they come,
+  // and no change keeps an undo log. Should a range name an item not present, or a change fail
+  // (which leaves what it did so far), the batch is applied again from the empty document,
+  // checking each delete as it comes and undoing a failed change, which stops at that change.
   if (version_.empty() && pending_.empty() && !view_.active && !options.patches &&
       changes.size() > 1) {
     Document empty = *this;
     lazy_deletes_ = true;
     Status result = ApplyBatch(changes, options);
     lazy_deletes_ = false;
-    if (!missing_unchecked_) return result;
+    if (result.ok() && !missing_unchecked_) return result;
     *this = std::move(empty);
   }
   return ApplyBatch(changes, options);

@@ -631,7 +631,8 @@ class Document {
   std::vector<ObjectId> unsettled_;
   // Within ApplyChanges on a new document: text deletes are queued without checking that their
   // items are present (SequenceCore::DeferDelete), which the settle checks, setting
-  // missing_unchecked_ when one named an item not present.
+  // missing_unchecked_ when one named an item not present; and no change keeps an undo log (on
+  // either failure, the batch is applied again from the empty document, checking as it goes).
   bool lazy_deletes_ = false;
   bool missing_unchecked_ = false;
   // Within ApplyChanges: the undo log of the change being applied, kept (cleared) from one
