@@ -1082,11 +1082,24 @@ Status Document::ValidateOp(const Op& op, const Dot& dot, const Object* target) 
 }
 
 Status Document::ApplyOpChecked(const Op& op, const Dot& dot, const HlcTimestamp& time,
-                                std::vector<UndoFn>* undo, std::vector<Patch>* patches) {
+                                std::vector<UndoFn>* undo, std::vector<Patch>* patches,
+                                TextTarget* text) {
   // Access ops were checked and added by CheckAccess, before the change's other ops. A sealed op
   // takes its seqs and changes nothing.
   if (op.type == Op::Type::kAccess || op.type == Op::Type::kSealed) return Status::Ok();
-  Object* target = Find(op.object);
+  Object* target;
+  if (text && (op.type == Op::Type::kTextInsert || op.type == Op::Type::kSeqDelete)) {
+    if (!text->object || text->id != op.object) {
+      target = Find(op.object);
+      text->id = op.object;
+      text->object = target && std::holds_alternative<Text>(*target) ? target : nullptr;
+    } else {
+      target = text->object;
+    }
+  } else {
+    if (text) text->object = nullptr;
+    target = Find(op.object);
+  }
   WEFT_RETURN_IF_ERROR(ValidateOp(op, dot, target));
   if (!target) return Status::Ok();  // removed concurrently: nothing left to change
   if (op.type == Op::Type::kTextInsert || op.type == Op::Type::kListInsert ||
@@ -1887,11 +1900,12 @@ Status Document::ApplyChecked(const Change& c, std::vector<Patch>* patches, Chan
   if (log) undo.reserve(c.ops.size());
   size_t patch_count = patches ? patches->size() : 0;
   uint64_t seq = c.start_seq;
+  TextTarget text;
   for (size_t i = 0; i < c.ops.size(); ++i) {
     const Op& op = c.ops[i];
     if (i + kPrefetchOpLines < c.ops.size()) PrefetchOpLines(c.ops[i + kPrefetchOpLines]);
     if (i + kPrefetchOps < c.ops.size()) PrefetchOp(c.ops[i + kPrefetchOps]);
-    Status s = ApplyOpChecked(op, Dot{c.author, seq}, c.time, log, patches);
+    Status s = ApplyOpChecked(op, Dot{c.author, seq}, c.time, log, patches, &text);
     if (!s.ok()) {
       for (auto it = undo.rbegin(); it != undo.rend(); ++it) (*it)(*this);
       if (patches) patches->resize(patch_count);
