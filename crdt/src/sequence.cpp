@@ -845,19 +845,22 @@ struct SequenceCore::Impl {
   }
 
   // Inserts run `r` (new ids) before the item at cursor `c`.
+  // The leaf it went to becomes Find's first guess: the next op's origins are often the items
+  // just inserted (typing resumed after a delete) or near them.
   void InsertAt(Cursor c, const Run& r) {
     if (c.idx < c.leaf->n && c.off > 0) {
       Run tail = SplitRun(c.leaf->runs[c.idx], c.off);
       Run two[2] = {r, tail};
       RunDelta pre;
       pre.Add(tail, -1);
-      LeafInsert(c.leaf, c.idx + 1, two, 2, 1, pre);
+      find_hint = LeafInsert(c.leaf, c.idx + 1, two, 2, 1, pre).leaf;
       return;
     }
     if (c.idx > 0 && CanMerge(c.leaf->runs[c.idx - 1], r)) {
       c.leaf->runs[c.idx - 1].len += r.len;
       IndexRun(r, c.leaf);
       AddDelta(c.leaf, RunDelta::Of(r));
+      find_hint = c.leaf;
       return;
     }
     if (c.idx == 0) {
@@ -868,10 +871,11 @@ struct SequenceCore::Impl {
         p->runs[p->n - 1].len += r.len;
         IndexRun(r, p);
         AddDelta(p, RunDelta::Of(r));
+        find_hint = p;
         return;
       }
     }
-    LeafInsert(c.leaf, c.idx, &r, 1, 1);
+    find_hint = LeafInsert(c.leaf, c.idx, &r, 1, 1).leaf;
   }
 
   // Merges the run at idx with its neighbours in the same leaf when possible.
