@@ -4,12 +4,8 @@
 // kNodeCap children with, per child, the number of visible and of all items below it. Leaves may
 // become empty (after UndoInsert); every walk skips them.
 //
-// Index: per node, the ranges of seqs present, each with a leaf (RangeIndex): the one that holds
-// those items, or one before it. A leaf split moves runs to a new leaf after the full one and
-// leaves their entries as they are (re-indexing them cost more than all the lookups that later
-// walk on from the old leaf); a lookup that had to walk points the entry at the leaf it found.
-// Items move between leaves only that way (rightwards), so walking right always finds them. The
-// ranges cover exactly the items present, so the index also answers "is this id here?".
+// Index: per node, the ranges of seqs present, each with the leaf that holds them (RangeIndex).
+// The ranges cover exactly the items present, so it also answers "is this id here?".
 //
 // Integration of a remote insert follows the YjsMod rule (Gentle's fix of YATA, which produces the
 // FugueMax order): scan right from the left origin up to the right origin, comparing the origins
@@ -635,20 +631,10 @@ struct SequenceCore::Impl {
     if (find_hint && FindInLeaf(find_hint, node, seq, c)) return true;
     Leaf* l = LeafOf(node, seq);
     if (!l) return false;
-    // The item is in that leaf or a later one (see the top of this file).
-    Leaf* at = l;
-    while (!FindInLeaf(at, node, seq, c)) {
-      at = at->next;
-      assert(at);
-      if (!at) return false;
-    }
-    if (at != l) {
-      // The lookups of an item cluster: point its run's ids at their leaf.
-      const Run& r = at->runs[c->idx];
-      const_cast<Impl*>(this)->MapCreate(node).Assign(r.seq, r.last(), at);
-    }
-    find_hint = at;
-    return true;
+    find_hint = l;
+    bool found = FindInLeaf(l, node, seq, c);
+    assert(found);
+    return found;
   }
   bool Has(Dot d) const { return d.node.valid() && LeafOf(d.node.value, d.seq) != nullptr; }
 
@@ -802,8 +788,7 @@ struct SequenceCore::Impl {
     return q;
   }
 
-  // Moves runs [h, n) of `l` to a new leaf after it and returns that leaf. Their ids stay indexed
-  // to `l` (see the top of this file).
+  // Moves runs [h, n) of `l` to a new leaf after it (re-indexing them) and returns that leaf.
   Leaf* SplitLeaf(Leaf* l, int h) {
     Leaf* r = new Leaf;
     ++leaf_count;
@@ -815,6 +800,7 @@ struct SequenceCore::Impl {
     if (l->next) l->next->prev = r;
     l->next = r;
     if (last == l) last = r;
+    IndexRuns(r->runs, r->n, r);
     InsertChildAfter(l, r);
     return r;
   }
@@ -824,10 +810,12 @@ struct SequenceCore::Impl {
   // Returns the cursor of the first inserted run.
   // runs[existing..k) are ids already indexed to `leaf` (pieces of a run split in place).
   Cursor LeafInsert(Leaf* leaf, int idx, const Run* runs, int k, int existing, RunDelta pre = {}) {
+    Leaf* orig = leaf;
     if (leaf->n + k > kLeafCap) {
-      // A split moves as few runs as keep the left part at least half full: inserts mostly land
-      // in the upper half of a leaf (an editor types forward and a split leaves the cursor in its
-      // new right half), and runs inserted at the end of a full leaf move none.
+      // Every run a split moves to the new leaf is indexed again, so it moves as few as keep
+      // the left part at least half full: inserts mostly land in the upper half of a leaf (an
+      // editor types forward and a split leaves the cursor in its new right half), and runs
+      // inserted at the end of a full leaf move none.
       int h = std::max(idx, leaf->n / 2);
       Leaf* r = SplitLeaf(leaf, h);  // recomputes the sums of both halves from their runs
       pre = {};
@@ -844,8 +832,8 @@ struct SequenceCore::Impl {
       d.Add(runs[j], 1);
     }
     leaf->n += k;
-    // The new ids are indexed; the others stay indexed to `orig`, this leaf or one before it.
-    IndexRuns(runs, existing, leaf);
+    int reindex = leaf == orig ? existing : k;
+    IndexRuns(runs, reindex, leaf);
     AddDelta(leaf, d);
     return Cursor{leaf, idx, 0};
   }
@@ -2245,10 +2233,7 @@ std::string SequenceCore::CheckInvariants() const {
       const Run& r = l->runs[i];
       items += r.len;
       for (uint64_t s : {r.seq, r.last()}) {
-        // The index names the run's leaf or one before it.
-        const Leaf* at = m.LeafOf(r.node, s);
-        while (at && at != l) at = at->next;
-        if (!at) return "index does not map run to its leaf or one before it";
+        if (m.LeafOf(r.node, s) != l) return "index does not map run to its leaf";
       }
     }
   }
