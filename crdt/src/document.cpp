@@ -1900,12 +1900,14 @@ Status Document::ApplyChecked(const Change& c, std::vector<Patch>* patches, Chan
   if (log) undo.reserve(c.ops.size());
   size_t patch_count = patches ? patches->size() : 0;
   uint64_t seq = c.start_seq;
+  // A change of one op has nothing to reuse the text for.
   TextTarget text;
+  TextTarget* text_cache = c.ops.size() > 1 ? &text : nullptr;
   for (size_t i = 0; i < c.ops.size(); ++i) {
     const Op& op = c.ops[i];
     if (i + kPrefetchOpLines < c.ops.size()) PrefetchOpLines(c.ops[i + kPrefetchOpLines]);
     if (i + kPrefetchOps < c.ops.size()) PrefetchOp(c.ops[i + kPrefetchOps]);
-    Status s = ApplyOpChecked(op, Dot{c.author, seq}, c.time, log, patches, &text);
+    Status s = ApplyOpChecked(op, Dot{c.author, seq}, c.time, log, patches, text_cache);
     if (!s.ok()) {
       for (auto it = undo.rbegin(); it != undo.rend(); ++it) (*it)(*this);
       if (patches) patches->resize(patch_count);
