@@ -307,12 +307,26 @@ class RangeIndex {
           Insert(Insert(p, tail), Entry{first, last, leaf});
           return;
         }
+        // A head or a tail of the entry: when the entry beside it continues it in `leaf` (runs a
+        // split moves, of one node, with others between them), that one grows over it, with no
+        // entry inserted and removed.
         if (e.first == first) {
           SetFirst(q, last + 1);
+          if (HasPrev(q)) {
+            Entry& before = At(Prev(q));
+            if (before.last + 1 == first && before.leaf == leaf) {
+              before.last = last;
+              return;
+            }
+          }
           JoinAround(Insert(q, Entry{first, last, leaf}));
           return;
         }
         e.last = first - 1;  // e.last == last
+        if (!AtEnd(p) && At(p).first == last + 1 && At(p).leaf == leaf) {
+          SetFirst(p, first);
+          return;
+        }
         JoinAround(Insert(p, Entry{first, last, leaf}));
         return;
       }
