@@ -1112,11 +1112,24 @@ Status Document::ValidateOp(const Op& op, const Dot& dot, const Object* target) 
 }
 
 Status Document::ApplyOpChecked(const Op& op, const Dot& dot, const HlcTimestamp& time,
-                                std::vector<UndoFn>* undo, std::vector<Patch>* patches) {
+                                std::vector<UndoFn>* undo, std::vector<Patch>* patches,
+                                TextTarget* text) {
   // Access ops were checked and added by CheckAccess, before the change's other ops. A sealed op
   // takes its seqs and changes nothing.
   if (op.type == Op::Type::kAccess || op.type == Op::Type::kSealed) return Status::Ok();
-  Object* target = Find(op.object);
+  Object* target;
+  if (text && (op.type == Op::Type::kTextInsert || op.type == Op::Type::kSeqDelete)) {
+    if (!text->object || text->id != op.object) {
+      target = Find(op.object);
+      text->id = op.object;
+      text->object = target && std::holds_alternative<Text>(*target) ? target : nullptr;
+    } else {
+      target = text->object;
+    }
+  } else {
+    if (text) text->object = nullptr;
+    target = Find(op.object);
+  }
   WEFT_RETURN_IF_ERROR(ValidateOp(op, dot, target));
   if (!target) return Status::Ok();  // removed concurrently: nothing left to change
   if (op.type == Op::Type::kTextInsert || op.type == Op::Type::kListInsert ||
@@ -1877,11 +1890,23 @@ namespace {
 // (or made) well before it applies them, so the text and the ranges each op points to are out of
 // the cache, and reading them was a miss per op (a tenth of A1's merge time, in the ranges of
 // its deletes).
+// The op itself is asked for further ahead: reading the pointers to its text and ranges missed
+// too (an Op spans several cache lines, and apply reads fields in four of them).
 constexpr size_t kPrefetchOps = 8;
+constexpr size_t kPrefetchOpLines = 16;
 void PrefetchOp(const Op& op) {
 #if defined(__GNUC__)
   __builtin_prefetch(op.text.data());
   if (!op.ranges.empty()) __builtin_prefetch(op.ranges.data());
+#else
+  (void)op;
+#endif
+}
+void PrefetchOpLines(const Op& op) {
+#if defined(__GNUC__)
+  const char* p = reinterpret_cast<const char*>(&op);
+  const char* end = reinterpret_cast<const char*>(&op.ranges + 1);  // the last field read
+  for (; p < end; p += 64) __builtin_prefetch(p);
 #else
   (void)op;
 #endif
@@ -1900,15 +1925,20 @@ Status Document::ApplyChecked(const Change& c, std::vector<Patch>* patches,
   std::vector<UndoFn> own_undo;
   std::vector<UndoFn>& undo = batching_ ? batch_undo_ : own_undo;
   undo.clear();
-  // A failing op changes nothing itself, so a change of one op needs no undo log.
-  std::vector<UndoFn>* log = c.ops.size() > 1 ? &undo : nullptr;
+  // A failing op changes nothing itself, so a change of one op needs no undo log; nor does one
+  // of a batch on a new document (ApplyChanges starts again from the empty document).
+  std::vector<UndoFn>* log = c.ops.size() > 1 && !lazy_deletes_ ? &undo : nullptr;
   if (log) undo.reserve(c.ops.size());
   size_t patch_count = patches ? patches->size() : 0;
   uint64_t seq = c.start_seq;
+  // A change of one op has nothing to reuse the text for.
+  TextTarget text;
+  TextTarget* text_cache = c.ops.size() > 1 ? &text : nullptr;
   for (size_t i = 0; i < c.ops.size(); ++i) {
     const Op& op = c.ops[i];
+    if (i + kPrefetchOpLines < c.ops.size()) PrefetchOpLines(c.ops[i + kPrefetchOpLines]);
     if (i + kPrefetchOps < c.ops.size()) PrefetchOp(c.ops[i + kPrefetchOps]);
-    Status s = ApplyOpChecked(op, Dot{c.author, seq}, c.time, log, patches);
+    Status s = ApplyOpChecked(op, Dot{c.author, seq}, c.time, log, patches, text_cache);
     if (!s.ok()) {
       for (auto it = undo.rbegin(); it != undo.rend(); ++it) (*it)(*this);
       if (patches) patches->resize(patch_count);
@@ -1947,16 +1977,17 @@ Status Document::ApplyChange(const Change& change, const ApplyOptions& options) 
 Status Document::ApplyChanges(std::span<const Change> changes, const ApplyOptions& options) {
   if (in_transaction_) return Status::InvalidArgument("a local transaction is open");
   // A new document (a replica catching up on a long history): text deletes are checked for the
-  // presence of their items in the pass that marks them, not one lookup per range as they come.
-  // Should a range name an item not present, the batch is applied again from the empty
-  // document, checking each delete as it comes, which stops at the change that named it.
+  // presence of their items in the pass that marks them, not one lookup per range as they come,
+  // and no change keeps an undo log. Should a range name an item not present, or a change fail
+  // (which leaves what it did so far), the batch is applied again from the empty document,
+  // checking each delete as it comes and undoing a failed change, which stops at that change.
   if (version_.empty() && pending_.empty() && !view_.active && !options.patches &&
       changes.size() > 1) {
     Document empty = *this;
     lazy_deletes_ = true;
     Status result = ApplyBatch(changes, options);
     lazy_deletes_ = false;
-    if (!missing_unchecked_) return result;
+    if (result.ok() && !missing_unchecked_) return result;
     *this = std::move(empty);
   }
   return ApplyBatch(changes, options);
@@ -1969,6 +2000,7 @@ Status Document::ApplyBatch(std::span<const Change> changes, const ApplyOptions&
     const Change& c = changes[k];
     if (k + 1 < changes.size()) {
       const std::vector<Op>& next = changes[k + 1].ops;
+      for (size_t i = 0; i < next.size() && i < kPrefetchOpLines; ++i) PrefetchOpLines(next[i]);
       for (size_t i = 0; i < next.size() && i < kPrefetchOps; ++i) PrefetchOp(next[i]);
     }
     bool duplicate = false;

@@ -16,6 +16,7 @@
 #include <cassert>
 #include <cstring>
 #include <optional>
+#include <unordered_map>
 
 #include "sequence_huffman.h"
 
@@ -185,12 +186,13 @@ size_t CountAtMost(const T* data, size_t n, uint64_t seq, Key key) {
 }
 
 // Sorts v[0, n) by key(element) (a uint64_t): a stable LSD radix sort in as few passes of at
-// most 13 bits as the largest key needs, moving the elements between `v` and `tmp` (n elements
-// each). Returns where the sorted elements ended: `v` or `tmp`. Keys here pack a node's rank with a
-// seq; the bulk paths sort tens of thousands of them, which std::sort's compares make several times
-// slower.
+// most `max_bits` (up to 13) bits as the largest key needs, moving the elements between `v` and
+// `tmp` (n elements each). Returns where the sorted elements ended: `v` or `tmp`. Keys here pack a
+// node's rank with a seq; the bulk paths sort tens of thousands of them, which std::sort's
+// compares make several times slower. (A pass clears and sums 2^bits counts: fewer elements than
+// that sort faster in more passes of fewer bits.)
 template <typename T, typename Key>
-T* RadixSort(T* v, T* tmp, size_t n, Key key) {
+T* RadixSort(T* v, T* tmp, size_t n, Key key, int max_bits = 13) {
   uint64_t max = 0;
   for (size_t i = 0; i < n; ++i) max = std::max(max, key(v[i]));
   int width = 0;
@@ -198,7 +200,7 @@ T* RadixSort(T* v, T* tmp, size_t n, Key key) {
   if (width == 0) return v;
   // As few passes as digits of at most kMaxBits take, the bits shared evenly among them (each
   // pass reads and writes every element; a count table of 2^13 stays in the cache).
-  constexpr int kMaxBits = 13;
+  const int kMaxBits = std::clamp(max_bits, 1, 13);
   const int passes = (width + kMaxBits - 1) / kMaxBits;
   const int bits = (width + passes - 1) / passes;
   const size_t buckets = size_t{1} << bits;
@@ -305,12 +307,26 @@ class RangeIndex {
           Insert(Insert(p, tail), Entry{first, last, leaf});
           return;
         }
+        // A head or a tail of the entry: when the entry beside it continues it in `leaf` (runs a
+        // split moves, of one node, with others between them), that one grows over it, with no
+        // entry inserted and removed.
         if (e.first == first) {
           SetFirst(q, last + 1);
+          if (HasPrev(q)) {
+            Entry& before = At(Prev(q));
+            if (before.last + 1 == first && before.leaf == leaf) {
+              before.last = last;
+              return;
+            }
+          }
           JoinAround(Insert(q, Entry{first, last, leaf}));
           return;
         }
         e.last = first - 1;  // e.last == last
+        if (!AtEnd(p) && At(p).first == last + 1 && At(p).leaf == leaf) {
+          SetFirst(p, first);
+          return;
+        }
         JoinAround(Insert(p, Entry{first, last, leaf}));
         return;
       }
@@ -843,19 +859,22 @@ struct SequenceCore::Impl {
   }
 
   // Inserts run `r` (new ids) before the item at cursor `c`.
+  // The leaf it went to becomes Find's first guess: the next op's origins are often the items
+  // just inserted (typing resumed after a delete) or near them.
   void InsertAt(Cursor c, const Run& r) {
     if (c.idx < c.leaf->n && c.off > 0) {
       Run tail = SplitRun(c.leaf->runs[c.idx], c.off);
       Run two[2] = {r, tail};
       RunDelta pre;
       pre.Add(tail, -1);
-      LeafInsert(c.leaf, c.idx + 1, two, 2, 1, pre);
+      find_hint = LeafInsert(c.leaf, c.idx + 1, two, 2, 1, pre).leaf;
       return;
     }
     if (c.idx > 0 && CanMerge(c.leaf->runs[c.idx - 1], r)) {
       c.leaf->runs[c.idx - 1].len += r.len;
       IndexRun(r, c.leaf);
       AddDelta(c.leaf, RunDelta::Of(r));
+      find_hint = c.leaf;
       return;
     }
     if (c.idx == 0) {
@@ -866,10 +885,11 @@ struct SequenceCore::Impl {
         p->runs[p->n - 1].len += r.len;
         IndexRun(r, p);
         AddDelta(p, RunDelta::Of(r));
+        find_hint = p;
         return;
       }
     }
-    LeafInsert(c.leaf, c.idx, &r, 1, 1);
+    find_hint = LeafInsert(c.leaf, c.idx, &r, 1, 1).leaf;
   }
 
   // Merges the run at idx with its neighbours in the same leaf when possible.
@@ -1252,137 +1272,158 @@ struct SequenceCore::Impl {
   }
 
   // ---- deferred deletes ----
-  // The validated ranges not yet marked (SequenceCore::Settle): `queued` of them, in chunks of
-  // kQueueChunk. A batch queues tens of thousands; a chunk (48 KB) is below malloc's mmap
-  // threshold, so it comes from the heap and goes back to it, and no range is copied as the
-  // queue grows, where a vector growing by doubling copies them all at each step into fresh
-  // pages from the kernel.
-  // A queued range: a DotRange without member initializers, so that a new chunk is not written
-  // (and its pages not touched) before ranges fill it.
-  struct QueuedRange {
-    uint64_t node;
+  // The validated ranges not yet marked (SequenceCore::Settle), by node: deferred[slot] holds
+  // the (first, last) seqs queued for node deferred_node[slot], slots numbered as nodes first
+  // queue a range. Kept apart per node, they are sorted by seq alone when they settle, in place,
+  // with no buffer of keys beside them: a batch queues tens of thousands, and the memory a
+  // settle touches for the first time costs a page fault per 4 KB. `queue_log` holds the slot of
+  // each range in the order queued (DropDeferred takes ranges back from its end).
+  struct SeqRange {
     uint64_t first;
     uint64_t last;
   };
-  static constexpr size_t kQueueChunk = 2048;
-  std::vector<std::unique_ptr<QueuedRange[]>> queue;
-  size_t queued = 0;
+  static constexpr uint32_t kNoSlot = UINT32_MAX;
+  std::vector<std::vector<SeqRange>> deferred;
+  std::vector<uint64_t> deferred_node;
+  std::vector<uint32_t> queue_log;
+  // A node's slot: a small table by the node's hash first (a delete names few nodes in turn,
+  // runs of few nodes alternate), then the whole map. The table also holds nodes with no slot
+  // (kNoSlot), for the settling pass.
+  uint64_t slot_cache_node[256] = {};  // node 0 names no item
+  uint32_t slot_cache[256] = {};
+  std::unordered_map<uint64_t, uint32_t> slot_of;
   // Whether some queued range was not checked for presence (DeferDelete's check_present false),
   // and whether a settle found one naming an item not present (until TakeMissingUnchecked).
   bool unchecked = false;
   bool missing_unchecked = false;
 
-  QueuedRange& QueuedAt(size_t i) { return queue[i / kQueueChunk][i % kQueueChunk]; }
-  void Enqueue(const DotRange& d) {
-    if (queued == queue.size() * kQueueChunk) queue.emplace_back(new QueuedRange[kQueueChunk]);
-    QueuedAt(queued++) = QueuedRange{d.node.value, d.first, d.last};
+  size_t queued() const { return queue_log.size(); }
+  // The slot of `node`, or kNoSlot when none of its ranges is queued; with `create`, made.
+  uint32_t SlotOf(uint64_t node, bool create) {
+    size_t h = (node * 0x9E3779B97F4A7C15ull) >> 56;
+    if (slot_cache_node[h] == node && (slot_cache[h] != kNoSlot || !create)) return slot_cache[h];
+    auto it = slot_of.find(node);
+    uint32_t slot = kNoSlot;
+    if (it != slot_of.end()) {
+      slot = it->second;
+    } else if (create) {
+      slot = static_cast<uint32_t>(deferred.size());
+      deferred.emplace_back();
+      deferred_node.push_back(node);
+      slot_of.emplace(node, slot);
+    }
+    slot_cache_node[h] = node;
+    slot_cache[h] = slot;
+    return slot;
+  }
+  // Queues a range; `join` when it may continue the range queued last (one op's ranges).
+  void Enqueue(const DotRange& d, bool join) {
+    uint32_t slot = SlotOf(d.node.value, true);
+    std::vector<SeqRange>& list = deferred[slot];
+    if (join && queue_log.back() == slot && list.back().last + 1 == d.first) {
+      list.back().last = d.last;
+      return;
+    }
+    list.push_back(SeqRange{d.first, d.last});
+    queue_log.push_back(slot);
+  }
+  void DropQueued(size_t mark) {
+    while (queue_log.size() > mark) {
+      deferred[queue_log.back()].pop_back();
+      queue_log.pop_back();
+    }
   }
 
   void Settle() {
-    if (queued != 0) SettleQueued();
+    if (!queue_log.empty()) SettleQueued();
   }
   void SettleQueued() {
     // Marking one range costs about what the pass spends on ten runs, and a leaf holds about
     // ten: the pass pays once the ranges outnumber the leaves.
     bool all_present = true;
-    if (queued < 64 || queued < leaf_count || !MarkAll(&all_present)) {
-      all_present = true;
-      for (size_t i = 0; i < queued; ++i) {
-        const QueuedRange& r = QueuedAt(i);
-        if (unchecked && !HasAll(r.node, r.first, r.last)) all_present = false;
-        MarkRange(r.node, r.first, r.last, true, nullptr);
+    if (queued() < 64 || queued() < leaf_count) {
+      for (size_t slot = 0; slot < deferred.size(); ++slot) {
+        const uint64_t node = deferred_node[slot];
+        for (const SeqRange& r : deferred[slot]) {
+          if (unchecked && !HasAll(node, r.first, r.last)) all_present = false;
+          MarkRange(node, r.first, r.last, true, nullptr);
+        }
       }
+    } else {
+      MarkAll(&all_present);
     }
     if (!all_present) missing_unchecked = true;
     // The queue's memory goes back: the batch that queued them has ended (or is settled by a
     // read, which is rare within one).
-    queued = 0;
     unchecked = false;
-    queue.clear();
+    deferred = {};
+    deferred_node = {};
+    queue_log = {};
+    slot_of = {};
+    std::fill(std::begin(slot_cache_node), std::end(slot_cache_node), 0);
   }
 
-  // A queued range for MarkAll: the rank of its node in `index` over its first seq in `key`
-  // (sorting by key sorts by node, then first), and its last seq.
-  struct Keyed {
-    uint64_t key;
-    uint64_t last;
-  };
+  // Sorts a node's queued ranges by first seq and joins the overlapping and touching ones.
+  // `tmp`: room for the radix sort, v.size() ranges at least.
+  static void SortAndJoin(std::vector<SeqRange>& v, SeqRange* tmp) {
+    auto less = [](const SeqRange& x, const SeqRange& y) { return x.first < y.first; };
+    if (!std::is_sorted(v.begin(), v.end(), less)) {
+      if (v.size() < 256) {
+        std::sort(v.begin(), v.end(), less);
+      } else {
+        // By the seqs' offsets from the least (the fewer bits, the fewer passes), in digits of
+        // about as many bits as the count of ranges has.
+        uint64_t least = UINT64_MAX;
+        for (const SeqRange& r : v) least = std::min(least, r.first);
+        auto offset = [least](const SeqRange& r) { return r.first - least; };
+        const int bits = std::max(8, BitWidth(v.size()));
+        if (RadixSort(v.data(), tmp, v.size(), offset, bits) != v.data()) {
+          std::copy(tmp, tmp + v.size(), v.data());
+        }
+      }
+    }
+    size_t w = 0;
+    for (size_t i = 0; i < v.size(); ++i) {
+      if (w > 0 && (v[w - 1].last == UINT64_MAX || v[w - 1].last + 1 >= v[i].first)) {
+        v[w - 1].last = std::max(v[w - 1].last, v[i].last);
+      } else {
+        v[w++] = v[i];
+      }
+    }
+    v.resize(w);
+  }
 
   // Marks the queued ranges deleted in one pass over the leaves: each leaf's runs are rewritten
   // in place, split where a range starts or ends inside one. The same state as marking each
   // range (deletion is idempotent and the ranges commute); the runs may be cut differently,
   // which no reader sees. Ids stay in their leaf, so the index changes only for the few runs a
-  // full leaf pushes into a new one. Returns false, marking nothing, when a node's rank and a
-  // seq do not fit in one key (seqs near 2^64). The queue is left as it is. When ranges were
-  // queued unchecked, counts the items of each range it meets and sets *all_present to false
-  // when some range names an item not present.
-  bool MarkAll(bool* all_present) {
-    const size_t n = queued;
-    uint64_t max_seq = 0;
-    for (size_t i = 0; i < n; ++i) max_seq = std::max(max_seq, QueuedAt(i).first);
-    const int seq_bits = BitWidth(max_seq);
-    if (BitWidth(index.size()) + seq_bits >= 64) return false;
-    const uint64_t mask = (uint64_t{1} << seq_bits) - 1;
-    // One buffer for the keys and the radix sort's room (Keyed is trivial: not zeroed).
-    std::unique_ptr<Keyed[]> buf(new Keyed[2 * n]);
-    Keyed* d = buf.get();
-    size_t m = 0;
-    for (size_t i = 0; i < n; ++i) {
-      const QueuedRange& r = QueuedAt(i);
-      const uint64_t node = r.node;
-      uint32_t& hint = index_hint[HintSlot(node)];
-      if (hint >= index.size() || index[hint].first != node) {
-        hint = static_cast<uint32_t>(
-            std::lower_bound(index.begin(), index.end(), node,
-                             [](const auto& e, uint64_t v) { return e.first < v; }) -
-            index.begin());
-        // A node not in the index has no items to mark (validated ranges name items present).
-        if (hint == index.size() || index[hint].first != node) {
-          *all_present = false;
-          continue;
-        }
-      }
-      d[m++] = Keyed{(static_cast<uint64_t>(hint) << seq_bits) | r.first, r.last};
+  // full leaf pushes into a new one. When ranges were queued unchecked, counts the items of each
+  // range it meets and sets *all_present to false when some range names an item not present.
+  void MarkAll(bool* all_present) {
+    // Each node's ranges: sorted, disjoint.
+    size_t longest = 0;
+    for (const std::vector<SeqRange>& list : deferred) longest = std::max(longest, list.size());
+    // SeqRange is trivial: not zeroed.
+    std::unique_ptr<SeqRange[]> tmp(new SeqRange[longest]);
+    size_t total = 0;
+    for (std::vector<SeqRange>& list : deferred) {
+      SortAndJoin(list, tmp.get());
+      total += list.size();
     }
-    auto by_key = [](const Keyed& k) { return k.key; };
-    if (m < 256) {
-      std::sort(d, d + m, [](const Keyed& x, const Keyed& y) { return x.key < y.key; });
-    } else {
-      d = RadixSort(d, d + n, m, by_key);
-    }
-    auto rank_of = [seq_bits](const Keyed& k) { return static_cast<size_t>(k.key >> seq_bits); };
-    auto first_of = [mask](const Keyed& k) { return k.key & mask; };
-    // Disjoint, in order: overlapping and touching ranges of a node joined.
-    size_t w = 0;
-    for (size_t i = 0; i < m; ++i) {
-      if (w > 0 && rank_of(d[w - 1]) == rank_of(d[i]) &&
-          (d[w - 1].last == UINT64_MAX || d[w - 1].last + 1 >= first_of(d[i]))) {
-        d[w - 1].last = std::max(d[w - 1].last, d[i].last);
-      } else {
-        d[w++] = d[i];
-      }
-    }
-    m = w;
+    tmp.reset();
     // With unchecked ranges: the items of each range met (disjoint ranges, disjoint runs, so a
-    // range names only items present exactly when it meets as many as it spans), counted in
-    // `last` of the half of buf the sorted ranges are not in.
-    Keyed* met = nullptr;
+    // range names only items present exactly when it meets as many as it spans), at
+    // met[met_base[slot] + i] for range i of a slot.
+    std::vector<uint64_t> met;
+    std::vector<size_t> met_base(deferred.size(), 0);
     if (unchecked) {
-      met = d == buf.get() ? buf.get() + n : buf.get();
-      for (size_t i = 0; i < m; ++i) met[i].last = 0;
+      met.assign(total, 0);
+      for (size_t slot = 1; slot < deferred.size(); ++slot) {
+        met_base[slot] = met_base[slot - 1] + deferred[slot - 1].size();
+      }
     }
-    // Each node's ranges: d[seg[rank].first, seg[rank].second), by the node's rank in `index`,
-    // and a small table from a node to its rank (runs of a few nodes alternate).
-    std::vector<std::pair<uint32_t, uint32_t>> seg(index.size(), {0, 0});
-    for (size_t i = 0; i < m; ++i) {
-      const size_t r = rank_of(d[i]);
-      if (seg[r].second == 0) seg[r].first = static_cast<uint32_t>(i);
-      seg[r].second = static_cast<uint32_t>(i + 1);
-    }
-    uint64_t cached_node[256] = {};  // node 0 names no item
-    uint32_t cached_rank[256] = {};
-    std::vector<uint32_t> resume(index.size(), 0);  // where the node's last lookup ended
-    auto before = [](const Keyed& a, const Run& r) { return a.last < r.seq; };
+    std::vector<uint32_t> resume(deferred.size(), 0);  // where the node's last lookup ended
+    auto before = [](const SeqRange& a, const Run& r) { return a.last < r.seq; };
     std::vector<Run> out;
     out.reserve(4 * kLeafCap);
     auto emit = [&](const Run& x) {
@@ -1406,33 +1447,30 @@ struct SequenceCore::Impl {
       uint64_t newly = 0;  // items marked that were visible
       for (int j = 0; j < l->n; ++j) {
         Run cur = l->runs[j];
+        const uint32_t slot = SlotOf(cur.node, false);
+        if (slot == kNoSlot) {
+          emit(cur);
+          continue;
+        }
         // The first range of the run's node that ends at or after its first item. Runs of one
         // node often follow one another in id order: try where the last one ended first.
-        size_t slot = (cur.node * 0x9E3779B97F4A7C15ull) >> 56;
-        if (cached_node[slot] != cur.node) {
-          cached_node[slot] = cur.node;
-          cached_rank[slot] = static_cast<uint32_t>(
-              std::lower_bound(index.begin(), index.end(), cur.node,
-                               [](const auto& e, uint64_t n) { return e.first < n; }) -
-              index.begin());
-        }
-        uint32_t rank = cached_rank[slot];
-        Keyed* b = d + seg[rank].first;
-        Keyed* e = d + seg[rank].second;
-        Keyed* it = b + resume[rank];
+        const std::vector<SeqRange>& list = deferred[slot];
+        const SeqRange* b = list.data();
+        const SeqRange* e = b + list.size();
+        const SeqRange* it = b + resume[slot];
         if (!(it != e && !before(*it, cur) && (it == b || before(*(it - 1), cur)))) {
           it = std::lower_bound(b, e, cur, before);
         }
         bool open = true;
-        while (it != e && first_of(*it) <= cur.last()) {
+        while (it != e && it->first <= cur.last()) {
           changed = true;
-          if (first_of(*it) > cur.seq) {
-            Run rest = SplitRun(cur, static_cast<uint32_t>(first_of(*it) - cur.seq));
+          if (it->first > cur.seq) {
+            Run rest = SplitRun(cur, static_cast<uint32_t>(it->first - cur.seq));
             emit(cur);
             cur = rest;
           }
           uint64_t k = std::min(it->last, cur.last()) - cur.seq + 1;
-          if (met) met[it - d].last += k;
+          if (!met.empty()) met[met_base[slot] + static_cast<size_t>(it - b)] += k;
           if (k < cur.len) {
             Run rest = SplitRun(cur, static_cast<uint32_t>(k));
             newly += cur.vis();
@@ -1449,7 +1487,7 @@ struct SequenceCore::Impl {
           }
         }
         if (open) emit(cur);
-        resume[rank] = static_cast<uint32_t>(it - b);
+        resume[slot] = static_cast<uint32_t>(it - b);
       }
       if (changed) {
         int keep = std::min<int>(static_cast<int>(out.size()), kLeafCap);
@@ -1470,11 +1508,13 @@ struct SequenceCore::Impl {
       }
       l = next;
     }
-    for (size_t i = 0; met && i < m; ++i) {
-      if (d[i].last - first_of(d[i]) + 1 != met[i].last) *all_present = false;
+    for (size_t slot = 0; !met.empty() && slot < deferred.size(); ++slot) {
+      const std::vector<SeqRange>& list = deferred[slot];
+      for (size_t i = 0; i < list.size(); ++i) {
+        if (list[i].last - list[i].first + 1 != met[met_base[slot] + i]) *all_present = false;
+      }
     }
     vis_leaf = nullptr;
-    return true;
   }
 };
 
@@ -1736,23 +1776,14 @@ Status SequenceCore::DeferDelete(const std::vector<DotRange>& ranges, size_t* ma
     }
     if (!ranges.empty()) m.unchecked = true;
   }
-  *mark = m.queued;
-  for (const DotRange& d : ranges) {
-    // Ranges of the op that continue one another are queued as one.
-    if (m.queued > *mark) {
-      Impl::QueuedRange& back = m.QueuedAt(m.queued - 1);
-      if (back.node == d.node.value && back.last + 1 == d.first) {
-        back.last = d.last;
-        continue;
-      }
-    }
-    m.Enqueue(d);
-  }
+  *mark = m.queued();
+  // Ranges of the op that continue one another are queued as one.
+  for (size_t i = 0; i < ranges.size(); ++i) m.Enqueue(ranges[i], i > 0);
   return Status::Ok();
 }
 
 void SequenceCore::DropDeferred(size_t mark) {
-  if (mark < impl_->queued) impl_->queued = mark;
+  impl_->DropQueued(mark);
 }
 
 void SequenceCore::Settle() {
@@ -1760,7 +1791,7 @@ void SequenceCore::Settle() {
 }
 
 bool SequenceCore::has_deferred() const {
-  return impl_->queued != 0;
+  return impl_->queued() != 0;
 }
 
 bool SequenceCore::TakeMissingUnchecked() {

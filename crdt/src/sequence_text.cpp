@@ -21,57 +21,66 @@ bool AsciiOnly(std::string_view s) {
   return (high & 0x8080808080808080ull) == 0;
 }
 
-// Appends the code points of `s` to `out`; on bad UTF-8 restores `out` and fails.
-Status AppendDecoded(std::string_view s, std::u32string* out) {
+// Widens the ASCII bytes of `s` to code points at the end of `out`.
+void AppendWidened(std::string_view s, std::u32string* out) {
   size_t old = out->size();
-  // ASCII fast path (most edits): widened in place, with no decoding state and no temporary
-  // (append from a range of another character type builds a temporary string).
-  const size_t n = s.size();
-  if (n < 16) {
-    // Short (typing): one pass, widening as it checks.
-    out->resize(old + n);
-    char32_t* to = out->data() + old;
-    unsigned char high = 0;
-    for (size_t i = 0; i < n; ++i) {
-      unsigned char c = static_cast<unsigned char>(s[i]);
-      high |= c;
-      to[i] = c;
-    }
-    if (high < 0x80) return Status::Ok();
-    out->resize(old);
-  } else if (AsciiOnly(s)) {
-    out->resize(old + n);
-    char32_t* to = out->data() + old;
-    const unsigned char* from = reinterpret_cast<const unsigned char*>(s.data());
-    for (size_t k = 0; k < n; ++k) to[k] = from[k];
-    return Status::Ok();
-  }
-  Result<std::u32string> cps = DecodeUtf8(s);
-  if (!cps.ok()) {
-    out->resize(old);
-    return cps.status();
-  }
-  out->append(*cps);
-  return Status::Ok();
+  out->resize(old + s.size());
+  char32_t* to = out->data() + old;
+  const unsigned char* from = reinterpret_cast<const unsigned char*>(s.data());
+  for (size_t k = 0; k < s.size(); ++k) to[k] = from[k];
 }
 
 }  // namespace
 
+Status TextContent::Append(std::string_view s) {
+  // ASCII (most edits): copied as it is, or widened once the arena is.
+  if (AsciiOnly(s)) {
+    if (wide_) {
+      AppendWidened(s, &cps_);
+    } else {
+      ascii_.append(s);
+    }
+    return Status::Ok();
+  }
+  Result<std::u32string> cps = DecodeUtf8(s);
+  if (!cps.ok()) return cps.status();
+  if (!wide_) {
+    // The first code point past ASCII: every offset stays, each code point takes four bytes.
+    cps_.reserve(ascii_.size() + cps->size());
+    AppendWidened(ascii_, &cps_);
+    ascii_ = std::string();
+    wide_ = true;
+  }
+  cps_.append(*cps);
+  return Status::Ok();
+}
+
+void TextContent::AppendUtf8To(size_t from, size_t n, std::string* out) const {
+  if (!wide_) {
+    out->append(ascii_, from, n);
+    return;
+  }
+  for (size_t i = 0; i < n; ++i) AppendUtf8(*out, cps_[from + i]);
+}
+
+TextContent& TextContent::operator=(std::u32string&& cps) {
+  cps_ = std::move(cps);
+  ascii_ = std::string();
+  wide_ = true;
+  return *this;
+}
+
 std::string Text::ToString() const {
   std::string out;
   out.reserve(size());
-  core_.ForEachVisible(0, size(), [&](uint32_t c, uint32_t n) {
-    for (uint32_t i = 0; i < n; ++i) AppendUtf8(out, chars_[c + i]);
-  });
+  core_.ForEachVisible(0, size(), [&](uint32_t c, uint32_t n) { chars_.AppendUtf8To(c, n, &out); });
   return out;
 }
 
 Result<std::string> Text::Slice(size_t pos, size_t len) const {
   if (pos > size() || len > size() - pos) return Status::OutOfRange("text range past the end");
   std::string out;
-  core_.ForEachVisible(pos, len, [&](uint32_t c, uint32_t n) {
-    for (uint32_t i = 0; i < n; ++i) AppendUtf8(out, chars_[c + i]);
-  });
+  core_.ForEachVisible(pos, len, [&](uint32_t c, uint32_t n) { chars_.AppendUtf8To(c, n, &out); });
   return out;
 }
 
@@ -94,18 +103,18 @@ Result<TextInsertOp> Text::LocalInsert(size_t pos, std::string_view text, Dot fi
 Status Text::LocalInsert(size_t pos, std::string_view text, Dot first_id, ViewMode mode, Dot* left,
                          Dot* right) {
   size_t old = chars_.size();
-  WEFT_RETURN_IF_ERROR(AppendDecoded(text, &chars_));
+  WEFT_RETURN_IF_ERROR(chars_.Append(text));
   size_t n = chars_.size() - old;
   if (n == 0) return Status::InvalidArgument("text insert: empty text");
   if (chars_.size() >= SequenceCore::kNoContent) {
-    chars_.resize(old);
+    chars_.Truncate(old);
     return Status::InvalidArgument("text insert: content arena full");
   }
   uint32_t content = static_cast<uint32_t>(old);
   Status s = mode == ViewMode::kAt ? core_.ViewInsert(pos, first_id, n, content, left, right)
                                    : core_.LocalInsert(pos, first_id, n, content, left, right,
                                                        mode == ViewMode::kJoin);
-  if (!s.ok()) chars_.resize(old);
+  if (!s.ok()) chars_.Truncate(old);
   return s;
 }
 
@@ -140,15 +149,15 @@ Status Text::ApplyInsert(Dot id, Dot left, Dot right, std::string_view text, boo
                          uint64_t* inserted) {
   *inserted = 0;
   size_t old = chars_.size();
-  WEFT_RETURN_IF_ERROR(AppendDecoded(text, &chars_));
+  WEFT_RETURN_IF_ERROR(chars_.Append(text));
   size_t n = chars_.size() - old;
   if (chars_.size() >= SequenceCore::kNoContent) {
-    chars_.resize(old);
+    chars_.Truncate(old);
     return Status::InvalidArgument("text insert: content arena full");
   }
   Result<bool> r = core_.ApplyInsert(id, left, right, n, static_cast<uint32_t>(old), in_view);
   if (!r.ok() || !*r) {
-    chars_.resize(old);
+    chars_.Truncate(old);
   } else {
     *inserted = n;
   }

@@ -85,6 +85,27 @@ TEST_CASE("text: multi-byte code points count as one position", "[sequence][utf]
   CHECK(t.ToString() == "a中éb");
 }
 
+TEST_CASE("text: ASCII content widens at the first other code point, offsets kept",
+          "[sequence][utf]") {
+  Text t;
+  Ins(t, 0, "hello world", Dot{kA, 1});  // stored a byte a code point
+  Text copy = t;
+  CHECK(*t.At(4) == U'o');
+  // A remote insert that is here already, with a code point past ASCII: nothing changes.
+  TextInsertOp again{Dot{kA, 1}, Dot{}, Dot{}, "hé"};
+  REQUIRE(t.Apply(again).ok());
+  CHECK(t.ToString() == "hello world");
+  Ins(t, 5, ", 世界", Dot{kA, 12});
+  CHECK(t.ToString() == "hello, 世界 world");
+  CHECK(*t.At(8) == U'界');
+  CHECK(*t.Slice(3, 7) == "lo, 世界 ");
+  Ins(t, 0, ">", Dot{kA, 16});  // ASCII into the widened content
+  CHECK(t.ToString() == ">hello, 世界 world");
+  Del(t, 6, 3);
+  CHECK(t.ToString() == ">hello界 world");
+  CHECK(copy.ToString() == "hello world");  // the copy kept its own content
+}
+
 TEST_CASE("utf: validation and UTF-16 conversion", "[utf]") {
   CHECK(ValidateUtf8("plain ascii").ok());
   CHECK(ValidateUtf8("é中😀").ok());
@@ -311,6 +332,54 @@ TEST_CASE("text: undo restores the exact state", "[sequence][undo]") {
     seq = s0;  // the ids are free again
     // Keep the document evolving.
     Ins(t, rng.Below(t.size() + 1), "z", Dot{kA, 100000 + static_cast<uint64_t>(trial)});
+  }
+}
+
+TEST_CASE("text: deferred deletes settle to the state of deleting each range", "[sequence]") {
+  uint64_t seed = weft::testing::SeedFromEnv();
+  if (seed == 0) seed = 11;
+  INFO("seed " << seed);
+  Rng rng(seed);
+  // Items of three nodes, interleaved, in runs of a few.
+  const NodeId nodes[3] = {kA, kB, kC};
+  uint64_t next[3] = {1, 1, 1};
+  Text base;
+  for (int i = 0; i < 3000; ++i) {
+    int w = static_cast<int>(rng.Below(3));
+    uint64_t n = rng.Below(4) + 1;
+    Ins(base, rng.Below(base.size() + 1), std::string(n, 'a' + static_cast<char>(w)),
+        Dot{nodes[w], next[w]});
+    next[w] += n;
+  }
+  // Batches of delete ops, small (one by one) and large (the one pass), checked or not; the
+  // last op of some batches taken back.
+  for (int round = 0; round < 6; ++round) {
+    Text one = base, deferred = base;
+    const int ops = round % 2 == 0 ? 20 : 2000;
+    const bool check = round % 3 != 2;
+    size_t mark = 0;
+    for (int i = 0; i < ops; ++i) {
+      std::vector<DotRange> ranges;
+      for (uint64_t k = rng.Below(3) + 1; k > 0; --k) {
+        int w = static_cast<int>(rng.Below(3));
+        uint64_t first = rng.Below(next[w] - 1) + 1;
+        uint64_t last = std::min(next[w] - 1, first + rng.Below(rng.Chance(80) ? 3 : 40));
+        ranges.push_back(DotRange{nodes[w], first, last});
+      }
+      REQUIRE(deferred.DeferDelete(ranges, &mark, check).ok());
+      if (i + 1 == ops && round % 2 == 1) {
+        deferred.DropDeferred(mark);  // the last op taken back
+      } else {
+        REQUIRE(one.ApplyDelete(ranges, nullptr, false).ok());
+      }
+    }
+    CHECK(deferred.has_deferred());
+    deferred.Settle();
+    CHECK(!deferred.has_deferred());
+    CHECK(!deferred.TakeMissingUnchecked());
+    CHECK(deferred.ToString() == one.ToString());
+    CHECK(Encode(deferred) == Encode(one));
+    CHECK(deferred.core().CheckInvariants().empty());
   }
 }
 

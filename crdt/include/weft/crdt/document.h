@@ -639,9 +639,17 @@ class Document {
   using Removed = std::vector<RemovedObject>;
   // `target`: the object the op names (Find(op.object)), or null when absent.
   Status ValidateOp(const Op& op, const Dot& dot, const Object* target) const;
+  // The text the last text op of a change named: text ops remove no object, so the pointer
+  // stays good while text ops follow one another (any other op clears it).
+  struct TextTarget {
+    ObjectId id;
+    Object* object = nullptr;
+  };
   // Validates `op` against the current state and applies it; appends its undo when `undo` is set.
+  // `text` (when given) spares looking up the text of consecutive text ops.
   Status ApplyOpChecked(const Op& op, const Dot& dot, const HlcTimestamp& time,
-                        std::vector<UndoFn>* undo, std::vector<Patch>* patches);
+                        std::vector<UndoFn>* undo, std::vector<Patch>* patches,
+                        TextTarget* text = nullptr);
   // Applies a validated op; `removed` collects objects it removed (for undo), when given.
   void ApplyOp(const Op& op, const Dot& dot, const HlcTimestamp& time, Removed* removed,
                std::vector<Patch>* patches);
@@ -706,7 +714,8 @@ class Document {
   std::vector<ObjectId> unsettled_;
   // Within ApplyChanges on a new document: text deletes are queued without checking that their
   // items are present (SequenceCore::DeferDelete), which the settle checks, setting
-  // missing_unchecked_ when one named an item not present.
+  // missing_unchecked_ when one named an item not present; and no change keeps an undo log (on
+  // either failure, the batch is applied again from the empty document, checking as it goes).
   bool lazy_deletes_ = false;
   bool missing_unchecked_ = false;
   // Within ApplyChanges: the undo log of the change being applied, kept (cleared) from one

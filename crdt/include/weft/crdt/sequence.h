@@ -229,6 +229,36 @@ struct TextInsertOp {
 };
 using TextOp = std::variant<TextInsertOp, DeleteOp>;
 
+// The content arena of a Text (append-only; runs name code points by their offset in it): one
+// byte per code point while every code point is ASCII (most text: a quarter of the memory, and
+// UTF-8 in and out is a copy), four bytes each from the first one that is not. A value type.
+class TextContent {
+ public:
+  size_t size() const { return wide_ ? cps_.size() : ascii_.size(); }
+  char32_t operator[](size_t i) const {
+    return wide_ ? cps_[i] : static_cast<char32_t>(static_cast<unsigned char>(ascii_[i]));
+  }
+  // Appends the code points of UTF-8 `s`. On bad UTF-8, fails and changes nothing.
+  Status Append(std::string_view s);
+  // Drops the code points from offset n on (n <= size()).
+  void Truncate(size_t n) {
+    if (wide_) {
+      cps_.resize(n);
+    } else {
+      ascii_.resize(n);
+    }
+  }
+  // Appends code points [from, from + n) to `out` as UTF-8.
+  void AppendUtf8To(size_t from, size_t n, std::string* out) const;
+  // Replaces the content with `cps`.
+  TextContent& operator=(std::u32string&& cps);
+
+ private:
+  std::string ascii_;   // while !wide_: every code point < 0x80, one byte each
+  std::u32string cps_;  // once wide_
+  bool wide_ = false;
+};
+
 // Collaborative text: positions in code points, UTF-8 in and out.
 class Text {
  public:
@@ -310,7 +340,7 @@ class Text {
 
  private:
   SequenceCore core_;
-  std::u32string chars_;  // content arena (append-only); runs point into it
+  TextContent chars_;  // content arena (append-only); runs point into it
 };
 
 // Op encoding shared by text and lists.
